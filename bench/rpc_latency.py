@@ -1,0 +1,83 @@
+"""Unary round trip: direct gRPC to a service vs the same call through Envoy (REST).
+
+Starts the whole stack on free loopback ports (SQLite, temporary directory),
+creates one customer, then reads it back sequentially, N times each way.
+Client and servers share this machine's cores: figures are a floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+
+from bench.stats import summary_ms
+from crosstalk.customers.v1 import customers_service_pb2 as cpb
+from crosstalk.customers.v1 import customers_service_pb2_grpc as cgrpc
+from crosstalk_devstack.stack import Stack, StackConfig
+
+TENANT = "x-crosstalk-tenant-id"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=3000)
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Stack(StackConfig.on_free_ports(Path(tmp))) as stack,
+        httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http,
+    ):
+        tenant = (
+            http.post(
+                "/v1/tenants:signUp",
+                json={
+                    "companyName": "Bench",
+                    "workingLanguage": "en",
+                    "adminEmail": "bench@bench.test",
+                    "adminDisplayName": "Bench",
+                    "adminPassword": "bench-password-1",
+                },
+            )
+            .json()["tenant"]["name"]
+            .removeprefix("tenants/")
+        )
+        headers = {TENANT: tenant}
+        name = http.post(
+            "/v1/customers", headers=headers, json={"displayName": "Bench Customer"}
+        ).json()["name"]
+
+        with grpc.insecure_channel(stack.config.address("customers")) as channel:
+            stub = cgrpc.CustomersServiceStub(channel)
+            request = cpb.GetCustomerRequest(name=name)
+            metadata = [(TENANT, tenant)]
+            for _ in range(200):  # warm up
+                stub.GetCustomer(request, metadata=metadata, timeout=5)
+            direct = []
+            for _ in range(args.n):
+                t0 = time.perf_counter()
+                stub.GetCustomer(request, metadata=metadata, timeout=5)
+                direct.append(time.perf_counter() - t0)
+
+        for _ in range(200):
+            http.get(f"/v1/{name}", headers=headers)
+        via_envoy = []
+        for _ in range(args.n):
+            t0 = time.perf_counter()
+            response = http.get(f"/v1/{name}", headers=headers)
+            via_envoy.append(time.perf_counter() - t0)
+            assert response.status_code == 200
+
+    print("unary round trip, GetCustomer (SQLite read), sequential, one client")
+    print(summary_ms("direct gRPC (python client -> customers)", direct, target="p50 <= 1 ms"))
+    print(
+        summary_ms("REST via Envoy (httpx -> Envoy -> customers)", via_envoy, target="p50 <= 2 ms")
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""`make bench`: every bench, figures printed (never asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+RUNS = [
+    ["bench.rpc_latency"],
+    ["bench.outbox_pipeline"],
+    ["bench.outbox_pipeline", "--pg", PG],
+]
+
+for run in RUNS:
+    print(f"\n$ python -m {' '.join(run)}", flush=True)
+    subprocess.run([sys.executable, "-m", *run], cwd=ROOT, check=True)

@@ -1,0 +1,51 @@
+"""Async SQLAlchemy engines for SQLite (default) and PostgreSQL (by URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+
+
+def _with_driver(url: str | URL, drivers: dict[str, str]) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in drivers:
+        raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    return parsed.set(drivername=drivers[backend])
+
+
+def async_url(url: str | URL) -> URL:
+    return _with_driver(url, ASYNC_DRIVERS)
+
+
+def sync_url(url: str | URL) -> URL:
+    """The same database for synchronous tools (Alembic)."""
+    return _with_driver(url, SYNC_DRIVERS)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_engine(url: str | URL, *, echo: bool = False) -> AsyncEngine:
+    target = async_url(url)
+    if target.get_backend_name() == "sqlite":
+        engine = create_async_engine(target, echo=echo)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(target, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
+    return async_sessionmaker(engine, expire_on_commit=False)

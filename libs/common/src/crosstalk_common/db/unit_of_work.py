@@ -1,0 +1,73 @@
+"""A unit of work: one transaction for state changes and the events they cause."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from google.protobuf.message import Message
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crosstalk_common.db.outbox import outbox_row, write_outbox_rows
+
+
+class SqlUnitOfWork:
+    """Commits rows and outbox events together; rolls back if not committed.
+
+    ``after_commit`` runs once the transaction is durable (the outbox relay
+    uses it to publish at once instead of waiting for its next poll).
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[Any],
+        outbox: Table,
+        *,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
+        self._after_commit = after_commit
+        self._session: AsyncSession | None = None
+        self._staged: list[dict[str, Any]] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("unit of work used outside `async with`")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        await self._session.begin()
+        self._staged = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if session.in_transaction():
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+
+    async def emit(self, tenant_id: str, payload: Message) -> str:
+        """Stage an event; it is written to the outbox by commit(), in the same transaction."""
+        row = outbox_row(tenant_id, payload)
+        self._staged.append(row)
+        return str(row["id"])
+
+    async def commit(self) -> None:
+        staged, self._staged = self._staged, []
+        await write_outbox_rows(self.session, self._outbox, staged)
+        await self.session.commit()
+        if staged and self._after_commit is not None:
+            self._after_commit()

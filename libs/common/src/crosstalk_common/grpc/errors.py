@@ -1,0 +1,323 @@
+"""Domain errors <-> rich gRPC statuses (AIP-193).
+
+Server side, ``ErrorMappingInterceptor`` turns a ``DomainError`` raised by a
+servicer into a status with a canonical code and ``google.rpc`` details
+(always an ``ErrorInfo``; ``BadRequest``, ``ResourceInfo`` or
+``PreconditionFailure`` where they apply). Anything else becomes INTERNAL
+with a generic message; the real error is only logged.
+
+Client side, ``domain_error_from_rpc_error`` rebuilds the domain error from a
+peer's status, so a service can handle or re-raise what a peer reported.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeAlias, TypeVar, cast
+
+import grpc
+from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError, Message
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from grpc_status import rpc_status
+
+from crosstalk_common.errors import (
+    Aborted,
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PreconditionViolation,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    is_valid_reason,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+INTERNAL_MESSAGE = "internal error; it has been logged, please retry later"
+
+_TRequest = TypeVar("_TRequest")
+_TResponse = TypeVar("_TResponse")
+
+# Quoted: grpc.RpcMethodHandler is generic in the stubs only.
+_Handler: TypeAlias = "grpc.RpcMethodHandler[_TRequest, _TResponse] | None"
+
+_CODE_OF: dict[type[DomainError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Aborted: grpc.StatusCode.ABORTED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def status_code_of(err: DomainError) -> grpc.StatusCode:
+    """The canonical code of an error class (a bare ``DomainError`` is INTERNAL)."""
+    for klass in type(err).__mro__:
+        code = _CODE_OF.get(klass)
+        if code is not None:
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def _packed(detail: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return packed
+
+
+def _details_of(err: DomainError, domain: str) -> list[Message]:
+    details: list[Message] = [
+        error_details_pb2.ErrorInfo(reason=err.reason, domain=domain, metadata=err.metadata)
+    ]
+    if isinstance(err, InvalidArgument):
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in err.violations
+                ]
+            )
+        )
+    elif isinstance(err, NotFound | AlreadyExists):
+        details.append(
+            error_details_pb2.ResourceInfo(
+                resource_type=err.resource_type,
+                resource_name=err.resource_name,
+                description=err.message,
+            )
+        )
+    elif isinstance(err, FailedPrecondition) and err.violations:
+        details.append(
+            error_details_pb2.PreconditionFailure(
+                violations=[
+                    error_details_pb2.PreconditionFailure.Violation(
+                        type=v.type, subject=v.subject, description=v.description
+                    )
+                    for v in err.violations
+                ]
+            )
+        )
+    return details
+
+
+def to_status_proto(err: DomainError, domain: str) -> status_pb2.Status:
+    """The ``google.rpc.Status`` describing ``err``; ``domain`` names the service."""
+    code = status_code_of(err)
+    return status_pb2.Status(
+        code=code.value[0],
+        message=err.message,
+        details=[_packed(d) for d in _details_of(err, domain)],
+    )
+
+
+def to_rpc_status(err: DomainError, domain: str) -> grpc.Status:
+    """A ``grpc.Status`` for ``context.abort_with_status``."""
+    return cast(grpc.Status, rpc_status.to_status(to_status_proto(err, domain)))
+
+
+def _internal_status(domain: str) -> grpc.Status:
+    internal = DomainError(INTERNAL_MESSAGE, reason="INTERNAL")
+    return to_rpc_status(internal, domain)
+
+
+# --- server side --------------------------------------------------------------------------
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Turns exceptions raised by servicer methods into statuses.
+
+    A ``DomainError`` aborts the RPC with its rich status. An RPC the servicer
+    aborted itself passes through untouched. Any other exception is logged
+    with its stack trace and reported as INTERNAL with a generic message.
+    """
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[_Handler[_TRequest, _TResponse]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[_TRequest, _TResponse] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return self._wrap(handler, handler_call_details.method)
+
+    def _wrap(
+        self, handler: grpc.RpcMethodHandler[_TRequest, _TResponse], method: str
+    ) -> grpc.RpcMethodHandler[_TRequest, _TResponse]:
+        codec: dict[str, Any] = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._single(handler.unary_unary, method), **codec
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._streamed(handler.unary_stream, method), **codec
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._single(handler.stream_unary, method), **codec
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._streamed(handler.stream_stream, method), **codec
+            )
+        return handler
+
+    def _single(
+        self, behavior: Callable[..., Any], method: str
+    ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                result = behavior(request, context)
+                return await result if inspect.isawaitable(result) else result
+            except Exception as exc:
+                await self._abort(exc, context, method)
+
+        return call
+
+    def _streamed(
+        self, behavior: Callable[..., Any], method: str
+    ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]:
+        async def stream(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            try:
+                result = behavior(request, context)
+                if hasattr(result, "__aiter__"):
+                    async for item in result:
+                        yield item
+                elif inspect.isawaitable(result):
+                    # A handler that writes with ``context.write`` and returns nothing.
+                    await result
+                else:
+                    for item in cast(Iterable[Any], result):
+                        yield item
+            except Exception as exc:
+                await self._abort(exc, context, method)
+
+        return stream
+
+    async def _abort(
+        self, exc: Exception, context: grpc.aio.ServicerContext[Any, Any], method: str
+    ) -> None:
+        if isinstance(exc, grpc.aio.AbortError):
+            raise exc
+        if isinstance(exc, DomainError):
+            await context.abort_with_status(to_rpc_status(exc, self.domain))
+        else:
+            log.exception("unexpected error in %s", method, exc_info=exc)
+            await context.abort_with_status(_internal_status(self.domain))
+
+
+# --- client side --------------------------------------------------------------------------
+
+
+def status_proto_from_rpc_error(err: grpc.RpcError) -> status_pb2.Status | None:
+    """The ``google.rpc.Status`` a server attached to a failed call, if any."""
+    trailing = getattr(err, "trailing_metadata", None)
+    metadata = trailing() if callable(trailing) else None
+    for key, value in metadata or ():
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            try:
+                return status_pb2.Status.FromString(value)
+            except DecodeError:
+                return None
+    return None
+
+
+def _unpacked(details: Iterable[any_pb2.Any]) -> dict[str, Message]:
+    kinds: tuple[type[Message], ...] = (
+        error_details_pb2.ErrorInfo,
+        error_details_pb2.BadRequest,
+        error_details_pb2.ResourceInfo,
+        error_details_pb2.PreconditionFailure,
+    )
+    found: dict[str, Message] = {}
+    for packed in details:
+        for kind in kinds:
+            if packed.TypeName() == kind.DESCRIPTOR.full_name:
+                detail = kind()
+                packed.Unpack(detail)
+                found.setdefault(kind.DESCRIPTOR.full_name, detail)
+    return found
+
+
+def domain_error_from_rpc_error(err: grpc.aio.AioRpcError) -> DomainError:
+    """Rebuild the domain error a peer reported (UNAVAILABLE and timeouts -> Unavailable)."""
+    code = err.code()
+    message = err.details() or code.name.lower().replace("_", " ")
+    status = status_proto_from_rpc_error(err)
+    found = _unpacked(status.details) if status is not None else {}
+    info = found.get(error_details_pb2.ErrorInfo.DESCRIPTOR.full_name)
+    reason: str | None = None
+    metadata: dict[str, str] = {}
+    if isinstance(info, error_details_pb2.ErrorInfo):
+        reason = info.reason if is_valid_reason(info.reason) else None
+        metadata = dict(info.metadata)
+    options: dict[str, Any] = {"reason": reason, "metadata": metadata}
+
+    if code is grpc.StatusCode.INVALID_ARGUMENT:
+        bad = found.get(error_details_pb2.BadRequest.DESCRIPTOR.full_name)
+        violations = [
+            FieldViolation(v.field, v.description)
+            for v in (bad.field_violations if isinstance(bad, error_details_pb2.BadRequest) else ())
+        ]
+        return InvalidArgument(violations or [FieldViolation("", message)], message, **options)
+    if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS):
+        res = found.get(error_details_pb2.ResourceInfo.DESCRIPTOR.full_name)
+        rtype, rname = (
+            (res.resource_type, res.resource_name)
+            if isinstance(res, error_details_pb2.ResourceInfo)
+            else (metadata.get("resourceType", ""), metadata.get("resourceName", ""))
+        )
+        if code is grpc.StatusCode.NOT_FOUND:
+            return NotFound(rtype, rname, message=message, **options)
+        return AlreadyExists(rtype, rname, message, **options)
+    if code is grpc.StatusCode.FAILED_PRECONDITION:
+        failure = found.get(error_details_pb2.PreconditionFailure.DESCRIPTOR.full_name)
+        preconditions = [
+            PreconditionViolation(v.type, v.subject, v.description)
+            for v in (
+                failure.violations
+                if isinstance(failure, error_details_pb2.PreconditionFailure)
+                else ()
+            )
+        ]
+        return FailedPrecondition(preconditions, message, **options)
+    if code is grpc.StatusCode.PERMISSION_DENIED:
+        return PermissionDenied(metadata.get("permission", ""), message, **options)
+    simple: dict[grpc.StatusCode, type[DomainError]] = {
+        grpc.StatusCode.ABORTED: Aborted,
+        grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+        grpc.StatusCode.UNAVAILABLE: Unavailable,
+        grpc.StatusCode.DEADLINE_EXCEEDED: Unavailable,
+        grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    }
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        options["reason"] = reason or "DEADLINE_EXCEEDED"
+    if code in simple:
+        return simple[code](message, **options)
+    return DomainError(message, reason=reason or f"PEER_{code.name}", metadata=metadata)

@@ -1,0 +1,292 @@
+"""Customers in SQL, always filtered by tenant."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, insert, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from crosstalk_common.clock import as_utc, utc_now
+from crosstalk_common.conditions.model import FieldSpec, FieldType, Node, Op
+from crosstalk_common.conditions.sql import compile_to_sql
+from customers.adapters.tables import customer_identities, customer_tags, customers
+from customers.app.ports import IdentityTaken
+from customers.domain.model import Channel, ChannelIdentity, Customer
+
+# The fields a customer filter may name, and how each maps to SQL.
+FILTER_FIELDS: dict[str, FieldSpec] = {
+    "display_name": FieldSpec("display_name", FieldType.TEXT),
+    "country": FieldSpec("country", FieldType.TEXT),
+    "language": FieldSpec("language", FieldType.TEXT),
+    "score": FieldSpec("score", FieldType.NUMBER),
+    "created_at": FieldSpec("created_at", FieldType.TIMESTAMP),
+    "updated_at": FieldSpec("updated_at", FieldType.TIMESTAMP),
+    "tags": FieldSpec("tags", FieldType.TAGS),
+    "channel": FieldSpec("channel", FieldType.ENUM, enum_values=tuple(c.value for c in Channel)),
+}
+
+
+def _tags_condition(op: Op, values: Sequence[Any]) -> ColumnElement[bool]:
+    def has(tag: Any) -> ColumnElement[bool]:
+        return exists().where(
+            customer_tags.c.customer_id == customers.c.id, customer_tags.c.tag == str(tag)
+        )
+
+    if op is Op.HAS_ALL_TAGS:
+        return and_(*(has(v) for v in values))
+    if op is Op.HAS_NO_TAG:
+        return ~or_(*(has(v) for v in values))
+    if op is Op.HAS_ANY_TAG:
+        return or_(*(has(v) for v in values))
+    if op is Op.IS_EMPTY:
+        return ~exists().where(customer_tags.c.customer_id == customers.c.id)
+    if op is Op.IS_NOT_EMPTY:
+        return exists().where(customer_tags.c.customer_id == customers.c.id)
+    raise ValueError(f"operator {op} is not defined on tags")
+
+
+def _channel_condition(op: Op, values: Sequence[Any]) -> ColumnElement[bool]:
+    on_channel = exists().where(
+        customer_identities.c.customer_id == customers.c.id,
+        customer_identities.c.channel.in_([str(v) for v in values]),
+    )
+    if op in (Op.EQUALS, Op.IN):
+        return on_channel
+    if op in (Op.NOT_EQUALS, Op.NOT_IN):
+        return ~on_channel
+    raise ValueError(f"operator {op} is not defined on channel")
+
+
+SQL_COLUMNS: dict[str, Any] = {
+    "display_name": customers.c.display_name,
+    "country": customers.c.country,
+    "language": customers.c.language,
+    "score": customers.c.score,
+    "created_at": customers.c.created_at,
+    "updated_at": customers.c.updated_at,
+    "tags": _tags_condition,
+    "channel": _channel_condition,
+}
+
+
+class SqlCustomerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, customer: Customer) -> None:
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(insert(customers).values(**_row(customer)))
+                await self._insert_identities(customer)
+        except IntegrityError as exc:
+            raise IdentityTaken(str(exc.orig)) from exc
+
+    async def _insert_identities(self, customer: Customer) -> None:
+        if customer.identities:
+            await self._session.execute(
+                insert(customer_identities),
+                [
+                    {
+                        "customer_id": customer.id,
+                        "tenant_id": customer.tenant_id,
+                        "channel": i.channel.value,
+                        "store": i.store,
+                        "external_id": i.external_id,
+                    }
+                    for i in customer.identities
+                ],
+            )
+
+    async def get(self, tenant_id: str, customer_id: str) -> Customer | None:
+        found = await self._load(
+            tenant_id, [and_(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)], 1
+        )
+        return found[0] if found else None
+
+    async def find_by_identity(self, tenant_id: str, identity: ChannelIdentity) -> Customer | None:
+        owner = await self._session.scalar(
+            select(customer_identities.c.customer_id).where(
+                customer_identities.c.tenant_id == tenant_id,
+                customer_identities.c.channel == identity.channel.value,
+                customer_identities.c.store == identity.store,
+                customer_identities.c.external_id == identity.external_id,
+            )
+        )
+        return None if owner is None else await self.get(tenant_id, owner)
+
+    async def identities_taken(
+        self, tenant_id: str, identities: tuple[ChannelIdentity, ...], *, except_id: str = ""
+    ) -> list[ChannelIdentity]:
+        if not identities:
+            return []
+        keys = [(i.channel.value, i.store, i.external_id) for i in identities]
+        rows = await self._session.execute(
+            select(
+                customer_identities.c.channel,
+                customer_identities.c.store,
+                customer_identities.c.external_id,
+            ).where(
+                customer_identities.c.tenant_id == tenant_id,
+                customer_identities.c.customer_id != except_id,
+                tuple_(
+                    customer_identities.c.channel,
+                    customer_identities.c.store,
+                    customer_identities.c.external_id,
+                ).in_(keys),
+            )
+        )
+        return [ChannelIdentity(Channel(r.channel), r.external_id, r.store) for r in rows]
+
+    async def save(self, customer: Customer, *, expected_version: int) -> bool:
+        row = _row(customer)
+        del row["id"], row["tenant_id"], row["created_at"]
+        result = await self._session.execute(
+            update(customers)
+            .where(
+                customers.c.tenant_id == customer.tenant_id,
+                customers.c.id == customer.id,
+                customers.c.version == expected_version,
+            )
+            .values(**row)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            return False
+        await self._session.execute(
+            delete(customer_identities).where(customer_identities.c.customer_id == customer.id)
+        )
+        await self._insert_identities(customer)
+        return True
+
+    async def delete(self, tenant_id: str, customer_id: str) -> bool:
+        where = and_(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
+        if await self._session.scalar(select(customers.c.id).where(where)) is None:
+            return False
+        for child in (customer_identities, customer_tags):
+            await self._session.execute(delete(child).where(child.c.customer_id == customer_id))
+        await self._session.execute(delete(customers).where(where))
+        return True
+
+    async def add_tags(
+        self, tenant_id: str, customer_id: str, tags: frozenset[str]
+    ) -> frozenset[str]:
+        """Add tags; returns the ones the customer did not have yet."""
+        have = set(
+            (
+                await self._session.scalars(
+                    select(customer_tags.c.tag).where(
+                        customer_tags.c.tenant_id == tenant_id,
+                        customer_tags.c.customer_id == customer_id,
+                    )
+                )
+            ).all()
+        )
+        new = frozenset(tags - have)
+        if new:
+            now = utc_now()
+            await self._session.execute(
+                insert(customer_tags),
+                [
+                    {
+                        "customer_id": customer_id,
+                        "tenant_id": tenant_id,
+                        "tag": t,
+                        "created_at": now,
+                    }
+                    for t in sorted(new)
+                ],
+            )
+            await self._session.execute(
+                update(customers)
+                .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
+                .values(version=customers.c.version + 1, updated_at=now)
+            )
+        return new
+
+    async def page(
+        self, tenant_id: str, *, condition: Node | None, after: list[str], limit: int
+    ) -> list[Customer]:
+        where: list[ColumnElement[bool]] = [customers.c.tenant_id == tenant_id]
+        if condition is not None:
+            where.append(compile_to_sql(condition, SQL_COLUMNS))
+        if after:
+            created, last_id = datetime.fromisoformat(after[0]), after[1]
+            where.append(
+                or_(
+                    customers.c.created_at > created,
+                    and_(customers.c.created_at == created, customers.c.id > last_id),
+                )
+            )
+        return await self._load(tenant_id, where, limit)
+
+    async def _load(
+        self, tenant_id: str, where: Sequence[ColumnElement[bool]], limit: int
+    ) -> list[Customer]:
+        rows = (
+            await self._session.execute(
+                select(customers)
+                .where(*where)
+                .order_by(customers.c.created_at, customers.c.id)
+                .limit(limit)
+            )
+        ).all()
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        identities: dict[str, list[ChannelIdentity]] = defaultdict(list)
+        for r in await self._session.execute(
+            select(customer_identities).where(customer_identities.c.customer_id.in_(ids))
+        ):
+            identities[r.customer_id].append(
+                ChannelIdentity(Channel(r.channel), r.external_id, r.store)
+            )
+        tags: dict[str, set[str]] = defaultdict(set)
+        for r in await self._session.execute(
+            select(customer_tags.c.customer_id, customer_tags.c.tag).where(
+                customer_tags.c.tenant_id == tenant_id, customer_tags.c.customer_id.in_(ids)
+            )
+        ):
+            tags[r.customer_id].add(r.tag)
+        return [
+            Customer(
+                id=r.id,
+                tenant_id=r.tenant_id,
+                display_name=r.display_name,
+                emails=tuple(r.emails),
+                phones=tuple(r.phones),
+                country=r.country,
+                language=r.language,
+                identities=tuple(
+                    sorted(
+                        identities[r.id], key=lambda i: (i.channel.value, i.store, i.external_id)
+                    )
+                ),
+                tags=frozenset(tags[r.id]),
+                score=r.score,
+                created_at=as_utc(r.created_at),
+                updated_at=as_utc(r.updated_at),
+                version=r.version,
+            )
+            for r in rows
+        ]
+
+
+def _row(customer: Customer) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "tenant_id": customer.tenant_id,
+        "display_name": customer.display_name,
+        "emails": list(customer.emails),
+        "phones": list(customer.phones),
+        "country": customer.country,
+        "language": customer.language,
+        "score": customer.score,
+        "version": customer.version,
+        "created_at": customer.created_at,
+        "updated_at": customer.updated_at,
+    }

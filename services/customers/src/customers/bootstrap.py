@@ -1,0 +1,42 @@
+"""Composition root: settings, runtime, use cases, servicer, consumers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crosstalk.customers.v1 import customers_service_pb2, customers_service_pb2_grpc
+from crosstalk_common.api.pagination import PageTokenCodec
+from crosstalk_common.grpc.server import ServiceDefinition
+from crosstalk_common.runtime import ServiceRuntime, ServiceSettings
+from customers.adapters.consumers import RULE_ACTIONS, RuleActionHandler
+from customers.adapters.grpc_servicer import CustomersServicer
+from customers.adapters.tables import metadata
+from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.use_cases import CustomerService
+
+SERVICE = "customers"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+async def build(settings: ServiceSettings) -> ServiceDefinition:
+    runtime = await ServiceRuntime.start(settings, metadata, MIGRATIONS)
+
+    def new_uow() -> CustomersUnitOfWork:
+        return CustomersUnitOfWork(
+            runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge
+        )
+
+    service = CustomerService(new_uow)
+    runtime.consume(RULE_ACTIONS, RuleActionHandler(runtime.outbox))
+    servicer = CustomersServicer(service, PageTokenCodec(settings.page_token_secret))
+    return ServiceDefinition(
+        name=SERVICE,
+        host=settings.host,
+        port=settings.port,
+        servicers=[(customers_service_pb2_grpc.add_CustomersServiceServicer_to_server, servicer)],
+        service_names=[
+            customers_service_pb2.DESCRIPTOR.services_by_name["CustomersService"].full_name
+        ],
+        workers=runtime.workers,
+        cleanups=runtime.cleanups,
+    )

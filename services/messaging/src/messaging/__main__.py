@@ -1,0 +1,7 @@
+"""`python -m messaging`"""
+
+from crosstalk_common.entrypoint import run_service
+from messaging.bootstrap import PEERS, SERVICE, build
+
+if __name__ == "__main__":
+    run_service(SERVICE, build, peers=PEERS)

@@ -1,0 +1,68 @@
+"""MessagingService over gRPC: proto mapping only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from crosstalk.common.v1 import channel_pb2
+from crosstalk.messaging.v1 import messaging_service_pb2 as pb
+from crosstalk.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
+from crosstalk.messaging.v1 import resources_pb2
+from crosstalk_common.errors import FieldViolation, InvalidArgument
+from crosstalk_common.grpc.auth import require_caller
+from messaging.app.use_cases import MessagingService, message_name
+from messaging.domain.model import Direction, Inbound, Message, Sender
+
+Context = Any
+
+
+def sender_from_pb(pb_sender: channel_pb2.ChannelIdentity, *, field: str) -> Sender:
+    if (
+        pb_sender.channel == channel_pb2.CHANNEL_UNSPECIFIED
+        or pb_sender.channel not in channel_pb2.Channel.values()
+    ):
+        raise InvalidArgument(
+            [FieldViolation(f"{field}.channel", "a channel is required (e.g. CHANNEL_EMAIL)")]
+        )
+    channel = channel_pb2.Channel.Name(pb_sender.channel).removeprefix("CHANNEL_").lower()
+    return Sender(channel, pb_sender.external_id.strip(), pb_sender.store.strip().lower())
+
+
+def message_to_pb(message: Message) -> resources_pb2.Message:
+    stamp = Timestamp()
+    stamp.FromDatetime(message.created_at)
+    return resources_pb2.Message(
+        name=message_name(message),
+        customer=message.customer,
+        sender=channel_pb2.ChannelIdentity(
+            channel=channel_pb2.Channel.Value(f"CHANNEL_{message.sender.channel.upper()}"),
+            external_id=message.sender.external_id,
+            store=message.sender.store,
+        ),
+        direction=resources_pb2.DIRECTION_INBOUND
+        if message.direction is Direction.INBOUND
+        else resources_pb2.DIRECTION_OUTBOUND,
+        text=message.text,
+        language=message.language,
+        external_id=message.external_id,
+        create_time=stamp,
+    )
+
+
+class MessagingServicer(pb_grpc.MessagingServiceServicer):
+    def __init__(self, service: MessagingService) -> None:
+        self._service = service
+
+    async def IngestMessage(
+        self, request: pb.IngestMessageRequest, context: Context
+    ) -> resources_pb2.Message:
+        caller = require_caller(context)
+        inbound = Inbound(
+            sender=sender_from_pb(request.sender, field="sender"),
+            text=request.text,
+            external_id=request.external_id.strip(),
+            sender_display_name=request.sender_display_name,
+        )
+        return message_to_pb(await self._service.ingest(caller.tenant_id, inbound))

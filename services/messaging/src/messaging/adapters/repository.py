@@ -1,0 +1,110 @@
+"""Conversations and messages in SQL, always filtered by tenant."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crosstalk_common.clock import as_utc
+from messaging.adapters.tables import conversations, messages
+from messaging.app.ports import DuplicateMessage
+from messaging.domain.model import Direction, Message, Sender
+
+OPEN = "unread"
+
+
+class SqlMessagesRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def find_by_external_id(
+        self, tenant_id: str, sender: Sender, external_id: str
+    ) -> Message | None:
+        row = (
+            await self._session.execute(
+                select(messages).where(
+                    messages.c.tenant_id == tenant_id,
+                    messages.c.channel == sender.channel,
+                    messages.c.store == sender.store,
+                    messages.c.external_id == external_id,
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return Message(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            conversation_id=row.conversation_id,
+            customer=row.customer,
+            sender=Sender(row.channel, row.sender_external_id, row.store),
+            direction=Direction(row.direction),
+            text=row.text,
+            language=row.language,
+            external_id=row.external_id,
+            created_at=as_utc(row.created_at),
+        )
+
+    async def open_conversation(
+        self, tenant_id: str, customer: str, sender: Sender, at: datetime
+    ) -> str:
+        """The customer's open conversation on this channel, or a new one."""
+        existing = await self._session.scalar(
+            select(conversations.c.id)
+            .where(
+                conversations.c.tenant_id == tenant_id,
+                conversations.c.customer == customer,
+                conversations.c.channel == sender.channel,
+                conversations.c.store == sender.store,
+                conversations.c.status != "closed",
+            )
+            .order_by(conversations.c.created_at.desc())
+            .limit(1)
+        )
+        if existing is not None:
+            await self._session.execute(
+                update(conversations)
+                .where(conversations.c.id == existing)
+                .values(last_message_at=at, status=OPEN)
+            )
+            return str(existing)
+        conversation_id = str(uuid.uuid4())
+        await self._session.execute(
+            insert(conversations).values(
+                id=conversation_id,
+                tenant_id=tenant_id,
+                customer=customer,
+                channel=sender.channel,
+                store=sender.store,
+                status=OPEN,
+                last_message_at=at,
+                created_at=at,
+            )
+        )
+        return conversation_id
+
+    async def add(self, message: Message) -> None:
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(
+                    insert(messages).values(
+                        id=message.id,
+                        tenant_id=message.tenant_id,
+                        conversation_id=message.conversation_id,
+                        customer=message.customer,
+                        channel=message.sender.channel,
+                        store=message.sender.store,
+                        sender_external_id=message.sender.external_id,
+                        direction=message.direction.value,
+                        text=message.text,
+                        language=message.language,
+                        external_id=message.external_id,
+                        created_at=message.created_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise DuplicateMessage(message.external_id) from exc

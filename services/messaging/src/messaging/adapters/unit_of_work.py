@@ -1,0 +1,17 @@
+"""The messaging unit of work over SQLAlchemy."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from crosstalk_common.db.unit_of_work import SqlUnitOfWork
+from messaging.adapters.repository import SqlMessagesRepository
+
+
+class MessagingUnitOfWork(SqlUnitOfWork):
+    messages: SqlMessagesRepository
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self.messages = SqlMessagesRepository(self.session)
+        return self

@@ -1,0 +1,7 @@
+"""`python -m reporting`"""
+
+from crosstalk_common.entrypoint import run_service
+from reporting.bootstrap import SERVICE, build
+
+if __name__ == "__main__":
+    run_service(SERVICE, build)

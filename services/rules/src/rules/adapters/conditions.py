@@ -1,0 +1,17 @@
+"""What a rule's condition may name, per trigger."""
+
+from __future__ import annotations
+
+from crosstalk_common.conditions.model import FieldSpec, FieldType
+
+CHANNELS = ("email", "phone", "whatsapp", "web_chat", "amazon", "ebay", "shopee")
+
+MESSAGE_FIELDS: dict[str, FieldSpec] = {
+    "text": FieldSpec("text", FieldType.KEYWORDS_TEXT),
+    "language": FieldSpec("language", FieldType.TEXT),
+    "channel": FieldSpec("channel", FieldType.ENUM, enum_values=CHANNELS),
+    "store": FieldSpec("store", FieldType.TEXT),
+}
+
+# Rules may hold larger trees than an ad-hoc filter.
+MAX_RULE_CONDITIONS = 50

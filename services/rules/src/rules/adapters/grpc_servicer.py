@@ -1,0 +1,56 @@
+"""RulesService over gRPC: proto mapping only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crosstalk.rules.v1 import resources_pb2
+from crosstalk.rules.v1 import rules_service_pb2 as pb
+from crosstalk.rules.v1 import rules_service_pb2_grpc as pb_grpc
+from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.errors import FieldViolation, InvalidArgument
+from crosstalk_common.grpc.auth import require_caller
+from rules.adapters.mapping import rule_from_pb, rule_to_pb
+from rules.app.use_cases import RuleService
+
+Context = Any
+
+
+def parse_rule_name(name: str, *, field: str = "name") -> str:
+    prefix = "rules/"
+    if not name.startswith(prefix) or len(name) == len(prefix) or "/" in name[len(prefix) :]:
+        raise InvalidArgument([FieldViolation(field, "must look like 'rules/{rule}'")])
+    return name[len(prefix) :]
+
+
+class RulesServicer(pb_grpc.RulesServiceServicer):
+    def __init__(self, service: RuleService, page_tokens: PageTokenCodec) -> None:
+        self._service = service
+        self._tokens = page_tokens
+
+    async def CreateRule(
+        self, request: pb.CreateRuleRequest, context: Context
+    ) -> resources_pb2.Rule:
+        caller = require_caller(context)
+        return rule_to_pb(await self._service.create(rule_from_pb(caller.tenant_id, request.rule)))
+
+    async def GetRule(self, request: pb.GetRuleRequest, context: Context) -> resources_pb2.Rule:
+        caller = require_caller(context)
+        return rule_to_pb(await self._service.get(caller.tenant_id, parse_rule_name(request.name)))
+
+    async def ListRules(
+        self, request: pb.ListRulesRequest, context: Context
+    ) -> pb.ListRulesResponse:
+        caller = require_caller(context)
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(caller.tenant_id, "rules")
+        after = self._tokens.decode(request.page_token, scope)
+        page = await self._service.page(caller.tenant_id, after=after, limit=size + 1)
+        token = ""
+        if len(page) > size:
+            last = page[size - 1]
+            assert last.created_at is not None
+            token = self._tokens.encode([last.created_at.isoformat(), last.id], scope)
+        return pb.ListRulesResponse(
+            rules=[rule_to_pb(r) for r in page[:size]], next_page_token=token
+        )

@@ -1,0 +1,84 @@
+"""Proto <-> domain conversion for rules."""
+
+from __future__ import annotations
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from crosstalk.rules.v1 import resources_pb2
+from crosstalk_common.conditions.parse import parse_condition
+from crosstalk_common.errors import FieldViolation, InvalidArgument
+from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
+from rules.app.use_cases import rule_name
+from rules.domain.model import AddTag, Rule, Trigger
+
+_TRIGGERS = {resources_pb2.TRIGGER_MESSAGE_RECEIVED: Trigger.MESSAGE_RECEIVED}
+_TRIGGERS_PB = {v: k for k, v in _TRIGGERS.items()}
+
+
+def rule_from_pb(tenant_id: str, pb: resources_pb2.Rule) -> Rule:
+    problems = []
+    trigger = _TRIGGERS.get(pb.trigger)
+    if trigger is None:
+        problems.append(
+            FieldViolation("rule.trigger", "choose a trigger, e.g. TRIGGER_MESSAGE_RECEIVED")
+        )
+    actions = []
+    for i, action in enumerate(pb.actions):
+        kind = action.WhichOneof("kind")
+        if kind == "add_tag":
+            actions.append(AddTag(tuple(t.strip() for t in action.add_tag.tags)))
+        else:
+            problems.append(
+                FieldViolation(f"rule.actions[{i}]", "set one action kind, e.g. add_tag")
+            )
+    if problems:
+        raise InvalidArgument(problems)
+    assert trigger is not None
+    condition = parse_condition(
+        pb.condition,
+        MESSAGE_FIELDS,
+        max_conditions=MAX_RULE_CONDITIONS,
+        field_path="rule.condition",
+    )
+    return Rule(
+        id="",
+        tenant_id=tenant_id,
+        display_name=pb.display_name,
+        trigger=trigger,
+        condition=condition,
+        actions=tuple(actions),
+        priority=pb.priority,
+        stop_processing=pb.stop_processing,
+        enabled=pb.enabled,
+        cooldown_seconds=int(pb.cooldown.seconds),
+        rollout_percent=pb.rollout_percent or 100,  # unset means everyone
+        condition_blob=pb.condition.SerializeToString(deterministic=True),
+    )
+
+
+def _ts(value: object) -> Timestamp:
+    stamp = Timestamp()
+    if value is not None:
+        stamp.FromDatetime(value)  # type: ignore[arg-type]
+    return stamp
+
+
+def rule_to_pb(rule: Rule) -> resources_pb2.Rule:
+    pb = resources_pb2.Rule(
+        name=rule_name(rule.id),
+        display_name=rule.display_name,
+        trigger=_TRIGGERS_PB[rule.trigger],
+        priority=rule.priority,
+        stop_processing=rule.stop_processing,
+        enabled=rule.enabled,
+        cooldown=Duration(seconds=rule.cooldown_seconds),
+        rollout_percent=rule.rollout_percent,
+        version=rule.version,
+        create_time=_ts(rule.created_at),
+        update_time=_ts(rule.updated_at),
+    )
+    pb.condition.ParseFromString(rule.condition_blob)
+    for action in rule.actions:
+        pb.actions.add().add_tag.tags.extend(action.tags)
+    return pb

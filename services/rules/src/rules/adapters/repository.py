@@ -1,0 +1,128 @@
+"""Rules and their runs in SQL, always filtered by tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crosstalk.common.v1 import condition_pb2
+from crosstalk_common.clock import as_utc
+from crosstalk_common.conditions.parse import parse_condition
+from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
+from rules.adapters.tables import rule_runs, rules
+from rules.app.ports import RunRecord
+from rules.domain.model import AddTag, Rule, Trigger
+
+
+def actions_to_json(rule: Rule) -> list[dict[str, Any]]:
+    return [{"add_tag": {"tags": list(a.tags)}} for a in rule.actions if isinstance(a, AddTag)]
+
+
+def actions_from_json(data: list[dict[str, Any]]) -> tuple[AddTag, ...]:
+    return tuple(AddTag(tuple(item["add_tag"]["tags"])) for item in data if "add_tag" in item)
+
+
+def _rule_from_row(row: Any) -> Rule:
+    cond = condition_pb2.Condition.FromString(row.condition)
+    return Rule(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        display_name=row.display_name,
+        trigger=Trigger(row.trigger),
+        condition=parse_condition(cond, MESSAGE_FIELDS, max_conditions=MAX_RULE_CONDITIONS),
+        actions=actions_from_json(row.actions),
+        priority=row.priority,
+        stop_processing=row.stop_processing,
+        enabled=row.enabled,
+        cooldown_seconds=row.cooldown_seconds,
+        rollout_percent=row.rollout_percent,
+        version=row.version,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        condition_blob=row.condition,
+    )
+
+
+class SqlRulesRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, rule: Rule) -> None:
+        await self._session.execute(
+            insert(rules).values(
+                id=rule.id,
+                tenant_id=rule.tenant_id,
+                display_name=rule.display_name.strip(),
+                trigger=rule.trigger.value,
+                condition=rule.condition_blob,
+                actions=actions_to_json(rule),
+                priority=rule.priority,
+                stop_processing=rule.stop_processing,
+                enabled=rule.enabled,
+                cooldown_seconds=rule.cooldown_seconds,
+                rollout_percent=rule.rollout_percent,
+                version=rule.version,
+                created_at=rule.created_at,
+                updated_at=rule.updated_at,
+            )
+        )
+
+    async def get(self, tenant_id: str, rule_id: str) -> Rule | None:
+        row = (
+            await self._session.execute(
+                select(rules).where(rules.c.tenant_id == tenant_id, rules.c.id == rule_id)
+            )
+        ).first()
+        return None if row is None else _rule_from_row(row)
+
+    async def page(self, tenant_id: str, *, after: list[str], limit: int) -> list[Rule]:
+        query = select(rules).where(rules.c.tenant_id == tenant_id)
+        if after:
+            created, last_id = datetime.fromisoformat(after[0]), after[1]
+            query = query.where(
+                or_(
+                    rules.c.created_at > created,
+                    and_(rules.c.created_at == created, rules.c.id > last_id),
+                )
+            )
+        rows = await self._session.execute(
+            query.order_by(rules.c.created_at, rules.c.id).limit(limit)
+        )
+        return [_rule_from_row(r) for r in rows]
+
+    async def enabled_for(self, tenant_id: str, trigger: Trigger) -> list[Rule]:
+        rows = await self._session.execute(
+            select(rules).where(
+                rules.c.tenant_id == tenant_id,
+                rules.c.trigger == trigger.value,
+                rules.c.enabled.is_(True),
+            )
+        )
+        return [_rule_from_row(r) for r in rows]
+
+    async def last_fired(self, tenant_id: str, rule_id: str, customer: str) -> datetime | None:
+        value = await self._session.scalar(
+            select(func.max(rule_runs.c.created_at)).where(
+                rule_runs.c.tenant_id == tenant_id,
+                rule_runs.c.rule_id == rule_id,
+                rule_runs.c.customer == customer,
+            )
+        )
+        return None if value is None else as_utc(value)
+
+    async def add_run(self, run: RunRecord) -> None:
+        await self._session.execute(
+            insert(rule_runs).values(
+                id=run.id,
+                tenant_id=run.tenant_id,
+                rule_id=run.rule_id,
+                rule_version=run.rule_version,
+                trigger_event_id=run.trigger_event_id,
+                customer=run.customer,
+                explanation=list(run.explanation),
+                created_at=run.created_at,
+            )
+        )

@@ -1,0 +1,65 @@
+"""The rules service's own database schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+from crosstalk_common.db.messaging_tables import inbox_table, outbox_table
+
+metadata = MetaData()
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("trigger", String(40), nullable=False),
+    # crosstalk.common.v1.Condition, serialized as the client sent it.
+    Column("condition", LargeBinary, nullable=False),
+    Column("actions", JSON, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("stop_processing", Boolean, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("cooldown_seconds", Integer, nullable=False),
+    Column("rollout_percent", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_rules_tenant_trigger", rules.c.tenant_id, rules.c.trigger, rules.c.enabled)
+Index("ix_rules_tenant_created", rules.c.tenant_id, rules.c.created_at, rules.c.id)
+
+rule_runs = Table(
+    "rule_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("rule_id", String(36), nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("trigger_event_id", String(36), nullable=False),
+    Column("customer", String(100), nullable=False),
+    Column("explanation", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index(
+    "ix_rule_runs_rule_customer",
+    rule_runs.c.tenant_id,
+    rule_runs.c.rule_id,
+    rule_runs.c.customer,
+    rule_runs.c.created_at,
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)

@@ -1,0 +1,51 @@
+"""What the rules use cases need from outside."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from google.protobuf.message import Message
+
+from rules.domain.model import Rule, Trigger
+
+Emit = Callable[[str, Message], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    tenant_id: str
+    rule_id: str
+    rule_version: int
+    trigger_event_id: str
+    customer: str
+    explanation: tuple[str, ...]
+    created_at: datetime
+
+
+class RulesRepository(Protocol):
+    async def add(self, rule: Rule) -> None: ...
+    async def get(self, tenant_id: str, rule_id: str) -> Rule | None: ...
+    async def page(self, tenant_id: str, *, after: list[str], limit: int) -> list[Rule]: ...
+    async def enabled_for(self, tenant_id: str, trigger: Trigger) -> list[Rule]: ...
+    async def last_fired(self, tenant_id: str, rule_id: str, customer: str) -> datetime | None: ...
+    async def add_run(self, run: RunRecord) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def rules(self) -> RulesRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def emit(self, tenant_id: str, payload: Message) -> str: ...
+    async def commit(self) -> None: ...

@@ -1,0 +1,47 @@
+"""Fixtures for the cross-service suites: the database backend, a collector, the stack."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crosstalk_devstack.databases import DEFAULT_PG_URL, postgres_reachable, test_database_urls
+from crosstalk_devstack.otlp_collector import OtlpCollector
+from crosstalk_devstack.stack import SERVICES, Stack, StackConfig
+
+BACKEND = os.environ.get("CROSSTALK_TEST_DB", "sqlite")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_backend_available() -> None:
+    if BACKEND != "postgres":
+        return
+    url = os.environ.get("CROSSTALK_TEST_PG_URL", DEFAULT_PG_URL)
+    if postgres_reachable(url):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is not reachable at {url} (CI=true: this is a failure)")
+    pytest.skip(f"PostgreSQL is not reachable at {url}")
+
+
+@pytest.fixture(scope="session")
+def collector() -> Iterator[OtlpCollector]:
+    server = OtlpCollector().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, collector: OtlpCollector) -> Iterator[Stack]:
+    """The whole platform, once per session, on free loopback ports."""
+    var_dir: Path = tmp_path_factory.mktemp("stack")
+    config = StackConfig.on_free_ports(
+        var_dir,
+        database_urls=test_database_urls(SERVICES, var_dir, "e2e"),
+        otlp_endpoint=("127.0.0.1", collector.port),
+    )
+    with Stack(config) as running:
+        yield running

@@ -1,0 +1,164 @@
+"""Bad input gets INVALID_ARGUMENT naming the field: over gRPC and as HTTP 400 via Envoy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from crosstalk.common.v1 import condition_pb2
+from crosstalk.customers.v1 import customers_service_pb2 as cpb
+from crosstalk.customers.v1 import customers_service_pb2_grpc as cgrpc
+from crosstalk.customers.v1 import resources_pb2 as cres
+from crosstalk_devstack.stack import Stack
+from tests.e2e.rest import TENANT_HEADER, ok, sign_up
+
+pytestmark = pytest.mark.e2e
+
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+
+
+def _rest_violations(response: httpx.Response) -> list[str]:
+    assert response.status_code == 400, f"{response.status_code} {response.text}"
+    body = response.json()
+    assert body["code"] == 3  # INVALID_ARGUMENT
+    fields = []
+    for detail in body.get("details", []):
+        if detail["@type"] == BAD_REQUEST:
+            fields += [v["field"] for v in detail["fieldViolations"]]
+    return fields
+
+
+def _grpc_violations(err: grpc.RpcError) -> list[str]:
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    assert status is not None, "no google.rpc.Status details on the error"
+    fields = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields += [v.field for v in bad.field_violations]
+    return fields
+
+
+@pytest.fixture(scope="module")
+def tenant(stack: Stack) -> str:
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
+        return sign_up(http, "Bad Input Testers")
+
+
+@pytest.fixture(scope="module")
+def customers_stub(stack: Stack) -> Any:
+    channel = grpc.insecure_channel(stack.config.address("customers"))
+    yield cgrpc.CustomersServiceStub(channel)
+    channel.close()
+
+
+def test_empty_name(stack: Stack, tenant: str, customers_stub: Any) -> None:
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
+        response = http.post(
+            "/v1/customers", headers={TENANT_HEADER: tenant}, json={"displayName": "  "}
+        )
+        assert _rest_violations(response) == ["customer.display_name"]
+        # nothing was written
+        assert (
+            ok(http.get("/v1/customers", headers={TENANT_HEADER: tenant})).get("customers", [])
+            == []
+        )
+    with pytest.raises(grpc.RpcError) as caught:
+        customers_stub.CreateCustomer(
+            cpb.CreateCustomerRequest(customer=cres.Customer(display_name="")),
+            metadata=[(TENANT_HEADER, tenant)],
+            timeout=5,
+        )
+    assert _grpc_violations(caught.value) == ["customer.display_name"]
+
+
+def test_unknown_field_in_condition(stack: Stack, tenant: str, customers_stub: Any) -> None:
+    condition = {
+        "group": {
+            "operator": "LOGICAL_OPERATOR_AND",
+            "conditions": [
+                {"leaf": {"field": "country", "operator": "OPERATOR_EQUALS", "values": ["DE"]}},
+                {"leaf": {"field": "shoe_size", "operator": "OPERATOR_EQUALS", "values": ["42"]}},
+            ],
+        }
+    }
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
+        response = http.post(
+            "/v1/customers:search", headers={TENANT_HEADER: tenant}, json={"condition": condition}
+        )
+    assert _rest_violations(response) == ["condition.group.conditions[1].leaf.field"]
+    assert "shoe_size" in response.json()["details"][-1]["fieldViolations"][0][
+        "description"
+    ] or any(
+        "shoe_size" in v["description"]
+        for d in response.json()["details"]
+        if d["@type"] == BAD_REQUEST
+        for v in d["fieldViolations"]
+    )
+    request = cpb.SearchCustomersRequest(
+        condition=condition_pb2.Condition(
+            leaf=condition_pb2.ConditionLeaf(
+                field="shoe_size", operator=condition_pb2.OPERATOR_EQUALS, values=["42"]
+            )
+        )
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        customers_stub.SearchCustomers(request, metadata=[(TENANT_HEADER, tenant)], timeout=5)
+    assert _grpc_violations(caught.value) == ["condition.leaf.field"]
+
+
+def test_negative_page_size(stack: Stack, tenant: str, customers_stub: Any) -> None:
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
+        response = http.get(
+            "/v1/customers", headers={TENANT_HEADER: tenant}, params={"pageSize": -1}
+        )
+    assert _rest_violations(response) == ["page_size"]
+    with pytest.raises(grpc.RpcError) as caught:
+        customers_stub.ListCustomers(
+            cpb.ListCustomersRequest(page_size=-1), metadata=[(TENANT_HEADER, tenant)], timeout=5
+        )
+    assert _grpc_violations(caught.value) == ["page_size"]
+
+
+def test_bad_rule_and_message_are_rejected_whole(stack: Stack, tenant: str) -> None:
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
+        headers = {TENANT_HEADER: tenant}
+        rule = http.post(
+            "/v1/rules",
+            headers=headers,
+            json={
+                "displayName": "",
+                "trigger": "TRIGGER_MESSAGE_RECEIVED",
+                "condition": {
+                    "leaf": {"field": "txt", "operator": "OPERATOR_CONTAINS", "values": ["x"]}
+                },
+                "actions": [{"addTag": {"tags": ["x"]}}],
+            },
+        )
+        assert "rule.condition.leaf.field" in _rest_violations(rule)
+        assert ok(http.get("/v1/rules", headers=headers)).get("rules", []) == []
+        message = http.post(
+            "/v1/messages:ingest",
+            headers=headers,
+            json={"sender": {"channel": "CHANNEL_EMAIL", "externalId": "x@y.test"}, "text": ""},
+        )
+        assert _rest_violations(message) == ["text"]
+        unspecified = http.post(
+            "/v1/messages:ingest",
+            headers=headers,
+            json={"sender": {"externalId": "x@y.test"}, "text": "hi"},
+        )
+        assert _rest_violations(unspecified) == ["sender.channel"]
+
+
+def test_missing_tenant_is_unauthenticated(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
+        response = http.get("/v1/customers")
+    assert response.status_code == 401

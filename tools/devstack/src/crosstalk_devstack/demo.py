@@ -1,0 +1,67 @@
+"""The demo tenant `make run` seeds (once; later runs find it in var/demo.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEMO_EMAIL = "demo@crosstalk.test"
+DEMO_PASSWORD = "crosstalk-demo-2026"  # noqa: S105 - the documented local demo login
+
+
+def _check(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 400:
+        request = response.request
+        raise RuntimeError(
+            f"{request.method} {request.url}: {response.status_code} {response.text}"
+        )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def seed_demo(gateway_url: str, state_file: Path) -> dict[str, Any]:
+    if state_file.exists():
+        return dict(json.loads(state_file.read_text()))
+    with httpx.Client(base_url=gateway_url, timeout=10) as http:
+        signed_up = _check(
+            http.post(
+                "/v1/tenants:signUp",
+                json={
+                    "companyName": "Demo Cross-Border Shop",
+                    "industry": "consumer electronics",
+                    "teamSize": 8,
+                    "workingLanguage": "zh",
+                    "adminEmail": DEMO_EMAIL,
+                    "adminDisplayName": "Demo Admin",
+                    "adminPassword": DEMO_PASSWORD,
+                },
+            )
+        )
+        tenant_id = signed_up["tenant"]["name"].removeprefix("tenants/")
+        headers = {"x-crosstalk-tenant-id": tenant_id}
+        _check(
+            http.post(
+                "/v1/rules",
+                headers=headers,
+                json={
+                    "displayName": "Refund requests go to after-sales",
+                    "trigger": "TRIGGER_MESSAGE_RECEIVED",
+                    "enabled": True,
+                    "condition": {
+                        "leaf": {
+                            "field": "text",
+                            "operator": "OPERATOR_MATCHES_KEYWORDS",
+                            "values": ["refund", "退款", "Rückerstattung", "reembolso"],
+                        }
+                    },
+                    "actions": [{"addTag": {"tags": ["after-sales"]}}],
+                },
+            )
+        )
+    state = {"tenant_id": tenant_id, "email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps(state, indent=2))
+    return state
