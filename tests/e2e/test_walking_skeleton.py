@@ -123,7 +123,9 @@ def test_refund_message_tags_the_customer_and_is_counted(
                 for s in same_trace.values()
                 if s.service == "customers" and s.name == "process crosstalk.rules.rule.action.tag"
             ]
-            if rules and tags:
+            # Envoy exports its spans on its own schedule: wait for them too.
+            gateway = [s for s in same_trace.values() if s.service == "gateway"]
+            if rules and tags and gateway:
                 return server_span, rules[0], tags[0], same_trace
         return None
 

@@ -62,10 +62,13 @@ async def _effects(db_url: str) -> tuple[int, int]:
 
 
 async def _consumer_state(nats_url: str) -> tuple[int, int]:
+    """(messages awaiting ack, deliveries beyond the first of each message)."""
     nc = await connect(nats_url, name="inspector")
     info = await nc.jetstream().consumer_info("MESSAGING", SUBSCRIPTION.durable)
-    await nc.drain()
-    return info.num_ack_pending or 0, info.num_redelivered or 0
+    await nc.close()
+    delivered = info.delivered
+    extra = (delivered.consumer_seq or 0) - (delivered.stream_seq or 0) if delivered else 0
+    return info.num_ack_pending or 0, extra
 
 
 def _run_consumer(nats_url: str, db_url: str, mode: str) -> int:
