@@ -1,17 +1,23 @@
 """Outbox -> JetStream -> idempotent consumer: latency and sustained throughput.
 
 Real parts: a nats-server (JetStream, file storage) on a free loopback port,
-a database (SQLite file by default, PostgreSQL with --pg URL), the project's
-own OutboxRelay and EventConsumer. Producer, relay and consumer share one
-process here (in the deployment they are two services), so figures are a
-floor. The naive baseline publishes one event per round trip and consumes
-one event per transaction, as a hand-rolled relay would.
+the project's own unit of work, OutboxRelay and EventConsumer, and two
+databases (SQLite files by default, PostgreSQL with --pg), one per side.
+As in the deployment, the producing service (commits + relay) and the
+consuming service run in separate processes; this machine's two cores are
+shared by both and by nats-server, so the figures are a floor.
+
+The naive baseline is what a hand-rolled relay and consumer would do: one
+publish awaited at a time, one transaction per consumed event.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,13 +33,14 @@ from crosstalk_common.bus.connection import connect, ensure_streams
 from crosstalk_common.bus.consumer import EventConsumer, Subscription
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.bus.relay import OutboxRelay, RelaySettings
-from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
-from crosstalk_common.db.messaging_tables import inbox_table, outbox_table
+from crosstalk_common.db.event_tables import inbox_table, outbox_table
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from crosstalk_devstack.databases import fresh_postgres_database
 from crosstalk_devstack.nats import start_nats
 from crosstalk_devstack.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -43,109 +50,135 @@ class Mode:
     consumer_batch: int
 
 
-PIPELINED = Mode("pipelined (batch 500 / fetch 200)", 500, 200)
+PIPELINED = Mode("pipelined (relay batch 500, fetch 200)", 500, 200)
 NAIVE = Mode("naive (1 publish per ack, 1 txn per event)", 1, 1)
+
+
+# -- the consuming service (a child process) --------------------------------------
+async def consume(nats_url: str, db_url: str, durable: str, batch: int, expected: int) -> None:
+    metadata = MetaData()
+    inbox = inbox_table(metadata)
+    effects = Table(
+        "effects", metadata, Column("id", Integer, primary_key=True), Column("event_id", String(36))
+    )
+    engine = create_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    nc = await connect(nats_url, name=durable)
+    latencies: list[float] = []
+    done = asyncio.Event()
+    last_at = 0.0
+
+    async def handler(session: AsyncSession, event: Event) -> None:
+        nonlocal last_at
+        await session.execute(insert(effects).values(event_id=event.event_id))
+        last_at = time.time()
+        committed = event.envelope.occurred_time.ToDatetime(tzinfo=UTC).timestamp()
+        latencies.append(last_at - committed)
+        if len(latencies) >= expected:
+            done.set()
+
+    subscription = Subscription(
+        durable=durable,
+        producer="messaging",
+        event_types=["message.received"],
+        batch_size=batch,
+        fetch_timeout=0.2,
+    )
+    consumer = EventConsumer(nc.jetstream(), session_factory(engine), inbox, subscription, handler)
+    await consumer._bind()  # the durable exists before the producer starts
+    print("ready", flush=True)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.wait_for(done.wait(), 600)
+    stop.set()
+    await task
+    await nc.close()
+    await engine.dispose()
+    print(json.dumps({"latencies": latencies, "last_at": last_at}), flush=True)
+
+
+# -- the producing service (this process) ----------------------------------------
+class ConsumerProcess:
+    def __init__(self, nats_url: str, db_url: str, durable: str, batch: int, expected: int) -> None:
+        cmd = [sys.executable, "-m", "bench.outbox_pipeline", "--consume", nats_url, db_url,
+               durable, str(batch), str(expected)]  # fmt: skip
+        self._proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"consumer did not start: {line!r}")
+
+    def result(self) -> tuple[list[float], float]:
+        out, _ = self._proc.communicate(timeout=900)
+        data = json.loads(out.strip().splitlines()[-1])
+        return data["latencies"], data["last_at"]
 
 
 async def run_mode(
     mode: Mode, db_urls: tuple[str, str], nats_url: str, latency_n: int, throughput_n: int
 ) -> str:
-    """Producer and consumer each have their own database, as two services do."""
-    producer_md, consumer_md = MetaData(), MetaData()
-    outbox = outbox_table(producer_md)
-    inbox = inbox_table(consumer_md)
-    effects = Table(
-        "effects",
-        consumer_md,
-        Column("id", Integer, primary_key=True),
-        Column("event_id", String(36)),
-    )
+    metadata = MetaData()
+    outbox = outbox_table(metadata)
     engine = create_engine(db_urls[0])
-    consumer_engine = create_engine(db_urls[1])
-    for eng, md in ((engine, producer_md), (consumer_engine, consumer_md)):
-        async with eng.begin() as conn:
-            await conn.run_sync(md.drop_all)
-            await conn.run_sync(md.create_all)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+        await conn.run_sync(metadata.create_all)
     sessions = session_factory(engine)
-    nc = await connect(nats_url, name=f"bench-{mode.relay_batch}")
+    nc = await connect(nats_url, name=f"bench-producer-{mode.relay_batch}")
     js = nc.jetstream()
     await ensure_streams(js, ["messaging"])
     await js.purge_stream("MESSAGING")
     relay = OutboxRelay(
         sessions, outbox, js, RelaySettings(batch_size=mode.relay_batch, poll_interval=0.2)
     )
-    latencies: list[float] = []
-    consumed = 0
-    done = asyncio.Event()
-    target = 0
-
-    async def handler(session: AsyncSession, event: Event) -> None:
-        nonlocal consumed
-        await session.execute(insert(effects).values(event_id=event.event_id))
-        committed = event.envelope.occurred_time.ToDatetime(tzinfo=UTC)
-        latencies.append((utc_now() - committed).total_seconds())
-        consumed += 1
-        if consumed >= target:
-            done.set()
-
-    durable = f"bench-{mode.consumer_batch}-{int(time.time() * 1000)}"
-    consumer = EventConsumer(
-        js,
-        session_factory(consumer_engine),
-        inbox,
-        Subscription(
-            durable=durable,
-            producer="messaging",
-            event_types=["message.received"],
-            batch_size=mode.consumer_batch,
-            fetch_timeout=0.2,
-        ),
-        handler,
-    )
     stop = asyncio.Event()
-    workers = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]
+    relay_task = asyncio.create_task(relay.run(stop))
+    payload = messaging_events_pb2.MessageReceived(customer="customers/bench", text="parcel?")
 
     def new_uow() -> SqlUnitOfWork:
         return SqlUnitOfWork(sessions, outbox, after_commit=relay.nudge)
 
-    payload = messaging_events_pb2.MessageReceived(
-        customer="customers/bench", text="where is my parcel?"
-    )
+    stamp = int(time.time() * 1000)
 
     # 1. latency: one event per commit, paced well below capacity
-    target = latency_n
+    consumer = ConsumerProcess(
+        nats_url, db_urls[1], f"lat-{mode.consumer_batch}-{stamp}", mode.consumer_batch, latency_n
+    )
     for _ in range(latency_n):
         async with new_uow() as uow:
             await uow.emit("bench", payload)
             await uow.commit()
         await asyncio.sleep(0.005)
-    await asyncio.wait_for(done.wait(), 120)
+    latencies, _ = await asyncio.to_thread(consumer.result)
     latency_line = summary_ms(f"commit -> consumed, {mode.label}", latencies, target="p50 <= 20 ms")
 
-    # 2. throughput: producers commit 100 events per transaction as fast as they can
-    latencies.clear()
-    consumed = 0
-    done.clear()
-    target = throughput_n
-    started = time.perf_counter()
+    # 2. throughput: commits of 100 events each, as fast as the producer can
+    await js.purge_stream("MESSAGING")
+    consumer = ConsumerProcess(
+        nats_url,
+        db_urls[1],
+        f"tput-{mode.consumer_batch}-{stamp}",
+        mode.consumer_batch,
+        throughput_n,
+    )
+    started = time.time()
     for _ in range(throughput_n // 100):
         async with new_uow() as uow:
             for _ in range(100):
                 await uow.emit("bench", payload)
             await uow.commit()
-    produced_at = time.perf_counter() - started
-    await asyncio.wait_for(done.wait(), 600)
-    elapsed = time.perf_counter() - started
+    produced = time.time() - started
+    _, last_at = await asyncio.to_thread(consumer.result)
+    elapsed = last_at - started
     stop.set()
-    await asyncio.gather(*workers)
-    await nc.drain()
+    await relay_task
+    await nc.close()
     await engine.dispose()
-    await consumer_engine.dispose()
-    rate = throughput_n / elapsed
     return (
         f"{latency_line}\n"
-        f"{'sustained end to end, ' + mode.label:<44} {throughput_n} events in {elapsed:6.2f} s = "
-        f"{rate:8.0f} events/s (producer done after {produced_at:5.2f} s)"
+        f"{'sustained end to end, ' + mode.label:<44} {throughput_n} events in {elapsed:6.2f} s"
+        f" = {throughput_n / elapsed:7.0f} events/s (commits done after {produced:5.2f} s)"
         "  [target >= 2000 events/s]"
     )
 
@@ -164,23 +197,24 @@ async def main_async(args: argparse.Namespace) -> None:
             else:
                 db_urls = (f"sqlite:///{tmp}/producer.db", f"sqlite:///{tmp}/consumer.db")
             backend = "PostgreSQL" if args.pg else "SQLite"
-            print(
-                f"outbox -> JetStream -> consumer on {backend}"
-                " (nats-server 2.15, JetStream file store)"
-            )
+            print(f"outbox -> JetStream -> consumer on {backend} (nats-server 2.15, file store)")
             for mode in (PIPELINED, NAIVE):
                 n = args.n if mode is PIPELINED else max(args.n // 10, 500)
-                print(await run_mode(mode, db_urls, nats_url, args.latency_n, n))
+                print(await run_mode(mode, db_urls, nats_url, args.latency_n, n), flush=True)
         finally:
             proc.terminate()
             proc.wait(10)
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--consume":
+        nats_url, db_url, durable, batch, expected = sys.argv[2:7]
+        asyncio.run(consume(nats_url, db_url, durable, int(batch), int(expected)))
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=20_000, help="events for the throughput run")
     parser.add_argument("--latency-n", type=int, default=1000)
-    parser.add_argument("--pg", default="", help="PostgreSQL admin URL to bench on PostgreSQL too")
+    parser.add_argument("--pg", default="", help="PostgreSQL admin URL: bench on PostgreSQL")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -11,6 +11,7 @@ PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 RUNS = [
     ["bench.rpc_latency"],
+    ["bench.rpc_latency", "--pg", PG],
     ["bench.outbox_pipeline"],
     ["bench.outbox_pipeline", "--pg", PG],
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crosstalk_devstack.databases import DEFAULT_PG_URL, postgres_reachable, test_database_urls
+from crosstalk_devstack.databases import DEFAULT_PG_URL, postgres_reachable, service_database_urls
 from crosstalk_devstack.otlp_collector import OtlpCollector
 from crosstalk_devstack.stack import SERVICES, Stack, StackConfig
 
@@ -40,7 +40,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, collector: OtlpCollector) ->
     var_dir: Path = tmp_path_factory.mktemp("stack")
     config = StackConfig.on_free_ports(
         var_dir,
-        database_urls=test_database_urls(SERVICES, var_dir, "e2e"),
+        database_urls=service_database_urls(SERVICES, var_dir, "e2e"),
         otlp_endpoint=("127.0.0.1", collector.port),
     )
     with Stack(config) as running:

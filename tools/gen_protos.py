@@ -12,6 +12,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,10 @@ def proto_files() -> list[Path]:
 
 
 def proto_hash(files: list[Path]) -> str:
+    """Inputs and generator versions: a change to either regenerates."""
     digest = hashlib.sha256()
+    for tool in ("grpcio-tools", "mypy-protobuf", "protobuf"):
+        digest.update(f"{tool}={metadata.version(tool)}".encode())
     for path in files + sorted(THIRD_PARTY.rglob("*.proto")) + [Path(__file__)]:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())

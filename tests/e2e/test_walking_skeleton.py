@@ -74,6 +74,7 @@ def test_refund_message_tags_the_customer_and_is_counted(
             )
         )
         assert message["customer"] == customer["name"]
+        assert message["name"].startswith(message["conversation"] + "/messages/")
 
         tagged = eventually(
             lambda: (c := ok(http.get(f"/v1/{customer['name']}", headers=headers)))["tags"] and c,

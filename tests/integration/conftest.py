@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crosstalk_devstack.databases import test_database_urls
+from crosstalk_devstack.databases import service_database_urls
 from crosstalk_devstack.nats import start_nats
 from crosstalk_devstack.ports import free_port
 
@@ -25,4 +25,4 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     label = f"it{uuid.uuid4().hex[:8]}"
-    return test_database_urls(("reliability",), tmp_path, label)["reliability"]
+    return service_database_urls(("reliability",), tmp_path, label)["reliability"]

@@ -20,7 +20,7 @@ from crosstalk_common.bus.connection import connect
 from crosstalk_common.bus.consumer import EventConsumer, Subscription
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.db.engine import create_engine, session_factory
-from crosstalk_common.db.messaging_tables import inbox_table
+from crosstalk_common.db.event_tables import inbox_table
 
 metadata = MetaData()
 effects = Table(

@@ -14,7 +14,7 @@ from crosstalk.events.v1 import messaging_events_pb2
 from crosstalk_common.bus.connection import connect, ensure_streams
 from crosstalk_common.bus.relay import OutboxRelay
 from crosstalk_common.db.engine import create_engine, session_factory
-from crosstalk_common.db.messaging_tables import outbox_table
+from crosstalk_common.db.event_tables import outbox_table
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from tests.integration.crashing_consumer import CRASH_EXIT, SUBSCRIPTION, effects
 

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from crosstalk_common.bus.connection import connect, ensure_streams
 from crosstalk_common.bus.consumer import EventConsumer, Handler, Subscription
+from crosstalk_common.bus.housekeeping import Housekeeper
 from crosstalk_common.bus.relay import OutboxRelay
-from crosstalk_common.config import MissingSetting
+from crosstalk_common.config import MissingSetting, parse_bool
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
@@ -77,9 +78,11 @@ class ServiceSettings:
             service=service,
             host=env.get(f"{prefix}_HOST", "127.0.0.1"),
             port=int(port_text),
-            database_url=env.get(f"{prefix}_DATABASE_URL", f"sqlite:///{var_dir / service}.db"),
+            database_url=env.get(
+                f"{prefix}_DATABASE_URL", f"sqlite:///{var_dir / 'db' / service}.db"
+            ),
             nats_url=env.get("NATS_URL", "nats://127.0.0.1:4222"),
-            migrate_on_start=env.get(f"{prefix}_MIGRATE_ON_START", "true").lower() == "true",
+            migrate_on_start=parse_bool(env.get(f"{prefix}_MIGRATE_ON_START") or "true"),
             log_level=env.get("CROSSTALK_LOG_LEVEL", "INFO"),
             page_token_secret=secret.encode(),
             peers={peer: peer_address(peer) for peer in peers},
@@ -105,6 +108,7 @@ class ServiceRuntime:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.relay = OutboxRelay(self.sessions, outbox, self.js)
+        self.housekeeper = Housekeeper(self.sessions, outbox, inbox)
         self._consumers: list[EventConsumer] = []
 
     @classmethod
@@ -147,7 +151,7 @@ class ServiceRuntime:
 
     @property
     def workers(self) -> list[Worker]:
-        return [self.relay.run, *(c.run for c in self._consumers)]
+        return [self.relay.run, self.housekeeper.run, *(c.run for c in self._consumers)]
 
     @property
     def cleanups(self) -> list[Cleanup]:

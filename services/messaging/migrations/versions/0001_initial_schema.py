@@ -32,9 +32,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_conversations_customer_channel",
-            ["tenant_id", "customer", "channel", "store", "status"],
-            unique=False,
+            "uq_conversations_open",
+            ["tenant_id", "customer", "channel", "store"],
+            unique=True,
+            sqlite_where=sa.text("status != 'closed'"),
+            postgresql_where=sa.text("status != 'closed'"),
         )
 
     op.create_table(
@@ -111,7 +113,7 @@ def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_table("inbox")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
-        batch_op.drop_index("ix_conversations_customer_channel")
+        batch_op.drop_index("uq_conversations_open")
 
     op.drop_table("conversations")
     # ### end Alembic commands ###

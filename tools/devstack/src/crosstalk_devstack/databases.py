@@ -30,7 +30,7 @@ def fresh_postgres_database(admin_url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-def test_database_urls(services: tuple[str, ...], var_dir: Path, label: str) -> dict[str, str]:
+def service_database_urls(services: tuple[str, ...], var_dir: Path, label: str) -> dict[str, str]:
     """One database per service for the selected backend (CROSSTALK_TEST_DB)."""
     backend = os.environ.get("CROSSTALK_TEST_DB", "sqlite")
     if backend == "sqlite":

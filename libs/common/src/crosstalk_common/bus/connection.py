@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
 import nats
 from nats.aio.client import Client
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 
 # Publishing the same event id twice within this window stores it once.
 DUPLICATE_WINDOW_SECONDS = 300.0
+# How long a stream keeps events (so: the longest a redelivery can come late).
+STREAM_MAX_AGE = timedelta(days=7)
 
 
 async def connect(url: str, *, name: str) -> Client:
@@ -50,7 +53,7 @@ def stream_config(producer: str) -> StreamConfig:
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
-        max_age=7 * 24 * 3600.0,
+        max_age=STREAM_MAX_AGE.total_seconds(),
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
     )
 

@@ -142,7 +142,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Turns exceptions raised by servicer methods into statuses.
 
     A ``DomainError`` aborts the RPC with its rich status. An RPC the servicer
-    aborted itself passes through untouched. Any other exception is logged
+    aborted itself passes through untouched. ``NotImplementedError`` (what the
+    generated base servicer raises for RPCs not built yet) is UNIMPLEMENTED.
+    Any other exception is logged
     with its stack trace and reported as INTERNAL with a generic message.
     """
 
@@ -227,6 +229,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             raise exc
         if isinstance(exc, DomainError):
             await context.abort_with_status(to_rpc_status(exc, self.domain))
+        elif isinstance(exc, NotImplementedError):
+            # The generated base servicer raises this for RPCs not built yet.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
         else:
             log.exception("unexpected error in %s", method, exc_info=exc)
             await context.abort_with_status(_internal_status(self.domain))

@@ -16,7 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from crosstalk_common.db.messaging_tables import inbox_table, outbox_table
+from crosstalk_common.db.event_tables import inbox_table, outbox_table
 
 metadata = MetaData()
 

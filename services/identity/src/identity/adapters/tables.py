@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table
 
-from crosstalk_common.db.messaging_tables import inbox_table, outbox_table
+from crosstalk_common.db.event_tables import inbox_table, outbox_table
 
 metadata = MetaData()
 

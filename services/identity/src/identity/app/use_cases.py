@@ -58,6 +58,15 @@ class IdentityService:
                     admin_member=f"members/{admin.id}",
                 ),
             )
+            await uow.emit(
+                tenant.id,
+                identity_events_pb2.MemberCreated(
+                    member=f"members/{admin.id}",
+                    email=admin.email,
+                    display_name=admin.display_name,
+                    role=admin.role,
+                ),
+            )
             await uow.commit()
         return tenant, admin
 

@@ -35,6 +35,7 @@ def message_to_pb(message: Message) -> resources_pb2.Message:
     stamp.FromDatetime(message.created_at)
     return resources_pb2.Message(
         name=message_name(message),
+        conversation=f"conversations/{message.conversation_id}",
         customer=message.customer,
         sender=channel_pb2.ChannelIdentity(
             channel=channel_pb2.Channel.Value(f"CHANNEL_{message.sender.channel.upper()}"),

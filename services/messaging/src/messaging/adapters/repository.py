@@ -15,6 +15,7 @@ from messaging.app.ports import DuplicateMessage
 from messaging.domain.model import Direction, Message, Sender
 
 OPEN = "unread"
+CLOSED = "closed"
 
 
 class SqlMessagesRepository:
@@ -51,41 +52,51 @@ class SqlMessagesRepository:
 
     async def open_conversation(
         self, tenant_id: str, customer: str, sender: Sender, at: datetime
-    ) -> str:
-        """The customer's open conversation on this channel, or a new one."""
-        existing = await self._session.scalar(
-            select(conversations.c.id)
-            .where(
+    ) -> tuple[str, bool]:
+        """The customer's open conversation on this channel, or a new one (True when new)."""
+        existing = await self._open_conversation_id(tenant_id, customer, sender)
+        if existing is None:
+            conversation_id = str(uuid.uuid4())
+            try:
+                async with self._session.begin_nested():
+                    await self._session.execute(
+                        insert(conversations).values(
+                            id=conversation_id,
+                            tenant_id=tenant_id,
+                            customer=customer,
+                            channel=sender.channel,
+                            store=sender.store,
+                            status=OPEN,
+                            last_message_at=at,
+                            created_at=at,
+                        )
+                    )
+                return conversation_id, True
+            except IntegrityError:
+                # Opened concurrently by another message of the same customer.
+                existing = await self._open_conversation_id(tenant_id, customer, sender)
+                if existing is None:
+                    raise
+        await self._session.execute(
+            update(conversations)
+            .where(conversations.c.id == existing)
+            .values(last_message_at=at, status=OPEN)
+        )
+        return existing, False
+
+    async def _open_conversation_id(
+        self, tenant_id: str, customer: str, sender: Sender
+    ) -> str | None:
+        found = await self._session.scalar(
+            select(conversations.c.id).where(
                 conversations.c.tenant_id == tenant_id,
                 conversations.c.customer == customer,
                 conversations.c.channel == sender.channel,
                 conversations.c.store == sender.store,
-                conversations.c.status != "closed",
-            )
-            .order_by(conversations.c.created_at.desc())
-            .limit(1)
-        )
-        if existing is not None:
-            await self._session.execute(
-                update(conversations)
-                .where(conversations.c.id == existing)
-                .values(last_message_at=at, status=OPEN)
-            )
-            return str(existing)
-        conversation_id = str(uuid.uuid4())
-        await self._session.execute(
-            insert(conversations).values(
-                id=conversation_id,
-                tenant_id=tenant_id,
-                customer=customer,
-                channel=sender.channel,
-                store=sender.store,
-                status=OPEN,
-                last_message_at=at,
-                created_at=at,
+                conversations.c.status != CLOSED,
             )
         )
-        return conversation_id
+        return None if found is None else str(found)
 
     async def add(self, message: Message) -> None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text
 
-from crosstalk_common.db.messaging_tables import inbox_table, outbox_table
+from crosstalk_common.db.event_tables import inbox_table, outbox_table
 
 metadata = MetaData()
 
@@ -20,13 +20,16 @@ conversations = Table(
     Column("last_message_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+# At most one open conversation per customer, channel and store.
 Index(
-    "ix_conversations_customer_channel",
+    "uq_conversations_open",
     conversations.c.tenant_id,
     conversations.c.customer,
     conversations.c.channel,
     conversations.c.store,
-    conversations.c.status,
+    unique=True,
+    sqlite_where=conversations.c.status != "closed",
+    postgresql_where=conversations.c.status != "closed",
 )
 
 messages = Table(

@@ -40,7 +40,7 @@ class MessagingService:
         )
         now = utc_now()
         async with self.new_uow() as uow:
-            conversation_id = await uow.messages.open_conversation(
+            conversation_id, opened = await uow.messages.open_conversation(
                 tenant_id, customer, inbound.sender, now
             )
             message = Message(
@@ -64,9 +64,30 @@ class MessagingService:
                 if stored is None:
                     raise
                 return stored
+            if opened:
+                await uow.emit(tenant_id, conversation_created_event(message))
             await uow.emit(tenant_id, received_event(message))
             await uow.commit()
         return message
+
+
+def _sender_pb(message: Message) -> channel_pb2.ChannelIdentity:
+    return channel_pb2.ChannelIdentity(
+        channel=channel_pb2.Channel.Value(f"CHANNEL_{message.sender.channel.upper()}"),
+        external_id=message.sender.external_id,
+        store=message.sender.store,
+    )
+
+
+def conversation_created_event(message: Message) -> messaging_events_pb2.ConversationCreated:
+    sender = _sender_pb(message)
+    return messaging_events_pb2.ConversationCreated(
+        conversation=f"conversations/{message.conversation_id}",
+        customer=message.customer,
+        channel=sender.channel,
+        identity=sender,
+        language=message.language,
+    )
 
 
 def received_event(message: Message) -> messaging_events_pb2.MessageReceived:
@@ -74,11 +95,7 @@ def received_event(message: Message) -> messaging_events_pb2.MessageReceived:
         message=message_name(message),
         conversation=f"conversations/{message.conversation_id}",
         customer=message.customer,
-        sender=channel_pb2.ChannelIdentity(
-            channel=channel_pb2.Channel.Value(f"CHANNEL_{message.sender.channel.upper()}"),
-            external_id=message.sender.external_id,
-            store=message.sender.store,
-        ),
+        sender=_sender_pb(message),
         text=message.text,
         language=message.language,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Date, MetaData, PrimaryKeyConstraint, String, Table
 
-from crosstalk_common.db.messaging_tables import inbox_table, outbox_table
+from crosstalk_common.db.event_tables import inbox_table, outbox_table
 
 metadata = MetaData()
 

@@ -15,7 +15,7 @@ from sqlalchemy import (
     Table,
 )
 
-from crosstalk_common.db.messaging_tables import inbox_table, outbox_table
+from crosstalk_common.db.event_tables import inbox_table, outbox_table
 
 metadata = MetaData()
 

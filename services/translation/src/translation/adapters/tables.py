@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from crosstalk_common.db.messaging_tables import inbox_table, outbox_table
+from crosstalk_common.db.event_tables import inbox_table, outbox_table
 
 metadata = MetaData()
 outbox = outbox_table(metadata)
