@@ -26,7 +26,10 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard */*/pyproject.toml) $(w
 	$(UV) sync --frozen --all-packages
 	touch $@
 
+# The venv, plus the Debian Apertium pairs translation uses offline (root + apt;
+# elsewhere the script says what is missing and how to install it).
 setup: $(VENV)/.synced
+	bash tools/install_apertium.sh
 
 vendor-protos: setup
 	$(PY) tools/vendor_googleapis.py

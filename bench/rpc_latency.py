@@ -22,9 +22,8 @@ from bench.stats import summary_ms
 from crosstalk.customers.v1 import customers_service_pb2 as cpb
 from crosstalk.customers.v1 import customers_service_pb2_grpc as cgrpc
 from crosstalk_devstack.databases import fresh_postgres_database
+from crosstalk_devstack.demo import login
 from crosstalk_devstack.stack import SERVICES, Stack, StackConfig
-
-TENANT = "x-crosstalk-tenant-id"
 
 
 def main() -> None:
@@ -42,21 +41,18 @@ def main() -> None:
         Stack(StackConfig.on_free_ports(Path(tmp), database_urls=urls)) as stack,
         httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http,
     ):
-        tenant = (
-            http.post(
-                "/v1/tenants:signUp",
-                json={
-                    "companyName": "Bench",
-                    "workingLanguage": "en",
-                    "adminEmail": "bench@bench.test",
-                    "adminDisplayName": "Bench",
-                    "adminPassword": "bench-password-1",
-                },
-            )
-            .json()["tenant"]["name"]
-            .removeprefix("tenants/")
-        )
-        headers = {TENANT: tenant}
+        http.post(
+            "/v1/tenants:signUp",
+            json={
+                "companyName": "Bench",
+                "workingLanguage": "en",
+                "adminEmail": "bench@bench.test",
+                "adminDisplayName": "Bench",
+                "adminPassword": "bench-password-1",
+            },
+        ).raise_for_status()
+        token = login(http, "bench@bench.test", "bench-password-1")
+        headers = {"authorization": f"Bearer {token}"}
         name = http.post(
             "/v1/customers", headers=headers, json={"displayName": "Bench Customer"}
         ).json()["name"]
@@ -73,7 +69,7 @@ def main() -> None:
                 transport.append(time.perf_counter() - t0)
             stub = cgrpc.CustomersServiceStub(channel)
             request = cpb.GetCustomerRequest(name=name)
-            metadata = [(TENANT, tenant)]
+            metadata = [("authorization", f"Bearer {token}")]
             for _ in range(200):  # warm up
                 stub.GetCustomer(request, metadata=metadata, timeout=5)
             direct = []

@@ -14,6 +14,10 @@ RUNS = [
     ["bench.rpc_latency", "--pg", PG],
     ["bench.outbox_pipeline"],
     ["bench.outbox_pipeline", "--pg", PG],
+    ["bench.auth_overhead"],
+    ["bench.identity_bench"],
+    ["bench.identity_bench", "--pg", PG],
+    ["bench.translation_bench"],
 ]
 
 for run in RUNS:

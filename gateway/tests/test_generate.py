@@ -14,6 +14,7 @@ from google.protobuf import descriptor_pb2
 from crosstalk_gateway.descriptors import api_services, read_descriptor_set
 from crosstalk_gateway.generate import (
     FILTER_ORDER,
+    JWKS_CLUSTER,
     OTEL_CLUSTER,
     build_envoy_config,
     main,
@@ -170,6 +171,7 @@ def test_filter_order_router_last(config: dict[str, Any]) -> None:
         "envoy.filters.http.cors",
         "envoy.filters.http.grpc_web",
         "envoy.filters.http.local_ratelimit",
+        "envoy.filters.http.jwt_authn",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -191,8 +193,9 @@ def test_cors_policy_via_typed_per_filter_config(config: dict[str, Any]) -> None
         "grpc-timeout",
         "content-type",
         "authorization",
-        "x-crosstalk-tenant-id",
     } <= set(allowed)
+    # identity headers come from verified claims, never from a browser
+    assert "x-crosstalk-tenant-id" not in allowed
 
 
 def test_admin_is_loopback(config: dict[str, Any]) -> None:
@@ -218,17 +221,25 @@ def test_header_mutation_strips_the_configured_headers(
     descriptor_path: Path, settings: GatewaySettings, config: dict[str, Any]
 ) -> None:
     mutation = filter_config(config, "envoy.filters.http.header_mutation")
-    assert mutation["mutations"]["request_mutations"] == []
+    assert mutation["mutations"]["request_mutations"] == [
+        {"remove": "x-crosstalk-tenant-id"},
+        {"remove": "x-crosstalk-member-id"},
+    ]
     stripping = GatewaySettings(
         **{
             **settings.__dict__,
-            "strip_request_headers": ("x-crosstalk-member-id", "x-crosstalk-roles"),
+            "strip_request_headers": (
+                "x-crosstalk-tenant-id",
+                "x-crosstalk-member-id",
+                "x-crosstalk-roles",
+            ),
         }
     )
     mutation = filter_config(
         build_envoy_config(descriptor_path, stripping), "envoy.filters.http.header_mutation"
     )
     assert mutation["mutations"]["request_mutations"] == [
+        {"remove": "x-crosstalk-tenant-id"},
         {"remove": "x-crosstalk-member-id"},
         {"remove": "x-crosstalk-roles"},
     ]
@@ -236,6 +247,8 @@ def test_header_mutation_strips_the_configured_headers(
 
 def test_clusters_are_http2_health_checked_with_breakers(config: dict[str, Any]) -> None:
     for name, cluster in clusters(config).items():
+        if name == JWKS_CLUSTER:
+            continue  # plain HTTP/1.1 to identity's JWKS endpoint
         options = cluster["typed_extension_protocol_options"][
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
         ]
@@ -365,7 +378,13 @@ def test_unlisted_service_in_a_known_package_goes_to_that_service(
                 "QueryMetric": "post",
             },
             "crosstalk.reporting.v1.ExportService": {"GetExport": "get", "DeleteExport": "delete"},
-            "crosstalk.identity.v1.IdentityService": {"Login": "post"},
+            "crosstalk.identity.v1.IdentityService": {
+                "Login": "post",
+                "SignUp": "post",
+                "RefreshToken": "post",
+                "GetJwks": "get",
+                "ExchangeApiKey": "post",
+            },
             "crosstalk.customers.v1.CustomersService": {"GetCustomer": "get"},
             "crosstalk.rules.v1.RulesService": {"GetRule": "get"},
             "crosstalk.translation.v1.TranslationService": {
@@ -401,3 +420,8 @@ def test_unowned_or_missing_services_are_errors(tmp_path: Path, gateway_yaml: Pa
     message = str(excinfo.value)
     assert "crosstalk.billing.v1.BillingService" in message
     assert "crosstalk.identity.v1.IdentityService" in message  # listed, but not in the set
+
+
+def test_a_plus_in_a_query_string_is_a_space(config: dict[str, Any]) -> None:
+    transcoder = filter_config(config, "envoy.filters.http.grpc_json_transcoder")
+    assert transcoder["query_param_unescape_plus"] is True

@@ -29,8 +29,9 @@ def test_gateway_yaml_defaults(gateway_yaml: Path) -> None:
     assert settings.otlp_endpoint is None
     assert settings.cors.allowed_origins == ("http://localhost:3000",)
     assert settings.default_timeout == timedelta(seconds=5)
-    # Services still read the tenant header as sent: nothing is stripped yet.
-    assert settings.strip_request_headers == ()
+    # Identity headers come from verified token claims, never from a client.
+    assert settings.strip_request_headers == ("x-crosstalk-tenant-id", "x-crosstalk-member-id")
+    assert "crosstalk.identity.v1.IdentityService/Login" in settings.auth.public_methods
     assert settings.rate_limit.tokens_per_fill > 0
 
 

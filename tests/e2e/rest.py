@@ -5,13 +5,33 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 
 T = TypeVar("T")
 
-TENANT_HEADER = "x-crosstalk-tenant-id"
+PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-up tenant's admin, signed in."""
+
+    tenant_id: str
+    email: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.access_token}"}
+
+    @property
+    def metadata(self) -> list[tuple[str, str]]:
+        """For direct gRPC calls."""
+        return [("authorization", f"Bearer {self.access_token}")]
 
 
 def ok(response: httpx.Response) -> dict[str, Any]:
@@ -22,8 +42,13 @@ def ok(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def sign_up(http: httpx.Client, company: str = "Acme Export") -> str:
-    """A new tenant; returns its id."""
+def login(http: httpx.Client, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    return ok(http.post("/v1/auth:login", json={"email": email, "password": password}))
+
+
+def sign_up(http: httpx.Client, company: str = "Acme Export") -> Session:
+    """A new tenant, and its first admin signed in."""
+    email = f"admin-{uuid.uuid4().hex[:10]}@acme.test"
     body = ok(
         http.post(
             "/v1/tenants:signUp",
@@ -32,13 +57,19 @@ def sign_up(http: httpx.Client, company: str = "Acme Export") -> str:
                 "industry": "outdoor gear",
                 "teamSize": 5,
                 "workingLanguage": "zh",
-                "adminEmail": f"admin-{uuid.uuid4().hex[:10]}@acme.test",
+                "adminEmail": email,
                 "adminDisplayName": "Li Wei",
-                "adminPassword": "correct horse battery",
+                "adminPassword": PASSWORD,
             },
         )
     )
-    return str(body["tenant"]["name"]).removeprefix("tenants/")
+    tokens = login(http, email)
+    return Session(
+        tenant_id=str(body["tenant"]["name"]).removeprefix("tenants/"),
+        email=email,
+        access_token=tokens["accessToken"],
+        refresh_token=tokens["refreshToken"],
+    )
 
 
 def eventually(

@@ -15,7 +15,7 @@ from crosstalk.customers.v1 import customers_service_pb2 as cpb
 from crosstalk.customers.v1 import customers_service_pb2_grpc as cgrpc
 from crosstalk.customers.v1 import resources_pb2 as cres
 from crosstalk_devstack.stack import Stack
-from tests.e2e.rest import TENANT_HEADER, ok, sign_up
+from tests.e2e.rest import Session, ok, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def _grpc_violations(err: grpc.RpcError) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tenant(stack: Stack) -> str:
+def tenant(stack: Stack) -> Session:
     with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
         return sign_up(http, "Bad Input Testers")
 
@@ -59,27 +59,22 @@ def customers_stub(stack: Stack) -> Any:
     channel.close()
 
 
-def test_empty_name(stack: Stack, tenant: str, customers_stub: Any) -> None:
+def test_empty_name(stack: Stack, tenant: Session, customers_stub: Any) -> None:
     with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
-        response = http.post(
-            "/v1/customers", headers={TENANT_HEADER: tenant}, json={"displayName": "  "}
-        )
+        response = http.post("/v1/customers", headers=tenant.headers, json={"displayName": "  "})
         assert _rest_violations(response) == ["customer.display_name"]
         # nothing was written
-        assert (
-            ok(http.get("/v1/customers", headers={TENANT_HEADER: tenant})).get("customers", [])
-            == []
-        )
+        assert ok(http.get("/v1/customers", headers=tenant.headers)).get("customers", []) == []
     with pytest.raises(grpc.RpcError) as caught:
         customers_stub.CreateCustomer(
             cpb.CreateCustomerRequest(customer=cres.Customer(display_name="")),
-            metadata=[(TENANT_HEADER, tenant)],
+            metadata=tenant.metadata,
             timeout=5,
         )
     assert _grpc_violations(caught.value) == ["customer.display_name"]
 
 
-def test_unknown_field_in_condition(stack: Stack, tenant: str, customers_stub: Any) -> None:
+def test_unknown_field_in_condition(stack: Stack, tenant: Session, customers_stub: Any) -> None:
     condition = {
         "group": {
             "operator": "LOGICAL_OPERATOR_AND",
@@ -91,7 +86,7 @@ def test_unknown_field_in_condition(stack: Stack, tenant: str, customers_stub: A
     }
     with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
         response = http.post(
-            "/v1/customers:search", headers={TENANT_HEADER: tenant}, json={"condition": condition}
+            "/v1/customers:search", headers=tenant.headers, json={"condition": condition}
         )
     assert _rest_violations(response) == ["condition.group.conditions[1].leaf.field"]
     assert "shoe_size" in response.json()["details"][-1]["fieldViolations"][0][
@@ -110,26 +105,24 @@ def test_unknown_field_in_condition(stack: Stack, tenant: str, customers_stub: A
         )
     )
     with pytest.raises(grpc.RpcError) as caught:
-        customers_stub.SearchCustomers(request, metadata=[(TENANT_HEADER, tenant)], timeout=5)
+        customers_stub.SearchCustomers(request, metadata=tenant.metadata, timeout=5)
     assert _grpc_violations(caught.value) == ["condition.leaf.field"]
 
 
-def test_negative_page_size(stack: Stack, tenant: str, customers_stub: Any) -> None:
+def test_negative_page_size(stack: Stack, tenant: Session, customers_stub: Any) -> None:
     with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
-        response = http.get(
-            "/v1/customers", headers={TENANT_HEADER: tenant}, params={"pageSize": -1}
-        )
+        response = http.get("/v1/customers", headers=tenant.headers, params={"pageSize": -1})
     assert _rest_violations(response) == ["page_size"]
     with pytest.raises(grpc.RpcError) as caught:
         customers_stub.ListCustomers(
-            cpb.ListCustomersRequest(page_size=-1), metadata=[(TENANT_HEADER, tenant)], timeout=5
+            cpb.ListCustomersRequest(page_size=-1), metadata=tenant.metadata, timeout=5
         )
     assert _grpc_violations(caught.value) == ["page_size"]
 
 
-def test_bad_rule_and_message_are_rejected_whole(stack: Stack, tenant: str) -> None:
+def test_bad_rule_and_message_are_rejected_whole(stack: Stack, tenant: Session) -> None:
     with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
-        headers = {TENANT_HEADER: tenant}
+        headers = tenant.headers
         rule = http.post(
             "/v1/rules",
             headers=headers,

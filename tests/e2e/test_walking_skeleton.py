@@ -9,7 +9,7 @@ import pytest
 
 from crosstalk_devstack.otlp_collector import CollectedSpan, OtlpCollector
 from crosstalk_devstack.stack import Stack
-from tests.e2e.rest import TENANT_HEADER, eventually, ok, sign_up
+from tests.e2e.rest import eventually, ok, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +29,8 @@ def test_refund_message_tags_the_customer_and_is_counted(
     stack: Stack, collector: OtlpCollector
 ) -> None:
     with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
-        tenant_id = sign_up(http)
-        headers = {TENANT_HEADER: tenant_id}
+        session = sign_up(http)
+        headers = session.headers
         customer = ok(
             http.post(
                 "/v1/customers",

@@ -12,14 +12,14 @@ from crosstalk.common.v1 import channel_pb2
 from crosstalk.messaging.v1 import messaging_service_pb2 as mpb
 from crosstalk.messaging.v1 import messaging_service_pb2_grpc as mgrpc
 from crosstalk_devstack.stack import Stack
-from tests.e2e.rest import TENANT_HEADER, eventually, ok, sign_up
+from tests.e2e.rest import Session, eventually, ok, sign_up
 
 pytestmark = pytest.mark.e2e
 
 TOTAL = 1000
 
 
-async def _ingest(address: str, tenant: str, numbers: range) -> None:
+async def _ingest(address: str, tenant: Session, numbers: range) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = mgrpc.MessagingServiceStub(channel)
         gate = asyncio.Semaphore(16)
@@ -36,7 +36,7 @@ async def _ingest(address: str, tenant: str, numbers: range) -> None:
                         text=f"where is my order #{n}?",
                         external_id=f"amz-msg-{n}",
                     ),
-                    metadata=[(TENANT_HEADER, tenant)],
+                    metadata=tenant.metadata,
                     timeout=30,
                 )
 
@@ -46,7 +46,7 @@ async def _ingest(address: str, tenant: str, numbers: range) -> None:
 def test_every_event_arrives_exactly_once_across_a_nats_outage(stack: Stack) -> None:
     with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
         tenant = sign_up(http, "Outage Co")
-        headers = {TENANT_HEADER: tenant}
+        headers = tenant.headers
         ok(
             http.post(
                 "/v1/rules",

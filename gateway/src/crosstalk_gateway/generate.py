@@ -43,6 +43,7 @@ F_HEADER_MUTATION = "envoy.filters.http.header_mutation"
 F_CORS = "envoy.filters.http.cors"
 F_GRPC_WEB = "envoy.filters.http.grpc_web"
 F_LOCAL_RATELIMIT = "envoy.filters.http.local_ratelimit"
+F_JWT_AUTHN = "envoy.filters.http.jwt_authn"
 F_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 F_ROUTER = "envoy.filters.http.router"
 FILTER_ORDER = (
@@ -50,9 +51,12 @@ FILTER_ORDER = (
     F_CORS,
     F_GRPC_WEB,
     F_LOCAL_RATELIMIT,
+    F_JWT_AUTHN,
     F_TRANSCODER,
     F_ROUTER,
 )
+JWKS_CLUSTER = "identity_jwks"
+JWT_PROVIDER = "identity"
 
 _T = "type.googleapis.com/"
 _HCM_TYPE = _T + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
@@ -172,6 +176,9 @@ def _plan(services: list[ServiceInfo], settings: GatewaySettings) -> _Plan:
     for key in sorted(settings.retries.idempotent_methods):
         if key not in methods:
             problems.append(f"retries.idempotent_methods names an unknown method {key}")
+    for key in sorted(settings.auth.public_methods):
+        if key not in methods:
+            problems.append(f"auth.public_methods names an unknown method {key}")
     if problems:
         raise GatewayConfigError("; ".join(problems))
     return _Plan(services=services, cluster_of=cluster_of)
@@ -294,12 +301,16 @@ def _http_filters(
                 }
             ],
         },
+        F_JWT_AUTHN: _jwt_authn(plan, settings),
         F_TRANSCODER: {
             "@type": _T
             + "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
             "proto_descriptor": str(descriptor_path),
             "services": [s.full_name for s in plan.services],
             "convert_grpc_status": True,
+            # "a+b" in a query string means "a b" (form encoding, what browsers
+            # and HTTP clients send); without this Envoy keeps the plus.
+            "query_param_unescape_plus": True,
             "print_options": {
                 "add_whitespace": False,
                 "always_print_primitive_fields": True,
@@ -517,7 +528,78 @@ def _clusters(settings: GatewaySettings) -> list[dict[str, Any]]:
     if settings.otlp_endpoint is not None:
         host, port = settings.otlp_endpoint
         clusters.append(_grpc_cluster(OTEL_CLUSTER, host, port, settings))
+    clusters.append(_jwks_cluster(settings))
     return clusters
+
+
+def _jwks_cluster(settings: GatewaySettings) -> dict[str, Any]:
+    host, port = settings.auth.jwks_endpoint
+    return {
+        "name": JWKS_CLUSTER,
+        "type": "STATIC" if is_ip_address(host) else "STRICT_DNS",
+        "connect_timeout": _duration(settings.upstream.connect_timeout),
+        "load_assignment": {
+            "cluster_name": JWKS_CLUSTER,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}
+            ],
+        },
+    }
+
+
+# -- authentication -------------------------------------------------------------------------
+
+
+def _jwt_authn(plan: _Plan, settings: GatewaySettings) -> dict[str, Any]:
+    """Verify bearer tokens at the edge; public methods (both path forms) skip it.
+
+    jwt_authn runs before the transcoder, so a REST call still has its REST path
+    here and a gRPC or gRPC-Web call its gRPC path: public methods are listed in
+    both forms. Everything else requires a valid token from identity.
+    """
+    auth = settings.auth
+    host, port = auth.jwks_endpoint
+    public_rules: list[dict[str, Any]] = []
+    for service in plan.services:
+        for method in service.methods:
+            if method.key not in auth.public_methods:
+                continue
+            public_rules.append({"match": {"path": method.grpc_path}})
+            for binding in method.http:
+                regex = path_template_regex(binding.path, where=method.key)
+                public_rules.append({"match": {"safe_regex": {"regex": regex}}})
+    return {
+        "@type": _T + "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+        "providers": {
+            JWT_PROVIDER: {
+                "issuer": auth.issuer,
+                # No audiences here: Envoy answers a wrong audience with 403, so
+                # the services check it and the caller gets 401 (UNAUTHENTICATED).
+                "remote_jwks": {
+                    "http_uri": {
+                        "uri": f"http://{host}:{port}{auth.jwks_path}",
+                        "cluster": JWKS_CLUSTER,
+                        "timeout": "2s",
+                    },
+                    "cache_duration": _duration(auth.jwks_cache),
+                    "async_fetch": {"fast_listener": False, "failed_refetch_duration": "1s"},
+                    "retry_policy": {"num_retries": 3},
+                },
+                # Services verify the same token again: keep the header.
+                "forward": True,
+                "clock_skew_seconds": 30,
+                "claim_to_headers": [
+                    {"header_name": header, "claim_name": claim}
+                    for header, claim in auth.claim_headers
+                ],
+            }
+        },
+        "rules": [
+            *public_rules,
+            {"match": {"prefix": "/"}, "requires": {"provider_name": JWT_PROVIDER}},
+        ],
+        "bypass_cors_preflight": True,
+    }
 
 
 def _grpc_cluster(name: str, host: str, port: int, settings: GatewaySettings) -> dict[str, Any]:

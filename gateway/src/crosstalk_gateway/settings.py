@@ -21,7 +21,6 @@ DEFAULT_CORS_ALLOW_HEADERS = (
     "x-grpc-web",
     "x-user-agent",
     "grpc-timeout",
-    "x-crosstalk-tenant-id",
     "x-request-id",
     "traceparent",
     "tracestate",
@@ -44,7 +43,9 @@ _HEADER = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
-OVERRIDABLE = frozenset({"listen_host", "listen_port", "admin_port", "upstreams", "otlp_endpoint"})
+OVERRIDABLE = frozenset(
+    {"listen_host", "listen_port", "admin_port", "upstreams", "otlp_endpoint", "jwks_endpoint"}
+)
 
 
 class GatewayConfigError(ValueError):
@@ -101,6 +102,25 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """Bearer tokens checked at the edge (Envoy jwt_authn) before any service sees a call."""
+
+    issuer: str = "crosstalk-identity"
+    # Identity's plain-HTTP JWKS endpoint (host, port) and path.
+    jwks_endpoint: tuple[str, int] = ("127.0.0.1", 50151)
+    jwks_path: str = "/.well-known/jwks.json"
+    jwks_cache: timedelta = timedelta(minutes=5)
+    # "<package>.<Service>/<Method>" callable without a token.
+    public_methods: frozenset[str] = frozenset()
+    # Verified claims copied into request headers (informational: services
+    # verify the forwarded token themselves).
+    claim_headers: tuple[tuple[str, str], ...] = (
+        ("x-crosstalk-tenant-id", "tid"),
+        ("x-crosstalk-member-id", "sub"),
+    )
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     listen_host: str
     listen_port: int
@@ -120,6 +140,7 @@ class GatewaySettings:
     tracing_sampling_percent: float = 100.0
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     def __post_init__(self) -> None:
         if not is_ip_address(self.listen_host):
@@ -147,7 +168,19 @@ class GatewaySettings:
         for header in self.strip_request_headers:
             if not _HEADER.match(header):
                 raise GatewayConfigError(f"not a lower-case header name: {header!r}")
-        for method in (*self.method_timeouts, *self.retries.idempotent_methods):
+        _check_host("auth.jwks", self.auth.jwks_endpoint[0])
+        _check_port("auth.jwks", self.auth.jwks_endpoint[1])
+        for header, _ in self.auth.claim_headers:
+            if header not in self.strip_request_headers:
+                raise GatewayConfigError(
+                    f"{header} carries a verified claim: list it in strip_request_headers "
+                    "so a client cannot send its own"
+                )
+        for method in (
+            *self.method_timeouts,
+            *self.retries.idempotent_methods,
+            *self.auth.public_methods,
+        ):
             if not _METHOD.match(method):
                 raise GatewayConfigError(
                     f"methods are written '<package>.<Service>/<Method>', got {method!r}"
@@ -190,6 +223,10 @@ def apply_overrides(settings: GatewaySettings, overrides: Mapping[str, Any]) -> 
                 )
             upstreams[name] = parse_address(value, f"upstream {name}")
         changes["upstreams"] = upstreams
+    if "jwks_endpoint" in overrides:
+        changes["auth"] = replace(
+            settings.auth, jwks_endpoint=parse_address(overrides["jwks_endpoint"], "jwks_endpoint")
+        )
     if "otlp_endpoint" in overrides:
         value = overrides["otlp_endpoint"]
         changes["otlp_endpoint"] = (
@@ -255,6 +292,7 @@ def _parse(raw: Mapping[str, Any]) -> GatewaySettings:
             "tracing",
             "upstream",
             "http",
+            "auth",
         },
     )
     listener = _section(raw, "listener", {"host", "port"})
@@ -407,6 +445,23 @@ def _parse(raw: Mapping[str, Any]) -> GatewaySettings:
         ),
         upstream=upstream,
         http=http,
+        auth=_auth(raw),
+    )
+
+
+def _auth(raw: Mapping[str, Any]) -> AuthSettings:
+    section = _section(raw, "auth", {"issuer", "jwks", "jwks_path", "jwks_cache", "public_methods"})
+    base = AuthSettings()
+    return AuthSettings(
+        issuer=str(section.get("issuer", base.issuer)),
+        jwks_endpoint=parse_address(section["jwks"], "auth.jwks")
+        if "jwks" in section
+        else base.jwks_endpoint,
+        jwks_path=str(section.get("jwks_path", base.jwks_path)),
+        jwks_cache=parse_duration(section.get("jwks_cache", "5m"), "auth.jwks_cache"),
+        public_methods=frozenset(
+            _method_key(m) for m in _strings(section.get("public_methods") or [], "public_methods")
+        ),
     )
 
 

@@ -15,6 +15,8 @@ from nats.js import JetStreamContext
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from crosstalk_common.auth.jwks_client import IdentityJwks
+from crosstalk_common.auth.verifier import TokenVerifier
 from crosstalk_common.bus.connection import connect, ensure_streams
 from crosstalk_common.bus.consumer import EventConsumer, Handler, Subscription
 from crosstalk_common.bus.housekeeping import Housekeeper
@@ -55,6 +57,9 @@ class ServiceSettings:
     def from_env(
         cls, service: str, *, peers: Sequence[str] = (), environ: dict[str, str] | None = None
     ) -> ServiceSettings:
+        # Every service but identity verifies tokens with identity's keys.
+        if service != "identity" and "identity" not in peers:
+            peers = ("identity", *peers)
         env = dict(os.environ if environ is None else environ)
         prefix = service.upper()
         var_dir = Path(env.get("CROSSTALK_VAR_DIR", "var"))
@@ -180,3 +185,9 @@ async def _connect_with_retry(settings: ServiceSettings, attempts: int) -> Clien
             log.warning("nats not reachable at %s (%s); retrying", settings.nats_url, exc)
             await asyncio.sleep(0.5)
     raise AssertionError("unreachable")
+
+
+def identity_verifier(settings: ServiceSettings) -> tuple[TokenVerifier, Cleanup]:
+    """A token verifier fed by identity's GetJwks, and the cleanup closing its channel."""
+    jwks = IdentityJwks(settings.peers["identity"])
+    return TokenVerifier(jwks), jwks.close

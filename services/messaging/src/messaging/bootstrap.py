@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from crosstalk.messaging.v1 import messaging_service_pb2, messaging_service_pb2_grpc
+from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
-from crosstalk_common.runtime import ServiceRuntime, ServiceSettings
+from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
 from messaging.adapters.customers_client import GrpcCustomerDirectory
 from messaging.adapters.grpc_servicer import MessagingServicer
+from messaging.adapters.permissions import METHOD_PERMISSIONS
 from messaging.adapters.tables import metadata
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.use_cases import MessagingService
@@ -16,10 +18,12 @@ from messaging.app.use_cases import MessagingService
 SERVICE = "messaging"
 PEERS = ("customers",)
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+SERVICE_NAME = messaging_service_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name
 
 
 async def build(settings: ServiceSettings) -> ServiceDefinition:
     runtime = await ServiceRuntime.start(settings, metadata, MIGRATIONS)
+    verifier, close_jwks = identity_verifier(settings)
     customers = GrpcCustomerDirectory(settings.peers["customers"])
 
     def new_uow() -> MessagingUnitOfWork:
@@ -33,9 +37,9 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         host=settings.host,
         port=settings.port,
         servicers=[(messaging_service_pb2_grpc.add_MessagingServiceServicer_to_server, servicer)],
-        service_names=[
-            messaging_service_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name
-        ],
+        service_names=[SERVICE_NAME],
+        permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
+        verifier=verifier,
         workers=runtime.workers,
-        cleanups=[*runtime.cleanups, customers.close],
+        cleanups=[*runtime.cleanups, customers.close, close_jwks],
     )

@@ -6,20 +6,24 @@ from pathlib import Path
 
 from crosstalk.rules.v1 import rules_service_pb2, rules_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
+from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
-from crosstalk_common.runtime import ServiceRuntime, ServiceSettings
+from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
 from rules.adapters.consumers import MESSAGES, MessageEventHandler
 from rules.adapters.grpc_servicer import RulesServicer
+from rules.adapters.permissions import METHOD_PERMISSIONS
 from rules.adapters.tables import metadata
 from rules.adapters.unit_of_work import RulesUnitOfWork
 from rules.app.use_cases import RuleService
 
 SERVICE = "rules"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+SERVICE_NAME = rules_service_pb2.DESCRIPTOR.services_by_name["RulesService"].full_name
 
 
 async def build(settings: ServiceSettings) -> ServiceDefinition:
     runtime = await ServiceRuntime.start(settings, metadata, MIGRATIONS)
+    verifier, close_jwks = identity_verifier(settings)
 
     def new_uow() -> RulesUnitOfWork:
         return RulesUnitOfWork(runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge)
@@ -31,7 +35,9 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         host=settings.host,
         port=settings.port,
         servicers=[(rules_service_pb2_grpc.add_RulesServiceServicer_to_server, servicer)],
-        service_names=[rules_service_pb2.DESCRIPTOR.services_by_name["RulesService"].full_name],
+        service_names=[SERVICE_NAME],
+        permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
+        verifier=verifier,
         workers=runtime.workers,
-        cleanups=runtime.cleanups,
+        cleanups=[*runtime.cleanups, close_jwks],
     )

@@ -7,7 +7,9 @@ import signal
 import threading
 from pathlib import Path
 
-from crosstalk_devstack.demo import seed_demo
+import httpx
+
+from crosstalk_devstack.demo import login, seed_demo
 from crosstalk_devstack.stack import REPO_ROOT, Stack, StackConfig
 
 
@@ -28,12 +30,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         demo = seed_demo(stack.config.gateway_url, stack.config.var_dir / "demo.json")
         url = stack.config.gateway_url
+        with httpx.Client(base_url=url, timeout=10) as http:
+            token = login(http, demo["email"], demo["password"])
         print(
             f"\nCrosstalk is up.\n"
             f"  gateway (REST, gRPC, gRPC-Web): {url}\n"
             f"  demo login: {demo['email']} / {demo['password']}\n"
-            f"  demo tenant: send header x-crosstalk-tenant-id: {demo['tenant_id']}\n"
-            f"  try: curl -s -H 'x-crosstalk-tenant-id: {demo['tenant_id']}' {url}/v1/dashboard\n"
+            f"  sign in: curl -s -X POST {url}/v1/auth:login"
+            f' -d \'{{"email": "{demo["email"]}", "password": "{demo["password"]}"}}\'\n'
+            f"  an access token for the next 15 minutes:\n    {token}\n"
+            f"  try: curl -s -H 'authorization: Bearer <token>' {url}/v1/dashboard\n"
             f"  logs: {stack.config.var_dir / 'logs'}\n"
             f"Ctrl-C stops everything.",
             flush=True,

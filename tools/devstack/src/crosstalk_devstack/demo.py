@@ -22,6 +22,12 @@ def _check(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+def login(http: httpx.Client, email: str, password: str) -> str:
+    """A fresh access token for the demo admin."""
+    tokens = _check(http.post("/v1/auth:login", json={"email": email, "password": password}))
+    return str(tokens["accessToken"])
+
+
 def seed_demo(gateway_url: str, state_file: Path) -> dict[str, Any]:
     if state_file.exists():
         return dict(json.loads(state_file.read_text()))
@@ -41,7 +47,7 @@ def seed_demo(gateway_url: str, state_file: Path) -> dict[str, Any]:
             )
         )
         tenant_id = signed_up["tenant"]["name"].removeprefix("tenants/")
-        headers = {"x-crosstalk-tenant-id": tenant_id}
+        headers = {"authorization": f"Bearer {login(http, DEMO_EMAIL, DEMO_PASSWORD)}"}
         _check(
             http.post(
                 "/v1/rules",

@@ -35,6 +35,7 @@ class StackConfig:
     gateway_port: int = 8080
     admin_port: int = 9901
     nats_port: int = 14222
+    jwks_port: int = 50151
     service_ports: dict[str, int] = field(
         default_factory=lambda: {s: 50051 + i for i, s in enumerate(SERVICES)}
     )
@@ -50,6 +51,7 @@ class StackConfig:
             gateway_port=free_port(),
             admin_port=free_port(),
             nats_port=free_port(),
+            jwks_port=free_port(),
             service_ports={s: free_port() for s in SERVICES},
             **kwargs,  # type: ignore[arg-type]
         )
@@ -130,8 +132,10 @@ class Stack:
             "OTEL_SERVICE_NAME": service,
             **cfg.extra_env,
         }
-        for peer in PEERS.get(service, ()):
+        for peer in ("identity", *PEERS.get(service, ())):
             env[f"{peer.upper()}_ADDRESS"] = cfg.address(peer)
+        if service == "identity":
+            env["IDENTITY_JWKS_PORT"] = str(cfg.jwks_port)
         if cfg.otlp_endpoint is not None:
             host, port = cfg.otlp_endpoint
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://{host}:{port}"
@@ -174,6 +178,7 @@ class Stack:
                 "admin_port": cfg.admin_port,
                 "upstreams": {s: ("127.0.0.1", p) for s, p in cfg.service_ports.items()},
                 "otlp_endpoint": cfg.otlp_endpoint,
+                "jwks_endpoint": ("127.0.0.1", cfg.jwks_port),
             },
         )
         config_path = write_envoy_config(

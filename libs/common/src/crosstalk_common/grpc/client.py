@@ -1,8 +1,7 @@
-"""Calling peer services: traced channels, a deadline on every call, domain errors."""
+"""Calling peer services: a deadline on every call, failures as domain errors."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -10,37 +9,10 @@ import grpc
 
 from crosstalk_common.grpc.auth import Caller
 from crosstalk_common.grpc.errors import domain_error_from_rpc_error
-from crosstalk_common.telemetry import client_interceptors
 
 Resp = TypeVar("Resp")
 
 DEFAULT_DEADLINE_SECONDS = 3.0
-
-# Retries for transient unavailability only; methods must be idempotent to
-# be called through this channel's retry (peers' reads and upserts are).
-_SERVICE_CONFIG = json.dumps(
-    {
-        "methodConfig": [
-            {
-                "name": [{}],
-                "retryPolicy": {
-                    "maxAttempts": 3,
-                    "initialBackoff": "0.05s",
-                    "maxBackoff": "0.5s",
-                    "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
-                },
-            }
-        ]
-    }
-)
-
-
-def open_channel(target: str, *, retry_unavailable: bool = True) -> grpc.aio.Channel:
-    options: list[tuple[str, Any]] = [("grpc.enable_retries", 1 if retry_unavailable else 0)]
-    if retry_unavailable:
-        options.append(("grpc.service_config", _SERVICE_CONFIG))
-    return grpc.aio.insecure_channel(target, interceptors=client_interceptors(), options=options)
 
 
 async def call(

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from crosstalk_common.auth.verifier import TokenVerifier
+from crosstalk_common.grpc.auth import AuthInterceptor
 from crosstalk_common.grpc.errors import ErrorMappingInterceptor
 from crosstalk_common.telemetry import server_interceptors, shutdown_telemetry
 
@@ -40,6 +42,9 @@ class ServiceDefinition:
     port: int
     servicers: Sequence[tuple[AddServicer, Any]]
     service_names: Sequence[str]
+    # Full method name -> permission (or PUBLIC / AUTHENTICATED), for every RPC.
+    permissions: Mapping[str, str]
+    verifier: TokenVerifier
     workers: Sequence[Worker] = ()
     cleanups: Sequence[Cleanup] = ()
     grace_seconds: float = 10.0
@@ -52,6 +57,7 @@ def build_server(definition: ServiceDefinition) -> tuple[grpc.aio.Server, Health
         interceptors=[
             *server_interceptors(),
             ErrorMappingInterceptor(f"{definition.name}.crosstalk.io"),
+            AuthInterceptor(definition.verifier, definition.permissions),
             *definition.extra_interceptors,
         ],
         options=[

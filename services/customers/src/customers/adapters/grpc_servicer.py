@@ -13,7 +13,7 @@ from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
 from crosstalk_common.conditions.parse import parse_condition
-from crosstalk_common.grpc.auth import require_caller
+from crosstalk_common.grpc.auth import Caller, require_caller
 from customers.adapters.mapping import customer_to_pb, draft_from_pb, identity_from_pb
 from customers.adapters.repository import FILTER_FIELDS
 from customers.app.use_cases import CustomerService, parse_customer_name
@@ -31,7 +31,13 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         self, request: pb.CreateCustomerRequest, context: Context
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
-        created = await self._service.create(draft_from_pb(caller.tenant_id, request.customer))
+        draft = draft_from_pb(
+            caller.tenant_id,
+            request.customer,
+            default_owner=caller.member_id,
+            default_department=caller.department_id,
+        )
+        created = await self._service.create(draft)
         return customer_to_pb(created)
 
     async def GetCustomer(
@@ -39,7 +45,8 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
         customer_id = parse_customer_name(request.name)
-        return customer_to_pb(await self._service.get(caller.tenant_id, customer_id))
+        customer = await self._service.get(caller.tenant_id, caller.visibility, customer_id)
+        return customer_to_pb(customer)
 
     async def UpdateCustomer(
         self, request: pb.UpdateCustomerRequest, context: Context
@@ -54,22 +61,22 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         draft = draft_from_pb(caller.tenant_id, request.customer)
         changes = {path: getattr(draft, path) for path in paths}
         updated = await self._service.update(
-            caller.tenant_id, customer_id, changes, request.customer.etag
+            caller.tenant_id, caller.visibility, customer_id, changes, request.customer.etag
         )
         return customer_to_pb(updated)
 
     async def DeleteCustomer(self, request: pb.DeleteCustomerRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        await self._service.delete(caller.tenant_id, parse_customer_name(request.name))
+        await self._service.delete(
+            caller.tenant_id, caller.visibility, parse_customer_name(request.name)
+        )
         return Empty()
 
     async def ListCustomers(
         self, request: pb.ListCustomersRequest, context: Context
     ) -> pb.ListCustomersResponse:
         caller = require_caller(context)
-        page, token = await self._page(
-            caller.tenant_id, None, request.page_size, request.page_token, ""
-        )
+        page, token = await self._page(caller, None, request.page_size, request.page_token, "")
         return pb.ListCustomersResponse(
             customers=[customer_to_pb(c) for c in page], next_page_token=token
         )
@@ -80,7 +87,7 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         caller = require_caller(context)
         condition = parse_condition(request.condition, FILTER_FIELDS)
         page, token = await self._page(
-            caller.tenant_id,
+            caller,
             condition,
             request.page_size,
             request.page_token,
@@ -91,12 +98,14 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         )
 
     async def _page(
-        self, tenant_id: str, condition: Any, page_size: int, page_token: str, params: str
+        self, caller: Caller, condition: Any, page_size: int, page_token: str, params: str
     ) -> tuple[list[Customer], str]:
         size = coerce_page_size(page_size)
-        scope = request_hash(tenant_id, params)
+        scope = request_hash(caller.tenant_id, caller.subject, params)
         after = self._tokens.decode(page_token, scope)
-        page = await self._service.page(tenant_id, condition=condition, after=after, limit=size + 1)
+        page = await self._service.page(
+            caller.tenant_id, caller.visibility, condition=condition, after=after, limit=size + 1
+        )
         if len(page) <= size:
             return page, ""
         last = page[size - 1]

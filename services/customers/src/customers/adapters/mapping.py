@@ -35,10 +35,28 @@ def identity_to_pb(identity: ChannelIdentity) -> channel_pb2.ChannelIdentity:
     )
 
 
-def draft_from_pb(tenant_id: str, pb: resources_pb2.Customer) -> Customer:
+def _resource_id(name: str, prefix: str, *, field: str) -> str:
+    if not name:
+        return ""
+    if not name.startswith(prefix) or len(name) == len(prefix) or "/" in name[len(prefix) :]:
+        raise InvalidArgument([FieldViolation(field, f"must look like '{prefix}{{id}}'")])
+    return name[len(prefix) :]
+
+
+def draft_from_pb(
+    tenant_id: str,
+    pb: resources_pb2.Customer,
+    *,
+    default_owner: str = "",
+    default_department: str = "",
+) -> Customer:
+    """A customer as a caller wrote it; owner and department default to the caller's."""
     return Customer(
         id="",
         tenant_id=tenant_id,
+        owner_member_id=_resource_id(pb.owner, "members/", field="customer.owner") or default_owner,
+        department_id=_resource_id(pb.department, "departments/", field="customer.department")
+        or default_department,
         display_name=pb.display_name,
         emails=tuple(pb.emails),
         phones=tuple(pb.phones),
@@ -69,6 +87,8 @@ def customer_to_pb(customer: Customer) -> resources_pb2.Customer:
         identities=[identity_to_pb(i) for i in customer.identities],
         tags=sorted(customer.tags),
         score=customer.score,
+        owner=f"members/{customer.owner_member_id}" if customer.owner_member_id else "",
+        department=f"departments/{customer.department_id}" if customer.department_id else "",
         create_time=_ts(customer.created_at),
         update_time=_ts(customer.updated_at),
         etag=customer.etag,

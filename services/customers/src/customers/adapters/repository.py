@@ -15,6 +15,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.conditions.model import FieldSpec, FieldType, Node, Op
 from crosstalk_common.conditions.sql import compile_to_sql
+from crosstalk_common.db.scope import scope_clause
+from crosstalk_common.visibility import Visibility
 from customers.adapters.tables import customer_identities, customer_tags, customers
 from customers.app.ports import IdentityTaken
 from customers.domain.model import Channel, ChannelIdentity, Customer
@@ -75,6 +77,15 @@ SQL_COLUMNS: dict[str, Any] = {
 }
 
 
+_SYSTEM = Visibility.everything()
+
+
+def _visible(visibility: Visibility) -> ColumnElement[bool]:
+    return scope_clause(
+        visibility, owner=customers.c.owner_member_id, department=customers.c.department_id
+    )
+
+
 class SqlCustomerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -103,9 +114,17 @@ class SqlCustomerRepository:
                 ],
             )
 
-    async def get(self, tenant_id: str, customer_id: str) -> Customer | None:
+    async def get(
+        self, tenant_id: str, customer_id: str, visibility: Visibility = _SYSTEM
+    ) -> Customer | None:
         found = await self._load(
-            tenant_id, [and_(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)], 1
+            tenant_id,
+            [
+                customers.c.tenant_id == tenant_id,
+                customers.c.id == customer_id,
+                _visible(visibility),
+            ],
+            1,
         )
         return found[0] if found else None
 
@@ -163,8 +182,12 @@ class SqlCustomerRepository:
         await self._insert_identities(customer)
         return True
 
-    async def delete(self, tenant_id: str, customer_id: str) -> bool:
-        where = and_(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
+    async def delete(self, tenant_id: str, customer_id: str, visibility: Visibility) -> bool:
+        where = and_(
+            customers.c.tenant_id == tenant_id,
+            customers.c.id == customer_id,
+            _visible(visibility),
+        )
         if await self._session.scalar(select(customers.c.id).where(where)) is None:
             return False
         for child in (customer_identities, customer_tags):
@@ -209,9 +232,18 @@ class SqlCustomerRepository:
         return new
 
     async def page(
-        self, tenant_id: str, *, condition: Node | None, after: list[str], limit: int
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        *,
+        condition: Node | None,
+        after: list[str],
+        limit: int,
     ) -> list[Customer]:
-        where: list[ColumnElement[bool]] = [customers.c.tenant_id == tenant_id]
+        where: list[ColumnElement[bool]] = [
+            customers.c.tenant_id == tenant_id,
+            _visible(visibility),
+        ]
         if condition is not None:
             where.append(compile_to_sql(condition, SQL_COLUMNS))
         if after:
@@ -268,6 +300,8 @@ class SqlCustomerRepository:
                 ),
                 tags=frozenset(tags[r.id]),
                 score=r.score,
+                owner_member_id=r.owner_member_id,
+                department_id=r.department_id,
                 created_at=as_utc(r.created_at),
                 updated_at=as_utc(r.updated_at),
                 version=r.version,
@@ -286,6 +320,8 @@ def _row(customer: Customer) -> dict[str, Any]:
         "country": customer.country,
         "language": customer.language,
         "score": customer.score,
+        "owner_member_id": customer.owner_member_id,
+        "department_id": customer.department_id,
         "version": customer.version,
         "created_at": customer.created_at,
         "updated_at": customer.updated_at,

@@ -31,11 +31,15 @@ customers = Table(
     Column("country", String(2), nullable=False, default=""),
     Column("language", String(35), nullable=False, default=""),
     Column("score", Integer, nullable=False, default=0),
+    Column("owner_member_id", String(36), nullable=False, default=""),
+    Column("department_id", String(36), nullable=False, default=""),
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_customers_tenant_created", customers.c.tenant_id, customers.c.created_at, customers.c.id)
+Index("ix_customers_tenant_owner", customers.c.tenant_id, customers.c.owner_member_id)
+Index("ix_customers_tenant_department", customers.c.tenant_id, customers.c.department_id)
 
 customer_identities = Table(
     "customer_identities",

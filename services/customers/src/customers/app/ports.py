@@ -8,6 +8,7 @@ from typing import Protocol, Self
 from google.protobuf.message import Message
 
 from crosstalk_common.conditions.model import Node
+from crosstalk_common.visibility import Visibility
 from customers.domain.model import ChannelIdentity, Customer
 
 
@@ -17,7 +18,9 @@ class IdentityTaken(Exception):
 
 class CustomerRepository(Protocol):
     async def add(self, customer: Customer) -> None: ...
-    async def get(self, tenant_id: str, customer_id: str) -> Customer | None: ...
+    async def get(
+        self, tenant_id: str, customer_id: str, visibility: Visibility = ...
+    ) -> Customer | None: ...
     async def find_by_identity(
         self, tenant_id: str, identity: ChannelIdentity
     ) -> Customer | None: ...
@@ -25,12 +28,18 @@ class CustomerRepository(Protocol):
         self, tenant_id: str, identities: tuple[ChannelIdentity, ...], *, except_id: str = ""
     ) -> list[ChannelIdentity]: ...
     async def save(self, customer: Customer, *, expected_version: int) -> bool: ...
-    async def delete(self, tenant_id: str, customer_id: str) -> bool: ...
+    async def delete(self, tenant_id: str, customer_id: str, visibility: Visibility) -> bool: ...
     async def add_tags(
         self, tenant_id: str, customer_id: str, tags: frozenset[str]
     ) -> frozenset[str]: ...
     async def page(
-        self, tenant_id: str, *, condition: Node | None, after: list[str], limit: int
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        *,
+        condition: Node | None,
+        after: list[str],
+        limit: int,
     ) -> list[Customer]: ...
 
 

@@ -17,6 +17,7 @@ from crosstalk_common.errors import (
     InvalidArgument,
     NotFound,
 )
+from crosstalk_common.visibility import Visibility
 from customers.app.ports import IdentityTaken, UnitOfWork
 from customers.domain.model import (
     Channel,
@@ -84,18 +85,23 @@ class CustomerService:
             await uow.commit()
         return customer
 
-    async def get(self, tenant_id: str, customer_id: str) -> Customer:
+    async def get(self, tenant_id: str, visibility: Visibility, customer_id: str) -> Customer:
         async with self.new_uow() as uow:
-            customer = await uow.customers.get(tenant_id, customer_id)
+            customer = await uow.customers.get(tenant_id, customer_id, visibility)
         if customer is None:
             raise NotFound(RESOURCE, customer_name(customer_id))
         return customer
 
     async def update(
-        self, tenant_id: str, customer_id: str, changes: dict[str, object], etag: str
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        changes: dict[str, object],
+        etag: str,
     ) -> Customer:
         async with self.new_uow() as uow:
-            current = await uow.customers.get(tenant_id, customer_id)
+            current = await uow.customers.get(tenant_id, customer_id, visibility)
             if current is None:
                 raise NotFound(RESOURCE, customer_name(customer_id))
             if etag and etag != current.etag:
@@ -119,9 +125,9 @@ class CustomerService:
             await uow.commit()
         return updated
 
-    async def delete(self, tenant_id: str, customer_id: str) -> None:
+    async def delete(self, tenant_id: str, visibility: Visibility, customer_id: str) -> None:
         async with self.new_uow() as uow:
-            if not await uow.customers.delete(tenant_id, customer_id):
+            if not await uow.customers.delete(tenant_id, customer_id, visibility):
                 raise NotFound(RESOURCE, customer_name(customer_id))
             await uow.emit(
                 tenant_id,
@@ -130,11 +136,17 @@ class CustomerService:
             await uow.commit()
 
     async def page(
-        self, tenant_id: str, *, condition: Node | None, after: list[str], limit: int
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        *,
+        condition: Node | None,
+        after: list[str],
+        limit: int,
     ) -> list[Customer]:
         async with self.new_uow() as uow:
             return await uow.customers.page(
-                tenant_id, condition=condition, after=after, limit=limit
+                tenant_id, visibility, condition=condition, after=after, limit=limit
             )
 
     async def resolve_identity(

@@ -51,6 +51,10 @@ class Customer:
     identities: tuple[ChannelIdentity, ...] = ()
     tags: frozenset[str] = field(default_factory=frozenset)
     score: int = 0
+    # Who owns the customer (a member id) and their department: the data
+    # scope of a role is decided by these two.
+    owner_member_id: str = ""
+    department_id: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1

@@ -5,13 +5,39 @@ from __future__ import annotations
 from typing import Self
 
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
-from identity.adapters.repository import SqlIdentityRepository
+from identity.adapters.auth_repository import (
+    SqlApiKeyRepository,
+    SqlAuditRepository,
+    SqlAuthRepository,
+    SqlIdempotencyRepository,
+)
+from identity.adapters.repository import (
+    SqlMemberRepository,
+    SqlOrganisationRepository,
+    SqlRoleRepository,
+    SqlTenantRepository,
+)
 
 
 class IdentityUnitOfWork(SqlUnitOfWork):
-    identity: SqlIdentityRepository
+    tenants: SqlTenantRepository
+    members: SqlMemberRepository
+    organisation: SqlOrganisationRepository
+    roles: SqlRoleRepository
+    auth: SqlAuthRepository
+    api_keys: SqlApiKeyRepository
+    audit: SqlAuditRepository
+    idempotency: SqlIdempotencyRepository
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.identity = SqlIdentityRepository(self.session)
+        session = self.session
+        self.tenants = SqlTenantRepository(session)
+        self.members = SqlMemberRepository(session)
+        self.organisation = SqlOrganisationRepository(session)
+        self.roles = SqlRoleRepository(session)
+        self.auth = SqlAuthRepository(session)
+        self.api_keys = SqlApiKeyRepository(session)
+        self.audit = SqlAuditRepository(session)
+        self.idempotency = SqlIdempotencyRepository(session)
         return self

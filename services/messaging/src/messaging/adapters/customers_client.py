@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from crosstalk.common.v1 import channel_pb2
 from crosstalk.customers.v1 import customers_service_pb2, customers_service_pb2_grpc
-from crosstalk_common.grpc.auth import Caller
-from crosstalk_common.grpc.client import call, open_channel
+from crosstalk_common.grpc.auth import require_caller
+from crosstalk_common.grpc.channels import open_channel
+from crosstalk_common.grpc.client import call
 from messaging.domain.model import Sender
 
 RESOLVE_DEADLINE_SECONDS = 2.0
 
 
 class GrpcCustomerDirectory:
+    """Asks customers on behalf of the caller of the current RPC (its token travels along)."""
+
     def __init__(self, address: str) -> None:
         self._channel = open_channel(address)
         self._stub = customers_service_pb2_grpc.CustomersServiceStub(self._channel)
@@ -28,7 +31,7 @@ class GrpcCustomerDirectory:
         response = await call(
             self._stub.ResolveIdentity,
             request,
-            caller=Caller(tenant_id=tenant_id),
+            caller=require_caller(),  # customers verifies the same token again
             timeout=RESOLVE_DEADLINE_SECONDS,
         )
         return str(response.customer.name)

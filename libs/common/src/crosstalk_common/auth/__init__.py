@@ -1,0 +1,1 @@
+"""Access tokens: their claims, signing (identity) and verification (every service)."""

@@ -1,0 +1,91 @@
+"""A role's data scope is part of every customer query: all, department, own."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from crosstalk_common.db.engine import create_engine, session_factory
+from crosstalk_common.db.migrations import upgrade_to_head
+from crosstalk_common.errors import NotFound
+from crosstalk_common.permissions import DataScope
+from crosstalk_common.visibility import Visibility
+from crosstalk_devstack.databases import service_database_urls
+from customers.adapters.tables import outbox
+from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.use_cases import CustomerService
+from customers.domain.model import Customer
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+TENANT = "tenant-scope"
+
+ADMIN = Visibility(DataScope.ALL)
+SALES_LEAD = Visibility(DataScope.DEPARTMENT, "lead", frozenset({"sales", "sales-de"}))
+ANNA = Visibility(DataScope.OWN, "anna")
+NOBODY = Visibility(DataScope.DEPARTMENT, "lonely", frozenset())
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> CustomerService:
+    url = service_database_urls(("customers",), tmp_path, "scope")["customers"]
+    upgrade_to_head(MIGRATIONS, url)
+    sessions = session_factory(create_engine(url))
+    return CustomerService(lambda: CustomersUnitOfWork(sessions, outbox))
+
+
+async def _seed(service: CustomerService) -> dict[str, str]:
+    owners = {
+        "anna's": ("anna", "sales-de"),
+        "ben's": ("ben", "sales"),
+        "carla's": ("carla", "support"),
+    }
+    ids = {}
+    for label, (owner, department) in owners.items():
+        created = await service.create(
+            Customer(
+                id="",
+                tenant_id=TENANT,
+                display_name=label,
+                owner_member_id=owner,
+                department_id=department,
+            )
+        )
+        ids[label] = created.id
+    return ids
+
+
+async def _visible(service: CustomerService, visibility: Visibility) -> set[str]:
+    page = await service.page(TENANT, visibility, condition=None, after=[], limit=50)
+    return {c.display_name for c in page}
+
+
+def test_lists_show_only_what_the_scope_allows(service: CustomerService) -> None:
+    async def scenario() -> None:
+        await _seed(service)
+        assert await _visible(service, ADMIN) == {"anna's", "ben's", "carla's"}
+        assert await _visible(service, SALES_LEAD) == {"anna's", "ben's"}
+        assert await _visible(service, ANNA) == {"anna's"}
+        assert await _visible(service, NOBODY) == set()
+
+    asyncio.run(scenario())
+
+
+def test_out_of_scope_records_do_not_exist_for_the_caller(service: CustomerService) -> None:
+    async def scenario() -> None:
+        ids = await _seed(service)
+        carla = ids["carla's"]
+        assert (await service.get(TENANT, ADMIN, carla)).display_name == "carla's"
+        with pytest.raises(NotFound):
+            await service.get(TENANT, ANNA, carla)
+        with pytest.raises(NotFound):
+            await service.update(TENANT, SALES_LEAD, carla, {"display_name": "x"}, "")
+        with pytest.raises(NotFound):
+            await service.delete(TENANT, ANNA, carla)
+        # nothing changed
+        assert (await service.get(TENANT, ADMIN, carla)).display_name == "carla's"
+        await service.delete(TENANT, ANNA, ids["anna's"])  # her own: allowed
+        assert await _visible(service, ADMIN) == {"ben's", "carla's"}
+
+    asyncio.run(scenario())

@@ -1,0 +1,28 @@
+"""Reading the audit log (it is written by every admin use case, in its transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from crosstalk_common.errors import InvalidArgument
+from identity.app.context import Actor
+from identity.app.ports import UnitOfWork
+from identity.domain.model import AuditEntry, AuditFilter
+
+UowFactory = Callable[[], UnitOfWork]
+
+
+@dataclass(frozen=True)
+class AuditService:
+    new_uow: UowFactory
+
+    async def page(
+        self, actor: Actor, where: AuditFilter, *, after: list[str], limit: int
+    ) -> list[AuditEntry]:
+        if "*" in where.action[:-1]:
+            raise InvalidArgument.field("action", "'*' may only end the action, as in 'members.*'")
+        if where.start_time and where.end_time and where.start_time >= where.end_time:
+            raise InvalidArgument.field("end_time", "must be after start_time")
+        async with self.new_uow() as uow:
+            return await uow.audit.page(actor.tenant_id, where, after=after, limit=limit)

@@ -1,0 +1,28 @@
+"""The translation unit of work over SQLAlchemy."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from crosstalk_common.db.unit_of_work import SqlUnitOfWork
+from translation.adapters.repository import (
+    SqlGlossaryRepository,
+    SqlIntentRepository,
+    SqlMemoryRepository,
+    SqlPresetRepository,
+)
+
+
+class TranslationUnitOfWork(SqlUnitOfWork):
+    glossary: SqlGlossaryRepository
+    presets: SqlPresetRepository
+    intents: SqlIntentRepository
+    memory: SqlMemoryRepository
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self.glossary = SqlGlossaryRepository(self.session)
+        self.presets = SqlPresetRepository(self.session)
+        self.intents = SqlIntentRepository(self.session)
+        self.memory = SqlMemoryRepository(self.session)
+        return self
