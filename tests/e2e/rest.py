@@ -46,7 +46,9 @@ def login(http: httpx.Client, email: str, password: str = PASSWORD) -> dict[str,
     return ok(http.post("/v1/auth:login", json={"email": email, "password": password}))
 
 
-def sign_up(http: httpx.Client, company: str = "Acme Export") -> Session:
+def sign_up(
+    http: httpx.Client, company: str = "Acme Export", *, working_language: str = "zh"
+) -> Session:
     """A new tenant, and its first admin signed in."""
     email = f"admin-{uuid.uuid4().hex[:10]}@acme.test"
     body = ok(
@@ -56,7 +58,7 @@ def sign_up(http: httpx.Client, company: str = "Acme Export") -> Session:
                 "companyName": company,
                 "industry": "outdoor gear",
                 "teamSize": 5,
-                "workingLanguage": "zh",
+                "workingLanguage": working_language,
                 "adminEmail": email,
                 "adminDisplayName": "Li Wei",
                 "adminPassword": PASSWORD,

@@ -12,11 +12,12 @@ from messaging.adapters.customers_client import GrpcCustomerDirectory
 from messaging.adapters.grpc_servicer import MessagingServicer
 from messaging.adapters.permissions import METHOD_PERMISSIONS
 from messaging.adapters.tables import metadata
+from messaging.adapters.translation_client import GrpcTextUnderstanding
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.use_cases import MessagingService
 
 SERVICE = "messaging"
-PEERS = ("customers",)
+PEERS = ("customers", "translation")
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SERVICE_NAME = messaging_service_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name
 
@@ -25,13 +26,14 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     runtime = await ServiceRuntime.start(settings, metadata, MIGRATIONS)
     verifier, close_jwks = identity_verifier(settings)
     customers = GrpcCustomerDirectory(settings.peers["customers"])
+    understanding = GrpcTextUnderstanding(settings.peers["translation"], settings.peers["identity"])
 
     def new_uow() -> MessagingUnitOfWork:
         return MessagingUnitOfWork(
             runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge
         )
 
-    servicer = MessagingServicer(MessagingService(new_uow, customers))
+    servicer = MessagingServicer(MessagingService(new_uow, customers, understanding))
     return ServiceDefinition(
         name=SERVICE,
         host=settings.host,
@@ -41,5 +43,5 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
         verifier=verifier,
         workers=runtime.workers,
-        cleanups=[*runtime.cleanups, customers.close, close_jwks],
+        cleanups=[*runtime.cleanups, customers.close, understanding.close, close_jwks],
     )

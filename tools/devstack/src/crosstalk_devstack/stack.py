@@ -25,7 +25,7 @@ from crosstalk_gateway.process import start_envoy, wait_ready
 from crosstalk_gateway.settings import load_settings
 
 SERVICES = ("identity", "customers", "rules", "translation", "messaging", "reporting")
-PEERS = {"messaging": ("customers",)}
+PEERS = {"messaging": ("customers", "translation")}
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
 

@@ -12,7 +12,7 @@ from crosstalk.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
 from crosstalk.messaging.v1 import resources_pb2
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import require_caller
-from messaging.app.use_cases import MessagingService, message_name
+from messaging.app.use_cases import MessagingService, intents_pb, message_name, sentiment_pb
 from messaging.domain.model import Direction, Inbound, Message, Sender
 
 Context = Any
@@ -49,6 +49,10 @@ def message_to_pb(message: Message) -> resources_pb2.Message:
         language=message.language,
         external_id=message.external_id,
         create_time=stamp,
+        translated_text=message.understanding.translated_text,
+        translated_language=message.understanding.translated_language,
+        sentiment=sentiment_pb(message.understanding),
+        intents=intents_pb(message.understanding),
     )
 
 

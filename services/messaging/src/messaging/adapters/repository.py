@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crosstalk_common.clock import as_utc
 from messaging.adapters.tables import conversations, messages
 from messaging.app.ports import DuplicateMessage
-from messaging.domain.model import Direction, Message, Sender
+from messaging.domain.model import Direction, Intent, Message, Sender, Understanding
 
 OPEN = "unread"
 CLOSED = "closed"
@@ -48,6 +48,17 @@ class SqlMessagesRepository:
             language=row.language,
             external_id=row.external_id,
             created_at=as_utc(row.created_at),
+            understanding=Understanding(
+                language=row.language,
+                translated_text=row.translated_text,
+                translated_language=row.translated_language,
+                sentiment_score=row.sentiment_score,
+                sentiment_label=row.sentiment_label,
+                intents=tuple(
+                    Intent(i["name"], tuple(i["keywords"]), float(i["confidence"]))
+                    for i in row.intents
+                ),
+            ),
         )
 
     async def open_conversation(
@@ -113,6 +124,18 @@ class SqlMessagesRepository:
                         direction=message.direction.value,
                         text=message.text,
                         language=message.language,
+                        translated_text=message.understanding.translated_text,
+                        translated_language=message.understanding.translated_language,
+                        sentiment_score=message.understanding.sentiment_score,
+                        sentiment_label=message.understanding.sentiment_label,
+                        intents=[
+                            {
+                                "name": i.name,
+                                "keywords": list(i.keywords),
+                                "confidence": i.confidence,
+                            }
+                            for i in message.understanding.intents
+                        ],
                         external_id=message.external_id,
                         created_at=message.created_at,
                     )

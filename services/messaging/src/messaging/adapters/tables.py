@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from crosstalk_common.db.event_tables import inbox_table, outbox_table
 
@@ -45,6 +56,11 @@ messages = Table(
     Column("direction", String(10), nullable=False),
     Column("text", Text, nullable=False),
     Column("language", String(35), nullable=False),
+    Column("translated_text", Text, nullable=False, default=""),
+    Column("translated_language", String(35), nullable=False, default=""),
+    Column("sentiment_score", Float, nullable=True),
+    Column("sentiment_label", String(10), nullable=False, default=""),
+    Column("intents", JSON, nullable=False, default=list),
     Column("external_id", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -8,7 +8,7 @@ from typing import Protocol, Self
 
 from google.protobuf.message import Message as ProtoMessage
 
-from messaging.domain.model import Message, Sender
+from messaging.domain.model import Message, Sender, Understanding
 
 
 class DuplicateMessage(Exception):
@@ -20,6 +20,17 @@ class CustomerDirectory(Protocol):
 
     async def resolve(self, tenant_id: str, sender: Sender, display_name: str) -> str:
         """The customer's resource name for a sender, created on first contact."""
+        ...
+
+
+class TextUnderstanding(Protocol):
+    """The translation service, as messaging uses it."""
+
+    async def understand(self, tenant_id: str, text: str) -> Understanding:
+        """Language, translation into the working language, sentiment and intents.
+
+        Never fails: when translation cannot help it answers an empty Understanding.
+        """
         ...
 
 

@@ -6,11 +6,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crosstalk.common.v1 import channel_pb2
+from crosstalk.common.v1 import channel_pb2, text_analysis_pb2
 from crosstalk.events.v1 import messaging_events_pb2
 from crosstalk_common.clock import utc_now
-from messaging.app.ports import CustomerDirectory, DuplicateMessage, UnitOfWork
-from messaging.domain.model import UNDETERMINED_LANGUAGE, Direction, Inbound, Message
+from messaging.app.ports import (
+    CustomerDirectory,
+    DuplicateMessage,
+    TextUnderstanding,
+    UnitOfWork,
+)
+from messaging.domain.model import Direction, Inbound, Message, Understanding
 
 
 def message_name(message: Message) -> str:
@@ -21,6 +26,7 @@ def message_name(message: Message) -> str:
 class MessagingService:
     new_uow: Callable[[], UnitOfWork]
     customers: CustomerDirectory
+    understanding: TextUnderstanding
 
     async def ingest(self, tenant_id: str, inbound: Inbound) -> Message:
         """Store an inbound message and announce it (message.received), atomically.
@@ -38,6 +44,7 @@ class MessagingService:
         customer = await self.customers.resolve(
             tenant_id, inbound.sender, inbound.sender_display_name
         )
+        understood = await self.understanding.understand(tenant_id, inbound.text)
         now = utc_now()
         async with self.new_uow() as uow:
             conversation_id, opened = await uow.messages.open_conversation(
@@ -51,9 +58,10 @@ class MessagingService:
                 sender=inbound.sender,
                 direction=Direction.INBOUND,
                 text=inbound.text,
-                language=UNDETERMINED_LANGUAGE,
+                language=understood.language,
                 external_id=inbound.external_id,
                 created_at=now,
+                understanding=understood,
             )
             try:
                 await uow.messages.add(message)
@@ -98,4 +106,29 @@ def received_event(message: Message) -> messaging_events_pb2.MessageReceived:
         sender=_sender_pb(message),
         text=message.text,
         language=message.language,
+        translated_text=message.understanding.translated_text,
+        translated_language=message.understanding.translated_language,
+        sentiment=sentiment_pb(message.understanding),
+        intents=intents_pb(message.understanding),
     )
+
+
+def sentiment_pb(understood: Understanding) -> text_analysis_pb2.Sentiment | None:
+    if understood.sentiment_score is None:
+        return None
+    label = f"SENTIMENT_LABEL_{understood.sentiment_label.upper()}"
+    return text_analysis_pb2.Sentiment(
+        score=understood.sentiment_score,
+        label=text_analysis_pb2.SentimentLabel.Value(label)
+        if label in text_analysis_pb2.SentimentLabel.DESCRIPTOR.values_by_name
+        else text_analysis_pb2.SENTIMENT_LABEL_UNSPECIFIED,
+    )
+
+
+def intents_pb(understood: Understanding) -> list[text_analysis_pb2.IntentMatch]:
+    return [
+        text_analysis_pb2.IntentMatch(
+            intent=i.name, matched_keywords=list(i.keywords), confidence=i.confidence
+        )
+        for i in understood.intents
+    ]

@@ -48,6 +48,25 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class Intent:
+    name: str
+    keywords: tuple[str, ...]
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What translation made of an inbound text; empty when it could not help."""
+
+    language: str = UNDETERMINED_LANGUAGE
+    translated_text: str = ""
+    translated_language: str = ""
+    sentiment_score: float | None = None
+    sentiment_label: str = ""  # "negative" | "neutral" | "positive" | ""
+    intents: tuple[Intent, ...] = ()
+
+
+@dataclass(frozen=True)
 class Message:
     id: str
     tenant_id: str
@@ -59,3 +78,4 @@ class Message:
     language: str
     external_id: str
     created_at: datetime
+    understanding: Understanding = Understanding()

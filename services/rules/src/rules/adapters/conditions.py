@@ -11,6 +11,10 @@ MESSAGE_FIELDS: dict[str, FieldSpec] = {
     "language": FieldSpec("language", FieldType.TEXT),
     "channel": FieldSpec("channel", FieldType.ENUM, enum_values=CHANNELS),
     "store": FieldSpec("store", FieldType.TEXT),
+    # From translation's analysis of the message (empty when it could not help).
+    "translated_text": FieldSpec("translated_text", FieldType.KEYWORDS_TEXT),
+    "sentiment": FieldSpec("sentiment", FieldType.NUMBER),
+    "intents": FieldSpec("intents", FieldType.TAGS),
 }
 
 # Rules may hold larger trees than an ad-hoc filter.

@@ -6,7 +6,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crosstalk.common.v1 import channel_pb2
+from crosstalk.common.v1 import channel_pb2, text_analysis_pb2
 from crosstalk.events.v1 import messaging_events_pb2
 from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
@@ -22,11 +22,18 @@ MESSAGES = Subscription(
 
 def message_facts(message: messaging_events_pb2.MessageReceived) -> dict[str, object]:
     channel = channel_pb2.Channel.Name(message.sender.channel).removeprefix("CHANNEL_").lower()
+    scored = (
+        message.HasField("sentiment")
+        and message.sentiment.label != text_analysis_pb2.SENTIMENT_LABEL_UNSPECIFIED
+    )
     return {
         "text": message.text,
         "language": message.language,
         "channel": channel,
         "store": message.sender.store,
+        "translated_text": message.translated_text,
+        "sentiment": message.sentiment.score if scored else None,
+        "intents": frozenset(i.intent for i in message.intents),
     }
 
 
