@@ -34,7 +34,7 @@ DEFAULT_CORS_EXPOSE_HEADERS = (
 DEFAULT_CORS_ALLOW_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 # Cluster names the generator uses for itself; services may not take them.
-RESERVED_CLUSTER_NAMES = frozenset({"otel_collector"})
+RESERVED_CLUSTER_NAMES = frozenset({"otel_collector", "identity_jwks"})
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _GRPC_SERVICE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")

@@ -129,3 +129,16 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+def test_service_settings_name_every_bad_variable_at_once() -> None:
+    from crosstalk_common.config import MissingSetting
+    from crosstalk_common.runtime import ServiceSettings
+
+    with pytest.raises(MissingSetting) as caught:
+        ServiceSettings.from_env(
+            "customers",
+            environ={"CUSTOMERS_PORT": "eighty", "CUSTOMERS_MIGRATE_ON_START": "perhaps"},
+        )
+    assert "CUSTOMERS_PORT" in str(caught.value)
+    assert "CUSTOMERS_MIGRATE_ON_START" in str(caught.value)

@@ -77,6 +77,12 @@ class ServiceSettings:
             if env.get("CROSSTALK_ENV", "dev") != "dev":
                 problems.append("CROSSTALK_PAGE_TOKEN_SECRET is required outside dev")
             secret = f"dev-only-page-token-secret-{service}"
+        migrate = env.get(f"{prefix}_MIGRATE_ON_START") or "true"
+        try:
+            migrate_on_start = parse_bool(migrate)
+        except ValueError:
+            problems.append(f"{prefix}_MIGRATE_ON_START must be true or false, got {migrate!r}")
+            migrate_on_start = False
         if problems:
             raise MissingSetting("; ".join(problems))
         return cls(
@@ -87,7 +93,7 @@ class ServiceSettings:
                 f"{prefix}_DATABASE_URL", f"sqlite:///{var_dir / 'db' / service}.db"
             ),
             nats_url=env.get("NATS_URL", "nats://127.0.0.1:4222"),
-            migrate_on_start=parse_bool(env.get(f"{prefix}_MIGRATE_ON_START") or "true"),
+            migrate_on_start=migrate_on_start,
             log_level=env.get("CROSSTALK_LOG_LEVEL", "INFO"),
             page_token_secret=secret.encode(),
             peers={peer: peer_address(peer) for peer in peers},

@@ -131,7 +131,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(_OPEN_SERVICES):
             return handler
         if handler.unary_unary is None:
-            return handler  # no streaming RPCs in the contracts yet
+            # No streaming RPC is guarded yet: refuse rather than let one through.
+            return None
         guarded = grpc.unary_unary_rpc_method_handler(
             self._guard(handler.unary_unary, method, self._permissions.get(method)),
             request_deserializer=handler.request_deserializer,
