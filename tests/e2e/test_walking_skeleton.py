@@ -80,7 +80,12 @@ def test_refund_message_tags_the_customer_and_is_counted(
             lambda: (c := ok(http.get(f"/v1/{customer['name']}", headers=headers)))["tags"] and c,
             what="customer tagged after-sales",
         )
-        assert tagged["tags"] == ["after-sales"]
+        # Customer.tags holds tag resource names; the rule's free-text tag was
+        # resolved to (or created as) the tenant's tag with that display name.
+        tags = ok(http.get("/v1/tags", headers=headers))["tags"]
+        after_sales = [t for t in tags if t["displayName"] == "after-sales"]
+        assert len(after_sales) == 1
+        assert tagged["tags"] == [after_sales[0]["name"]]
 
         dashboard = eventually(
             lambda: (

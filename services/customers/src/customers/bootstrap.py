@@ -14,6 +14,7 @@ from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.permissions import METHOD_PERMISSIONS
 from customers.adapters.tables import metadata
 from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.tags import TagService
 from customers.app.use_cases import CustomerService
 
 SERVICE = "customers"
@@ -32,7 +33,9 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
 
     service = CustomerService(new_uow)
     runtime.consume(RULE_ACTIONS, RuleActionHandler(runtime.outbox))
-    servicer = CustomersServicer(service, PageTokenCodec(settings.page_token_secret))
+    servicer = CustomersServicer(
+        service, TagService(new_uow), PageTokenCodec(settings.page_token_secret)
+    )
     return ServiceDefinition(
         name=SERVICE,
         host=settings.host,

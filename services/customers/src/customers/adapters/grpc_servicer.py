@@ -2,29 +2,53 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from google.protobuf.empty_pb2 import Empty
 
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import customers_service_pb2_grpc as pb_grpc
-from crosstalk.customers.v1 import resources_pb2
+from crosstalk.customers.v1 import resources_pb2, tags_pb2
 from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
 from crosstalk_common.conditions.parse import parse_condition
+from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller, require_caller
-from customers.adapters.mapping import customer_to_pb, draft_from_pb, identity_from_pb
+from customers.adapters.mapping import (
+    customer_to_pb,
+    draft_from_pb,
+    identity_from_pb,
+    kind_from_pb,
+    lifecycle_change_to_pb,
+    resource_id,
+    stage_from_pb,
+    tag_group_to_pb,
+    tag_to_pb,
+    timeline_entry_to_pb,
+)
 from customers.adapters.repository import FILTER_FIELDS
+from customers.app.tags import TagService
 from customers.app.use_cases import CustomerService, parse_customer_name
-from customers.domain.model import EDITABLE_FIELDS, Customer
+from customers.domain.model import (
+    EDITABLE_FIELDS,
+    TAG_EDITABLE_FIELDS,
+    TAG_GROUP_EDITABLE_FIELDS,
+    Customer,
+    Tag,
+    TagGroup,
+)
 
 Context = Any  # grpc.aio.ServicerContext
 
 
 class CustomersServicer(pb_grpc.CustomersServiceServicer):
-    def __init__(self, service: CustomerService, page_tokens: PageTokenCodec) -> None:
+    def __init__(
+        self, service: CustomerService, tags: TagService, page_tokens: PageTokenCodec
+    ) -> None:
         self._service = service
+        self._tags = tags
         self._tokens = page_tokens
 
     async def CreateCustomer(
@@ -37,7 +61,7 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
             default_owner=caller.member_id,
             default_department=caller.department_id,
         )
-        created = await self._service.create(draft)
+        created = await self._service.create(draft, actor=_actor(caller))
         return customer_to_pb(created)
 
     async def GetCustomer(
@@ -61,7 +85,12 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         draft = draft_from_pb(caller.tenant_id, request.customer)
         changes = {path: getattr(draft, path) for path in paths}
         updated = await self._service.update(
-            caller.tenant_id, caller.visibility, customer_id, changes, request.customer.etag
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            changes,
+            request.customer.etag,
+            actor=_actor(caller),
         )
         return customer_to_pb(updated)
 
@@ -121,3 +150,275 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
             caller.tenant_id, identity, request.display_name
         )
         return pb.ResolveIdentityResponse(customer=customer_to_pb(customer), created=created)
+
+    # --- tags on a customer ---------------------------------------------------
+
+    async def AddTags(self, request: pb.AddTagsRequest, context: Context) -> resources_pb2.Customer:
+        return await self._change_tags(request, context, remove=False)
+
+    async def RemoveTags(
+        self, request: pb.RemoveTagsRequest, context: Context
+    ) -> resources_pb2.Customer:
+        return await self._change_tags(request, context, remove=True)
+
+    async def _change_tags(
+        self, request: pb.AddTagsRequest | pb.RemoveTagsRequest, context: Context, *, remove: bool
+    ) -> resources_pb2.Customer:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.name)
+        tag_ids = [_required_id(t, "tags/", f"tags[{i}]") for i, t in enumerate(request.tags)]
+        customer = await self._service.change_tags(
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            tag_ids,
+            remove=remove,
+            actor=_actor(caller),
+        )
+        return customer_to_pb(customer)
+
+    # --- lifecycle, blacklist, timeline ---------------------------------------
+
+    async def SetLifecycleStage(
+        self, request: pb.SetLifecycleStageRequest, context: Context
+    ) -> resources_pb2.Customer:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.name)
+        stage = stage_from_pb(request.stage, field="stage")
+        customer = await self._service.set_lifecycle_stage(
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            stage,
+            request.reason,
+            actor=_actor(caller),
+        )
+        return customer_to_pb(customer)
+
+    async def ListLifecycleHistory(
+        self, request: pb.ListLifecycleHistoryRequest, context: Context
+    ) -> pb.ListLifecycleHistoryResponse:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.parent, field="parent")
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(caller.tenant_id, caller.subject, "lifecycle", customer_id)
+        after = self._tokens.decode(request.page_token, scope)
+        page = await self._service.lifecycle_history(
+            caller.tenant_id, caller.visibility, customer_id, after=after, limit=size + 1
+        )
+        token = ""
+        if len(page) > size:
+            page = page[:size]
+            token = self._tokens.encode([page[-1].created_at.isoformat(), page[-1].id], scope)
+        return pb.ListLifecycleHistoryResponse(
+            lifecycle_stage_changes=[lifecycle_change_to_pb(c) for c in page],
+            next_page_token=token,
+        )
+
+    async def BlacklistCustomer(
+        self, request: pb.BlacklistCustomerRequest, context: Context
+    ) -> resources_pb2.Customer:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.name)
+        customer = await self._service.blacklist(
+            caller.tenant_id, caller.visibility, customer_id, request.reason, actor=_actor(caller)
+        )
+        return customer_to_pb(customer)
+
+    async def UnblacklistCustomer(
+        self, request: pb.UnblacklistCustomerRequest, context: Context
+    ) -> resources_pb2.Customer:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.name)
+        customer = await self._service.unblacklist(
+            caller.tenant_id, caller.visibility, customer_id, actor=_actor(caller)
+        )
+        return customer_to_pb(customer)
+
+    async def ListTimelineEvents(
+        self, request: pb.ListTimelineEventsRequest, context: Context
+    ) -> pb.ListTimelineEventsResponse:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.parent, field="parent")
+        start = request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None
+        end = request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None
+        if start is not None and end is not None and end <= start:
+            raise InvalidArgument([FieldViolation("end_time", "must be after start_time")])
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(
+            caller.tenant_id,
+            caller.subject,
+            "timeline",
+            customer_id,
+            sorted(request.types),
+            start.isoformat() if start else "",
+            end.isoformat() if end else "",
+        )
+        after = self._tokens.decode(request.page_token, scope)
+        page = await self._service.timeline(
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            types=list(request.types),
+            start=start,
+            end=end,
+            after=after,
+            limit=size + 1,
+        )
+        token = ""
+        if len(page) > size:
+            page = page[:size]
+            last = page[-1]
+            token = self._tokens.encode([last.occurred_at.isoformat(), last.event_id], scope)
+        return pb.ListTimelineEventsResponse(
+            timeline_events=[timeline_entry_to_pb(e) for e in page], next_page_token=token
+        )
+
+    # --- tag groups -----------------------------------------------------------
+
+    async def CreateTagGroup(
+        self, request: pb.CreateTagGroupRequest, context: Context
+    ) -> tags_pb2.TagGroup:
+        caller = require_caller(context)
+        body = request.tag_group
+        group = await self._tags.create_group(
+            TagGroup(
+                id="",
+                tenant_id=caller.tenant_id,
+                display_name=body.display_name,
+                kind=kind_from_pb(body.kind, field="tag_group.kind"),
+                exclusive=body.exclusive,
+                description=body.description,
+            )
+        )
+        return tag_group_to_pb(group)
+
+    async def GetTagGroup(
+        self, request: pb.GetTagGroupRequest, context: Context
+    ) -> tags_pb2.TagGroup:
+        caller = require_caller(context)
+        group_id = _required_id(request.name, "tagGroups/", "name")
+        return tag_group_to_pb(await self._tags.get_group(caller.tenant_id, group_id))
+
+    async def ListTagGroups(
+        self, request: pb.ListTagGroupsRequest, context: Context
+    ) -> pb.ListTagGroupsResponse:
+        caller = require_caller(context)
+        kind = kind_from_pb(request.kind, field="kind") if request.kind else None
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(caller.tenant_id, caller.subject, "tagGroups", request.kind)
+        after = self._tokens.decode(request.page_token, scope)
+        page = await self._tags.page_groups(
+            caller.tenant_id, kind=kind, after=after, limit=size + 1
+        )
+        token = ""
+        if len(page) > size:
+            page = page[:size]
+            token = self._tokens.encode([page[-1].display_name, page[-1].id], scope)
+        return pb.ListTagGroupsResponse(
+            tag_groups=[tag_group_to_pb(g) for g in page], next_page_token=token
+        )
+
+    async def UpdateTagGroup(
+        self, request: pb.UpdateTagGroupRequest, context: Context
+    ) -> tags_pb2.TagGroup:
+        caller = require_caller(context)
+        body = request.tag_group
+        group_id = _required_id(body.name, "tagGroups/", "tag_group.name")
+        paths = resolve_update_paths(
+            list(request.update_mask.paths),
+            populated=populated_fields(body),
+            updatable=TAG_GROUP_EDITABLE_FIELDS,
+        )
+        changes: dict[str, object] = {}
+        for path in paths:
+            if path == "kind":
+                changes["kind"] = kind_from_pb(body.kind, field="tag_group.kind")
+            else:
+                changes[path] = getattr(body, path)
+        group = await self._tags.update_group(caller.tenant_id, group_id, changes, body.etag)
+        return tag_group_to_pb(group)
+
+    async def DeleteTagGroup(self, request: pb.DeleteTagGroupRequest, context: Context) -> Empty:
+        caller = require_caller(context)
+        group_id = _required_id(request.name, "tagGroups/", "name")
+        await self._tags.delete_group(caller.tenant_id, group_id, request.etag)
+        return Empty()
+
+    # --- tags -----------------------------------------------------------------
+
+    async def CreateTag(self, request: pb.CreateTagRequest, context: Context) -> tags_pb2.Tag:
+        caller = require_caller(context)
+        body = request.tag
+        tag = await self._tags.create_tag(
+            Tag(
+                id="",
+                tenant_id=caller.tenant_id,
+                display_name=body.display_name,
+                group_id=resource_id(body.tag_group, "tagGroups/", field="tag.tag_group"),
+                color=body.color,
+                description=body.description,
+            )
+        )
+        return tag_to_pb(tag)
+
+    async def GetTag(self, request: pb.GetTagRequest, context: Context) -> tags_pb2.Tag:
+        caller = require_caller(context)
+        tag, count = await self._tags.get_tag(
+            caller.tenant_id, _required_id(request.name, "tags/", "name")
+        )
+        return tag_to_pb(tag, count)
+
+    async def ListTags(self, request: pb.ListTagsRequest, context: Context) -> pb.ListTagsResponse:
+        caller = require_caller(context)
+        group_id = resource_id(request.tag_group, "tagGroups/", field="tag_group")
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(caller.tenant_id, caller.subject, "tags", group_id)
+        after = self._tokens.decode(request.page_token, scope)
+        page, counts = await self._tags.page_tags(
+            caller.tenant_id, group_id=group_id, after=after, limit=size + 1
+        )
+        token = ""
+        if len(page) > size:
+            page = page[:size]
+            token = self._tokens.encode([page[-1].display_name, page[-1].id], scope)
+        return pb.ListTagsResponse(
+            tags=[tag_to_pb(t, counts.get(t.id, 0)) for t in page], next_page_token=token
+        )
+
+    async def UpdateTag(self, request: pb.UpdateTagRequest, context: Context) -> tags_pb2.Tag:
+        caller = require_caller(context)
+        body = request.tag
+        tag_id = _required_id(body.name, "tags/", "tag.name")
+        paths = resolve_update_paths(
+            list(request.update_mask.paths),
+            populated=populated_fields(body),
+            updatable=TAG_EDITABLE_FIELDS,
+        )
+        changes: dict[str, object] = {}
+        for path in paths:
+            if path == "tag_group":
+                changes["group_id"] = resource_id(
+                    body.tag_group, "tagGroups/", field="tag.tag_group"
+                )
+            else:
+                changes[path] = getattr(body, path)
+        tag = await self._tags.update_tag(caller.tenant_id, tag_id, changes, body.etag)
+        return tag_to_pb(tag)
+
+    async def DeleteTag(self, request: pb.DeleteTagRequest, context: Context) -> Empty:
+        caller = require_caller(context)
+        tag_id = _required_id(request.name, "tags/", "name")
+        await self._tags.delete_tag(caller.tenant_id, tag_id, request.etag, actor=_actor(caller))
+        return Empty()
+
+
+def _actor(caller: Caller) -> str:
+    return f"members/{caller.member_id}" if caller.member_id else (caller.subject or "system")
+
+
+def _required_id(name: str, prefix: str, field: str) -> str:
+    found = resource_id(name, prefix, field=field)
+    if not found:
+        raise InvalidArgument([FieldViolation(field, f"must look like '{prefix}{{id}}'")])
+    return found

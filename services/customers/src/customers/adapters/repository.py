@@ -17,9 +17,22 @@ from crosstalk_common.conditions.model import FieldSpec, FieldType, Node, Op
 from crosstalk_common.conditions.sql import compile_to_sql
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.visibility import Visibility
-from customers.adapters.tables import customer_identities, customer_tags, customers
+from customers.adapters.tables import (
+    customer_identities,
+    customer_tags,
+    customers,
+    lifecycle_changes,
+    timeline,
+)
 from customers.app.ports import IdentityTaken
-from customers.domain.model import Channel, ChannelIdentity, Customer
+from customers.domain.model import (
+    Channel,
+    ChannelIdentity,
+    Customer,
+    LifecycleChange,
+    LifecycleStage,
+    TimelineEntry,
+)
 
 # The fields a customer filter may name, and how each maps to SQL.
 FILTER_FIELDS: dict[str, FieldSpec] = {
@@ -36,8 +49,10 @@ FILTER_FIELDS: dict[str, FieldSpec] = {
 
 def _tags_condition(op: Op, values: Sequence[Any]) -> ColumnElement[bool]:
     def has(tag: Any) -> ColumnElement[bool]:
+        # Tags are named "tags/{id}"; the table holds the id.
         return exists().where(
-            customer_tags.c.customer_id == customers.c.id, customer_tags.c.tag == str(tag)
+            customer_tags.c.customer_id == customers.c.id,
+            customer_tags.c.tag == str(tag).removeprefix("tags/"),
         )
 
     if op is Op.HAS_ALL_TAGS:
@@ -190,7 +205,7 @@ class SqlCustomerRepository:
         )
         if await self._session.scalar(select(customers.c.id).where(where)) is None:
             return False
-        for child in (customer_identities, customer_tags):
+        for child in (customer_identities, customer_tags, lifecycle_changes, timeline):
             await self._session.execute(delete(child).where(child.c.customer_id == customer_id))
         await self._session.execute(delete(customers).where(where))
         return True
@@ -230,6 +245,130 @@ class SqlCustomerRepository:
                 .values(version=customers.c.version + 1, updated_at=now)
             )
         return new
+
+    async def remove_tags(
+        self, tenant_id: str, customer_id: str, tags: frozenset[str]
+    ) -> frozenset[str]:
+        """Remove tags; returns the ones the customer had."""
+        if not tags:
+            return frozenset()
+        where = [
+            customer_tags.c.tenant_id == tenant_id,
+            customer_tags.c.customer_id == customer_id,
+            customer_tags.c.tag.in_(sorted(tags)),
+        ]
+        had = frozenset(
+            (await self._session.scalars(select(customer_tags.c.tag).where(*where))).all()
+        )
+        if had:
+            await self._session.execute(delete(customer_tags).where(*where))
+            await self._session.execute(
+                update(customers)
+                .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
+                .values(version=customers.c.version + 1, updated_at=utc_now())
+            )
+        return had
+
+    async def add_lifecycle_change(self, change: LifecycleChange) -> None:
+        await self._session.execute(
+            insert(lifecycle_changes).values(
+                id=change.id,
+                tenant_id=change.tenant_id,
+                customer_id=change.customer_id,
+                from_stage=change.from_stage.value if change.from_stage else "",
+                to_stage=change.to_stage.value,
+                reason=change.reason,
+                actor=change.actor,
+                cause_event_id=change.cause_event_id,
+                created_at=change.created_at,
+            )
+        )
+
+    async def lifecycle_history(
+        self, tenant_id: str, customer_id: str, *, after: list[str], limit: int
+    ) -> list[LifecycleChange]:
+        t = lifecycle_changes
+        where = [t.c.tenant_id == tenant_id, t.c.customer_id == customer_id]
+        if after:
+            at, last_id = datetime.fromisoformat(after[0]), after[1]
+            where.append(or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < last_id)))
+        rows = await self._session.execute(
+            select(t).where(*where).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
+        )
+        return [
+            LifecycleChange(
+                id=r.id,
+                tenant_id=r.tenant_id,
+                customer_id=r.customer_id,
+                from_stage=LifecycleStage(r.from_stage) if r.from_stage else None,
+                to_stage=LifecycleStage(r.to_stage),
+                reason=r.reason,
+                actor=r.actor,
+                cause_event_id=r.cause_event_id,
+                created_at=as_utc(r.created_at),
+            )
+            for r in rows
+        ]
+
+    async def add_timeline(self, entry: TimelineEntry) -> None:
+        await self._session.execute(
+            insert(timeline).values(
+                event_id=entry.event_id,
+                tenant_id=entry.tenant_id,
+                customer_id=entry.customer_id,
+                type=entry.type,
+                occurred_at=entry.occurred_at,
+                summary=entry.summary[:500],
+                actor=entry.actor,
+                resource=entry.resource,
+                details=entry.details,
+            )
+        )
+
+    async def timeline(
+        self,
+        tenant_id: str,
+        customer_id: str,
+        *,
+        types: list[str],
+        start: datetime | None,
+        end: datetime | None,
+        after: list[str],
+        limit: int,
+    ) -> list[TimelineEntry]:
+        t = timeline
+        where = [t.c.tenant_id == tenant_id, t.c.customer_id == customer_id]
+        if types:
+            where.append(t.c.type.in_(types))
+        if start is not None:
+            where.append(t.c.occurred_at >= start)
+        if end is not None:
+            where.append(t.c.occurred_at < end)
+        if after:
+            at, last_id = datetime.fromisoformat(after[0]), after[1]
+            where.append(
+                or_(t.c.occurred_at < at, and_(t.c.occurred_at == at, t.c.event_id < last_id))
+            )
+        rows = await self._session.execute(
+            select(t)
+            .where(*where)
+            .order_by(t.c.occurred_at.desc(), t.c.event_id.desc())
+            .limit(limit)
+        )
+        return [
+            TimelineEntry(
+                event_id=r.event_id,
+                tenant_id=r.tenant_id,
+                customer_id=r.customer_id,
+                type=r.type,
+                occurred_at=as_utc(r.occurred_at),
+                summary=r.summary,
+                actor=r.actor,
+                resource=r.resource,
+                details=dict(r.details or {}),
+            )
+            for r in rows
+        ]
 
     async def page(
         self,
@@ -305,6 +444,10 @@ class SqlCustomerRepository:
                 created_at=as_utc(r.created_at),
                 updated_at=as_utc(r.updated_at),
                 version=r.version,
+                lifecycle_stage=LifecycleStage(r.lifecycle_stage) if r.lifecycle_stage else None,
+                blacklisted=bool(r.blacklisted),
+                blacklist_reason=r.blacklist_reason,
+                blacklist_time=as_utc(r.blacklist_time) if r.blacklist_time else None,
             )
             for r in rows
         ]
@@ -325,4 +468,8 @@ def _row(customer: Customer) -> dict[str, Any]:
         "version": customer.version,
         "created_at": customer.created_at,
         "updated_at": customer.updated_at,
+        "lifecycle_stage": customer.lifecycle_stage.value if customer.lifecycle_stage else "",
+        "blacklisted": customer.blacklisted,
+        "blacklist_reason": customer.blacklist_reason,
+        "blacklist_time": customer.blacklist_time,
     }

@@ -6,12 +6,15 @@ from typing import Self
 
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from customers.adapters.repository import SqlCustomerRepository
+from customers.adapters.tag_repository import SqlTagRepository
 
 
 class CustomersUnitOfWork(SqlUnitOfWork):
     customers: SqlCustomerRepository
+    tags: SqlTagRepository
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self.customers = SqlCustomerRepository(self.session)
+        self.tags = SqlTagRepository(self.session)
         return self

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -9,7 +11,18 @@ from google.protobuf.message import Message
 
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.visibility import Visibility
-from customers.domain.model import ChannelIdentity, Customer
+from customers.domain.model import (
+    ChannelIdentity,
+    Customer,
+    LifecycleChange,
+    Tag,
+    TagGroup,
+    TagGroupKind,
+    TimelineEntry,
+)
+
+# Stages an event in the current transaction; returns the event id.
+Emit = Callable[[str, Message], Awaitable[str]]
 
 
 class IdentityTaken(Exception):
@@ -32,6 +45,9 @@ class CustomerRepository(Protocol):
     async def add_tags(
         self, tenant_id: str, customer_id: str, tags: frozenset[str]
     ) -> frozenset[str]: ...
+    async def remove_tags(
+        self, tenant_id: str, customer_id: str, tags: frozenset[str]
+    ) -> frozenset[str]: ...
     async def page(
         self,
         tenant_id: str,
@@ -41,11 +57,57 @@ class CustomerRepository(Protocol):
         after: list[str],
         limit: int,
     ) -> list[Customer]: ...
+    async def add_lifecycle_change(self, change: LifecycleChange) -> None: ...
+    async def lifecycle_history(
+        self, tenant_id: str, customer_id: str, *, after: list[str], limit: int
+    ) -> list[LifecycleChange]: ...
+    async def add_timeline(self, entry: TimelineEntry) -> None: ...
+    async def timeline(
+        self,
+        tenant_id: str,
+        customer_id: str,
+        *,
+        types: list[str],
+        start: datetime | None,
+        end: datetime | None,
+        after: list[str],
+        limit: int,
+    ) -> list[TimelineEntry]: ...
+
+
+class TagNameTaken(Exception):
+    """A tag or tag group display name is already used in the tenant."""
+
+
+class TagRepository(Protocol):
+    async def add_group(self, group: TagGroup) -> None: ...
+    async def get_group(self, tenant_id: str, group_id: str) -> TagGroup | None: ...
+    async def find_group(self, tenant_id: str, display_name: str) -> TagGroup | None: ...
+    async def save_group(self, group: TagGroup, *, expected_version: int) -> bool: ...
+    async def delete_group(self, tenant_id: str, group_id: str) -> None: ...
+    async def page_groups(
+        self, tenant_id: str, *, kind: TagGroupKind | None, after: list[str], limit: int
+    ) -> list[TagGroup]: ...
+    async def groups(self, tenant_id: str, group_ids: set[str]) -> dict[str, TagGroup]: ...
+    async def count_in_group(self, tenant_id: str, group_id: str) -> int: ...
+    async def add_tag(self, tag: Tag) -> None: ...
+    async def get_tag(self, tenant_id: str, tag_id: str) -> Tag | None: ...
+    async def tags(self, tenant_id: str, tag_ids: set[str]) -> dict[str, Tag]: ...
+    async def tags_by_display_name(self, tenant_id: str, names: set[str]) -> dict[str, Tag]: ...
+    async def members(self, tenant_id: str, group_ids: set[str]) -> dict[str, frozenset[str]]: ...
+    async def save_tag(self, tag: Tag, *, expected_version: int) -> bool: ...
+    async def delete_tag(self, tenant_id: str, tag_id: str) -> list[str]: ...
+    async def page_tags(
+        self, tenant_id: str, *, group_id: str, after: list[str], limit: int
+    ) -> list[Tag]: ...
+    async def customer_counts(self, tenant_id: str, tag_ids: list[str]) -> dict[str, int]: ...
 
 
 class UnitOfWork(Protocol):
     @property
     def customers(self) -> CustomerRepository: ...
+    @property
+    def tags(self) -> TagRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
-from crosstalk.common.v1 import channel_pb2
+from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.model import Node
@@ -19,12 +20,18 @@ from crosstalk_common.errors import (
 )
 from crosstalk_common.visibility import Visibility
 from customers.app.ports import IdentityTaken, UnitOfWork
+from customers.app.tags import change_tags, tag_name
+from customers.app.timeline import record
 from customers.domain.model import (
     Channel,
     ChannelIdentity,
     Customer,
+    LifecycleChange,
+    LifecycleStage,
+    TimelineEntry,
     validate_identity,
     validate_profile,
+    validate_reason,
 )
 
 RESOURCE = "crosstalk.io/Customer"
@@ -72,7 +79,7 @@ async def _refuse_taken_identities(
 class CustomerService:
     new_uow: UowFactory
 
-    async def create(self, draft: Customer) -> Customer:
+    async def create(self, draft: Customer, *, actor: str = "system") -> Customer:
         now = utc_now()
         customer = replace(
             _normalized(draft), id=str(uuid.uuid4()), created_at=now, updated_at=now, version=1
@@ -81,9 +88,214 @@ class CustomerService:
         async with self.new_uow() as uow:
             await _refuse_taken_identities(uow, customer)
             await uow.customers.add(customer)
-            await uow.emit(customer.tenant_id, _created_event(customer))
+            await _record_created(uow, customer, actor)
             await uow.commit()
         return customer
+
+    async def _current(
+        self, uow: UnitOfWork, tenant_id: str, visibility: Visibility, customer_id: str
+    ) -> Customer:
+        customer = await uow.customers.get(tenant_id, customer_id, visibility)
+        if customer is None:
+            raise NotFound(RESOURCE, customer_name(customer_id))
+        return customer
+
+    async def change_tags(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        tag_ids: list[str],
+        *,
+        remove: bool,
+        actor: str,
+    ) -> Customer:
+        """AddTags / RemoveTags on one customer by tag ids."""
+        if not tag_ids:
+            raise InvalidArgument([FieldViolation("tags", "name at least one tag ('tags/{tag}')")])
+        async with self.new_uow() as uow:
+            customer = await self._current(uow, tenant_id, visibility, customer_id)
+            known = await uow.tags.tags(tenant_id, set(tag_ids))
+            missing = [
+                FieldViolation(f"tags[{i}]", f"no tag {tag_name(t)!r}")
+                for i, t in enumerate(tag_ids)
+                if t not in known
+            ]
+            if missing:
+                raise InvalidArgument(missing)
+            ordered = [known[t] for t in dict.fromkeys(tag_ids)]
+            if remove:
+                await change_tags(
+                    uow.customers,
+                    uow.tags,
+                    uow.emit,
+                    customer,
+                    add=[],
+                    remove=frozenset(known),
+                    actor=actor,
+                )
+            else:
+                await change_tags(
+                    uow.customers, uow.tags, uow.emit, customer, add=ordered, actor=actor
+                )
+            updated = await self._current(uow, tenant_id, visibility, customer_id)
+            await uow.commit()
+        return updated
+
+    async def set_lifecycle_stage(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        stage: LifecycleStage,
+        reason: str,
+        *,
+        actor: str,
+        cause_event_id: str = "",
+    ) -> Customer:
+        """Any move is allowed; every one is recorded (setting the same stage is a no-op)."""
+        reason = validate_reason(reason, field_name="reason", required=False)
+        async with self.new_uow() as uow:
+            current = await self._current(uow, tenant_id, visibility, customer_id)
+            if current.lifecycle_stage is stage:
+                return current
+            now = utc_now()
+            updated = replace(
+                current, lifecycle_stage=stage, updated_at=now, version=current.version + 1
+            )
+            if not await uow.customers.save(updated, expected_version=current.version):
+                raise Aborted("customer changed while it was being updated; read it again")
+            await uow.customers.add_lifecycle_change(
+                LifecycleChange(
+                    id=str(uuid.uuid4()),
+                    tenant_id=tenant_id,
+                    customer_id=customer_id,
+                    from_stage=current.lifecycle_stage,
+                    to_stage=stage,
+                    reason=reason,
+                    actor=actor,
+                    cause_event_id=cause_event_id,
+                    created_at=now,
+                )
+            )
+            before = current.lifecycle_stage.value if current.lifecycle_stage else "none"
+            await record(
+                uow.customers,
+                uow.emit,
+                updated,
+                customer_events_pb2.CustomerStageChanged(
+                    customer=customer_name(customer_id),
+                    from_stage=_stage_pb(current.lifecycle_stage),
+                    to_stage=_stage_pb(stage),
+                    reason=reason,
+                    actor=actor,
+                    cause_event_id=cause_event_id,
+                ),
+                summary=f"Lifecycle stage {before} -> {stage.value}"
+                + (f": {reason}" if reason else ""),
+                actor=actor,
+                details={"from_stage": before, "to_stage": stage.value, "reason": reason},
+            )
+            await uow.commit()
+        return updated
+
+    async def lifecycle_history(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        *,
+        after: list[str],
+        limit: int,
+    ) -> list[LifecycleChange]:
+        async with self.new_uow() as uow:
+            await self._current(uow, tenant_id, visibility, customer_id)
+            return await uow.customers.lifecycle_history(
+                tenant_id, customer_id, after=after, limit=limit
+            )
+
+    async def blacklist(
+        self, tenant_id: str, visibility: Visibility, customer_id: str, reason: str, *, actor: str
+    ) -> Customer:
+        reason = validate_reason(reason, field_name="reason", required=True)
+        async with self.new_uow() as uow:
+            current = await self._current(uow, tenant_id, visibility, customer_id)
+            now = utc_now()
+            updated = replace(
+                current,
+                blacklisted=True,
+                blacklist_reason=reason,
+                blacklist_time=current.blacklist_time if current.blacklisted else now,
+                updated_at=now,
+                version=current.version + 1,
+            )
+            if not await uow.customers.save(updated, expected_version=current.version):
+                raise Aborted("customer changed while it was being updated; read it again")
+            await record(
+                uow.customers,
+                uow.emit,
+                updated,
+                customer_events_pb2.CustomerBlacklisted(
+                    customer=customer_name(customer_id), reason=reason, actor=actor
+                ),
+                summary=f"Blacklisted: {reason}",
+                actor=actor,
+                details={"reason": reason},
+            )
+            await uow.commit()
+        return updated
+
+    async def unblacklist(
+        self, tenant_id: str, visibility: Visibility, customer_id: str, *, actor: str
+    ) -> Customer:
+        async with self.new_uow() as uow:
+            current = await self._current(uow, tenant_id, visibility, customer_id)
+            if not current.blacklisted:
+                return current
+            updated = replace(
+                current,
+                blacklisted=False,
+                blacklist_reason="",
+                blacklist_time=None,
+                updated_at=utc_now(),
+                version=current.version + 1,
+            )
+            if not await uow.customers.save(updated, expected_version=current.version):
+                raise Aborted("customer changed while it was being updated; read it again")
+            # The event catalogue has no customer.unblacklisted: it is an update.
+            await record(
+                uow.customers,
+                uow.emit,
+                updated,
+                customer_events_pb2.CustomerUpdated(
+                    customer=customer_name(customer_id),
+                    changed_fields=["blacklisted", "blacklist_reason", "blacklist_time"],
+                    actor=actor,
+                ),
+                summary="Taken off the blacklist",
+                actor=actor,
+                details={"changed_fields": ["blacklisted"]},
+            )
+            await uow.commit()
+        return updated
+
+    async def timeline(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        *,
+        types: list[str],
+        start: datetime | None,
+        end: datetime | None,
+        after: list[str],
+        limit: int,
+    ) -> list[TimelineEntry]:
+        async with self.new_uow() as uow:
+            await self._current(uow, tenant_id, visibility, customer_id)
+            return await uow.customers.timeline(
+                tenant_id, customer_id, types=types, start=start, end=end, after=after, limit=limit
+            )
 
     async def get(self, tenant_id: str, visibility: Visibility, customer_id: str) -> Customer:
         async with self.new_uow() as uow:
@@ -99,6 +311,8 @@ class CustomerService:
         customer_id: str,
         changes: dict[str, object],
         etag: str,
+        *,
+        actor: str = "system",
     ) -> Customer:
         async with self.new_uow() as uow:
             current = await uow.customers.get(tenant_id, customer_id, visibility)
@@ -116,11 +330,16 @@ class CustomerService:
                 await _refuse_taken_identities(uow, updated, except_id=customer_id)
             if not await uow.customers.save(updated, expected_version=current.version):
                 raise Aborted("customer changed while it was being updated; read it again")
-            await uow.emit(
-                tenant_id,
+            await record(
+                uow.customers,
+                uow.emit,
+                updated,
                 customer_events_pb2.CustomerUpdated(
-                    customer=customer_name(customer_id), changed_fields=sorted(changes)
+                    customer=customer_name(customer_id), changed_fields=sorted(changes), actor=actor
                 ),
+                summary="Updated " + ", ".join(sorted(changes)),
+                actor=actor,
+                details={"changed_fields": sorted(changes)},
             )
             await uow.commit()
         return updated
@@ -173,7 +392,7 @@ class CustomerService:
             )
             try:
                 await uow.customers.add(customer)
-                await uow.emit(tenant_id, _created_event(customer))
+                await _record_created(uow, customer, "system")
                 await uow.commit()
                 return customer, True
             except IdentityTaken:
@@ -183,6 +402,23 @@ class CustomerService:
         if found is None:
             raise Aborted("the identity was claimed concurrently; try again")
         return found, False
+
+
+async def _record_created(uow: UnitOfWork, customer: Customer, actor: str) -> None:
+    await record(
+        uow.customers,
+        uow.emit,
+        customer,
+        _created_event(customer),
+        summary=f"Created {customer.display_name}",
+        actor=actor,
+    )
+
+
+def _stage_pb(stage: LifecycleStage | None) -> lifecycle_stage_pb2.LifecycleStage.ValueType:
+    if stage is None:
+        return lifecycle_stage_pb2.LIFECYCLE_STAGE_UNSPECIFIED
+    return lifecycle_stage_pb2.LifecycleStage.Value(f"LIFECYCLE_STAGE_{stage.name}")
 
 
 def _created_event(customer: Customer) -> customer_events_pb2.CustomerCreated:

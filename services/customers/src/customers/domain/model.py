@@ -58,6 +58,10 @@ class Customer:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1
+    lifecycle_stage: LifecycleStage | None = None
+    blacklisted: bool = False
+    blacklist_reason: str = ""
+    blacklist_time: datetime | None = None
 
     @property
     def etag(self) -> str:
@@ -127,3 +131,166 @@ def normalize_tags(tags: list[str], *, field_name: str) -> frozenset[str]:
     if problems:
         raise InvalidArgument(problems)
     return frozenset(cleaned)
+
+
+MAX_TAG_NAME_LENGTH = 64
+MAX_DESCRIPTION_LENGTH = 500
+MAX_REASON_LENGTH = 500
+AUTOMATION_GROUP = "Automation"
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class TagGroupKind(Enum):
+    BEHAVIOUR = "behaviour"
+    INTENT = "intent"
+    LIFECYCLE = "lifecycle"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class TagGroup:
+    id: str
+    tenant_id: str
+    display_name: str
+    kind: TagGroupKind = TagGroupKind.CUSTOM
+    exclusive: bool = False
+    description: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+
+@dataclass(frozen=True)
+class Tag:
+    id: str
+    tenant_id: str
+    display_name: str
+    group_id: str = ""
+    color: str = ""
+    description: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+
+TAG_GROUP_EDITABLE_FIELDS = ("display_name", "kind", "exclusive", "description")
+TAG_EDITABLE_FIELDS = ("display_name", "tag_group", "color", "description")
+
+
+def _name_problems(name: str, field_name: str) -> list[FieldViolation]:
+    if not name.strip():
+        return [FieldViolation(field_name, "must not be empty")]
+    if len(name.strip()) > MAX_TAG_NAME_LENGTH:
+        return [FieldViolation(field_name, f"at most {MAX_TAG_NAME_LENGTH} characters")]
+    return []
+
+
+def validate_tag_group(group: TagGroup, *, prefix: str = "tag_group") -> None:
+    problems = _name_problems(group.display_name, f"{prefix}.display_name")
+    if len(group.description) > MAX_DESCRIPTION_LENGTH:
+        problems.append(
+            FieldViolation(f"{prefix}.description", f"at most {MAX_DESCRIPTION_LENGTH} characters")
+        )
+    if problems:
+        raise InvalidArgument(problems)
+
+
+def validate_tag(tag: Tag, *, prefix: str = "tag") -> None:
+    problems = _name_problems(tag.display_name, f"{prefix}.display_name")
+    if tag.color and not _COLOR.match(tag.color):
+        problems.append(FieldViolation(f"{prefix}.color", "must look like '#rrggbb'"))
+    if len(tag.description) > MAX_DESCRIPTION_LENGTH:
+        problems.append(
+            FieldViolation(f"{prefix}.description", f"at most {MAX_DESCRIPTION_LENGTH} characters")
+        )
+    if problems:
+        raise InvalidArgument(problems)
+
+
+def displaced_by_exclusive(
+    current: frozenset[str],
+    adding: list[Tag],
+    groups: dict[str, TagGroup],
+    group_members: dict[str, frozenset[str]],
+    *,
+    field_name: str = "tags",
+) -> frozenset[str]:
+    """Tags a customer loses because tags of exclusive groups are added.
+
+    A customer holds at most one tag of an exclusive group, so adding two of
+    the same group at once is refused.
+    """
+    chosen: dict[str, str] = {}
+    problems = []
+    for i, tag in enumerate(adding):
+        group = groups.get(tag.group_id)
+        if group is None or not group.exclusive:
+            continue
+        if chosen.setdefault(group.id, tag.id) != tag.id:
+            problems.append(
+                FieldViolation(
+                    f"{field_name}[{i}]",
+                    f"group {group.display_name!r} is exclusive: add only one of its tags",
+                )
+            )
+    if problems:
+        raise InvalidArgument(problems)
+    displaced: set[str] = set()
+    for group_id, keep in chosen.items():
+        displaced |= (group_members.get(group_id, frozenset()) & current) - {keep}
+    return frozenset(displaced)
+
+
+class LifecycleStage(Enum):
+    POTENTIAL = "potential"
+    INTENT = "intent"
+    DEAL = "deal"
+    REPEAT = "repeat"
+    DORMANT = "dormant"
+
+
+@dataclass(frozen=True)
+class LifecycleChange:
+    id: str
+    tenant_id: str
+    customer_id: str
+    from_stage: LifecycleStage | None
+    to_stage: LifecycleStage
+    reason: str
+    actor: str
+    cause_event_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """Something that happened to a customer; event_id is the event it came with."""
+
+    event_id: str
+    tenant_id: str
+    customer_id: str
+    type: str
+    occurred_at: datetime
+    summary: str
+    actor: str = ""
+    resource: str = ""
+    details: dict[str, object] = field(default_factory=dict)
+
+
+def validate_reason(reason: str, *, field_name: str, required: bool) -> str:
+    value = reason.strip()
+    if required and not value:
+        raise InvalidArgument([FieldViolation(field_name, "a reason is required")])
+    if len(value) > MAX_REASON_LENGTH:
+        raise InvalidArgument(
+            [FieldViolation(field_name, f"at most {MAX_REASON_LENGTH} characters")]
+        )
+    return value

@@ -368,6 +368,14 @@ class SqlIntentRepository:
         )
         return [_set(r) for r in rows.all()]
 
+    async def seed_applied(self, tenant_id: str, seed: str) -> bool:
+        found = await self._session.scalar(
+            select(tenant_seeds.c.seed).where(
+                tenant_seeds.c.tenant_id == tenant_id, tenant_seeds.c.seed == seed
+            )
+        )
+        return found is not None
+
     async def claim_seed(self, tenant_id: str, seed: str) -> bool:
         try:
             await _insert(

@@ -217,10 +217,22 @@ class PresetService:
 DEFAULT_INTENTS_SEED = "default-intent-keyword-sets-v1"
 
 
+# Tenants known to have their defaults: analysing text must not cost a write
+# (and a wait for SQLite's write lock) on every call.
+_SEEDED: set[str] = set()
+
+
 async def ensure_default_intents(new_uow: UowFactory, tenant_id: str) -> None:
     """Give a tenant the default keyword sets the first time it uses intents."""
+    if tenant_id in _SEEDED:
+        return
+    async with new_uow() as uow:
+        if await uow.intents.seed_applied(tenant_id, DEFAULT_INTENTS_SEED):
+            _SEEDED.add(tenant_id)
+            return
     async with new_uow() as uow:
         if not await uow.intents.claim_seed(tenant_id, DEFAULT_INTENTS_SEED):
+            _SEEDED.add(tenant_id)  # seeded concurrently by another request
             return
         now = utc_now()
         for intent, language, keywords, synonyms in DEFAULT_KEYWORD_SETS:
@@ -239,6 +251,7 @@ async def ensure_default_intents(new_uow: UowFactory, tenant_id: str) -> None:
                 )
             )
         await uow.commit()
+    _SEEDED.add(tenant_id)
 
 
 def _normalized_set(ks: IntentKeywordSet) -> IntentKeywordSet:

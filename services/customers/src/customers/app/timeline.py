@@ -1,0 +1,48 @@
+"""Writing a customer's timeline next to the event that tells the world."""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from crosstalk_common.clock import utc_now
+from customers.app.ports import CustomerRepository, Emit
+from customers.domain.model import Customer, TimelineEntry
+
+# The catalogue type of each event the timeline records.
+_TYPES = {
+    "CustomerCreated": "customer.created",
+    "CustomerUpdated": "customer.updated",
+    "CustomerTagged": "customer.tagged",
+    "CustomerUntagged": "customer.untagged",
+    "CustomerStageChanged": "customer.stage_changed",
+    "CustomerBlacklisted": "customer.blacklisted",
+}
+
+
+async def record(
+    customers: CustomerRepository,
+    emit: Emit,
+    customer: Customer,
+    payload: Message,
+    *,
+    summary: str,
+    actor: str,
+    details: dict[str, object] | None = None,
+    event_type: str = "",
+) -> str:
+    """Emit an event about a customer and add it to their timeline (same transaction)."""
+    event_id = await emit(customer.tenant_id, payload)
+    await customers.add_timeline(
+        TimelineEntry(
+            event_id=event_id,
+            tenant_id=customer.tenant_id,
+            customer_id=customer.id,
+            type=event_type or _TYPES[payload.DESCRIPTOR.name],
+            occurred_at=utc_now(),
+            summary=summary,
+            actor=actor,
+            resource=f"customers/{customer.id}",
+            details=details or {},
+        )
+    )
+    return event_id
