@@ -426,6 +426,8 @@ def _created_event(customer: Customer) -> customer_events_pb2.CustomerCreated:
         customer=customer_name(customer.id),
         display_name=customer.display_name,
         identities=[_identity_pb(i) for i in customer.identities],
+        owner=f"members/{customer.owner_member_id}" if customer.owner_member_id else "",
+        department=f"departments/{customer.department_id}" if customer.department_id else "",
     )
 
 

@@ -30,7 +30,7 @@ class ReportingServicer(pb_grpc.ReportingServiceServicer):
 
     async def GetDashboard(self, request: pb.GetDashboardRequest, context: Context) -> pb.Dashboard:
         caller = require_caller(context)
-        return pb.Dashboard(**await self._service.dashboard(caller.tenant_id))
+        return pb.Dashboard(**await self._service.dashboard(caller.tenant_id, caller.visibility))
 
     async def QueryMetric(
         self, request: pb.QueryMetricRequest, context: Context
@@ -53,7 +53,7 @@ class ReportingServicer(pb_grpc.ReportingServiceServicer):
             end=request.end_time.ToDatetime(tzinfo=UTC),
             granularity=_GRANULARITY[request.granularity],
         )
-        buckets = await self._service.query(caller.tenant_id, query)
+        buckets = await self._service.query(caller.tenant_id, caller.visibility, query)
         points = []
         for day, count in buckets:
             stamp = Timestamp()
