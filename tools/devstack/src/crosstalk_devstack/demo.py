@@ -39,7 +39,9 @@ def seed_demo(gateway_url: str, state_file: Path) -> dict[str, Any]:
                     "companyName": "Demo Cross-Border Shop",
                     "industry": "consumer electronics",
                     "teamSize": 8,
-                    "workingLanguage": "zh",
+                    # English: the offline Apertium pairs translate Spanish, French and
+                    # Portuguese into it. Chinese needs an Argos model or an HTTP engine.
+                    "workingLanguage": "en",
                     "adminEmail": DEMO_EMAIL,
                     "adminDisplayName": "Demo Admin",
                     "adminPassword": DEMO_PASSWORD,
