@@ -14,6 +14,7 @@ from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.permissions import METHOD_PERMISSIONS
 from customers.adapters.tables import metadata
 from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.custom_fields import CustomFieldService
 from customers.app.tags import TagService
 from customers.app.use_cases import CustomerService
 
@@ -34,7 +35,10 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     service = CustomerService(new_uow)
     runtime.consume(RULE_ACTIONS, RuleActionHandler(runtime.outbox))
     servicer = CustomersServicer(
-        service, TagService(new_uow), PageTokenCodec(settings.page_token_secret)
+        service,
+        TagService(new_uow),
+        PageTokenCodec(settings.page_token_secret),
+        CustomFieldService(new_uow),
     )
     return ServiceDefinition(
         name=SERVICE,

@@ -7,9 +7,9 @@ from typing import Any
 
 from google.protobuf.empty_pb2 import Empty
 
+from crosstalk.customers.v1 import custom_fields_pb2, resources_pb2, scoring_pb2, tags_pb2
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import customers_service_pb2_grpc as pb_grpc
-from crosstalk.customers.v1 import resources_pb2, tags_pb2
 from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
@@ -17,21 +17,29 @@ from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller, require_caller
 from customers.adapters.mapping import (
+    custom_field_from_pb,
+    custom_field_to_pb,
     customer_to_pb,
     draft_from_pb,
     identity_from_pb,
     kind_from_pb,
     lifecycle_change_to_pb,
+    order_from_pb,
+    order_to_pb,
+    points_entry_to_pb,
     resource_id,
+    score_change_to_pb,
     stage_from_pb,
     tag_group_to_pb,
     tag_to_pb,
     timeline_entry_to_pb,
 )
 from customers.adapters.repository import FILTER_FIELDS
+from customers.app.custom_fields import CustomFieldService
 from customers.app.tags import TagService
 from customers.app.use_cases import CustomerService, parse_customer_name
 from customers.domain.model import (
+    CUSTOM_FIELD_EDITABLE_FIELDS,
     EDITABLE_FIELDS,
     TAG_EDITABLE_FIELDS,
     TAG_GROUP_EDITABLE_FIELDS,
@@ -45,11 +53,16 @@ Context = Any  # grpc.aio.ServicerContext
 
 class CustomersServicer(pb_grpc.CustomersServiceServicer):
     def __init__(
-        self, service: CustomerService, tags: TagService, page_tokens: PageTokenCodec
+        self,
+        service: CustomerService,
+        tags: TagService,
+        page_tokens: PageTokenCodec,
+        fields: CustomFieldService,
     ) -> None:
         self._service = service
         self._tags = tags
         self._tokens = page_tokens
+        self._fields = fields
 
     async def CreateCustomer(
         self, request: pb.CreateCustomerRequest, context: Context
@@ -235,6 +248,148 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         )
         return customer_to_pb(customer)
 
+    async def AdjustScore(
+        self, request: pb.AdjustScoreRequest, context: Context
+    ) -> resources_pb2.Customer:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.name)
+        customer = await self._service.adjust_score(
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            request.delta,
+            request.reason,
+            actor=_actor(caller),
+            request_id=request.request_id,
+        )
+        return customer_to_pb(customer)
+
+    async def ListScoreHistory(
+        self, request: pb.ListScoreHistoryRequest, context: Context
+    ) -> pb.ListScoreHistoryResponse:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.parent, field="parent")
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(caller.tenant_id, caller.subject, "scores", customer_id)
+        after = self._tokens.decode(request.page_token, scope)
+        page = await self._service.score_history(
+            caller.tenant_id, caller.visibility, customer_id, after=after, limit=size + 1
+        )
+        token = ""
+        if len(page) > size:
+            page = page[:size]
+            token = self._tokens.encode([page[-1].created_at.isoformat(), page[-1].id], scope)
+        return pb.ListScoreHistoryResponse(
+            score_changes=[score_change_to_pb(c) for c in page], next_page_token=token
+        )
+
+    async def EarnPoints(
+        self, request: pb.EarnPointsRequest, context: Context
+    ) -> scoring_pb2.PointsEntry:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.name)
+        entry = await self._service.earn_points(
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            request.points,
+            request.reason,
+            actor=_actor(caller),
+            order=request.order,
+            expire_time=(
+                request.expire_time.ToDatetime(UTC) if request.HasField("expire_time") else None
+            ),
+            request_id=request.request_id,
+        )
+        return points_entry_to_pb(entry)
+
+    async def SpendPoints(
+        self, request: pb.SpendPointsRequest, context: Context
+    ) -> scoring_pb2.PointsEntry:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.name)
+        entry = await self._service.spend_points(
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            request.points,
+            request.reason,
+            actor=_actor(caller),
+            order=request.order,
+            request_id=request.request_id,
+        )
+        return points_entry_to_pb(entry)
+
+    async def ListPointsLedger(
+        self, request: pb.ListPointsLedgerRequest, context: Context
+    ) -> pb.ListPointsLedgerResponse:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.parent, field="parent")
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(caller.tenant_id, caller.subject, "points", customer_id)
+        after = self._tokens.decode(request.page_token, scope)
+        page = await self._service.points_ledger(
+            caller.tenant_id, caller.visibility, customer_id, after=after, limit=size + 1
+        )
+        token = ""
+        if len(page) > size:
+            page = page[:size]
+            token = self._tokens.encode([page[-1].created_at.isoformat(), page[-1].id], scope)
+        return pb.ListPointsLedgerResponse(
+            points_entries=[points_entry_to_pb(e) for e in page], next_page_token=token
+        )
+
+    async def RecordOrder(
+        self, request: pb.RecordOrderRequest, context: Context
+    ) -> scoring_pb2.Order:
+        caller = require_caller(context)
+        customer_id = parse_customer_name(request.parent, field="parent")
+        if not request.HasField("order"):
+            raise InvalidArgument([FieldViolation("order", "required")])
+        draft = order_from_pb(caller.tenant_id, customer_id, request.order)
+        order = await self._service.record_order(
+            caller.tenant_id, caller.visibility, draft, actor=_actor(caller)
+        )
+        return order_to_pb(order)
+
+    async def ListOrders(
+        self, request: pb.ListOrdersRequest, context: Context
+    ) -> pb.ListOrdersResponse:
+        caller = require_caller(context)
+        customer_id = (
+            ""
+            if request.parent == "customers/-"
+            else parse_customer_name(request.parent, field="parent")
+        )
+        start = request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None
+        end = request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None
+        if start is not None and end is not None and end <= start:
+            raise InvalidArgument([FieldViolation("end_time", "must be after start_time")])
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(
+            caller.tenant_id,
+            caller.subject,
+            "orders",
+            customer_id,
+            start.isoformat() if start else "",
+            end.isoformat() if end else "",
+        )
+        after = self._tokens.decode(request.page_token, scope)
+        page = await self._service.orders(
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            start=start,
+            end=end,
+            after=after,
+            limit=size + 1,
+        )
+        token = ""
+        if len(page) > size:
+            page = page[:size]
+            token = self._tokens.encode([page[-1].order_time.isoformat(), page[-1].id], scope)
+        return pb.ListOrdersResponse(orders=[order_to_pb(o) for o in page], next_page_token=token)
+
     async def ListTimelineEvents(
         self, request: pb.ListTimelineEventsRequest, context: Context
     ) -> pb.ListTimelineEventsResponse:
@@ -410,6 +565,66 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         caller = require_caller(context)
         tag_id = _required_id(request.name, "tags/", "name")
         await self._tags.delete_tag(caller.tenant_id, tag_id, request.etag, actor=_actor(caller))
+        return Empty()
+
+    # --- custom field definitions ---------------------------------------------
+
+    async def CreateCustomFieldDefinition(
+        self, request: pb.CreateCustomFieldDefinitionRequest, context: Context
+    ) -> custom_fields_pb2.CustomFieldDefinition:
+        caller = require_caller(context)
+        draft = custom_field_from_pb(caller.tenant_id, request.custom_field_definition)
+        return custom_field_to_pb(await self._fields.create(draft))
+
+    async def GetCustomFieldDefinition(
+        self, request: pb.GetCustomFieldDefinitionRequest, context: Context
+    ) -> custom_fields_pb2.CustomFieldDefinition:
+        caller = require_caller(context)
+        definition_id = _required_id(request.name, "customFieldDefinitions/", "name")
+        return custom_field_to_pb(await self._fields.get(caller.tenant_id, definition_id))
+
+    async def ListCustomFieldDefinitions(
+        self, request: pb.ListCustomFieldDefinitionsRequest, context: Context
+    ) -> pb.ListCustomFieldDefinitionsResponse:
+        caller = require_caller(context)
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(caller.tenant_id, caller.subject, "customFields")
+        after = self._tokens.decode(request.page_token, scope)
+        page = await self._fields.page(caller.tenant_id, after=after, limit=size + 1)
+        token = ""
+        if len(page) > size:
+            page = page[:size]
+            token = self._tokens.encode([str(page[-1].sort_order), page[-1].key], scope)
+        return pb.ListCustomFieldDefinitionsResponse(
+            custom_field_definitions=[custom_field_to_pb(d) for d in page], next_page_token=token
+        )
+
+    async def UpdateCustomFieldDefinition(
+        self, request: pb.UpdateCustomFieldDefinitionRequest, context: Context
+    ) -> custom_fields_pb2.CustomFieldDefinition:
+        caller = require_caller(context)
+        body = request.custom_field_definition
+        definition_id = _required_id(
+            body.name, "customFieldDefinitions/", "custom_field_definition.name"
+        )
+        paths = resolve_update_paths(
+            list(request.update_mask.paths),
+            populated=populated_fields(body),
+            updatable=CUSTOM_FIELD_EDITABLE_FIELDS,
+        )
+        changes: dict[str, object] = {
+            path: tuple(body.options) if path == "options" else getattr(body, path)
+            for path in paths
+        }
+        updated = await self._fields.update(caller.tenant_id, definition_id, changes, body.etag)
+        return custom_field_to_pb(updated)
+
+    async def DeleteCustomFieldDefinition(
+        self, request: pb.DeleteCustomFieldDefinitionRequest, context: Context
+    ) -> Empty:
+        caller = require_caller(context)
+        definition_id = _required_id(request.name, "customFieldDefinitions/", "name")
+        await self._fields.delete(caller.tenant_id, definition_id, request.etag)
         return Empty()
 
 

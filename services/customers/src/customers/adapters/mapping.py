@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2
-from crosstalk.customers.v1 import resources_pb2, tags_pb2
+from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
+from crosstalk.customers.v1 import custom_fields_pb2, resources_pb2, scoring_pb2, tags_pb2
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from customers.app.tags import tag_group_name, tag_name
-from customers.app.use_cases import customer_name
+from customers.app.use_cases import customer_name, order_name
 from customers.domain.model import (
     Channel,
     ChannelIdentity,
     Customer,
+    CustomFieldDefinition,
+    CustomFieldType,
     LifecycleChange,
     LifecycleStage,
+    Money,
+    Order,
+    PointsEntry,
+    ScoreChange,
     Tag,
     TagGroup,
     TagGroupKind,
@@ -75,6 +83,9 @@ def draft_from_pb(
         phones=tuple(pb.phones),
         country=pb.country,
         language=pb.language,
+        custom_fields={
+            key: json_format.MessageToDict(value) for key, value in pb.custom_fields.items()
+        },
         identities=tuple(
             identity_from_pb(i, field=f"customer.identities[{n}]")
             for n, i in enumerate(pb.identities)
@@ -90,6 +101,15 @@ def _ts(value: object) -> Timestamp:
 
 
 def customer_to_pb(customer: Customer) -> resources_pb2.Customer:
+    message = _customer_pb(customer)
+    if customer.custom_fields:
+        values = json_format.ParseDict(dict(customer.custom_fields), Struct())
+        for key, value in values.fields.items():
+            message.custom_fields[key].CopyFrom(value)
+    return message
+
+
+def _customer_pb(customer: Customer) -> resources_pb2.Customer:
     return resources_pb2.Customer(
         name=customer_name(customer.id),
         display_name=customer.display_name,
@@ -110,6 +130,14 @@ def customer_to_pb(customer: Customer) -> resources_pb2.Customer:
         blacklisted=customer.blacklisted,
         blacklist_reason=customer.blacklist_reason,
         blacklist_time=_ts(customer.blacklist_time) if customer.blacklist_time else None,
+        points_balance=customer.points_balance,
+        order_count=customer.order_totals.order_count,
+        order_value=money_to_pb(customer.order_totals.order_value)
+        if customer.order_totals.order_value
+        else None,
+        last_order_time=_ts(customer.order_totals.last_order_time)
+        if customer.order_totals.last_order_time
+        else None,
     )
 
 
@@ -200,4 +228,114 @@ def timeline_entry_to_pb(entry: TimelineEntry) -> resources_pb2.TimelineEvent:
         actor=entry.actor,
         resource=entry.resource,
         details=details,
+    )
+
+
+def score_change_to_pb(change: ScoreChange) -> scoring_pb2.ScoreChange:
+    return scoring_pb2.ScoreChange(
+        delta=change.delta,
+        score=change.score,
+        reason=change.reason,
+        source=change.source,
+        cause_event_id=change.cause_event_id,
+        create_time=_ts(change.created_at),
+    )
+
+
+def points_entry_to_pb(entry: PointsEntry) -> scoring_pb2.PointsEntry:
+    return scoring_pb2.PointsEntry(
+        name=f"{customer_name(entry.customer_id)}/pointsEntries/{entry.id}",
+        kind=scoring_pb2.PointsEntryKind.Value(f"POINTS_ENTRY_KIND_{entry.kind.name}"),
+        points=entry.points,
+        balance=entry.balance,
+        reason=entry.reason,
+        order=entry.order,
+        expire_time=_ts(entry.expire_time) if entry.expire_time else None,
+        actor=entry.actor,
+        create_time=_ts(entry.created_at),
+    )
+
+
+def money_to_pb(money: Money) -> money_pb2.Money:
+    return money_pb2.Money(currency_code=money.currency, units=money.units, nanos=money.nanos)
+
+
+def order_from_pb(tenant_id: str, customer_id: str, pb: scoring_pb2.Order) -> Order:
+    missing = [
+        FieldViolation(f"order.{f}", "required")
+        for f in ("amount", "order_time")
+        if not pb.HasField(f)
+    ]
+    if missing:
+        raise InvalidArgument(missing)
+    return Order(
+        id="",
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        external_id=pb.external_id,
+        store=pb.store,
+        amount=Money(pb.amount.currency_code, pb.amount.units, pb.amount.nanos),
+        item_count=pb.item_count,
+        order_time=pb.order_time.ToDatetime(UTC),
+    )
+
+
+def order_to_pb(order: Order) -> scoring_pb2.Order:
+    return scoring_pb2.Order(
+        name=order_name(order.customer_id, order.id),
+        external_id=order.external_id,
+        store=order.store,
+        amount=money_to_pb(order.amount),
+        item_count=order.item_count,
+        order_time=_ts(order.order_time),
+        create_time=_ts(order.created_at),
+    )
+
+
+def custom_field_type_from_pb(value: int) -> CustomFieldType | None:
+    if value == custom_fields_pb2.CUSTOM_FIELD_TYPE_UNSPECIFIED:
+        return None
+    known = {
+        int(v): custom_fields_pb2.CustomFieldType.Name(v)
+        for v in custom_fields_pb2.CustomFieldType.values()
+    }
+    name = known.get(value, "")
+    if not name:
+        raise InvalidArgument(
+            [FieldViolation("custom_field_definition.type", f"unknown type {value}")]
+        )
+    return CustomFieldType[name.removeprefix("CUSTOM_FIELD_TYPE_")]
+
+
+def custom_field_from_pb(
+    tenant_id: str, pb: custom_fields_pb2.CustomFieldDefinition
+) -> CustomFieldDefinition:
+    return CustomFieldDefinition(
+        id="",
+        tenant_id=tenant_id,
+        key=pb.key,
+        display_name=pb.display_name,
+        type=custom_field_type_from_pb(pb.type),
+        options=tuple(pb.options),
+        required=pb.required,
+        description=pb.description,
+        sort_order=pb.sort_order,
+    )
+
+
+def custom_field_to_pb(d: CustomFieldDefinition) -> custom_fields_pb2.CustomFieldDefinition:
+    return custom_fields_pb2.CustomFieldDefinition(
+        name=f"customFieldDefinitions/{d.id}",
+        key=d.key,
+        display_name=d.display_name,
+        type=custom_fields_pb2.CustomFieldType.Value(
+            f"CUSTOM_FIELD_TYPE_{d.type.name}" if d.type else "CUSTOM_FIELD_TYPE_UNSPECIFIED"
+        ),
+        options=list(d.options),
+        required=d.required,
+        description=d.description,
+        sort_order=d.sort_order,
+        create_time=_ts(d.created_at),
+        update_time=_ts(d.updated_at),
+        etag=d.etag,
     )

@@ -22,15 +22,24 @@ from customers.adapters.tables import (
     customer_tags,
     customers,
     lifecycle_changes,
+    orders,
+    points_entries,
+    score_changes,
     timeline,
 )
-from customers.app.ports import IdentityTaken
+from customers.app.ports import IdentityTaken, OrderTaken, RequestReplayed
 from customers.domain.model import (
     Channel,
     ChannelIdentity,
     Customer,
     LifecycleChange,
     LifecycleStage,
+    Money,
+    Order,
+    OrderTotals,
+    PointsEntry,
+    PointsKind,
+    ScoreChange,
     TimelineEntry,
 )
 
@@ -179,7 +188,8 @@ class SqlCustomerRepository:
 
     async def save(self, customer: Customer, *, expected_version: int) -> bool:
         row = _row(customer)
-        del row["id"], row["tenant_id"], row["created_at"]
+        # score and points_balance change only through add_to_score / add_points.
+        del row["id"], row["tenant_id"], row["created_at"], row["score"], row["points_balance"]
         result = await self._session.execute(
             update(customers)
             .where(
@@ -205,7 +215,15 @@ class SqlCustomerRepository:
         )
         if await self._session.scalar(select(customers.c.id).where(where)) is None:
             return False
-        for child in (customer_identities, customer_tags, lifecycle_changes, timeline):
+        for child in (
+            customer_identities,
+            customer_tags,
+            lifecycle_changes,
+            timeline,
+            score_changes,
+            points_entries,
+            orders,
+        ):
             await self._session.execute(delete(child).where(child.c.customer_id == customer_id))
         await self._session.execute(delete(customers).where(where))
         return True
@@ -448,9 +466,294 @@ class SqlCustomerRepository:
                 blacklisted=bool(r.blacklisted),
                 blacklist_reason=r.blacklist_reason,
                 blacklist_time=as_utc(r.blacklist_time) if r.blacklist_time else None,
+                points_balance=int(r.points_balance),
+                order_totals=OrderTotals(
+                    order_count=int(r.order_count),
+                    order_value=Money(
+                        r.order_currency, int(r.order_value_units), int(r.order_value_nanos)
+                    )
+                    if r.order_currency
+                    else None,
+                    last_order_time=as_utc(r.last_order_time) if r.last_order_time else None,
+                ),
+                custom_fields=dict(r.custom_fields or {}),
             )
             for r in rows
         ]
+
+    # --- scores and points ----------------------------------------------------
+
+    async def add_to_score(
+        self, tenant_id: str, customer_id: str, delta: int, *, now: datetime
+    ) -> bool:
+        """score = score + delta in one UPDATE (no lost increments); bumps the version."""
+        result = await self._session.execute(
+            update(customers)
+            .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
+            .values(
+                score=customers.c.score + delta,
+                version=customers.c.version + 1,
+                updated_at=now,
+            )
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+    async def add_points(
+        self, tenant_id: str, customer_id: str, points: int, *, now: datetime
+    ) -> bool:
+        """points_balance += points in one conditional UPDATE that never goes below 0.
+
+        False when the balance is too small (nothing changed).
+        """
+        where = [customers.c.tenant_id == tenant_id, customers.c.id == customer_id]
+        if points < 0:
+            where.append(customers.c.points_balance >= -points)
+        result = await self._session.execute(
+            update(customers)
+            .where(*where)
+            .values(
+                points_balance=customers.c.points_balance + points,
+                version=customers.c.version + 1,
+                updated_at=now,
+            )
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+    async def add_score_change(self, change: ScoreChange) -> None:
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(
+                    insert(score_changes).values(
+                        id=change.id,
+                        tenant_id=change.tenant_id,
+                        customer_id=change.customer_id,
+                        delta=change.delta,
+                        score=change.score,
+                        reason=change.reason,
+                        source=change.source,
+                        cause_event_id=change.cause_event_id,
+                        request_id=change.request_id or None,
+                        created_at=change.created_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise RequestReplayed(change.request_id) from exc
+
+    async def score_change_for_request(
+        self, tenant_id: str, customer_id: str, request_id: str
+    ) -> ScoreChange | None:
+        t = score_changes
+        row = (
+            await self._session.execute(
+                select(t).where(
+                    t.c.tenant_id == tenant_id,
+                    t.c.customer_id == customer_id,
+                    t.c.request_id == request_id,
+                )
+            )
+        ).first()
+        return None if row is None else _score_change(row)
+
+    async def score_history(
+        self, tenant_id: str, customer_id: str, *, after: list[str], limit: int
+    ) -> list[ScoreChange]:
+        t = score_changes
+        where = [t.c.tenant_id == tenant_id, t.c.customer_id == customer_id]
+        if after:
+            at, last_id = datetime.fromisoformat(after[0]), after[1]
+            where.append(or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < last_id)))
+        rows = await self._session.execute(
+            select(t).where(*where).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
+        )
+        return [_score_change(r) for r in rows]
+
+    async def add_points_entry(self, entry: PointsEntry) -> None:
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(
+                    insert(points_entries).values(
+                        id=entry.id,
+                        tenant_id=entry.tenant_id,
+                        customer_id=entry.customer_id,
+                        kind=entry.kind.value,
+                        points=entry.points,
+                        balance=entry.balance,
+                        reason=entry.reason,
+                        order_name=entry.order,
+                        expire_time=entry.expire_time,
+                        actor=entry.actor,
+                        request_id=entry.request_id or None,
+                        created_at=entry.created_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise RequestReplayed(entry.request_id) from exc
+
+    async def points_entry_for_request(
+        self, tenant_id: str, customer_id: str, request_id: str
+    ) -> PointsEntry | None:
+        t = points_entries
+        row = (
+            await self._session.execute(
+                select(t).where(
+                    t.c.tenant_id == tenant_id,
+                    t.c.customer_id == customer_id,
+                    t.c.request_id == request_id,
+                )
+            )
+        ).first()
+        return None if row is None else _points_entry(row)
+
+    async def points_ledger(
+        self, tenant_id: str, customer_id: str, *, after: list[str], limit: int
+    ) -> list[PointsEntry]:
+        t = points_entries
+        where = [t.c.tenant_id == tenant_id, t.c.customer_id == customer_id]
+        if after:
+            at, last_id = datetime.fromisoformat(after[0]), after[1]
+            where.append(or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < last_id)))
+        rows = await self._session.execute(
+            select(t).where(*where).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
+        )
+        return [_points_entry(r) for r in rows]
+
+    # --- orders -----------------------------------------------------------------
+
+    async def lock(self, tenant_id: str, customer_id: str, *, now: datetime) -> bool:
+        """Bumps the version: the row stays locked to this transaction until it ends."""
+        result = await self._session.execute(
+            update(customers)
+            .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
+            .values(version=customers.c.version + 1, updated_at=now)
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+    async def add_order(self, order: Order) -> None:
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(
+                    insert(orders).values(
+                        id=order.id,
+                        tenant_id=order.tenant_id,
+                        customer_id=order.customer_id,
+                        external_id=order.external_id,
+                        store=order.store,
+                        currency=order.amount.currency,
+                        amount_units=order.amount.units,
+                        amount_nanos=order.amount.nanos,
+                        item_count=order.item_count,
+                        order_time=order.order_time,
+                        created_at=order.created_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise OrderTaken(order.external_id) from exc
+
+    async def save_order_totals(
+        self, tenant_id: str, customer_id: str, totals: OrderTotals
+    ) -> None:
+        value = totals.order_value
+        await self._session.execute(
+            update(customers)
+            .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
+            .values(
+                order_count=totals.order_count,
+                order_currency=value.currency if value else "",
+                order_value_units=value.units if value else 0,
+                order_value_nanos=value.nanos if value else 0,
+                last_order_time=totals.last_order_time,
+            )
+        )
+
+    async def orders(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        *,
+        customer_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        after: list[str],
+        limit: int,
+    ) -> list[Order]:
+        """Newest order_time first; all visible customers' orders when customer_id is empty."""
+        t = orders
+        where: list[ColumnElement[bool]] = [t.c.tenant_id == tenant_id]
+        if customer_id:
+            where.append(t.c.customer_id == customer_id)
+        query = select(t).join(customers, customers.c.id == t.c.customer_id)
+        where.append(_visible(visibility))
+        if start is not None:
+            where.append(t.c.order_time >= start)
+        if end is not None:
+            where.append(t.c.order_time < end)
+        if after:
+            at, last_id = datetime.fromisoformat(after[0]), after[1]
+            where.append(or_(t.c.order_time < at, and_(t.c.order_time == at, t.c.id < last_id)))
+        rows = await self._session.execute(
+            query.where(*where).order_by(t.c.order_time.desc(), t.c.id.desc()).limit(limit)
+        )
+        return [_order(r) for r in rows]
+
+    async def order_by_external_id(
+        self, tenant_id: str, store: str, external_id: str
+    ) -> Order | None:
+        row = (
+            await self._session.execute(
+                select(orders).where(
+                    orders.c.tenant_id == tenant_id,
+                    orders.c.store == store,
+                    orders.c.external_id == external_id,
+                )
+            )
+        ).first()
+        return None if row is None else _order(row)
+
+
+def _order(r: Any) -> Order:
+    return Order(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        customer_id=r.customer_id,
+        external_id=r.external_id,
+        store=r.store,
+        amount=Money(r.currency, int(r.amount_units), int(r.amount_nanos)),
+        item_count=int(r.item_count),
+        order_time=as_utc(r.order_time),
+        created_at=as_utc(r.created_at),
+    )
+
+
+def _score_change(r: Any) -> ScoreChange:
+    return ScoreChange(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        customer_id=r.customer_id,
+        delta=int(r.delta),
+        score=int(r.score),
+        reason=r.reason,
+        source=r.source,
+        cause_event_id=r.cause_event_id,
+        request_id=r.request_id or "",
+        created_at=as_utc(r.created_at),
+    )
+
+
+def _points_entry(r: Any) -> PointsEntry:
+    return PointsEntry(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        customer_id=r.customer_id,
+        kind=PointsKind(r.kind),
+        points=int(r.points),
+        balance=int(r.balance),
+        reason=r.reason,
+        order=r.order_name,
+        expire_time=as_utc(r.expire_time) if r.expire_time else None,
+        actor=r.actor,
+        request_id=r.request_id or "",
+        created_at=as_utc(r.created_at),
+    )
 
 
 def _row(customer: Customer) -> dict[str, Any]:
@@ -472,4 +775,6 @@ def _row(customer: Customer) -> dict[str, Any]:
         "blacklisted": customer.blacklisted,
         "blacklist_reason": customer.blacklist_reason,
         "blacklist_time": customer.blacklist_time,
+        "points_balance": customer.points_balance,
+        "custom_fields": dict(customer.custom_fields),
     }

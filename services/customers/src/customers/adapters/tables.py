@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -42,6 +43,14 @@ customers = Table(
     Column("blacklisted", Boolean, nullable=False, default=False, server_default=false()),
     Column("blacklist_reason", String(500), nullable=False, default="", server_default=""),
     Column("blacklist_time", DateTime(timezone=True), nullable=True),
+    Column("points_balance", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("order_count", BigInteger, nullable=False, default=0, server_default="0"),
+    # order_value: the sum of the orders in order_currency (the first order's currency).
+    Column("order_currency", String(3), nullable=False, default="", server_default=""),
+    Column("order_value_units", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("order_value_nanos", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_order_time", DateTime(timezone=True), nullable=True),
+    Column("custom_fields", JSON, nullable=False, default=dict, server_default="{}"),
 )
 Index("ix_customers_tenant_created", customers.c.tenant_id, customers.c.created_at, customers.c.id)
 Index("ix_customers_tenant_owner", customers.c.tenant_id, customers.c.owner_member_id)
@@ -151,6 +160,96 @@ Index(
     timeline.c.tenant_id,
     timeline.c.customer_id,
     timeline.c.occurred_at,
+)
+
+score_changes = Table(
+    "customer_score_changes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "customer_id", String(36), ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("tenant_id", String(36), nullable=False),
+    Column("delta", BigInteger, nullable=False),
+    Column("score", BigInteger, nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("cause_event_id", String(64), nullable=False),
+    # NULL when the caller sent none (NULLs never collide in the unique key).
+    Column("request_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "customer_id", "request_id", name="uq_score_change_request"),
+)
+Index(
+    "ix_score_changes_customer",
+    score_changes.c.tenant_id,
+    score_changes.c.customer_id,
+    score_changes.c.created_at,
+)
+
+points_entries = Table(
+    "customer_points_entries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "customer_id", String(36), ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("tenant_id", String(36), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("balance", BigInteger, nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("order_name", String(200), nullable=False),
+    Column("expire_time", DateTime(timezone=True), nullable=True),
+    Column("actor", String(100), nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "customer_id", "request_id", name="uq_points_entry_request"),
+)
+Index(
+    "ix_points_entries_customer",
+    points_entries.c.tenant_id,
+    points_entries.c.customer_id,
+    points_entries.c.created_at,
+)
+
+orders = Table(
+    "customer_orders",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "customer_id", String(36), ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("tenant_id", String(36), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("store", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_units", BigInteger, nullable=False),
+    Column("amount_nanos", Integer, nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("order_time", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "store", "external_id", name="uq_order_external_id"),
+)
+Index("ix_orders_customer", orders.c.tenant_id, orders.c.customer_id, orders.c.order_time)
+Index("ix_orders_tenant_time", orders.c.tenant_id, orders.c.order_time)
+
+custom_field_definitions = Table(
+    "custom_field_definitions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("key", String(63), nullable=False),
+    Column("display_name", String(64), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("required", Boolean, nullable=False, default=False),
+    Column("description", String(500), nullable=False, default=""),
+    Column("sort_order", Integer, nullable=False, default=0),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "key", name="uq_custom_field_key_per_tenant"),
 )
 
 outbox = outbox_table(metadata)

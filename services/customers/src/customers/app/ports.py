@@ -14,7 +14,12 @@ from crosstalk_common.visibility import Visibility
 from customers.domain.model import (
     ChannelIdentity,
     Customer,
+    CustomFieldDefinition,
     LifecycleChange,
+    Order,
+    OrderTotals,
+    PointsEntry,
+    ScoreChange,
     Tag,
     TagGroup,
     TagGroupKind,
@@ -27,6 +32,14 @@ Emit = Callable[[str, Message], Awaitable[str]]
 
 class IdentityTaken(Exception):
     """A channel identity is already owned by a customer (a uniqueness violation)."""
+
+
+class RequestReplayed(Exception):
+    """A request_id was used by a concurrent request (a uniqueness violation)."""
+
+
+class OrderTaken(Exception):
+    """The tenant already has an order with this store and external id."""
 
 
 class CustomerRepository(Protocol):
@@ -73,6 +86,45 @@ class CustomerRepository(Protocol):
         after: list[str],
         limit: int,
     ) -> list[TimelineEntry]: ...
+    async def add_to_score(
+        self, tenant_id: str, customer_id: str, delta: int, *, now: datetime
+    ) -> bool: ...
+    async def add_points(
+        self, tenant_id: str, customer_id: str, points: int, *, now: datetime
+    ) -> bool: ...
+    async def add_score_change(self, change: ScoreChange) -> None: ...
+    async def score_change_for_request(
+        self, tenant_id: str, customer_id: str, request_id: str
+    ) -> ScoreChange | None: ...
+    async def score_history(
+        self, tenant_id: str, customer_id: str, *, after: list[str], limit: int
+    ) -> list[ScoreChange]: ...
+    async def add_points_entry(self, entry: PointsEntry) -> None: ...
+    async def points_entry_for_request(
+        self, tenant_id: str, customer_id: str, request_id: str
+    ) -> PointsEntry | None: ...
+    async def points_ledger(
+        self, tenant_id: str, customer_id: str, *, after: list[str], limit: int
+    ) -> list[PointsEntry]: ...
+    async def lock(self, tenant_id: str, customer_id: str, *, now: datetime) -> bool: ...
+    async def order_by_external_id(
+        self, tenant_id: str, store: str, external_id: str
+    ) -> Order | None: ...
+    async def add_order(self, order: Order) -> None: ...
+    async def save_order_totals(
+        self, tenant_id: str, customer_id: str, totals: OrderTotals
+    ) -> None: ...
+    async def orders(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        *,
+        customer_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        after: list[str],
+        limit: int,
+    ) -> list[Order]: ...
 
 
 class TagNameTaken(Exception):
@@ -103,11 +155,28 @@ class TagRepository(Protocol):
     async def customer_counts(self, tenant_id: str, tag_ids: list[str]) -> dict[str, int]: ...
 
 
+class CustomFieldKeyTaken(Exception):
+    """A custom field key is already used in the tenant."""
+
+
+class CustomFieldRepository(Protocol):
+    async def add(self, definition: CustomFieldDefinition) -> None: ...
+    async def get(self, tenant_id: str, definition_id: str) -> CustomFieldDefinition | None: ...
+    async def by_key(self, tenant_id: str) -> dict[str, CustomFieldDefinition]: ...
+    async def page(
+        self, tenant_id: str, *, after: list[str], limit: int
+    ) -> list[CustomFieldDefinition]: ...
+    async def save(self, definition: CustomFieldDefinition, *, expected_version: int) -> bool: ...
+    async def delete(self, tenant_id: str, definition_id: str, key: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def customers(self) -> CustomerRepository: ...
     @property
     def tags(self) -> TagRepository: ...
+    @property
+    def fields(self) -> CustomFieldRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

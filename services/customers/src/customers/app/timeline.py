@@ -16,6 +16,8 @@ _TYPES = {
     "CustomerUntagged": "customer.untagged",
     "CustomerStageChanged": "customer.stage_changed",
     "CustomerBlacklisted": "customer.blacklisted",
+    "CustomerScored": "customer.scored",
+    "OrderRecorded": "order.recorded",
 }
 
 

@@ -7,19 +7,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.errors import (
     Aborted,
     AlreadyExists,
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
+    PreconditionViolation,
 )
 from crosstalk_common.visibility import Visibility
-from customers.app.ports import IdentityTaken, UnitOfWork
+from customers.app.ports import IdentityTaken, OrderTaken, RequestReplayed, UnitOfWork
 from customers.app.tags import change_tags, tag_name
 from customers.app.timeline import record
 from customers.domain.model import (
@@ -28,19 +32,47 @@ from customers.domain.model import (
     Customer,
     LifecycleChange,
     LifecycleStage,
+    Money,
+    Order,
+    PointsEntry,
+    PointsKind,
+    ScoreChange,
     TimelineEntry,
+    validate_custom_fields,
     validate_identity,
+    validate_order,
+    validate_points,
     validate_profile,
     validate_reason,
+    validate_request_id,
+    validate_score_delta,
 )
 
 RESOURCE = "crosstalk.io/Customer"
+ORDER = "crosstalk.io/Order"
 
 UowFactory = Callable[[], UnitOfWork]
 
 
 def customer_name(customer_id: str) -> str:
     return f"customers/{customer_id}"
+
+
+def order_name(customer_id: str, order_id: str) -> str:
+    return f"customers/{customer_id}/orders/{order_id}"
+
+
+def _amount(money: Money) -> str:
+    sign = "-" if money.total_nanos < 0 else ""
+    whole, frac = divmod(abs(money.total_nanos), 1_000_000_000)
+    digits = f"{frac:09d}".rstrip("0")
+    return f"{sign}{whole}{'.' + digits if digits else ''} {money.currency}"
+
+
+def _timestamp(at: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(at)
+    return ts
 
 
 def _identity_pb(identity: ChannelIdentity) -> channel_pb2.ChannelIdentity:
@@ -86,6 +118,12 @@ class CustomerService:
         )
         validate_profile(customer)
         async with self.new_uow() as uow:
+            customer = replace(
+                customer,
+                custom_fields=validate_custom_fields(
+                    customer.custom_fields, await uow.fields.by_key(customer.tenant_id)
+                ),
+            )
             await _refuse_taken_identities(uow, customer)
             await uow.customers.add(customer)
             await _record_created(uow, customer, actor)
@@ -279,6 +317,323 @@ class CustomerService:
             await uow.commit()
         return updated
 
+    # --- score ----------------------------------------------------------------
+
+    async def adjust_score(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        delta: int,
+        reason: str,
+        *,
+        actor: str,
+        request_id: str = "",
+        cause_event_id: str = "",
+    ) -> Customer:
+        """score += delta in one UPDATE, with a history row, customer.scored and a timeline row.
+
+        A repeated request_id changes nothing and returns the customer as it is.
+        """
+        validate_score_delta(delta)
+        reason = validate_reason(reason, field_name="reason", required=True)
+        request_id = validate_request_id(request_id)
+        async with self.new_uow() as uow:
+            await self._current(uow, tenant_id, visibility, customer_id)
+            if request_id and await uow.customers.score_change_for_request(
+                tenant_id, customer_id, request_id
+            ):
+                return await self._current(uow, tenant_id, visibility, customer_id)
+            now = utc_now()
+            if not await uow.customers.add_to_score(tenant_id, customer_id, delta, now=now):
+                raise NotFound(RESOURCE, customer_name(customer_id))
+            updated = await self._current(uow, tenant_id, visibility, customer_id)
+            try:
+                await uow.customers.add_score_change(
+                    ScoreChange(
+                        id=str(uuid.uuid4()),
+                        tenant_id=tenant_id,
+                        customer_id=customer_id,
+                        delta=delta,
+                        score=updated.score,
+                        reason=reason,
+                        source=actor,
+                        cause_event_id=cause_event_id,
+                        request_id=request_id,
+                        created_at=now,
+                    )
+                )
+            except RequestReplayed:
+                raise Aborted(
+                    "a request with this request_id is being processed; retry it"
+                ) from None
+            await record(
+                uow.customers,
+                uow.emit,
+                updated,
+                customer_events_pb2.CustomerScored(
+                    customer=customer_name(customer_id),
+                    delta=delta,
+                    score=updated.score,
+                    reason=reason,
+                    source=actor,
+                    cause_event_id=cause_event_id,
+                ),
+                summary=f"Score {delta:+d} -> {updated.score}: {reason}",
+                actor=actor,
+                details={"delta": delta, "score": updated.score, "reason": reason},
+            )
+            await uow.commit()
+        return updated
+
+    async def score_history(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        *,
+        after: list[str],
+        limit: int,
+    ) -> list[ScoreChange]:
+        async with self.new_uow() as uow:
+            await self._current(uow, tenant_id, visibility, customer_id)
+            return await uow.customers.score_history(
+                tenant_id, customer_id, after=after, limit=limit
+            )
+
+    # --- points ---------------------------------------------------------------
+
+    async def earn_points(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        points: int,
+        reason: str,
+        *,
+        actor: str,
+        order: str = "",
+        expire_time: datetime | None = None,
+        request_id: str = "",
+    ) -> PointsEntry:
+        if expire_time is not None and expire_time <= utc_now():
+            raise InvalidArgument([FieldViolation("expire_time", "must be in the future")])
+        return await self._book_points(
+            tenant_id,
+            visibility,
+            customer_id,
+            PointsKind.EARN,
+            validate_points(points),
+            reason,
+            actor=actor,
+            order=order,
+            expire_time=expire_time,
+            request_id=request_id,
+        )
+
+    async def spend_points(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        points: int,
+        reason: str,
+        *,
+        actor: str,
+        order: str = "",
+        request_id: str = "",
+    ) -> PointsEntry:
+        """Spending more than the balance is FAILED_PRECONDITION and writes nothing."""
+        return await self._book_points(
+            tenant_id,
+            visibility,
+            customer_id,
+            PointsKind.SPEND,
+            -validate_points(points),
+            reason,
+            actor=actor,
+            order=order,
+            expire_time=None,
+            request_id=request_id,
+        )
+
+    async def _book_points(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        kind: PointsKind,
+        signed: int,
+        reason: str,
+        *,
+        actor: str,
+        order: str,
+        expire_time: datetime | None,
+        request_id: str,
+    ) -> PointsEntry:
+        reason = validate_reason(reason, field_name="reason", required=True)
+        request_id = validate_request_id(request_id)
+        order = order.strip()
+        prefix = f"{customer_name(customer_id)}/orders/"
+        order_id = order.removeprefix(prefix)
+        if order and (not order.startswith(prefix) or not order_id or "/" in order_id):
+            raise InvalidArgument(
+                [FieldViolation("order", f"must look like '{prefix}{{order}}' (this customer)")]
+            )
+        async with self.new_uow() as uow:
+            current = await self._current(uow, tenant_id, visibility, customer_id)
+            if request_id:
+                earlier = await uow.customers.points_entry_for_request(
+                    tenant_id, customer_id, request_id
+                )
+                if earlier is not None:
+                    return earlier
+            now = utc_now()
+            # One conditional UPDATE: concurrent spends can never take the balance below 0.
+            if not await uow.customers.add_points(tenant_id, customer_id, signed, now=now):
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "INSUFFICIENT_POINTS",
+                            customer_name(customer_id),
+                            f"the balance is {current.points_balance} point(s); "
+                            f"cannot spend {-signed}",
+                        )
+                    ]
+                )
+            updated = await self._current(uow, tenant_id, visibility, customer_id)
+            entry = PointsEntry(
+                id=str(uuid.uuid4()),
+                tenant_id=tenant_id,
+                customer_id=customer_id,
+                kind=kind,
+                points=signed,
+                balance=updated.points_balance,
+                reason=reason,
+                order=order,
+                expire_time=expire_time,
+                actor=actor,
+                request_id=request_id,
+                created_at=now,
+            )
+            try:
+                await uow.customers.add_points_entry(entry)
+            except RequestReplayed:
+                raise Aborted(
+                    "a request with this request_id is being processed; retry it"
+                ) from None
+            await uow.commit()
+        return entry
+
+    async def points_ledger(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        *,
+        after: list[str],
+        limit: int,
+    ) -> list[PointsEntry]:
+        async with self.new_uow() as uow:
+            await self._current(uow, tenant_id, visibility, customer_id)
+            return await uow.customers.points_ledger(
+                tenant_id, customer_id, after=after, limit=limit
+            )
+
+    # --- orders ---------------------------------------------------------------
+
+    async def record_order(
+        self, tenant_id: str, visibility: Visibility, draft: Order, *, actor: str
+    ) -> Order:
+        """Stores the order and updates the customer's totals in one transaction.
+
+        A store's order id is unique per tenant. Recording it again for the same
+        customer returns the first order and changes nothing (channel adapters
+        retry); for another customer it is ALREADY_EXISTS.
+        """
+        now = utc_now()
+        order = validate_order(replace(draft, id=str(uuid.uuid4()), created_at=now), now=now)
+        customer_id = order.customer_id
+        async with self.new_uow() as uow:
+            await self._current(uow, tenant_id, visibility, customer_id)
+            # Lock the customer row first so concurrent orders add up (no lost totals).
+            if not await uow.customers.lock(tenant_id, customer_id, now=now):
+                raise NotFound(RESOURCE, customer_name(customer_id))
+            try:
+                await uow.customers.add_order(order)
+            except OrderTaken:
+                first = await uow.customers.order_by_external_id(
+                    tenant_id, order.store, order.external_id
+                )
+                if first is not None and first.customer_id == customer_id:
+                    return first
+                raise AlreadyExists(
+                    ORDER,
+                    f"{order.store}/{order.external_id}" if order.store else order.external_id,
+                ) from None
+            current = await self._current(uow, tenant_id, visibility, customer_id)
+            totals = current.order_totals.after(order)
+            await uow.customers.save_order_totals(tenant_id, customer_id, totals)
+            value = totals.order_value or Money(order.amount.currency)
+            name = order_name(customer_id, order.id)
+            await record(
+                uow.customers,
+                uow.emit,
+                current,
+                customer_events_pb2.OrderRecorded(
+                    order=name,
+                    customer=customer_name(customer_id),
+                    external_id=order.external_id,
+                    store=order.store,
+                    amount=money_pb2.Money(
+                        currency_code=order.amount.currency,
+                        units=order.amount.units,
+                        nanos=order.amount.nanos,
+                    ),
+                    order_time=_timestamp(order.order_time),
+                    order_count=totals.order_count,
+                    order_value=money_pb2.Money(
+                        currency_code=value.currency, units=value.units, nanos=value.nanos
+                    ),
+                ),
+                summary=f"Order {order.external_id} ({_amount(order.amount)})"
+                + (f" in {order.store}" if order.store else ""),
+                actor=actor,
+                details={
+                    "order": name,
+                    "external_id": order.external_id,
+                    "store": order.store,
+                    "amount": _amount(order.amount),
+                },
+            )
+            await uow.commit()
+        return order
+
+    async def orders(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        after: list[str],
+        limit: int,
+    ) -> list[Order]:
+        """One customer's orders, or (customer_id "") those of every customer the caller sees."""
+        async with self.new_uow() as uow:
+            if customer_id:
+                await self._current(uow, tenant_id, visibility, customer_id)
+            return await uow.customers.orders(
+                tenant_id,
+                visibility,
+                customer_id=customer_id,
+                start=start,
+                end=end,
+                after=after,
+                limit=limit,
+            )
+
     async def timeline(
         self,
         tenant_id: str,
@@ -326,6 +681,13 @@ class CustomerService:
                 replace(current, **changes, updated_at=utc_now(), version=current.version + 1)  # type: ignore[arg-type]
             )
             validate_profile(updated)
+            if "custom_fields" in changes:
+                updated = replace(
+                    updated,
+                    custom_fields=validate_custom_fields(
+                        updated.custom_fields, await uow.fields.by_key(tenant_id)
+                    ),
+                )
             if "identities" in changes:
                 await _refuse_taken_identities(uow, updated, except_id=customer_id)
             if not await uow.customers.save(updated, expected_version=current.version):

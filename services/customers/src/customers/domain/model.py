@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
@@ -62,6 +62,12 @@ class Customer:
     blacklisted: bool = False
     blacklist_reason: str = ""
     blacklist_time: datetime | None = None
+    # Changed only through EarnPoints / SpendPoints (never negative).
+    points_balance: int = 0
+    # Changed only through RecordOrder.
+    order_totals: OrderTotals = field(default_factory=lambda: OrderTotals())
+    # Values of the tenant's custom fields by key (JSON types), checked on write.
+    custom_fields: dict[str, object] = field(default_factory=dict)
 
     @property
     def etag(self) -> str:
@@ -72,7 +78,15 @@ class Customer:
 
 
 # The fields a caller may write; the rest are computed or owned by other operations.
-EDITABLE_FIELDS = ("display_name", "emails", "phones", "country", "language", "identities")
+EDITABLE_FIELDS = (
+    "display_name",
+    "emails",
+    "phones",
+    "country",
+    "language",
+    "identities",
+    "custom_fields",
+)
 
 
 def validate_profile(customer: Customer, *, prefix: str = "customer") -> None:
@@ -294,3 +308,335 @@ def validate_reason(reason: str, *, field_name: str, required: bool) -> str:
             [FieldViolation(field_name, f"at most {MAX_REASON_LENGTH} characters")]
         )
     return value
+
+
+# --- scores and points ------------------------------------------------------
+
+MAX_REQUEST_ID_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    """One change of a customer's score: the delta and the score after it."""
+
+    id: str
+    tenant_id: str
+    customer_id: str
+    delta: int
+    score: int
+    reason: str
+    source: str
+    cause_event_id: str
+    request_id: str
+    created_at: datetime
+
+
+class PointsKind(Enum):
+    EARN = "earn"
+    SPEND = "spend"
+    EXPIRE = "expire"
+    ADJUST = "adjust"
+
+
+@dataclass(frozen=True)
+class PointsEntry:
+    """One entry of the points ledger; points are signed, balance is after it."""
+
+    id: str
+    tenant_id: str
+    customer_id: str
+    kind: PointsKind
+    points: int
+    balance: int
+    reason: str
+    order: str
+    expire_time: datetime | None
+    actor: str
+    request_id: str
+    created_at: datetime
+
+
+def validate_score_delta(delta: int, *, field_name: str = "delta") -> int:
+    if delta == 0:
+        raise InvalidArgument([FieldViolation(field_name, "must not be 0")])
+    return delta
+
+
+def validate_points(points: int, *, field_name: str = "points") -> int:
+    if points <= 0:
+        raise InvalidArgument([FieldViolation(field_name, "must be a positive number of points")])
+    return points
+
+
+def validate_request_id(request_id: str, *, field_name: str = "request_id") -> str:
+    value = request_id.strip()
+    if len(value) > MAX_REQUEST_ID_LENGTH:
+        raise InvalidArgument(
+            [FieldViolation(field_name, f"at most {MAX_REQUEST_ID_LENGTH} characters")]
+        )
+    return value
+
+
+# --- orders -----------------------------------------------------------------
+
+# ISO 4217 active currency codes (funds and precious metals excluded).
+_CURRENCY_CODES = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
+    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD
+    FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY
+    KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP
+    MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR
+    RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT
+    TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER
+    ZAR ZMW ZWG
+"""
+CURRENCIES = frozenset(_CURRENCY_CODES.split())
+NANOS = 1_000_000_000
+_ORDER_CLOCK_SKEW = timedelta(minutes=5)
+MAX_EXTERNAL_ID_LENGTH = 200
+MAX_STORE_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Money:
+    """An exact amount: units and nanos (10^-9) with the same sign."""
+
+    currency: str
+    units: int = 0
+    nanos: int = 0
+
+    @property
+    def total_nanos(self) -> int:
+        return self.units * NANOS + self.nanos
+
+    @staticmethod
+    def of_nanos(currency: str, total: int) -> Money:
+        units = abs(total) // NANOS
+        nanos = abs(total) % NANOS
+        sign = -1 if total < 0 else 1
+        return Money(currency, sign * units, sign * nanos)
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    tenant_id: str
+    customer_id: str
+    external_id: str
+    store: str
+    amount: Money
+    item_count: int
+    order_time: datetime
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OrderTotals:
+    """A customer's orders: how many, and the sum of those in order_value's currency."""
+
+    order_count: int = 0
+    order_value: Money | None = None
+    last_order_time: datetime | None = None
+
+    def after(self, order: Order) -> OrderTotals:
+        value = self.order_value
+        if value is None or not value.currency:
+            value = order.amount
+        elif value.currency == order.amount.currency:
+            value = Money.of_nanos(value.currency, value.total_nanos + order.amount.total_nanos)
+        last = self.last_order_time
+        return OrderTotals(
+            order_count=self.order_count + 1,
+            order_value=value,
+            last_order_time=order.order_time if last is None else max(last, order.order_time),
+        )
+
+
+def validate_order(order: Order, *, now: datetime, prefix: str = "order") -> Order:
+    """Trimmed and checked; every bad field is reported at once."""
+    bad: list[FieldViolation] = []
+    external_id = order.external_id.strip()
+    store = order.store.strip()
+    currency = order.amount.currency.strip().upper()
+    if not external_id:
+        bad.append(FieldViolation(f"{prefix}.external_id", "the store's order id is required"))
+    elif len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+        bad.append(
+            FieldViolation(f"{prefix}.external_id", f"at most {MAX_EXTERNAL_ID_LENGTH} characters")
+        )
+    if len(store) > MAX_STORE_LENGTH:
+        bad.append(FieldViolation(f"{prefix}.store", f"at most {MAX_STORE_LENGTH} characters"))
+    if currency not in CURRENCIES:
+        bad.append(
+            FieldViolation(
+                f"{prefix}.amount.currency_code", "must be an ISO 4217 currency code, e.g. EUR"
+            )
+        )
+    units, nanos = order.amount.units, order.amount.nanos
+    if not -NANOS < nanos < NANOS or (units > 0 and nanos < 0) or (units < 0 and nanos > 0):
+        bad.append(
+            FieldViolation(
+                f"{prefix}.amount.nanos", "between -999999999 and 999999999, same sign as units"
+            )
+        )
+    elif units < 0 or nanos < 0:
+        bad.append(FieldViolation(f"{prefix}.amount", "must not be negative"))
+    if order.item_count < 0:
+        bad.append(FieldViolation(f"{prefix}.item_count", "must not be negative"))
+    if order.order_time > now + _ORDER_CLOCK_SKEW:
+        bad.append(FieldViolation(f"{prefix}.order_time", "must not be in the future"))
+    if bad:
+        raise InvalidArgument(bad)
+    return replace(
+        order, external_id=external_id, store=store, amount=replace(order.amount, currency=currency)
+    )
+
+
+# --- custom fields ----------------------------------------------------------
+
+
+class CustomFieldType(Enum):
+    TEXT = "text"
+    NUMBER = "number"
+    DATE = "date"
+    SINGLE_SELECT = "single_select"
+    MULTI_SELECT = "multi_select"
+    BOOLEAN = "boolean"
+
+
+SELECT_TYPES = (CustomFieldType.SINGLE_SELECT, CustomFieldType.MULTI_SELECT)
+CUSTOM_FIELD_EDITABLE_FIELDS = ("display_name", "options", "required", "description", "sort_order")
+MAX_OPTIONS = 200
+MAX_TEXT_VALUE_LENGTH = 2000
+_FIELD_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class CustomFieldDefinition:
+    id: str
+    tenant_id: str
+    key: str
+    display_name: str
+    type: CustomFieldType | None
+    options: tuple[str, ...] = ()
+    required: bool = False
+    description: str = ""
+    sort_order: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+
+def validate_custom_field_definition(
+    definition: CustomFieldDefinition, *, prefix: str = "custom_field_definition"
+) -> CustomFieldDefinition:
+    """Trimmed and checked; every bad field is reported at once."""
+    bad: list[FieldViolation] = []
+    display_name = definition.display_name.strip()
+    options = tuple(o.strip() for o in definition.options)
+    if not _FIELD_KEY.match(definition.key):
+        bad.append(
+            FieldViolation(
+                f"{prefix}.key", "lower_snake_case: a-z, 0-9 and _, starting with a letter, ≤ 63"
+            )
+        )
+    if not display_name:
+        bad.append(FieldViolation(f"{prefix}.display_name", "must not be empty"))
+    elif len(display_name) > MAX_TAG_LENGTH:
+        bad.append(FieldViolation(f"{prefix}.display_name", f"at most {MAX_TAG_LENGTH} characters"))
+    if definition.type is None:
+        bad.append(
+            FieldViolation(
+                f"{prefix}.type",
+                "a type is required: TEXT, NUMBER, DATE, SINGLE_SELECT, MULTI_SELECT or BOOLEAN",
+            )
+        )
+    elif definition.type in SELECT_TYPES:
+        if not options:
+            bad.append(FieldViolation(f"{prefix}.options", "a select field needs options"))
+        elif len(options) > MAX_OPTIONS:
+            bad.append(FieldViolation(f"{prefix}.options", f"at most {MAX_OPTIONS} options"))
+        seen: set[str] = set()
+        for i, option in enumerate(options):
+            if not option or len(option) > MAX_TAG_LENGTH:
+                bad.append(
+                    FieldViolation(f"{prefix}.options[{i}]", f"1 to {MAX_TAG_LENGTH} characters")
+                )
+            elif option in seen:
+                bad.append(FieldViolation(f"{prefix}.options[{i}]", f"{option!r} is repeated"))
+            seen.add(option)
+    elif options:
+        bad.append(FieldViolation(f"{prefix}.options", "only select fields have options"))
+    if len(definition.description) > MAX_REASON_LENGTH:
+        bad.append(
+            FieldViolation(f"{prefix}.description", f"at most {MAX_REASON_LENGTH} characters")
+        )
+    if bad:
+        raise InvalidArgument(bad)
+    return replace(definition, display_name=display_name, options=options)
+
+
+def _value_problem(definition: CustomFieldDefinition, value: object) -> str:
+    kind = definition.type
+    if kind is CustomFieldType.TEXT:
+        if not isinstance(value, str):
+            return "must be a string"
+        if len(value) > MAX_TEXT_VALUE_LENGTH:
+            return f"at most {MAX_TEXT_VALUE_LENGTH} characters"
+    elif kind is CustomFieldType.NUMBER:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number"
+    elif kind is CustomFieldType.BOOLEAN:
+        if not isinstance(value, bool):
+            return "must be true or false"
+    elif kind is CustomFieldType.DATE:
+        if not isinstance(value, str) or not _DATE.match(value):
+            return "must be a date as 'YYYY-MM-DD'"
+        try:
+            datetime.strptime(value, "%Y-%m-%d")
+        except ValueError:
+            return f"{value!r} is not a calendar date"
+    elif kind is CustomFieldType.SINGLE_SELECT:
+        if not isinstance(value, str):
+            return "must be one of the options, as a string"
+        if value not in definition.options:
+            return f"{value!r} is not an option: " + ", ".join(definition.options)
+    elif kind is CustomFieldType.MULTI_SELECT:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return "must be a list of options"
+        unknown = [v for v in value if v not in definition.options]
+        if unknown:
+            return f"{unknown[0]!r} is not an option: " + ", ".join(definition.options)
+        if len(set(value)) != len(value):
+            return "an option is repeated"
+    return ""
+
+
+def validate_custom_fields(
+    values: dict[str, object],
+    definitions: dict[str, CustomFieldDefinition],
+    *,
+    prefix: str = "customer.custom_fields",
+) -> dict[str, object]:
+    """Values checked against the tenant's definitions (null drops a value)."""
+    cleaned = {k: v for k, v in values.items() if v is not None}
+    bad: list[FieldViolation] = []
+    for key, value in sorted(cleaned.items()):
+        definition = definitions.get(key)
+        if definition is None:
+            bad.append(FieldViolation(f"{prefix}[{key}]", f"no custom field with key {key!r}"))
+            continue
+        problem = _value_problem(definition, value)
+        if problem:
+            bad.append(FieldViolation(f"{prefix}[{key}]", problem))
+    for key, definition in sorted(definitions.items()):
+        if definition.required and key not in cleaned:
+            bad.append(FieldViolation(f"{prefix}[{key}]", "a value is required"))
+    if bad:
+        raise InvalidArgument(bad)
+    return cleaned
