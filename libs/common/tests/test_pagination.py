@@ -126,3 +126,13 @@ def test_request_hash_is_stable_and_discriminating() -> None:
     assert request_hash("tenant-1", 50) == "c55714d5286ed5893a1c117513961a5e"
     with pytest.raises(TypeError):
         request_hash(object())
+
+
+def test_next_page_cuts_the_extra_row_and_signs_the_last_key() -> None:
+    codec = PageTokenCodec(b"k" * 32)
+    rows = [(f"2026-01-0{n}", f"id-{n}") for n in range(1, 5)]
+    page, token = codec.next_page(rows, 3, "scope", lambda row: list(row))
+    assert page == rows[:3]
+    assert codec.decode(token, "scope") == ["2026-01-03", "id-3"]
+    last, none = codec.next_page(rows[:2], 3, "scope", lambda row: list(row))
+    assert (last, none) == (rows[:2], "")

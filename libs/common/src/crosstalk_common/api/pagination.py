@@ -17,12 +17,15 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
 from crosstalk.common.v1 import paging_pb2
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.errors import InvalidArgument
+
+_Item = TypeVar("_Item")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -71,6 +74,21 @@ class PageTokenCodec:
         payload = _TOKEN_VERSION + cursor.SerializeToString(deterministic=True)
         raw = self._sign(payload) + payload
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    def next_page(
+        self,
+        fetched: Sequence[_Item],
+        size: int,
+        request_hash: str,
+        keys: Callable[[_Item], Sequence[str]],
+    ) -> tuple[list[_Item], str]:
+        """Cut a keyset page: ``fetched`` asked for ``size + 1`` rows; the extra one
+        only says there is more. Returns the page and the token for the next one
+        ("" on the last page), made from the keys of the page's last item."""
+        if len(fetched) <= size:
+            return list(fetched), ""
+        page = list(fetched[:size])
+        return page, self.encode(keys(page[-1]), request_hash)
 
     def decode(self, token: str, request_hash: str, *, field: str = "page_token") -> list[str]:
         """The keyset position carried by ``token``; ``""`` (first page) gives ``[]``."""

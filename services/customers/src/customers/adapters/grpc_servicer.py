@@ -51,6 +51,11 @@ from customers.domain.model import (
 Context = Any  # grpc.aio.ServicerContext
 
 
+def _customer_keys(customer: Customer) -> list[str]:
+    assert customer.created_at is not None
+    return [customer.created_at.isoformat(), customer.id]
+
+
 class CustomersServicer(pb_grpc.CustomersServiceServicer):
     def __init__(
         self,
@@ -145,14 +150,10 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         size = coerce_page_size(page_size)
         scope = request_hash(caller.tenant_id, caller.subject, params)
         after = self._tokens.decode(page_token, scope)
-        page = await self._service.page(
+        fetched = await self._service.page(
             caller.tenant_id, caller.visibility, condition=condition, after=after, limit=size + 1
         )
-        if len(page) <= size:
-            return page, ""
-        last = page[size - 1]
-        assert last.created_at is not None
-        return page[:size], self._tokens.encode([last.created_at.isoformat(), last.id], scope)
+        return self._tokens.next_page(fetched, size, scope, _customer_keys)
 
     async def ResolveIdentity(
         self, request: pb.ResolveIdentityRequest, context: Context
@@ -219,10 +220,9 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         page = await self._service.lifecycle_history(
             caller.tenant_id, caller.visibility, customer_id, after=after, limit=size + 1
         )
-        token = ""
-        if len(page) > size:
-            page = page[:size]
-            token = self._tokens.encode([page[-1].created_at.isoformat(), page[-1].id], scope)
+        page, token = self._tokens.next_page(
+            page, size, scope, lambda item: [item.created_at.isoformat(), item.id]
+        )
         return pb.ListLifecycleHistoryResponse(
             lifecycle_stage_changes=[lifecycle_change_to_pb(c) for c in page],
             next_page_token=token,
@@ -275,10 +275,9 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         page = await self._service.score_history(
             caller.tenant_id, caller.visibility, customer_id, after=after, limit=size + 1
         )
-        token = ""
-        if len(page) > size:
-            page = page[:size]
-            token = self._tokens.encode([page[-1].created_at.isoformat(), page[-1].id], scope)
+        page, token = self._tokens.next_page(
+            page, size, scope, lambda item: [item.created_at.isoformat(), item.id]
+        )
         return pb.ListScoreHistoryResponse(
             score_changes=[score_change_to_pb(c) for c in page], next_page_token=token
         )
@@ -331,10 +330,9 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         page = await self._service.points_ledger(
             caller.tenant_id, caller.visibility, customer_id, after=after, limit=size + 1
         )
-        token = ""
-        if len(page) > size:
-            page = page[:size]
-            token = self._tokens.encode([page[-1].created_at.isoformat(), page[-1].id], scope)
+        page, token = self._tokens.next_page(
+            page, size, scope, lambda item: [item.created_at.isoformat(), item.id]
+        )
         return pb.ListPointsLedgerResponse(
             points_entries=[points_entry_to_pb(e) for e in page], next_page_token=token
         )
@@ -384,10 +382,9 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
             after=after,
             limit=size + 1,
         )
-        token = ""
-        if len(page) > size:
-            page = page[:size]
-            token = self._tokens.encode([page[-1].order_time.isoformat(), page[-1].id], scope)
+        page, token = self._tokens.next_page(
+            page, size, scope, lambda item: [item.order_time.isoformat(), item.id]
+        )
         return pb.ListOrdersResponse(orders=[order_to_pb(o) for o in page], next_page_token=token)
 
     async def ListTimelineEvents(
@@ -420,11 +417,9 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
             after=after,
             limit=size + 1,
         )
-        token = ""
-        if len(page) > size:
-            page = page[:size]
-            last = page[-1]
-            token = self._tokens.encode([last.occurred_at.isoformat(), last.event_id], scope)
+        page, token = self._tokens.next_page(
+            page, size, scope, lambda item: [item.occurred_at.isoformat(), item.event_id]
+        )
         return pb.ListTimelineEventsResponse(
             timeline_events=[timeline_entry_to_pb(e) for e in page], next_page_token=token
         )
@@ -466,10 +461,9 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         page = await self._tags.page_groups(
             caller.tenant_id, kind=kind, after=after, limit=size + 1
         )
-        token = ""
-        if len(page) > size:
-            page = page[:size]
-            token = self._tokens.encode([page[-1].display_name, page[-1].id], scope)
+        page, token = self._tokens.next_page(
+            page, size, scope, lambda item: [item.display_name, item.id]
+        )
         return pb.ListTagGroupsResponse(
             tag_groups=[tag_group_to_pb(g) for g in page], next_page_token=token
         )
@@ -533,10 +527,9 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         page, counts = await self._tags.page_tags(
             caller.tenant_id, group_id=group_id, after=after, limit=size + 1
         )
-        token = ""
-        if len(page) > size:
-            page = page[:size]
-            token = self._tokens.encode([page[-1].display_name, page[-1].id], scope)
+        page, token = self._tokens.next_page(
+            page, size, scope, lambda item: [item.display_name, item.id]
+        )
         return pb.ListTagsResponse(
             tags=[tag_to_pb(t, counts.get(t.id, 0)) for t in page], next_page_token=token
         )
@@ -591,10 +584,9 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         scope = request_hash(caller.tenant_id, caller.subject, "customFields")
         after = self._tokens.decode(request.page_token, scope)
         page = await self._fields.page(caller.tenant_id, after=after, limit=size + 1)
-        token = ""
-        if len(page) > size:
-            page = page[:size]
-            token = self._tokens.encode([str(page[-1].sort_order), page[-1].key], scope)
+        page, token = self._tokens.next_page(
+            page, size, scope, lambda item: [str(item.sort_order), item.key]
+        )
         return pb.ListCustomFieldDefinitionsResponse(
             custom_field_definitions=[custom_field_to_pb(d) for d in page], next_page_token=token
         )

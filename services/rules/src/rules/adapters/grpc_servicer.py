@@ -12,6 +12,7 @@ from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import require_caller
 from rules.adapters.mapping import rule_from_pb, rule_to_pb
 from rules.app.use_cases import RuleService
+from rules.domain.model import Rule
 
 Context = Any
 
@@ -21,6 +22,11 @@ def parse_rule_name(name: str, *, field: str = "name") -> str:
     if not name.startswith(prefix) or len(name) == len(prefix) or "/" in name[len(prefix) :]:
         raise InvalidArgument([FieldViolation(field, "must look like 'rules/{rule}'")])
     return name[len(prefix) :]
+
+
+def _rule_keys(rule: Rule) -> list[str]:
+    assert rule.created_at is not None
+    return [rule.created_at.isoformat(), rule.id]
 
 
 class RulesServicer(pb_grpc.RulesServiceServicer):
@@ -45,12 +51,6 @@ class RulesServicer(pb_grpc.RulesServiceServicer):
         size = coerce_page_size(request.page_size)
         scope = request_hash(caller.tenant_id, "rules")
         after = self._tokens.decode(request.page_token, scope)
-        page = await self._service.page(caller.tenant_id, after=after, limit=size + 1)
-        token = ""
-        if len(page) > size:
-            last = page[size - 1]
-            assert last.created_at is not None
-            token = self._tokens.encode([last.created_at.isoformat(), last.id], scope)
-        return pb.ListRulesResponse(
-            rules=[rule_to_pb(r) for r in page[:size]], next_page_token=token
-        )
+        fetched = await self._service.page(caller.tenant_id, after=after, limit=size + 1)
+        page, token = self._tokens.next_page(fetched, size, scope, _rule_keys)
+        return pb.ListRulesResponse(rules=[rule_to_pb(r) for r in page], next_page_token=token)
