@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, tuple_, update
+from sqlalchemy import Table, and_, delete, exists, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -108,6 +108,39 @@ def _visible(visibility: Visibility) -> ColumnElement[bool]:
     return scope_clause(
         visibility, owner=customers.c.owner_member_id, department=customers.c.department_id
     )
+
+
+async def _customer_history(
+    session: AsyncSession,
+    t: Table,
+    tenant_id: str,
+    customer_id: str,
+    after: list[str],
+    limit: int,
+) -> Sequence[Any]:
+    """One customer's rows of a history table, newest first, after a keyset cursor."""
+    where = [t.c.tenant_id == tenant_id, t.c.customer_id == customer_id]
+    if after:
+        at, last_id = datetime.fromisoformat(after[0]), after[1]
+        where.append(or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < last_id)))
+    result = await session.execute(
+        select(t).where(*where).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
+    )
+    return result.all()
+
+
+async def _row_for_request(
+    session: AsyncSession, t: Table, tenant_id: str, customer_id: str, request_id: str
+) -> Any:
+    """The row an earlier call with this request id wrote, if any."""
+    result = await session.execute(
+        select(t).where(
+            t.c.tenant_id == tenant_id,
+            t.c.customer_id == customer_id,
+            t.c.request_id == request_id,
+        )
+    )
+    return result.first()
 
 
 class SqlCustomerRepository:
@@ -306,13 +339,7 @@ class SqlCustomerRepository:
         self, tenant_id: str, customer_id: str, *, after: list[str], limit: int
     ) -> list[LifecycleChange]:
         t = lifecycle_changes
-        where = [t.c.tenant_id == tenant_id, t.c.customer_id == customer_id]
-        if after:
-            at, last_id = datetime.fromisoformat(after[0]), after[1]
-            where.append(or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < last_id)))
-        rows = await self._session.execute(
-            select(t).where(*where).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
-        )
+        rows = await _customer_history(self._session, t, tenant_id, customer_id, after, limit)
         return [
             LifecycleChange(
                 id=r.id,
@@ -543,28 +570,14 @@ class SqlCustomerRepository:
         self, tenant_id: str, customer_id: str, request_id: str
     ) -> ScoreChange | None:
         t = score_changes
-        row = (
-            await self._session.execute(
-                select(t).where(
-                    t.c.tenant_id == tenant_id,
-                    t.c.customer_id == customer_id,
-                    t.c.request_id == request_id,
-                )
-            )
-        ).first()
+        row = await _row_for_request(self._session, t, tenant_id, customer_id, request_id)
         return None if row is None else _score_change(row)
 
     async def score_history(
         self, tenant_id: str, customer_id: str, *, after: list[str], limit: int
     ) -> list[ScoreChange]:
         t = score_changes
-        where = [t.c.tenant_id == tenant_id, t.c.customer_id == customer_id]
-        if after:
-            at, last_id = datetime.fromisoformat(after[0]), after[1]
-            where.append(or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < last_id)))
-        rows = await self._session.execute(
-            select(t).where(*where).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
-        )
+        rows = await _customer_history(self._session, t, tenant_id, customer_id, after, limit)
         return [_score_change(r) for r in rows]
 
     async def add_points_entry(self, entry: PointsEntry) -> None:
@@ -593,28 +606,14 @@ class SqlCustomerRepository:
         self, tenant_id: str, customer_id: str, request_id: str
     ) -> PointsEntry | None:
         t = points_entries
-        row = (
-            await self._session.execute(
-                select(t).where(
-                    t.c.tenant_id == tenant_id,
-                    t.c.customer_id == customer_id,
-                    t.c.request_id == request_id,
-                )
-            )
-        ).first()
+        row = await _row_for_request(self._session, t, tenant_id, customer_id, request_id)
         return None if row is None else _points_entry(row)
 
     async def points_ledger(
         self, tenant_id: str, customer_id: str, *, after: list[str], limit: int
     ) -> list[PointsEntry]:
         t = points_entries
-        where = [t.c.tenant_id == tenant_id, t.c.customer_id == customer_id]
-        if after:
-            at, last_id = datetime.fromisoformat(after[0]), after[1]
-            where.append(or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < last_id)))
-        rows = await self._session.execute(
-            select(t).where(*where).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
-        )
+        rows = await _customer_history(self._session, t, tenant_id, customer_id, after, limit)
         return [_points_entry(r) for r in rows]
 
     # --- orders -----------------------------------------------------------------
