@@ -23,9 +23,7 @@ from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.app.custom_fields import CustomFieldService
-from customers.app.tags import TagService
-from customers.app.use_cases import CustomerService
+from customers.bootstrap import compose_servicer
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 CALLER = auth.Caller(
@@ -44,11 +42,8 @@ def servicer(tmp_path: Path) -> CustomersServicer:
     url = service_database_urls(("customers",), tmp_path, "grpc")["customers"]
     upgrade_to_head(MIGRATIONS, url)
     sessions = session_factory(create_engine(url))
-    return CustomersServicer(
-        CustomerService(lambda: CustomersUnitOfWork(sessions, outbox)),
-        TagService(lambda: CustomersUnitOfWork(sessions, outbox)),
-        PageTokenCodec(b"test-secret"),
-        CustomFieldService(lambda: CustomersUnitOfWork(sessions, outbox)),
+    return compose_servicer(
+        lambda: CustomersUnitOfWork(sessions, outbox), PageTokenCodec(b"test-secret")
     )
 
 

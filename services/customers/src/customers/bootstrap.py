@@ -9,18 +9,55 @@ from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
-from customers.adapters.consumers import RULE_ACTIONS, RuleActionHandler
+from customers.adapters.consumers import (
+    MESSAGES,
+    RULE_ACTIONS,
+    TENANT_SETTINGS,
+    MessageHandler,
+    RuleActionHandler,
+    TenantSettingsHandler,
+)
 from customers.adapters.grpc_servicer import CustomersServicer
+from customers.adapters.import_store import import_store_of
 from customers.adapters.permissions import METHOD_PERMISSIONS
+from customers.adapters.rpc_segments import segment_filter_reader
+from customers.adapters.score_rule_consumer import ScoreRuleHandler, score_rule_subscriptions
+from customers.adapters.spreadsheets import SpreadsheetReader, SpreadsheetWriter
 from customers.adapters.tables import metadata
 from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.bulk_operations import BulkOperationHandler
 from customers.app.custom_fields import CustomFieldService
+from customers.app.exports import ExportHandler, ExportService
+from customers.app.imports import ImportHandler, ImportService
+from customers.app.jobs import JobRunner, JobService
+from customers.app.merging import MergeService
+from customers.app.points_expiry import PointsExpiry
+from customers.app.ports import UowFactory
+from customers.app.scoring import ScoringService
+from customers.app.segments import SegmentService
 from customers.app.tags import TagService
 from customers.app.use_cases import CustomerService
+from customers.domain.jobs import JobKind
 
 SERVICE = "customers"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SERVICE_NAME = customers_service_pb2.DESCRIPTOR.services_by_name["CustomersService"].full_name
+
+
+def compose_servicer(new_uow: UowFactory, page_tokens: PageTokenCodec) -> CustomersServicer:
+    """The servicer with every use case it maps to (also used by tests)."""
+    return CustomersServicer(
+        CustomerService(new_uow),
+        TagService(new_uow),
+        page_tokens,
+        CustomFieldService(new_uow),
+        jobs=JobService(new_uow),
+        scoring=ScoringService(new_uow),
+        segments=SegmentService(new_uow, segment_filter_reader(CustomerService(new_uow))),
+        merging=MergeService(new_uow),
+        imports=ImportService(new_uow, JobService(new_uow), SpreadsheetReader()),
+        exports=ExportService(new_uow, JobService(new_uow)),
+    )
 
 
 async def build(settings: ServiceSettings) -> ServiceDefinition:
@@ -32,14 +69,20 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
             runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge
         )
 
-    service = CustomerService(new_uow)
     runtime.consume(RULE_ACTIONS, RuleActionHandler(runtime.outbox))
-    servicer = CustomersServicer(
-        service,
-        TagService(new_uow),
-        PageTokenCodec(settings.page_token_secret),
-        CustomFieldService(new_uow),
+    runtime.consume(MESSAGES, MessageHandler(runtime.outbox))
+    runtime.consume(TENANT_SETTINGS, TenantSettingsHandler(runtime.outbox))
+    for subscription in score_rule_subscriptions():
+        runtime.consume(subscription, ScoreRuleHandler(runtime.outbox))
+    jobs = JobRunner(
+        new_uow,
+        {
+            JobKind.BULK_OPERATION: BulkOperationHandler(new_uow),
+            JobKind.IMPORT: ImportHandler(new_uow, SpreadsheetReader(), import_store_of),
+            JobKind.EXPORT: ExportHandler(new_uow, SpreadsheetWriter()),
+        },
     )
+    servicer = compose_servicer(new_uow, PageTokenCodec(settings.page_token_secret))
     return ServiceDefinition(
         name=SERVICE,
         host=settings.host,
@@ -48,6 +91,6 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         service_names=[SERVICE_NAME],
         permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
         verifier=verifier,
-        workers=runtime.workers,
+        workers=[*runtime.workers, jobs.run, PointsExpiry(new_uow).run],
         cleanups=[*runtime.cleanups, close_jwks],
     )

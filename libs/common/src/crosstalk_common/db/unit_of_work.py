@@ -18,20 +18,34 @@ class SqlUnitOfWork:
 
     ``after_commit`` runs once the transaction is durable (the outbox relay
     uses it to publish at once instead of waiting for its next poll).
+
+    ``joining(session, outbox)`` makes one that runs inside a transaction
+    someone else owns (an event consumer's, which also records the event in
+    the inbox): it works in a savepoint, so a use case that fails leaves
+    nothing behind, and its commit only releases the savepoint.
     """
 
     def __init__(
         self,
-        sessions: async_sessionmaker[Any],
+        sessions: async_sessionmaker[Any] | None,
         outbox: Table,
         *,
         after_commit: Callable[[], None] | None = None,
+        joined: AsyncSession | None = None,
     ) -> None:
+        if (sessions is None) == (joined is None):
+            raise ValueError("give either sessions or a session to join")
         self._sessions = sessions
         self._outbox = outbox
         self._after_commit = after_commit
+        self._joined = joined
+        self._savepoint: Any = None
         self._session: AsyncSession | None = None
         self._staged: list[dict[str, Any]] = []
+
+    @classmethod
+    def joining(cls, session: AsyncSession, outbox: Table) -> Self:
+        return cls(None, outbox, joined=session)
 
     @property
     def session(self) -> AsyncSession:
@@ -40,9 +54,14 @@ class SqlUnitOfWork:
         return self._session
 
     async def __aenter__(self) -> Self:
+        self._staged = []
+        if self._joined is not None:
+            self._session = self._joined
+            self._savepoint = await self._joined.begin_nested()
+            return self
+        assert self._sessions is not None
         self._session = self._sessions()
         await self._session.begin()
-        self._staged = []
         return self
 
     async def __aexit__(
@@ -52,6 +71,11 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         session = self.session
+        if self._joined is not None:
+            if self._savepoint.is_active:
+                await self._savepoint.rollback()
+            self._session = None
+            return
         try:
             if session.in_transaction():
                 await session.rollback()
@@ -68,6 +92,9 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         staged, self._staged = self._staged, []
         await write_outbox_rows(self.session, self._outbox, staged)
+        if self._joined is not None:
+            await self._savepoint.commit()
+            return  # durable when the owner of the transaction commits
         await self.session.commit()
         if staged and self._after_commit is not None:
             self._after_commit()

@@ -13,9 +13,9 @@ from crosstalk.customers.v1 import customers_service_pb2_grpc as pb_grpc
 from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
-from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller, require_caller
+from customers.adapters.filtering import parse_customer_filter
 from customers.adapters.mapping import (
     custom_field_from_pb,
     custom_field_to_pb,
@@ -34,8 +34,17 @@ from customers.adapters.mapping import (
     tag_to_pb,
     timeline_entry_to_pb,
 )
-from customers.adapters.repository import FILTER_FIELDS
+from customers.adapters.rpc_jobs import JobRpcs
+from customers.adapters.rpc_scoring import ScoringRpcs
+from customers.adapters.rpc_segments import SegmentRpcs
+from customers.adapters.rpc_transfer import TransferRpcs
 from customers.app.custom_fields import CustomFieldService
+from customers.app.exports import ExportService
+from customers.app.imports import ImportService
+from customers.app.jobs import JobService
+from customers.app.merging import MergeService
+from customers.app.scoring import ScoringService
+from customers.app.segments import SegmentService
 from customers.app.tags import TagService
 from customers.app.use_cases import CustomerService, parse_customer_name
 from customers.domain.model import (
@@ -56,18 +65,35 @@ def _customer_keys(customer: Customer) -> list[str]:
     return [customer.created_at.isoformat(), customer.id]
 
 
-class CustomersServicer(pb_grpc.CustomersServiceServicer):
+class CustomersServicer(
+    JobRpcs, TransferRpcs, ScoringRpcs, SegmentRpcs, pb_grpc.CustomersServiceServicer
+):
+    """Customer, tag and custom field RPCs here; the other areas come from the mixins."""
+
     def __init__(
         self,
         service: CustomerService,
         tags: TagService,
         page_tokens: PageTokenCodec,
         fields: CustomFieldService,
+        *,
+        jobs: JobService,
+        scoring: ScoringService,
+        segments: SegmentService,
+        merging: MergeService,
+        imports: ImportService,
+        exports: ExportService,
     ) -> None:
         self._service = service
         self._tags = tags
         self._tokens = page_tokens
         self._fields = fields
+        self._jobs = jobs
+        self._scoring = scoring
+        self._segments = segments
+        self._merging = merging
+        self._imports = imports
+        self._exports = exports
 
     async def CreateCustomer(
         self, request: pb.CreateCustomerRequest, context: Context
@@ -132,7 +158,7 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         self, request: pb.SearchCustomersRequest, context: Context
     ) -> pb.SearchCustomersResponse:
         caller = require_caller(context)
-        condition = parse_condition(request.condition, FILTER_FIELDS)
+        condition = await parse_customer_filter(self._service, caller.tenant_id, request.condition)
         page, token = await self._page(
             caller,
             condition,
@@ -155,13 +181,21 @@ class CustomersServicer(pb_grpc.CustomersServiceServicer):
         )
         return self._tokens.next_page(fetched, size, scope, _customer_keys)
 
+    async def CountCustomers(
+        self, request: pb.CountCustomersRequest, context: Context
+    ) -> pb.CountCustomersResponse:
+        caller = require_caller(context)
+        condition = await parse_customer_filter(self._service, caller.tenant_id, request.condition)
+        count = await self._service.count(caller.tenant_id, caller.visibility, condition)
+        return pb.CountCustomersResponse(count=count)
+
     async def ResolveIdentity(
         self, request: pb.ResolveIdentityRequest, context: Context
     ) -> pb.ResolveIdentityResponse:
         caller = require_caller(context)
         identity = identity_from_pb(request.identity, field="identity")
         customer, created = await self._service.resolve_identity(
-            caller.tenant_id, identity, request.display_name
+            caller.tenant_id, identity, request.display_name, request.language
         )
         return pb.ResolveIdentityResponse(customer=customer_to_pb(customer), created=created)
 

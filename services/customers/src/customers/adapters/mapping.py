@@ -83,6 +83,7 @@ def draft_from_pb(
         phones=tuple(pb.phones),
         country=pb.country,
         language=pb.language,
+        time_zone=pb.time_zone,
         custom_fields={
             key: json_format.MessageToDict(value) for key, value in pb.custom_fields.items()
         },
@@ -138,6 +139,9 @@ def _customer_pb(customer: Customer) -> resources_pb2.Customer:
         last_order_time=_ts(customer.order_totals.last_order_time)
         if customer.order_totals.last_order_time
         else None,
+        time_zone=customer.time_zone,
+        tier=f"tiers/{customer.tier_id}" if customer.tier_id else "",
+        last_active_time=_ts(customer.last_active_at) if customer.last_active_at else None,
     )
 
 

@@ -7,16 +7,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, exists, insert, or_, select, tuple_, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc, utc_now
-from crosstalk_common.conditions.model import FieldSpec, FieldType, Node, Op
-from crosstalk_common.conditions.sql import compile_to_sql
+from crosstalk_common.conditions.model import Node
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.visibility import Visibility
+from customers.adapters.contact_keys import write_contact_keys
+from customers.adapters.customer_filter_sql import custom_field_keys, customer_filter_clause
+from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.tables import (
     customer_identities,
     customer_tags,
@@ -25,6 +27,7 @@ from customers.adapters.tables import (
     orders,
     points_entries,
     score_changes,
+    tenant_limits,
     timeline,
 )
 from customers.app.ports import IdentityTaken, OrderTaken, RequestReplayed
@@ -42,64 +45,6 @@ from customers.domain.model import (
     ScoreChange,
     TimelineEntry,
 )
-
-# The fields a customer filter may name, and how each maps to SQL.
-FILTER_FIELDS: dict[str, FieldSpec] = {
-    "display_name": FieldSpec("display_name", FieldType.TEXT),
-    "country": FieldSpec("country", FieldType.TEXT),
-    "language": FieldSpec("language", FieldType.TEXT),
-    "score": FieldSpec("score", FieldType.NUMBER),
-    "created_at": FieldSpec("created_at", FieldType.TIMESTAMP),
-    "updated_at": FieldSpec("updated_at", FieldType.TIMESTAMP),
-    "tags": FieldSpec("tags", FieldType.TAGS),
-    "channel": FieldSpec("channel", FieldType.ENUM, enum_values=tuple(c.value for c in Channel)),
-}
-
-
-def _tags_condition(op: Op, values: Sequence[Any]) -> ColumnElement[bool]:
-    def has(tag: Any) -> ColumnElement[bool]:
-        # Tags are named "tags/{id}"; the table holds the id.
-        return exists().where(
-            customer_tags.c.customer_id == customers.c.id,
-            customer_tags.c.tag == str(tag).removeprefix("tags/"),
-        )
-
-    if op is Op.HAS_ALL_TAGS:
-        return and_(*(has(v) for v in values))
-    if op is Op.HAS_NO_TAG:
-        return ~or_(*(has(v) for v in values))
-    if op is Op.HAS_ANY_TAG:
-        return or_(*(has(v) for v in values))
-    if op is Op.IS_EMPTY:
-        return ~exists().where(customer_tags.c.customer_id == customers.c.id)
-    if op is Op.IS_NOT_EMPTY:
-        return exists().where(customer_tags.c.customer_id == customers.c.id)
-    raise ValueError(f"operator {op} is not defined on tags")
-
-
-def _channel_condition(op: Op, values: Sequence[Any]) -> ColumnElement[bool]:
-    on_channel = exists().where(
-        customer_identities.c.customer_id == customers.c.id,
-        customer_identities.c.channel.in_([str(v) for v in values]),
-    )
-    if op in (Op.EQUALS, Op.IN):
-        return on_channel
-    if op in (Op.NOT_EQUALS, Op.NOT_IN):
-        return ~on_channel
-    raise ValueError(f"operator {op} is not defined on channel")
-
-
-SQL_COLUMNS: dict[str, Any] = {
-    "display_name": customers.c.display_name,
-    "country": customers.c.country,
-    "language": customers.c.language,
-    "score": customers.c.score,
-    "created_at": customers.c.created_at,
-    "updated_at": customers.c.updated_at,
-    "tags": _tags_condition,
-    "channel": _channel_condition,
-}
-
 
 _SYSTEM = Visibility.everything()
 
@@ -152,6 +97,7 @@ class SqlCustomerRepository:
             async with self._session.begin_nested():
                 await self._session.execute(insert(customers).values(**_row(customer)))
                 await self._insert_identities(customer)
+                await write_contact_keys(self._session, customer)
         except IntegrityError as exc:
             raise IdentityTaken(str(exc.orig)) from exc
 
@@ -238,6 +184,7 @@ class SqlCustomerRepository:
             delete(customer_identities).where(customer_identities.c.customer_id == customer.id)
         )
         await self._insert_identities(customer)
+        await write_contact_keys(self._session, customer)
         return True
 
     async def delete(self, tenant_id: str, customer_id: str, visibility: Visibility) -> bool:
@@ -424,12 +371,7 @@ class SqlCustomerRepository:
         after: list[str],
         limit: int,
     ) -> list[Customer]:
-        where: list[ColumnElement[bool]] = [
-            customers.c.tenant_id == tenant_id,
-            _visible(visibility),
-        ]
-        if condition is not None:
-            where.append(compile_to_sql(condition, SQL_COLUMNS))
+        where = await self._filtered(tenant_id, visibility, condition)
         if after:
             created, last_id = datetime.fromisoformat(after[0]), after[1]
             where.append(
@@ -439,6 +381,62 @@ class SqlCustomerRepository:
                 )
             )
         return await self._load(tenant_id, where, limit)
+
+    async def _filtered(
+        self, tenant_id: str, visibility: Visibility, condition: Node | None
+    ) -> list[ColumnElement[bool]]:
+        """The tenant's customers inside the scope that match the condition."""
+        where = [customers.c.tenant_id == tenant_id, _visible(visibility)]
+        if condition is not None:
+            definitions = {}
+            if custom_field_keys(condition):
+                definitions = await SqlCustomFieldRepository(self._session).by_key(tenant_id)
+            where.append(customer_filter_clause(condition, definitions))
+        return where
+
+    async def count(self, tenant_id: str, visibility: Visibility, condition: Node | None) -> int:
+        where = await self._filtered(tenant_id, visibility, condition)
+        total = await self._session.scalar(
+            select(func.count()).select_from(customers).where(*where)
+        )
+        return int(total or 0)
+
+    async def ids_after(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        condition: Node | None,
+        *,
+        after_id: str,
+        limit: int,
+    ) -> list[str]:
+        """Matching customer ids in ascending order, after ``after_id``."""
+        where = await self._filtered(tenant_id, visibility, condition)
+        if after_id:
+            where.append(customers.c.id > after_id)
+        result = await self._session.scalars(
+            select(customers.c.id).where(*where).order_by(customers.c.id).limit(limit)
+        )
+        return list(result.all())
+
+    async def max_filter_conditions(self, tenant_id: str) -> int | None:
+        """The tenant's own limit, if identity told us one."""
+        value = await self._session.scalar(
+            select(tenant_limits.c.max_filter_conditions).where(
+                tenant_limits.c.tenant_id == tenant_id
+            )
+        )
+        return None if value is None else int(value)
+
+    async def save_max_filter_conditions(self, tenant_id: str, limit: int) -> None:
+        await self._session.execute(
+            delete(tenant_limits).where(tenant_limits.c.tenant_id == tenant_id)
+        )
+        await self._session.execute(
+            insert(tenant_limits).values(
+                tenant_id=tenant_id, max_filter_conditions=limit, updated_at=utc_now()
+            )
+        )
 
     async def _load(
         self, tenant_id: str, where: Sequence[ColumnElement[bool]], limit: int
@@ -504,9 +502,30 @@ class SqlCustomerRepository:
                     last_order_time=as_utc(r.last_order_time) if r.last_order_time else None,
                 ),
                 custom_fields=dict(r.custom_fields or {}),
+                time_zone=r.time_zone,
+                tier_id=r.tier_id,
+                last_active_at=as_utc(r.last_active_at) if r.last_active_at else None,
             )
             for r in rows
         ]
+
+    async def mark_active(self, tenant_id: str, customer_id: str, at: datetime) -> bool:
+        """last_active_at = max(last_active_at, at); False when the customer is gone.
+
+        Activity is not an edit of the profile: version and etag stay.
+        """
+        where = [customers.c.tenant_id == tenant_id, customers.c.id == customer_id]
+        if await self._session.scalar(select(customers.c.id).where(*where)) is None:
+            return False
+        await self._session.execute(
+            update(customers)
+            .where(
+                *where,
+                or_(customers.c.last_active_at.is_(None), customers.c.last_active_at < at),
+            )
+            .values(last_active_at=at)
+        )
+        return True
 
     # --- scores and points ----------------------------------------------------
 
@@ -776,4 +795,7 @@ def _row(customer: Customer) -> dict[str, Any]:
         "blacklist_time": customer.blacklist_time,
         "points_balance": customer.points_balance,
         "custom_fields": dict(customer.custom_fields),
+        "time_zone": customer.time_zone,
+        "tier_id": customer.tier_id,
+        "last_active_at": customer.last_active_at,
     }

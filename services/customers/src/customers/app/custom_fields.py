@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import Aborted, AlreadyExists, NotFound
-from customers.app.ports import CustomFieldKeyTaken, UnitOfWork
+from customers.app.ports import CustomFieldKeyTaken, UowFactory
 from customers.domain.model import CustomFieldDefinition, validate_custom_field_definition
 
 CUSTOM_FIELD = "crosstalk.io/CustomFieldDefinition"
-
-UowFactory = Callable[[], UnitOfWork]
 
 
 def custom_field_name(definition_id: str) -> str:

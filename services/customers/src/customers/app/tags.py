@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from crosstalk.events.v1 import customer_events_pb2
@@ -17,7 +16,14 @@ from crosstalk_common.errors import (
     NotFound,
     PreconditionViolation,
 )
-from customers.app.ports import CustomerRepository, Emit, TagNameTaken, TagRepository, UnitOfWork
+from customers.app.ports import (
+    CustomerRepository,
+    Emit,
+    TagNameTaken,
+    TagRepository,
+    UnitOfWork,
+    UowFactory,
+)
 from customers.app.timeline import record
 from customers.domain.model import (
     AUTOMATION_GROUP,
@@ -32,8 +38,6 @@ from customers.domain.model import (
 
 TAG = "crosstalk.io/Tag"
 TAG_GROUP = "crosstalk.io/TagGroup"
-
-UowFactory = Callable[[], UnitOfWork]
 
 
 def tag_name(tag_id: str) -> str:

@@ -17,7 +17,9 @@ _TYPES = {
     "CustomerStageChanged": "customer.stage_changed",
     "CustomerBlacklisted": "customer.blacklisted",
     "CustomerScored": "customer.scored",
+    "CustomerTierChanged": "customer.tier_changed",
     "OrderRecorded": "order.recorded",
+    "CustomerMerged": "customer.merged",
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -12,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
-from crosstalk_common.conditions.model import Node
+from crosstalk_common.conditions.model import FieldSpec, Node
 from crosstalk_common.errors import (
     Aborted,
     AlreadyExists,
@@ -23,9 +22,11 @@ from crosstalk_common.errors import (
     PreconditionViolation,
 )
 from crosstalk_common.visibility import Visibility
-from customers.app.ports import IdentityTaken, OrderTaken, RequestReplayed, UnitOfWork
+from customers.app.ports import IdentityTaken, OrderTaken, RequestReplayed, UnitOfWork, UowFactory
 from customers.app.tags import change_tags, tag_name
+from customers.app.tiers import reassess_tier
 from customers.app.timeline import record
+from customers.domain.filter_fields import DEFAULT_MAX_FILTER_CONDITIONS, filter_fields
 from customers.domain.model import (
     Channel,
     ChannelIdentity,
@@ -38,6 +39,7 @@ from customers.domain.model import (
     PointsKind,
     ScoreChange,
     TimelineEntry,
+    is_language,
     validate_custom_fields,
     validate_identity,
     validate_order,
@@ -50,8 +52,6 @@ from customers.domain.model import (
 
 RESOURCE = "crosstalk.io/Customer"
 ORDER = "crosstalk.io/Order"
-
-UowFactory = Callable[[], UnitOfWork]
 
 
 def customer_name(customer_id: str) -> str:
@@ -383,6 +383,7 @@ class CustomerService:
                 actor=actor,
                 details={"delta": delta, "score": updated.score, "reason": reason},
             )
+            updated = await reassess_tier(uow, tenant_id, customer_id) or updated
             await uow.commit()
         return updated
 
@@ -522,6 +523,7 @@ class CustomerService:
                 raise Aborted(
                     "a request with this request_id is being processed; retry it"
                 ) from None
+            await reassess_tier(uow, tenant_id, customer_id)
             await uow.commit()
         return entry
 
@@ -606,6 +608,7 @@ class CustomerService:
                     "amount": _amount(order.amount),
                 },
             )
+            await reassess_tier(uow, tenant_id, customer_id)
             await uow.commit()
         return order
 
@@ -730,12 +733,31 @@ class CustomerService:
                 tenant_id, visibility, condition=condition, after=after, limit=limit
             )
 
+    async def count(self, tenant_id: str, visibility: Visibility, condition: Node | None) -> int:
+        async with self.new_uow() as uow:
+            return await uow.customers.count(tenant_id, visibility, condition)
+
+    async def filter_fields(
+        self, tenant_id: str, *, in_memory: bool = False
+    ) -> tuple[dict[str, FieldSpec], int]:
+        """The fields the tenant's customer filters may name, and how many leaves they may have."""
+        async with self.new_uow() as uow:
+            definitions = await uow.fields.by_key(tenant_id)
+            limit = await uow.customers.max_filter_conditions(tenant_id)
+        fields = filter_fields(definitions, in_memory=in_memory)
+        return fields, limit or DEFAULT_MAX_FILTER_CONDITIONS
+
     async def resolve_identity(
-        self, tenant_id: str, identity: ChannelIdentity, display_name: str
+        self, tenant_id: str, identity: ChannelIdentity, display_name: str, language: str = ""
     ) -> tuple[Customer, bool]:
-        """The customer owning an identity, created on first contact."""
+        """The customer owning an identity, created on first contact (with ``language``)."""
         identity = identity.normalized()
         problems = validate_identity(identity, prefix="identity")
+        language = language.strip()
+        if language and not is_language(language):
+            problems.append(
+                FieldViolation("language", "must be a BCP-47 code such as 'en' or 'pt-BR'")
+            )
         if problems:
             raise InvalidArgument(problems)
         async with self.new_uow() as uow:
@@ -748,6 +770,7 @@ class CustomerService:
                 tenant_id=tenant_id,
                 display_name=(display_name.strip() or identity.external_id)[:200],
                 emails=(identity.external_id,) if identity.channel is Channel.EMAIL else (),
+                language=language,
                 identities=(identity,),
                 created_at=now,
                 updated_at=now,

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 
@@ -68,6 +69,12 @@ class Customer:
     order_totals: OrderTotals = field(default_factory=lambda: OrderTotals())
     # Values of the tenant's custom fields by key (JSON types), checked on write.
     custom_fields: dict[str, object] = field(default_factory=dict)
+    # IANA zone name, e.g. "Europe/Berlin"; "" when unknown.
+    time_zone: str = ""
+    # The tier the tenant's tier rules gave the customer; "" for none.
+    tier_id: str = ""
+    # The last message or order from the customer.
+    last_active_at: datetime | None = None
 
     @property
     def etag(self) -> str:
@@ -86,6 +93,7 @@ EDITABLE_FIELDS = (
     "language",
     "identities",
     "custom_fields",
+    "time_zone",
 )
 
 
@@ -102,13 +110,19 @@ def validate_profile(customer: Customer, *, prefix: str = "customer") -> None:
     for i, email in enumerate(customer.emails):
         if not _EMAIL.match(email):
             problems.append(FieldViolation(f"{prefix}.emails[{i}]", f"{email!r} is not an email"))
-    if customer.language and not _LANGUAGE.match(customer.language):
+    if customer.language and not is_language(customer.language):
         problems.append(
             FieldViolation(f"{prefix}.language", "must be a BCP-47 code such as 'en' or 'pt-BR'")
         )
     if customer.country and not _COUNTRY.match(customer.country):
         problems.append(
             FieldViolation(f"{prefix}.country", "must be an ISO 3166-1 alpha-2 code such as 'DE'")
+        )
+    if customer.time_zone and not is_time_zone(customer.time_zone):
+        problems.append(
+            FieldViolation(
+                f"{prefix}.time_zone", "must be an IANA time zone such as 'Europe/Berlin'"
+            )
         )
     seen: set[tuple[Channel, str, str]] = set()
     for i, identity in enumerate(customer.identities):
@@ -119,6 +133,19 @@ def validate_profile(customer: Customer, *, prefix: str = "customer") -> None:
         seen.add(key)
     if problems:
         raise InvalidArgument(problems)
+
+
+def is_language(code: str) -> bool:
+    """A BCP-47 looking code: "en", "pt-BR", "zh-Hans"."""
+    return bool(_LANGUAGE.match(code))
+
+
+def is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def validate_identity(identity: ChannelIdentity, *, prefix: str) -> list[FieldViolation]:

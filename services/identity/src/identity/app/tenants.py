@@ -174,5 +174,14 @@ class TenantService:
                     after=settings_snapshot(updated),
                 )
             )
+            await uow.emit(
+                tenant_id,
+                identity_events_pb2.TenantSettingsChanged(
+                    tenant=f"tenants/{tenant_id}",
+                    changed_fields=sorted(changes),
+                    max_filter_conditions=updated.max_filter_conditions,
+                    actor=actor.subject,
+                ),
+            )
             await uow.commit()
         return updated

@@ -1,0 +1,226 @@
+"""ImportStore in SQL: an import batch's lookups and inserts, a few statements per batch.
+
+Lookups go through unique or covering indexes (channel identities, contact
+keys). On PostgreSQL they are LATERAL lookups per value, because "IN (...)"
+is planned as a filter over a whole tenant while a table's statistics are
+stale (during a bulk import they always are); inserts use COPY. On SQLite
+they are "IN (...)" and multi-row INSERTs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import sql
+from psycopg.errors import IntegrityError as PgIntegrityError
+from sqlalchemy import JSON, Select, String, Table, case, func, insert, literal, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from crosstalk_common.db.scope import scope_clause
+from crosstalk_common.db.unit_of_work import SqlUnitOfWork
+from crosstalk_common.visibility import Visibility
+from customers.adapters.repository import _row as customer_row
+from customers.adapters.tables import (
+    customer_contact_keys,
+    customer_identities,
+    customer_tags,
+    customers,
+    timeline,
+)
+from customers.app.imports import Match
+from customers.app.ports import IdentityTaken, UnitOfWork
+from customers.domain.duplicates import contact_keys
+from customers.domain.imports import identity_key
+from customers.domain.model import Channel, ChannelIdentity, Customer, TimelineEntry
+
+c = customers.c
+ci = customer_identities.c
+ck = customer_contact_keys.c
+# Values per lookup: far below the bound-parameter limits of SQLite and PostgreSQL.
+_CHUNK = 500
+
+
+def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
+class SqlImportStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._postgres = session.get_bind().dialect.name == "postgresql"
+
+    def _visible(self, visibility: Visibility) -> ColumnElement[bool]:
+        clause = scope_clause(visibility, owner=c.owner_member_id, department=c.department_id)
+        return case((clause, true()), else_=False).label("visible")
+
+    def _lookup(
+        self,
+        visibility: Visibility,
+        key_column: Any,
+        keys: list[str],
+        table_where: Sequence[ColumnElement[bool]],
+        customer_id: Any,
+    ) -> Select[Any]:
+        """(key, customer id, visible) of the customers holding each key, oldest first."""
+        if not self._postgres:
+            return (
+                select(key_column.label("key"), c.id, self._visible(visibility))
+                .join(customers, c.id == customer_id)
+                .where(*table_where, key_column.in_(keys))
+                .order_by(c.created_at, c.id)
+            )
+        wanted = (
+            func.unnest(literal(keys, ARRAY(String))).table_valued("key").render_derived("wanted")
+        )
+        hit = (
+            select(c.id, self._visible(visibility))
+            .join(customers, c.id == customer_id)
+            .where(*table_where, key_column == wanted.c.key)
+            .order_by(c.created_at, c.id)
+            .limit(1)
+            .lateral("hit")
+        )
+        return select(wanted.c.key, hit.c.id, hit.c.visible).join(hit, true())
+
+    async def identity_matches(
+        self, tenant_id: str, visibility: Visibility, identities: Sequence[ChannelIdentity]
+    ) -> dict[tuple[str, str], Match]:
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for identity in dict.fromkeys(identities):
+            groups[(identity.channel.value, identity.store)].append(identity.external_id)
+        found: dict[tuple[str, str], Match] = {}
+        for (channel, store), external_ids in groups.items():
+            same = (ci.tenant_id == tenant_id, ci.channel == channel, ci.store == store)
+            for chunk in _chunks(external_ids):
+                query = self._lookup(visibility, ci.external_id, list(chunk), same, ci.customer_id)
+                for r in await self._session.execute(query):
+                    identity = ChannelIdentity(Channel(channel), r.key, store)
+                    found[("identity", identity_key(identity))] = Match(r.id, bool(r.visible))
+        return found
+
+    async def contact_matches(
+        self, tenant_id: str, visibility: Visibility, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], Match]:
+        groups: dict[str, list[str]] = defaultdict(list)
+        for kind, value in dict.fromkeys(keys):
+            groups[kind].append(value)
+        found: dict[tuple[str, str], Match] = {}
+        for kind, values in groups.items():
+            same = (ck.tenant_id == tenant_id, ck.kind == kind)
+            for chunk in _chunks(values):
+                query = self._lookup(visibility, ck.value, list(chunk), same, ck.customer_id)
+                for r in await self._session.execute(query):
+                    found.setdefault((kind, r.key), Match(r.id, bool(r.visible)))
+        return found
+
+    async def existing_ids(self, tenant_id: str, customer_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(customer_ids)):
+            # By primary key alone (the tenant indexes would make this a scan).
+            rows = await self._session.execute(
+                select(c.id, c.tenant_id).where(c.id.in_(list(chunk)))
+            )
+            found.update(r.id for r in rows if r.tenant_id == tenant_id)
+        return found
+
+    async def add_customers(self, batch: Sequence[Customer]) -> None:
+        if not batch:
+            return
+        identities = [
+            {
+                "customer_id": customer.id,
+                "tenant_id": customer.tenant_id,
+                "channel": i.channel.value,
+                "store": i.store,
+                "external_id": i.external_id,
+            }
+            for customer in batch
+            for i in customer.identities
+        ]
+        tags = [
+            {
+                "customer_id": customer.id,
+                "tenant_id": customer.tenant_id,
+                "tag": tag,
+                "created_at": customer.created_at,
+            }
+            for customer in batch
+            for tag in sorted(customer.tags)
+        ]
+        try:
+            async with self._session.begin_nested():
+                await self._insert(customers, [customer_row(x) for x in batch])
+                await self._insert(customer_identities, identities)
+                await self._insert(customer_tags, tags)
+                # customer_contact_keys as adapters/contact_keys.py writes them.
+                await self._insert(customer_contact_keys, _contact_key_rows(batch))
+        except (IntegrityError, PgIntegrityError) as exc:
+            raise IdentityTaken(str(exc)) from exc
+
+    async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
+        await self._insert(
+            timeline,
+            [
+                {
+                    "event_id": e.event_id,
+                    "tenant_id": e.tenant_id,
+                    "customer_id": e.customer_id,
+                    "type": e.type,
+                    "occurred_at": e.occurred_at,
+                    "summary": e.summary[:500],
+                    "actor": e.actor,
+                    "resource": e.resource,
+                    "details": e.details,
+                }
+                for e in entries
+            ],
+        )
+
+    async def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self._postgres:
+            await self._copy(table, rows)
+            return
+        # With RETURNING, SQLAlchemy sends many rows per INSERT statement
+        # ("insertmanyvalues"): several times faster than executemany on SQLite.
+        statement = insert(table).returning(*table.primary_key.columns)
+        await self._session.execute(statement, rows)
+
+    async def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """COPY ... FROM STDIN on the session's own connection (same transaction)."""
+        names = list(rows[0])
+        json_columns = {n for n in names if isinstance(table.c[n].type, JSON)}
+        connection = await self._session.connection()
+        raw = await connection.get_raw_connection()
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names))
+        )
+        driver = raw.driver_connection
+        assert driver is not None, "a checked-out connection has its driver connection"
+        async with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                await copy.write_row(
+                    [json.dumps(row[n]) if n in json_columns else row[n] for n in names]
+                )
+
+
+def _contact_key_rows(batch: Sequence[Customer]) -> list[dict[str, Any]]:
+    return [
+        {"customer_id": x.id, "tenant_id": x.tenant_id, "kind": kind, "value": value}
+        for x in batch
+        for kind, value in sorted(contact_keys(x.emails, x.phones))
+    ]
+
+
+def import_store_of(uow: UnitOfWork) -> SqlImportStore:
+    """The store working in a unit of work's transaction."""
+    if not isinstance(uow, SqlUnitOfWork):
+        raise TypeError(f"an SQL import store needs an SQL unit of work, not {type(uow)}")
+    return SqlImportStore(uow.session)

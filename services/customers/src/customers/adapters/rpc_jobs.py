@@ -1,0 +1,81 @@
+"""CustomersService RPCs of one area, mixed into CustomersServicer: protos to use cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crosstalk.customers.v1 import customers_service_pb2 as pb
+from crosstalk.customers.v1 import jobs_pb2
+from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.grpc.auth import require_caller
+from customers.adapters.filtering import parse_customer_filter
+from customers.adapters.job_mapping import (
+    bulk_customer_ids,
+    bulk_operation_from_pb,
+    job_kind_from_pb,
+    job_state_from_pb,
+    job_to_pb,
+    parse_job_name,
+)
+from customers.app.bulk_operations import BulkOperations
+from customers.app.jobs import JobService
+from customers.app.use_cases import CustomerService
+from customers.domain.bulk import BulkTarget
+
+Context = Any  # grpc.aio.ServicerContext
+
+
+class JobRpcs:
+    _tokens: PageTokenCodec
+    _jobs: JobService
+    _service: CustomerService
+
+    async def StartBulkOperation(
+        self, request: pb.StartBulkOperationRequest, context: Context
+    ) -> jobs_pb2.Job:
+        caller = require_caller(context)
+        operation = bulk_operation_from_pb(request)
+        ids = bulk_customer_ids(request)
+        condition = (
+            await parse_customer_filter(self._service, caller.tenant_id, request.condition)
+            if request.HasField("condition")
+            else None
+        )
+        job = await BulkOperations(self._jobs).start(
+            tenant_id=caller.tenant_id,
+            visibility=caller.visibility,
+            creator_member_id=caller.member_id,
+            operation=operation,
+            target=BulkTarget(customer_ids=ids, condition=condition),
+            request_id=request.request_id,
+        )
+        return job_to_pb(job)
+
+    async def GetJob(self, request: pb.GetJobRequest, context: Context) -> jobs_pb2.Job:
+        caller = require_caller(context)
+        job = await self._jobs.get(
+            caller.tenant_id, caller.visibility, parse_job_name(request.name)
+        )
+        return job_to_pb(job)
+
+    async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
+        caller = require_caller(context)
+        kind = job_kind_from_pb(request.kind, field="kind")
+        state = job_state_from_pb(request.state, field="state")
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(caller.tenant_id, caller.subject, "jobs", request.kind, request.state)
+        after = self._tokens.decode(request.page_token, scope)
+        page = await self._jobs.page(
+            caller.tenant_id, caller.visibility, kind=kind, state=state, after=after, limit=size + 1
+        )
+        page, token = self._tokens.next_page(
+            page, size, scope, lambda job: [job.created_at.isoformat(), job.id]
+        )
+        return pb.ListJobsResponse(jobs=[job_to_pb(j) for j in page], next_page_token=token)
+
+    async def CancelJob(self, request: pb.CancelJobRequest, context: Context) -> jobs_pb2.Job:
+        caller = require_caller(context)
+        job = await self._jobs.cancel(
+            caller.tenant_id, caller.visibility, parse_job_name(request.name)
+        )
+        return job_to_pb(job)

@@ -1,0 +1,243 @@
+"""Segment, merge and duplicate RPCs, mixed into CustomersServicer: protos to use cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.empty_pb2 import Empty
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from crosstalk.common.v1 import condition_pb2
+from crosstalk.customers.v1 import customers_service_pb2 as pb
+from crosstalk.customers.v1 import resources_pb2, segments_pb2
+from crosstalk_common.api.field_mask import resolve_update_paths
+from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.api.proto_fields import populated_fields
+from crosstalk_common.conditions.model import Node
+from crosstalk_common.errors import FieldViolation, InvalidArgument
+from crosstalk_common.grpc.auth import Caller, require_caller
+from customers.adapters.filtering import parse_customer_filter
+from customers.adapters.mapping import customer_to_pb, resource_id
+from customers.app.merging import MergeService
+from customers.app.segment_ports import FilterReader
+from customers.app.segments import SegmentReader, SegmentService, segment_name
+from customers.app.use_cases import CustomerService, customer_name, parse_customer_name
+from customers.domain.duplicates import DuplicateSuggestion
+from customers.domain.segments import SEGMENT_EDITABLE_FIELDS, Segment, SegmentVisibility
+
+Context = Any  # grpc.aio.ServicerContext
+
+# Each segment of a page is counted (one COUNT query each): pages stay small.
+MAX_SEGMENT_PAGE_SIZE = 100
+
+_VISIBILITY_TO_PB = {
+    SegmentVisibility.PRIVATE: segments_pb2.SEGMENT_VISIBILITY_PRIVATE,
+    SegmentVisibility.SHARED: segments_pb2.SEGMENT_VISIBILITY_SHARED,
+}
+_VISIBILITY_FROM_PB: dict[int, SegmentVisibility] = {
+    number: visibility for visibility, number in _VISIBILITY_TO_PB.items()
+}
+
+
+def segment_filter_reader(service: CustomerService) -> FilterReader:
+    """Reads a stored segment condition, checked against the tenant's current fields."""
+
+    async def read(tenant_id: str, condition: bytes) -> Node | None:
+        return await parse_customer_filter(
+            service,
+            tenant_id,
+            condition_pb2.Condition.FromString(condition),
+            field_path="segment.condition",
+        )
+
+    return read
+
+
+def _visibility_from_pb(value: int, *, field: str) -> SegmentVisibility | None:
+    """None for UNSPECIFIED; INVALID_ARGUMENT for a number the proto does not define."""
+    if value == segments_pb2.SEGMENT_VISIBILITY_UNSPECIFIED:
+        return None
+    if value not in _VISIBILITY_FROM_PB:
+        raise InvalidArgument(
+            [
+                FieldViolation(
+                    field, "must be SEGMENT_VISIBILITY_PRIVATE or SEGMENT_VISIBILITY_SHARED"
+                )
+            ]
+        )
+    return _VISIBILITY_FROM_PB[value]
+
+
+def _condition_bytes(body: segments_pb2.Segment) -> bytes:
+    return (
+        body.condition.SerializeToString(deterministic=True) if body.HasField("condition") else b""
+    )
+
+
+def _ts(value: Any) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def segment_to_pb(segment: Segment) -> segments_pb2.Segment:
+    assert segment.visibility is not None
+    return segments_pb2.Segment(
+        name=segment_name(segment.id),
+        display_name=segment.display_name,
+        description=segment.description,
+        condition=condition_pb2.Condition.FromString(segment.condition),
+        visibility=_VISIBILITY_TO_PB[segment.visibility],
+        owner=f"members/{segment.owner_member_id}",
+        customer_count=segment.customer_count,
+        count_time=_ts(segment.count_time),
+        create_time=_ts(segment.created_at),
+        update_time=_ts(segment.updated_at),
+        etag=segment.etag,
+    )
+
+
+def suggestion_to_pb(found: DuplicateSuggestion) -> resources_pb2.DuplicateSuggestion:
+    return resources_pb2.DuplicateSuggestion(
+        customers=[customer_name(c) for c in found.customer_ids],
+        matched_fields=list(found.matched_fields),
+        confidence=found.confidence,
+    )
+
+
+def _segment_id(name: str, field: str) -> str:
+    found = resource_id(name, "segments/", field=field)
+    if not found:
+        raise InvalidArgument([FieldViolation(field, "must look like 'segments/{segment}'")])
+    return found
+
+
+def _reader(caller: Caller) -> SegmentReader:
+    return SegmentReader(caller.tenant_id, caller.member_id, caller.visibility)
+
+
+def _actor(caller: Caller) -> str:
+    return f"members/{caller.member_id}" if caller.member_id else (caller.subject or "system")
+
+
+class SegmentRpcs:
+    _tokens: PageTokenCodec
+    _segments: SegmentService
+    _merging: MergeService
+
+    async def CreateSegment(
+        self, request: pb.CreateSegmentRequest, context: Context
+    ) -> segments_pb2.Segment:
+        caller = require_caller(context)
+        body = request.segment
+        draft = Segment(
+            id="",
+            tenant_id=caller.tenant_id,
+            display_name=body.display_name,
+            description=body.description,
+            condition=_condition_bytes(body),
+            visibility=_visibility_from_pb(body.visibility, field="segment.visibility"),
+            owner_member_id="",
+        )
+        return segment_to_pb(await self._segments.create(draft, _reader(caller)))
+
+    async def GetSegment(
+        self, request: pb.GetSegmentRequest, context: Context
+    ) -> segments_pb2.Segment:
+        caller = require_caller(context)
+        segment_id = _segment_id(request.name, "name")
+        return segment_to_pb(await self._segments.get(segment_id, _reader(caller)))
+
+    async def ListSegments(
+        self, request: pb.ListSegmentsRequest, context: Context
+    ) -> pb.ListSegmentsResponse:
+        caller = require_caller(context)
+        only = _visibility_from_pb(request.visibility, field="visibility")
+        size = coerce_page_size(request.page_size, maximum=MAX_SEGMENT_PAGE_SIZE)
+        scope = request_hash(caller.tenant_id, caller.subject, "segments", request.visibility)
+        after = self._tokens.decode(request.page_token, scope)
+        fetched = await self._segments.page(
+            _reader(caller), visibility=only, after=after, limit=size + 1
+        )
+        page, token = self._tokens.next_page(
+            fetched, size, scope, lambda item: [item.display_name, item.id]
+        )
+        return pb.ListSegmentsResponse(
+            segments=[segment_to_pb(s) for s in page], next_page_token=token
+        )
+
+    async def UpdateSegment(
+        self, request: pb.UpdateSegmentRequest, context: Context
+    ) -> segments_pb2.Segment:
+        caller = require_caller(context)
+        body = request.segment
+        segment_id = _segment_id(body.name, "segment.name")
+        paths = resolve_update_paths(
+            list(request.update_mask.paths),
+            populated=populated_fields(body),
+            updatable=SEGMENT_EDITABLE_FIELDS,
+        )
+        changes: dict[str, object] = {}
+        for path in paths:
+            if path == "condition":
+                changes["condition"] = _condition_bytes(body)
+            elif path == "visibility":
+                changes["visibility"] = _visibility_from_pb(
+                    body.visibility, field="segment.visibility"
+                )
+            else:
+                changes[path] = getattr(body, path)
+        updated = await self._segments.update(segment_id, changes, body.etag, _reader(caller))
+        return segment_to_pb(updated)
+
+    async def DeleteSegment(self, request: pb.DeleteSegmentRequest, context: Context) -> Empty:
+        caller = require_caller(context)
+        segment_id = _segment_id(request.name, "name")
+        await self._segments.delete(segment_id, request.etag, _reader(caller))
+        return Empty()
+
+    async def MergeCustomers(
+        self, request: pb.MergeCustomersRequest, context: Context
+    ) -> resources_pb2.Customer:
+        caller = require_caller(context)
+        survivor_id = parse_customer_name(request.customer, field="customer")
+        merged_ids = [
+            parse_customer_name(name, field=f"merged_customers[{i}]")
+            for i, name in enumerate(request.merged_customers)
+        ]
+        customer = await self._merging.merge(
+            caller.tenant_id,
+            caller.visibility,
+            survivor_id,
+            merged_ids,
+            actor=_actor(caller),
+            request_id=request.request_id,
+        )
+        return customer_to_pb(customer)
+
+    async def ListDuplicateSuggestions(
+        self, request: pb.ListDuplicateSuggestionsRequest, context: Context
+    ) -> pb.ListDuplicateSuggestionsResponse:
+        caller = require_caller(context)
+        customer_id = (
+            parse_customer_name(request.customer, field="customer") if request.customer else ""
+        )
+        size = coerce_page_size(request.page_size)
+        scope = request_hash(
+            caller.tenant_id, caller.subject, "duplicates", customer_id, request.min_confidence
+        )
+        after = self._tokens.decode(request.page_token, scope)
+        found, cursor = await self._merging.duplicates(
+            caller.tenant_id,
+            caller.visibility,
+            customer_id=customer_id,
+            min_confidence=request.min_confidence,
+            after=after,
+            limit=size,
+        )
+        return pb.ListDuplicateSuggestionsResponse(
+            duplicate_suggestions=[suggestion_to_pb(s) for s in found],
+            next_page_token=self._tokens.encode(cursor, scope) if cursor else "",
+        )

@@ -1,0 +1,129 @@
+"""Events score rules react to: each turned into a ScoringEvent (the facts a
+rule's condition may name) and scored inside the consumer's transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+from google.protobuf.message import Message
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2
+from crosstalk.events.v1 import customer_events_pb2, messaging_events_pb2
+from crosstalk_common.bus.catalogue import catalogue
+from crosstalk_common.bus.consumer import Subscription
+from crosstalk_common.bus.envelope import Event
+from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.score_rules import apply_score_rules
+from customers.domain.scoring import SCORABLE_EVENT_TYPES, ScoringEvent
+
+
+def _channel(value: channel_pb2.Channel.ValueType) -> str | None:
+    if value == channel_pb2.CHANNEL_UNSPECIFIED:
+        return None
+    return channel_pb2.Channel.Name(value).removeprefix("CHANNEL_").lower()
+
+
+def _stage(value: lifecycle_stage_pb2.LifecycleStage.ValueType) -> str | None:
+    if value == lifecycle_stage_pb2.LIFECYCLE_STAGE_UNSPECIFIED:
+        return None
+    return lifecycle_stage_pb2.LifecycleStage.Name(value).removeprefix("LIFECYCLE_STAGE_").lower()
+
+
+def _message_facts(m: messaging_events_pb2.MessageReceived) -> dict[str, Any]:
+    return {
+        "text": m.text,
+        "translated_text": m.translated_text,
+        "language": m.language,
+        "channel": _channel(m.sender.channel),
+        "store": m.sender.store,
+        "sentiment": m.sentiment.score if m.HasField("sentiment") else None,
+        "intents": {i.intent for i in m.intents},
+    }
+
+
+def _order_facts(o: customer_events_pb2.OrderRecorded) -> dict[str, Any]:
+    return {
+        "store": o.store,
+        "amount": o.amount.units + o.amount.nanos / 1_000_000_000,
+        "currency": o.amount.currency_code,
+        "order_count": o.order_count,
+    }
+
+
+def _tagged_facts(t: customer_events_pb2.CustomerTagged) -> dict[str, Any]:
+    return {"tags": set(t.tags)}
+
+
+def _stage_facts(s: customer_events_pb2.CustomerStageChanged) -> dict[str, Any]:
+    return {"from_stage": _stage(s.from_stage), "to_stage": _stage(s.to_stage)}
+
+
+def _created_facts(c: customer_events_pb2.CustomerCreated) -> dict[str, Any]:
+    first = c.identities[0] if c.identities else None
+    return {
+        "channel": _channel(first.channel) if first else None,
+        "store": first.store if first else "",
+    }
+
+
+# Event type -> the facts of its payload (keys as in domain.scoring.EVENT_FIELDS).
+_FACTS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "message.received": _message_facts,
+    "order.recorded": _order_facts,
+    "customer.tagged": _tagged_facts,
+    "customer.stage_changed": _stage_facts,
+    "customer.created": _created_facts,
+}
+
+
+def scoring_event(event: Event) -> ScoringEvent | None:
+    """The event as score rules see it; None if it is not about one customer of ours."""
+    facts_of = _FACTS.get(event.type)
+    payload: Message = event.payload
+    customer = str(getattr(payload, "customer", ""))
+    customer_id = customer.removeprefix("customers/")
+    if facts_of is None or not customer.startswith("customers/") or not customer_id:
+        return None
+    if "/" in customer_id:
+        return None
+    return ScoringEvent(
+        event_id=event.event_id,
+        tenant_id=event.tenant_id,
+        type=event.type,
+        customer_id=customer_id,
+        occurred_at=event.envelope.occurred_time.ToDatetime(UTC),
+        facts=facts_of(payload),
+    )
+
+
+def score_rule_subscriptions() -> list[Subscription]:
+    """One durable consumer per producer of the scorable event types."""
+    by_producer: dict[str, list[str]] = defaultdict(list)
+    for event_type in SCORABLE_EVENT_TYPES:
+        by_producer[catalogue()[event_type].producer].append(event_type)
+    return [
+        Subscription(
+            durable=f"customers-score-rules-{producer}", producer=producer, event_types=types
+        )
+        for producer, types in sorted(by_producer.items())
+    ]
+
+
+class ScoreRuleHandler:
+    """Applies the tenant's score rules to an event, in the consumer's transaction."""
+
+    def __init__(self, outbox: Table) -> None:
+        self._outbox = outbox
+
+    async def __call__(self, session: AsyncSession, event: Event) -> None:
+        scored = scoring_event(event)
+        if scored is None:
+            return
+        async with CustomersUnitOfWork.joining(session, self._outbox) as uow:
+            await apply_score_rules(uow, scored)
+            await uow.commit()

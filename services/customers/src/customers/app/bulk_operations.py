@@ -1,0 +1,446 @@
+"""Bulk operations: tag, untag, score, reassign or blacklist many customers as a job.
+
+``BulkOperations.start`` checks the request and writes the job;
+``BulkOperationHandler`` (run by the JobRunner) does the work in batches.
+Each batch is one unit of work holding the changes, one event and one
+timeline row per customer changed; the writes are set-based and skip what
+is already done, so a resumed job changes and tells each customer once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+
+from crosstalk.events.v1 import customer_events_pb2
+from crosstalk_common.clock import utc_now
+from crosstalk_common.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PreconditionViolation,
+)
+from crosstalk_common.visibility import Visibility
+from customers.app.job_ports import JobContext
+from customers.app.jobs import JobService, scope_of, visibility_of
+from customers.app.ports import UnitOfWork, UowFactory
+from customers.app.tags import tag_name
+from customers.app.use_cases import customer_name
+from customers.domain.bulk import (
+    BulkAction,
+    BulkOperation,
+    BulkTarget,
+    describe,
+    spec_from_json,
+    spec_to_json,
+    validate_operation,
+    validate_target,
+)
+from customers.domain.jobs import Job, JobError, JobKind, job_name
+from customers.domain.model import (
+    ScoreChange,
+    Tag,
+    TimelineEntry,
+    displaced_by_exclusive,
+    validate_request_id,
+)
+
+# Customers per unit of work: bigger batches rewrite fewer pages (the ids are
+# random, so every batch touches pages all over the customers table).
+DEFAULT_BATCH_SIZE = 5000
+
+
+async def _tags_of(
+    uow: UnitOfWork, tenant_id: str, operation: BulkOperation
+) -> tuple[list[Tag], list[FieldViolation]]:
+    """The operation's tags in order, and a violation for each that does not exist."""
+    known = await uow.tags.tags(tenant_id, set(operation.tag_ids))
+    missing = [
+        FieldViolation(f"{operation.action.value}.tags[{i}]", f"no tag {tag_name(t)!r}")
+        for i, t in enumerate(operation.tag_ids)
+        if t not in known
+    ]
+    return [known[t] for t in operation.tag_ids if t in known], missing
+
+
+@dataclass(frozen=True)
+class BulkOperations:
+    jobs: JobService
+
+    async def start(
+        self,
+        *,
+        tenant_id: str,
+        visibility: Visibility,
+        creator_member_id: str,
+        operation: BulkOperation,
+        target: BulkTarget,
+        request_id: str = "",
+    ) -> Job:
+        """Checks everything up front, then writes the job (PENDING) for a worker."""
+        operation = validate_operation(operation)
+        target = validate_target(target)
+        request_id = validate_request_id(request_id)
+        labels: dict[str, str] = {}
+        async with self.jobs.new_uow() as uow:
+            if operation.action in (BulkAction.ADD_TAGS, BulkAction.REMOVE_TAGS):
+                tags, missing = await _tags_of(uow, tenant_id, operation)
+                if missing:
+                    raise InvalidArgument(missing)
+                if operation.action is BulkAction.ADD_TAGS:
+                    # Two tags of one exclusive group cannot both be added.
+                    groups = await uow.tags.groups(
+                        tenant_id, {t.group_id for t in tags if t.group_id}
+                    )
+                    displaced_by_exclusive(
+                        frozenset(), tags, groups, {}, field_name="add_tags.tags"
+                    )
+                labels = {t.id: t.display_name for t in tags}
+            if target.condition is None:
+                count = len(target.customer_ids)
+            else:
+                count = await uow.customers.count(tenant_id, visibility, target.condition)
+        return await self.jobs.start(
+            tenant_id=tenant_id,
+            scope=scope_of(visibility),
+            creator_member_id=creator_member_id,
+            kind=JobKind.BULK_OPERATION,
+            description=describe(operation, count, labels),
+            spec=spec_to_json(operation, target),
+            request_id=request_id,
+        )
+
+
+@dataclass
+class _Batch:
+    """What one batch changed: an event and a timeline row per customer and change."""
+
+    tenant_id: str
+    actor: str
+    job: str
+    entries: list[TimelineEntry] = field(default_factory=list)
+
+    async def record(
+        self,
+        uow: UnitOfWork,
+        customer_id: str,
+        payload: Message,
+        event_type: str,
+        summary: str,
+        details: dict[str, object],
+    ) -> None:
+        event_id = await uow.emit(self.tenant_id, payload)
+        self.entries.append(
+            TimelineEntry(
+                event_id=event_id,
+                tenant_id=self.tenant_id,
+                customer_id=customer_id,
+                type=event_type,
+                occurred_at=utc_now(),
+                summary=summary,
+                actor=self.actor,
+                resource=customer_name(customer_id),
+                details={**details, "job": self.job},
+            )
+        )
+
+
+@dataclass(frozen=True)
+class _TagPlan:
+    tag_ids: tuple[str, ...]
+    # Tags of exclusive groups that the added tags push out.
+    displaced: frozenset[str]
+    labels: dict[str, str]
+
+    def summary(self, verb: str, tag_ids: Sequence[str]) -> str:
+        return verb + " " + ", ".join(sorted(self.labels.get(t, t) for t in tag_ids))
+
+
+class BulkOperationHandler:
+    """Runs BULK_OPERATION jobs: batches of customers, each batch one unit of work."""
+
+    def __init__(self, new_uow: UowFactory, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.new_uow = new_uow
+        self.batch_size = batch_size
+
+    async def run(self, ctx: JobContext) -> None:
+        job = ctx.job
+        operation, target = spec_from_json(job.spec)
+        visibility = visibility_of(job.scope)
+        plan = await self._tag_plan(job, operation)
+        if target.condition is None:
+            await self._run_ids(ctx, operation, plan, visibility, target.customer_ids)
+        else:
+            await self._run_matching(ctx, operation, plan, visibility, target)
+
+    async def _run_ids(
+        self,
+        ctx: JobContext,
+        operation: BulkOperation,
+        plan: _TagPlan,
+        visibility: Visibility,
+        customer_ids: tuple[str, ...],
+    ) -> None:
+        job = ctx.job
+        if not job.cursor:
+            await ctx.set_total(len(customer_ids))
+        start = int(job.cursor.get("index", 0))
+        for at in range(start, len(customer_ids), self.batch_size):
+            chunk = customer_ids[at : at + self.batch_size]
+            async with self.new_uow() as uow:
+                visible = await uow.jobs.bulk.visible_ids(job.tenant_id, visibility, chunk)
+                found = [c for c in chunk if c in visible]
+                await self._apply(uow, job, operation, plan, found)
+                await uow.commit()
+            errors = [
+                JobError(message="no such customer in the starter's data scope", customer_id=c)
+                for c in chunk
+                if c not in visible
+            ]
+            await ctx.report(
+                processed=len(chunk),
+                succeeded=len(found),
+                failed=len(errors),
+                errors=errors,
+                cursor={"index": at + len(chunk)},
+            )
+
+    async def _run_matching(
+        self,
+        ctx: JobContext,
+        operation: BulkOperation,
+        plan: _TagPlan,
+        visibility: Visibility,
+        target: BulkTarget,
+    ) -> None:
+        job = ctx.job
+        if not job.cursor:
+            async with self.new_uow() as uow:
+                total = await uow.customers.count(job.tenant_id, visibility, target.condition)
+            await ctx.set_total(total)
+        after = str(job.cursor.get("after_id", ""))
+        while True:
+            async with self.new_uow() as uow:
+                ids = await uow.customers.ids_after(
+                    job.tenant_id,
+                    visibility,
+                    target.condition,
+                    after_id=after,
+                    limit=self.batch_size,
+                )
+                if not ids:
+                    return
+                await self._apply(uow, job, operation, plan, ids)
+                await uow.commit()
+            after = ids[-1]
+            await ctx.report(processed=len(ids), succeeded=len(ids), cursor={"after_id": after})
+            if len(ids) < self.batch_size:
+                return
+
+    async def _tag_plan(self, job: Job, operation: BulkOperation) -> _TagPlan:
+        """The tags to add or remove, as they are now (refused if one was deleted)."""
+        if operation.action not in (BulkAction.ADD_TAGS, BulkAction.REMOVE_TAGS):
+            return _TagPlan((), frozenset(), {})
+        async with self.new_uow() as uow:
+            tags, _ = await _tags_of(uow, job.tenant_id, operation)
+            gone = [tag_name(t) for t in operation.tag_ids if t not in {k.id for k in tags}]
+            if gone:
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "TAG_DELETED", name, f"tag {name!r} was deleted after the job started"
+                        )
+                        for name in gone
+                    ]
+                )
+            displaced: frozenset[str] = frozenset()
+            labels = {t.id: t.display_name for t in tags}
+            if operation.action is BulkAction.ADD_TAGS:
+                groups = await uow.tags.groups(
+                    job.tenant_id, {t.group_id for t in tags if t.group_id}
+                )
+                exclusive = {
+                    t.group_id
+                    for t in tags
+                    if t.group_id in groups and groups[t.group_id].exclusive
+                }
+                members = await uow.tags.members(job.tenant_id, exclusive)
+                displaced = frozenset().union(*members.values()) - set(operation.tag_ids)
+                others = await uow.tags.tags(job.tenant_id, set(displaced))
+                labels |= {t.id: t.display_name for t in others.values()}
+        return _TagPlan(operation.tag_ids, displaced, labels)
+
+    async def _apply(
+        self,
+        uow: UnitOfWork,
+        job: Job,
+        operation: BulkOperation,
+        plan: _TagPlan,
+        customer_ids: Sequence[str],
+    ) -> None:
+        if not customer_ids:
+            return
+        creator = job.creator_member_id
+        batch = _Batch(
+            job.tenant_id, f"members/{creator}" if creator else "system", job_name(job.id)
+        )
+        action = operation.action
+        if action in (BulkAction.ADD_TAGS, BulkAction.REMOVE_TAGS):
+            await _change_tags(uow, batch, plan, customer_ids, add=action is BulkAction.ADD_TAGS)
+        elif action is BulkAction.ADJUST_SCORE:
+            await _adjust_scores(uow, batch, operation, customer_ids, job)
+        elif action is BulkAction.ASSIGN_OWNER:
+            await _assign_owner(uow, batch, operation, customer_ids)
+        else:
+            await _blacklist(uow, batch, operation, customer_ids)
+        await uow.jobs.bulk.add_timeline(batch.entries)
+
+
+def _by_customer(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for customer_id, value in pairs:
+        grouped[customer_id].append(value)
+    return grouped
+
+
+async def _change_tags(
+    uow: UnitOfWork, batch: _Batch, plan: _TagPlan, customer_ids: Sequence[str], *, add: bool
+) -> None:
+    """As CustomerService.change_tags does for one customer, for a batch at once."""
+    bulk, now = uow.jobs.bulk, utc_now()
+    if add:
+        removed = await bulk.remove_tags(batch.tenant_id, customer_ids, plan.displaced)
+        added = await bulk.add_tags(batch.tenant_id, customer_ids, plan.tag_ids, now=now)
+    else:
+        removed = await bulk.remove_tags(batch.tenant_id, customer_ids, set(plan.tag_ids))
+        added = []
+    added_to, removed_from = _by_customer(added), _by_customer(removed)
+    await bulk.touch(batch.tenant_id, added_to.keys() | removed_from.keys(), now=now)
+    for customer_id in customer_ids:
+        name = customer_name(customer_id)
+        if customer_id in added_to:
+            tags = sorted(added_to[customer_id])
+            names = [tag_name(t) for t in tags]
+            await batch.record(
+                uow,
+                customer_id,
+                customer_events_pb2.CustomerTagged(customer=name, tags=names),
+                "customer.tagged",
+                plan.summary("Tagged", tags),
+                {"tags": names},
+            )
+        if customer_id in removed_from:
+            tags = sorted(removed_from[customer_id])
+            names = [tag_name(t) for t in tags]
+            await batch.record(
+                uow,
+                customer_id,
+                customer_events_pb2.CustomerUntagged(customer=name, tags=names),
+                "customer.untagged",
+                plan.summary("Untagged", tags),
+                {"tags": names},
+            )
+
+
+async def _adjust_scores(
+    uow: UnitOfWork,
+    batch: _Batch,
+    operation: BulkOperation,
+    customer_ids: Sequence[str],
+    job: Job,
+) -> None:
+    """Once per customer and job: the job's name is the request_id of each score change."""
+    now = utc_now()
+    changes = [
+        ScoreChange(
+            id=str(uuid.uuid4()),
+            tenant_id=batch.tenant_id,
+            customer_id=customer_id,
+            delta=operation.delta,
+            score=0,
+            reason=operation.reason,
+            source=batch.actor,
+            cause_event_id="",
+            request_id=f"job:{job.id}",
+            created_at=now,
+        )
+        for customer_id in customer_ids
+    ]
+    scores = await uow.jobs.bulk.adjust_scores(changes, now=now)
+    delta, reason = operation.delta, operation.reason
+    for customer_id in customer_ids:
+        if customer_id not in scores:
+            continue
+        score = scores[customer_id]
+        await batch.record(
+            uow,
+            customer_id,
+            customer_events_pb2.CustomerScored(
+                customer=customer_name(customer_id),
+                delta=delta,
+                score=score,
+                reason=reason,
+                source=batch.actor,
+            ),
+            "customer.scored",
+            f"Score {delta:+d} -> {score}: {reason}",
+            {"delta": delta, "score": score, "reason": reason},
+        )
+
+
+async def _assign_owner(
+    uow: UnitOfWork, batch: _Batch, operation: BulkOperation, customer_ids: Sequence[str]
+) -> None:
+    owner = f"members/{operation.owner_member_id}"
+    changed_fields = ["department", "owner"] if operation.department_id else ["owner"]
+    changed = await uow.jobs.bulk.assign_owner(
+        batch.tenant_id,
+        customer_ids,
+        operation.owner_member_id,
+        operation.department_id,
+        now=utc_now(),
+    )
+    for customer_id in customer_ids:
+        if customer_id not in changed:
+            continue
+        department = f"departments/{changed[customer_id]}" if changed[customer_id] else ""
+        await batch.record(
+            uow,
+            customer_id,
+            customer_events_pb2.CustomerUpdated(
+                customer=customer_name(customer_id),
+                changed_fields=changed_fields,
+                owner=owner,
+                department=department,
+                actor=batch.actor,
+            ),
+            "customer.updated",
+            f"Owner set to {owner}",
+            {"changed_fields": changed_fields, "owner": owner, "department": department},
+        )
+
+
+async def _blacklist(
+    uow: UnitOfWork, batch: _Batch, operation: BulkOperation, customer_ids: Sequence[str]
+) -> None:
+    """Customers already on the blacklist are left as they are."""
+    reason = operation.reason
+    changed = set(
+        await uow.jobs.bulk.blacklist(batch.tenant_id, customer_ids, reason, now=utc_now())
+    )
+    for customer_id in customer_ids:
+        if customer_id in changed:
+            await batch.record(
+                uow,
+                customer_id,
+                customer_events_pb2.CustomerBlacklisted(
+                    customer=customer_name(customer_id), reason=reason, actor=batch.actor
+                ),
+                "customer.blacklisted",
+                f"Blacklisted: {reason}",
+                {"reason": reason},
+            )

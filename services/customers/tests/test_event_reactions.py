@@ -1,0 +1,192 @@
+"""Events customers reacts to, applied by their handlers inside a consumer-style
+transaction: rule actions, messages from customers, tenant limits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from google.protobuf.message import Message
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crosstalk.common.v1 import lifecycle_stage_pb2
+from crosstalk.events.v1 import identity_events_pb2, messaging_events_pb2, rule_events_pb2
+from crosstalk_common.bus.envelope import Event, new_envelope
+from crosstalk_common.clock import utc_now
+from crosstalk_common.db.engine import create_engine, session_factory
+from crosstalk_common.db.migrations import upgrade_to_head
+from crosstalk_common.permissions import DataScope
+from crosstalk_common.visibility import Visibility
+from crosstalk_devstack.databases import service_database_urls
+from customers.adapters.consumers import MessageHandler, RuleActionHandler, TenantSettingsHandler
+from customers.adapters.tables import outbox, timeline
+from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.use_cases import CustomerService
+from customers.domain.model import Customer, LifecycleStage
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+TENANT = "tenant-reactions"
+ALL = Visibility(DataScope.ALL)
+
+
+def event(payload: Message, *, at_offset: timedelta = timedelta()) -> Event:
+    _, envelope = new_envelope(TENANT, payload, occurred_at=utc_now() + at_offset, trace_context={})
+    return Event(envelope=envelope, payload=payload)
+
+
+class World:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.service = CustomerService(lambda: CustomersUnitOfWork(sessions, outbox))
+
+    async def deliver(self, handler: object, evt: Event) -> None:
+        async with self.sessions() as session, session.begin():
+            await handler(session, evt)  # type: ignore[operator]
+
+    async def outbox_types(self) -> list[str]:
+        async with self.sessions() as session:
+            subjects = (await session.scalars(select(outbox.c.subject))).all()
+        return [s.split(".", 2)[-1] for s in subjects]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    url = service_database_urls(("customers",), tmp_path, "reactions")["customers"]
+    upgrade_to_head(MIGRATIONS, url)
+    return World(session_factory(create_engine(url)))
+
+
+async def test_rule_actions_tag_untag_score_and_stage(world: World) -> None:
+    created = await world.service.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
+    name = f"customers/{created.id}"
+    handler = RuleActionHandler(outbox)
+    await world.deliver(
+        handler,
+        event(
+            rule_events_pb2.RuleActionTagRequested(
+                rule="rules/r1", customer=name, tags=["refund", "vip"]
+            )
+        ),
+    )
+    tagged = await world.service.get(TENANT, ALL, created.id)
+    assert len(tagged.tags) == 2
+    await world.deliver(
+        handler,
+        event(
+            rule_events_pb2.RuleActionUntagRequested(
+                rule="rules/r2", customer=name, tags=["vip", "unknown"]
+            )
+        ),
+    )
+    await world.deliver(
+        handler,
+        event(
+            rule_events_pb2.RuleActionScoreRequested(
+                rule="rules/r3", customer=name, delta=7, reason="asked price"
+            )
+        ),
+    )
+    await world.deliver(
+        handler,
+        event(
+            rule_events_pb2.RuleActionStageRequested(
+                rule="rules/r4", customer=name, stage=lifecycle_stage_pb2.LIFECYCLE_STAGE_INTENT
+            )
+        ),
+    )
+    after = await world.service.get(TENANT, ALL, created.id)
+    assert len(after.tags) == 1
+    assert after.score == 7
+    assert after.lifecycle_stage is LifecycleStage.INTENT
+    history = await world.service.score_history(TENANT, ALL, created.id, after=[], limit=5)
+    assert history[0].source == "rules/r3"
+    types = await world.outbox_types()
+    for expected in (
+        "customer.tagged",
+        "customer.untagged",
+        "customer.scored",
+        "customer.stage_changed",
+    ):
+        assert expected in types
+
+
+async def test_a_refused_rule_action_writes_nothing_and_does_not_poison_the_batch(
+    world: World,
+) -> None:
+    created = await world.service.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
+    before = await world.outbox_types()
+    handler = RuleActionHandler(outbox)
+    too_long = rule_events_pb2.RuleActionScoreRequested(
+        rule="rules/r", customer=f"customers/{created.id}", delta=5, reason="x" * 600
+    )
+    await world.deliver(handler, event(too_long))
+    gone = rule_events_pb2.RuleActionScoreRequested(
+        rule="rules/r", customer="customers/nope", delta=1
+    )
+    await world.deliver(handler, event(gone))
+    assert (await world.service.get(TENANT, ALL, created.id)).score == 0
+    assert await world.outbox_types() == before
+
+
+async def test_message_received_marks_activity_and_joins_the_timeline_once(world: World) -> None:
+    created = await world.service.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
+    handler = MessageHandler(outbox)
+    received = messaging_events_pb2.MessageReceived(
+        message="conversations/c1/messages/m1",
+        conversation="conversations/c1",
+        customer=f"customers/{created.id}",
+        text="Ich möchte eine Rückerstattung",
+        language="de",
+        translated_text="I want a refund",
+    )
+    first = event(received)
+    await world.deliver(handler, first)
+    older = event(received, at_offset=timedelta(days=-1))
+    await world.deliver(handler, older)
+    customer = await world.service.get(TENANT, ALL, created.id)
+    assert customer.last_active_at is not None
+    assert abs(
+        customer.last_active_at
+        - first.envelope.occurred_time.ToDatetime().replace(tzinfo=customer.last_active_at.tzinfo)
+    ) < timedelta(seconds=1)
+    assert customer.version == created.version  # activity is not a profile edit
+    entries = await world.service.timeline(
+        TENANT,
+        ALL,
+        created.id,
+        types=["message.received"],
+        start=None,
+        end=None,
+        after=[],
+        limit=10,
+    )
+    assert [e.summary for e in entries] == ["Message: I want a refund"] * 2
+    assert entries[0].resource == "conversations/c1/messages/m1"
+    async with world.sessions() as session:
+        rows = await session.scalar(select(func.count()).select_from(timeline))
+    assert rows == 3  # created + two messages
+
+
+async def test_tenant_settings_change_raises_the_filter_limit(world: World) -> None:
+    handler = TenantSettingsHandler(outbox)
+    assert (await world.service.filter_fields(TENANT))[1] == 10
+    await world.deliver(
+        handler,
+        event(
+            identity_events_pb2.TenantSettingsChanged(
+                tenant=f"tenants/{TENANT}", max_filter_conditions=25
+            )
+        ),
+    )
+    assert (await world.service.filter_fields(TENANT))[1] == 25
+    await world.deliver(
+        handler,
+        event(
+            identity_events_pb2.TenantSettingsChanged(
+                tenant=f"tenants/{TENANT}", max_filter_conditions=12
+            )
+        ),
+    )
+    assert (await world.service.filter_fields(TENANT))[1] == 12

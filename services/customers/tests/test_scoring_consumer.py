@@ -1,0 +1,280 @@
+"""Score rules applied to real events by the consumer's handler, against a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf.message import Message
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crosstalk.common.v1 import channel_pb2, condition_pb2, money_pb2
+from crosstalk.events.v1 import customer_events_pb2, messaging_events_pb2
+from crosstalk_common.bus.consumer import EventConsumer
+from crosstalk_common.bus.envelope import Event, new_envelope
+from crosstalk_common.db.engine import create_engine, session_factory
+from crosstalk_common.db.migrations import upgrade_to_head
+from crosstalk_common.permissions import DataScope
+from crosstalk_common.visibility import Visibility
+from crosstalk_devstack.databases import service_database_urls
+from customers.adapters.score_rule_consumer import (
+    ScoreRuleHandler,
+    score_rule_subscriptions,
+    scoring_event,
+)
+from customers.adapters.tables import inbox, outbox, score_rule_awards
+from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.scoring import ScoringService
+from customers.app.use_cases import CustomerService
+from customers.domain.model import Customer
+from customers.domain.scoring import CapPeriod, ScoreRule, ScoreRuleFrequency
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+TENANT = "tenant-score-rules"
+ADMIN = Visibility(DataScope.ALL)
+
+
+class World:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+        def new_uow() -> CustomersUnitOfWork:
+            return CustomersUnitOfWork(sessions, outbox)
+
+        self.customers = CustomerService(new_uow)
+        self.scoring = ScoringService(new_uow)
+        self.handler = ScoreRuleHandler(outbox)
+
+    async def customer(self, tenant: str = TENANT) -> str:
+        created = await self.customers.create(
+            Customer(id="", tenant_id=tenant, display_name="Anna")
+        )
+        return created.id
+
+    async def rule(self, **overrides: Any) -> ScoreRule:
+        fields: dict[str, Any] = {
+            "id": "",
+            "tenant_id": TENANT,
+            "display_name": "Talks to us",
+            "event_type": "message.received",
+            "points": 2,
+            "frequency": ScoreRuleFrequency.REPEATABLE,
+        }
+        fields.update(overrides)
+        return await self.scoring.create_score_rule(ScoreRule(**fields))
+
+    async def deliver(self, event: Event) -> None:
+        """What the consumer does with one event: the handler in one transaction."""
+        async with self.sessions() as session, session.begin():
+            await self.handler(session, event)
+
+    async def score(self, customer_id: str) -> int:
+        return (await self.customers.get(TENANT, ADMIN, customer_id)).score
+
+    async def count(self, query: Any) -> int:
+        async with self.sessions() as session:
+            return int(await session.scalar(query) or 0)
+
+    async def events(self, event_type: str) -> int:
+        return await self.count(
+            select(func.count())
+            .select_from(outbox)
+            .where(outbox.c.subject.endswith("." + event_type))
+        )
+
+
+def event(
+    payload: Message, *, at: datetime | None = None, tenant: str = TENANT, event_id: str = ""
+) -> Event:
+    _, envelope = new_envelope(
+        tenant,
+        payload,
+        occurred_at=at or datetime.now(UTC),
+        trace_context={},
+        event_id=event_id or str(uuid.uuid4()),
+    )
+    return Event(envelope, payload)
+
+
+def message(customer_id: str, text: str = "hello") -> messaging_events_pb2.MessageReceived:
+    return messaging_events_pb2.MessageReceived(
+        message="messages/1",
+        conversation="conversations/1",
+        customer=f"customers/{customer_id}",
+        sender=channel_pb2.ChannelIdentity(
+            channel=channel_pb2.CHANNEL_AMAZON, external_id="buyer-1", store="amazon-de"
+        ),
+        text=text,
+        language="en",
+    )
+
+
+def order(customer_id: str, units: int) -> customer_events_pb2.OrderRecorded:
+    return customer_events_pb2.OrderRecorded(
+        order=f"customers/{customer_id}/orders/1",
+        customer=f"customers/{customer_id}",
+        external_id="A-1",
+        store="shop",
+        amount=money_pb2.Money(currency_code="EUR", units=units),
+        order_count=1,
+    )
+
+
+def keywords(*words: str) -> bytes:
+    return condition_pb2.Condition(
+        leaf=condition_pb2.ConditionLeaf(
+            field="text", operator=condition_pb2.OPERATOR_MATCHES_KEYWORDS, values=list(words)
+        )
+    ).SerializeToString()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    url = service_database_urls(("customers",), tmp_path, "scoringevents")["customers"]
+    upgrade_to_head(MIGRATIONS, url)
+    return World(session_factory(create_engine(url)))
+
+
+def test_a_rule_scores_a_real_event_once_even_when_redelivered(world: World) -> None:
+    async def scenario() -> None:
+        cid = await world.customer()
+        rule = await world.rule(condition_blob=keywords("refund"), points=-3)
+        refund = event(message(cid, "I want a REFUND now"))
+        await world.deliver(refund)
+        assert await world.score(cid) == -3
+        history = await world.customers.score_history(TENANT, ADMIN, cid, after=[], limit=5)
+        assert [(c.delta, c.source, c.cause_event_id) for c in history] == [
+            (-3, f"scoreRules/{rule.id}", refund.event_id)
+        ]
+        assert await world.events("customer.scored") == 1
+        timeline = await world.customers.timeline(
+            TENANT, ADMIN, cid, types=["customer.scored"], start=None, end=None, after=[], limit=5
+        )
+        assert [t.actor for t in timeline] == [f"scoreRules/{rule.id}"]
+
+        # the same event again (the inbox missed it): the award key refuses a second award
+        await world.deliver(refund)
+        assert await world.score(cid) == -3
+        # a message without the keyword does not match
+        await world.deliver(event(message(cid, "thanks!")))
+        assert await world.score(cid) == -3
+        assert await world.events("customer.scored") == 1
+
+    asyncio.run(scenario())
+
+
+@dataclass
+class Delivery:
+    """A JetStream message as the consumer sees it (data, subject, acks)."""
+
+    data: bytes
+    subject: str
+    headers: dict[str, str] = field(default_factory=dict)
+    acked: int = 0
+
+    async def ack(self) -> None:
+        self.acked += 1
+
+    async def nak(self, delay: float | None = None) -> None:
+        raise AssertionError("the event failed")
+
+    async def term(self) -> None:
+        raise AssertionError("the event was undecodable")
+
+
+def test_the_consumer_inbox_turns_a_redelivery_away(world: World) -> None:
+    async def scenario() -> None:
+        cid = await world.customer()
+        await world.rule(points=4)
+        subscription = next(s for s in score_rule_subscriptions() if s.producer == "messaging")
+        assert list(subscription.event_types) == ["message.received"]
+        consumer = EventConsumer(
+            None,  # type: ignore[arg-type]  # process() never touches JetStream
+            world.sessions,
+            inbox,
+            subscription,
+            world.handler,
+        )
+        one = event(message(cid))
+        first = Delivery(one.envelope.SerializeToString(), subscription.subjects[0])
+        again = Delivery(one.envelope.SerializeToString(), subscription.subjects[0])
+        await consumer.process([first])  # type: ignore[list-item]
+        await consumer.process([again])  # type: ignore[list-item]
+        assert (first.acked, again.acked) == (1, 1)
+        assert await world.score(cid) == 4
+        assert await world.count(select(func.count()).select_from(score_rule_awards)) == 1
+
+    asyncio.run(scenario())
+
+
+def test_once_rules_award_once_and_repeatable_ones_every_time(world: World) -> None:
+    async def scenario() -> None:
+        cid = await world.customer()
+        await world.rule(
+            display_name="First order",
+            event_type="order.recorded",
+            points=10,
+            frequency=ScoreRuleFrequency.ONCE,
+        )
+        big = condition_pb2.Condition(
+            leaf=condition_pb2.ConditionLeaf(
+                field="amount", operator=condition_pb2.OPERATOR_GTE, values=["100"]
+            )
+        ).SerializeToString()
+        await world.rule(
+            display_name="Big order", event_type="order.recorded", points=5, condition_blob=big
+        )
+        await world.deliver(event(order(cid, 20)))
+        assert await world.score(cid) == 10
+        await world.deliver(event(order(cid, 150)))
+        assert await world.score(cid) == 15
+        await world.deliver(event(order(cid, 300)))
+        assert await world.score(cid) == 20
+        # a disabled rule does nothing
+        other = await world.customer()
+        await world.rule(event_type="order.recorded", points=100, enabled=False)
+        await world.deliver(event(order(other, 1)))
+        assert await world.score(other) == 10
+
+    asyncio.run(scenario())
+
+
+def test_a_cap_limits_the_points_per_utc_day(world: World) -> None:
+    async def scenario() -> None:
+        cid = await world.customer()
+        await world.rule(points=4, cap_points=10, cap_period=CapPeriod.DAY)
+        monday = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        for minutes in (0, 1, 2, 3):
+            await world.deliver(event(message(cid), at=monday + timedelta(minutes=minutes)))
+        # 4 + 4 + 2 (cut to what is left of the cap) + 0
+        assert await world.score(cid) == 10
+        history = await world.customers.score_history(TENANT, ADMIN, cid, after=[], limit=9)
+        assert sorted(c.delta for c in history) == [2, 4, 4]
+        # the next UTC day starts a new period; late events count in their own day
+        await world.deliver(event(message(cid), at=monday + timedelta(days=1)))
+        await world.deliver(event(message(cid), at=monday - timedelta(hours=10)))
+        assert await world.score(cid) == 18
+
+    asyncio.run(scenario())
+
+
+def test_events_of_other_tenants_or_unknown_customers_score_nothing(world: World) -> None:
+    async def scenario() -> None:
+        cid = await world.customer()
+        await world.rule(points=7)
+        await world.deliver(event(message(cid), tenant="tenant-other"))
+        await world.deliver(event(message("no-such-customer")))
+        assert await world.score(cid) == 0
+        assert await world.events("customer.scored") == 0
+        facts = scoring_event(event(message(cid, "hi")))
+        assert facts is not None
+        assert facts.facts["channel"] == "amazon"
+        assert facts.facts["store"] == "amazon-de"
+
+    asyncio.run(scenario())
