@@ -33,7 +33,7 @@ from customers.adapters.spreadsheets import SpreadsheetReader, SpreadsheetWriter
 from customers.adapters.tables import job_file_chunks, outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.exports import ExportHandler
-from customers.app.imports import ImportHandler
+from customers.app.import_job import ImportHandler
 from customers.app.jobs import JobRunner
 from customers.bootstrap import compose_servicer
 from customers.domain.jobs import JobKind

@@ -32,7 +32,7 @@ from customers.adapters.import_store import import_store_of
 from customers.adapters.spreadsheets import SpreadsheetReader
 from customers.adapters.tables import customers, outbox, timeline
 from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.app.imports import ImportHandler
+from customers.app.import_job import ImportHandler
 from customers.app.job_ports import JobContext
 from customers.app.jobs import JobRunner
 from customers.bootstrap import compose_servicer

@@ -28,7 +28,8 @@ from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.bulk_operations import BulkOperationHandler
 from customers.app.custom_fields import CustomFieldService
 from customers.app.exports import ExportHandler, ExportService
-from customers.app.imports import ImportHandler, ImportService
+from customers.app.import_job import ImportHandler
+from customers.app.imports import ImportService
 from customers.app.jobs import JobRunner, JobService
 from customers.app.merging import MergeService
 from customers.app.points_expiry import PointsExpiry

@@ -29,7 +29,9 @@ from customers.domain.model import (
     validate_profile,
 )
 
-MAX_FILE_BYTES = 20 * 1024 * 1024
+# Below the gRPC message limit (16 MiB, crosstalk_common.grpc.server) with room for
+# the request's other fields.
+MAX_FILE_BYTES = 15 * 1024 * 1024
 CUSTOM_FIELD_PREFIX = "custom_fields."
 
 
