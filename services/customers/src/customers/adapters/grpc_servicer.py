@@ -17,6 +17,7 @@ from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller, require_caller
 from customers.adapters.filtering import parse_customer_filter
 from customers.adapters.mapping import (
+    actor_of,
     custom_field_from_pb,
     custom_field_to_pb,
     customer_to_pb,
@@ -27,6 +28,7 @@ from customers.adapters.mapping import (
     order_from_pb,
     order_to_pb,
     points_entry_to_pb,
+    required_id,
     resource_id,
     score_change_to_pb,
     stage_from_pb,
@@ -105,7 +107,7 @@ class CustomersServicer(
             default_owner=caller.member_id,
             default_department=caller.department_id,
         )
-        created = await self._service.create(draft, actor=_actor(caller))
+        created = await self._service.create(draft, actor=actor_of(caller))
         return customer_to_pb(created)
 
     async def GetCustomer(
@@ -134,7 +136,7 @@ class CustomersServicer(
             customer_id,
             changes,
             request.customer.etag,
-            actor=_actor(caller),
+            actor=actor_of(caller),
         )
         return customer_to_pb(updated)
 
@@ -214,14 +216,14 @@ class CustomersServicer(
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
         customer_id = parse_customer_name(request.name)
-        tag_ids = [_required_id(t, "tags/", f"tags[{i}]") for i, t in enumerate(request.tags)]
+        tag_ids = [required_id(t, "tags/", f"tags[{i}]") for i, t in enumerate(request.tags)]
         customer = await self._service.change_tags(
             caller.tenant_id,
             caller.visibility,
             customer_id,
             tag_ids,
             remove=remove,
-            actor=_actor(caller),
+            actor=actor_of(caller),
         )
         return customer_to_pb(customer)
 
@@ -239,7 +241,7 @@ class CustomersServicer(
             customer_id,
             stage,
             request.reason,
-            actor=_actor(caller),
+            actor=actor_of(caller),
         )
         return customer_to_pb(customer)
 
@@ -268,7 +270,7 @@ class CustomersServicer(
         caller = require_caller(context)
         customer_id = parse_customer_name(request.name)
         customer = await self._service.blacklist(
-            caller.tenant_id, caller.visibility, customer_id, request.reason, actor=_actor(caller)
+            caller.tenant_id, caller.visibility, customer_id, request.reason, actor=actor_of(caller)
         )
         return customer_to_pb(customer)
 
@@ -278,7 +280,7 @@ class CustomersServicer(
         caller = require_caller(context)
         customer_id = parse_customer_name(request.name)
         customer = await self._service.unblacklist(
-            caller.tenant_id, caller.visibility, customer_id, actor=_actor(caller)
+            caller.tenant_id, caller.visibility, customer_id, actor=actor_of(caller)
         )
         return customer_to_pb(customer)
 
@@ -293,7 +295,7 @@ class CustomersServicer(
             customer_id,
             request.delta,
             request.reason,
-            actor=_actor(caller),
+            actor=actor_of(caller),
             request_id=request.request_id,
         )
         return customer_to_pb(customer)
@@ -327,7 +329,7 @@ class CustomersServicer(
             customer_id,
             request.points,
             request.reason,
-            actor=_actor(caller),
+            actor=actor_of(caller),
             order=request.order,
             expire_time=(
                 request.expire_time.ToDatetime(UTC) if request.HasField("expire_time") else None
@@ -347,7 +349,7 @@ class CustomersServicer(
             customer_id,
             request.points,
             request.reason,
-            actor=_actor(caller),
+            actor=actor_of(caller),
             order=request.order,
             request_id=request.request_id,
         )
@@ -380,7 +382,7 @@ class CustomersServicer(
             raise InvalidArgument([FieldViolation("order", "required")])
         draft = order_from_pb(caller.tenant_id, customer_id, request.order)
         order = await self._service.record_order(
-            caller.tenant_id, caller.visibility, draft, actor=_actor(caller)
+            caller.tenant_id, caller.visibility, draft, actor=actor_of(caller)
         )
         return order_to_pb(order)
 
@@ -481,7 +483,7 @@ class CustomersServicer(
         self, request: pb.GetTagGroupRequest, context: Context
     ) -> tags_pb2.TagGroup:
         caller = require_caller(context)
-        group_id = _required_id(request.name, "tagGroups/", "name")
+        group_id = required_id(request.name, "tagGroups/", "name")
         return tag_group_to_pb(await self._tags.get_group(caller.tenant_id, group_id))
 
     async def ListTagGroups(
@@ -507,7 +509,7 @@ class CustomersServicer(
     ) -> tags_pb2.TagGroup:
         caller = require_caller(context)
         body = request.tag_group
-        group_id = _required_id(body.name, "tagGroups/", "tag_group.name")
+        group_id = required_id(body.name, "tagGroups/", "tag_group.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -524,7 +526,7 @@ class CustomersServicer(
 
     async def DeleteTagGroup(self, request: pb.DeleteTagGroupRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        group_id = _required_id(request.name, "tagGroups/", "name")
+        group_id = required_id(request.name, "tagGroups/", "name")
         await self._tags.delete_group(caller.tenant_id, group_id, request.etag)
         return Empty()
 
@@ -548,7 +550,7 @@ class CustomersServicer(
     async def GetTag(self, request: pb.GetTagRequest, context: Context) -> tags_pb2.Tag:
         caller = require_caller(context)
         tag, count = await self._tags.get_tag(
-            caller.tenant_id, _required_id(request.name, "tags/", "name")
+            caller.tenant_id, required_id(request.name, "tags/", "name")
         )
         return tag_to_pb(tag, count)
 
@@ -571,7 +573,7 @@ class CustomersServicer(
     async def UpdateTag(self, request: pb.UpdateTagRequest, context: Context) -> tags_pb2.Tag:
         caller = require_caller(context)
         body = request.tag
-        tag_id = _required_id(body.name, "tags/", "tag.name")
+        tag_id = required_id(body.name, "tags/", "tag.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -590,8 +592,8 @@ class CustomersServicer(
 
     async def DeleteTag(self, request: pb.DeleteTagRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        tag_id = _required_id(request.name, "tags/", "name")
-        await self._tags.delete_tag(caller.tenant_id, tag_id, request.etag, actor=_actor(caller))
+        tag_id = required_id(request.name, "tags/", "name")
+        await self._tags.delete_tag(caller.tenant_id, tag_id, request.etag, actor=actor_of(caller))
         return Empty()
 
     # --- custom field definitions ---------------------------------------------
@@ -607,7 +609,7 @@ class CustomersServicer(
         self, request: pb.GetCustomFieldDefinitionRequest, context: Context
     ) -> custom_fields_pb2.CustomFieldDefinition:
         caller = require_caller(context)
-        definition_id = _required_id(request.name, "customFieldDefinitions/", "name")
+        definition_id = required_id(request.name, "customFieldDefinitions/", "name")
         return custom_field_to_pb(await self._fields.get(caller.tenant_id, definition_id))
 
     async def ListCustomFieldDefinitions(
@@ -630,7 +632,7 @@ class CustomersServicer(
     ) -> custom_fields_pb2.CustomFieldDefinition:
         caller = require_caller(context)
         body = request.custom_field_definition
-        definition_id = _required_id(
+        definition_id = required_id(
             body.name, "customFieldDefinitions/", "custom_field_definition.name"
         )
         paths = resolve_update_paths(
@@ -649,17 +651,6 @@ class CustomersServicer(
         self, request: pb.DeleteCustomFieldDefinitionRequest, context: Context
     ) -> Empty:
         caller = require_caller(context)
-        definition_id = _required_id(request.name, "customFieldDefinitions/", "name")
+        definition_id = required_id(request.name, "customFieldDefinitions/", "name")
         await self._fields.delete(caller.tenant_id, definition_id, request.etag)
         return Empty()
-
-
-def _actor(caller: Caller) -> str:
-    return f"members/{caller.member_id}" if caller.member_id else (caller.subject or "system")
-
-
-def _required_id(name: str, prefix: str, field: str) -> str:
-    found = resource_id(name, prefix, field=field)
-    if not found:
-        raise InvalidArgument([FieldViolation(field, f"must look like '{prefix}{{id}}'")])
-    return found

@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.customers.v1 import custom_fields_pb2, resources_pb2, scoring_pb2, tags_pb2
 from crosstalk_common.errors import FieldViolation, InvalidArgument
+from crosstalk_common.grpc.auth import Caller
 from customers.app.tags import tag_group_name, tag_name
 from customers.app.use_cases import customer_name, order_name
 from customers.domain.model import (
@@ -62,6 +63,19 @@ def resource_id(name: str, prefix: str, *, field: str) -> str:
     if not name.startswith(prefix) or len(name) == len(prefix) or "/" in name[len(prefix) :]:
         raise InvalidArgument([FieldViolation(field, f"must look like '{prefix}{{id}}'")])
     return name[len(prefix) :]
+
+
+def required_id(name: str, prefix: str, field: str) -> str:
+    """The id of a resource name that must be given ("tags/{id}" -> id)."""
+    found = resource_id(name, prefix, field=field)
+    if not found:
+        raise InvalidArgument([FieldViolation(field, f"must look like '{prefix}{{id}}'")])
+    return found
+
+
+def actor_of(caller: Caller) -> str:
+    """Who did it, as events and timelines name them."""
+    return f"members/{caller.member_id}" if caller.member_id else (caller.subject or "system")
 
 
 def draft_from_pb(

@@ -17,10 +17,9 @@ from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
 from crosstalk_common.conditions.model import Node
-from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import require_caller
 from customers.adapters.filtering import parse_customer_filter
-from customers.adapters.mapping import resource_id
+from customers.adapters.mapping import required_id, resource_id
 from customers.app.score_rules import score_rule_name
 from customers.app.scoring import ScoringService
 from customers.app.tiers import tier_name, tier_rule_name
@@ -58,13 +57,6 @@ def _ts(value: object) -> Timestamp:
     if value is not None:
         stamp.FromDatetime(value)  # type: ignore[arg-type]
     return stamp
-
-
-def _required_id(name: str, prefix: str, field: str) -> str:
-    found = resource_id(name, prefix, field=field)
-    if not found:
-        raise InvalidArgument([FieldViolation(field, f"must look like '{prefix}{{id}}'")])
-    return found
 
 
 def _blob(body: scoring_pb2.ScoreRule | scoring_pb2.TierRule) -> bytes:
@@ -169,7 +161,7 @@ class ScoringRpcs:
         self, request: pb.GetScoreRuleRequest, context: Context
     ) -> scoring_pb2.ScoreRule:
         caller = require_caller(context)
-        rule_id = _required_id(request.name, "scoreRules/", "name")
+        rule_id = required_id(request.name, "scoreRules/", "name")
         return score_rule_to_pb(await self._scoring.get_score_rule(caller.tenant_id, rule_id))
 
     async def ListScoreRules(
@@ -192,7 +184,7 @@ class ScoringRpcs:
     ) -> scoring_pb2.ScoreRule:
         caller = require_caller(context)
         body = request.score_rule
-        rule_id = _required_id(body.name, "scoreRules/", "score_rule.name")
+        rule_id = required_id(body.name, "scoreRules/", "score_rule.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -205,7 +197,7 @@ class ScoringRpcs:
 
     async def DeleteScoreRule(self, request: pb.DeleteScoreRuleRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        rule_id = _required_id(request.name, "scoreRules/", "name")
+        rule_id = required_id(request.name, "scoreRules/", "name")
         await self._scoring.delete_score_rule(caller.tenant_id, rule_id, request.etag)
         return Empty()
 
@@ -228,7 +220,7 @@ class ScoringRpcs:
 
     async def GetTier(self, request: pb.GetTierRequest, context: Context) -> scoring_pb2.Tier:
         caller = require_caller(context)
-        tier_id = _required_id(request.name, "tiers/", "name")
+        tier_id = required_id(request.name, "tiers/", "name")
         return tier_to_pb(await self._scoring.get_tier(caller.tenant_id, tier_id))
 
     async def ListTiers(
@@ -247,7 +239,7 @@ class ScoringRpcs:
     async def UpdateTier(self, request: pb.UpdateTierRequest, context: Context) -> scoring_pb2.Tier:
         caller = require_caller(context)
         body = request.tier
-        tier_id = _required_id(body.name, "tiers/", "tier.name")
+        tier_id = required_id(body.name, "tiers/", "tier.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -259,7 +251,7 @@ class ScoringRpcs:
 
     async def DeleteTier(self, request: pb.DeleteTierRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        tier_id = _required_id(request.name, "tiers/", "name")
+        tier_id = required_id(request.name, "tiers/", "name")
         await self._scoring.delete_tier(caller.tenant_id, tier_id, request.etag)
         return Empty()
 
@@ -296,7 +288,7 @@ class ScoringRpcs:
         self, request: pb.GetTierRuleRequest, context: Context
     ) -> scoring_pb2.TierRule:
         caller = require_caller(context)
-        rule_id = _required_id(request.name, "tierRules/", "name")
+        rule_id = required_id(request.name, "tierRules/", "name")
         return tier_rule_to_pb(await self._scoring.get_tier_rule(caller.tenant_id, rule_id))
 
     async def ListTierRules(
@@ -322,7 +314,7 @@ class ScoringRpcs:
     ) -> scoring_pb2.TierRule:
         caller = require_caller(context)
         body = request.tier_rule
-        rule_id = _required_id(body.name, "tierRules/", "tier_rule.name")
+        rule_id = required_id(body.name, "tierRules/", "tier_rule.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -342,7 +334,7 @@ class ScoringRpcs:
 
     async def DeleteTierRule(self, request: pb.DeleteTierRuleRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        rule_id = _required_id(request.name, "tierRules/", "name")
+        rule_id = required_id(request.name, "tierRules/", "name")
         await self._scoring.delete_tier_rule(caller.tenant_id, rule_id, request.etag)
         return Empty()
 

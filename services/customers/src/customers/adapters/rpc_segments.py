@@ -17,7 +17,7 @@ from crosstalk_common.conditions.model import Node
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller, require_caller
 from customers.adapters.filtering import parse_customer_filter
-from customers.adapters.mapping import customer_to_pb, resource_id
+from customers.adapters.mapping import actor_of, customer_to_pb, resource_id
 from customers.app.merging import MergeService
 from customers.app.segment_ports import FilterReader
 from customers.app.segments import SegmentReader, SegmentService, segment_name
@@ -118,10 +118,6 @@ def _reader(caller: Caller) -> SegmentReader:
     return SegmentReader(caller.tenant_id, caller.member_id, caller.visibility)
 
 
-def _actor(caller: Caller) -> str:
-    return f"members/{caller.member_id}" if caller.member_id else (caller.subject or "system")
-
-
 class SegmentRpcs:
     _tokens: PageTokenCodec
     _segments: SegmentService
@@ -212,7 +208,7 @@ class SegmentRpcs:
             caller.visibility,
             survivor_id,
             merged_ids,
-            actor=_actor(caller),
+            actor=actor_of(caller),
             request_id=request.request_id,
         )
         return customer_to_pb(customer)

@@ -14,10 +14,10 @@ from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import jobs_pb2
 from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.errors import FieldViolation, InvalidArgument
-from crosstalk_common.grpc.auth import Caller, require_caller
+from crosstalk_common.grpc.auth import require_caller
 from customers.adapters.filtering import parse_customer_filter
 from customers.adapters.job_mapping import job_to_pb
-from customers.adapters.mapping import customer_to_pb, resource_id
+from customers.adapters.mapping import actor_of, customer_to_pb, resource_id
 from customers.app.exports import ExportService
 from customers.app.imports import ImportRequest, ImportService, ImportSummary
 from customers.app.use_cases import CustomerService
@@ -77,10 +77,6 @@ def _job_of(name: str, singleton: str) -> str:
     return job_id
 
 
-def _actor(caller: Caller) -> str:
-    return f"members/{caller.member_id}" if caller.member_id else (caller.subject or "system")
-
-
 def _preview_customer(customer: Customer) -> Any:
     message = customer_to_pb(customer)
     if not customer.id:
@@ -126,7 +122,7 @@ class TransferRpcs:
                 visibility=caller.visibility,
                 member_id=caller.member_id,
                 department_id=caller.department_id,
-                actor=_actor(caller),
+                actor=actor_of(caller),
                 content=request.content,
                 file_format=file_format_from_pb(request.format),
                 mappings=tuple((m.column, m.field) for m in request.column_mappings),
