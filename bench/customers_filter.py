@@ -2,7 +2,11 @@
 
 Runs the real path below gRPC: the proto condition is checked by
 ``parse_customer_filter`` (tenant fields, limit) and run by the customers
-repository (SQL with tenant and scope), on SQLite or PostgreSQL (--pg).
+repository with the in-memory filter index (ADR 0010), on SQLite or
+PostgreSQL (--pg). The same filters run by SQL alone (the repository
+without the index) are printed beside them, fewer times, as the baseline;
+their counts must agree. Last, the cost of catching up: one count right
+after 1, 1,000 and 10,000 customers were written.
 Figures are printed, never asserted. Targets (issue 4): first page p95
 ≤ 50 ms and count ≤ 200 ms on PostgreSQL; ≤ 100 ms and ≤ 300 ms on SQLite.
 """
@@ -12,6 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bench.customers_data import MIGRATIONS, TENANT, analyze, ensure_dataset
 from bench.stats import summary_ms
@@ -20,8 +29,9 @@ from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
+from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.filtering import parse_customer_filter
-from customers.adapters.tables import outbox
+from customers.adapters.tables import customers, outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.use_cases import CustomerService
 
@@ -85,30 +95,91 @@ SCOPES = {
 }
 
 
+async def _measure(
+    service: CustomerService,
+    visibility: Visibility,
+    condition: cpb.Condition,
+    pages: int,
+    counts: int,
+) -> tuple[int, int, list[float], list[float]]:
+    """Parse + first page, and parse + count, each timed ``pages``/``counts`` times."""
+    node = await parse_customer_filter(service, TENANT, condition)
+    first: list[float] = []
+    rows = 0
+    for _ in range(pages):
+        started = time.perf_counter()
+        await parse_customer_filter(service, TENANT, condition)
+        rows = len(await service.page(TENANT, visibility, condition=node, after=[], limit=51))
+        first.append(time.perf_counter() - started)
+    counted: list[float] = []
+    total = 0
+    for _ in range(counts):
+        started = time.perf_counter()
+        await parse_customer_filter(service, TENANT, condition)
+        total = await service.count(TENANT, visibility, node)
+        counted.append(time.perf_counter() - started)
+    return total, rows, first, counted
+
+
+async def _write_then_count(
+    service: CustomerService, sessions: async_sessionmaker[Any], n: int
+) -> float:
+    """Seconds for one count right after ``n`` customers were written (catching up)."""
+    async with sessions() as session, session.begin():
+        ids = (
+            await session.scalars(
+                select(customers.c.id).where(customers.c.tenant_id == TENANT).limit(n)
+            )
+        ).all()
+        await session.execute(
+            update(customers)
+            .where(customers.c.tenant_id == TENANT, customers.c.id.in_(ids))
+            .values(score=customers.c.score + 1)
+        )
+    node = await parse_customer_filter(service, TENANT, FILTERS["engaged buyers in the EU"])
+    started = time.perf_counter()
+    await service.count(TENANT, SCOPES["all"], node)
+    return time.perf_counter() - started
+
+
+def _rss_mib() -> int:
+    """This process's resident memory (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
 async def run(url: str, pages: int, counts: int) -> None:
     engine = create_engine(url)
     sessions = session_factory(engine)
-    service = CustomerService(lambda: CustomersUnitOfWork(sessions, outbox))
+    index = FilterIndex(engine)
+    indexed = CustomerService(lambda: CustomersUnitOfWork(sessions, outbox, filter_index=index))
+    sql_only = CustomerService(lambda: CustomersUnitOfWork(sessions, outbox))
+    started, rss_before = time.perf_counter(), _rss_mib()
+    table = await index.ready(TENANT)
+    print(
+        f"filter index: {table.size:,} customers loaded in {time.perf_counter() - started:.1f} s "
+        "(once per process, in the background; SQL answers meanwhile); "
+        f"resident memory {rss_before:,} -> {_rss_mib():,} MiB"
+    )
     for scope_name, visibility in SCOPES.items():
         for name, condition in FILTERS.items():
-            node = await parse_customer_filter(service, TENANT, condition)
-            first: list[float] = []
-            for _ in range(pages):
-                started = time.perf_counter()
-                await parse_customer_filter(service, TENANT, condition)
-                page = await service.page(TENANT, visibility, condition=node, after=[], limit=51)
-                first.append(time.perf_counter() - started)
-            counted: list[float] = []
-            total = 0
-            for _ in range(counts):
-                started = time.perf_counter()
-                await parse_customer_filter(service, TENANT, condition)
-                total = await service.count(TENANT, visibility, node)
-                counted.append(time.perf_counter() - started)
-            label = f"{name} [{scope_name}]"
-            print(f"{label}: {total:,} match, first page {len(page)} rows")
-            print("  " + summary_ms("first page (50)", first))
-            print("  " + summary_ms("count", counted))
+            total, rows, first, counted = await _measure(
+                indexed, visibility, condition, pages, counts
+            )
+            sql_total, _, sql_first, sql_counted = await _measure(
+                sql_only, visibility, condition, max(1, pages // 10), max(1, counts // 5)
+            )
+            assert sql_total == total, f"index and SQL disagree: {total} vs {sql_total}"
+            print(f"{name} [{scope_name}]: {total:,} match, first page {rows} rows")
+            print("  index " + summary_ms("first page (50)", first))
+            print("  index " + summary_ms("count", counted))
+            print("  SQL   " + summary_ms("first page (50)", sql_first))
+            print("  SQL   " + summary_ms("count", sql_counted))
+    for n in (1, 1_000, 10_000):
+        seconds = await _write_then_count(indexed, sessions, n)
+        print(f"count right after {n:,} customers were written: {seconds * 1000:.0f} ms")
     await engine.dispose()
 
 

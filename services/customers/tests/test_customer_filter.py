@@ -1,5 +1,5 @@
-"""Customer filters over every attribute: SQL (search, count, ids) agrees with the
-in-memory evaluation of the same condition, inside tenant and data scope."""
+"""Customer filters over every attribute: SQL (search, count, ids), the filter index
+and the in-memory evaluation of the same condition agree, inside tenant and data scope."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
+from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.filtering import parse_customer_filter
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
@@ -137,8 +138,11 @@ ORDERS = {
 
 class World:
     def __init__(self, url: str) -> None:
-        sessions = session_factory(create_engine(url))
+        engine = create_engine(url)
+        sessions = session_factory(engine)
         self.new_uow = lambda: CustomersUnitOfWork(sessions, outbox)
+        index = FilterIndex(engine)
+        self.indexed_uow = lambda: CustomersUnitOfWork(sessions, outbox, filter_index=index)
         self.service = CustomerService(self.new_uow)
         self.customers: list[Customer] = []
 
@@ -188,6 +192,12 @@ class World:
         found = {c.id for c in page}
         assert found == set(ids)
         assert count == len(found)
+        async with self.indexed_uow() as uow:  # the same answers from memory
+            indexed_page = await uow.customers.page(
+                TENANT, visibility, condition=node, after=[], limit=100
+            )
+            assert [c.id for c in indexed_page] == [c.id for c in page]
+            assert await uow.customers.count(TENANT, visibility, node) == count
         return found
 
     async def evaluated(self, condition: cpb.Condition) -> set[str]:

@@ -56,11 +56,12 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 TENANT = "tenant-merge"
 ALL = Visibility(DataScope.ALL)
 ACTOR = "members/admin"
-# Every table that points at a customer, and the column that does.
+# Every table that points at a customer, and the column that does; not the
+# change feed, which keeps a row for a deleted customer to say it is gone.
 CUSTOMER_COLUMNS = {
     name: "target_id" if name == "customer_merges" else "customer_id"
     for name, table in metadata.tables.items()
-    if "customer_id" in table.c or name == "customer_merges"
+    if ("customer_id" in table.c or name == "customer_merges") and name != "customer_changes"
 }
 
 

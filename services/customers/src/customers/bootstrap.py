@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from crosstalk.customers.v1 import customers_service_pb2, customers_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
+from crosstalk_common.config import parse_bool
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
@@ -17,6 +19,7 @@ from customers.adapters.consumers import (
     RuleActionHandler,
     TenantSettingsHandler,
 )
+from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.import_store import import_store_of
 from customers.adapters.permissions import METHOD_PERMISSIONS
@@ -65,9 +68,16 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     runtime = await ServiceRuntime.start(settings, metadata, MIGRATIONS)
     verifier, close_jwks = identity_verifier(settings)
 
+    # CUSTOMERS_FILTER_INDEX=false answers every filter with SQL (no memory held).
+    use_index = parse_bool(os.environ.get("CUSTOMERS_FILTER_INDEX", "true"))
+    filter_index = FilterIndex(runtime.engine) if use_index else None
+
     def new_uow() -> CustomersUnitOfWork:
         return CustomersUnitOfWork(
-            runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge
+            runtime.sessions,
+            runtime.outbox,
+            after_commit=runtime.relay.nudge,
+            filter_index=filter_index,
         )
 
     runtime.consume(RULE_ACTIONS, RuleActionHandler(runtime.outbox))

@@ -74,14 +74,14 @@ def _store(op: Op, values: Sequence[Any]) -> ColumnElement[bool]:
     return not_(found) if op in (Op.NOT_EQUALS, Op.NOT_IN, Op.NOT_CONTAINS) else found
 
 
-def _json_text(column: ColumnElement[Any]) -> ColumnElement[str]:
+def json_text(column: ColumnElement[Any]) -> ColumnElement[str]:
     """A JSON value as its text, the same on SQLite and PostgreSQL."""
     return func.coalesce(cast(column, Text()), "")
 
 
 def _json_list(column: ColumnElement[Any]) -> LeafCompiler:
     """Leaves on a JSON array of strings: element equality, substring, presence."""
-    text = _json_text(column)
+    text = json_text(column)
 
     def has_element(value: Any) -> ColumnElement[bool]:
         quoted = json.dumps(str(value))
@@ -119,9 +119,8 @@ def _order_value(op: Op, values: Sequence[Any]) -> ColumnElement[bool]:
     return and_(c.order_currency != "", compile_to_sql(leaf, {"order_value": amount}))
 
 
-def _custom_date(column: ColumnElement[Any], now: datetime) -> LeafCompiler:
+def _custom_date(text: ColumnElement[Any], now: datetime) -> LeafCompiler:
     """Dates are stored as "YYYY-MM-DD" text, which sorts like the dates."""
-    text = column.as_string()
 
     def compile_leaf(op: Op, values: Sequence[Any]) -> ColumnElement[bool]:
         if op is Op.WITHIN_LAST:
@@ -136,13 +135,13 @@ def _custom_date(column: ColumnElement[Any], now: datetime) -> LeafCompiler:
     return compile_leaf
 
 
-def _custom_field(definition: CustomFieldDefinition, now: datetime) -> ColumnResolver:
+def custom_field_value(definition: CustomFieldDefinition) -> ColumnElement[Any]:
+    """A custom field's value as filters compare it: a float, a boolean, or text
+    (dates as "YYYY-MM-DD", multi-select as the JSON array's text)."""
     value = c.custom_fields[definition.key]
     kind = definition.type or CustomFieldType.TEXT
-    if kind is CustomFieldType.DATE:
-        return _custom_date(value, now)
     if kind is CustomFieldType.MULTI_SELECT:
-        return _json_list(value)
+        return json_text(value)
     typed: ColumnElement[Any]
     if kind is CustomFieldType.NUMBER:
         typed = value.as_float()
@@ -151,6 +150,15 @@ def _custom_field(definition: CustomFieldDefinition, now: datetime) -> ColumnRes
     else:
         typed = value.as_string()
     return typed
+
+
+def _custom_field(definition: CustomFieldDefinition, now: datetime) -> ColumnResolver:
+    kind = definition.type or CustomFieldType.TEXT
+    if kind is CustomFieldType.DATE:
+        return _custom_date(custom_field_value(definition), now)
+    if kind is CustomFieldType.MULTI_SELECT:
+        return _json_list(c.custom_fields[definition.key])
+    return custom_field_value(definition)
 
 
 STATIC_COLUMNS: dict[str, ColumnResolver] = {

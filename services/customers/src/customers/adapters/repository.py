@@ -19,6 +19,7 @@ from crosstalk_common.visibility import Visibility
 from customers.adapters.contact_keys import write_contact_keys
 from customers.adapters.customer_filter_sql import custom_field_keys, customer_filter_clause
 from customers.adapters.field_repository import SqlCustomFieldRepository
+from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.tables import (
     customer_identities,
     customer_tags,
@@ -35,6 +36,7 @@ from customers.domain.model import (
     Channel,
     ChannelIdentity,
     Customer,
+    CustomFieldDefinition,
     LifecycleChange,
     LifecycleStage,
     Money,
@@ -89,8 +91,12 @@ async def _row_for_request(
 
 
 class SqlCustomerRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, filter_index: FilterIndex | None = None) -> None:
         self._session = session
+        self._index = filter_index
+
+    async def _definitions(self, tenant_id: str) -> dict[str, CustomFieldDefinition]:
+        return await SqlCustomFieldRepository(self._session).by_key(tenant_id)
 
     async def add(self, customer: Customer) -> None:
         try:
@@ -371,9 +377,16 @@ class SqlCustomerRepository:
         after: list[str],
         limit: int,
     ) -> list[Customer]:
+        cursor = (datetime.fromisoformat(after[0]), after[1]) if after else None
+        if self._index is not None and condition is not None:
+            ids = await self._index.page_ids(
+                tenant_id, visibility, condition, after=cursor, limit=limit
+            )
+            if ids is not None:
+                return await self._load_ids(tenant_id, ids)
         where = await self._filtered(tenant_id, visibility, condition)
-        if after:
-            created, last_id = datetime.fromisoformat(after[0]), after[1]
+        if cursor is not None:
+            created, last_id = cursor
             where.append(
                 or_(
                     customers.c.created_at > created,
@@ -390,11 +403,15 @@ class SqlCustomerRepository:
         if condition is not None:
             definitions = {}
             if custom_field_keys(condition):
-                definitions = await SqlCustomFieldRepository(self._session).by_key(tenant_id)
+                definitions = await self._definitions(tenant_id)
             where.append(customer_filter_clause(condition, definitions))
         return where
 
     async def count(self, tenant_id: str, visibility: Visibility, condition: Node | None) -> int:
+        if self._index is not None and condition is not None:
+            counted = await self._index.count(tenant_id, visibility, condition)
+            if counted is not None:
+                return counted
         where = await self._filtered(tenant_id, visibility, condition)
         total = await self._session.scalar(
             select(func.count()).select_from(customers).where(*where)
@@ -410,7 +427,11 @@ class SqlCustomerRepository:
         after_id: str,
         limit: int,
     ) -> list[str]:
-        """Matching customer ids in ascending order, after ``after_id``."""
+        """Matching customer ids in ascending order, after ``after_id``.
+
+        Always SQL: jobs walk every match once, batch by batch, and the filter
+        index would reload each batch's writes before the next one.
+        """
         where = await self._filtered(tenant_id, visibility, condition)
         if after_id:
             where.append(customers.c.id > after_id)
@@ -449,6 +470,19 @@ class SqlCustomerRepository:
                 .limit(limit)
             )
         ).all()
+        return await self._customers(tenant_id, rows)
+
+    async def _load_ids(self, tenant_id: str, ids: Sequence[str]) -> list[Customer]:
+        """The customers with these ids, in the order given (looked up by key, not
+        by walking an ordered index as ORDER BY could make the planner do)."""
+        where = [customers.c.tenant_id == tenant_id, customers.c.id.in_(ids)]
+        rows = (await self._session.execute(select(customers).where(*where))).all()
+        position = {cid: n for n, cid in enumerate(ids)}
+        return await self._customers(
+            tenant_id, sorted(rows, key=lambda r: position.get(r.id, len(position)))
+        )
+
+    async def _customers(self, tenant_id: str, rows: Sequence[Any]) -> list[Customer]:
         if not rows:
             return []
         ids = [r.id for r in rows]

@@ -278,6 +278,21 @@ tenant_limits = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Written only by database triggers (migration 0007): per customer, the
+# sequence of the last write to it, its tags or its identities; per tenant,
+# of the last change to its custom field definitions. The filter
+# index reads it to stay current (adapters/filter_index).
+customer_changes = Table(
+    "customer_changes",
+    metadata,
+    # a customer's id, or "fields:{tenant_id}" when custom field definitions changed
+    Column("customer_id", String(64), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index("ix_customer_changes_tenant_seq", "tenant_id", "seq"),
+    Index("ix_customer_changes_seq", "seq"),
+)
+
 segments = Table(
     "segments",
     metadata,

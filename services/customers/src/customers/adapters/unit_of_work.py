@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Self
+from collections.abc import Callable
+from typing import Any, Self
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from customers.adapters.field_repository import SqlCustomFieldRepository
+from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.job_repository import SqlJobRepository
 from customers.adapters.merge_repository import SqlMergeRepository
 from customers.adapters.repository import SqlCustomerRepository
@@ -23,9 +28,21 @@ class CustomersUnitOfWork(SqlUnitOfWork):
     merges: SqlMergeRepository
     scoring: SqlScoringRepository
 
+    def __init__(
+        self,
+        sessions: async_sessionmaker[Any] | None,
+        outbox: Table,
+        *,
+        after_commit: Callable[[], None] | None = None,
+        joined: AsyncSession | None = None,
+        filter_index: FilterIndex | None = None,
+    ) -> None:
+        super().__init__(sessions, outbox, after_commit=after_commit, joined=joined)
+        self._filter_index = filter_index
+
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.customers = SqlCustomerRepository(self.session)
+        self.customers = SqlCustomerRepository(self.session, self._filter_index)
         self.tags = SqlTagRepository(self.session)
         self.fields = SqlCustomFieldRepository(self.session)
         self.jobs = SqlJobRepository(self.session)

@@ -1,0 +1,1 @@
+"""Customer filters answered from memory (ADR 0010)."""
