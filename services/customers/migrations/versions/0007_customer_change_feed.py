@@ -82,7 +82,10 @@ def _postgresql_triggers() -> None:
             f"SELECT DISTINCT ON (1) {key.format(row='')}, tenant_id, txid_current() "
             "FROM changed_rows "
             "ORDER BY 1 "
-            "ON CONFLICT (customer_id) DO UPDATE SET seq = EXCLUDED.seq; "
+            # A customer written twice in one transaction (its tags, then its
+            # row) keeps the same transaction id: no second row version.
+            "ON CONFLICT (customer_id) DO UPDATE SET seq = EXCLUDED.seq "
+            "WHERE customer_changes.seq <> EXCLUDED.seq; "
             "RETURN NULL; END $$"
         )
         for event in _EVENTS:
