@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crosstalk_common.clock import utc_now
-from crosstalk_common.conditions.model import Node
+from crosstalk_common.conditions.model import Node, iter_leaves
 from crosstalk_common.visibility import Visibility
 from customers.adapters.filter_index.columns import Mask
 from customers.adapters.filter_index.evaluate import matching, visible
@@ -125,8 +125,8 @@ class FilterIndex:
         condition: Node,
     ) -> tuple[CustomerTable, Mask] | None:
         table = await self._current(tenant_id)
-        if table is None:
-            return None
+        if table is None or any(leaf.field not in table.columns for leaf in iter_leaves(condition)):
+            return None  # loading, or a field the table lacks: SQL answers
         candidates = visible(table, visibility)
         return table, matching(table, condition, candidates, utc_now())
 

@@ -280,5 +280,6 @@ class CustomerTable:
 
 def micros(moment: datetime) -> int:
     """An aware datetime as microseconds since the epoch, exactly."""
-    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive means UTC here
+    delta = aware.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
