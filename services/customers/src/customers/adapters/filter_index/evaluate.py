@@ -32,9 +32,11 @@ def visible(table: CustomerTable, visibility: Visibility) -> Mask:
         return alive
     if visibility.scope is DataScope.DEPARTMENT:
         scope = Leaf("department", Op.IN, tuple(sorted(visibility.departments)))
+        nobody = not visibility.departments
     else:
         scope = Leaf("owner", Op.EQUALS, (visibility.member_id,))
-    if not scope.values or not scope.values[0]:
+        nobody = not visibility.member_id
+    if nobody:  # as scope_clause: no departments, or no member, sees nothing
         return np.zeros(table.size, dtype=np.bool_)
     return alive & _leaf(table, scope, alive, datetime.now(UTC))
 
