@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crosstalk.events.v1 import customer_events_pb2
+from crosstalk_common.bus.envelope import read_event
 from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.model import Leaf, Op
 from crosstalk_common.db.engine import create_engine, session_factory
@@ -187,6 +189,52 @@ async def test_add_tags_by_filter_walks_every_match(world: World) -> None:
     # leads[0] had VIP already: tagged by hand once, not again by the job.
     assert await world.events("customer.tagged") == 5 + 1 + 4
     assert len(await world.timeline(leads[0], "customer.tagged")) == 2
+
+
+async def test_a_jobs_events_and_timeline_rows_read_and_sort_like_any_others(
+    world: World,
+) -> None:
+    vip = await world.tag("VIP")
+    lead = await world.tag("Lead")
+    ids = [await world.customer(f"C{i}") for i in range(3)]
+    job = await world.start(add_tags(vip), ids=ids)
+    await world.runner(batch_size=2).run_until_idle()
+    # A tag added by hand after the job: its timeline row is the newer one.
+    await world.customers.change_tags(
+        TENANT, ADMIN, ids[1], [lead], remove=False, actor="members/admin"
+    )
+
+    later, by_job = await world.timeline(ids[1], "customer.tagged")
+    assert (later.details["tags"], by_job.details["tags"]) == ([f"tags/{lead}"], [f"tags/{vip}"])
+    assert by_job.occurred_at < later.occurred_at
+    since = await world.customers.timeline(
+        TENANT,
+        ADMIN,
+        ids[1],
+        types=["customer.tagged"],
+        start=by_job.occurred_at + timedelta(microseconds=1),
+        end=None,
+        after=[],
+        limit=50,
+    )
+    assert [e.event_id for e in since] == [later.event_id]
+
+    for cid in ids:
+        row = (await world.timeline(cid, "customer.tagged"))[-1]  # the oldest: the job's
+        async with world.sessions() as session:
+            payload = await session.scalar(
+                select(outbox.c.payload).where(outbox.c.id == row.event_id)
+            )
+        event = read_event(payload)
+        assert (event.event_id, event.tenant_id, event.type) == (
+            row.event_id,
+            TENANT,
+            "customer.tagged",
+        )
+        assert event.payload == customer_events_pb2.CustomerTagged(
+            customer=f"customers/{cid}", tags=[f"tags/{vip}"]
+        )
+        assert row.details == {"tags": [f"tags/{vip}"], "job": f"jobs/{job.id}"}
 
 
 async def test_a_repeated_request_id_returns_the_first_job(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,6 +62,62 @@ def new_envelope(
         producer=event_type.producer,
     )
     return event_type, envelope
+
+
+# The RFC 4122 variant's first hex digit (binary 10xx), for any random digit.
+_VARIANT_DIGIT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+
+
+def new_event_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs, as ``str(uuid.uuid4())`` gives them,
+    from one read of the system's randomness instead of one per id."""
+    digits = os.urandom(16 * count).hex()
+    ids = []
+    for at in range(0, 32 * count, 32):
+        h = digits[at : at + 32]
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}")
+    return ids
+
+
+class EnvelopeWriter:
+    """Serialized envelopes of many events of one tenant, one time and one trace context.
+
+    What the envelopes of one payload type share (tenant, type, producer,
+    time, trace context, the payload's type URL) is set once, on a template
+    envelope; each event then sets only its id and payload bytes. The bytes
+    are those ``new_envelope(...).SerializeToString()`` gives for the same
+    event, at a fraction of the cost (a bulk job stages 100,000 events).
+    """
+
+    def __init__(
+        self, tenant_id: str, *, occurred_at: datetime, trace_context: dict[str, str]
+    ) -> None:
+        self._tenant_id = tenant_id
+        self._stamp = Timestamp()
+        self._stamp.FromDatetime(occurred_at)
+        self._trace_context = trace_context
+        self._templates: dict[type[Message], tuple[EventType, envelope_pb2.EventEnvelope]] = {}
+
+    def _template(self, payload: Message) -> tuple[EventType, envelope_pb2.EventEnvelope]:
+        event_type = event_type_of(payload)
+        template = envelope_pb2.EventEnvelope(
+            tenant_id=self._tenant_id,
+            type=event_type.type,
+            occurred_time=self._stamp,
+            trace_context=self._trace_context,
+            producer=event_type.producer,
+        )
+        template.payload.Pack(event_type.payload())  # sets the type URL
+        self._templates[type(payload)] = (event_type, template)
+        return event_type, template
+
+    def write(self, payload: Message, event_id: str) -> tuple[EventType, bytes]:
+        """The event's type and its serialized envelope."""
+        found = self._templates.get(type(payload))
+        event_type, envelope = found if found is not None else self._template(payload)
+        envelope.event_id = event_id
+        envelope.payload.value = payload.SerializeToString()
+        return event_type, envelope.SerializeToString()
 
 
 def read_event(data: bytes) -> Event:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crosstalk_common.db.outbox import outbox_row, write_outbox_rows
+from crosstalk_common.db.outbox import outbox_row, outbox_rows, write_outbox_rows
 
 
 class SqlUnitOfWork:
@@ -88,6 +88,12 @@ class SqlUnitOfWork:
         row = outbox_row(tenant_id, payload)
         self._staged.append(row)
         return str(row["id"])
+
+    async def emit_many(self, tenant_id: str, payloads: Sequence[Message]) -> list[str]:
+        """Stage many events at once (sharing time and trace context); their ids, in order."""
+        rows = outbox_rows(tenant_id, payloads)
+        self._staged.extend(rows)
+        return [str(r["id"]) for r in rows]
 
     async def commit(self) -> None:
         staged, self._staged = self._staged, []

@@ -4,6 +4,12 @@ Each method is one statement (or a few), never one per customer, and
 reports only what it actually changed: inserts skip rows that exist,
 updates skip customers already in the wanted state. A batch done twice (a
 job resumed after a crash) therefore changes nothing the second time.
+
+A batch's customer ids travel as one JSON array parameter that the
+database unpacks (``json_each`` on SQLite, ``json_array_elements_text`` on
+PostgreSQL) and looks up in the primary key: thousands of separate
+parameters, or an array parameter, cost more to bind and to plan than the
+statement costs to run.
 """
 
 from __future__ import annotations
@@ -13,10 +19,24 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Table, and_, delete, literal, or_, select, text, update
+from sqlalchemy import (
+    JSON,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.visibility import Visibility
@@ -28,11 +48,25 @@ class SqlBulkCustomerWrites:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    @property
+    def _postgres(self) -> bool:
+        return bool(self._session.get_bind().dialect.name == "postgresql")
+
     def _insert_skipping_existing(self, table: Table) -> Insert:
         """INSERT ... ON CONFLICT DO NOTHING, in the session's SQL dialect."""
-        if self._session.get_bind().dialect.name == "postgresql":
+        if self._postgres:
             return postgresql.insert(table).on_conflict_do_nothing()
         return sqlite.insert(table).on_conflict_do_nothing()
+
+    def _among(self, column: ColumnElement[str], ids: Collection[str]) -> ColumnElement[bool]:
+        """``column`` is one of ``ids``, given as one JSON array parameter."""
+        listed = bindparam(None, value=list(ids), type_=JSON)
+        if self._postgres:
+            # = ANY(ARRAY(...)): a bitmap scan of the primary key, so rows are
+            # visited (and locked) in table order, as with an IN list.
+            values = select(func.json_array_elements_text(listed)).scalar_subquery()
+            return column == any_(func.array(values))
+        return column.in_(select(func.json_each(listed).table_valued("value").c.value))
 
     async def _insert_new(
         self, table: Table, rows: Sequence[dict[str, Any]], *returning: Any
@@ -51,7 +85,7 @@ class SqlBulkCustomerWrites:
         found = await self._session.scalars(
             select(customers.c.id).where(
                 customers.c.tenant_id == tenant_id,
-                customers.c.id.in_(list(customer_ids)),
+                self._among(customers.c.id, customer_ids),
                 scope_clause(
                     visibility,
                     owner=customers.c.owner_member_id,
@@ -75,7 +109,7 @@ class SqlBulkCustomerWrites:
                 customers.c.tenant_id,
                 literal(tag_id, String),
                 literal(now, customer_tags.c.created_at.type),
-            ).where(customers.c.tenant_id == tenant_id, customers.c.id.in_(list(customer_ids)))
+            ).where(customers.c.tenant_id == tenant_id, self._among(customers.c.id, customer_ids))
             statement = (
                 self._insert_skipping_existing(customer_tags)
                 .from_select([c.customer_id, c.tenant_id, c.tag, c.created_at], rows)
@@ -95,7 +129,7 @@ class SqlBulkCustomerWrites:
             delete(customer_tags)
             .where(
                 c.tenant_id == tenant_id,
-                c.customer_id.in_(list(customer_ids)),
+                self._among(c.customer_id, customer_ids),
                 c.tag.in_(sorted(tag_ids)),
             )
             .returning(c.customer_id, c.tag)
@@ -106,7 +140,9 @@ class SqlBulkCustomerWrites:
         if customer_ids:
             await self._session.execute(
                 update(customers)
-                .where(customers.c.tenant_id == tenant_id, customers.c.id.in_(sorted(customer_ids)))
+                .where(
+                    customers.c.tenant_id == tenant_id, self._among(customers.c.id, customer_ids)
+                )
                 .values(version=customers.c.version + 1, updated_at=now)
             )
 
@@ -142,7 +178,7 @@ class SqlBulkCustomerWrites:
             return {}
         updated = await self._session.execute(
             update(customers)
-            .where(customers.c.tenant_id == tenant_id, customers.c.id.in_(fresh))
+            .where(customers.c.tenant_id == tenant_id, self._among(customers.c.id, fresh))
             .values(
                 score=customers.c.score + delta, version=customers.c.version + 1, updated_at=now
             )
@@ -152,7 +188,11 @@ class SqlBulkCustomerWrites:
         s = score_changes.c
         await self._session.execute(
             update(score_changes)
-            .where(s.tenant_id == tenant_id, s.request_id == request_id, s.customer_id.in_(fresh))
+            .where(
+                s.tenant_id == tenant_id,
+                s.request_id == request_id,
+                self._among(s.customer_id, fresh),
+            )
             .values(
                 score=select(customers.c.score)
                 .where(customers.c.id == s.customer_id)
@@ -170,7 +210,9 @@ class SqlBulkCustomerWrites:
         changed = await self._session.scalars(
             update(customers)
             .where(
-                c.tenant_id == tenant_id, c.id.in_(sorted(customer_ids)), c.blacklisted.is_(False)
+                c.tenant_id == tenant_id,
+                self._among(c.id, customer_ids),
+                c.blacklisted.is_(False),
             )
             .values(
                 blacklisted=True,
@@ -206,52 +248,88 @@ class SqlBulkCustomerWrites:
             differs = or_(differs, c.department_id != department_id)
         changed = await self._session.execute(
             update(customers)
-            .where(and_(c.tenant_id == tenant_id, c.id.in_(sorted(customer_ids)), differs))
+            .where(and_(c.tenant_id == tenant_id, self._among(c.id, customer_ids), differs))
             .values(**values)
             .returning(c.id, c.department_id)
         )
         return {r.id: r.department_id for r in changed}
 
     async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
-        """All rows in one INSERT ... SELECT over one JSON parameter: the database
-        unpacks the rows (cheaper than binding nine parameters per row)."""
+        """All rows at once, without per-row parameter handling: a binary COPY on
+        PostgreSQL, the driver's executemany of plain tuples on SQLite, on the
+        session's own connection. Entries sharing one details dict (a batch's
+        changes that say the same) have it serialized once."""
         if not entries:
             return
-        dialect = self._session.get_bind().dialect
-        stored_time = timeline.c.occurred_at.type.bind_processor(dialect)
-        rows = json.dumps(
-            [
-                [
+        connection = await self._session.connection()
+        dialect = connection.dialect
+        details = _JsonOnce()
+        if dialect.name == "postgresql":
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            async with driver.cursor() as cursor, cursor.copy(_TIMELINE_COPY) as copy:
+                copy.set_types(_TIMELINE_COPY_TYPES)
+                for e in entries:
+                    await copy.write_row(
+                        (
+                            e.event_id,
+                            e.tenant_id,
+                            e.customer_id,
+                            e.type,
+                            e.occurred_at,
+                            e.summary[:500],
+                            e.actor,
+                            e.resource,
+                            details(e.details),
+                        )
+                    )
+            return
+        # Stored as SQLAlchemy's own DateTime stores it on SQLite (text, in UTC).
+        process = timeline.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
+        times: dict[datetime, Any] = {}
+        rows = []
+        for e in entries:
+            at = e.occurred_at
+            if at not in times:
+                times[at] = process(at) if process else at
+            rows.append(
+                (
                     e.event_id,
                     e.tenant_id,
                     e.customer_id,
                     e.type,
-                    stored_time(e.occurred_at) if stored_time else e.occurred_at.isoformat(),
+                    times[at],
                     e.summary[:500],
                     e.actor,
                     e.resource,
-                    e.details,
-                ]
-                for e in entries
-            ],
-            default=str,
-        )
-        sql = _TIMELINE_FROM_JSON_PG if dialect.name == "postgresql" else _TIMELINE_FROM_JSON
-        await self._session.execute(text(sql), {"rows": rows})
+                    details(e.details),
+                )
+            )
+        await connection.exec_driver_sql(_TIMELINE_VALUES, rows)
 
 
-# The rows arrive as one JSON array of arrays, in the column order below.
-_TIMELINE_FROM_JSON = """
+class _JsonOnce:
+    """json.dumps, once per distinct object (the caller keeps the objects alive)."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, str] = {}
+
+    def __call__(self, value: object) -> str:
+        key = id(value)
+        if key not in self._done:
+            self._done[key] = json.dumps(value, default=str)
+        return self._done[key]
+
+
+_TIMELINE_VALUES = """
 INSERT INTO customer_timeline
     (event_id, tenant_id, customer_id, type, occurred_at, summary, actor, resource, details)
-SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-       json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),
-       json_extract(value, '$[6]'), json_extract(value, '$[7]'), json_extract(value, '$[8]')
-FROM json_each(:rows)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-_TIMELINE_FROM_JSON_PG = """
-INSERT INTO customer_timeline
+_TIMELINE_COPY = """
+COPY customer_timeline
     (event_id, tenant_id, customer_id, type, occurred_at, summary, actor, resource, details)
-SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::timestamptz, r->>5, r->>6, r->>7, (r->8)::json
-FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r
+FROM STDIN (FORMAT BINARY)
 """
+# json's binary form is its text: the details go as the JSON text they are.
+_TIMELINE_COPY_TYPES = ["text"] * 4 + ["timestamptz"] + ["text"] * 4

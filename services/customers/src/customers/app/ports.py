@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -212,6 +212,10 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
     async def emit(self, tenant_id: str, payload: Message) -> str: ...
+    async def emit_many(self, tenant_id: str, payloads: Sequence[Message]) -> list[str]:
+        """Stage many events at once; their ids, in order."""
+        ...
+
     async def commit(self) -> None: ...
 
 
