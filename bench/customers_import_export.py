@@ -40,7 +40,8 @@ from customers.adapters.spreadsheets import SpreadsheetReader, SpreadsheetWriter
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.exports import ExportHandler, ExportService
-from customers.app.imports import ImportHandler, ImportRequest, ImportService
+from customers.app.import_job import ImportHandler
+from customers.app.imports import ImportRequest, ImportService
 from customers.app.jobs import JobRunner, JobService
 from customers.domain.imports import FileFormat
 from customers.domain.jobs import JobKind

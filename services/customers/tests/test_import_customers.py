@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 import zipfile
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
@@ -12,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.message import Message
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crosstalk.common.v1 import channel_pb2, tabular_pb2
 from crosstalk.customers.v1 import custom_fields_pb2, jobs_pb2, resources_pb2, tags_pb2
 from crosstalk.customers.v1 import customers_service_pb2 as pb
+from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.api.pagination import PageTokenCodec
+from crosstalk_common.bus.envelope import new_envelope, read_event
 from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
@@ -28,15 +33,18 @@ from crosstalk_common.grpc import auth
 from crosstalk_common.permissions import DataScope
 from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.grpc_servicer import CustomersServicer
+from customers.adapters.import_events import outbox_rows
 from customers.adapters.import_store import import_store_of
 from customers.adapters.spreadsheets import SpreadsheetReader
 from customers.adapters.tables import customers, outbox, timeline
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.import_job import ImportHandler
+from customers.app.imports import ImportStore
 from customers.app.job_ports import JobContext
 from customers.app.jobs import JobRunner
 from customers.bootstrap import compose_servicer
 from customers.domain.jobs import Job, JobError, JobKind
+from customers.domain.model import TimelineEntry
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 TENANT = "tenant-import"
@@ -568,3 +576,148 @@ async def test_phones_match_whatever_their_spelling(world: World) -> None:
     people = await world.by_name()
     assert set(people) == {"Sven B."}
     assert list(people["Sven B."].phones) == ["+49151 5550100"]
+
+
+def _shape(text: object) -> str:
+    """A stored value with its letters and digits blurred: how it is written, not what
+    (fractions of a second left out: PostgreSQL prints them without trailing zeros)."""
+    return re.sub(r"[0-9A-Za-z]", "x", re.sub(r"\.[0-9]+", "", str(text)))
+
+
+async def test_imported_rows_are_stored_as_every_other_write_stores_them(world: World) -> None:
+    # Imports write in bulk, around the ORM: a customer, its timeline row and its
+    # event must read (and sort, and compare in SQL) like those CreateCustomer writes.
+    created = await world.servicer.CreateCustomer(
+        pb.CreateCustomerRequest(
+            customer=resources_pb2.Customer(display_name="Uma", emails=["uu@example.com"])
+        ),
+        None,
+    )
+    done, _ = await world.run(csv_file([["name", "email"], ["Vic", "vv@example.com"]]))
+    assert done.succeeded_count == 1
+    people = await world.by_name()
+    by_id = {created.name.split("/")[1]: "rpc", people["Vic"].name.split("/")[1]: "import"}
+
+    async with world.sessions() as session:
+        stored = {
+            by_id[r.id]: (_shape(r.created_at), _shape(r.updated_at), r.emails)
+            for r in await session.execute(
+                select(
+                    customers.c.id,
+                    cast(customers.c.created_at, String).label("created_at"),
+                    cast(customers.c.updated_at, String).label("updated_at"),
+                    cast(customers.c.emails, String).label("emails"),
+                )
+            )
+        }
+        timeline_rows = {
+            by_id[r.customer_id]: r
+            for r in await session.execute(
+                select(
+                    timeline.c.customer_id,
+                    timeline.c.event_id,
+                    cast(timeline.c.occurred_at, String).label("occurred_at"),
+                )
+            )
+        }
+        events = {
+            r.id: r
+            for r in await session.execute(
+                select(
+                    outbox.c.id,
+                    outbox.c.payload,
+                    outbox.c.headers,
+                    cast(outbox.c.created_at, String).label("created_at"),
+                )
+            )
+        }
+    assert stored["import"][:2] == stored["rpc"][:2]
+    assert _shape(stored["import"][2]) == _shape(stored["rpc"][2])
+    assert json.loads(stored["import"][2]) == ["vv@example.com"]
+    assert _shape(timeline_rows["import"].occurred_at) == _shape(timeline_rows["rpc"].occurred_at)
+    mine, theirs = events[timeline_rows["import"].event_id], events[timeline_rows["rpc"].event_id]
+    # As SQLAlchemy writes a DateTime(timezone=True) column (the customer's, above).
+    assert _shape(mine.created_at) == stored["rpc"][0]
+    assert mine.headers == theirs.headers
+    event, other = read_event(bytes(mine.payload)), read_event(bytes(theirs.payload))
+    assert (event.type, event.tenant_id, event.event_id) == ("customer.created", TENANT, mine.id)
+    assert event.payload.customer == people["Vic"].name
+    assert event.envelope.producer == other.envelope.producer
+    assert event.envelope.occurred_time.seconds > 0
+
+
+class FailingTimeline:
+    """An import store whose batch dies after its customers and events are written."""
+
+    def __init__(self, store: ImportStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
+        raise RuntimeError("the database went away")
+
+
+async def test_a_batch_that_fails_before_its_commit_leaves_nothing(world: World) -> None:
+    # On SQLite, a savepoint opened before any write would itself open the
+    # transaction, and releasing it would commit the customers without their events.
+    job = await world.start(csv_file([["name", "email"], ["Wim", "wim@example.com"]]))
+    failing = ImportHandler(
+        world.new_uow, SpreadsheetReader(), lambda uow: FailingTimeline(import_store_of(uow))
+    )
+    assert await JobRunner(world.new_uow, {JobKind.IMPORT: failing}).run_until_idle() == 1
+    done = await world.servicer.GetJob(pb.GetJobRequest(name=job.name), None)
+    assert done.state == jobs_pb2.JOB_STATE_FAILED
+    assert await world.count() == 0
+    assert await world.count(outbox) == 0
+    assert await world.count(timeline) == 0
+
+
+async def test_a_large_xlsx_file_is_read_row_by_row(world: World) -> None:
+    # More rows than one parser chunk and one batch, with cells left out.
+    rows: list[list[object]] = [["name", "email", "country"]]
+    rows += [[f"Person {i}", f"p{i}@example.com", "" if i % 3 else "DE"] for i in range(1500)]
+    done, summary = await world.run(xlsx_file(rows), format=tabular_pb2.FILE_FORMAT_XLSX)
+    assert (done.state, done.succeeded_count, done.failed_count) == (
+        jobs_pb2.JOB_STATE_SUCCEEDED,
+        1500,
+        0,
+    )
+    assert summary.new_customers == 1500
+    assert await world.count() == 1500
+    async with world.sessions() as session:
+        germans = await session.scalar(
+            select(func.count()).select_from(customers).where(customers.c.country == "DE")
+        )
+    assert germans == 500
+
+
+def test_an_imports_event_envelopes_are_those_every_event_gets() -> None:
+    # import_events builds envelopes from a template per payload type; each must be
+    # the very envelope crosstalk_common's new_envelope builds for the same event.
+    events: list[tuple[str, Message]] = [
+        (f"00000000-0000-4000-8000-00000000000{i}", payload)
+        for i, payload in enumerate(
+            [
+                customer_events_pb2.CustomerCreated(customer="customers/a", display_name="Ann"),
+                customer_events_pb2.CustomerTagged(customer="customers/a", tags=["tags/t1"]),
+                customer_events_pb2.CustomerCreated(customer="customers/b", owner="members/m"),
+                customer_events_pb2.CustomerUpdated(customer="customers/c", changed_fields=["x"]),
+                customer_events_pb2.CustomerCreated(customer="customers/d"),
+            ]
+        )
+    ]
+    rows = outbox_rows(TENANT, events)
+    assert [r["id"] for r in rows] == [event_id for event_id, _ in events]
+    for (event_id, payload), row in zip(events, rows, strict=True):
+        event_type, expected = new_envelope(
+            TENANT,
+            payload,
+            occurred_at=row["created_at"],
+            trace_context=row["headers"],
+            event_id=event_id,
+        )
+        assert row["subject"] == event_type.subject
+        assert row["payload"] == expected.SerializeToString()
+        assert read_event(row["payload"]).payload == payload

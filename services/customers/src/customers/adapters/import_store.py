@@ -1,23 +1,32 @@
 """ImportStore in SQL: an import batch's lookups and inserts, a few statements per batch.
 
 Lookups go through unique or covering indexes (channel identities, contact
-keys). On PostgreSQL they are LATERAL lookups per value, because "IN (...)"
-is planned as a filter over a whole tenant while a table's statistics are
-stale (during a bulk import they always are); inserts use COPY. On SQLite
-they are "IN (...)" and multi-row INSERTs.
+keys), one statement per kind of key for a whole batch. On PostgreSQL they
+are LATERAL lookups per value, because "IN (...)" is planned as a filter over
+a whole tenant while a table's statistics are stale (during a bulk import
+they always are); on SQLite they are "IN (...)".
+
+Inserts bypass the ORM's per-row parameter handling: COPY on PostgreSQL, and
+one executemany of plain tuples on SQLite (values converted by the columns'
+own bind processors, so they read back as SQLAlchemy wrote them). Columns
+left out take their server defaults. The batch's events go to the outbox the
+same way, in the same transaction (see adapters/import_events.py).
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
+from google.protobuf.message import Message
 from psycopg import sql
 from psycopg.errors import IntegrityError as PgIntegrityError
-from sqlalchemy import JSON, Select, String, Table, case, func, insert, literal, select, true
+from sqlalchemy import JSON, Select, String, Table, case, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -25,12 +34,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from crosstalk_common.visibility import Visibility
+from customers.adapters.import_events import outbox_rows
 from customers.adapters.repository import _row as customer_row
 from customers.adapters.tables import (
     customer_contact_keys,
     customer_identities,
     customer_tags,
     customers,
+    outbox,
     timeline,
 )
 from customers.app.imports import Match
@@ -42,18 +53,32 @@ from customers.domain.model import Channel, ChannelIdentity, Customer, TimelineE
 c = customers.c
 ci = customer_identities.c
 ck = customer_contact_keys.c
-# Values per lookup: far below the bound-parameter limits of SQLite and PostgreSQL.
-_CHUNK = 500
+# Values per SQLite lookup: far below its bound-parameter limit (32,766). On
+# PostgreSQL the values travel as one array parameter, so a batch is one lookup.
+_SQLITE_CHUNK = 5000
 
 
-def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
-    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+class _Process(Protocol):
+    """A column type's bind processor (Python value -> driver value)."""
+
+    def __call__(self, value: Any, /) -> Any: ...
+
+
+# (dialect, table, columns) -> the INSERT statement and each column's bind processor.
+_SqliteInsert = tuple[str, list[tuple[str, _Process | None]]]
+_sqlite_inserts: dict[tuple[Dialect, str, tuple[str, ...]], _SqliteInsert] = {}
 
 
 class SqlImportStore:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._postgres = session.get_bind().dialect.name == "postgresql"
+        self._dialect = session.get_bind().dialect
+        self._postgres = self._dialect.name == "postgresql"
+
+    def _chunks(self, values: Sequence[Any]) -> list[Sequence[Any]]:
+        if self._postgres:
+            return [values] if values else []
+        return [values[i : i + _SQLITE_CHUNK] for i in range(0, len(values), _SQLITE_CHUNK)]
 
     def _visible(self, visibility: Visibility) -> ColumnElement[bool]:
         clause = scope_clause(visibility, owner=c.owner_member_id, department=c.department_id)
@@ -97,7 +122,7 @@ class SqlImportStore:
         found: dict[tuple[str, str], Match] = {}
         for (channel, store), external_ids in groups.items():
             same = (ci.tenant_id == tenant_id, ci.channel == channel, ci.store == store)
-            for chunk in _chunks(external_ids):
+            for chunk in self._chunks(external_ids):
                 query = self._lookup(visibility, ci.external_id, list(chunk), same, ci.customer_id)
                 for r in await self._session.execute(query):
                     identity = ChannelIdentity(Channel(channel), r.key, store)
@@ -113,7 +138,7 @@ class SqlImportStore:
         found: dict[tuple[str, str], Match] = {}
         for kind, values in groups.items():
             same = (ck.tenant_id == tenant_id, ck.kind == kind)
-            for chunk in _chunks(values):
+            for chunk in self._chunks(values):
                 query = self._lookup(visibility, ck.value, list(chunk), same, ck.customer_id)
                 for r in await self._session.execute(query):
                     found.setdefault((kind, r.key), Match(r.id, bool(r.visible)))
@@ -121,7 +146,7 @@ class SqlImportStore:
 
     async def existing_ids(self, tenant_id: str, customer_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(list(customer_ids)):
+        for chunk in self._chunks(list(customer_ids)):
             # By primary key alone (the tenant indexes would make this a scan).
             rows = await self._session.execute(
                 select(c.id, c.tenant_id).where(c.id.in_(list(chunk)))
@@ -153,6 +178,7 @@ class SqlImportStore:
             for customer in batch
             for tag in sorted(customer.tags)
         ]
+        await self._begin()
         try:
             async with self._session.begin_nested():
                 await self._insert(customers, [customer_row(x) for x in batch])
@@ -160,7 +186,7 @@ class SqlImportStore:
                 await self._insert(customer_tags, tags)
                 # customer_contact_keys as adapters/contact_keys.py writes them.
                 await self._insert(customer_contact_keys, _contact_key_rows(batch))
-        except (IntegrityError, PgIntegrityError) as exc:
+        except (IntegrityError, PgIntegrityError, sqlite3.IntegrityError) as exc:
             raise IdentityTaken(str(exc)) from exc
 
     async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
@@ -182,33 +208,93 @@ class SqlImportStore:
             ],
         )
 
+    async def add_events(self, tenant_id: str, events: Sequence[tuple[str, Message]]) -> None:
+        await self._insert(outbox, outbox_rows(tenant_id, events))
+
+    async def _driver(self) -> Any:
+        """The session's own DBAPI driver connection (same transaction)."""
+        connection = await self._session.connection()
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None, "a checked-out connection has its driver connection"
+        return driver
+
+    async def _begin(self) -> None:
+        """Open the transaction on SQLite before a savepoint.
+
+        Python's sqlite3 begins a transaction only before the first INSERT,
+        UPDATE or DELETE; a SAVEPOINT issued first would open the transaction
+        itself, and releasing it would commit the batch's customers without
+        the rows written after it (its events).
+        """
+        if self._postgres:
+            return
+        driver = await self._driver()
+        if not driver.in_transaction:
+            await driver.execute("BEGIN")
+
     async def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         if self._postgres:
             await self._copy(table, rows)
             return
-        # With RETURNING, SQLAlchemy sends many rows per INSERT statement
-        # ("insertmanyvalues"): several times faster than executemany on SQLite.
-        statement = insert(table).returning(*table.primary_key.columns)
-        await self._session.execute(statement, rows)
+        statement, columns = self._sqlite_insert(table, tuple(rows[0]))
+        converters = [(name, _Reused(process) if process else None) for name, process in columns]
+        values = [
+            [row[name] if convert is None else convert(row[name]) for name, convert in converters]
+            for row in rows
+        ]
+        driver = await self._driver()
+        await driver.executemany(statement, values)
+
+    def _sqlite_insert(self, table: Table, names: tuple[str, ...]) -> _SqliteInsert:
+        key = (self._dialect, table.name, names)
+        if key not in _sqlite_inserts:
+            quote = self._dialect.identifier_preparer.quote
+            statement = (
+                f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608 (table and column names)
+                f"VALUES ({', '.join('?' for _ in names)})"
+            )
+            # The dialect's own type (e.g. SQLite's DATETIME, which stores text), as
+            # SQLAlchemy's statements use it.
+            processors: list[tuple[str, _Process | None]] = [
+                (n, table.c[n].type.dialect_impl(self._dialect).bind_processor(self._dialect))
+                for n in names
+            ]
+            _sqlite_inserts[key] = (statement, processors)
+        return _sqlite_inserts[key]
 
     async def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """COPY ... FROM STDIN on the session's own connection (same transaction)."""
         names = list(rows[0])
-        json_columns = {n for n in names if isinstance(table.c[n].type, JSON)}
-        connection = await self._session.connection()
-        raw = await connection.get_raw_connection()
+        columns = [
+            (n, _Reused(json.dumps) if isinstance(table.c[n].type, JSON) else None) for n in names
+        ]
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names))
         )
-        driver = raw.driver_connection
-        assert driver is not None, "a checked-out connection has its driver connection"
+        driver = await self._driver()
         async with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 await copy.write_row(
-                    [json.dumps(row[n]) if n in json_columns else row[n] for n in names]
+                    [row[name] if dump is None else dump(row[name]) for name, dump in columns]
                 )
+
+
+class _Reused:
+    """A conversion that reuses its last result for the same object: the rows of a
+    batch share some values (the batch's time, its events' trace context)."""
+
+    def __init__(self, convert: _Process) -> None:
+        self._convert = convert
+        self._last: object = _Reused
+        self._result: Any = None
+
+    def __call__(self, value: Any) -> Any:
+        if value is not self._last:
+            self._last, self._result = value, self._convert(value)
+        return self._result
 
 
 def _contact_key_rows(batch: Sequence[Customer]) -> list[dict[str, Any]]:

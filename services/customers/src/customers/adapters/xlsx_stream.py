@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Literal
-from xml.etree.ElementTree import Element, ParseError, iterparse
+from xml.etree.ElementTree import Element, ParseError, XMLParser, iterparse
 from xml.sax.saxutils import escape
 
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
@@ -86,6 +86,7 @@ class _Tags:
         self.run = f"{ns}r"
         self.dimension = f"{ns}dimension"
         self.item = f"{ns}si"
+        self.phonetic = f"{ns}rPh"
 
 
 def _text(element: Element, tags: _Tags) -> str:
@@ -97,6 +98,94 @@ def _text(element: Element, tags: _Tags) -> str:
         elif child.tag == tags.run:
             parts.extend(t.text or "" for t in child if t.tag == tags.text)
     return "".join(parts)
+
+
+_CHUNK_BYTES = 1 << 16
+
+
+class _SheetRows:
+    """A parser target that turns a sheet's XML into rows as it is fed.
+
+    Called back per tag and text run, it builds no elements: only the values
+    of the row under way, and the rows completed since the last take().
+    """
+
+    def __init__(self, book: XlsxRows) -> None:
+        self._book = book
+        self._tags: _Tags | None = None
+        self._done: list[tuple[int, list[object]]] = []
+        self.number = 0
+        self._row_ref = ""
+        self._cells: dict[int, object] = {}
+        # The cell under way: its reference, type and style, <v> text and inline string.
+        self._ref = ""
+        self._kind = "n"
+        self._style = ""
+        self._raw = ""
+        self._inline: list[str] | None = None
+        self._phonetic = False
+        # Text being collected (inside <v>, or a <t> of an inline string), else None.
+        self._text: list[str] | None = None
+
+    def take(self) -> list[tuple[int, list[object]]]:
+        done, self._done = self._done, []
+        return done
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        tags = self._tags
+        if tags is None:
+            tags = self._tags = _Tags(tag)
+        if tag == tags.cell:
+            self._ref = attrib.get("r", "")
+            self._kind = attrib.get("t", "n")
+            self._style = attrib.get("s", "")
+            self._raw = ""
+            self._inline = None
+        elif tag == tags.value:
+            self._text = []
+        elif tag == tags.text:
+            if self._inline is not None and not self._phonetic:
+                self._text = []
+        elif tag == tags.inline:
+            self._inline = []
+        elif tag == tags.phonetic:
+            self._phonetic = True
+        elif tag == tags.row:
+            self._row_ref = attrib.get("r", "")
+            self._cells = {}
+        elif tag == tags.dimension:
+            refs = _CELL_REF.findall(attrib.get("ref", ""))
+            self._book.dimension_rows = int(refs[-1][1]) if refs else 0
+
+    def data(self, text: str) -> None:
+        if self._text is not None:
+            self._text.append(text)
+
+    def end(self, tag: str) -> None:
+        tags = self._tags
+        assert tags is not None, "an end follows a start"
+        if tag == tags.cell:
+            match = _CELL_REF.match(self._ref)
+            column = column_index_from_string(match.group(1)) - 1 if match else len(self._cells)
+            inline = None if self._inline is None else "".join(self._inline)
+            self._cells[column] = self._book._value(self._kind, self._raw, inline, self._style)
+        elif tag == tags.value:
+            if self._text is not None:
+                self._raw = "".join(self._text)
+            self._text = None
+        elif tag == tags.text:
+            if self._text is not None and self._inline is not None:
+                self._inline.append("".join(self._text))
+            self._text = None
+        elif tag == tags.phonetic:
+            self._phonetic = False
+        elif tag == tags.row:
+            self.number = int(self._row_ref) if self._row_ref else self.number + 1
+            cells = self._cells
+            self._done.append(
+                (self.number, [cells.get(i) for i in range(max(cells, default=-1) + 1)])
+            )
+            self._cells = {}
 
 
 class XlsxRows:
@@ -191,19 +280,17 @@ class XlsxRows:
         dates = {i for i, fmt in enumerate(styles) if is_date_format(formats.get(fmt, ""))}
         return dates, epoch
 
-    def _value(self, cell: Element, tags: _Tags) -> object:
-        kind = cell.get("t", "n")
+    def _value(self, kind: str, raw: str, inline: str | None, style: str) -> object:
+        """A cell's value from its type (t), its <v> text, its inline string and its style (s)."""
         if kind == "inlineStr":
-            found = cell.find(tags.inline)
-            return None if found is None else _text(found, tags)
-        raw = cell.findtext(tags.value) or ""
+            return inline
         if kind == "s":
             return self._strings[int(raw)] if raw else None
         if not raw:
             return None
         if kind == "n":
             number: float | int = float(raw) if any(ch in raw for ch in ".eE") else int(raw)
-            if self._dates and int(cell.get("s", "0")) in self._dates:
+            if self._dates and int(style or "0") in self._dates:
                 try:
                     return from_excel(number, self._epoch)
                 except (OverflowError, ValueError):
@@ -217,33 +304,17 @@ class XlsxRows:
 
     def rows(self) -> Iterator[tuple[int, list[object]]]:
         """Every row element (empty ones too), with its number."""
-        tags: _Tags | None = None
-        data: Element | None = None
-        number = 0
-        cells: dict[int, object] = {}
+        sheet = _SheetRows(self)
+        parser = XMLParser(target=sheet)  # noqa: S314 (no DTD gets through _NoDtd)
+        stream = _NoDtd(self._sheet)
         try:
-            for event, element in _parse(self._sheet, ("start", "end")):
-                if tags is None:
-                    tags = _Tags(element.tag)
-                if event == "start":
-                    if element.tag == tags.sheet_data:
-                        data = element
-                elif element.tag == tags.cell:
-                    match = _CELL_REF.match(element.get("r", ""))
-                    column = column_index_from_string(match.group(1)) - 1 if match else len(cells)
-                    cells[column] = self._value(element, tags)
-                elif element.tag == tags.row:
-                    number = int(element.get("r", number + 1))
-                    values = [cells.get(i) for i in range(max(cells, default=-1) + 1)]
-                    cells = {}
-                    if data is not None:
-                        data.clear()  # the rows read so far
-                    yield number, values
-                elif element.tag == tags.dimension:
-                    refs = _CELL_REF.findall(element.get("ref", ""))
-                    self.dimension_rows = int(refs[-1][1]) if refs else 0
+            while chunk := stream.read(_CHUNK_BYTES):
+                parser.feed(chunk)
+                yield from sheet.take()
+            parser.close()
+            yield from sheet.take()
         except (ParseError, ValueError, IndexError, KeyError) as exc:
-            raise XlsxError(f"row {number + 1}: {type(exc).__name__}") from exc
+            raise XlsxError(f"row {sheet.number + 1}: {type(exc).__name__}") from exc
 
     def close(self) -> None:
         self._sheet.close()

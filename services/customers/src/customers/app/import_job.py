@@ -4,7 +4,14 @@ skips customers (see app/imports.py for what StartImport checks first).
 Each batch is one unit of work; the next batch is read (a workbook parsed,
 its rows checked) in a thread while one is written. A row is matched to an
 existing customer by channel identity, then email, then phone (tenant-wide,
-through indexes); a row with a problem is reported and writes nothing.
+through indexes, one lookup per kind of key for the whole batch); a row with
+a problem is reported and writes nothing.
+
+The batch's customer.created / customer.updated events and their timeline
+rows are staged here and written by the import store, in bulk, in the
+batch's transaction (tags added to existing customers go through
+change_tags and the unit of work, as everywhere else). The outbox relay
+picks them up on its next poll.
 
 A resumed job carries on after the last batch it reported. A batch written
 but not reported (the worker died in between) is matched again: its
@@ -65,7 +72,9 @@ from customers.domain.model import (
     displaced_by_exclusive,
 )
 
-BATCH_ROWS = 1000
+# Rows per unit of work: fewer, larger transactions (and lookups, COPYs and
+# progress reports) at a bounded cost in memory (two batches are held at a time).
+BATCH_ROWS = 2000
 # Ids of customers an import creates follow from the job and the row.
 _ROW_IDS = uuid.UUID("5d0c63e4-8b8f-4a55-9d43-6f3c0e1a2b7d")
 _Read = list[tuple[ImportedRow, list[RowError]]]
@@ -96,6 +105,15 @@ class _Batch:
     def fail(self, errors: Sequence[RowError]) -> None:
         self.errors.extend(errors)
         self.failed_rows.update(e.row for e in errors)
+
+
+@dataclass
+class _Staged:
+    """A commit batch's events (event id, payload) and their timeline rows, written
+    by the import store at the end of the batch, in its transaction."""
+
+    events: list[tuple[str, Message]] = field(default_factory=list)
+    entries: list[TimelineEntry] = field(default_factory=list)
 
 
 class ImportHandler:
@@ -376,7 +394,7 @@ class _ImportRun:
             store = self.handler.store(uow)
             found = await self._matches(store, read)
             by_name, groups = await self._resolve_tags(uow, read)
-            entries: list[TimelineEntry] = []
+            staged = _Staged()
             rows_of: dict[str, ImportedRow] = {}
             now = utc_now()
             for row, cell_errors in read:
@@ -404,9 +422,10 @@ class _ImportRun:
                     outcome.existing += 1
                     outcome.skipped += 1
                 else:
-                    await self._update(uow, row, match.customer_id, tags, outcome, entries)
-            await self._create(uow, store, rows_of, outcome, entries)
-            await store.add_timeline(entries)
+                    await self._update(uow, row, match.customer_id, tags, outcome, staged)
+            await self._create(store, rows_of, outcome, staged)
+            await store.add_events(self.tenant_id, staged.events)
+            await store.add_timeline(staged.entries)
             await uow.commit()
         self.resumed = False
         return outcome
@@ -437,7 +456,7 @@ class _ImportRun:
         customer_id: str,
         tags: list[Tag],
         outcome: _Batch,
-        entries: list[TimelineEntry],
+        staged: _Staged,
     ) -> None:
         current = await uow.customers.get(self.tenant_id, customer_id, self.visibility)
         if current is None:
@@ -472,9 +491,8 @@ class _ImportRun:
                     [RowError(row.row, "", "the customer changed while it was imported", "")]
                 )
                 return
-            await _tell(
-                uow,
-                entries,
+            _tell(
+                staged,
                 updated,
                 customer_events_pb2.CustomerUpdated(
                     customer=customer_name(customer_id),
@@ -503,11 +521,10 @@ class _ImportRun:
 
     async def _create(
         self,
-        uow: UnitOfWork,
         store: ImportStore,
         rows_of: dict[str, ImportedRow],
         outcome: _Batch,
-        entries: list[TimelineEntry],
+        staged: _Staged,
     ) -> None:
         pending = list(self.pending.values())
         if not pending:
@@ -540,9 +557,8 @@ class _ImportRun:
                     )
         for customer in added:
             outcome.created += 1
-            await _tell(
-                uow,
-                entries,
+            _tell(
+                staged,
                 customer,
                 _created_event(customer),
                 "customer.created",
@@ -552,9 +568,8 @@ class _ImportRun:
             )
             if customer.tags:
                 names = [tag_name(t) for t in sorted(customer.tags)]
-                await _tell(
-                    uow,
-                    entries,
+                _tell(
+                    staged,
                     customer,
                     customer_events_pb2.CustomerTagged(
                         customer=customer_name(customer.id), tags=names
@@ -582,9 +597,8 @@ def _department(department_id: str) -> str:
     return f"departments/{department_id}" if department_id else ""
 
 
-async def _tell(
-    uow: UnitOfWork,
-    entries: list[TimelineEntry],
+def _tell(
+    staged: _Staged,
     customer: Customer,
     payload: Message,
     event_type: str,
@@ -593,9 +607,10 @@ async def _tell(
     actor: str,
     details: dict[str, object],
 ) -> None:
-    """Emit an event and queue its timeline row (written with the batch's other rows)."""
-    event_id = await uow.emit(customer.tenant_id, payload)
-    entries.append(
+    """Stage an event and its timeline row (written with the batch's other rows)."""
+    event_id = str(uuid.uuid4())
+    staged.events.append((event_id, payload))
+    staged.entries.append(
         TimelineEntry(
             event_id=event_id,
             tenant_id=customer.tenant_id,

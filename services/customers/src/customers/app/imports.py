@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
+from google.protobuf.message import Message
+
 from crosstalk_common.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -99,6 +101,10 @@ class ImportStore(Protocol):
         ...
 
     async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None: ...
+
+    async def add_events(self, tenant_id: str, events: Sequence[tuple[str, Message]]) -> None:
+        """Events (event id, payload) to the outbox, in the store's transaction."""
+        ...
 
 
 ImportStoreOf = Callable[[UnitOfWork], ImportStore]

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
@@ -245,7 +246,7 @@ class ImportedRow:
     # Field -> the column it came from (row errors name it).
     sources: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def keys(self) -> RowKeys:
         return RowKeys(self.identities, self.emails, self.phones)
 
@@ -289,13 +290,18 @@ class RowKeys:
     emails: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()
 
-    def all(self) -> list[tuple[str, str]]:
+    def all(self) -> tuple[tuple[str, str], ...]:
+        return self._all
+
+    @cached_property
+    def _all(self) -> tuple[tuple[str, str], ...]:
+        # Worked out once: a row's keys are looked up, matched and remembered.
         keys = [("identity", identity_key(i)) for i in self.identities]
         for email in self.emails:
             keys.extend(contact_keys((email,), ()))
         for phone in self.phones:
             keys.extend(contact_keys((), (phone,)))
-        return list(dict.fromkeys(keys))
+        return tuple(dict.fromkeys(keys))
 
 
 def identity_key(identity: ChannelIdentity) -> str:
@@ -375,7 +381,7 @@ def read_row(
         else:
             values[target] = text
     for phone in lists["phones"]:
-        if not _PHONE.match(phone) or sum(ch.isdigit() for ch in phone) < 4:
+        if not _PHONE.match(phone) or sum(map(str.isdigit, phone)) < 4:
             errors.append(
                 RowError(
                     number,
@@ -413,6 +419,7 @@ def read_row(
     if len(errors) > 1:
         position = {c.header: c.index for c in plan.columns}
         errors.sort(key=lambda e: position.get(e.column, len(cells)))
+    row.keys.all()  # worked out here, in the reader (see RowKeys)
     return row, errors
 
 
