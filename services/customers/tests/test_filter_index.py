@@ -1,4 +1,4 @@
-"""The filter index follows every committed write (the change feed of migration 0007)
+"""The filter index follows every committed write (the change log of migrations 0007, 0008)
 and never shows an uncommitted one; a large tenant loads in the background while
 SQL answers."""
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.model import Group, Leaf, Node, Op
@@ -18,8 +19,9 @@ from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
+from customers.adapters.change_log_pruning import ChangeLogPruner
 from customers.adapters.filter_index.index import FilterIndex
-from customers.adapters.tables import outbox
+from customers.adapters.tables import customer_change_log, outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.domain.model import (
     Channel,
@@ -242,3 +244,49 @@ async def test_a_new_custom_field_reaches_the_index(setup: Setup) -> None:
     rich = Leaf("custom_fields.budget", Op.GT, (1000,))
     assert await setup.both(rich) == {_customer(8).id}
     assert setup.index.loaded(TENANT) == 20
+
+
+async def _log_rows(setup: Setup) -> list[tuple[int, str]]:
+    async with setup.engine.connect() as conn:
+        rows = await conn.execute(
+            select(customer_change_log.c.seq, customer_change_log.c.customer_id).order_by(
+                customer_change_log.c.seq
+            )
+        )
+        return [(int(seq), cid) for seq, cid in rows]
+
+
+async def test_pruning_deletes_old_log_rows_and_the_index_reloads_what_it_missed(
+    setup: Setup,
+) -> None:
+    pruner = ChangeLogPruner(setup.engine)
+    assert await pruner.prune_once() == 0  # nothing is a day old yet
+    assert await setup.both(VIP) == {_customer(3).id}
+    async with setup.plain() as uow:  # written, then pruned before the index reads it
+        await uow.customers.add_tags(TENANT, _customer(8).id, frozenset({"vip"}))
+        await uow.commit()
+    before = await _log_rows(setup)
+    assert (await pruner.prune_once(utc_now() + timedelta(days=2))) > 0
+    after = await _log_rows(setup)
+    # SQLite's seq is the rowid: its newest row stays, so numbers never restart.
+    assert after == ([] if setup.engine.dialect.name == "postgresql" else before[-1:])
+    assert await setup.both(VIP) == {_customer(3).id, _customer(8).id}
+
+    async with setup.plain() as uow:  # and the log goes on, past what was deleted
+        await uow.customers.add_tags(TENANT, _customer(9).id, frozenset({"vip"}))
+        await uow.commit()
+    newest = await _log_rows(setup)
+    assert newest[-1][1] == _customer(9).id
+    assert newest[-1][0] > before[-1][0]
+    assert await setup.both(VIP) == {_customer(n).id for n in (3, 8, 9)}
+
+
+async def test_each_write_appends_to_the_log(setup: Setup) -> None:
+    before = len(await _log_rows(setup))
+    async with setup.plain() as uow:
+        await uow.customers.add_tags(TENANT, _customer(8).id, frozenset({"vip", "lead"}))
+        await uow.customers.add_to_score(TENANT, _customer(8).id, 5, now=NOW)
+        await uow.commit()
+    written = (await _log_rows(setup))[before:]
+    assert {cid for _, cid in written} == {_customer(8).id}
+    assert len(written) >= 2  # the tags and the score: appended, not merged

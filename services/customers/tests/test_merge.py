@@ -61,7 +61,7 @@ ACTOR = "members/admin"
 CUSTOMER_COLUMNS = {
     name: "target_id" if name == "customer_merges" else "customer_id"
     for name, table in metadata.tables.items()
-    if ("customer_id" in table.c or name == "customer_merges") and name != "customer_changes"
+    if ("customer_id" in table.c or name == "customer_merges") and name != "customer_change_log"
 }
 
 

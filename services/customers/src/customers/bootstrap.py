@@ -11,6 +11,7 @@ from crosstalk_common.config import parse_bool
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
+from customers.adapters.change_log_pruning import ChangeLogPruner
 from customers.adapters.consumers import (
     MESSAGES,
     RULE_ACTIONS,
@@ -102,6 +103,11 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         service_names=[SERVICE_NAME],
         permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
         verifier=verifier,
-        workers=[*runtime.workers, jobs.run, PointsExpiry(new_uow).run],
+        workers=[
+            *runtime.workers,
+            jobs.run,
+            PointsExpiry(new_uow).run,
+            ChangeLogPruner(runtime.engine).run,
+        ],
         cleanups=[*runtime.cleanups, close_jwks],
     )

@@ -278,19 +278,35 @@ tenant_limits = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-# Written only by database triggers (migration 0007): per customer, the
-# sequence of the last write to it, its tags or its identities; per tenant,
-# of the last change to its custom field definitions. The filter
-# index reads it to stay current (adapters/filter_index).
-customer_changes = Table(
-    "customer_changes",
+# Written only by database triggers (migrations 0007, 0008): a row per write
+# to a customer, its tags or its identities, and per change to a tenant's
+# custom field definitions. The filter index reads it to stay current
+# (adapters/filter_index); housekeeping deletes old rows (adapters/change_log).
+customer_change_log = Table(
+    "customer_change_log",
     metadata,
+    # SQLite: the rowid, growing in commit order. PostgreSQL: the writing
+    # transaction's id, so not unique; there the table has no primary key
+    # (a difference autogenerate does not compare) and an index on seq.
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     # a customer's id, or "fields:{tenant_id}" when custom field definitions changed
-    Column("customer_id", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
     Column("tenant_id", String(36), nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Index("ix_customer_changes_tenant_seq", "tenant_id", "seq"),
-    Index("ix_customer_changes_seq", "seq"),
+    Column("written_at", BigInteger, nullable=False),  # Unix seconds
+    Index("ix_customer_change_log_seq", "seq", info={"dialects": ("postgresql",)}),
+)
+
+# One row: rows of customer_change_log up to this seq have been deleted.
+customer_change_log_horizon = Table(
+    "customer_change_log_horizon",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("pruned_through", BigInteger, nullable=False),
 )
 
 segments = Table(

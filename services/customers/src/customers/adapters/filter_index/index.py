@@ -7,7 +7,7 @@ table per row); numpy answers them in milliseconds. See ADR 0010.
 Each tenant's table is loaded on first use: at once for a small tenant,
 in the background for a large one (``background_from`` customers and up),
 while SQL answers. Before every use the index reads the change feed that
-the database's triggers keep (migration 0007) and reloads the customers
+the database's triggers keep (migrations 0007, 0008) and reloads the customers
 written since, so a filter sees every committed write, from any replica.
 It reads through its own connection, so it never sees (nor keeps) another
 transaction's uncommitted rows.
@@ -34,6 +34,7 @@ from customers.adapters.filter_index.columns import Mask
 from customers.adapters.filter_index.evaluate import matching, visible
 from customers.adapters.filter_index.loading import (
     FIELDS_CHANGED,
+    FeedRead,
     change_mark,
     load_changed,
     load_definitions,
@@ -140,15 +141,18 @@ class FilterIndex:
             table = state.table
             if table is not None:
                 async with self._engine.connect() as conn:
-                    mark, changed = await read_feed(conn, tenant_id, state.mark)
-                    if not changed:
-                        state.mark = mark
+                    feed = await read_feed(conn, tenant_id, state.mark)
+                    if not feed.changed and not feed.lost:
+                        state.mark = feed.mark
                         return table
-                    fields_changed = any(cid.startswith(FIELDS_CHANGED) for cid in changed)
-                    if not fields_changed and len(changed) <= self._catch_up_at_once:
-                        await self._catch_up(conn, tenant_id, state, table, mark, changed)
+                    # New custom fields, or writes no longer in the log: load afresh.
+                    afresh = feed.lost or any(
+                        cid.startswith(FIELDS_CHANGED) for cid in feed.changed
+                    )
+                    if not afresh and len(feed.changed) <= self._catch_up_at_once:
+                        await self._catch_up(conn, tenant_id, state, table, feed)
                         return table
-                if not fields_changed and len(changed) < table.size // 2:
+                if not afresh and len(feed.changed) < table.size // 2:
                     state.building = asyncio.create_task(
                         self._later(tenant_id, state, self._catch_up_alone(tenant_id, state, table))
                     )
@@ -170,21 +174,25 @@ class FilterIndex:
         tenant_id: str,
         state: _Tenant,
         table: CustomerTable,
-        mark: int,
-        changed: list[str],
+        feed: FeedRead,
     ) -> None:
         """Reload the customers written since the last look."""
-        loaded = await load_changed(conn, tenant_id, table.definitions, state.mark, mark)
+        loaded = await load_changed(conn, tenant_id, table.definitions, state.mark, feed.mark)
+        gone = set(feed.changed) - set(loaded.ids)
         if len(loaded.ids) > 1_000:
-            await asyncio.to_thread(table.apply, loaded, set(changed) - set(loaded.ids))
+            await asyncio.to_thread(table.apply, loaded, gone)
         else:
-            table.apply(loaded, gone=set(changed) - set(loaded.ids))
-        state.mark = mark
+            table.apply(loaded, gone=gone)
+        state.mark = feed.mark
 
     async def _catch_up_alone(self, tenant_id: str, state: _Tenant, table: CustomerTable) -> None:
         async with self._engine.connect() as conn:
-            mark, changed = await read_feed(conn, tenant_id, state.mark)
-            await self._catch_up(conn, tenant_id, state, table, mark, changed)
+            # Read again: more may have been written (or pruned) since.
+            feed = await read_feed(conn, tenant_id, state.mark)
+            if not feed.lost:
+                await self._catch_up(conn, tenant_id, state, table, feed)
+                return
+        await self._build(tenant_id, state)
 
     async def _later(self, tenant_id: str, state: _Tenant, work: Awaitable[None]) -> None:
         """Background loading or catching up; SQL answers the tenant meanwhile."""

@@ -20,7 +20,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from customers.adapters.customer_filter_sql import custom_field_value, json_text
 from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.tables import (
-    customer_changes,
+    customer_change_log,
+    customer_change_log_horizon,
     customer_identities,
     customer_tags,
     customers,
@@ -152,12 +153,19 @@ async def load_definitions(
         return await SqlCustomFieldRepository(session).by_key(tenant_id)
 
 
-def _written_since(dialect: str, since: int, until: int) -> list[ColumnElement[bool]]:
-    """Feed rows after mark ``since`` (up to ``until`` on SQLite: see ``read_feed``)."""
-    ch = customer_changes.c
-    if dialect == "postgresql":
-        return [ch.seq >= since]
-    return [ch.seq > since, ch.seq <= until]
+def _written_where(
+    dialect: str, tenant_id: str, since: int, until: int | ColumnElement[Any]
+) -> list[ColumnElement[bool]]:
+    """The log's rows after mark ``since`` (up to ``until`` on SQLite: see ``read_feed``)."""
+    log = customer_change_log.c
+    seq = [log.seq >= since] if dialect == "postgresql" else [log.seq > since, log.seq <= until]
+    return [log.tenant_id == tenant_id, *seq]
+
+
+def _written_since(dialect: str, tenant_id: str, since: int, until: int) -> Select[tuple[str]]:
+    """The ids the log lists after mark ``since``; one written many times is listed many times."""
+    where = _written_where(dialect, tenant_id, since, until)
+    return select(customer_change_log.c.customer_id).where(*where)
 
 
 async def load_changed(
@@ -168,28 +176,26 @@ async def load_changed(
     until: int,
 ) -> Loaded:
     """The customers the feed lists after ``since`` (those still there), with tags
-    and identities: joined with the feed, not listed by id."""
-    ch = customer_changes.c
-    written = [ch.tenant_id == tenant_id, *_written_since(conn.dialect.name, since, until)]
+    and identities: selected by the feed, not listed by id."""
+    written = _written_since(conn.dialect.name, tenant_id, since, until)
     loaded = Loaded()
     selected = _selected(conn, definitions)
-    query = _customers_query(selected, [c.tenant_id == tenant_id, *written])
     rows = (
-        await conn.execute(query.join_from(customers, customer_changes, ch.customer_id == c.id))
+        await conn.execute(
+            _customers_query(selected, [c.tenant_id == tenant_id, c.id.in_(written)])
+        )
     ).all()
     if rows:
         _take(loaded, list(selected), rows)
     t, i = customer_tags.c, customer_identities.c
     tagged = await conn.execute(
-        select(t.customer_id, t.tag)
-        .join_from(customer_tags, customer_changes, ch.customer_id == t.customer_id)
-        .where(t.tenant_id == tenant_id, *written)
+        select(t.customer_id, t.tag).where(t.tenant_id == tenant_id, t.customer_id.in_(written))
     )
     loaded.tags.extend((cid, tag) for cid, tag in tagged)
     identities = await conn.execute(
-        select(i.customer_id, i.channel, i.store)
-        .join_from(customer_identities, customer_changes, ch.customer_id == i.customer_id)
-        .where(i.tenant_id == tenant_id, *written)
+        select(i.customer_id, i.channel, i.store).where(
+            i.tenant_id == tenant_id, i.customer_id.in_(written)
+        )
     )
     for cid, channel, store in identities:
         loaded.channels.append((cid, channel))
@@ -198,11 +204,11 @@ async def load_changed(
     return loaded
 
 
-# --- the change feed (migration 0007) ---------------------------------------------------
+# --- the change log (migrations 0007, 0008) ----------------------------------------------
 
 
 def _mark_expression(dialect: str) -> ColumnElement[Any]:
-    """Where the next read of the feed starts.
+    """Where the next read of the log starts.
 
     PostgreSQL: the oldest transaction still running, so that a transaction
     that commits later (with a smaller id than others already seen) is read
@@ -210,29 +216,45 @@ def _mark_expression(dialect: str) -> ColumnElement[Any]:
     """
     if dialect == "postgresql":
         return func.txid_snapshot_xmin(func.txid_current_snapshot())
-    return select(func.coalesce(func.max(customer_changes.c.seq), 0)).scalar_subquery()
+    return select(func.coalesce(func.max(customer_change_log.c.seq), 0)).scalar_subquery()
 
 
 async def change_mark(conn: AsyncConnection) -> int:
-    """The feed's current mark, taken before reading customers."""
+    """The log's current mark, taken before reading customers."""
     return int(await conn.scalar(select(_mark_expression(conn.dialect.name))) or 0)
 
 
-async def read_feed(conn: AsyncConnection, tenant_id: str, mark: int) -> tuple[int, list[str]]:
-    """The new mark and the customers written since ``mark``, in one statement
-    (one snapshot: nothing committed between the two is lost)."""
-    ch = customer_changes.c
-    now = _mark_expression(conn.dialect.name)
-    where = [ch.tenant_id == tenant_id]
-    if conn.dialect.name == "postgresql":
-        where.append(ch.seq >= mark)
-    else:
-        where += [ch.seq > mark, ch.seq <= now]
-    # The mark is first taken here: the new mark and the ids come from one snapshot.
+@dataclass(frozen=True)
+class FeedRead:
+    mark: int  # where the next read starts
+    changed: list[str]  # customer ids (or FIELDS_CHANGED rows), each once
+    lost: bool  # rows after the previous mark were deleted: load the tenant afresh
+
+
+async def read_feed(conn: AsyncConnection, tenant_id: str, mark: int) -> FeedRead:
+    """What was written since ``mark``, the new mark and whether housekeeping
+    deleted rows not yet read, in one statement (one snapshot: nothing
+    committed in between is lost)."""
+    dialect = conn.dialect.name
+    now = _mark_expression(dialect)
     query = union_all(
-        select(now.label("mark"), literal(None, String()).label("customer_id")),
-        select(literal(None, BigInteger()), ch.customer_id).where(*where),
+        select(
+            now.label("mark"),
+            select(customer_change_log_horizon.c.pruned_through)
+            .scalar_subquery()
+            .label("pruned_through"),
+            literal(None, String()).label("customer_id"),
+        ),
+        select(
+            literal(None, BigInteger()),
+            literal(None, BigInteger()),
+            customer_change_log.c.customer_id,
+        ).where(*_written_where(dialect, tenant_id, mark, now)),
     )
     rows = (await conn.execute(query)).all()
-    new_mark = next(int(r.mark) for r in rows if r.customer_id is None)
-    return new_mark, [r.customer_id for r in rows if r.customer_id is not None]
+    head = next(r for r in rows if r.customer_id is None)
+    pruned = int(head.pruned_through or 0)
+    # PostgreSQL reads seq >= mark, SQLite seq > mark.
+    lost = pruned >= mark > 0 if dialect == "postgresql" else pruned > mark
+    changed = list(dict.fromkeys(r.customer_id for r in rows if r.customer_id is not None))
+    return FeedRead(int(head.mark), changed, lost)
