@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.customers_data import MIGRATIONS
+from bench.service_engine import service_engine
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import DataScope
@@ -87,7 +89,11 @@ def as_xlsx(data: list[list[str]]) -> bytes:
 
 
 async def run(url: str, n: int, xlsx_rows: int) -> None:
-    engine = create_engine(url)
+    async with service_engine(url) as engine:
+        await _run(engine, n, xlsx_rows)
+
+
+async def _run(engine: AsyncEngine, n: int, xlsx_rows: int) -> None:
     sessions = session_factory(engine)
 
     def new_uow() -> CustomersUnitOfWork:
@@ -151,7 +157,6 @@ async def run(url: str, n: int, xlsx_rows: int) -> None:
     for fmt in (FileFormat.CSV, FileFormat.XLSX):
         took, state = await timed_export(fmt)
         print(f"  export {fmt.value}: {took:.1f} s ({state})  [target ≤ 30 s for 100,000]")
-    await engine.dispose()
 
 
 def _uow_factory(sessions: Any) -> Callable[[], CustomersUnitOfWork]:

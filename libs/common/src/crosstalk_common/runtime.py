@@ -25,6 +25,7 @@ from crosstalk_common.config import MissingSetting, parse_bool
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
+from crosstalk_common.db.wal_checkpoint import WalCheckpointer
 from crosstalk_common.grpc.server import Cleanup, Worker
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ class ServiceRuntime:
         self.js: JetStreamContext = nc.jetstream()
         self.relay = OutboxRelay(self.sessions, outbox, self.js)
         self.housekeeper = Housekeeper(self.sessions, outbox, inbox)
+        self.checkpointer = WalCheckpointer(engine)
         self._consumers: list[EventConsumer] = []
 
     @classmethod
@@ -133,7 +135,7 @@ class ServiceRuntime:
     ) -> ServiceRuntime:
         if settings.migrate_on_start:
             await asyncio.to_thread(upgrade_to_head, migrations_dir, settings.database_url)
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, checkpoint_in_background=True)
         nc = await _connect_with_retry(settings, connect_attempts)
         runtime = cls(
             engine=engine,
@@ -162,7 +164,12 @@ class ServiceRuntime:
 
     @property
     def workers(self) -> list[Worker]:
-        return [self.relay.run, self.housekeeper.run, *(c.run for c in self._consumers)]
+        return [
+            self.relay.run,
+            self.housekeeper.run,
+            self.checkpointer.run,
+            *(c.run for c in self._consumers),
+        ]
 
     @property
     def cleanups(self) -> list[Cleanup]:

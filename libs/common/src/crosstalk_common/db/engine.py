@@ -44,11 +44,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str | URL, *, echo: bool = False) -> AsyncEngine:
+def _no_checkpoint_on_commit(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+def create_engine(
+    url: str | URL, *, echo: bool = False, checkpoint_in_background: bool = False
+) -> AsyncEngine:
+    """An engine for the URL's database.
+
+    ``checkpoint_in_background``: on SQLite, commits no longer copy the
+    write-ahead log back into the database file; the caller must run a
+    ``WalCheckpointer`` (the service runtime does), or the log keeps growing.
+    """
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         engine = create_async_engine(target, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if checkpoint_in_background:
+            event.listen(engine.sync_engine, "connect", _no_checkpoint_on_commit)
         return engine
     return create_async_engine(target, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
