@@ -43,14 +43,19 @@ def test_a_written_envelope_is_byte_for_byte_the_one_new_envelope_builds() -> No
         assert event.payload == payload
 
 
-def test_new_event_ids_are_distinct_version_4_uuids() -> None:
-    ids = new_event_ids(5000)
+def test_new_event_ids_are_distinct_time_ordered_version_7_uuids() -> None:
+    at_ms = 1_795_000_000_123
+    ids = new_event_ids(5000, now_ms=at_ms)
     assert len(set(ids)) == 5000
+    assert ids == sorted(ids)  # ascending as text, as the B-trees compare them
     for event_id in ids:
         parsed = uuid.UUID(event_id)
         assert str(parsed) == event_id
-        assert parsed.version == 4
+        assert parsed.version == 7
         assert parsed.variant == uuid.RFC_4122
+        assert parsed.int >> 80 == at_ms  # the time, in the first 48 bits
+    later = new_event_ids(3, now_ms=at_ms + 1)
+    assert later[0] > ids[-1]
     assert new_event_ids(0) == []
 
 
