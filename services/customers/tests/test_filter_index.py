@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.model import Group, Leaf, Node, Op
@@ -21,6 +21,7 @@ from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.change_log_pruning import ChangeLogPruner
 from customers.adapters.filter_index.index import FilterIndex
+from customers.adapters.filter_index.loading import read_feed
 from customers.adapters.tables import customer_change_log, outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.domain.model import (
@@ -290,3 +291,23 @@ async def test_each_write_appends_to_the_log(setup: Setup) -> None:
     written = (await _log_rows(setup))[before:]
     assert {cid for _, cid in written} == {_customer(8).id}
     assert len(written) >= 2  # the tags and the score: appended, not merged
+
+
+async def test_customers_whose_log_rows_vanish_mid_catch_up_are_not_taken_for_deleted(
+    setup: Setup,
+) -> None:
+    assert await setup.both(VIP) == {_customer(3).id}
+    async with setup.plain() as uow:
+        await uow.customers.add_tags(TENANT, _customer(8).id, frozenset({"vip"}))
+        await uow.commit()
+    index, state = setup.index, setup.index._tenants[TENANT]
+    table = state.table
+    assert table is not None
+    async with setup.engine.connect() as conn:
+        feed = await read_feed(conn, TENANT, state.mark)
+    assert _customer(8).id in feed.changed  # PostgreSQL may list earlier ones again
+    async with setup.engine.begin() as conn:  # pruned between the two reads
+        await conn.execute(delete(customer_change_log))
+    async with setup.engine.connect() as conn:
+        assert not await index._catch_up(conn, TENANT, state, table, feed)
+    assert table.size == 20  # nobody removed: the caller loads the tenant afresh

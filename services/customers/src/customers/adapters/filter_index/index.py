@@ -36,6 +36,7 @@ from customers.adapters.filter_index.loading import (
     FIELDS_CHANGED,
     FeedRead,
     change_mark,
+    existing_ids,
     load_changed,
     load_definitions,
     read_feed,
@@ -150,8 +151,9 @@ class FilterIndex:
                         cid.startswith(FIELDS_CHANGED) for cid in feed.changed
                     )
                     if not afresh and len(feed.changed) <= self._catch_up_at_once:
-                        await self._catch_up(conn, tenant_id, state, table, feed)
-                        return table
+                        if await self._catch_up(conn, tenant_id, state, table, feed):
+                            return table
+                        afresh = True
                 if not afresh and len(feed.changed) < table.size // 2:
                     state.building = asyncio.create_task(
                         self._later(tenant_id, state, self._catch_up_alone(tenant_id, state, table))
@@ -175,22 +177,26 @@ class FilterIndex:
         state: _Tenant,
         table: CustomerTable,
         feed: FeedRead,
-    ) -> None:
-        """Reload the customers written since the last look."""
+    ) -> bool:
+        """Reload the customers written since the last look; False if that is not
+        enough and the table must be loaded afresh."""
         loaded = await load_changed(conn, tenant_id, table.definitions, state.mark, feed.mark)
         gone = set(feed.changed) - set(loaded.ids)
+        if gone and await existing_ids(conn, tenant_id, gone):
+            # Not deleted: their log rows were pruned between the two reads.
+            return False
         if len(loaded.ids) > 1_000:
             await asyncio.to_thread(table.apply, loaded, gone)
         else:
             table.apply(loaded, gone=gone)
         state.mark = feed.mark
+        return True
 
     async def _catch_up_alone(self, tenant_id: str, state: _Tenant, table: CustomerTable) -> None:
         async with self._engine.connect() as conn:
             # Read again: more may have been written (or pruned) since.
             feed = await read_feed(conn, tenant_id, state.mark)
-            if not feed.lost:
-                await self._catch_up(conn, tenant_id, state, table, feed)
+            if not feed.lost and await self._catch_up(conn, tenant_id, state, table, feed):
                 return
         await self._build(tenant_id, state)
 

@@ -204,6 +204,17 @@ async def load_changed(
     return loaded
 
 
+async def existing_ids(conn: AsyncConnection, tenant_id: str, ids: set[str]) -> set[str]:
+    """Which of ``ids`` are customers of the tenant (the others were deleted)."""
+    listed, found = sorted(ids), set[str]()
+    for at in range(0, len(listed), 10_000):  # within SQLite's parameter limit
+        chunk = listed[at : at + 10_000]
+        found |= set(
+            await conn.scalars(select(c.id).where(c.tenant_id == tenant_id, c.id.in_(chunk)))
+        )
+    return found
+
+
 # --- the change log (migrations 0007, 0008) ----------------------------------------------
 
 
