@@ -14,7 +14,6 @@ statement costs to run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -38,8 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from crosstalk_common.db.bulk_insert import insert_rows
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.visibility import Visibility
+from customers.adapters.repository import timeline_row
 from customers.adapters.tables import customer_tags, customers, score_changes, timeline
 from customers.domain.model import ScoreChange, TimelineEntry
 
@@ -258,81 +259,6 @@ class SqlBulkCustomerWrites:
         return {r.id: r.department_id for r in changed}
 
     async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
-        """All rows at once, without per-row parameter handling: a binary COPY on
-        PostgreSQL, the driver's executemany of plain tuples on SQLite, on the
-        session's own connection. Entries sharing one details dict (a batch's
-        changes that say the same) have it serialized once."""
-        if not entries:
-            return
-        connection = await self._session.connection()
-        dialect = connection.dialect
-        details = _JsonOnce()
-        if dialect.name == "postgresql":
-            raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
-            async with driver.cursor() as cursor, cursor.copy(_TIMELINE_COPY) as copy:
-                copy.set_types(_TIMELINE_COPY_TYPES)
-                for e in entries:
-                    await copy.write_row(
-                        (
-                            e.event_id,
-                            e.tenant_id,
-                            e.customer_id,
-                            e.type,
-                            e.occurred_at,
-                            e.summary[:500],
-                            e.actor,
-                            e.resource,
-                            details(e.details),
-                        )
-                    )
-            return
-        # Stored as SQLAlchemy's own DateTime stores it on SQLite (text, in UTC).
-        process = timeline.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
-        times: dict[datetime, Any] = {}
-        rows = []
-        for e in entries:
-            at = e.occurred_at
-            if at not in times:
-                times[at] = process(at) if process else at
-            rows.append(
-                (
-                    e.event_id,
-                    e.tenant_id,
-                    e.customer_id,
-                    e.type,
-                    times[at],
-                    e.summary[:500],
-                    e.actor,
-                    e.resource,
-                    details(e.details),
-                )
-            )
-        await connection.exec_driver_sql(_TIMELINE_VALUES, rows)
-
-
-class _JsonOnce:
-    """json.dumps, once per distinct object (the caller keeps the objects alive)."""
-
-    def __init__(self) -> None:
-        self._done: dict[int, str] = {}
-
-    def __call__(self, value: object) -> str:
-        key = id(value)
-        if key not in self._done:
-            self._done[key] = json.dumps(value, default=str)
-        return self._done[key]
-
-
-_TIMELINE_VALUES = """
-INSERT INTO customer_timeline
-    (event_id, tenant_id, customer_id, type, occurred_at, summary, actor, resource, details)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-_TIMELINE_COPY = """
-COPY customer_timeline
-    (event_id, tenant_id, customer_id, type, occurred_at, summary, actor, resource, details)
-FROM STDIN (FORMAT BINARY)
-"""
-# json's binary form is its text: the details go as the JSON text they are.
-_TIMELINE_COPY_TYPES = ["text"] * 4 + ["timestamptz"] + ["text"] * 4
+        """All rows at once (``bulk_insert``); entries sharing one details dict (a
+        batch's changes that say the same) have it serialized once."""
+        await insert_rows(self._session, timeline, [timeline_row(e) for e in entries])

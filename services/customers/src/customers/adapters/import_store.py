@@ -15,27 +15,26 @@ same way, in the same transaction (see adapters/import_events.py).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from google.protobuf.message import Message
-from psycopg import sql
 from psycopg.errors import IntegrityError as PgIntegrityError
-from sqlalchemy import JSON, Select, String, Table, case, func, literal, select, true
+from sqlalchemy import Select, String, Table, case, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from crosstalk_common.db.bulk_insert import driver_connection, insert_rows
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from crosstalk_common.visibility import Visibility
 from customers.adapters.import_events import outbox_rows
 from customers.adapters.repository import _row as customer_row
+from customers.adapters.repository import timeline_row
 from customers.adapters.tables import (
     customer_contact_keys,
     customer_identities,
@@ -56,17 +55,6 @@ ck = customer_contact_keys.c
 # Values per SQLite lookup: far below its bound-parameter limit (32,766). On
 # PostgreSQL the values travel as one array parameter, so a batch is one lookup.
 _SQLITE_CHUNK = 5000
-
-
-class _Process(Protocol):
-    """A column type's bind processor (Python value -> driver value)."""
-
-    def __call__(self, value: Any, /) -> Any: ...
-
-
-# (dialect, table, columns) -> the INSERT statement and each column's bind processor.
-_SqliteInsert = tuple[str, list[tuple[str, _Process | None]]]
-_sqlite_inserts: dict[tuple[Dialect, str, tuple[str, ...]], _SqliteInsert] = {}
 
 
 class SqlImportStore:
@@ -190,34 +178,10 @@ class SqlImportStore:
             raise IdentityTaken(str(exc)) from exc
 
     async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
-        await self._insert(
-            timeline,
-            [
-                {
-                    "event_id": e.event_id,
-                    "tenant_id": e.tenant_id,
-                    "customer_id": e.customer_id,
-                    "type": e.type,
-                    "occurred_at": e.occurred_at,
-                    "summary": e.summary[:500],
-                    "actor": e.actor,
-                    "resource": e.resource,
-                    "details": e.details,
-                }
-                for e in entries
-            ],
-        )
+        await self._insert(timeline, [timeline_row(e) for e in entries])
 
     async def add_events(self, tenant_id: str, events: Sequence[tuple[str, Message]]) -> None:
         await self._insert(outbox, outbox_rows(tenant_id, events))
-
-    async def _driver(self) -> Any:
-        """The session's own DBAPI driver connection (same transaction)."""
-        connection = await self._session.connection()
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None, "a checked-out connection has its driver connection"
-        return driver
 
     async def _begin(self) -> None:
         """Open the transaction on SQLite before a savepoint.
@@ -229,72 +193,12 @@ class SqlImportStore:
         """
         if self._postgres:
             return
-        driver = await self._driver()
+        driver = await driver_connection(self._session)
         if not driver.in_transaction:
             await driver.execute("BEGIN")
 
     async def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        if self._postgres:
-            await self._copy(table, rows)
-            return
-        statement, columns = self._sqlite_insert(table, tuple(rows[0]))
-        converters = [(name, _Reused(process) if process else None) for name, process in columns]
-        values = [
-            [row[name] if convert is None else convert(row[name]) for name, convert in converters]
-            for row in rows
-        ]
-        driver = await self._driver()
-        await driver.executemany(statement, values)
-
-    def _sqlite_insert(self, table: Table, names: tuple[str, ...]) -> _SqliteInsert:
-        key = (self._dialect, table.name, names)
-        if key not in _sqlite_inserts:
-            quote = self._dialect.identifier_preparer.quote
-            statement = (
-                f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608 (table and column names)
-                f"VALUES ({', '.join('?' for _ in names)})"
-            )
-            # The dialect's own type (e.g. SQLite's DATETIME, which stores text), as
-            # SQLAlchemy's statements use it.
-            processors: list[tuple[str, _Process | None]] = [
-                (n, table.c[n].type.dialect_impl(self._dialect).bind_processor(self._dialect))
-                for n in names
-            ]
-            _sqlite_inserts[key] = (statement, processors)
-        return _sqlite_inserts[key]
-
-    async def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """COPY ... FROM STDIN on the session's own connection (same transaction)."""
-        names = list(rows[0])
-        columns = [
-            (n, _Reused(json.dumps) if isinstance(table.c[n].type, JSON) else None) for n in names
-        ]
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names))
-        )
-        driver = await self._driver()
-        async with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                await copy.write_row(
-                    [row[name] if dump is None else dump(row[name]) for name, dump in columns]
-                )
-
-
-class _Reused:
-    """A conversion that reuses its last result for the same object: the rows of a
-    batch share some values (the batch's time, its events' trace context)."""
-
-    def __init__(self, convert: _Process) -> None:
-        self._convert = convert
-        self._last: object = _Reused
-        self._result: Any = None
-
-    def __call__(self, value: Any) -> Any:
-        if value is not self._last:
-            self._last, self._result = value, self._convert(value)
-        return self._result
+        await insert_rows(self._session, table, rows)
 
 
 def _contact_key_rows(batch: Sequence[Customer]) -> list[dict[str, Any]]:

@@ -309,19 +309,7 @@ class SqlCustomerRepository:
         ]
 
     async def add_timeline(self, entry: TimelineEntry) -> None:
-        await self._session.execute(
-            insert(timeline).values(
-                event_id=entry.event_id,
-                tenant_id=entry.tenant_id,
-                customer_id=entry.customer_id,
-                type=entry.type,
-                occurred_at=entry.occurred_at,
-                summary=entry.summary[:500],
-                actor=entry.actor,
-                resource=entry.resource,
-                details=entry.details,
-            )
-        )
+        await self._session.execute(insert(timeline).values(**timeline_row(entry)))
 
     async def timeline(
         self,
@@ -832,4 +820,19 @@ def _row(customer: Customer) -> dict[str, Any]:
         "time_zone": customer.time_zone,
         "tier_id": customer.tier_id,
         "last_active_at": customer.last_active_at,
+    }
+
+
+def timeline_row(entry: TimelineEntry) -> dict[str, Any]:
+    """The customer_timeline row of an entry (the summary cut to the column's 500)."""
+    return {
+        "event_id": entry.event_id,
+        "tenant_id": entry.tenant_id,
+        "customer_id": entry.customer_id,
+        "type": entry.type,
+        "occurred_at": entry.occurred_at,
+        "summary": entry.summary[:500],
+        "actor": entry.actor,
+        "resource": entry.resource,
+        "details": entry.details,
     }

@@ -1,0 +1,104 @@
+"""Inserting many rows at once, without SQLAlchemy's per-row parameter handling.
+
+On PostgreSQL a COPY ... FROM STDIN, on SQLite the driver's executemany of
+plain value lists; both on the session's own connection, so the rows are
+part of its transaction. Values are stored as SQLAlchemy's own INSERT would
+store them (the column type's bind processing on SQLite, JSON as
+``json.dumps`` text), each conversion done once per distinct object when
+consecutive rows share it (a batch's time, its trace context, its details).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from psycopg import sql
+from sqlalchemy import JSON, Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class _Process(Protocol):
+    """A value conversion (a bind processor)."""
+
+    def __call__(self, value: Any, /) -> Any: ...
+
+
+_SqliteInsert = tuple[str, list[tuple[str, _Process | None]]]
+_sqlite_inserts: dict[tuple[Dialect, str, tuple[str, ...]], _SqliteInsert] = {}
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The session's own DBAPI driver connection (same transaction)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None, "a checked-out connection has its driver connection"
+    return driver
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table``."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        await _copy(session, table, rows)
+        return
+    statement, columns = _sqlite_insert(dialect, table, tuple(rows[0]))
+    converters = [(name, _Reused(process) if process else None) for name, process in columns]
+    values = [
+        [row[name] if convert is None else convert(row[name]) for name, convert in converters]
+        for row in rows
+    ]
+    driver = await driver_connection(session)
+    await driver.executemany(statement, values)
+
+
+def _sqlite_insert(dialect: Dialect, table: Table, names: tuple[str, ...]) -> _SqliteInsert:
+    key = (dialect, table.name, names)
+    if key not in _sqlite_inserts:
+        quote = dialect.identifier_preparer.quote
+        statement = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608 (table and column names)
+            f"VALUES ({', '.join('?' for _ in names)})"
+        )
+        # The dialect's own type (e.g. SQLite's DATETIME, which stores text), as
+        # SQLAlchemy's statements use it.
+        processors: list[tuple[str, _Process | None]] = [
+            (n, table.c[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in names
+        ]
+        _sqlite_inserts[key] = (statement, processors)
+    return _sqlite_inserts[key]
+
+
+async def _copy(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    names = list(rows[0])
+    columns = [
+        (n, _Reused(json.dumps) if isinstance(table.c[n].type, JSON) else None) for n in names
+    ]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names))
+    )
+    driver = await driver_connection(session)
+    async with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            await copy.write_row(
+                [row[name] if dump is None else dump(row[name]) for name, dump in columns]
+            )
+
+
+class _Reused:
+    """A conversion that reuses its last result for the same object."""
+
+    def __init__(self, convert: _Process) -> None:
+        self._convert = convert
+        self._last: object = _Reused
+        self._result: Any = None
+
+    def __call__(self, value: Any) -> Any:
+        if value is not self._last:
+            self._last, self._result = value, self._convert(value)
+        return self._result
