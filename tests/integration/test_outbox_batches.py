@@ -1,17 +1,40 @@
 """Events staged in bulk are stored as SQLAlchemy's own INSERT stores an outbox row,
-commit with the unit of work, and go nowhere when it does not commit."""
+commit with the unit of work, and go nowhere when it does not commit; rows of
+every column type written by ``insert_rows`` are stored as an INSERT stores them."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC
+import enum
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import MetaData, func, insert, select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.bus.envelope import read_event
 from crosstalk_common.clock import as_utc
+from crosstalk_common.db.bulk_insert import insert_rows
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.event_tables import outbox_table
 from crosstalk_common.db.outbox import outbox_rows, write_outbox_rows
@@ -112,6 +135,79 @@ def test_a_joined_unit_of_work_that_fails_leaves_no_bulk_events(db_url: str) -> 
                 await uow.emit_many("tenant", _payloads(40))  # never committed
         async with engine.connect() as conn:
             assert await conn.scalar(select(func.count()).select_from(outbox)) == 20
+        await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+class _Colour(enum.Enum):
+    RED = "red"
+
+
+def test_every_column_type_is_stored_as_sqlalchemy_stores_it(db_url: str) -> None:
+    """Binary COPY where each type has a binary form, text COPY where one does not
+    (an Enum column), executemany on SQLite: the same stored values as an INSERT."""
+    kinds = MetaData()
+    typed = Table(
+        "typed",
+        kinds,
+        Column("id", String(10), primary_key=True),
+        Column("note", Text, nullable=True),
+        Column("flag", Boolean, nullable=True),
+        Column("small", SmallInteger, nullable=True),
+        Column("count", Integer, nullable=True),
+        Column("big", BigInteger, nullable=True),
+        Column("ratio", Float, nullable=True),
+        Column("day", Date, nullable=True),
+        Column("at", DateTime(timezone=True), nullable=True),
+        Column("blob", LargeBinary, nullable=True),
+        Column("doc", JSON, nullable=True),
+    )
+    with_enum = Table(
+        "with_enum",
+        kinds,
+        Column("id", String(10), primary_key=True),
+        Column("colour", Enum(_Colour)),
+    )
+    full = {
+        "note": 'tab\t"quote"\\ новый',
+        "flag": True,
+        "small": -7,
+        "count": 2_000_000_000,
+        "big": 9_000_000_000_000,
+        "ratio": 0.25,
+        "day": date(2026, 11, 23),
+        "at": datetime(2026, 11, 23, 22, 14, 7, 123456, tzinfo=UTC),
+        "blob": b"\x00\x01\xff",
+        "doc": {"a": [1, "x"], "b": None},
+    }
+    empty = dict.fromkeys(full)
+
+    async def scenario() -> None:
+        engine = create_engine(db_url)
+        async with engine.begin() as conn:
+            await conn.run_sync(kinds.create_all)
+        sessions = session_factory(engine)
+        async with sessions() as session, session.begin():
+            await insert_rows(session, typed, [{"id": "full", **full}, {"id": "empty", **empty}])
+            await session.execute(
+                insert(typed), [{"id": "sa-full", **full}, {"id": "sa-empty", **empty}]
+            )
+            await insert_rows(session, with_enum, [{"id": "copied", "colour": _Colour.RED}])
+            await session.execute(insert(with_enum), [{"id": "sa", "colour": _Colour.RED}])
+        async with engine.connect() as conn:
+            stored = {r[0]: r[1:] for r in await conn.exec_driver_sql("SELECT * FROM typed")}
+            read = {r.id: r for r in await conn.execute(select(typed))}
+            colours = dict((await conn.exec_driver_sql("SELECT id, colour FROM with_enum")).all())
+        assert stored["full"] == stored["sa-full"]
+        assert stored["empty"] == stored["sa-empty"]
+        assert stored["empty"][:-1] == (None,) * (len(full) - 1)  # JSON None is stored 'null'
+        assert {k: getattr(read["full"], k) for k in full} == {
+            **full,
+            "at": read["sa-full"].at,  # SQLite hands back a naive time, as for any insert
+        }
+        assert as_utc(read["full"].at) == full["at"]
+        assert colours["copied"] == colours["sa"] == "RED"
         await engine.dispose()
 
     asyncio.run(scenario())

@@ -57,10 +57,19 @@ class World:
         self.jobs = JobService(new_uow)
         self.bulk = BulkOperations(self.jobs)
 
-    def runner(self, *, batch_size: int = 2, later: timedelta = timedelta(0)) -> JobRunner:
+    def runner(
+        self,
+        *,
+        batch_size: int = 2,
+        later: timedelta = timedelta(0),
+        handler: BulkOperationHandler | None = None,
+    ) -> JobRunner:
         return JobRunner(
             self.new_uow,
-            {JobKind.BULK_OPERATION: BulkOperationHandler(self.new_uow, batch_size=batch_size)},
+            {
+                JobKind.BULK_OPERATION: handler
+                or BulkOperationHandler(self.new_uow, batch_size=batch_size)
+            },
             lease=timedelta(seconds=30),
             clock=lambda: utc_now() + later,
         )
@@ -189,6 +198,49 @@ async def test_add_tags_by_filter_walks_every_match(world: World) -> None:
     # leads[0] had VIP already: tagged by hand once, not again by the job.
     assert await world.events("customer.tagged") == 5 + 1 + 4
     assert len(await world.timeline(leads[0], "customer.tagged")) == 2
+
+
+class CrashingSecondPage(BulkOperationHandler):
+    """Dies while applying its second page of matching customers."""
+
+    pages = 0
+
+    async def _apply_alone(self, *args: Any) -> None:
+        self.pages += 1
+        if self.pages == 2:
+            await asyncio.sleep(0)
+            raise Crash
+        await super()._apply_alone(*args)
+
+
+async def test_pages_worked_side_by_side_save_progress_in_order_and_resume(
+    world: World,
+) -> None:
+    vip = await world.tag("VIP")
+    ids = sorted([await world.customer(f"C{i}") for i in range(9)])
+    job = await world.start(add_tags(vip), condition=Leaf("display_name", Op.IS_NOT_EMPTY, ()))
+
+    crashing = CrashingSecondPage(world.new_uow, batch_size=2, batches_at_once=2)
+    with pytest.raises(Crash):
+        await world.runner(handler=crashing).run_once()
+    half = await world.jobs.get(TENANT, ADMIN, job.id)
+    assert half.state is JobState.RUNNING
+    # The first page committed and was saved; the second died, and the third
+    # (worked beside it) finished but is not counted.
+    assert (half.processed_count, half.cursor) == (2, {"after_id": ids[1]})
+
+    side_by_side = BulkOperationHandler(world.new_uow, batch_size=2, batches_at_once=2)
+    later = world.runner(handler=side_by_side, later=timedelta(minutes=5))
+    assert await later.run_until_idle() == 1
+    done = await world.jobs.get(TENANT, ADMIN, job.id)
+    assert done.state is JobState.SUCCEEDED
+    assert (done.total_count, done.processed_count, done.succeeded_count) == (9, 9, 9)
+    assert done.cursor == {"after_id": ids[-1]}
+    assert await world.holders(vip, ids) == ids
+    assert await world.events("customer.tagged") == 9
+    for cid in ids:
+        assert len(await world.timeline(cid, "customer.tagged")) == 1
+        assert (await world.get(cid)).version == 2
 
 
 async def test_a_jobs_events_and_timeline_rows_read_and_sort_like_any_others(

@@ -71,3 +71,14 @@ def create_engine(
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def writers_at_once(engine: AsyncEngine) -> int:
+    """How many write transactions of one job are worth running side by side.
+
+    SQLite has a single writer: a second waits for the first. On PostgreSQL
+    two transactions writing different rows proceed together, so one can run
+    its statements while the other's Python work runs (two cores here; more
+    writers would only queue for them).
+    """
+    return 1 if engine.dialect.name == "sqlite" else 2

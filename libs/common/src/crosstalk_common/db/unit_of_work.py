@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -11,6 +12,10 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk_common.db.outbox import outbox_row, outbox_rows, write_outbox_rows
+
+# From this many events on, emit_many serializes them in a worker thread: a
+# thread hop costs about as much as a few envelopes.
+_ENVELOPES_IN_A_THREAD = 100
 
 
 class SqlUnitOfWork:
@@ -90,8 +95,16 @@ class SqlUnitOfWork:
         return str(row["id"])
 
     async def emit_many(self, tenant_id: str, payloads: Sequence[Message]) -> list[str]:
-        """Stage many events at once (sharing time and trace context); their ids, in order."""
-        rows = outbox_rows(tenant_id, payloads)
+        """Stage many events at once (sharing time and trace context); their ids, in order.
+
+        Uses no connection, so it may run while the unit of work's statements
+        do; thousands of envelopes are serialized in a worker thread (with the
+        caller's trace context), leaving the event loop to the statements.
+        """
+        if len(payloads) >= _ENVELOPES_IN_A_THREAD:
+            rows = await asyncio.to_thread(outbox_rows, tenant_id, payloads)
+        else:
+            rows = outbox_rows(tenant_id, payloads)
         self._staged.extend(rows)
         return [str(r["id"]) for r in rows]
 

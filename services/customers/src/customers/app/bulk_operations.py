@@ -9,8 +9,9 @@ is already done, so a resumed job changes and tells each customer once.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -131,8 +132,10 @@ class _Change:
 class _Batch:
     """What one batch changed: an event and a timeline row per customer and change.
 
-    The changes are collected first and then staged and written together
-    (``flush``): one envelope template per event type, one timeline insert.
+    The changes are collected first, then staged (``stage``: one envelope
+    template per event type, the timeline entries) and written (``write``).
+    Staging is Python work that uses no connection, done in worker threads,
+    so a batch may run it while its own statements run (``_change_tags``).
     Changes that say the same (the same tags added, say) share one details
     dict, so it is serialized once.
     """
@@ -141,6 +144,7 @@ class _Batch:
     actor: str
     job: str
     changes: list[_Change] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
 
     def details(self, **fields: object) -> dict[str, object]:
         """A timeline row's details: the fields and the job."""
@@ -156,30 +160,38 @@ class _Batch:
     ) -> None:
         self.changes.append(_Change(customer_id, payload, event_type, summary, details))
 
-    async def flush(self, uow: UnitOfWork) -> None:
-        """Stage the events recorded so far (in the batch's unit of work) and
-        write their timeline rows."""
+    async def stage(self, uow: UnitOfWork) -> None:
+        """Stage the events recorded so far in the unit of work and make their
+        timeline entries."""
         if not self.changes:
             return
         changes, self.changes = self.changes, []
         event_ids = await uow.emit_many(self.tenant_id, [c.payload for c in changes])
+        self.timeline += await asyncio.to_thread(self._timeline_of, event_ids, changes)
+
+    def _timeline_of(self, event_ids: list[str], changes: list[_Change]) -> list[TimelineEntry]:
         now = utc_now()
-        await uow.jobs.bulk.add_timeline(
-            [
-                TimelineEntry(
-                    event_id=event_id,
-                    tenant_id=self.tenant_id,
-                    customer_id=c.customer_id,
-                    type=c.event_type,
-                    occurred_at=now,
-                    summary=c.summary,
-                    actor=self.actor,
-                    resource=customer_name(c.customer_id),
-                    details=c.details,
-                )
-                for event_id, c in zip(event_ids, changes, strict=True)
-            ]
-        )
+        return [
+            TimelineEntry(
+                event_id=event_id,
+                tenant_id=self.tenant_id,
+                customer_id=c.customer_id,
+                type=c.event_type,
+                occurred_at=now,
+                summary=c.summary,
+                actor=self.actor,
+                resource=customer_name(c.customer_id),
+                details=c.details,
+            )
+            for event_id, c in zip(event_ids, changes, strict=True)
+        ]
+
+    async def write(self, uow: UnitOfWork) -> None:
+        """Stage what is left and write the timeline rows (the events go with commit)."""
+        await self.stage(uow)
+        timeline, self.timeline = self.timeline, []
+        if timeline:
+            await uow.jobs.bulk.add_timeline(timeline)
 
 
 @dataclass(frozen=True)
@@ -196,9 +208,20 @@ class _TagPlan:
 class BulkOperationHandler:
     """Runs BULK_OPERATION jobs: batches of customers, each batch one unit of work."""
 
-    def __init__(self, new_uow: UowFactory, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        new_uow: UowFactory,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batches_at_once: int = 1,
+    ) -> None:
+        """``batches_at_once``: how many pages of matching customers are worked
+        on at the same time, each in its own transaction; more than one only
+        where the database lets two writers work side by side (PostgreSQL, not
+        SQLite)."""
         self.new_uow = new_uow
         self.batch_size = batch_size
+        self.batches_at_once = batches_at_once
 
     async def run(self, ctx: JobContext) -> None:
         job = ctx.job
@@ -250,29 +273,54 @@ class BulkOperationHandler:
         visibility: Visibility,
         target: BulkTarget,
     ) -> None:
+        """Pages of matching customers in id order, each applied in its own unit
+        of work; up to ``batches_at_once`` of them run at the same time (their
+        customers differ), and progress is reported in page order, so the saved
+        cursor never passes a page that has not committed."""
         job = ctx.job
         if not job.cursor:
             async with self.new_uow() as uow:
                 total = await uow.customers.count(job.tenant_id, visibility, target.condition)
             await ctx.set_total(total)
         after = str(job.cursor.get("after_id", ""))
-        while True:
-            async with self.new_uow() as uow:
-                ids = await uow.customers.ids_after(
-                    job.tenant_id,
-                    visibility,
-                    target.condition,
-                    after_id=after,
-                    limit=self.batch_size,
-                )
-                if not ids:
+        running: deque[tuple[asyncio.Task[None], list[str]]] = deque()
+        try:
+            while True:
+                async with self.new_uow() as uow:
+                    ids = await uow.customers.ids_after(
+                        job.tenant_id,
+                        visibility,
+                        target.condition,
+                        after_id=after,
+                        limit=self.batch_size,
+                    )
+                if ids:
+                    work = self._apply_alone(job, operation, plan, ids)
+                    running.append((asyncio.create_task(work), ids))
+                    after = ids[-1]
+                last = len(ids) < self.batch_size
+                while running and (last or len(running) >= self.batches_at_once):
+                    task, done = running[0]
+                    await task
+                    running.popleft()
+                    await ctx.report(
+                        processed=len(done), succeeded=len(done), cursor={"after_id": done[-1]}
+                    )
+                if last:
                     return
-                await self._apply(uow, job, operation, plan, ids)
-                await uow.commit()
-            after = ids[-1]
-            await ctx.report(processed=len(ids), succeeded=len(ids), cursor={"after_id": after})
-            if len(ids) < self.batch_size:
-                return
+        finally:
+            # Stopped early (a failed page, a cancel, a shutdown): the pages under
+            # way are let finish, not cut off mid-statement. They stay committed
+            # but unreported, and a resumed job redoes them without changing
+            # anything twice.
+            await asyncio.gather(*(task for task, _ in running), return_exceptions=True)
+
+    async def _apply_alone(
+        self, job: Job, operation: BulkOperation, plan: _TagPlan, customer_ids: Sequence[str]
+    ) -> None:
+        async with self.new_uow() as uow:
+            await self._apply(uow, job, operation, plan, customer_ids)
+            await uow.commit()
 
     async def _tag_plan(self, job: Job, operation: BulkOperation) -> _TagPlan:
         """The tags to add or remove, as they are now (refused if one was deleted)."""
@@ -330,7 +378,7 @@ class BulkOperationHandler:
             await _assign_owner(uow, batch, operation, customer_ids)
         else:
             await _blacklist(uow, batch, operation, customer_ids)
-        await batch.flush(uow)
+        await batch.write(uow)
 
 
 def _by_customer(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
@@ -352,8 +400,20 @@ async def _change_tags(
         removed = await bulk.remove_tags(batch.tenant_id, customer_ids, set(plan.tag_ids))
         added = []
     added_to, removed_from = _by_customer(added), _by_customer(removed)
-    await bulk.touch(batch.tenant_id, added_to.keys() | removed_from.keys(), now=now)
-    _record_tag_changes(batch, plan, customer_ids, added_to, removed_from)
+
+    async def tell() -> None:
+        await asyncio.to_thread(
+            _record_tag_changes, batch, plan, customer_ids, added_to, removed_from
+        )
+        await batch.stage(uow)
+
+    # The events and timeline entries are made while the database bumps the
+    # versions: one core runs Python, the other the statement.
+    async with asyncio.TaskGroup() as both:
+        both.create_task(
+            bulk.touch(batch.tenant_id, added_to.keys() | removed_from.keys(), now=now)
+        )
+        both.create_task(tell())
 
 
 def _record_tag_changes(
