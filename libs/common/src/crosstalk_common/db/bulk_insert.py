@@ -2,7 +2,7 @@
 
 On PostgreSQL a COPY ... FROM STDIN (binary where every column's type has a
 binary form we know, which costs the client half the CPU of text), on
-SQLite the driver's executemany of plain value lists; both on the session's
+SQLite INSERTs of many rows each (plain values); both on the session's
 own connection, so the rows are part of its transaction. Values are stored
 as SQLAlchemy's own INSERT would store them (the column type's bind
 processing on SQLite, JSON as ``json.dumps`` text), each conversion done once
@@ -43,10 +43,6 @@ class _Process(Protocol):
     def __call__(self, value: Any, /) -> Any: ...
 
 
-_SqliteInsert = tuple[str, list[tuple[str, _Process | None]]]
-_sqlite_inserts: dict[tuple[Dialect, str, tuple[str, ...]], _SqliteInsert] = {}
-
-
 async def driver_connection(session: AsyncSession) -> Any:
     """The session's own DBAPI driver connection (same transaction)."""
     connection = await session.connection()
@@ -64,30 +60,68 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     if dialect.name == "postgresql":
         await _copy(session, table, rows)
         return
-    statement, columns = _sqlite_insert(dialect, table, tuple(rows[0]))
+    insert, columns = _sqlite_insert(dialect, table, tuple(rows[0]))
     converters = [(name, _Reused(process) if process else None) for name, process in columns]
-    values = [
-        [row[name] if convert is None else convert(row[name]) for name, convert in converters]
-        for row in rows
-    ]
+    per_statement = insert.rows_per_statement
     driver = await driver_connection(session)
-    await driver.executemany(statement, values)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        values = [
+            row[name] if convert is None else convert(row[name])
+            for row in chunk
+            for name, convert in converters
+        ]
+        await driver.execute(insert.statement(len(chunk)), values)
 
 
-def _sqlite_insert(dialect: Dialect, table: Table, names: tuple[str, ...]) -> _SqliteInsert:
+class _SqliteInsert:
+    """INSERT ... VALUES (...), (...): many rows per statement.
+
+    On SQLite one statement per row (executemany) costs far more: each row
+    statement of a table with triggers opens a statement journal, and inside a
+    savepoint that cost grew with the table (a 100,000-row import slowed from
+    0.3 to 1.3 s per 10,000 customers as it went); with 1,000 rows per
+    statement it stays flat, at about a third of executemany's time.
+    """
+
+    def __init__(self, head: str, columns: int) -> None:
+        self._head = head
+        self._row = f"({', '.join('?' for _ in range(columns))})"
+        self.rows_per_statement = max(1, min(_SQLITE_ROWS, _SQLITE_VARIABLES // columns))
+        self._full = self._text(self.rows_per_statement)
+
+    def _text(self, rows: int) -> str:
+        return self._head + ", ".join([self._row] * rows)
+
+    def statement(self, rows: int) -> str:
+        """The statement for this many rows (the full-size one is kept)."""
+        return self._full if rows == self.rows_per_statement else self._text(rows)
+
+
+# Rows per SQLite statement, and its limit of bound values (32,766 since 3.32).
+_SQLITE_ROWS = 1000
+_SQLITE_VARIABLES = 32_000
+_sqlite_inserts: dict[
+    tuple[Dialect, str, tuple[str, ...]], tuple[_SqliteInsert, list[tuple[str, _Process | None]]]
+] = {}
+
+
+def _sqlite_insert(
+    dialect: Dialect, table: Table, names: tuple[str, ...]
+) -> tuple[_SqliteInsert, list[tuple[str, _Process | None]]]:
     key = (dialect, table.name, names)
     if key not in _sqlite_inserts:
         quote = dialect.identifier_preparer.quote
-        statement = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608 (table and column names)
-            f"VALUES ({', '.join('?' for _ in names)})"
+        insert = _SqliteInsert(
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES ",  # noqa: S608 (table and column names)
+            len(names),
         )
         # The dialect's own type (e.g. SQLite's DATETIME, which stores text), as
         # SQLAlchemy's statements use it.
         processors: list[tuple[str, _Process | None]] = [
             (n, table.c[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in names
         ]
-        _sqlite_inserts[key] = (statement, processors)
+        _sqlite_inserts[key] = (insert, processors)
     return _sqlite_inserts[key]
 
 
