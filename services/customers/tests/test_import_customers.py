@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from google.protobuf.message import Message
 from openpyxl import Workbook
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crosstalk.common.v1 import channel_pb2, tabular_pb2
@@ -721,3 +721,18 @@ def test_an_imports_event_envelopes_are_those_every_event_gets() -> None:
         assert row["subject"] == event_type.subject
         assert row["payload"] == expected.SerializeToString()
         assert read_event(row["payload"]).payload == payload
+
+
+async def test_an_import_brings_the_planners_statistics_up_to_date(world: World) -> None:
+    async with world.sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("SQLite plans without statistics")
+    rows = [["name", "email"], *[[f"Person {i}", f"s{i}@example.com"] for i in range(40)]]
+    done, _ = await world.run(csv_file(rows))
+    assert done.succeeded_count == 40
+    async with world.sessions() as session:
+        # reltuples is written by ANALYZE (-1 until a table was analyzed).
+        counted = await session.scalar(
+            text("SELECT reltuples FROM pg_class WHERE relname = 'customers'")
+        )
+    assert counted == 40

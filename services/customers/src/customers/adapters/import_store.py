@@ -22,7 +22,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 from psycopg.errors import IntegrityError as PgIntegrityError
-from sqlalchemy import Select, String, Table, case, func, literal, select, true
+from sqlalchemy import Select, String, Table, case, func, literal, select, text, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,6 +52,10 @@ from customers.domain.model import Channel, ChannelIdentity, Customer, TimelineE
 c = customers.c
 ci = customer_identities.c
 ck = customer_contact_keys.c
+# The tables an import adds rows to, besides its events.
+_GROWN = tuple(
+    t.name for t in (customers, customer_identities, customer_tags, customer_contact_keys, timeline)
+)
 # Values per SQLite lookup: far below its bound-parameter limit (32,766). On
 # PostgreSQL the values travel as one array parameter, so a batch is one lookup.
 _SQLITE_CHUNK = 5000
@@ -182,6 +186,14 @@ class SqlImportStore:
 
     async def add_events(self, tenant_id: str, events: Sequence[tuple[str, Message]]) -> None:
         await self._insert(outbox, outbox_rows(tenant_id, events))
+
+    async def refresh_statistics(self) -> None:
+        """ANALYZE on PostgreSQL, whose plans follow the statistics autovacuum
+        gathers in its own time: planned for the few rows a tenant had before
+        its import, listing its customers page by page read and sorted all of
+        them for every page. SQLite plans without statistics (none are kept)."""
+        if self._postgres:
+            await self._session.execute(text(f"ANALYZE {', '.join(_GROWN)}"))
 
     async def _begin(self) -> None:
         """Open the transaction on SQLite before a savepoint.

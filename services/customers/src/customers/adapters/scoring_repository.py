@@ -21,6 +21,7 @@ from crosstalk.common.v1 import condition_pb2
 from crosstalk_common.clock import as_utc
 from crosstalk_common.conditions.model import FieldSpec, Group, Node
 from crosstalk_common.conditions.parse import parse_condition
+from crosstalk_common.db.keyset import past
 from crosstalk_common.errors import InvalidArgument
 from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.tables import (
@@ -61,7 +62,7 @@ def _after_created(table: Any, after: list[str]) -> list[ColumnElement[bool]]:
     if not after:
         return []
     at, last_id = datetime.fromisoformat(after[0]), after[1]
-    return [or_(table.c.created_at > at, and_(table.c.created_at == at, table.c.id > last_id))]
+    return [past([table.c.created_at, table.c.id], [at, last_id])]
 
 
 def _tier(r: Any) -> Tier:

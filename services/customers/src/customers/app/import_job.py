@@ -218,6 +218,10 @@ class _ImportRun:
             if not ahead.done():
                 # Let the reader finish before the file is closed under it.
                 await asyncio.gather(ahead, return_exceptions=True)
+        if summary.new_customers and not self.preview:
+            async with self.new_uow() as uow:
+                await self.handler.store(uow).refresh_statistics()
+                await uow.commit()
         await self.ctx.set_total(summary.total_rows)
         await self.ctx.set_result(summary.to_json())
 

@@ -106,6 +106,11 @@ class ImportStore(Protocol):
         """Events (event id, payload) to the outbox, in the store's transaction."""
         ...
 
+    async def refresh_statistics(self) -> None:
+        """Tell the database's planner that the customer tables grew (after an
+        import), so that the next reads of them are planned for their size."""
+        ...
+
 
 ImportStoreOf = Callable[[UnitOfWork], ImportStore]
 
