@@ -77,11 +77,11 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
 class _SqliteInsert:
     """INSERT ... VALUES (...), (...): many rows per statement.
 
-    On SQLite one statement per row (executemany) costs far more: each row
-    statement of a table with triggers opens a statement journal, and inside a
-    savepoint that cost grew with the table (a 100,000-row import slowed from
-    0.3 to 1.3 s per 10,000 customers as it went); with 1,000 rows per
-    statement it stays flat, at about a third of executemany's time.
+    On SQLite one statement per row (executemany) costs far more: inside a
+    savepoint, row statements on a table with triggers cost more the larger
+    the table (a 100,000-row import slowed from 0.3 to 1.3 s per 10,000
+    customers as it went; ADR 0013); with 1,000 rows per statement it stays
+    flat, at about a third of executemany's time.
     """
 
     def __init__(self, head: str, columns: int) -> None:
