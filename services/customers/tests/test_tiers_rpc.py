@@ -34,6 +34,7 @@ from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app import tiers as tiers_module
+from customers.app.tiers import TierSweep
 from customers.bootstrap import compose_servicer
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -337,5 +338,34 @@ def test_a_new_tier_rule_recomputes_the_whole_tenant_in_the_background(
         await world.recomputed()
         assert [await world.tier_of(p) for p in people] == [""] * 5
         await rpc.DeleteTier(pb.DeleteTierRequest(name=gold.name), None)
+
+    world.run(scenario)
+
+
+def test_the_sweep_moves_customers_whose_recency_rule_time_has_changed(world: World) -> None:
+    async def scenario() -> None:
+        recent, idle = await world.customer("Recent buyer"), await world.customer("Never bought")
+        await world.order(recent, "o-1", 120)
+        active = await world.tier("Active", 10)
+        ordered_lately = leaf("last_order_time", condition_pb2.OPERATOR_WITHIN_LAST, "P30D")
+        await world.tier_rule(active.name, ordered_lately)
+        await world.recomputed()
+        assert [await world.tier_of(c) for c in (recent, idle)] == [active.name, ""]
+
+        def uow() -> CustomersUnitOfWork:
+            return CustomersUnitOfWork(world.sessions, outbox)
+
+        # A sweep today changes nothing; 31 days on, the order is too old.
+        assert await TierSweep(uow).sweep() == 0
+        later = TierSweep(uow, clock=lambda: utc_now() + timedelta(days=31))
+        assert await later.sweep() == 1
+        assert [await world.tier_of(c) for c in (recent, idle)] == ["", ""]
+        # No rule holds any more: the change names none.
+        assert (await world.tier_changes())[-1] == (recent, active.name, "", "")
+
+        # A set stop ends the worker before its first sweep.
+        stop = asyncio.Event()
+        stop.set()
+        await asyncio.wait_for(later.run(stop), 5)
 
     world.run(scenario)

@@ -42,6 +42,7 @@ from customers.app.ports import UowFactory
 from customers.app.scoring import ScoringService
 from customers.app.segments import SegmentService
 from customers.app.tags import TagService
+from customers.app.tiers import TierSweep
 from customers.app.use_cases import CustomerService
 from customers.domain.jobs import JobKind
 
@@ -110,6 +111,7 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
             *runtime.workers,
             jobs.run,
             PointsExpiry(new_uow).run,
+            TierSweep(new_uow).run,
             ChangeLogPruner(runtime.engine).run,
         ],
         cleanups=[*runtime.cleanups, close_jwks],

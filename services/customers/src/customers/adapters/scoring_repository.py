@@ -284,6 +284,12 @@ class SqlScoringRepository:
         )
         return [_tier(r) for r in rows]
 
+    async def tenants_with_tiers(self) -> list[str]:
+        found = await self._session.scalars(
+            select(tiers.c.tenant_id).distinct().order_by(tiers.c.tenant_id)
+        )
+        return list(found.all())
+
     async def page_tiers(self, tenant_id: str, *, after: list[str], limit: int) -> list[Tier]:
         where: list[ColumnElement[bool]] = [tiers.c.tenant_id == tenant_id]
         if after:

@@ -3,15 +3,19 @@
 ``reassess_tier`` runs inside the unit of work of whatever changed the
 customer (a score, points, an order, a score rule's award). When tiers or
 tier rules change, ``TierRecompute`` re-assesses every customer of the
-tenant in the background, 500 at a time, each batch in its own unit of work.
+tenant in the background, 500 at a time, each batch in its own unit of work;
+``TierSweep`` does so for every tenant with tiers a few times a day, for
+rules over recency, which time changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
@@ -115,11 +119,21 @@ async def reassess_tier(uow: UnitOfWork, tenant_id: str, customer_id: str) -> Cu
     return None if customer is None else await apply_tier(uow, customer, book)
 
 
-async def recompute_tenant(new_uow: UowFactory, tenant_id: str) -> int:
-    """Re-assess every customer of a tenant in batches; returns how many changed tier."""
+async def recompute_tenant(
+    new_uow: UowFactory,
+    tenant_id: str,
+    *,
+    now: datetime | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Re-assess every customer of a tenant in batches; returns how many changed tier.
+
+    ``now`` is the moment rules over recency are judged at (the clock's now);
+    a set ``stop`` ends the walk after the batch under way.
+    """
     changed = 0
     after: list[str] = []
-    while True:
+    while stop is None or not stop.is_set():
         async with new_uow() as uow:
             book = await load_tier_book(uow, tenant_id)
             if book is None:
@@ -128,7 +142,7 @@ async def recompute_tenant(new_uow: UowFactory, tenant_id: str) -> int:
                 tenant_id, _SYSTEM, condition=None, after=after, limit=RECOMPUTE_BATCH
             )
             for customer in batch:
-                updated = await apply_tier(uow, customer, book)
+                updated = await apply_tier(uow, customer, book, now=now)
                 changed += updated.tier_id != customer.tier_id
             await uow.commit()
         if len(batch) < RECOMPUTE_BATCH:
@@ -136,6 +150,7 @@ async def recompute_tenant(new_uow: UowFactory, tenant_id: str) -> int:
         last = batch[-1]
         assert last.created_at is not None
         after = [last.created_at.isoformat(), last.id]
+    return changed
 
 
 class TierRecompute:
@@ -144,7 +159,7 @@ class TierRecompute:
     A request while one runs makes it run once more when it ends, so the last
     change is always applied. Runs live in this process: a restart drops a
     pending one (customers then move at their next score, points or order
-    change, or the next tier rule change).
+    change, the next tier rule change, or the next ``TierSweep``).
     """
 
     def __init__(self, new_uow: UowFactory) -> None:
@@ -178,3 +193,56 @@ class TierRecompute:
         """Until no recompute runs (tests, graceful shutdown)."""
         while self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+
+class TierSweep:
+    """Re-assesses every customer of every tenant with tiers, now and then.
+
+    Tier rules over recency ("ordered within the last 30 days", "active
+    after ...") change their answer as time passes while nothing is written
+    to the customer, so nothing else would move them. The sweep also redoes a
+    background recompute that a restart dropped (``TierRecompute``). The
+    first sweep runs ``first_after`` the start, then one every ``interval``;
+    rules judge recency to the day, so a few sweeps a day keep tiers current.
+    """
+
+    def __init__(
+        self,
+        new_uow: UowFactory,
+        *,
+        interval: timedelta = timedelta(hours=6),
+        first_after: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._new_uow = new_uow
+        self._interval = interval
+        self._first_after = first_after
+        self._clock = clock
+
+    async def sweep(self, stop: asyncio.Event | None = None) -> int:
+        """One pass over every tenant with tiers; how many customers changed tier."""
+        async with self._new_uow() as uow:
+            tenants = await uow.scoring.tenants_with_tiers()
+        moved = 0
+        for tenant_id in tenants:
+            if stop is not None and stop.is_set():
+                break
+            moved += await recompute_tenant(self._new_uow, tenant_id, now=self._clock(), stop=stop)
+        return moved
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The worker: sweeps until ``stop`` is set (a sweep under way ends after its batch)."""
+        wait = self._first_after
+        while not await _stopped_within(stop, wait):
+            try:
+                moved = await self.sweep(stop)
+                log.info("tier sweep: %d customer(s) moved", moved)
+            except Exception:
+                log.exception("tier sweep failed")
+            wait = self._interval
+
+
+async def _stopped_within(stop: asyncio.Event, wait: timedelta) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), wait.total_seconds())
+    return stop.is_set()
