@@ -5,11 +5,8 @@ reports only what it actually changed: inserts skip rows that exist,
 updates skip customers already in the wanted state. A batch done twice (a
 job resumed after a crash) therefore changes nothing the second time.
 
-A batch's customer ids travel as one JSON array parameter that the
-database unpacks (``json_each`` on SQLite, ``json_array_elements_text`` on
-PostgreSQL) and looks up in the primary key: thousands of separate
-parameters, or an array parameter, cost more to bind and to plan than the
-statement costs to run.
+A batch's customer ids travel as one JSON array parameter
+(``adapters/id_lists.py``).
 """
 
 from __future__ import annotations
@@ -19,14 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     String,
     Table,
     and_,
-    any_,
-    bindparam,
     delete,
-    func,
     literal,
     or_,
     select,
@@ -40,6 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from crosstalk_common.db.bulk_insert import insert_rows
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.visibility import Visibility
+from customers.adapters.id_lists import one_of
 from customers.adapters.repository import timeline_row
 from customers.adapters.tables import customer_tags, customers, score_changes, timeline
 from customers.domain.model import ScoreChange, TimelineEntry
@@ -60,14 +54,7 @@ class SqlBulkCustomerWrites:
         return sqlite.insert(table).on_conflict_do_nothing()
 
     def _among(self, column: ColumnElement[str], ids: Collection[str]) -> ColumnElement[bool]:
-        """``column`` is one of ``ids``, given as one JSON array parameter."""
-        listed = bindparam(None, value=list(ids), type_=JSON)
-        if self._postgres:
-            # = ANY(ARRAY(...)): a bitmap scan of the primary key, so rows are
-            # visited (and locked) in table order, as with an IN list.
-            values = select(func.json_array_elements_text(listed)).scalar_subquery()
-            return column == any_(func.array(values))
-        return column.in_(select(func.json_each(listed).table_valued("value").c.value))
+        return one_of(self._session.get_bind().dialect, column, ids)
 
     async def _insert_new(
         self, table: Table, rows: Sequence[dict[str, Any]], *returning: Any

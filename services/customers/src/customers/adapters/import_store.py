@@ -32,6 +32,7 @@ from crosstalk_common.db.bulk_insert import driver_connection, insert_rows
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from crosstalk_common.visibility import Visibility
+from customers.adapters.id_lists import one_of
 from customers.adapters.import_events import outbox_rows
 from customers.adapters.repository import _row as customer_row
 from customers.adapters.repository import timeline_row
@@ -137,14 +138,11 @@ class SqlImportStore:
         return found
 
     async def existing_ids(self, tenant_id: str, customer_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in self._chunks(list(customer_ids)):
-            # By primary key alone (the tenant indexes would make this a scan).
-            rows = await self._session.execute(
-                select(c.id, c.tenant_id).where(c.id.in_(list(chunk)))
-            )
-            found.update(r.id for r in rows if r.tenant_id == tenant_id)
-        return found
+        # By primary key alone (the tenant indexes would make this a scan).
+        rows = await self._session.execute(
+            select(c.id, c.tenant_id).where(one_of(self._dialect, c.id, customer_ids))
+        )
+        return {r.id for r in rows if r.tenant_id == tenant_id}
 
     async def add_customers(self, batch: Sequence[Customer]) -> None:
         if not batch:

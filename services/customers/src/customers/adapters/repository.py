@@ -8,11 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    String,
     Table,
     and_,
-    any_,
-    bindparam,
     delete,
     func,
     insert,
@@ -21,7 +18,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -35,6 +31,7 @@ from customers.adapters.contact_keys import write_contact_keys
 from customers.adapters.customer_filter_sql import custom_field_keys, customer_filter_clause
 from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.filter_index.index import FilterIndex
+from customers.adapters.id_lists import one_of
 from customers.adapters.tables import (
     customer_identities,
     customer_tags,
@@ -114,12 +111,8 @@ class SqlCustomerRepository:
         return await SqlCustomFieldRepository(self._session).by_key(tenant_id)
 
     def _one_of(self, column: ColumnElement[str], ids: Sequence[str]) -> ColumnElement[bool]:
-        """``column`` is one of a page's ids. On PostgreSQL one array parameter
-        (= ANY): a thousand separate parameters cost the driver more to
-        render and send than the lookup costs the database."""
-        if self._session.get_bind().dialect.name == "postgresql":
-            return column == any_(bindparam(None, list(ids), type_=ARRAY(String)))
-        return column.in_(ids)
+        """``column`` is one of a page's ids (one JSON parameter: ``id_lists``)."""
+        return one_of(self._session.get_bind().dialect, column, ids)
 
     async def add(self, customer: Customer) -> None:
         try:

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from customers.adapters.customer_filter_sql import custom_field_value, json_text
 from customers.adapters.field_repository import SqlCustomFieldRepository
+from customers.adapters.id_lists import one_of
 from customers.adapters.tables import (
     customer_change_log,
     customer_change_log_horizon,
@@ -206,13 +207,10 @@ async def load_changed(
 
 async def existing_ids(conn: AsyncConnection, tenant_id: str, ids: set[str]) -> set[str]:
     """Which of ``ids`` are customers of the tenant (the others were deleted)."""
-    listed, found = sorted(ids), set[str]()
-    for at in range(0, len(listed), 10_000):  # within SQLite's parameter limit
-        chunk = listed[at : at + 10_000]
-        found |= set(
-            await conn.scalars(select(c.id).where(c.tenant_id == tenant_id, c.id.in_(chunk)))
-        )
-    return found
+    found = await conn.scalars(
+        select(c.id).where(c.tenant_id == tenant_id, one_of(conn.dialect, c.id, ids))
+    )
+    return set(found)
 
 
 # --- the change log (migrations 0007, 0008) ----------------------------------------------
