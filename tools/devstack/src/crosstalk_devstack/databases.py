@@ -39,4 +39,8 @@ def service_database_urls(services: tuple[str, ...], var_dir: Path, label: str) 
     if backend != "postgres":
         raise ValueError(f"CROSSTALK_TEST_DB must be sqlite or postgres, got {backend!r}")
     admin = os.environ.get("CROSSTALK_TEST_PG_URL", DEFAULT_PG_URL)
-    return {s: fresh_postgres_database(admin, f"crosstalk_{label}_{s}") for s in services}
+    # CROSSTALK_TEST_PG_PREFIX keeps two runs on one cluster apart (names stay <= 63 bytes).
+    prefix = os.environ.get("CROSSTALK_TEST_PG_PREFIX", "crosstalk")
+    return {
+        s: fresh_postgres_database(admin, f"{prefix}_{label}_{s}"[:63]) for s in services
+    }
