@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from translation.domain.detection import decide
-from translation.domain.intents import IntentKeywordSet, match_intents
+from translation.domain.intents import IntentKeywordSet, match_intents, merge_hits
 from translation.domain.protection import ProtectionRule, SlotKind, protect
 from translation.domain.routing import EngineOffer, plan_routes
 from translation.domain.sentiment import SentimentLabel, from_snownlp, from_vader
@@ -132,6 +132,21 @@ def test_intents_match_synonyms_and_fuzzy_spellings() -> None:
     assert by_intent["logistics"].confidence == 1.0  # "delivered" is an exact synonym
     assert match_intents("price of shipping", "en", sets) == []
     assert match_intents("我的快递到哪了?", "en", sets) == []  # language filter
+
+
+def test_an_intent_found_by_several_sets_is_one_hit_naming_the_best_set() -> None:
+    sets = [
+        _set("refund", "es", ("reembolso",)),
+        _set("refund", "en", ("refund", "money back")),
+        IntentKeywordSet("refund-mine", "t", "refund", "en", ("refund",)),
+    ]
+    original = match_intents("Quiero un reembolso", "es", sets)
+    translated = match_intents("I want a refnd, my money back", "en", sets)
+    assert [(h.intent, h.set_id) for h in translated] == [("refund", "refund-en")]
+    assert translated[0].matched == ("refund", "money back")  # both English sets, merged
+    merged = merge_hits([*original, *translated])
+    assert [(h.intent, h.set_id, h.confidence) for h in merged] == [("refund", "refund-es", 1.0)]
+    assert merged[0].matched == ("reembolso", "refund", "money back")
 
 
 @pytest.mark.parametrize(

@@ -354,3 +354,20 @@ async def test_intents_use_seeded_defaults_with_synonyms_and_fuzzy(
     for s in seeded:
         await intents.delete(tenant, s.id, "")
     assert [s.id for s in await intents.page(tenant, intent="", after=[], limit=200)] == [custom.id]
+
+
+async def test_a_spanish_message_has_each_intent_once_from_original_and_translation(
+    new_uow, detector, sentiment_models, apertium, tenant
+) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(new_uow, [apertium], detector, sentiment_models)
+    _, _, intents = services(new_uow, service)
+    analysis = await service.analyze(tenant, "Quiero un reembolso, el paquete no llegó", "")
+    assert analysis.language == "es"
+    assert analysis.sentiment.method == "vader via en"  # the English translation was read too
+    names = [h.intent for h in analysis.intents]
+    assert sorted(names) == sorted(set(names))
+    refund = next(h for h in analysis.intents if h.intent == "refund")
+    assert "reembolso" in refund.matched  # the Spanish set, on the original
+    assert set(refund.matched) - {"reembolso"}  # and the English one on the translation
+    sets = {s.id: s for s in await intents.page(tenant, intent="", after=[], limit=200)}
+    assert (sets[refund.set_id].intent, sets[refund.set_id].language) == ("refund", "es")

@@ -21,7 +21,7 @@ from translation.app.ports import (
 )
 from translation.app.resources import ensure_default_intents
 from translation.domain.detection import Detection, decide, text_for_detection
-from translation.domain.intents import IntentHit, match_intents
+from translation.domain.intents import IntentHit, match_intents, merge_hits
 from translation.domain.languages import (
     DEFAULT_LANGUAGES,
     UND,
@@ -462,15 +462,10 @@ class TranslationService:
         await ensure_default_intents(self._new_uow, tenant_id)
         async with self._new_uow() as uow:
             sets = await uow.intents.enabled(tenant_id)
-        hits = {h.set_id: h for h in match_intents(text, lang, sets)}
+        hits = match_intents(text, lang, sets)
         if english is not None:
-            for hit in match_intents(
-                english, "en", [s for s in sets if primary(s.language) == "en"]
-            ):
-                if hit.set_id not in hits or hits[hit.set_id].confidence < hit.confidence:
-                    hits[hit.set_id] = hit
-        ordered = sorted(hits.values(), key=lambda h: (-h.confidence, -len(h.matched), h.intent))
-        return Analysis(lang, sentiment, ordered)
+            hits += match_intents(english, "en", [s for s in sets if primary(s.language) == "en"])
+        return Analysis(lang, sentiment, merge_hits(hits))
 
     async def _sentiment_of(
         self, tenant_id: str, text: str, language: str

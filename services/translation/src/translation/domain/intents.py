@@ -166,8 +166,31 @@ def match_intents(text: str, language: str, sets: Iterable[IntentKeywordSet]) ->
                     best = max(best, score)
         if matched:
             hits.append(IntentHit(ks.intent, ks.id, tuple(dict.fromkeys(matched)), round(best, 4)))
-    hits.sort(key=lambda h: (-h.confidence, -len(h.matched), h.intent))
-    return hits
+    return merge_hits(hits)
+
+
+def merge_hits(hits: Iterable[IntentHit]) -> list[IntentHit]:
+    """One hit per intent, most confident first.
+
+    Several sets may find the same intent (the original text's language and the
+    English translation's, or a tenant's own set beside a default): the merged hit
+    names the most confident set (the first one on a tie), keeps every matched
+    keyword in order of appearance and the best confidence.
+    """
+    merged: dict[str, IntentHit] = {}
+    for hit in hits:
+        seen = merged.get(hit.intent)
+        if seen is None:
+            merged[hit.intent] = hit
+            continue
+        lead = hit if hit.confidence > seen.confidence else seen
+        merged[hit.intent] = IntentHit(
+            hit.intent,
+            lead.set_id,
+            tuple(dict.fromkeys((*seen.matched, *hit.matched))),
+            lead.confidence,
+        )
+    return sorted(merged.values(), key=lambda h: (-h.confidence, -len(h.matched), h.intent))
 
 
 # Seeded for every tenant on first use; tenants edit or delete them like their own.
