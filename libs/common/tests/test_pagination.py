@@ -136,3 +136,23 @@ def test_next_page_cuts_the_extra_row_and_signs_the_last_key() -> None:
     assert codec.decode(token, "scope") == ["2026-01-03", "id-3"]
     last, none = codec.next_page(rows[:2], 3, "scope", lambda row: list(row))
     assert (last, none) == (rows[:2], "")
+
+
+def test_a_token_is_only_good_for_the_caller_it_was_issued_to(clock: FakeClock) -> None:
+    holder = ["tenant-a/members/1"]
+    codec = PageTokenCodec(b"test-secret", clock=clock, holder=lambda: holder[0])
+    scope = request_hash("customers", 50)
+    token = codec.encode(["k"], scope)
+    holder[0] = "tenant-b/members/1"
+    message = rejected(codec, token, scope)
+    assert "not issued to this caller" in message
+    assert "other parameters" not in message
+    holder[0] = "tenant-a/members/2"
+    assert "not issued to this caller" in rejected(codec, token, scope)
+    holder[0] = "tenant-a/members/1"
+    assert codec.decode(token, scope) == ["k"]
+    # The same holder with other parameters hears about the parameters.
+    assert "other parameters" in rejected(codec, token, request_hash("customers", 20))
+    # Neither the tenant nor the principal can be read from the token.
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    assert b"tenant-a" not in raw and b"members/1" not in raw

@@ -1,10 +1,12 @@
 """AIP-158 pagination: page sizes and opaque, signed page tokens.
 
 A page token is a serialized ``crosstalk.common.v1.PageCursor`` (keyset
-position, hash of the request parameters, expiry) followed by an HMAC-SHA256
-of it, base64url-encoded without padding. Clients cannot read or forge it; a
-token that was altered, has expired or is replayed with other request
-parameters is rejected with INVALID_ARGUMENT.
+position, hash of the request parameters, hash of the caller it was issued
+to, expiry) followed by an HMAC-SHA256 of it, base64url-encoded without
+padding. Clients cannot forge it; a token that was altered, has expired, is
+presented by another caller (another tenant, another member) or is replayed
+with other request parameters is rejected with INVALID_ARGUMENT, each with
+its own message.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from google.protobuf.message import DecodeError, Message
 from crosstalk.common.v1 import paging_pb2
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.errors import InvalidArgument
+from crosstalk_common.grpc.auth import current_principal
 
 _Item = TypeVar("_Item")
 
@@ -58,7 +61,10 @@ class PageTokenCodec:
         *,
         ttl: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] = utc_now,
+        holder: Callable[[], str] = current_principal,
     ) -> None:
+        """``holder`` names who a token is issued to (tenant and principal of the
+        RPC being served, by default): a token is only good for its holder."""
         if not secret:
             raise ValueError("a page token secret must not be empty")
         if ttl <= timedelta(0):
@@ -66,10 +72,13 @@ class PageTokenCodec:
         self._secret = secret
         self._ttl = ttl
         self._clock = clock
+        self._holder = holder
 
     def encode(self, last_keys: Sequence[str], request_hash: str) -> str:
         """The token for the page after the item whose sort keys are ``last_keys``."""
-        cursor = paging_pb2.PageCursor(last_keys=list(last_keys), request_hash=request_hash)
+        cursor = paging_pb2.PageCursor(
+            last_keys=list(last_keys), request_hash=request_hash, holder_hash=self._holder_hash()
+        )
         cursor.expire_time.FromDatetime(as_utc(self._clock()) + self._ttl)
         payload = _TOKEN_VERSION + cursor.SerializeToString(deterministic=True)
         raw = self._sign(payload) + payload
@@ -95,6 +104,14 @@ class PageTokenCodec:
         if not token:
             return []
         cursor = self._verified_cursor(token, field)
+        # Tokens issued before holders were recorded carry none; their request
+        # hash still binds them to a tenant.
+        if cursor.holder_hash and not hmac.compare_digest(cursor.holder_hash, self._holder_hash()):
+            raise InvalidArgument.field(
+                field,
+                "this page token was not issued to this caller; use only the next_page_token "
+                "of your own previous page, or start again without a page_token",
+            )
         if not hmac.compare_digest(cursor.request_hash, request_hash):
             raise InvalidArgument.field(
                 field,
@@ -107,6 +124,10 @@ class PageTokenCodec:
                 field, "has expired; start again from the first page without a page_token"
             )
         return list(cursor.last_keys)
+
+    def _holder_hash(self) -> str:
+        # Keyed, so a token shows neither tenant nor principal to its reader.
+        return hmac.new(self._secret, self._holder().encode(), hashlib.sha256).hexdigest()[:32]
 
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()

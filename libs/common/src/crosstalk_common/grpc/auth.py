@@ -89,6 +89,12 @@ def require_caller(context: Any = None) -> Caller:
     return caller
 
 
+def current_principal() -> str:
+    """``"{tenant}/{subject}"`` of the RPC being served; ``""`` outside an authenticated RPC."""
+    caller = _current.get()
+    return f"{caller.tenant_id}/{caller.subject}" if caller is not None else ""
+
+
 def bearer_token(metadata: Iterable[Any] | None) -> str:
     for key, value in metadata or ():
         if key == AUTHORIZATION_HEADER:

@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from crosstalk_common.auth.verifier import TokenVerifier
 from crosstalk_common.grpc.auth import AuthInterceptor
+from crosstalk_common.grpc.bounds import RequestBoundsInterceptor
 from crosstalk_common.grpc.errors import ErrorMappingInterceptor
 from crosstalk_common.telemetry import server_interceptors, shutdown_telemetry
 
@@ -58,6 +59,7 @@ def build_server(definition: ServiceDefinition) -> tuple[grpc.aio.Server, Health
             *server_interceptors(),
             ErrorMappingInterceptor(f"{definition.name}.crosstalk.io"),
             AuthInterceptor(definition.verifier, definition.permissions),
+            RequestBoundsInterceptor(),
             *definition.extra_interceptors,
         ],
         options=[

@@ -11,6 +11,7 @@ from crosstalk.customers.v1 import custom_fields_pb2, resources_pb2, scoring_pb2
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import customers_service_pb2_grpc as pb_grpc
 from crosstalk_common.api.field_mask import resolve_update_paths
+from crosstalk_common.api.ordering import Direction, SortKey, parse_order_by
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
 from crosstalk_common.errors import FieldViolation, InvalidArgument
@@ -151,6 +152,7 @@ class CustomersServicer(
         self, request: pb.ListCustomersRequest, context: Context
     ) -> pb.ListCustomersResponse:
         caller = require_caller(context)
+        _customer_order(request.order_by)
         page, token = await self._page(caller, None, request.page_size, request.page_token, "")
         return pb.ListCustomersResponse(
             customers=[customer_to_pb(c) for c in page], next_page_token=token
@@ -160,6 +162,7 @@ class CustomersServicer(
         self, request: pb.SearchCustomersRequest, context: Context
     ) -> pb.SearchCustomersResponse:
         caller = require_caller(context)
+        _customer_order(request.order_by)
         condition = await parse_customer_filter(self._service, caller.tenant_id, request.condition)
         page, token = await self._page(
             caller,
@@ -654,3 +657,14 @@ class CustomersServicer(
         definition_id = required_id(request.name, "customFieldDefinitions/", "name")
         await self._fields.delete(caller.tenant_id, definition_id, request.etag)
         return Empty()
+
+
+# Customer pages are keyset pages over the filter index's creation order:
+# newest first is the one order they can be served in.
+_CUSTOMER_ORDERS = {"create_time": Direction.DESCENDING}
+_NEWEST_FIRST = (SortKey("create_time", descending=True),)
+
+
+def _customer_order(order_by: str) -> tuple[SortKey, ...]:
+    """The order a customer List or Search asked for; unsupported ones are refused."""
+    return parse_order_by(order_by, sortable=_CUSTOMER_ORDERS, default=_NEWEST_FIRST)

@@ -12,7 +12,7 @@ from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import require_caller
 from rules.adapters.mapping import rule_from_pb, rule_to_pb
 from rules.app.use_cases import RuleService
-from rules.domain.model import Rule
+from rules.domain.model import MAX_RULES_PER_PAGE, Rule
 
 Context = Any
 
@@ -48,7 +48,7 @@ class RulesServicer(pb_grpc.RulesServiceServicer):
         self, request: pb.ListRulesRequest, context: Context
     ) -> pb.ListRulesResponse:
         caller = require_caller(context)
-        size = coerce_page_size(request.page_size)
+        size = coerce_page_size(request.page_size, maximum=MAX_RULES_PER_PAGE)
         scope = request_hash(caller.tenant_id, "rules")
         after = self._tokens.decode(request.page_token, scope)
         fetched = await self._service.page(caller.tenant_id, after=after, limit=size + 1)

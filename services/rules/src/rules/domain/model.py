@@ -13,6 +13,15 @@ from crosstalk_common.conditions.evaluate import evaluate, explain
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 
+# What one rule may hold. MAX_RULE_BYTES bounds a whole rule, so that a page of
+# MAX_RULES_PER_PAGE rules stays far below the gateway's response buffer (ADR 0016).
+MAX_DISPLAY_NAME_LENGTH = 200
+MAX_ACTIONS = 20
+MAX_TAGS_PER_ACTION = 50
+MAX_TAG_LENGTH = 64
+MAX_RULE_BYTES = 32 * 1024
+MAX_RULES_PER_PAGE = 50
+
 
 class Trigger(Enum):
     MESSAGE_RECEIVED = "message_received"
@@ -49,19 +58,40 @@ class Rule:
         problems = []
         if not self.display_name.strip():
             problems.append(FieldViolation("rule.display_name", "must not be empty"))
+        elif len(self.display_name) > MAX_DISPLAY_NAME_LENGTH:
+            problems.append(
+                FieldViolation(
+                    "rule.display_name", f"must be at most {MAX_DISPLAY_NAME_LENGTH} characters"
+                )
+            )
         if not self.actions:
             problems.append(FieldViolation("rule.actions", "a rule needs at least one action"))
+        elif len(self.actions) > MAX_ACTIONS:
+            problems.append(
+                FieldViolation("rule.actions", f"a rule has at most {MAX_ACTIONS} actions")
+            )
         for i, action in enumerate(self.actions):
-            if isinstance(action, AddTag) and not [t for t in action.tags if t.strip()]:
-                problems.append(
-                    FieldViolation(f"rule.actions[{i}].add_tag.tags", "name at least one tag")
-                )
+            if isinstance(action, AddTag):
+                problems.extend(_tag_problems(action.tags, f"rule.actions[{i}].add_tag.tags"))
         if not 0 <= self.rollout_percent <= 100:
             problems.append(FieldViolation("rule.rollout_percent", "must be between 0 and 100"))
         if self.cooldown_seconds < 0:
             problems.append(FieldViolation("rule.cooldown", "must not be negative"))
+        if not problems and self.size_in_bytes() > MAX_RULE_BYTES:
+            problems.append(
+                FieldViolation(
+                    "rule",
+                    f"a rule is at most {MAX_RULE_BYTES // 1024} KiB (name, condition and "
+                    f"actions together), this one is {self.size_in_bytes():,} bytes; split it",
+                )
+            )
         if problems:
             raise InvalidArgument(problems)
+
+    def size_in_bytes(self) -> int:
+        """What the rule's content takes: its name, condition and tags in UTF-8."""
+        texts = [self.display_name, *(tag for action in self.actions for tag in action.tags)]
+        return len(self.condition_blob) + sum(len(text.encode()) for text in texts)
 
     def in_rollout(self, subject: str) -> bool:
         """Stable per (rule, customer): the same customer stays in or out."""
@@ -69,6 +99,18 @@ class Rule:
             return True
         digest = hashlib.sha256(f"{self.id}:{subject}".encode()).digest()
         return int.from_bytes(digest[:4], "big") % 100 < self.rollout_percent
+
+
+def _tag_problems(tags: Sequence[str], path: str) -> list[FieldViolation]:
+    if not [t for t in tags if t.strip()]:
+        return [FieldViolation(path, "name at least one tag")]
+    if len(tags) > MAX_TAGS_PER_ACTION:
+        return [FieldViolation(path, f"an action names at most {MAX_TAGS_PER_ACTION} tags")]
+    return [
+        FieldViolation(f"{path}[{i}]", f"a tag name has at most {MAX_TAG_LENGTH} characters")
+        for i, tag in enumerate(tags)
+        if len(tag) > MAX_TAG_LENGTH
+    ]
 
 
 @dataclass(frozen=True)
