@@ -238,3 +238,21 @@ def test_field_specs_can_narrow_operators_and_enums_need_values() -> None:
 )
 def test_format_duration(duration: timedelta, text: str) -> None:
     assert format_duration(duration) == text
+
+
+def test_enum_aliases_read_as_the_value_they_stand_for() -> None:
+    stage = FieldSpec(
+        "stage",
+        FieldType.ENUM,
+        enum_values=("deal", "intent"),
+        enum_aliases={"STAGE_DEAL": "deal", "STAGE_INTENT": "intent"},
+    )
+    node = parse_condition(leaf("stage", pb.OPERATOR_IN, "STAGE_DEAL", "intent"), {"stage": stage})
+    assert node == Leaf("stage", Op.IN, ("deal", "intent"))
+    with pytest.raises(InvalidArgument) as unknown:
+        parse_condition(leaf("stage", pb.OPERATOR_EQUALS, "STAGE_WON"), {"stage": stage})
+    description = unknown.value.violations[0].description
+    assert "STAGE_DEAL, STAGE_INTENT (or deal, intent)" in description
+    with pytest.raises(ValueError, match="unknown values"):
+        FieldSpec("stage", FieldType.ENUM, enum_values=("deal",), enum_aliases={"STAGE_X": "x"})
+    assert hash(stage) == hash(stage)  # specs stay hashable

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from crosstalk.common.v1 import condition_pb2 as cpb
+from crosstalk.common.v1.channel_pb2 import Channel as ChannelPb
+from crosstalk.common.v1.lifecycle_stage_pb2 import LifecycleStage as LifecycleStagePb
 from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.evaluate import evaluate
 from crosstalk_common.db.engine import create_engine, session_factory
@@ -234,6 +236,8 @@ SINGLE_VALUED = [
     leaf("tags", "is_empty"),
     leaf("lifecycle_stage", "in", "deal", "intent"),
     leaf("lifecycle_stage", "is_empty"),
+    leaf("lifecycle_stage", "in", "LIFECYCLE_STAGE_DEAL", "LIFECYCLE_STAGE_INTENT"),
+    leaf("lifecycle_stage", "not_equals", "LIFECYCLE_STAGE_DORMANT"),
     leaf("tier", "equals", "tiers/gold"),
     leaf("tier", "not_in", "tiers/gold"),
     leaf("tier", "is_empty"),
@@ -296,6 +300,39 @@ async def test_multi_valued_fields(world: World) -> None:
     assert await world.matching(leaf("store", "equals", "Amazon-DE")) == {"c01"}
     assert await world.matching(leaf("store", "contains", "shopee")) == {"c02"}
     assert await world.matching(leaf("store", "is_empty")) == {"c03", "c04", "c05"}
+
+
+async def test_enum_fields_take_the_api_enum_names_as_well_as_the_short_values(
+    world: World,
+) -> None:
+    # Customer JSON shows "LIFECYCLE_STAGE_DEAL" and "CHANNEL_AMAZON": a filter
+    # naming them selects what "deal" and "amazon" select, in SQL and in the index.
+    for name, stage in (("LIFECYCLE_STAGE_DEAL", "deal"), ("LIFECYCLE_STAGE_DORMANT", "dormant")):
+        by_name = await world.matching(leaf("lifecycle_stage", "equals", name))
+        assert by_name == await world.matching(leaf("lifecycle_stage", "equals", stage))
+        assert by_name == await world.evaluated(leaf("lifecycle_stage", "equals", name))
+        assert len(by_name) == 1
+    mixed = leaf("lifecycle_stage", "in", "LIFECYCLE_STAGE_DEAL", "intent")
+    assert await world.matching(mixed) == {"c01", "c02"}
+    assert await world.matching(leaf("channel", "in", "CHANNEL_AMAZON", "CHANNEL_SHOPEE")) == {
+        "c01",
+        "c02",
+    }
+    assert await world.matching(leaf("channel", "not_in", "CHANNEL_EMAIL")) == {
+        "c01",
+        "c02",
+        "c04",
+        "c05",
+    }
+    # Every name the API can return is accepted (UNSPECIFIED is never returned).
+    for enum, field in ((LifecycleStagePb, "lifecycle_stage"), (ChannelPb, "channel")):
+        names = [n for n, _ in enum.items() if not n.endswith("_UNSPECIFIED")]
+        assert await parse_customer_filter(world.service, TENANT, leaf(field, "in", *names))
+    with pytest.raises(InvalidArgument) as unknown:
+        await parse_customer_filter(
+            world.service, TENANT, leaf("lifecycle_stage", "equals", "LIFECYCLE_STAGE_WON")
+        )
+    assert "LIFECYCLE_STAGE_DEAL" in unknown.value.violations[0].description
 
 
 async def test_scope_and_tenant_bound_every_filter(world: World) -> None:

@@ -9,10 +9,11 @@ and ``evaluate`` consume it. Leaf values are already typed: ``str``,
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Literal
 
 
@@ -71,16 +72,26 @@ class FieldSpec:
     """One field a resource allows in conditions.
 
     ``operators`` narrows (or widens) the type's ``DEFAULT_OPERATORS``.
+    ``enum_aliases`` maps other spellings of an enum field's values to the
+    value itself (``{"LIFECYCLE_STAGE_DEAL": "deal"}``: the proto enum names
+    clients read in the API); parsing turns an alias into its value, so
+    everything after it sees ``enum_values`` only.
     """
 
     name: str
     type: FieldType
     enum_values: Collection[str] | None = None  # stored as a frozenset
     operators: Collection[Op] | None = None  # stored as a frozenset
+    enum_aliases: Mapping[str, str] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if self.type is FieldType.ENUM and not self.enum_values:
             raise ValueError(f"enum field {self.name!r} needs enum_values")
+        if self.enum_aliases is not None:
+            unknown = set(self.enum_aliases.values()) - set(self.enum_values or ())
+            if unknown:
+                raise ValueError(f"aliases of {self.name!r} name unknown values {sorted(unknown)}")
+            object.__setattr__(self, "enum_aliases", MappingProxyType(dict(self.enum_aliases)))
         for attribute in ("enum_values", "operators"):
             value = getattr(self, attribute)
             if value is not None and not isinstance(value, frozenset):

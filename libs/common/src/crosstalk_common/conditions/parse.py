@@ -216,17 +216,25 @@ def _reader(spec: FieldSpec, op: Op) -> Callable[[str], Any]:
     if spec.type is FieldType.BOOLEAN:
         return read_boolean
     if spec.type is FieldType.ENUM:
-        return _enum_reader(frozenset(spec.enum_values or ()))
+        return _enum_reader(frozenset(spec.enum_values or ()), spec.enum_aliases or {})
     if spec.type is FieldType.TAGS or op in _NON_EMPTY_TEXT:
         return _non_empty_text
     return str
 
 
-def _enum_reader(allowed: frozenset[str]) -> Callable[[str], str]:
+def _enum_reader(allowed: frozenset[str], aliases: Mapping[str, str]) -> Callable[[str], str]:
+    """A value as is, or the value an alias stands for."""
+    if aliases:
+        expected = f"{', '.join(sorted(aliases))} (or {', '.join(sorted(allowed))})"
+    else:
+        expected = ", ".join(sorted(allowed))
+
     def read(text: str) -> str:
-        if text not in allowed:
-            raise ValueError(f"{text!r} is not one of {', '.join(sorted(allowed))}")
-        return text
+        if text in allowed:
+            return text
+        if text in aliases:
+            return aliases[text]
+        raise ValueError(f"{text!r} is not one of {expected}")
 
     return read
 

@@ -31,6 +31,12 @@ REFERENCE_PREFIXES = {
     "department": "departments/",
 }
 
+# The API's enum names ("LIFECYCLE_STAGE_DEAL", "CHANNEL_EMAIL", as Customer
+# JSON shows them) -> the values filters compare ("deal", "email"). Filters
+# accept both spellings.
+STAGE_NAMES = {f"LIFECYCLE_STAGE_{s.name}": s.value for s in LifecycleStage}
+CHANNEL_NAMES = {f"CHANNEL_{c.name}": c.value for c in Channel}
+
 STATIC_FIELDS: dict[str, FieldSpec] = {
     spec.name: spec
     for spec in (
@@ -42,7 +48,10 @@ STATIC_FIELDS: dict[str, FieldSpec] = {
         FieldSpec("time_zone", FieldType.TEXT),
         FieldSpec("tags", FieldType.TAGS),
         FieldSpec(
-            "lifecycle_stage", FieldType.ENUM, enum_values=tuple(s.value for s in LifecycleStage)
+            "lifecycle_stage",
+            FieldType.ENUM,
+            enum_values=tuple(s.value for s in LifecycleStage),
+            enum_aliases=STAGE_NAMES,
         ),
         FieldSpec("tier", FieldType.TEXT, operators=_REFERENCE),
         FieldSpec("score", FieldType.NUMBER),
@@ -54,6 +63,7 @@ STATIC_FIELDS: dict[str, FieldSpec] = {
             "channel",
             FieldType.ENUM,
             enum_values=tuple(c.value for c in Channel),
+            enum_aliases=CHANNEL_NAMES,
             operators=_MEMBERSHIP,
         ),
         FieldSpec("store", FieldType.TEXT),

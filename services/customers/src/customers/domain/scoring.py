@@ -18,6 +18,7 @@ from typing import Any
 from crosstalk_common.conditions.evaluate import evaluate
 from crosstalk_common.conditions.model import FieldSpec, FieldType, Node
 from crosstalk_common.errors import FieldViolation
+from customers.domain.filter_fields import CHANNEL_NAMES, STAGE_NAMES
 from customers.domain.model import (
     MAX_DESCRIPTION_LENGTH,
     Channel,
@@ -47,7 +48,7 @@ EVENT_FIELDS: dict[str, dict[str, FieldSpec]] = {
             FieldSpec("text", FieldType.KEYWORDS_TEXT),
             FieldSpec("translated_text", FieldType.KEYWORDS_TEXT),
             FieldSpec("language", FieldType.TEXT),
-            FieldSpec("channel", FieldType.ENUM, enum_values=_CHANNELS),
+            FieldSpec("channel", FieldType.ENUM, enum_values=_CHANNELS, enum_aliases=CHANNEL_NAMES),
             FieldSpec("store", FieldType.TEXT),
             FieldSpec("sentiment", FieldType.NUMBER),
             FieldSpec("intents", FieldType.TAGS),
@@ -66,14 +67,14 @@ EVENT_FIELDS: dict[str, dict[str, FieldSpec]] = {
     "customer.stage_changed": {
         spec.name: spec
         for spec in (
-            FieldSpec("from_stage", FieldType.ENUM, enum_values=_STAGES),
-            FieldSpec("to_stage", FieldType.ENUM, enum_values=_STAGES),
+            FieldSpec("from_stage", FieldType.ENUM, enum_values=_STAGES, enum_aliases=STAGE_NAMES),
+            FieldSpec("to_stage", FieldType.ENUM, enum_values=_STAGES, enum_aliases=STAGE_NAMES),
         )
     },
     "customer.created": {
         spec.name: spec
         for spec in (
-            FieldSpec("channel", FieldType.ENUM, enum_values=_CHANNELS),
+            FieldSpec("channel", FieldType.ENUM, enum_values=_CHANNELS, enum_aliases=CHANNEL_NAMES),
             FieldSpec("store", FieldType.TEXT),
         )
     },

@@ -5,11 +5,15 @@ from __future__ import annotations
 from crosstalk_common.conditions.model import FieldSpec, FieldType
 
 CHANNELS = ("email", "phone", "whatsapp", "web_chat", "amazon", "ebay", "shopee")
+# Conditions also accept the API's enum names ("CHANNEL_EMAIL"), read as "email".
+CHANNEL_NAMES = {f"CHANNEL_{channel.upper()}": channel for channel in CHANNELS}
 
 MESSAGE_FIELDS: dict[str, FieldSpec] = {
     "text": FieldSpec("text", FieldType.KEYWORDS_TEXT),
     "language": FieldSpec("language", FieldType.TEXT),
-    "channel": FieldSpec("channel", FieldType.ENUM, enum_values=CHANNELS),
+    "channel": FieldSpec(
+        "channel", FieldType.ENUM, enum_values=CHANNELS, enum_aliases=CHANNEL_NAMES
+    ),
     "store": FieldSpec("store", FieldType.TEXT),
     # From translation's analysis of the message (empty when it could not help).
     "translated_text": FieldSpec("translated_text", FieldType.KEYWORDS_TEXT),
