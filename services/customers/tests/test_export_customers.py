@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -200,6 +201,27 @@ async def test_xlsx_export_with_default_columns_imports_again(world: World) -> N
         ("Carla", ["carla@example.com"], [], "IT"),
         ("Dan", [], ["+1 555 0100"], ""),
     ]
+
+
+async def test_every_xlsx_row_is_as_wide_as_the_header(world: World) -> None:
+    await world.customer("Full", country="DE", language="de", time_zone="Europe/Berlin")
+    await world.customer("Trailing gaps", country="FR")
+    await world.customer("Leading gap", language="es", time_zone="Europe/Madrid")
+    await world.customer("Only a name")
+    columns = ["display_name", "country", "language", "time_zone"]
+    _, exported = await world.export(format=tabular_pb2.FILE_FORMAT_XLSX, columns=columns)
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as package:
+        sheet = package.read("xl/worksheets/sheet1.xml").decode()
+    assert '<dimension ref="A1:D5"/><sheetData>' in sheet
+    assert sheet.count('<c r="D5"/></row>') == 1  # a row ends with its last cell, even empty
+    for read_only in (True, False):
+        book = load_workbook(io.BytesIO(exported.content), read_only=read_only)
+        rows = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+        book.close()
+        assert rows[0] == columns
+        assert [len(r) for r in rows] == [4] * 5, read_only
+        assert rows[2] == ["Trailing gaps", "FR", None, None]
+        assert rows[4] == ["Only a name", None, None, None]
 
 
 async def test_csv_export_imports_again(world: World) -> None:

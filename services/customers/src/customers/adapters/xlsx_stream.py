@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -374,9 +376,20 @@ def _serial(value: datetime | date) -> str:
     return repr(round(days, 10))
 
 
+_COPY_BYTES = 1 << 20
+
+
 class XlsxWriter:
-    """One sheet, written row by row into the zip (strings inline, so nothing
-    accumulates in memory); date-times are written in UTC."""
+    """One sheet, written row by row (strings inline, so nothing accumulates
+    in memory); date-times are written in UTC.
+
+    Every row is as wide as the first (the header), in two ways: the sheet
+    has a ``<dimension>``, which openpyxl sizes rows by, and a row whose last
+    value is empty still ends with that (empty) cell, for readers that ignore
+    the dimension; gaps before it are left out, as readers fill them. The
+    dimension precedes the rows but needs their count, so the rows go to a
+    temporary file first and are copied into the zip after it on close.
+    """
 
     def __init__(self, file: IO[bytes], sheet_name: str = "Sheet1") -> None:
         self._zip = zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED, compresslevel=5)
@@ -388,12 +401,11 @@ class XlsxWriter:
             ("xl/styles.xml", _STYLES),
         ):
             self._zip.writestr(name, content)
-        self._sheet = self._zip.open("xl/worksheets/sheet1.xml", "w", force_zip64=True)
-        self._sheet.write(
-            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            f'<worksheet xmlns="{_MAIN}"><sheetData>'.encode()
-        )
+        # The <row> elements, until close() copies them after the dimension.
+        self._body = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self._rows = 0
+        self._width = 0  # of the first row: no row is narrower
+        self._columns = 0  # of the widest row
         self._letters: list[str] = []
 
     def _cell(self, ref: str, value: object) -> str:
@@ -410,15 +422,37 @@ class XlsxWriter:
 
     def append(self, values: Sequence[object]) -> None:
         self._rows += 1
+        if self._rows == 1:
+            self._width = len(values)
+        elif len(values) < self._width:
+            values = [*values, *([None] * (self._width - len(values)))]
+        self._columns = max(self._columns, len(values))
         while len(self._letters) < len(values):
             self._letters.append(get_column_letter(len(self._letters) + 1))
         row = self._rows
         cells = "".join(
             self._cell(f"{self._letters[i]}{row}", value) for i, value in enumerate(values)
         )
-        self._sheet.write(f'<row r="{row}">{cells}</row>'.encode())
+        if values and (values[-1] is None or values[-1] == ""):
+            # The last cell, even empty, ends the row where the header ends.
+            cells += f'<c r="{self._letters[len(values) - 1]}{row}"/>'
+        self._body.write(f'<row r="{row}">{cells}</row>'.encode())
+
+    def _dimension(self) -> str:
+        """The used range, "A1:G120" (just "A1" for an empty sheet)."""
+        if not self._rows or not self._columns:
+            return "A1"
+        return f"A1:{self._letters[self._columns - 1]}{self._rows}"
 
     def close(self) -> None:
-        self._sheet.write(b"</sheetData></worksheet>")
-        self._sheet.close()
+        with self._zip.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(
+                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                f'<worksheet xmlns="{_MAIN}"><dimension ref="{self._dimension()}"/>'
+                "<sheetData>".encode()
+            )
+            self._body.seek(0)
+            shutil.copyfileobj(self._body, sheet, _COPY_BYTES)
+            sheet.write(b"</sheetData></worksheet>")
+        self._body.close()
         self._zip.close()
