@@ -25,6 +25,7 @@ from crosstalk_common.auth.verifier import TokenVerifier
 from crosstalk_common.grpc.auth import AuthInterceptor
 from crosstalk_common.grpc.bounds import RequestBoundsInterceptor
 from crosstalk_common.grpc.errors import ErrorMappingInterceptor
+from crosstalk_common.grpc.request_validation import RequestValidationInterceptor
 from crosstalk_common.telemetry import server_interceptors, shutdown_telemetry
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def build_server(definition: ServiceDefinition) -> tuple[grpc.aio.Server, Health
         interceptors=[
             *server_interceptors(),
             ErrorMappingInterceptor(f"{definition.name}.crosstalk.io"),
+            RequestValidationInterceptor(),
             AuthInterceptor(definition.verifier, definition.permissions),
             RequestBoundsInterceptor(),
             *definition.extra_interceptors,
