@@ -22,6 +22,7 @@ from bench.stats import summary_ms
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import ALL_PERMISSIONS
+from crosstalk_common.secrets import Kek, Keyring
 from crosstalk_devstack.databases import fresh_postgres_database
 from identity.adapters.member_files import MemberFileReader
 from identity.adapters.passwords import Argon2Hasher
@@ -72,7 +73,7 @@ async def run(url: str, logins: int, refreshes: int, rows: int) -> None:
     upgrade_to_head(MIGRATIONS, url)
     engine = create_engine(url)
     sessions = session_factory(engine)
-    keys = SqlSigningKeys(sessions, KeyPolicy())
+    keys = SqlSigningKeys(sessions, KeyPolicy(), keyring=Keyring(Kek.generate("bench")))
     await keys.maintain()
     hasher = Argon2Hasher()
     app = IdentityApp.build(

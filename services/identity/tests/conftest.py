@@ -19,6 +19,7 @@ from crosstalk.events.v1 import envelope_pb2
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import ALL_PERMISSIONS
+from crosstalk_common.secrets import Kek, Keyring
 from crosstalk_devstack.databases import DEFAULT_PG_URL, postgres_reachable, service_database_urls
 from identity.adapters.member_files import MemberFileReader
 from identity.adapters.passwords import Argon2Hasher
@@ -26,6 +27,7 @@ from identity.adapters.signing_keys import LocalKeySource, SqlSigningKeys
 from identity.adapters.tables import metadata, outbox
 from identity.adapters.unit_of_work import IdentityUnitOfWork
 from identity.app.context import Actor
+from identity.app.ports import PasswordHasher as HasherPort
 from identity.app.use_cases import IdentityApp
 from identity.domain.lockout import LockoutPolicy
 from identity.domain.model import Member, SignUp, Tenant, TokenLifetimes
@@ -35,6 +37,8 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 PASSWORD = "correct horse battery"
 # argon2id, cheap enough for many sign-ins per test (production uses the library's defaults).
 FAST_HASHER = Argon2Hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+# A key-encryption key of this test run only (ADR 0015).
+TEST_KEYRING = Keyring(Kek.generate("test-kek"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -125,17 +129,20 @@ async def build_env(
     *,
     lockout: LockoutPolicy | None = None,
     key_policy: KeyPolicy | None = None,
+    hasher: HasherPort = FAST_HASHER,
 ) -> Env:
     sessions = session_factory(engine)
 
     def new_uow() -> IdentityUnitOfWork:
         return IdentityUnitOfWork(sessions, metadata.tables["outbox"])
 
-    keys = SqlSigningKeys(sessions, key_policy or KeyPolicy(), clock=clock, cache_seconds=0)
+    keys = SqlSigningKeys(
+        sessions, key_policy or KeyPolicy(), keyring=TEST_KEYRING, clock=clock, cache_seconds=0
+    )
     await keys.maintain()
     app = IdentityApp.build(
         new_uow,
-        hasher=FAST_HASHER,
+        hasher=hasher,
         signer=keys,
         keys=keys,
         reader=MemberFileReader(),

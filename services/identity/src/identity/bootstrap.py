@@ -58,7 +58,7 @@ async def build_parts(
             runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge
         )
 
-    keys = SqlSigningKeys(runtime.sessions, own.key_policy)
+    keys = SqlSigningKeys(runtime.sessions, own.key_policy, keyring=own.keyring)
     await keys.maintain()  # the first key exists before the first RPC
     app = IdentityApp.build(
         new_uow,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,8 +23,13 @@ from identity.adapters.tables import (
     refresh_tokens,
     sessions,
 )
-from identity.domain.lockout import LoginThrottle
+from identity.domain.lockout import LockoutPolicy, LoginThrottle
 from identity.domain.model import ApiKey, AuditEntry, AuditFilter, RefreshToken, Session
+
+
+def _lock_end(policy: LockoutPolicy, failures: int, now: datetime) -> datetime | None:
+    lock = policy.lock_for(failures)
+    return None if lock is None else now + lock
 
 
 def _session(row: Row[Any]) -> Session:
@@ -45,11 +50,12 @@ class SqlAuthRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def throttle(self, email_key: str, *, for_update: bool = False) -> LoginThrottle:
-        query = select(login_attempts).where(login_attempts.c.email_key == email_key)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self._session.execute(query)).first()
+    async def throttle(self, email_key: str) -> LoginThrottle:
+        row = (
+            await self._session.execute(
+                select(login_attempts).where(login_attempts.c.email_key == email_key)
+            )
+        ).first()
         if row is None:
             return LoginThrottle()
         return LoginThrottle(
@@ -58,28 +64,70 @@ class SqlAuthRepository:
             last_failure_at=utc(row.last_failure_at),
         )
 
-    async def save_throttle(self, email_key: str, throttle: LoginThrottle) -> None:
-        values = {
-            "failures": throttle.failures,
-            "locked_until": throttle.locked_until,
-            "last_failure_at": throttle.last_failure_at,
-        }
-        result = await self._session.execute(
-            update(login_attempts).where(login_attempts.c.email_key == email_key).values(**values)
-        )
-        if rowcount(result) == 0:
+    async def count_attempt(
+        self, email_key: str, policy: LockoutPolicy, now: datetime
+    ) -> timedelta | None:
+        """Count a sign-in attempt as a failure before its password is checked.
+
+        One conditional UPDATE counts the attempt only while the email is not
+        locked, and the lock the new count earns is written in the same
+        transaction (the UPDATE holds the row until commit, and a concurrent
+        UPDATE waiting for it re-reads the lock). So at most ``threshold``
+        attempts are let through per lock, however many arrive at once.
+        Returns None when the attempt was counted and may check the password,
+        otherwise how long the email stays locked.
+        """
+        attempts = login_attempts.c
+        for _ in range(5):
+            counted = (
+                await self._session.execute(
+                    update(login_attempts)
+                    .where(
+                        attempts.email_key == email_key,
+                        or_(attempts.locked_until.is_(None), attempts.locked_until <= now),
+                    )
+                    .values(
+                        # policy.forget_after without a failure starts the count afresh
+                        failures=case(
+                            (attempts.last_failure_at <= now - policy.forget_after, 1),
+                            else_=attempts.failures + 1,
+                        ),
+                        last_failure_at=now,
+                    )
+                    .returning(attempts.failures)
+                )
+            ).scalar_one_or_none()
+            if counted is not None:
+                await self._session.execute(
+                    update(login_attempts)
+                    .where(attempts.email_key == email_key)
+                    .values(locked_until=_lock_end(policy, counted, now))
+                )
+                return None
+            locked_until = (
+                await self._session.execute(
+                    select(attempts.locked_until).where(attempts.email_key == email_key)
+                )
+            ).first()
+            if locked_until is not None:
+                until = utc(locked_until[0])
+                if until is not None and until > now:
+                    return until - now
+                continue  # unlocked in the meantime: count again
             try:
                 async with self._session.begin_nested():
                     await self._session.execute(
-                        insert(login_attempts).values(email_key=email_key, **values)
+                        insert(login_attempts).values(
+                            email_key=email_key,
+                            failures=1,
+                            locked_until=_lock_end(policy, 1, now),
+                            last_failure_at=now,
+                        )
                     )
+                return None
             except IntegrityError:
-                # A concurrent failure created the row: count ours on top of it.
-                await self._session.execute(
-                    update(login_attempts)
-                    .where(login_attempts.c.email_key == email_key)
-                    .values(failures=login_attempts.c.failures + 1)
-                )
+                continue  # a concurrent attempt created the row: count on top of it
+        raise Aborted("too many concurrent sign-ins for this email; retry", reason="LOGIN_BUSY")
 
     async def clear_throttle(self, email_key: str) -> None:
         await self._session.execute(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from crosstalk_common.config import MissingSetting, load_settings
+from crosstalk_common.secrets import Keyring, keyring_from_env
 from identity.domain.lockout import LockoutPolicy
 from identity.domain.model import TokenLifetimes
 from identity.domain.signing import KeyPolicy
@@ -26,6 +27,10 @@ class IdentitySettings:
     lockout_threshold: int = 5
     lockout_initial: timedelta = timedelta(seconds=30)
     lockout_max: timedelta = timedelta(minutes=15)
+    # The key-encryption key sealing the signing keys ("<id>:<base64>",
+    # required) and earlier KEKs that still open keys sealed before a rotation.
+    kek: str = field(default="", repr=False)
+    kek_previous: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IdentitySettings:
@@ -50,9 +55,19 @@ class IdentitySettings:
             problems.append("IDENTITY_LOCKOUT_THRESHOLD must be at least 1")
         if not 0 <= settings.jwks_port <= 65535:
             problems.append("IDENTITY_JWKS_PORT must be a port number")
+        try:
+            settings.keyring  # noqa: B018 (parsed here so that a bad KEK stops the start)
+        except MissingSetting as exc:
+            problems.extend(exc.problems)
         if problems:
             raise MissingSetting("; ".join(problems), tuple(problems))
         return settings
+
+    @property
+    def keyring(self) -> Keyring:
+        return keyring_from_env(
+            "IDENTITY", {"IDENTITY_KEK": self.kek, "IDENTITY_KEK_PREVIOUS": self.kek_previous}
+        )
 
     @property
     def lifetimes(self) -> TokenLifetimes:

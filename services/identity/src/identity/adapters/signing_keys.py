@@ -1,10 +1,15 @@
-"""Identity's Ed25519 signing keys, kept in its own database.
+"""Identity's Ed25519 signing keys, kept in its own database, sealed.
 
 ``SqlSigningKeys`` creates, rotates and forgets keys (the when is decided by
 ``identity.domain.signing.KeyPolicy``), signs access tokens with the current
 key and lists the published public keys. ``LocalKeySource`` hands those public
 keys to the token verifier inside identity itself, so identity verifies its own
 tokens without a network call.
+
+Private keys are stored sealed with the keyring's current KEK (ADR 0015):
+``maintain`` (at start and every minute) seals rows written in plaintext
+before encryption existed and re-wraps rows sealed under a previous KEK, so a
+KEK rotation changes no signing key and logs nobody out.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from crosstalk_common.auth.claims import AccessClaims
 from crosstalk_common.auth.tokens import public_jwk, sign_access_token
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.errors import Unavailable
+from crosstalk_common.secrets import Keyring, SecretError, is_sealed
 from identity.adapters.sql import utc
 from identity.adapters.tables import signing_keys
 from identity.domain.signing import KeyInfo, KeyPolicy
@@ -53,12 +59,47 @@ def _kid(key: Ed25519PrivateKey) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(raw).digest()[:12]).decode().rstrip("=")
 
 
-def _pem(key: Ed25519PrivateKey) -> str:
+def _raw(key: Ed25519PrivateKey) -> bytes:
     return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
         serialization.NoEncryption(),
-    ).decode()
+    )
+
+
+def seal_context(kid: str) -> str:
+    """What a sealed key is bound to: it opens only in its own row."""
+    return f"identity/signing_keys/{kid}"
+
+
+def _open_private_key(keyring: Keyring, kid: str, stored: str) -> Ed25519PrivateKey:
+    try:
+        if is_sealed(stored):
+            return Ed25519PrivateKey.from_private_bytes(
+                keyring.open(stored, context=seal_context(kid))
+            )
+        # Written before keys were sealed: maintain() seals it at start.
+        loaded = serialization.load_pem_private_key(stored.encode(), password=None)
+    except SecretError as exc:
+        raise SecretError(f"signing key {kid}: {exc}") from None
+    except ValueError as exc:
+        raise SecretError(f"signing key {kid} is neither sealed nor a PEM key: {exc}") from None
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise SecretError(f"signing key {kid} is not an Ed25519 key")
+    return loaded
+
+
+def _resealed(keyring: Keyring, kid: str, stored: str) -> str | None:
+    """The stored value under the current KEK, or None when it already is."""
+    context = seal_context(kid)
+    if not is_sealed(stored):
+        return keyring.seal(_raw(_open_private_key(keyring, kid, stored)), context=context)
+    if not keyring.needs_rewrap(stored):
+        return None
+    try:
+        return keyring.rewrap(stored, context=context)
+    except SecretError as exc:
+        raise SecretError(f"signing key {kid}: {exc}") from None
 
 
 class SqlSigningKeys:
@@ -67,11 +108,13 @@ class SqlSigningKeys:
         sessions: async_sessionmaker[Any],
         policy: KeyPolicy,
         *,
+        keyring: Keyring,
         clock: Clock = utc_now,
         cache_seconds: float = 5.0,
     ) -> None:
         self._sessions = sessions
         self.policy = policy
+        self._keyring = keyring
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._parsed: dict[str, Ed25519PrivateKey] = {}
@@ -89,13 +132,8 @@ class SqlSigningKeys:
             for row in rows:
                 private = self._parsed.get(row.kid)
                 if private is None:
-                    loaded = serialization.load_pem_private_key(
-                        row.private_key_pem.encode(), password=None
-                    )
-                    if not isinstance(loaded, Ed25519PrivateKey):
-                        log.error("signing key %s is not an Ed25519 key; ignored", row.kid)
-                        continue
-                    private = self._parsed[row.kid] = loaded
+                    private = _open_private_key(self._keyring, row.kid, row.private_key)
+                    self._parsed[row.kid] = private
                 info = KeyInfo(
                     kid=row.kid,
                     created_at=as_utc(row.created_at),
@@ -128,7 +166,7 @@ class SqlSigningKeys:
             await session.execute(
                 insert(signing_keys).values(
                     kid=kid,
-                    private_key_pem=_pem(private),
+                    private_key=self._keyring.seal(_raw(private), context=seal_context(kid)),
                     created_at=now,
                     activate_at=activate_at,
                     retired_at=None,
@@ -154,11 +192,30 @@ class SqlSigningKeys:
                 await session.execute(
                     delete(signing_keys).where(signing_keys.c.kid.in_(forgettable))
                 )
+            await self._reseal([r for r in rows if r.kid not in forgettable], session)
             due = self.policy.next_key_due(infos, now)
         if due is not None:
             await self.rotate(activate_in_seconds=due.total_seconds())
         else:
             await self._load(fresh=True)
+
+    async def _reseal(self, rows: list[Any], session: Any) -> None:
+        """Seal plaintext rows and re-wrap rows of a previous KEK under the current one."""
+        for row in rows:
+            resealed = _resealed(self._keyring, row.kid, row.private_key)
+            if resealed is None:
+                continue
+            await session.execute(
+                update(signing_keys)
+                .where(signing_keys.c.kid == row.kid)
+                .values(private_key=resealed)
+            )
+            log.info(
+                "signing key %s %s under KEK %s",
+                row.kid,
+                "re-wrapped" if is_sealed(row.private_key) else "sealed",
+                self._keyring.current.id,
+            )
 
     async def _signing_key(self) -> _Key:
         now = self._clock()

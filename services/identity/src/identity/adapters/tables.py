@@ -200,12 +200,13 @@ api_keys = Table(
 )
 Index("ix_api_keys_tenant_created", api_keys.c.tenant_id, api_keys.c.created_at, api_keys.c.id)
 
-# Ed25519 keys that sign access tokens (platform-wide, not per tenant).
+# Ed25519 keys that sign access tokens (platform-wide, not per tenant). The
+# private key is sealed with the KEK (crosstalk_common.secrets, ADR 0015).
 signing_keys = Table(
     "signing_keys",
     metadata,
     Column("kid", String(64), primary_key=True),
-    Column("private_key_pem", Text, nullable=False),
+    Column("private_key", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("activate_at", DateTime(timezone=True), nullable=False),
     Column("retired_at", DateTime(timezone=True), nullable=True),

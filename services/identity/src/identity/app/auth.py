@@ -27,7 +27,7 @@ from crosstalk_common.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
-from identity.app.access import Access, member_access, role_access
+from identity.app.access import Access, member_access, require_may_act_on, role_access
 from identity.app.context import NO_ORIGIN, SYSTEM, Actor, Clock, Origin, audit_entry, new_id
 from identity.app.ports import UNUSABLE_PASSWORD, PasswordHasher, TokenSigner, UnitOfWork
 from identity.domain.lockout import DEFAULT_LOCKOUT, LockoutPolicy
@@ -157,12 +157,16 @@ class AuthService:
         email = normalize_email(email)
         key = sha256_hex(email)
         now = self._clock()
+        # The attempt counts as a failure before the password is checked (a
+        # success clears it), atomically: however many arrive at once, at most
+        # the lockout threshold of them reach the hasher.
         async with self._new_uow() as uow:
-            throttle = await uow.auth.throttle(key)
-            credentials = await uow.members.credentials(email)
-        wait = throttle.remaining_lock(now)
+            wait = await uow.auth.count_attempt(key, self.lockout, now)
+            await uow.commit()
         if wait is not None:
             raise self._locked(wait)
+        async with self._new_uow() as uow:
+            credentials = await uow.members.credentials(email)
         stored = credentials[1] if credentials is not None else UNUSABLE_PASSWORD
         if stored == UNUSABLE_PASSWORD:
             await asyncio.to_thread(self._hasher.verify, self._dummy_hash, password)
@@ -170,13 +174,12 @@ class AuthService:
         else:
             verified = await asyncio.to_thread(self._hasher.verify, stored, password)
         if credentials is None or not verified:
-            async with self._new_uow() as uow:
-                current = await uow.auth.throttle(key, for_update=True)
-                await uow.auth.save_throttle(key, current.after_failure(self.lockout, now))
-                await uow.commit()
             raise Unauthenticated(BAD_CREDENTIALS, reason="INVALID_CREDENTIALS")
         member = credentials[0]
         if not member.active:
+            async with self._new_uow() as uow:
+                await uow.auth.clear_throttle(key)  # the password was right
+                await uow.commit()
             raise Unauthenticated(
                 "this member is disabled; ask an administrator to enable them",
                 reason="MEMBER_DISABLED",
@@ -344,8 +347,12 @@ class AuthService:
     async def _member_for_sessions(self, uow: UnitOfWork, actor: Actor, member_id: str) -> None:
         if member_id != actor.member_id:
             actor.require("members.manage")
-        if await uow.members.get(actor.tenant_id, member_id) is None:
+        target = await uow.members.get(actor.tenant_id, member_id)
+        if target is None:
             raise NotFound("crosstalk.io/Member", f"members/{member_id}")
+        await require_may_act_on(
+            uow, actor, self._clock(), f"see or end the sessions of members/{member_id}", target
+        )
 
     async def sessions(
         self, actor: Actor, member_id: str, *, show_inactive: bool, after: list[str], limit: int

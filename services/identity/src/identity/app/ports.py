@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from crosstalk_common.auth.claims import AccessClaims
 from identity.domain.departments import TreeNode
 from identity.domain.importing import Sheet
-from identity.domain.lockout import LoginThrottle
+from identity.domain.lockout import LockoutPolicy, LoginThrottle
 from identity.domain.model import (
     ApiKey,
     AuditEntry,
@@ -150,8 +150,10 @@ class RoleRepository(Protocol):
 
 
 class AuthRepository(Protocol):
-    async def throttle(self, email_key: str, *, for_update: bool = False) -> LoginThrottle: ...
-    async def save_throttle(self, email_key: str, throttle: LoginThrottle) -> None: ...
+    async def throttle(self, email_key: str) -> LoginThrottle: ...
+    async def count_attempt(
+        self, email_key: str, policy: LockoutPolicy, now: datetime
+    ) -> timedelta | None: ...
     async def clear_throttle(self, email_key: str) -> None: ...
     async def forget_throttles(self, before: datetime) -> int: ...
     async def add_session(self, session: Session) -> None: ...

@@ -6,6 +6,11 @@ lock, up to ``max_lock``. While locked, sign-in is refused without checking the
 password. A success resets the count, and so do ``forget_after`` without a
 failure. Unknown emails are counted exactly like known ones, so the lockout
 reveals nothing about which emails exist.
+
+Each attempt is counted as a failure before its password is checked, in one
+atomic step with the lock check (``AuthRepository.count_attempt``), so
+concurrent attempts cannot all pass the check before any is counted: at most
+``threshold`` passwords are checked per lock.
 """
 
 from __future__ import annotations
@@ -46,13 +51,3 @@ class LoginThrottle:
         if self.locked_until is None or self.locked_until <= now:
             return None
         return self.locked_until - now
-
-    def after_failure(self, policy: LockoutPolicy, now: datetime) -> LoginThrottle:
-        stale = self.last_failure_at is None or now - self.last_failure_at >= policy.forget_after
-        failures = 1 if stale else self.failures + 1
-        lock = policy.lock_for(failures)
-        return LoginThrottle(
-            failures=failures,
-            locked_until=now + lock if lock is not None else None,
-            last_failure_at=now,
-        )
