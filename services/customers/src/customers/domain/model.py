@@ -9,6 +9,7 @@ from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
+from crosstalk_common.text_rules import normalized_identity
 
 MAX_NAME_LENGTH = 200
 MAX_TAG_LENGTH = 64
@@ -34,10 +35,11 @@ class ChannelIdentity:
     store: str = ""
 
     def normalized(self) -> ChannelIdentity:
-        external = self.external_id.strip()
+        """As compared and stored: NFC, trimmed, e-mail addresses and stores lower-cased."""
+        external = normalized_identity(self.external_id)
         if self.channel is Channel.EMAIL:
             external = external.lower()
-        return ChannelIdentity(self.channel, external, self.store.strip().lower())
+        return ChannelIdentity(self.channel, external, normalized_identity(self.store).lower())
 
 
 @dataclass(frozen=True)

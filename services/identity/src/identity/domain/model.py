@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.permissions import CATALOGUE, DataScope
+from crosstalk_common.text_rules import normalized_identity
 
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -30,7 +31,8 @@ def etag_of(version: int) -> str:
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """As compared and stored: NFC, trimmed, lower-cased."""
+    return normalized_identity(email).lower()
 
 
 def email_problem(email: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -28,6 +29,15 @@ def sender_from_pb(pb_sender: channel_pb2.ChannelIdentity, *, field: str) -> Sen
         )
     channel = channel_pb2.Channel.Name(pb_sender.channel).removeprefix("CHANNEL_").lower()
     return Sender(channel, pb_sender.external_id.strip(), pb_sender.store.strip().lower())
+
+
+def send_time_from_pb(request: pb.IngestMessageRequest) -> datetime | None:
+    if not request.HasField("send_time"):
+        return None
+    try:
+        return request.send_time.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):  # beyond year 9999, or nanos out of range
+        raise InvalidArgument.field("send_time", "is not a valid timestamp") from None
 
 
 def message_to_pb(message: Message) -> resources_pb2.Message:
@@ -69,5 +79,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
             text=request.text,
             external_id=request.external_id.strip(),
             sender_display_name=request.sender_display_name,
+            channel_config=request.channel_config,
+            send_time=send_time_from_pb(request),
         )
         return message_to_pb(await self._service.ingest(caller.tenant_id, inbound))

@@ -33,7 +33,8 @@ class MessagingService:
 
         Re-ingesting the same channel message id returns the stored message.
         """
-        inbound.validate()
+        inbound = inbound.normalized()
+        inbound.validate(utc_now())
         if inbound.external_id:
             async with self.new_uow() as uow:
                 known = await uow.messages.find_by_external_id(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
+from messaging.domain.ingest_rules import (
+    channel_config_problem,
+    normalized_external_id,
+    normalized_store,
+    send_time_problem,
+)
 
 MAX_TEXT_LENGTH = 10_000
 UNDETERMINED_LANGUAGE = "und"
@@ -32,9 +38,27 @@ class Inbound:
     text: str
     external_id: str = ""
     sender_display_name: str = ""
+    # "channelConfigs/{channel_config}" that received it; "" when unknown.
+    channel_config: str = ""
+    # When the customer sent it, by the channel's clock; None when the channel does not say.
+    send_time: datetime | None = None
 
-    def validate(self) -> None:
+    def normalized(self) -> Inbound:
+        """The sender spelled as it is compared and stored (NFC, trimmed, e-mail lower-cased)."""
+        channel = self.sender.channel
+        sender = Sender(
+            channel,
+            normalized_external_id(channel, self.sender.external_id),
+            normalized_store(self.sender.store),
+        )
+        return replace(self, sender=sender)
+
+    def validate(self, now: datetime) -> None:
         problems = []
+        if self.channel_config and (bad := channel_config_problem(self.channel_config)):
+            problems.append(FieldViolation("channel_config", bad))
+        if self.send_time is not None and (late := send_time_problem(self.send_time, now)):
+            problems.append(FieldViolation("send_time", late))
         if not self.sender.external_id.strip():
             problems.append(FieldViolation("sender.external_id", "must not be empty"))
         if not self.text.strip():
