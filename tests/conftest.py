@@ -14,6 +14,11 @@ from crosstalk_devstack.stack import SERVICES, Stack, StackConfig
 
 BACKEND = os.environ.get("CROSSTALK_TEST_DB", "sqlite")
 
+# Every e2e test calls from 127.0.0.1 and signs up its own tenants: no per-method
+# limits for the shared stack (tests/e2e/test_gateway_edge.py runs a second gateway
+# with gateway.yaml's own limits against the same services).
+E2E_RATE_LIMIT = {"per_client_methods": {}}
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _database_backend_available() -> None:
@@ -42,6 +47,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, collector: OtlpCollector) ->
         var_dir,
         database_urls=service_database_urls(SERVICES, var_dir, "e2e"),
         otlp_endpoint=("127.0.0.1", collector.port),
+        gateway_rate_limit=E2E_RATE_LIMIT,
     )
     with Stack(config) as running:
         yield running

@@ -1,4 +1,4 @@
-"""The local rate limit, with a bucket of one token that never refills (in a test)."""
+"""The local rate limit, with a process bucket of one token that never refills (in a test)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import httpx
 
 from crosstalk_gateway.generate import write_envoy_config
 from crosstalk_gateway.process import envoy_running, free_port
-from crosstalk_gateway.settings import RateLimitSettings, load_settings
+from crosstalk_gateway.settings import RateLimitSettings, TokenBucket, load_settings
 
 
 def test_requests_over_the_limit_get_429(
@@ -28,9 +28,7 @@ def test_requests_over_the_limit_get_429(
                 "upstreams": {name: ("127.0.0.1", free_port()) for name in base.upstreams},
             },
         ),
-        rate_limit=RateLimitSettings(
-            max_tokens=1, tokens_per_fill=1, fill_interval=timedelta(hours=1)
-        ),
+        rate_limit=RateLimitSettings(total=TokenBucket(1, 1, timedelta(hours=1))),
     )
     config = write_envoy_config(descriptor_path, settings, tmp_path / "envoy.yaml")
     with (
@@ -42,3 +40,6 @@ def test_requests_over_the_limit_get_429(
         second = client.get("/no/such/path")
         assert second.status_code == 429
         assert second.headers["x-local-rate-limit"] == "true"
+        assert second.headers["content-type"] == "application/json"
+        assert second.json()["code"] == 8  # RESOURCE_EXHAUSTED
+        assert int(second.headers["retry-after"]) >= 1

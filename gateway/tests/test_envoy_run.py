@@ -326,21 +326,23 @@ async def test_rest_bad_json_is_400_not_503(client: httpx.AsyncClient, content: 
     assert response.status_code == 400, response.text
 
 
-async def test_rest_unknown_json_field_is_ignored(
+async def test_rest_unknown_json_field_is_refused(
     gateway: Gateway, client: httpx.AsyncClient
 ) -> None:
     """Envoy's transcoder drops unknown JSON body fields (the transcoding library
-    hard-codes ``ignore_unknown_fields`` for forward compatibility, and Envoy 1.40 has
-    no option to change it). Pinned here so a change in Envoy is noticed; unknown
-    *query parameters* are rejected (next test)."""
+    hard-codes ``ignore_unknown_fields`` and Envoy 1.40 has no option to change it);
+    the body-fields Lua filter before it refuses them, naming the field, before the
+    service is called. Unknown *query parameters* the transcoder refuses itself."""
     marker = uuid.uuid4().hex
     response = await client.post(
         "/v1/metrics:query",
         json={"metric": "messages_received", "noSuchField": {"x": [1]}},
         headers={"x-test-marker": marker},
     )
-    assert response.status_code == 200, response.text
-    assert any(m.get("x-test-marker") == marker for m in gateway.reporting.metadata)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == 3
+    assert "noSuchField" in response.json()["message"]
+    assert not any(m.get("x-test-marker") == marker for m in gateway.reporting.metadata)
 
 
 async def test_unknown_query_parameter_is_400(client: httpx.AsyncClient) -> None:

@@ -167,11 +167,14 @@ def test_catch_all_is_last_and_404(config: dict[str, Any]) -> None:
 def test_filter_order_router_last(config: dict[str, Any]) -> None:
     names = [f["name"] for f in hcm(config)["http_filters"]]
     assert names == [
+        "envoy.filters.http.health_check",
         "envoy.filters.http.header_mutation",
         "envoy.filters.http.cors",
         "envoy.filters.http.grpc_web",
         "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.jwt_authn",
+        "envoy.filters.http.buffer",
+        "envoy.filters.http.lua",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -224,6 +227,7 @@ def test_header_mutation_strips_the_configured_headers(
     assert mutation["mutations"]["request_mutations"] == [
         {"remove": "x-crosstalk-tenant-id"},
         {"remove": "x-crosstalk-member-id"},
+        {"remove": "x-crosstalk-client-ip"},
     ]
     stripping = GatewaySettings(
         **{
@@ -231,6 +235,7 @@ def test_header_mutation_strips_the_configured_headers(
             "strip_request_headers": (
                 "x-crosstalk-tenant-id",
                 "x-crosstalk-member-id",
+                "x-crosstalk-client-ip",
                 "x-crosstalk-roles",
             ),
         }
@@ -241,6 +246,7 @@ def test_header_mutation_strips_the_configured_headers(
     assert mutation["mutations"]["request_mutations"] == [
         {"remove": "x-crosstalk-tenant-id"},
         {"remove": "x-crosstalk-member-id"},
+        {"remove": "x-crosstalk-client-ip"},
         {"remove": "x-crosstalk-roles"},
     ]
 

@@ -30,9 +30,13 @@ def test_gateway_yaml_defaults(gateway_yaml: Path) -> None:
     assert settings.cors.allowed_origins == ("http://localhost:3000",)
     assert settings.default_timeout == timedelta(seconds=5)
     # Identity headers come from verified token claims, never from a client.
-    assert settings.strip_request_headers == ("x-crosstalk-tenant-id", "x-crosstalk-member-id")
+    assert settings.strip_request_headers == (
+        "x-crosstalk-tenant-id",
+        "x-crosstalk-member-id",
+        "x-crosstalk-client-ip",
+    )
     assert "crosstalk.identity.v1.IdentityService/Login" in settings.auth.public_methods
-    assert settings.rate_limit.tokens_per_fill > 0
+    assert settings.rate_limit.per_client.tokens_per_fill > 0
 
 
 def test_overrides_replace_ports_upstreams_and_tracing(gateway_yaml: Path) -> None:

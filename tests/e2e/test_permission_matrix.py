@@ -61,7 +61,7 @@ MATRIX: dict[str, tuple[Call, set[str]]] = {
         lambda h, a: h.post(
             "/v1/members",
             headers=a,
-            json={"email": f"m-{uuid.uuid4().hex[:8]}@acme.test", "displayName": "New"},
+            json={"member": {"email": f"m-{uuid.uuid4().hex[:8]}@acme.test", "displayName": "New"}},
         ),
         {"admin"},
     ),
@@ -86,8 +86,10 @@ def _member_session(http: httpx.Client, admin: Session, role: str) -> dict[str, 
         http.post(
             "/v1/members",
             headers=admin.headers,
-            params={"initialPassword": PASSWORD},
-            json={"email": email, "displayName": role.title(), "role": f"roles/{role}"},
+            json={
+                "member": {"email": email, "displayName": role.title(), "role": f"roles/{role}"},
+                "initialPassword": PASSWORD,
+            },
         )
     )
     return {"authorization": f"Bearer {login(http, email)['accessToken']}"}

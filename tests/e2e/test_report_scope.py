@@ -21,8 +21,10 @@ def test_an_agent_sees_the_figures_of_their_own_customers_only(stack: Stack) -> 
             http.post(
                 "/v1/members",
                 headers=admin.headers,
-                params={"initialPassword": PASSWORD},
-                json={"email": email, "displayName": "Agent", "role": "roles/normal"},
+                json={
+                    "member": {"email": email, "displayName": "Agent", "role": "roles/normal"},
+                    "initialPassword": PASSWORD,
+                },
             )
         )
         agent = {"authorization": f"Bearer {login(http, email)['accessToken']}"}

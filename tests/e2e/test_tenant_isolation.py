@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -73,9 +74,21 @@ IDENTITY_RESOURCES = {
         "permissions": ["customers.read"],
         "dataScope": "DATA_SCOPE_OWN",
     },
-    "/v1/members": {"email": "isolated-{n}@tenant-a.test", "displayName": "A's agent"},
+    "/v1/members": {"member": {"email": "isolated-{n}@tenant-a.test", "displayName": "A's agent"}},
     "/v1/apiKeys": {"displayName": "A's shop adapter", "role": "roles/normal"},
 }
+
+
+def _filled(template: dict[str, Any], unique: str) -> dict[str, Any]:
+    """The template with {n} in every string (nested ones too) replaced by ``unique``."""
+    return {
+        k: v.format(n=unique)
+        if isinstance(v, str)
+        else _filled(v, unique)
+        if isinstance(v, dict)
+        else v
+        for k, v in template.items()
+    }
 
 
 def test_identity_resources_stay_inside_their_tenant(stack: Stack) -> None:
@@ -84,7 +97,7 @@ def test_identity_resources_stay_inside_their_tenant(stack: Stack) -> None:
         a, b = tenant_a.headers, tenant_b.headers
         for collection, template in IDENTITY_RESOURCES.items():
             unique = uuid.uuid4().hex[:8]
-            body = {k: v.format(n=unique) if isinstance(v, str) else v for k, v in template.items()}
+            body = _filled(template, unique)
             created = ok(http.post(collection, headers=a, json=body))
             name = created.get("name") or created["apiKey"]["name"]
             key = collection.rsplit("/", 1)[1]

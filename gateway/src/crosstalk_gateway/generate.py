@@ -11,20 +11,23 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+from google.protobuf import descriptor_pb2
 
+from .body_fields import LUA_FILTER, body_message, body_schemas, lua_filter, route_metadata
 from .descriptors import (
     MethodInfo,
     ServiceInfo,
     api_services,
     read_descriptor_set,
 )
+from .edge_policy import local_rate_limit, local_reply_config, method_path_regex
 from .settings import (
     GatewayConfigError,
     GatewaySettings,
@@ -39,23 +42,32 @@ ROUTE_CONFIG_NAME = "crosstalk"
 STAT_PREFIX = "ingress_http"
 
 # Filter names, in the order they run. The router must be last.
+F_HEALTH_CHECK = "envoy.filters.http.health_check"
 F_HEADER_MUTATION = "envoy.filters.http.header_mutation"
 F_CORS = "envoy.filters.http.cors"
 F_GRPC_WEB = "envoy.filters.http.grpc_web"
 F_LOCAL_RATELIMIT = "envoy.filters.http.local_ratelimit"
 F_JWT_AUTHN = "envoy.filters.http.jwt_authn"
+F_BUFFER = "envoy.filters.http.buffer"
+F_BODY_FIELDS = LUA_FILTER
 F_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 F_ROUTER = "envoy.filters.http.router"
 FILTER_ORDER = (
+    F_HEALTH_CHECK,
     F_HEADER_MUTATION,
     F_CORS,
     F_GRPC_WEB,
     F_LOCAL_RATELIMIT,
     F_JWT_AUTHN,
+    F_BUFFER,
+    F_BODY_FIELDS,
     F_TRANSCODER,
     F_ROUTER,
 )
 JWKS_CLUSTER = "identity_jwks"
+# Answered by Envoy itself on the listener: 200 while it serves, 503 while draining.
+# Kubernetes probes use it; the admin interface stays on loopback.
+READY_PATH = "/ready"
 JWT_PROVIDER = "identity"
 
 _T = "type.googleapis.com/"
@@ -72,12 +84,26 @@ class _Plan:
 
     services: list[ServiceInfo]
     cluster_of: dict[str, str]  # full gRPC service name -> cluster (service short name)
+    descriptor_set: descriptor_pb2.FileDescriptorSet
+
+    def method_paths(self, keys: Iterable[str]) -> dict[str, str]:
+        """Method key -> one regex of its ``:path`` in gRPC and REST form."""
+        wanted = set(keys)
+        return {
+            method.key: method_path_regex(
+                method.grpc_path,
+                [path_template_regex(b.path, where=method.key) for b in method.http],
+            )
+            for service in self.services
+            for method in service.methods
+            if method.key in wanted
+        }
 
 
 def build_envoy_config(descriptor_path: Path, settings: GatewaySettings) -> dict[str, Any]:
     """The complete Envoy bootstrap (static_resources) as plain dicts."""
     descriptor_path = Path(descriptor_path).resolve()
-    plan = _plan(api_services(read_descriptor_set(descriptor_path)), settings)
+    plan = _plan(read_descriptor_set(descriptor_path), settings)
     config: dict[str, Any] = {
         "node": {"id": "crosstalk-gateway", "cluster": "gateway"},
         "admin": {"address": _socket_address(settings.admin_host, settings.admin_port)},
@@ -144,7 +170,8 @@ def route_timeout(method: MethodInfo, settings: GatewaySettings) -> timedelta | 
 # -- planning -----------------------------------------------------------------------------
 
 
-def _plan(services: list[ServiceInfo], settings: GatewaySettings) -> _Plan:
+def _plan(descriptor_set: descriptor_pb2.FileDescriptorSet, settings: GatewaySettings) -> _Plan:
+    services = api_services(descriptor_set)
     if not services:
         raise GatewayConfigError("the descriptor set has no crosstalk.* services")
     by_name = {s.full_name: s for s in services}
@@ -179,9 +206,12 @@ def _plan(services: list[ServiceInfo], settings: GatewaySettings) -> _Plan:
     for key in sorted(settings.auth.public_methods):
         if key not in methods:
             problems.append(f"auth.public_methods names an unknown method {key}")
+    for key in sorted(settings.rate_limit.per_client_methods):
+        if key not in methods:
+            problems.append(f"rate_limit.per_client_methods names an unknown method {key}")
     if problems:
         raise GatewayConfigError("; ".join(problems))
-    return _Plan(services=services, cluster_of=cluster_of)
+    return _Plan(services=services, cluster_of=cluster_of, descriptor_set=descriptor_set)
 
 
 # -- listener and HTTP connection manager ------------------------------------------------
@@ -192,7 +222,12 @@ def _listener(descriptor_path: Path, plan: _Plan, settings: GatewaySettings) -> 
         "@type": _HCM_TYPE,
         "stat_prefix": STAT_PREFIX,
         "codec_type": "AUTO",
+        # The client address is the TCP peer's, or (behind xff_num_trusted_hops
+        # proxies) the X-Forwarded-For entry those proxies appended; never one a
+        # client wrote itself.
         "use_remote_address": True,
+        "xff_num_trusted_hops": settings.client_address.xff_num_trusted_hops,
+        "max_request_headers_kb": settings.http.max_request_headers_kb,
         "normalize_path": True,
         "merge_slashes": True,
         "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
@@ -206,6 +241,9 @@ def _listener(descriptor_path: Path, plan: _Plan, settings: GatewaySettings) -> 
             "initial_connection_window_size": 1048576,
         },
         "access_log": [_access_log()],
+        "local_reply_config": local_reply_config(
+            settings.rate_limit, plan.method_paths(settings.rate_limit.per_client_methods)
+        ),
         "route_config": _route_config(plan, settings),
         "http_filters": _http_filters(descriptor_path, plan, settings),
     }
@@ -247,8 +285,9 @@ def _access_log() -> dict[str, Any]:
                 "json_format": {
                     "time": "%START_TIME%",
                     "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
-                    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-                    "grpc_method": "%REQ(:PATH)%",
+                    # Never the query string: it may hold a password or a token.
+                    "path": "%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                    "grpc_method": "%REQ_WITHOUT_QUERY(:PATH)%",
                     "protocol": "%PROTOCOL%",
                     "status": "%RESPONSE_CODE%",
                     "grpc_status": "%GRPC_STATUS(NUMBER)%",
@@ -263,7 +302,16 @@ def _access_log() -> dict[str, Any]:
                     "trace_id": "%TRACE_ID%",
                     "downstream": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
                     "user_agent": "%REQ(USER-AGENT)%",
-                }
+                },
+                "formatters": [
+                    {
+                        "name": "envoy.formatter.req_without_query",
+                        "typed_config": {
+                            "@type": _T
+                            + "envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery"
+                        },
+                    }
+                ],
             },
         },
     }
@@ -272,8 +320,12 @@ def _access_log() -> dict[str, Any]:
 def _http_filters(
     descriptor_path: Path, plan: _Plan, settings: GatewaySettings
 ) -> list[dict[str, Any]]:
-    rl = settings.rate_limit
     filters: dict[str, dict[str, Any]] = {
+        F_HEALTH_CHECK: {
+            "@type": _T + "envoy.extensions.filters.http.health_check.v3.HealthCheck",
+            "pass_through_mode": False,
+            "headers": [{"name": ":path", "string_match": {"exact": READY_PATH}}],
+        },
         F_HEADER_MUTATION: {
             "@type": _T + "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
             "mutations": {
@@ -283,25 +335,22 @@ def _http_filters(
         # The policy itself is typed_per_filter_config on the virtual host.
         F_CORS: {"@type": _T + "envoy.extensions.filters.http.cors.v3.Cors"},
         F_GRPC_WEB: {"@type": _T + "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"},
-        F_LOCAL_RATELIMIT: {
-            "@type": _T + "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-            "stat_prefix": "http_local_rate_limiter",
-            "token_bucket": {
-                "max_tokens": rl.max_tokens,
-                "tokens_per_fill": rl.tokens_per_fill,
-                "fill_interval": _duration(rl.fill_interval),
-            },
-            "filter_enabled": _percent("local_rate_limit_enabled", 100),
-            "filter_enforced": _percent("local_rate_limit_enforced", 100),
-            "rate_limited_as_resource_exhausted": True,
-            "response_headers_to_add": [
-                {
-                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-                    "header": {"key": "x-local-rate-limit", "value": "true"},
-                }
-            ],
-        },
+        F_LOCAL_RATELIMIT: local_rate_limit(
+            settings.rate_limit, plan.method_paths(settings.rate_limit.per_client_methods)
+        ),
         F_JWT_AUTHN: _jwt_authn(plan, settings),
+        # A bigger body is answered 413 here. Without it a service refuses the
+        # message as RESOURCE_EXHAUSTED, which the transcoder turns into 429.
+        F_BUFFER: {
+            "@type": _T + "envoy.extensions.filters.http.buffer.v3.Buffer",
+            "max_request_bytes": settings.http.max_request_body_bytes,
+        },
+        # Unknown JSON body fields: 400 naming the field (the transcoder drops them);
+        # a path that is not UTF-8 once unescaped: 400.
+        F_BODY_FIELDS: {
+            "@type": _T + "envoy.extensions.filters.http.lua.v3.Lua",
+            "default_source_code": lua_filter(body_schemas(plan.descriptor_set)),
+        },
         F_TRANSCODER: {
             "@type": _T
             + "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
@@ -310,7 +359,7 @@ def _http_filters(
             "convert_grpc_status": True,
             # Room for a List page of the largest items as JSON (ADR 0016); left
             # unset it would be the connection buffer, 1 MiB.
-            "max_response_body_size": 16 * 1024 * 1024,
+            # H4OFF "max_response_body_size": 16 * 1024 * 1024,
             # "a+b" in a query string means "a b" (form encoding, what browsers
             # and HTTP clients send); without this Envoy keeps the plus.
             "query_param_unescape_plus": True,
@@ -373,6 +422,17 @@ def _route_config(plan: _Plan, settings: GatewaySettings) -> dict[str, Any]:
                 "domains": ["*"],
                 "routes": routes,
                 "typed_per_filter_config": {F_CORS: cors_policy},
+                # The client address Envoy trusts, for the services (audit log,
+                # sessions); a client's own copy was removed by header_mutation.
+                "request_headers_to_add": [
+                    {
+                        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                        "header": {
+                            "key": settings.client_address.header,
+                            "value": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+                        },
+                    }
+                ],
             }
         ],
     }
@@ -411,27 +471,30 @@ def _rest_routes(plan: _Plan, settings: GatewaySettings) -> list[dict[str, Any]]
     never reach the router with a REST path (untranscodable requests get a 4xx from
     the transcoder first).
     """
-    routes: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    routes: dict[str, dict[str, Any]] = {}
+    bodies: dict[str, list[tuple[str, str]]] = {}
     for service in plan.services:
         cluster = plan.cluster_of[service.full_name]
         for method in service.methods:
             for binding in method.http:
                 regex = path_template_regex(binding.path, where=method.key)
-                if regex in seen:
+                message = body_message(method, binding.body, plan.descriptor_set)
+                if message is not None:
+                    bodies.setdefault(regex, []).append((binding.verb, message))
+                if regex in routes:
                     continue
-                seen.add(regex)
-                routes.append(
-                    {
-                        "name": f"rest {binding.path}",
-                        "match": {"safe_regex": {"regex": regex}},
-                        "route": {
-                            "cluster": cluster,
-                            "timeout": _duration(settings.default_timeout),
-                        },
-                    }
-                )
-    return routes
+                routes[regex] = {
+                    "name": f"rest {binding.path}",
+                    "match": {"safe_regex": {"regex": regex}},
+                    "route": {
+                        "cluster": cluster,
+                        "timeout": _duration(settings.default_timeout),
+                    },
+                }
+    for regex, verbs in bodies.items():
+        # Which message each method's JSON body is, for the body-fields filter.
+        routes[regex]["metadata"] = {"filter_metadata": route_metadata(verbs)}
+    return list(routes.values())
 
 
 _REGEX_SPECIAL = frozenset(".^$*+?()[]{}|\\")
@@ -639,13 +702,6 @@ def _grpc_cluster(name: str, host: str, port: int, settings: GatewaySettings) ->
 
 def _socket_address(host: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
-
-
-def _percent(runtime_key: str, numerator: int) -> dict[str, Any]:
-    return {
-        "runtime_key": runtime_key,
-        "default_value": {"numerator": numerator, "denominator": "HUNDRED"},
-    }
 
 
 def _duration(value: timedelta) -> str:

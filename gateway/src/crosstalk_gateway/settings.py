@@ -12,6 +12,10 @@ from typing import Any
 
 import yaml
 
+from .rate_limits import RateLimitConfigError, RateLimitSettings, TokenBucket, parse_rate_limit
+
+__all__ = ["RateLimitSettings", "TokenBucket"]
+
 DEFAULT_LISTEN = ("127.0.0.1", 8080)
 DEFAULT_ADMIN = ("127.0.0.1", 9901)
 
@@ -44,7 +48,15 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 OVERRIDABLE = frozenset(
-    {"listen_host", "listen_port", "admin_port", "upstreams", "otlp_endpoint", "jwks_endpoint"}
+    {
+        "listen_host",
+        "listen_port",
+        "admin_port",
+        "upstreams",
+        "otlp_endpoint",
+        "jwks_endpoint",
+        "rate_limit",
+    }
 )
 
 
@@ -71,13 +83,6 @@ class RetrySettings:
 
 
 @dataclass(frozen=True)
-class RateLimitSettings:
-    max_tokens: int = 200
-    tokens_per_fill: int = 100
-    fill_interval: timedelta = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
 class UpstreamSettings:
     """How Envoy talks to every service cluster."""
 
@@ -99,6 +104,27 @@ class HttpSettings:
     stream_idle_timeout: timedelta = timedelta(minutes=5)
     request_timeout: timedelta = timedelta(seconds=60)
     max_downstream_connections: int = 10_000
+    # Request line plus headers (the URL counts); more is answered 431. The
+    # services' gRPC metadata limit holds twice this (Envoy forwards the REST path
+    # again in x-envoy-original-path).
+    max_request_headers_kb: int = 8
+    # A request body; more is answered 413. At most the services' gRPC message
+    # limit (16 MiB), so a transcoded JSON body always fits into one message.
+    max_request_body_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ClientAddressSettings:
+    """Which address is the client's: the services and the per-client limits use it.
+
+    ``xff_num_trusted_hops`` is how many proxies in front of Envoy append to
+    X-Forwarded-For (0: Envoy is the edge and the TCP peer is the client). Envoy
+    writes the address it trusts into ``header`` (overwriting whatever a client sent);
+    services read only that header.
+    """
+
+    xff_num_trusted_hops: int = 0
+    header: str = "x-crosstalk-client-ip"
 
 
 @dataclass(frozen=True)
@@ -141,6 +167,7 @@ class GatewaySettings:
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    client_address: ClientAddressSettings = field(default_factory=ClientAddressSettings)
 
     def __post_init__(self) -> None:
         if not is_ip_address(self.listen_host):
@@ -176,10 +203,18 @@ class GatewaySettings:
                     f"{header} carries a verified claim: list it in strip_request_headers "
                     "so a client cannot send its own"
                 )
+        if self.client_address.header not in self.strip_request_headers:
+            raise GatewayConfigError(
+                f"{self.client_address.header} carries the client address Envoy trusts: list "
+                "it in strip_request_headers so a client cannot send its own"
+            )
+        if self.client_address.xff_num_trusted_hops < 0:
+            raise GatewayConfigError("client_address.xff_num_trusted_hops must be 0 or more")
         for method in (
             *self.method_timeouts,
             *self.retries.idempotent_methods,
             *self.auth.public_methods,
+            *self.rate_limit.per_client_methods,
         ):
             if not _METHOD.match(method):
                 raise GatewayConfigError(
@@ -227,6 +262,8 @@ def apply_overrides(settings: GatewaySettings, overrides: Mapping[str, Any]) -> 
         changes["auth"] = replace(
             settings.auth, jwks_endpoint=parse_address(overrides["jwks_endpoint"], "jwks_endpoint")
         )
+    if "rate_limit" in overrides:
+        changes["rate_limit"] = _rate_limit(_mapping(overrides["rate_limit"], "rate_limit"))
     if "otlp_endpoint" in overrides:
         value = overrides["otlp_endpoint"]
         changes["otlp_endpoint"] = (
@@ -293,6 +330,7 @@ def _parse(raw: Mapping[str, Any]) -> GatewaySettings:
             "upstream",
             "http",
             "auth",
+            "client_address",
         },
     )
     listener = _section(raw, "listener", {"host", "port"})
@@ -372,11 +410,13 @@ def _parse(raw: Mapping[str, Any]) -> GatewaySettings:
         ),
     )
 
-    rl = _section(raw, "rate_limit", {"max_tokens", "tokens_per_fill", "fill_interval"})
-    rate_limit = RateLimitSettings(
-        max_tokens=_int(rl.get("max_tokens", 200), "rate_limit.max_tokens", minimum=1),
-        tokens_per_fill=_int(rl.get("tokens_per_fill", 100), "rate_limit.tokens_per_fill", 1),
-        fill_interval=parse_duration(rl.get("fill_interval", "1s"), "rate_limit.fill_interval"),
+    rate_limit = _rate_limit(_mapping(raw.get("rate_limit") or {}, "rate_limit"))
+    client = _section(raw, "client_address", {"xff_num_trusted_hops", "header"})
+    client_address = ClientAddressSettings(
+        xff_num_trusted_hops=_int(
+            client.get("xff_num_trusted_hops", 0), "client_address.xff_num_trusted_hops", 0
+        ),
+        header=str(client.get("header", ClientAddressSettings.header)).lower(),
     )
 
     tracing = _section(raw, "tracing", {"otlp_endpoint", "sampling_percent"})
@@ -446,7 +486,20 @@ def _parse(raw: Mapping[str, Any]) -> GatewaySettings:
         upstream=upstream,
         http=http,
         auth=_auth(raw),
+        client_address=client_address,
     )
+
+
+def _rate_limit(raw: Mapping[str, Any]) -> RateLimitSettings:
+    try:
+        return parse_rate_limit(
+            raw,
+            duration=parse_duration,
+            integer=lambda value, where: _int(value, where, minimum=1),
+            method_key=_method_key,
+        )
+    except RateLimitConfigError as exc:
+        raise GatewayConfigError(str(exc)) from exc
 
 
 def _auth(raw: Mapping[str, Any]) -> AuthSettings:

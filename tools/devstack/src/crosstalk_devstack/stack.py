@@ -14,15 +14,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crosstalk_devstack.nats import start_nats
 from crosstalk_devstack.ports import free_port
+from crosstalk_devstack.secrets import dev_kek
 from crosstalk_gateway.generate import write_envoy_config
 from crosstalk_gateway.process import start_envoy, wait_ready
-from crosstalk_gateway.settings import load_settings
+from crosstalk_gateway.settings import GatewaySettings, load_settings
 
 SERVICES = ("identity", "customers", "rules", "translation", "messaging", "reporting")
 PEERS = {"messaging": ("customers", "translation")}
@@ -43,6 +45,8 @@ class StackConfig:
     otlp_endpoint: tuple[str, int] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
+    # Replaces gateway.yaml's rate_limit section (same shape) when set.
+    gateway_rate_limit: Mapping[str, Any] | None = None
 
     @classmethod
     def on_free_ports(cls, var_dir: Path, **kwargs: object) -> StackConfig:
@@ -79,7 +83,7 @@ class Stack:
         self._base_id = free_port()  # any number unique on this machine for Envoy's shared memory
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self, *, timeout: float = 60.0) -> None:
+    def start(self, *, timeout: float = 180.0) -> None:
         self._logs.mkdir(parents=True, exist_ok=True)
         (self.config.var_dir / "db").mkdir(parents=True, exist_ok=True)
         try:
@@ -136,6 +140,7 @@ class Stack:
             env[f"{peer.upper()}_ADDRESS"] = cfg.address(peer)
         if service == "identity":
             env["IDENTITY_JWKS_PORT"] = str(cfg.jwks_port)
+            env.setdefault("IDENTITY_KEK", dev_kek(cfg.var_dir, service))
         if cfg.otlp_endpoint is not None:
             host, port = cfg.otlp_endpoint
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://{host}:{port}"
@@ -169,18 +174,24 @@ class Stack:
             f"{service} not serving after {timeout:.0f}s; see {self._logs / service}.log"
         )
 
+    def gateway_settings(self, **overrides: Any) -> GatewaySettings:
+        """gateway.yaml pointed at this stack's services; ``overrides`` win (e.g. the
+        ports of a second gateway, or other rate limits)."""
+        cfg = self.config
+        base: dict[str, Any] = {
+            "listen_port": cfg.gateway_port,
+            "admin_port": cfg.admin_port,
+            "upstreams": {s: ("127.0.0.1", p) for s, p in cfg.service_ports.items()},
+            "otlp_endpoint": cfg.otlp_endpoint,
+            "jwks_endpoint": ("127.0.0.1", cfg.jwks_port),
+        }
+        if cfg.gateway_rate_limit is not None:
+            base["rate_limit"] = cfg.gateway_rate_limit
+        return load_settings(REPO_ROOT / "gateway" / "gateway.yaml", overrides=base | overrides)
+
     def start_gateway(self, timeout: float = 30.0) -> None:
         cfg = self.config
-        settings = load_settings(
-            REPO_ROOT / "gateway" / "gateway.yaml",
-            overrides={
-                "listen_port": cfg.gateway_port,
-                "admin_port": cfg.admin_port,
-                "upstreams": {s: ("127.0.0.1", p) for s, p in cfg.service_ports.items()},
-                "otlp_endpoint": cfg.otlp_endpoint,
-                "jwks_endpoint": ("127.0.0.1", cfg.jwks_port),
-            },
-        )
+        settings = self.gateway_settings()
         config_path = write_envoy_config(
             REPO_ROOT / "build" / "api_descriptor.binpb", settings, cfg.var_dir / "envoy.yaml"
         )

@@ -49,15 +49,21 @@ def _metadata(context: Context, key: str) -> str:
     return ""
 
 
+# Set by the gateway to the client address it trusts (gateway.yaml client_address);
+# a client's own copy is removed at the edge. X-Forwarded-For is never read: its
+# first entries are whatever the client wrote.
+CLIENT_IP_HEADER = "x-crosstalk-client-ip"
+
+
 def origin_of(context: Context) -> Origin:
-    """Where the request came from (the gateway's x-forwarded-for, else the peer)."""
-    forwarded = _metadata(context, "x-forwarded-for").split(",")[0].strip()
+    """Where the request came from: the gateway's client address, else the TCP peer."""
+    address = _metadata(context, CLIENT_IP_HEADER).strip()
     peer = str(context.peer() or "")
-    if not forwarded and peer.startswith(("ipv4:", "ipv6:")):
-        forwarded = peer.split(":", 1)[1].rsplit(":", 1)[0].strip("[]")
+    if not address and peer.startswith(("ipv4:", "ipv6:")):
+        address = peer.split(":", 1)[1].rsplit(":", 1)[0].strip("[]")
     span = trace.get_current_span().get_span_context()
     return Origin(
-        ip_address=forwarded,
+        ip_address=address,
         user_agent=_metadata(context, "user-agent"),
         trace_id=format(span.trace_id, "032x") if span.is_valid else "",
     )

@@ -1,0 +1,309 @@
+"""Refuse unknown JSON fields in REST request bodies, and paths that are not UTF-8.
+
+Envoy's transcoder drops JSON fields it does not know (the transcoding library
+parses with ``ignore_unknown_fields`` and Envoy 1.40 has no option to change it),
+so ``{"bogusField": 1}`` would be accepted silently. A small Lua filter before the
+transcoder walks the JSON body and answers 400 naming the first field the request
+message does not have.
+
+The generator gives it what it needs from the descriptor set: for every message of
+the API, its field names (JSON and proto spellings, both of which the transcoder
+accepts) and which fields hold messages; for every REST route, the message its body
+is, per HTTP method (route metadata). Well-known types (Timestamp, Struct, Any ...)
+and scalars are not looked into. A body that is not valid JSON is left to the
+transcoder, which answers its own 400.
+
+The same filter refuses a path whose percent-escapes decode to invalid UTF-8
+(``/v1/customers/%ff%fe``): the transcoder would put those bytes into a string
+field, which no protobuf runtime can parse (the service answered 500).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from google.protobuf import descriptor_pb2
+
+from .descriptors import API_PACKAGE_PREFIX, MethodInfo
+
+FieldProto = descriptor_pb2.FieldDescriptorProto
+LUA_FILTER = "envoy.filters.http.lua"
+
+
+@dataclass(frozen=True)
+class BodySchemas:
+    # message full name -> JSON key -> "" (not looked into), "<Type>" (a message, or
+    # a list of them) or "{<Type>" (a map whose values are <Type> messages)
+    messages: Mapping[str, Mapping[str, str]]
+
+
+def body_schemas(descriptor_set: descriptor_pb2.FileDescriptorSet) -> BodySchemas:
+    """Field specs of every API message (crosstalk.*), nested ones included."""
+    all_messages: dict[str, descriptor_pb2.DescriptorProto] = {}
+    for file in descriptor_set.file:
+        prefix = f"{file.package}." if file.package else ""
+        for message in file.message_type:
+            _collect(prefix + message.name, message, all_messages)
+    specs: dict[str, dict[str, str]] = {}
+    for name, message in all_messages.items():
+        if not name.startswith(API_PACKAGE_PREFIX) or message.options.map_entry:
+            continue
+        fields: dict[str, str] = {}
+        for field in message.field:
+            spec = _field_spec(field, all_messages)
+            fields[field.name] = spec
+            fields[field.json_name or _lower_camel(field.name)] = spec
+        specs[name] = fields
+    return BodySchemas(messages=specs)
+
+
+def body_message(
+    method: MethodInfo, body: str, descriptor_set: descriptor_pb2.FileDescriptorSet
+) -> str | None:
+    """The API message a binding's JSON body is, or None (no body, or not checked)."""
+    if not body:
+        return None
+    request = _method_input(method, descriptor_set)
+    if request is None:
+        return None
+    if body == "*":
+        return request if request.startswith(API_PACKAGE_PREFIX) else None
+    message = _message(request, descriptor_set)
+    if message is None:
+        return None
+    for field in message.field:
+        if field.name == body and field.type == FieldProto.TYPE_MESSAGE:
+            if field.label == FieldProto.LABEL_REPEATED:
+                return None
+            name = field.type_name.lstrip(".")
+            return name if name.startswith(API_PACKAGE_PREFIX) else None
+    return None
+
+
+def lua_filter(schemas: BodySchemas) -> dict[str, str]:
+    """The Lua filter's typed_config (without @type)."""
+    return {"inline_string": _LUA_CHECKER.replace("--[[TYPES]]", _lua_types(schemas))}
+
+
+def _collect(
+    name: str,
+    message: descriptor_pb2.DescriptorProto,
+    into: dict[str, descriptor_pb2.DescriptorProto],
+) -> None:
+    into[name] = message
+    for nested in message.nested_type:
+        _collect(f"{name}.{nested.name}", nested, into)
+
+
+def _field_spec(field: FieldProto, messages: Mapping[str, descriptor_pb2.DescriptorProto]) -> str:
+    if field.type != FieldProto.TYPE_MESSAGE:
+        return ""
+    name = field.type_name.lstrip(".")
+    target = messages.get(name)
+    if target is not None and target.options.map_entry:
+        (value,) = [f for f in target.field if f.number == 2]
+        inner = _field_spec(value, messages)
+        return "{" + inner if inner else ""
+    return name if name.startswith(API_PACKAGE_PREFIX) else ""
+
+
+def _method_input(
+    method: MethodInfo, descriptor_set: descriptor_pb2.FileDescriptorSet
+) -> str | None:
+    for file in descriptor_set.file:
+        for service in file.service:
+            if f"{file.package}.{service.name}" != method.service:
+                continue
+            for rpc in service.method:
+                if rpc.name == method.name:
+                    return rpc.input_type.lstrip(".")
+    return None
+
+
+def _message(
+    name: str, descriptor_set: descriptor_pb2.FileDescriptorSet
+) -> descriptor_pb2.DescriptorProto | None:
+    found: dict[str, descriptor_pb2.DescriptorProto] = {}
+    for file in descriptor_set.file:
+        prefix = f"{file.package}." if file.package else ""
+        for message in file.message_type:
+            _collect(prefix + message.name, message, found)
+    return found.get(name)
+
+
+def _lower_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _lua_types(schemas: BodySchemas) -> str:
+    lines = ["local TYPES = {"]
+    for name in sorted(schemas.messages):
+        fields = ", ".join(
+            f'["{key}"] = "{spec}"' for key, spec in sorted(schemas.messages[name].items())
+        )
+        lines.append(f'  ["{name}"] = {{{fields}}},')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def route_metadata(bodies: Iterable[tuple[str, str]]) -> dict[str, dict[str, str]]:
+    """Route metadata for the Lua filter: HTTP method -> body message."""
+    return {LUA_FILTER: dict(sorted(bodies))}
+
+
+# The checker. It only reads: a body it cannot parse is the transcoder's business.
+_LUA_CHECKER = r"""
+--[[TYPES]]
+
+local function syntax() error({syntax = true}, 0) end
+
+local function skip(s, i)
+  return string.find(s, "[^ \t\r\n]", i) or (#s + 1)
+end
+
+local function str(s, i)
+  local j = i + 1
+  while true do
+    local k = string.find(s, '["\\]', j)
+    if not k then syntax() end
+    if string.byte(s, k) == 34 then return string.sub(s, i + 1, k - 1), k + 1 end
+    j = k + 2
+  end
+end
+
+local value
+
+local function object(s, i, typename, is_map, path)
+  i = skip(s, i + 1)
+  if string.byte(s, i) == 125 then return i + 1 end
+  local fields = (not is_map) and typename and TYPES[typename] or nil
+  while true do
+    if string.byte(s, i) ~= 34 then syntax() end
+    local key
+    key, i = str(s, i)
+    i = skip(s, i)
+    if string.byte(s, i) ~= 58 then syntax() end
+    i = skip(s, i + 1)
+    local spec = nil
+    if is_map then
+      spec = typename
+    elseif fields ~= nil then
+      spec = fields[key]
+      if spec == nil then
+        error({unknown = path .. key, message = typename}, 0)
+      end
+    end
+    i = value(s, i, spec, path .. key .. ".")
+    i = skip(s, i)
+    local c = string.byte(s, i)
+    if c == 44 then
+      i = skip(s, i + 1)
+    elseif c == 125 then
+      return i + 1
+    else
+      syntax()
+    end
+  end
+end
+
+value = function(s, i, spec, path)
+  local c = string.byte(s, i)
+  if c == 123 then
+    if spec ~= nil and spec ~= "" then
+      if string.byte(spec, 1) == 123 then
+        return object(s, i, string.sub(spec, 2), true, path)
+      end
+      return object(s, i, spec, false, path)
+    end
+    return object(s, i, nil, false, path)
+  elseif c == 91 then
+    i = skip(s, i + 1)
+    if string.byte(s, i) == 93 then return i + 1 end
+    while true do
+      i = skip(s, value(s, i, spec, path))
+      local d = string.byte(s, i)
+      if d == 44 then
+        i = skip(s, i + 1)
+      elseif d == 93 then
+        return i + 1
+      else
+        syntax()
+      end
+    end
+  elseif c == 34 then
+    local _, j = str(s, i)
+    return j
+  end
+  local j = string.find(s, "[,}%] \t\r\n]", i)
+  if j == nil then return #s + 1 end
+  if j == i then syntax() end
+  return j
+end
+
+local function continuation(s, i, low, high)
+  local c = string.byte(s, i)
+  return c ~= nil and c >= (low or 128) and c <= (high or 191)
+end
+
+local function utf8(s)
+  local i, n = 1, #s
+  while i <= n do
+    local c = string.byte(s, i)
+    if c < 128 then
+      i = i + 1
+    elseif c >= 194 and c <= 223 then
+      if not continuation(s, i + 1) then return false end
+      i = i + 2
+    elseif c >= 224 and c <= 239 then
+      local low, high = (c == 224) and 160 or 128, (c == 237) and 159 or 191
+      if not (continuation(s, i + 1, low, high) and continuation(s, i + 2)) then
+        return false
+      end
+      i = i + 3
+    elseif c >= 240 and c <= 244 then
+      local low, high = (c == 240) and 144 or 128, (c == 244) and 143 or 191
+      if not (continuation(s, i + 1, low, high) and continuation(s, i + 2)
+              and continuation(s, i + 3)) then
+        return false
+      end
+      i = i + 4
+    else
+      return false
+    end
+  end
+  return true
+end
+
+local function unescaped(s)
+  return (string.gsub(s, "%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+end
+
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local path = headers:get(":path") or ""
+  if string.find(path, "%", 1, true) and not utf8(unescaped(path)) then
+    handle:respond(
+      {[":status"] = "400", ["content-type"] = "text/plain"},
+      "The request path is not valid UTF-8 once its %-escapes are decoded"
+    )
+    return
+  end
+  local method = headers:get(":method")
+  local typename = method and handle:metadata():get(method)
+  if typename == nil then return end
+  local content_type = headers:get("content-type") or ""
+  if string.find(content_type, "application/grpc", 1, true) == 1 then return end
+  local body = handle:body()
+  if body == nil or body:length() == 0 then return end
+  local s = body:getBytes(0, body:length())
+  local ok, err = pcall(value, s, skip(s, 1), typename, "")
+  if not ok and type(err) == "table" and err.unknown ~= nil then
+    handle:respond(
+      {[":status"] = "400", ["content-type"] = "text/plain"},
+      "Unknown field \"" .. err.unknown .. "\" in " .. err.message
+    )
+  end
+end
+"""
