@@ -1,4 +1,5 @@
-"""Translation service figures: detection, warm Apertium vs spawn per message, memory, batch.
+"""Translation service figures: detection, warm Apertium vs spawn per message, memory, batch,
+sentiment accuracy per language on the shipped labelled messages.
 
 `python -m bench.translation_bench` — prints figures, asserts nothing.
 """
@@ -24,8 +25,16 @@ from translation.adapters.unit_of_work import TranslationUnitOfWork
 from translation.app.engines import EngineRegistry
 from translation.app.use_cases import TranslateRequest, TranslationService
 from translation.bootstrap import MIGRATIONS
+from translation.calibrate_sentiment import (
+    UNSEEN_MESSAGES,
+    accuracy_table,
+    analyse,
+    analysing_service,
+    load_labelled,
+)
 from translation.domain.detection import decide, text_for_detection
 from translation.domain.model import Formality
+from translation.domain.sentiment import CALIBRATED, UNCALIBRATED
 
 SIX = ("en", "zh", "de", "es", "vi", "fr")
 SHORT = [
@@ -151,6 +160,25 @@ async def service_memory_lookup(new_uow, tenant: str) -> list[float]:  # type: i
     return samples
 
 
+async def bench_sentiment_accuracy() -> None:
+    """Labels against the shipped labelled messages, before and after calibration."""
+    if shutil.which("lt-proc") is None:
+        print("sentiment accuracy needs apertium (es->en): skipped")
+        return
+    rows = load_labelled()
+    unseen = load_labelled(UNSEEN_MESSAGES)
+    async with analysing_service() as service:
+        sentiments = await analyse(service, rows)
+        unseen_sentiments = await analyse(service, unseen)
+    columns = [("old thresholds", UNCALIBRATED), ("calibrated", CALIBRATED)]
+    print(f"sentiment accuracy, {len(rows)} labelled customer-service messages:")
+    for line in accuracy_table(rows, sentiments, columns):
+        print(f"  {line}")
+    print(f"sentiment accuracy, {len(unseen)} messages written after calibration:")
+    for line in accuracy_table(unseen, unseen_sentiments, columns, [("unseen", None)]):
+        print(f"  {line}")
+
+
 async def main() -> None:
     bench_detection()
     engine = await bench_apertium()
@@ -159,6 +187,7 @@ async def main() -> None:
     finally:
         if engine is not None:
             await engine.close()
+    await bench_sentiment_accuracy()
 
 
 if __name__ == "__main__":

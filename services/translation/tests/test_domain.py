@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import pytest
 
+from translation.domain.calibration import Scored, accuracy, choose, macro_f1
 from translation.domain.detection import decide
 from translation.domain.intents import IntentKeywordSet, match_intents, merge_hits
 from translation.domain.protection import ProtectionRule, SlotKind, protect
 from translation.domain.routing import EngineOffer, plan_routes
-from translation.domain.sentiment import SentimentLabel, from_snownlp, from_vader
+from translation.domain.sentiment import (
+    CUES_ONLY,
+    UNCALIBRATED,
+    VADER,
+    SentimentLabel,
+    from_snownlp,
+    from_vader,
+    judge,
+)
+from translation.domain.service_cues import cue_balance
 from translation.domain.similarity import similarity
 
 
@@ -166,7 +176,48 @@ def test_snownlp_probability_maps_onto_minus_one_to_one() -> None:
     assert from_snownlp(0.0).score == -1.0
     assert from_snownlp(0.9).label is SentimentLabel.POSITIVE
     assert from_snownlp(0.5).label is SentimentLabel.NEUTRAL
-    assert from_snownlp(0.05).label is SentimentLabel.NEGATIVE
+    assert from_snownlp(0.005).label is SentimentLabel.NEGATIVE
+    # SnowNLP calls most neutral questions negative: only its surest scores count
+    assert from_snownlp(0.05).label is SentimentLabel.NEUTRAL
+
+
+def test_customer_service_cues_count_phrases_once_and_longest_first() -> None:
+    assert cue_balance("I want a refund.", "en") == -1
+    assert cue_balance("It is not working, and it came broken", "en") == -2
+    assert cue_balance("The refund has arrived, thank you!", "en") == 0
+    assert cue_balance("Quiero un reembolso", "es") == -1
+    assert cue_balance("Vielen Dank, alles perfekt", "de") == 2
+    assert cue_balance("谢谢,非常满意", "zh") == 2
+    assert cue_balance("Refundable deposit", "en") == 0  # whole words only
+    assert cue_balance("Hàng giao chậm quá", "vi") == 0  # no cues for vi
+
+
+def test_a_refund_request_that_vader_reads_as_positive_is_negative() -> None:
+    # "I want a refund": VADER's compound is 0.077 ("want"), POSITIVE before calibration
+    assert judge(VADER, 0.077, 0, UNCALIBRATED).label is SentimentLabel.POSITIVE
+    assert judge(VADER, 0.077, cue_balance("I want a refund", "en")).label is (
+        SentimentLabel.NEGATIVE
+    )
+    assert judge(CUES_ONLY, 0.0, 0).label is SentimentLabel.NEUTRAL
+    assert judge("unknown model", 0.5).label is SentimentLabel.UNSPECIFIED
+
+
+def test_calibration_chooses_the_cue_weight_and_thresholds_that_separate_the_labels() -> None:
+    n, z, p = SentimentLabel.NEGATIVE, SentimentLabel.NEUTRAL, SentimentLabel.POSITIVE
+    rows = [
+        Scored(-0.6, 0, n),
+        Scored(0.08, -1, n),  # "I want a refund": only its cue says negative
+        Scored(0.0, 0, z),
+        Scored(0.1, 0, z),
+        Scored(0.5, 0, p),
+        Scored(0.7, 1, p),
+    ]
+    chosen = choose(rows)
+    assert chosen.cue_weight > 0
+    labels = [judge("m", r.model_score, r.cues, {"m": chosen}).label for r in rows]
+    assert labels == [r.expected for r in rows]
+    assert macro_f1([(r.expected, got) for r, got in zip(rows, labels, strict=True)]) == 1.0
+    assert accuracy([(n, n), (z, p)]) == 0.5
 
 
 def test_detection_returns_und_for_short_or_split_scores() -> None:

@@ -31,7 +31,14 @@ from translation.domain.languages import (
 )
 from translation.domain.model import Formality, GlossaryTerm, LanguagePreset
 from translation.domain.protection import ProtectedText, protect
-from translation.domain.sentiment import UNKNOWN, Sentiment, from_vader
+from translation.domain.sentiment import (
+    CUES_ONLY,
+    UNKNOWN,
+    VADER_VIA_ENGLISH,
+    Sentiment,
+    judge,
+)
+from translation.domain.service_cues import cue_balance, has_cues
 from translation.domain.similarity import similarity
 
 UowFactory = Callable[[], UnitOfWork]
@@ -473,23 +480,31 @@ class TranslationService:
         if language == UND:
             return UNKNOWN, None
         code = primary(language)
+        cues = cue_balance(text, code)
         for model in self._sentiment:
             if code in model.languages:
-                return await model.polarity(text, code), None
+                scored = await model.polarity(text, code)
+                return judge(scored.method, scored.model_score, cues), None
         english_model = next((m for m in self._sentiment if "en" in m.languages), None)
-        if english_model is None:
-            return UNKNOWN, None
-        try:
-            english = (
-                await self.translate(
-                    tenant_id,
-                    TranslateRequest((text,), source_language=language, target_language="en"),
-                )
-            )[0].translated_text
-        except DomainError:
-            return UNKNOWN, None
-        scored = await english_model.polarity(english, "en")
-        return from_vader(scored.score, method=f"{scored.method} via en"), english
+        english = None
+        if english_model is not None:
+            try:
+                english = (
+                    await self.translate(
+                        tenant_id,
+                        TranslateRequest((text,), source_language=language, target_language="en"),
+                    )
+                )[0].translated_text
+            except DomainError:
+                english = None
+        if english_model is not None and english is not None:
+            scored = await english_model.polarity(english, "en")
+            return judge(
+                VADER_VIA_ENGLISH, scored.model_score, cues + cue_balance(english, "en")
+            ), english
+        if has_cues(code):  # no model could read it: its customer-service cues alone
+            return judge(CUES_ONLY, 0.0, cues), None
+        return UNKNOWN, None
 
     async def memory_stats(self, tenant_id: str) -> MemoryStats:
         async with self._new_uow() as uow:
