@@ -12,14 +12,15 @@ import grpc
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, text
 
 from crosstalk.customers.v1 import customers_service_pb2 as cpb
 from crosstalk.customers.v1 import customers_service_pb2_grpc as cgrpc
 from crosstalk_common.db.engine import sync_url
+from crosstalk_common.secrets import Kek, Keyring
 from crosstalk_devstack.stack import Stack
+from identity.adapters.signing_keys import seal_context
 from tests.e2e.rest import Session, ok, sign_up
 
 pytestmark = pytest.mark.e2e
@@ -31,16 +32,17 @@ def _identity_signing_key(stack: Stack) -> tuple[str, Ed25519PrivateKey]:
     with engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT kid, private_key_pem FROM signing_keys"
+                "SELECT kid, private_key FROM signing_keys"
                 " WHERE retired_at IS NULL AND activate_at <= :now ORDER BY activate_at DESC"
             ),
             {"now": datetime.now(UTC)},
         ).first()
     engine.dispose()
     assert row is not None, "identity has no signing key"
-    key = serialization.load_pem_private_key(row.private_key_pem.encode(), password=None)
-    assert isinstance(key, Ed25519PrivateKey)
-    return str(row.kid), key
+    # Sealed with the stack's KEK (ADR 0015): the database alone does not give it away.
+    keyring = Keyring(Kek.parse(stack.service_env("identity")["IDENTITY_KEK"]))
+    raw = keyring.open(row.private_key, context=seal_context(row.kid))
+    return str(row.kid), Ed25519PrivateKey.from_private_bytes(raw)
 
 
 def _b64(data: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 DEMO_EMAIL = "demo@crosstalk.test"
-DEMO_PASSWORD = "crosstalk-demo-2026"  # noqa: S105 - the documented local demo login
+DEMO_PASSWORD = "paper-lantern-harbour-2026"  # noqa: S105 - the documented local demo login
 
 
 def _check(response: httpx.Response) -> dict[str, Any]:

@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.permissions import CATALOGUE, DataScope
 from crosstalk_common.text_rules import normalized_identity
+from identity.domain.passwords import MIN_PASSWORD_LENGTH
+from identity.domain.passwords import password_problem as password_problem  # re-exported
 
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-./]{2,30}$")
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 256
 MAX_NAME = 200
 
 
@@ -62,14 +62,6 @@ def time_zone_problem(zone: str) -> str | None:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         return f"{zone!r} is not an IANA time zone such as 'Asia/Shanghai'"
-    return None
-
-
-def password_problem(password: str, min_length: int) -> str | None:
-    if len(password) < min_length:
-        return f"must have at least {min_length} characters"
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return f"must have at most {MAX_PASSWORD_LENGTH} characters"
     return None
 
 
@@ -175,9 +167,12 @@ class TenantSettings:
                     f"{int(platform.refresh.total_seconds())}s",
                 )
             )
-        if not 8 <= self.min_password_length <= 128:
+        if not MIN_PASSWORD_LENGTH <= self.min_password_length <= 128:
             problems.append(
-                FieldViolation(f"{prefix}.min_password_length", "must be between 8 and 128")
+                FieldViolation(
+                    f"{prefix}.min_password_length",
+                    f"must be between {MIN_PASSWORD_LENGTH} and 128",
+                )
             )
         if self.dormancy_period_seconds < 86400:
             problems.append(FieldViolation(f"{prefix}.dormancy_period", "must be at least 1 day"))
@@ -224,7 +219,9 @@ class SignUp:
             problems.append(FieldViolation("admin_email", "must be an email address"))
         if not self.admin_display_name.strip():
             problems.append(FieldViolation("admin_display_name", "must not be empty"))
-        bad_password = password_problem(self.admin_password, MIN_PASSWORD_LENGTH)
+        bad_password = password_problem(
+            self.admin_password, min_length=MIN_PASSWORD_LENGTH, email=self.admin_email
+        )
         if bad_password:
             problems.append(FieldViolation("admin_password", bad_password))
         raise_if(problems)
