@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crosstalk_common.clock import as_utc
 from messaging.adapters.tables import conversations, messages
 from messaging.app.ports import DuplicateMessage
-from messaging.domain.model import Direction, Intent, Message, Sender, Understanding
+from messaging.domain.model import (
+    Direction,
+    Intent,
+    Message,
+    Sender,
+    Understanding,
+    one_per_intent,
+)
 
 OPEN = "unread"
 CLOSED = "closed"
@@ -54,8 +61,13 @@ class SqlMessagesRepository:
                 translated_language=row.translated_language,
                 sentiment_score=row.sentiment_score,
                 sentiment_label=row.sentiment_label,
-                intents=tuple(
-                    Intent(i["name"], tuple(i["keywords"]), float(i["confidence"]))
+                intents=one_per_intent(
+                    Intent(
+                        i["name"],
+                        tuple(i["keywords"]),
+                        float(i["confidence"]),
+                        i.get("keyword_set", ""),
+                    )
                     for i in row.intents
                 ),
             ),
@@ -133,6 +145,7 @@ class SqlMessagesRepository:
                                 "name": i.name,
                                 "keywords": list(i.keywords),
                                 "confidence": i.confidence,
+                                "keyword_set": i.keyword_set,
                             }
                             for i in message.understanding.intents
                         ],

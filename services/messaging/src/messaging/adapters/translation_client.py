@@ -15,7 +15,7 @@ from crosstalk_common.errors import DomainError
 from crosstalk_common.grpc.auth import Caller, require_caller
 from crosstalk_common.grpc.channels import open_channel
 from crosstalk_common.grpc.client import call
-from messaging.domain.model import UNDETERMINED_LANGUAGE, Intent, Understanding
+from messaging.domain.model import UNDETERMINED_LANGUAGE, Intent, Understanding, one_per_intent
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ def _from_analysis(analysis: tpb.AnalyzeTextResponse) -> Understanding:
         language=analysis.language or UNDETERMINED_LANGUAGE,
         sentiment_score=analysis.sentiment.score if has_sentiment else None,
         sentiment_label=label,
-        intents=tuple(
-            Intent(i.intent, tuple(i.matched_keywords), i.confidence) for i in analysis.intents
+        intents=one_per_intent(
+            Intent(i.intent, tuple(i.matched_keywords), i.confidence, i.keyword_set)
+            for i in analysis.intents
         ),
     )

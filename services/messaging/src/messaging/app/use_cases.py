@@ -129,7 +129,10 @@ def sentiment_pb(understood: Understanding) -> text_analysis_pb2.Sentiment | Non
 def intents_pb(understood: Understanding) -> list[text_analysis_pb2.IntentMatch]:
     return [
         text_analysis_pb2.IntentMatch(
-            intent=i.name, matched_keywords=list(i.keywords), confidence=i.confidence
+            intent=i.name,
+            keyword_set=i.keyword_set,
+            matched_keywords=list(i.keywords),
+            confidence=i.confidence,
         )
         for i in understood.intents
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
@@ -76,6 +77,26 @@ class Intent:
     name: str
     keywords: tuple[str, ...]
     confidence: float
+    # translation's "intentKeywordSets/{id}" that recognised it ("" on older messages)
+    keyword_set: str = ""
+
+
+def one_per_intent(intents: Iterable[Intent]) -> tuple[Intent, ...]:
+    """Each intent once: the most confident set, every keyword, the best confidence."""
+    merged: dict[str, Intent] = {}
+    for intent in intents:
+        seen = merged.get(intent.name)
+        if seen is None:
+            merged[intent.name] = intent
+            continue
+        lead = intent if intent.confidence > seen.confidence else seen
+        merged[intent.name] = Intent(
+            intent.name,
+            tuple(dict.fromkeys((*seen.keywords, *intent.keywords))),
+            lead.confidence,
+            lead.keyword_set or seen.keyword_set or intent.keyword_set,
+        )
+    return tuple(merged.values())
 
 
 @dataclass(frozen=True)
