@@ -4,6 +4,9 @@ rotation without logging anyone out, a wrong KEK, rows written before sealing.""
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -212,3 +215,23 @@ def test_identity_refuses_to_start_without_a_valid_kek() -> None:
     )
     assert settings.keyring == Keyring(current, (previous,))
     assert current.text() not in repr(settings)
+
+
+def test_the_process_stops_with_one_line_when_the_kek_is_missing(tmp_path: Path) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("IDENTITY_KEK", "CROSSTALK_", "IDENTITY_DATABASE"))
+    }
+    env |= {"CROSSTALK_VAR_DIR": str(tmp_path), "IDENTITY_PORT": "0"}
+    finished = subprocess.run(
+        [sys.executable, "-m", "identity"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 2, finished.stderr
+    assert "identity: cannot start: IDENTITY_KEK is required" in finished.stderr
+    assert "Traceback" not in finished.stderr
