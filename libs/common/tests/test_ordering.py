@@ -35,7 +35,8 @@ def test_fields_and_directions_are_parsed() -> None:
 def test_an_unknown_field_is_refused_naming_the_allowed_ones() -> None:
     message = refused("bogus_field desc")
     assert "bogus_field" in message
-    assert "create_time [asc|desc]" in message and "display_name" in message
+    assert "create_time [asc|desc]" in message
+    assert "display_name" in message
 
 
 def test_unsupported_directions_duplicates_and_bad_syntax_are_refused() -> None:

@@ -32,6 +32,9 @@ _Item = TypeVar("_Item")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+# What a page may weigh as protobuf when its List weighs items: JSON of it stays
+# under the gateway's 16 MiB transcoder buffer even at 6 bytes a byte (ADR 0016).
+PAGE_BYTES_BUDGET = 2 * 1024 * 1024
 
 _TOKEN_VERSION = b"\x01"
 _MAC_BYTES = hashlib.sha256().digest_size
@@ -90,13 +93,29 @@ class PageTokenCodec:
         size: int,
         request_hash: str,
         keys: Callable[[_Item], Sequence[str]],
+        *,
+        weigh: Callable[[_Item], int] | None = None,
+        budget: int = PAGE_BYTES_BUDGET,
     ) -> tuple[list[_Item], str]:
         """Cut a keyset page: ``fetched`` asked for ``size + 1`` rows; the extra one
         only says there is more. Returns the page and the token for the next one
-        ("" on the last page), made from the keys of the page's last item."""
-        if len(fetched) <= size:
-            return list(fetched), ""
+        ("" on the last page), made from the keys of the page's last item.
+
+        With ``weigh`` (an item's serialized size), the page also ends before the
+        item that would take it over ``budget`` bytes -- never before its first
+        item -- so that a page of large items still fits the gateway's buffer;
+        the token then continues right after the last item served."""
         page = list(fetched[:size])
+        more = len(fetched) > size
+        if weigh is not None:
+            total = 0
+            for index, item in enumerate(page):
+                total += weigh(item)
+                if total > budget and index > 0:
+                    page, more = page[:index], True
+                    break
+        if not more:
+            return page, ""
         return page, self.encode(keys(page[-1]), request_hash)
 
     def decode(self, token: str, request_hash: str, *, field: str = "page_token") -> list[str]:

@@ -184,7 +184,7 @@ class CustomersServicer(
         fetched = await self._service.page(
             caller.tenant_id, caller.visibility, condition=condition, after=after, limit=size + 1
         )
-        return self._tokens.next_page(fetched, size, scope, _customer_keys)
+        return self._tokens.next_page(fetched, size, scope, _customer_keys, weigh=_customer_bytes)
 
     async def CountCustomers(
         self, request: pb.CountCustomersRequest, context: Context
@@ -663,6 +663,11 @@ class CustomersServicer(
 # newest first is the one order they can be served in.
 _CUSTOMER_ORDERS = {"create_time": Direction.DESCENDING}
 _NEWEST_FIRST = (SortKey("create_time", descending=True),)
+
+
+def _customer_bytes(customer: Customer) -> int:
+    # A customer can be large (custom fields, identities, tags): pages are cut by weight too.
+    return customer_to_pb(customer).ByteSize()
 
 
 def _customer_order(order_by: str) -> tuple[SortKey, ...]:
