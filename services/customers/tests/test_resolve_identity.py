@@ -6,18 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
-from crosstalk_common.errors import InvalidArgument
+from crosstalk_common.errors import InvalidArgument, NotFound
+from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.use_cases import CustomerService
-from customers.domain.model import Channel, ChannelIdentity
+from customers.domain.model import Channel, ChannelIdentity, Customer
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 TENANT = "tenant-resolve"
+ALL = Visibility.everything()
 
 
 @pytest.fixture
@@ -32,15 +35,15 @@ async def test_first_contact_creates_with_language_and_later_contacts_find_it(
     service: CustomerService,
 ) -> None:
     buyer = ChannelIdentity(Channel.AMAZON, " A-77 ", "Amazon-DE")
-    created, was_created = await service.resolve_identity(TENANT, buyer, "Jonas", "de")
+    created, was_created = await service.resolve_identity(TENANT, ALL, buyer, "Jonas", "de")
     assert was_created
     assert created.language == "de"
     assert created.identities == (ChannelIdentity(Channel.AMAZON, "A-77", "amazon-de"),)
-    found, again = await service.resolve_identity(TENANT, buyer, "Someone else", "fr")
+    found, again = await service.resolve_identity(TENANT, ALL, buyer, "Someone else", "fr")
     assert not again
     assert found.id == created.id
     assert found.language == "de"  # a later contact does not rewrite the profile
-    other_tenant, created_there = await service.resolve_identity("tenant-2", buyer, "", "")
+    other_tenant, created_there = await service.resolve_identity("tenant-2", ALL, buyer, "", "")
     assert created_there
     assert other_tenant.id != created.id
 
@@ -48,6 +51,45 @@ async def test_first_contact_creates_with_language_and_later_contacts_find_it(
 async def test_bad_language_is_refused_and_nothing_is_created(service: CustomerService) -> None:
     buyer = ChannelIdentity(Channel.SHOPEE, "s-1", "shopee-vn")
     with pytest.raises(InvalidArgument) as bad:
-        await service.resolve_identity(TENANT, buyer, "Lan", "not a language")
+        await service.resolve_identity(TENANT, ALL, buyer, "Lan", "not a language")
     assert [v.field for v in bad.value.violations] == ["language"]
     assert await service.count(TENANT, Visibility.everything(), None) == 0
+
+
+async def test_a_restricted_caller_resolves_only_inside_its_data_scope(
+    service: CustomerService,
+) -> None:
+    now = utc_now()
+    for n, (owner, department) in enumerate((("anna", "sales"), ("ben", "support"))):
+        await service.create(
+            Customer(
+                id="",
+                tenant_id=TENANT,
+                display_name=f"Buyer {n}",
+                identities=(ChannelIdentity(Channel.EMAIL, f"buyer{n}@shop.test"),),
+                owner_member_id=owner,
+                department_id=department,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    sales = Visibility(DataScope.DEPARTMENT, "anna", frozenset({"sales"}))
+    anna = Visibility(DataScope.OWN, "anna")
+    theirs = ChannelIdentity(Channel.EMAIL, "Buyer1@shop.test")
+    for visibility in (sales, anna):
+        mine, created = await service.resolve_identity(
+            TENANT, visibility, ChannelIdentity(Channel.EMAIL, "buyer0@shop.test"), ""
+        )
+        assert (mine.display_name, created) == ("Buyer 0", False)
+        with pytest.raises(NotFound) as hidden:
+            await service.resolve_identity(TENANT, visibility, theirs, "Someone")
+        assert "Buyer 1" not in str(hidden.value)
+    assert await service.count(TENANT, ALL, None) == 2  # no second customer for the identity
+    found, created = await service.resolve_identity(TENANT, ALL, theirs, "")
+    assert (found.display_name, created) == ("Buyer 1", False)
+    # An identity nobody holds is still created, whatever the caller's scope.
+    new, created = await service.resolve_identity(
+        TENANT, anna, ChannelIdentity(Channel.EMAIL, "new@shop.test"), "New"
+    )
+    assert created
+    assert new.display_name == "New"

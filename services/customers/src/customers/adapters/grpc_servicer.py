@@ -200,7 +200,7 @@ class CustomersServicer(
         caller = require_caller(context)
         identity = identity_from_pb(request.identity, field="identity")
         customer, created = await self._service.resolve_identity(
-            caller.tenant_id, identity, request.display_name, request.language
+            caller.tenant_id, caller.visibility, identity, request.display_name, request.language
         )
         return pb.ResolveIdentityResponse(customer=customer_to_pb(customer), created=created)
 

@@ -153,7 +153,10 @@ class SqlCustomerRepository:
         )
         return found[0] if found else None
 
-    async def find_by_identity(self, tenant_id: str, identity: ChannelIdentity) -> Customer | None:
+    async def find_by_identity(
+        self, tenant_id: str, identity: ChannelIdentity, visibility: Visibility
+    ) -> Customer | None:
+        """The customer holding the identity, if the caller may see it."""
         owner = await self._session.scalar(
             select(customer_identities.c.customer_id).where(
                 customer_identities.c.tenant_id == tenant_id,
@@ -162,7 +165,7 @@ class SqlCustomerRepository:
                 customer_identities.c.external_id == identity.external_id,
             )
         )
-        return None if owner is None else await self.get(tenant_id, owner)
+        return None if owner is None else await self.get(tenant_id, owner, visibility)
 
     async def identities_taken(
         self, tenant_id: str, identities: tuple[ChannelIdentity, ...], *, except_id: str = ""

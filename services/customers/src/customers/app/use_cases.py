@@ -748,9 +748,19 @@ class CustomerService:
         return fields, limit or DEFAULT_MAX_FILTER_CONDITIONS
 
     async def resolve_identity(
-        self, tenant_id: str, identity: ChannelIdentity, display_name: str, language: str = ""
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        identity: ChannelIdentity,
+        display_name: str,
+        language: str = "",
     ) -> tuple[Customer, bool]:
-        """The customer owning an identity, created on first contact (with ``language``)."""
+        """The customer owning an identity, created on first contact (with ``language``).
+
+        Like every read, inside the caller's data scope: an identity held by a
+        customer the caller may not see answers NOT_FOUND (ADR 0006), and no
+        second customer is created for it.
+        """
         identity = identity.normalized()
         problems = validate_identity(identity, prefix="identity")
         language = language.strip()
@@ -761,9 +771,11 @@ class CustomerService:
         if problems:
             raise InvalidArgument(problems)
         async with self.new_uow() as uow:
-            found = await uow.customers.find_by_identity(tenant_id, identity)
+            found = await uow.customers.find_by_identity(tenant_id, identity, visibility)
             if found is not None:
                 return found, False
+            if await uow.customers.identities_taken(tenant_id, (identity,)):
+                raise _identity_out_of_scope(identity)
             now = utc_now()
             customer = Customer(
                 id=str(uuid.uuid4()),
@@ -783,10 +795,23 @@ class CustomerService:
             except IdentityTaken:
                 pass  # created concurrently by another request: read theirs
         async with self.new_uow() as uow:
-            found = await uow.customers.find_by_identity(tenant_id, identity)
+            found = await uow.customers.find_by_identity(tenant_id, identity, visibility)
+            if found is None and await uow.customers.identities_taken(tenant_id, (identity,)):
+                raise _identity_out_of_scope(identity)
         if found is None:
             raise Aborted("the identity was claimed concurrently; try again")
         return found, False
+
+
+def _identity_out_of_scope(identity: ChannelIdentity) -> NotFound:
+    """What a caller learns of a customer outside its data scope: nothing more
+    than of one that does not exist (the answer names the identity it sent)."""
+    key = f"{identity.channel.value}:{identity.store}:{identity.external_id}"
+    return NotFound(
+        "crosstalk.io/ChannelIdentity",
+        key,
+        message="no customer in your data scope holds this channel identity",
+    )
 
 
 async def _record_created(uow: UnitOfWork, customer: Customer, actor: str) -> None:
