@@ -19,7 +19,7 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk_common.aio import sleep_unless_stopped
 from crosstalk_common.auth.claims import AccessClaims
@@ -199,7 +200,7 @@ class SqlSigningKeys:
         else:
             await self._load(fresh=True)
 
-    async def _reseal(self, rows: list[Any], session: Any) -> None:
+    async def _reseal(self, rows: Sequence[Row[Any]], session: AsyncSession) -> None:
         """Seal plaintext rows and re-wrap rows of a previous KEK under the current one."""
         for row in rows:
             resealed = _resealed(self._keyring, row.kid, row.private_key)
