@@ -71,16 +71,13 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         page_size: int,
         page_token: str,
         params: object,
+        weigh: Callable[[K], int] | None = None,
     ) -> tuple[list[K], str]:
         size = coerce_page_size(page_size)
         scope = request_hash(tenant_id, params)
         after = self._tokens.decode(page_token, scope)
         page = await fetch(after, size + 1)
-        if len(page) <= size:
-            return page, ""
-        last = page[size - 1]
-        assert last.created_at is not None
-        return page[:size], self._tokens.encode([last.created_at.isoformat(), last.id], scope)
+        return self._tokens.next_page(page, size, scope, _created_keys, weigh=weigh)
 
     # --- text ---------------------------------------------------------------------------
 
@@ -372,7 +369,13 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
             )
 
         page, token = await self._page(
-            caller.tenant_id, fetch, request.page_size, request.page_token, request.intent
+            caller.tenant_id,
+            fetch,
+            request.page_size,
+            request.page_token,
+            request.intent,
+            # A set can hold 200 words: pages are cut by weight too (ADR 0016).
+            weigh=lambda keyword_set: keyword_set_to_pb(keyword_set).ByteSize(),
         )
         return pb.ListIntentKeywordSetsResponse(
             intent_keyword_sets=[keyword_set_to_pb(k) for k in page], next_page_token=token
@@ -404,6 +407,11 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
             caller.tenant_id, parse_name(request.name, "intentKeywordSets"), request.etag
         )
         return Empty()
+
+
+def _created_keys(item: _Keyed) -> list[str]:
+    assert item.created_at is not None
+    return [item.created_at.isoformat(), item.id]
 
 
 def _changes(
