@@ -35,6 +35,7 @@ Cleanup = Callable[[], Awaitable[None]]
 AddServicer = Callable[[Any, grpc.aio.Server], None]
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_METADATA_BYTES = 32 * 1024
 
 
 @dataclass
@@ -67,6 +68,11 @@ def build_server(definition: ServiceDefinition) -> tuple[grpc.aio.Server, Health
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Headers: the gateway lets 8 KiB through and forwards the REST path
+            # again (x-envoy-original-path); gRPC's 8 KiB default would refuse
+            # some of those calls at random as RESOURCE_EXHAUSTED (HTTP 429).
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", 2 * MAX_METADATA_BYTES),
             ("grpc.so_reuseport", 0),
         ],
     )
