@@ -359,7 +359,7 @@ def _http_filters(
             "convert_grpc_status": True,
             # Room for a List page of the largest items as JSON (ADR 0016); left
             # unset it would be the connection buffer, 1 MiB.
-            # H4OFF "max_response_body_size": 16 * 1024 * 1024,
+            "max_response_body_size": 16 * 1024 * 1024,
             # "a+b" in a query string means "a b" (form encoding, what browsers
             # and HTTP clients send); without this Envoy keeps the plus.
             "query_param_unescape_plus": True,
