@@ -158,12 +158,18 @@ async def test_delete_removes_member_memberships_and_emits(env: Env) -> None:
 
 async def test_nobody_grants_permissions_they_lack(env: Env) -> None:
     _, _, actor = await env.sign_up()
-    senior = await env.app.members.create(actor, draft(role="senior"))
+    sales = await env.app.departments.create(actor, Department("", "", "Sales"))
+    senior = await env.app.members.create(actor, draft(role="senior", department_id=sales.id))
     as_senior = member_actor(senior, BUILT_IN_ROLES["senior"].permissions | {"members.manage"})
     with pytest.raises(PermissionDenied) as caught:
-        await env.app.members.create(as_senior, draft(role="admin"))
+        await env.app.members.create(as_senior, draft(role="admin", department_id=sales.id))
     assert caught.value.reason == "PRIVILEGE_ESCALATION"
-    assert (await env.app.members.create(as_senior, draft(role="normal"))).role == "normal"
+    created = await env.app.members.create(as_senior, draft(role="normal", department_id=sales.id))
+    assert created.role == "normal"
+    # a member outside the senior's department would see records the senior cannot
+    with pytest.raises(PermissionDenied) as caught:
+        await env.app.members.create(as_senior, draft(role="normal"))
+    assert caught.value.reason == "PRIVILEGE_ESCALATION"
 
 
 async def test_members_without_a_password_cannot_sign_in_until_one_is_set(env: Env) -> None:

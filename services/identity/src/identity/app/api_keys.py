@@ -24,9 +24,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument, NotFound
+from identity.app.access import caller_access, role_access
 from identity.app.auth import API_KEY_PREFIX, sha256_hex
 from identity.app.context import Actor, Clock, audit_entry
 from identity.app.ports import UnitOfWork
+from identity.domain.authority import require_within
 from identity.domain.model import ApiKey, name_problem
 
 RESOURCE = "crosstalk.io/ApiKey"
@@ -108,6 +110,11 @@ class ApiKeyService:
             if role is None:
                 raise InvalidArgument.field("api_key.role", "no such role in this tenant")
             actor.require_grantable(role.permissions, f"the role roles/{role.id}")
+            require_within(
+                await caller_access(uow, actor, now),
+                role_access(role),
+                f"create an API key with the role roles/{role.id}",
+            )
             await uow.api_keys.add(key, hashlib.sha256(secret.encode()).hexdigest())
             await uow.audit.add(
                 audit_entry(

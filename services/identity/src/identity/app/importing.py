@@ -14,20 +14,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
+from identity.app.access import caller_access, compose_access
 from identity.app.context import Actor, Clock, audit_entry, new_id
 from identity.app.members import keep_an_admin, member_name, member_updated_event
 from identity.app.ports import UNUSABLE_PASSWORD, SheetReader, UnitOfWork
 from identity.app.tenants import member_created_event
+from identity.domain.authority import Access, beyond
 from identity.domain.departments import DepartmentTree
 from identity.domain.importing import (
     ImportContext,
     ImportPlan,
+    PlannedMember,
     RowError,
     Sheet,
     column_map,
     plan_import,
 )
-from identity.domain.model import Member, normalize_email
+from identity.domain.model import Member, Role, normalize_email
 
 MAX_CONTENT_BYTES = 10 * 1024 * 1024
 MAX_REPORTED_VIOLATIONS = 50
@@ -79,15 +82,107 @@ class ImportService:
             role_keys.setdefault(role.display_name.casefold(), role.id)
         for role in roles:
             role_keys[role.id.casefold()] = role.id
+        tree = DepartmentTree(await uow.organisation.department_tree(tenant))
         context = ImportContext(
-            departments=DepartmentTree(await uow.organisation.department_tree(tenant)).resolver(),
+            departments=tree.resolver(),
             roles=role_keys,
             grantable_roles=frozenset(r.id for r in roles if r.permissions <= actor.permissions),
             existing=await uow.members.owners(emails),
             tenant_id=tenant,
             update_existing=update_existing,
         )
-        return plan_import(sheet, mappings, context)
+        plan = plan_import(sheet, mappings, context)
+        header_of = {target: sheet.header[i].strip() for target, i in columns.items()}
+        return await self._within_reach(uow, actor, plan, {r.id: r for r in roles}, tree, header_of)
+
+    async def _within_reach(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        plan: ImportPlan,
+        roles: dict[str, Role],
+        tree: DepartmentTree,
+        header_of: dict[str, str],
+    ) -> ImportPlan:
+        """The rule of every action on a member (``identity.domain.authority``), row by row:
+        an existing member the caller may not act on, or a member a row would make reach
+        further than the caller (role, department), is an error of that row."""
+        tenant = actor.tenant_id
+        caller = await caller_access(uow, actor, self.clock())
+        include_setting = (await uow.tenants.get_settings(tenant)).include_sub_departments
+        group_permissions: dict[str, frozenset[str]] = {}
+
+        def access_of(member: Member, groups: list[frozenset[str]]) -> Access:
+            return compose_access(
+                member,
+                roles.get(member.role),
+                groups,
+                tenant_includes_sub_departments=include_setting,
+                tree=tree,
+            )
+
+        kept: list[PlannedMember] = []
+        errors = list(plan.errors)
+        for row in plan.members:
+            current = (
+                await uow.members.get(tenant, row.existing_member_id)
+                if row.existing_member_id
+                else None
+            )
+            groups: list[frozenset[str]] = []
+            if current is not None and current.groups:
+                unknown = [g for g in current.groups if g not in group_permissions]
+                if unknown:
+                    for group in await uow.organisation.groups(tenant, unknown):
+                        group_permissions[group.id] = group.permissions
+                groups = [group_permissions[g] for g in current.groups if g in group_permissions]
+            if current is not None and current.id != actor.member_id:
+                problem = beyond(caller, access_of(current, groups))
+                if problem is not None:
+                    errors.append(
+                        RowError(
+                            row.row,
+                            header_of.get("email", "email"),
+                            f"you cannot change this member: {problem}",
+                            row.email,
+                        )
+                    )
+                    continue
+            if current is not None:
+                becoming = replace(
+                    current,
+                    role=row.role,
+                    department_id=row.department_id or current.department_id,
+                )
+            else:  # "new": a member of their own, who will own records
+                becoming = Member(
+                    id="new",
+                    tenant_id=tenant,
+                    email=row.email,
+                    display_name=row.display_name,
+                    role=row.role,
+                    created_at=self.clock(),
+                    department_id=row.department_id,
+                )
+            problem = beyond(caller, access_of(becoming, groups))
+            if problem is not None:
+                column = "role" if "role" in header_of else "department"
+                errors.append(
+                    RowError(
+                        row.row,
+                        header_of.get(column, column),
+                        f"with this role and department the member would reach further "
+                        f"than you: {problem}",
+                        row.role,
+                    )
+                )
+                continue
+            kept.append(row)
+        if len(kept) == len(plan.members):
+            return plan
+        return ImportPlan(
+            total_rows=plan.total_rows, members=kept, errors=sorted(errors, key=lambda e: e.row)
+        )
 
     async def preview(
         self,

@@ -17,6 +17,7 @@ from crosstalk_common.errors import (
     NotFound,
     PreconditionViolation,
 )
+from identity.app.access import require_may_act_on
 from identity.app.context import Actor, Clock, audit_entry, new_id
 from identity.app.ports import (
     UNUSABLE_PASSWORD,
@@ -48,6 +49,8 @@ ATTRIBUTE_OF = {
     "groups": "groups",
     "time_zone": "time_zone",
 }
+# Fields whose change changes what the member may do or see.
+ACCESS_FIELDS = frozenset({"role", "department", "groups"})
 
 UowFactory = Callable[[], UnitOfWork]
 
@@ -176,6 +179,7 @@ class MemberService:
             await check_references(
                 uow, actor, member, prefix="member", fields=("role", "department", "groups")
             )
+            await require_may_act_on(uow, actor, now, "create this member", None, becoming=member)
             try:
                 await uow.members.add(member, password_hash)
             except EmailTaken as exc:
@@ -232,6 +236,7 @@ class MemberService:
                 raise NotFound(RESOURCE, name)
             if etag and etag != current.etag:
                 raise Aborted.etag_mismatch(name)
+            await require_may_act_on(uow, actor, self.clock(), f"change {name}", current)
             changes: dict[str, Any] = {
                 ATTRIBUTE_OF[p]: getattr(draft, ATTRIBUTE_OF[p]) for p in paths
             }
@@ -248,6 +253,10 @@ class MemberService:
             await check_references(
                 uow, actor, updated, prefix="member", fields=changed, previous=current
             )
+            if ACCESS_FIELDS.intersection(changed):
+                await require_may_act_on(
+                    uow, actor, self.clock(), f"change {name} like this", None, becoming=updated
+                )
             if "role" in changed:
                 await keep_an_admin(uow, tenant, current, "change the role of")
             try:
@@ -281,6 +290,7 @@ class MemberService:
             current = await uow.members.get(tenant, member_id)
             if current is None:
                 raise NotFound(RESOURCE, name)
+            await require_may_act_on(uow, actor, self.clock(), f"delete {name}", current)
             if etag and etag != current.etag:
                 raise Aborted.etag_mismatch(name)
             _not_yourself(actor, member_id, "delete")
@@ -304,6 +314,7 @@ class MemberService:
             current = await uow.members.get(tenant, member_id)
             if current is None:
                 raise NotFound(RESOURCE, name)
+            await require_may_act_on(uow, actor, self.clock(), f"disable {name}", current)
             if current.state is MemberState.DISABLED:
                 return current
             _not_yourself(actor, member_id, "disable")
@@ -335,6 +346,7 @@ class MemberService:
             current = await uow.members.get(tenant, member_id)
             if current is None:
                 raise NotFound(RESOURCE, name)
+            await require_may_act_on(uow, actor, self.clock(), f"enable {name}", current)
             if current.state is MemberState.ACTIVE:
                 return current
             now = self.clock()
@@ -366,6 +378,7 @@ class MemberService:
             if current is None:
                 raise NotFound(RESOURCE, name)
             now = self.clock()
+            await require_may_act_on(uow, actor, now, f"set the password of {name}", current)
             await uow.members.set_password(tenant, member_id, password_hash)
             await uow.auth.revoke_member_sessions(tenant, member_id, now, "password changed")
             updated = replace(

@@ -15,9 +15,11 @@ from crosstalk_common.errors import (
     NotFound,
     PreconditionViolation,
 )
+from identity.app.access import caller_access
 from identity.app.context import Actor, Clock, audit_entry, new_id
 from identity.app.members import member_updated_event
 from identity.app.ports import UnitOfWork
+from identity.domain.authority import require_move_within
 from identity.domain.departments import DepartmentTree
 from identity.domain.model import (
     Department,
@@ -161,6 +163,9 @@ class DepartmentService:
             )
             updated = replace(updated, display_name=updated.display_name.strip())
             await self._check(uow, actor, updated, paths)
+            if updated.parent_id != current.parent_id:
+                caller = await caller_access(uow, actor, self.clock())
+                require_move_within(caller, department_id, updated.parent_id)
             if not await uow.organisation.save_department(
                 updated, expected_version=current.version
             ):

@@ -18,9 +18,10 @@ from crosstalk_common.errors import (
     PreconditionViolation,
 )
 from crosstalk_common.permissions import CATALOGUE, DataScope, Permission
-from identity.app.access import Access, member_access, role_access
+from identity.app.access import Access, caller_access, member_access, role_access
 from identity.app.context import Actor, Clock, audit_entry, new_id, parse_name
 from identity.app.ports import NameTaken, UnitOfWork
+from identity.domain.authority import require_not_own_role, require_role_within
 from identity.domain.model import Role, validate_role
 
 RESOURCE = "crosstalk.io/Role"
@@ -66,6 +67,13 @@ def _built_in(role: Role, what: str) -> FailedPrecondition:
     )
 
 
+async def _require_role_within(uow: UnitOfWork, caller: Access, role: Role, what: str) -> None:
+    settings = await uow.tenants.get_settings(role.tenant_id)
+    require_role_within(
+        caller, role, what, tenant_includes_sub_departments=settings.include_sub_departments
+    )
+
+
 @dataclass(frozen=True)
 class CheckResult:
     allowed: bool
@@ -93,6 +101,8 @@ class RoleService:
         validate_role(role, requested_permissions)
         actor.require_grantable(role.permissions, "these permissions")
         async with self.new_uow() as uow:
+            caller = await caller_access(uow, actor, now)
+            await _require_role_within(uow, caller, role, "create this role")
             try:
                 await uow.roles.add(role)
             except NameTaken as exc:
@@ -133,6 +143,9 @@ class RoleService:
                 raise NotFound(RESOURCE, name)
             if current.built_in:
                 raise _built_in(current, "changed")
+            caller = await caller_access(uow, actor, self.clock())
+            require_not_own_role(caller, role_id, f"change {name}")
+            await _require_role_within(uow, caller, current, f"change {name}")
             if etag and etag != current.etag:
                 raise Aborted.etag_mismatch(name)
             changes: dict[str, Any] = {
@@ -144,6 +157,7 @@ class RoleService:
             updated = replace(updated, display_name=updated.display_name.strip())
             validate_role(updated, requested_permissions if "permissions" in paths else [])
             actor.require_grantable(updated.permissions - current.permissions, "these permissions")
+            await _require_role_within(uow, caller, updated, f"change {name} like this")
             try:
                 saved = await uow.roles.save(updated, expected_version=current.version)
             except NameTaken as exc:
@@ -175,6 +189,9 @@ class RoleService:
                 raise NotFound(RESOURCE, name)
             if current.built_in:
                 raise _built_in(current, "deleted")
+            caller = await caller_access(uow, actor, self.clock())
+            require_not_own_role(caller, role_id, f"delete {name}")
+            await _require_role_within(uow, caller, current, f"delete {name}")
             if etag and etag != current.etag:
                 raise Aborted.etag_mismatch(name)
             problems: list[PreconditionViolation] = []
