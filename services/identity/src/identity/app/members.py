@@ -17,6 +17,7 @@ from crosstalk_common.errors import (
     NotFound,
     PreconditionViolation,
 )
+from crosstalk_common.text_rules import normalized_identity
 from identity.app.access import require_may_act_on
 from identity.app.context import Actor, Clock, audit_entry, new_id
 from identity.app.ports import (
@@ -63,7 +64,7 @@ def normalized(member: Member) -> Member:
     return replace(
         member,
         email=normalize_email(member.email),
-        display_name=member.display_name.strip(),
+        display_name=normalized_identity(member.display_name),
         phone=member.phone.strip(),
         languages=tuple(dict.fromkeys(code.strip() for code in member.languages)),
         groups=tuple(sorted(set(member.groups))),
