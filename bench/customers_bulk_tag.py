@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.customers_data import MIGRATIONS, TENANT, customer_rows
 from bench.service_engine import service_engine
 from crosstalk_common.conditions.model import Leaf, Op
-from crosstalk_common.db.engine import session_factory, writers_at_once
+from crosstalk_common.db.engine import session_factory, write_slice_seconds, writers_at_once
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
@@ -93,7 +93,11 @@ async def _run(engine: AsyncEngine, n: int) -> None:
         operation=BulkOperation(BulkAction.ADD_TAGS, tag_ids=(vip.id,)),
         target=BulkTarget(condition=Leaf("display_name", Op.IS_NOT_EMPTY, ())),
     )
-    handler = BulkOperationHandler(new_uow, batches_at_once=writers_at_once(engine))
+    handler = BulkOperationHandler(
+        new_uow,
+        batches_at_once=writers_at_once(engine),
+        write_seconds=write_slice_seconds(engine),
+    )
     runner = JobRunner(new_uow, {JobKind.BULK_OPERATION: handler})
     await runner.run_until_idle()
     elapsed = time.perf_counter() - started

@@ -19,8 +19,8 @@ from crosstalk_common.db.wal_checkpoint import WalCheckpointer
 
 
 @asynccontextmanager
-async def service_engine(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(url, checkpoint_in_background=True)
+async def service_engine(url: str, *, write_gate: bool = True) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(url, checkpoint_in_background=True, write_gate=write_gate)
     stop = asyncio.Event()
     checkpointer = asyncio.create_task(WalCheckpointer(engine).run(stop))
     try:

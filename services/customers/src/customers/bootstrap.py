@@ -8,7 +8,7 @@ from pathlib import Path
 from crosstalk.customers.v1 import customers_service_pb2, customers_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.config import parse_bool
-from crosstalk_common.db.engine import writers_at_once
+from crosstalk_common.db.engine import write_slice_seconds, writers_at_once
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
@@ -92,7 +92,9 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         new_uow,
         {
             JobKind.BULK_OPERATION: BulkOperationHandler(
-                new_uow, batches_at_once=writers_at_once(runtime.engine)
+                new_uow,
+                batches_at_once=writers_at_once(runtime.engine),
+                write_seconds=write_slice_seconds(runtime.engine),
             ),
             JobKind.IMPORT: ImportHandler(new_uow, SpreadsheetReader(), import_store_of),
             JobKind.EXPORT: ExportHandler(new_uow, SpreadsheetWriter()),

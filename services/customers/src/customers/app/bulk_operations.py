@@ -10,10 +10,12 @@ is already done, so a resumed job changes and tells each customer once.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from google.protobuf.message import Message
 
@@ -31,6 +33,7 @@ from customers.app.jobs import JobService, scope_of, visibility_of
 from customers.app.ports import UnitOfWork, UowFactory
 from customers.app.tags import tag_name
 from customers.app.use_cases import customer_name
+from customers.app.write_slices import SliceSizer, in_slices
 from customers.domain.bulk import (
     BulkAction,
     BulkOperation,
@@ -214,24 +217,40 @@ class BulkOperationHandler:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         batches_at_once: int = 1,
+        write_seconds: float | None = None,
+        smallest_slice: int = 100,
     ) -> None:
         """``batches_at_once``: how many pages of matching customers are worked
         on at the same time, each in its own transaction; more than one only
         where the database lets two writers work side by side (PostgreSQL, not
-        SQLite)."""
+        SQLite).
+
+        ``write_seconds``: how long one write transaction should last; a page
+        is then written in slices of about that length (``write_slices``), so
+        that other writers get their turn in between. None writes each page in
+        one transaction. A slice holds at least ``smallest_slice`` customers."""
         self.new_uow = new_uow
         self.batch_size = batch_size
         self.batches_at_once = batches_at_once
+        self.write_seconds = write_seconds
+        self.smallest_slice = smallest_slice
 
     async def run(self, ctx: JobContext) -> None:
         job = ctx.job
         operation, target = spec_from_json(job.spec)
         visibility = visibility_of(job.scope)
         plan = await self._tag_plan(job, operation)
+        sizer = (
+            None
+            if self.write_seconds is None
+            else SliceSizer(
+                self.write_seconds, smallest=self.smallest_slice, largest=self.batch_size
+            )
+        )
         if target.condition is None:
-            await self._run_ids(ctx, operation, plan, visibility, target.customer_ids)
+            await self._run_ids(ctx, operation, plan, visibility, target.customer_ids, sizer)
         else:
-            await self._run_matching(ctx, operation, plan, visibility, target)
+            await self._run_matching(ctx, operation, plan, visibility, target, sizer)
 
     async def _run_ids(
         self,
@@ -240,6 +259,7 @@ class BulkOperationHandler:
         plan: _TagPlan,
         visibility: Visibility,
         customer_ids: tuple[str, ...],
+        sizer: SliceSizer | None,
     ) -> None:
         job = ctx.job
         if not job.cursor:
@@ -247,11 +267,13 @@ class BulkOperationHandler:
         start = int(job.cursor.get("index", 0))
         for at in range(start, len(customer_ids), self.batch_size):
             chunk = customer_ids[at : at + self.batch_size]
-            async with self.new_uow() as uow:
-                visible = await uow.jobs.bulk.visible_ids(job.tenant_id, visibility, chunk)
-                found = [c for c in chunk if c in visible]
-                await self._apply(uow, job, operation, plan, found)
-                await uow.commit()
+            visible: set[str] = set()
+            await in_slices(
+                chunk,
+                sizer,
+                partial(self._apply_visible, job, operation, plan, visibility, visible),
+            )
+            found = [c for c in chunk if c in visible]
             errors = [
                 JobError(message="no such customer in the starter's data scope", customer_id=c)
                 for c in chunk
@@ -272,11 +294,13 @@ class BulkOperationHandler:
         plan: _TagPlan,
         visibility: Visibility,
         target: BulkTarget,
+        sizer: SliceSizer | None,
     ) -> None:
-        """Pages of matching customers in id order, each applied in its own unit
-        of work; up to ``batches_at_once`` of them run at the same time (their
-        customers differ), and progress is reported in page order, so the saved
-        cursor never passes a page that has not committed."""
+        """Pages of matching customers in id order, each applied in its own units
+        of work (one, or slices of ``sizer``); up to ``batches_at_once`` of them
+        run at the same time (their customers differ), and progress is reported
+        in page order, so the saved cursor never passes a page that has not
+        committed."""
         job = ctx.job
         if not job.cursor:
             async with self.new_uow() as uow:
@@ -295,7 +319,7 @@ class BulkOperationHandler:
                         limit=self.batch_size,
                     )
                 if ids:
-                    work = self._apply_alone(job, operation, plan, ids)
+                    work = self._apply_alone(job, operation, plan, ids, sizer)
                     running.append((asyncio.create_task(work), ids))
                     after = ids[-1]
                 last = len(ids) < self.batch_size
@@ -315,12 +339,43 @@ class BulkOperationHandler:
             # anything twice.
             await asyncio.gather(*(task for task, _ in running), return_exceptions=True)
 
-    async def _apply_alone(
-        self, job: Job, operation: BulkOperation, plan: _TagPlan, customer_ids: Sequence[str]
-    ) -> None:
+    async def _apply_visible(
+        self,
+        job: Job,
+        operation: BulkOperation,
+        plan: _TagPlan,
+        visibility: Visibility,
+        visible: set[str],
+        customer_ids: Sequence[str],
+    ) -> float:
+        """Applies to those the job's starter can see (added to ``visible``) in one
+        unit of work; how long it wrote."""
         async with self.new_uow() as uow:
-            await self._apply(uow, job, operation, plan, customer_ids)
+            await uow.jobs.bulk.begin()
+            started = time.perf_counter()
+            seen = await uow.jobs.bulk.visible_ids(job.tenant_id, visibility, customer_ids)
+            await self._apply(uow, job, operation, plan, [c for c in customer_ids if c in seen])
             await uow.commit()
+        visible.update(seen)
+        return time.perf_counter() - started
+
+    async def _apply_alone(
+        self,
+        job: Job,
+        operation: BulkOperation,
+        plan: _TagPlan,
+        customer_ids: Sequence[str],
+        sizer: SliceSizer | None,
+    ) -> None:
+        async def write(part: Sequence[str]) -> float:
+            async with self.new_uow() as uow:
+                await uow.jobs.bulk.begin()
+                started = time.perf_counter()
+                await self._apply(uow, job, operation, plan, part)
+                await uow.commit()
+            return time.perf_counter() - started
+
+        await in_slices(customer_ids, sizer, write)
 
     async def _tag_plan(self, job: Job, operation: BulkOperation) -> _TagPlan:
         """The tags to add or remove, as they are now (refused if one was deleted)."""

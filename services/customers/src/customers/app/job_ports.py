@@ -35,6 +35,12 @@ class BulkCustomerWrites(Protocol):
     nothing twice and tells nothing twice.
     """
 
+    async def begin(self) -> None:
+        """Starts the batch's transaction as a writer (first, before any other
+        statement): where the database has one writer at a time, this waits
+        for the turn to write, so the statements after it do not."""
+        ...
+
     async def visible_ids(
         self, tenant_id: str, visibility: Visibility, customer_ids: Sequence[str]
     ) -> set[str]: ...
