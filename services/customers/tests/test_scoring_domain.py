@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from crosstalk.common.v1 import condition_pb2 as cpb
 from crosstalk_common.conditions.model import Leaf, Op
+from crosstalk_common.conditions.parse import parse_condition
 from customers.domain.model import PointsEntry, PointsKind
 from customers.domain.scoring import (
+    EVENT_FIELDS,
     CapPeriod,
     ScoreRule,
     ScoreRuleFrequency,
@@ -150,3 +153,16 @@ def test_points_due_replays_the_ledger_earliest_expiring_first() -> None:
     # a positive adjustment never expires; a negative one is spent like a spend
     adjusted = [*ledger, _entry(5, PointsKind.ADJUST, 5), _entry(6, PointsKind.ADJUST, -15)]
     assert points_due_to_expire(adjusted, later) == 5
+
+
+def test_score_rule_conditions_take_the_api_enum_names() -> None:
+    for event, field, name, value in (
+        ("customer.stage_changed", "to_stage", "LIFECYCLE_STAGE_DEAL", "deal"),
+        ("customer.created", "channel", "CHANNEL_WHATSAPP", "whatsapp"),
+        ("message.received", "channel", "CHANNEL_EMAIL", "email"),
+    ):
+        condition = cpb.Condition(
+            leaf=cpb.ConditionLeaf(field=field, operator=cpb.OPERATOR_IN, values=[name, value])
+        )
+        parsed = parse_condition(condition, EVENT_FIELDS[event])
+        assert parsed == Leaf(field, Op.IN, (value, value))
