@@ -1,4 +1,4 @@
-"""Refuse unknown JSON fields in REST request bodies, and paths that are not UTF-8.
+"""Refuse unknown JSON fields in REST request bodies.
 
 Envoy's transcoder drops JSON fields it does not know (the transcoding library
 parses with ``ignore_unknown_fields`` and Envoy 1.40 has no option to change it),
@@ -13,9 +13,10 @@ is, per HTTP method (route metadata). Well-known types (Timestamp, Struct, Any .
 and scalars are not looked into. A body that is not valid JSON is left to the
 transcoder, which answers its own 400.
 
-The same filter refuses a path whose percent-escapes decode to invalid UTF-8
-(``/v1/customers/%ff%fe``): the transcoder would put those bytes into a string
-field, which no protobuf runtime can parse (the service answered 500).
+A path or query whose percent-escapes decode to invalid UTF-8
+(``/v1/customers/%ff%fe``) is left to the service: the transcoder puts those bytes
+into the string field they bind to, and every service answers INVALID_ARGUMENT
+naming that field (``crosstalk_common.grpc.request_validation``).
 """
 
 from __future__ import annotations
@@ -242,54 +243,8 @@ value = function(s, i, spec, path)
   return j
 end
 
-local function continuation(s, i, low, high)
-  local c = string.byte(s, i)
-  return c ~= nil and c >= (low or 128) and c <= (high or 191)
-end
-
-local function utf8(s)
-  local i, n = 1, #s
-  while i <= n do
-    local c = string.byte(s, i)
-    if c < 128 then
-      i = i + 1
-    elseif c >= 194 and c <= 223 then
-      if not continuation(s, i + 1) then return false end
-      i = i + 2
-    elseif c >= 224 and c <= 239 then
-      local low, high = (c == 224) and 160 or 128, (c == 237) and 159 or 191
-      if not (continuation(s, i + 1, low, high) and continuation(s, i + 2)) then
-        return false
-      end
-      i = i + 3
-    elseif c >= 240 and c <= 244 then
-      local low, high = (c == 240) and 144 or 128, (c == 244) and 143 or 191
-      if not (continuation(s, i + 1, low, high) and continuation(s, i + 2)
-              and continuation(s, i + 3)) then
-        return false
-      end
-      i = i + 4
-    else
-      return false
-    end
-  end
-  return true
-end
-
-local function unescaped(s)
-  return (string.gsub(s, "%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
-end
-
 function envoy_on_request(handle)
   local headers = handle:headers()
-  local path = headers:get(":path") or ""
-  if string.find(path, "%", 1, true) and not utf8(unescaped(path)) then
-    handle:respond(
-      {[":status"] = "400", ["content-type"] = "text/plain"},
-      "The request path is not valid UTF-8 once its %-escapes are decoded"
-    )
-    return
-  end
   local method = headers:get(":method")
   local typename = method and handle:metadata():get(method)
   if typename == nil then return end

@@ -345,8 +345,7 @@ def _http_filters(
             "@type": _T + "envoy.extensions.filters.http.buffer.v3.Buffer",
             "max_request_bytes": settings.http.max_request_body_bytes,
         },
-        # Unknown JSON body fields: 400 naming the field (the transcoder drops them);
-        # a path that is not UTF-8 once unescaped: 400.
+        # Unknown JSON body fields: 400 naming the field (the transcoder drops them).
         F_BODY_FIELDS: {
             "@type": _T + "envoy.extensions.filters.http.lua.v3.Lua",
             "default_source_code": lua_filter(body_schemas(plan.descriptor_set)),
