@@ -33,9 +33,9 @@ from identity.domain.model import (
     Member,
     MemberState,
     normalize_email,
-    password_problem,
     validate_member,
 )
+from identity.domain.passwords import password_problem
 
 RESOURCE = "crosstalk.io/Member"
 DEFAULT_ROLE = "normal"
@@ -138,10 +138,22 @@ class MemberService:
     hasher: PasswordHasher
     clock: Clock
 
-    async def _hash_new_password(self, tenant_id: str, password: str, field_name: str) -> str:
+    async def _hash_new_password(
+        self,
+        tenant_id: str,
+        password: str,
+        field_name: str,
+        *,
+        email: str = "",
+        member_id: str = "",
+    ) -> str:
+        """The hash of a password the policy allows for this member (by email or id)."""
         async with self.new_uow() as uow:
             settings = await uow.tenants.get_settings(tenant_id)
-        bad = password_problem(password, settings.min_password_length)
+            if member_id and not email:
+                member = await uow.members.get(tenant_id, member_id)
+                email = member.email if member is not None else ""
+        bad = password_problem(password, min_length=settings.min_password_length, email=email)
         if bad:
             raise InvalidArgument.field(field_name, bad)
         return await asyncio.to_thread(self.hasher.hash, password)
@@ -174,7 +186,7 @@ class MemberService:
         password_hash = UNUSABLE_PASSWORD
         if initial_password:
             password_hash = await self._hash_new_password(
-                tenant, initial_password, "initial_password"
+                tenant, initial_password, "initial_password", email=member.email
             )
         async with self.new_uow() as uow:
             await check_references(
@@ -373,7 +385,9 @@ class MemberService:
     async def set_password(self, actor: Actor, member_id: str, password: str) -> Member:
         tenant = actor.tenant_id
         name = member_name(member_id)
-        password_hash = await self._hash_new_password(tenant, password, "password")
+        password_hash = await self._hash_new_password(
+            tenant, password, "password", member_id=member_id
+        )
         async with self.new_uow() as uow:
             current = await uow.members.get(tenant, member_id)
             if current is None:

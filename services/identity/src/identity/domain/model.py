@@ -17,8 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.permissions import CATALOGUE, DataScope
 from crosstalk_common.text_rules import normalized_identity
-from identity.domain.passwords import MIN_PASSWORD_LENGTH
-from identity.domain.passwords import password_problem as password_problem  # re-exported
+from identity.domain.passwords import MIN_PASSWORD_LENGTH, password_problem
 
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
