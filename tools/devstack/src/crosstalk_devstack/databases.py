@@ -41,6 +41,4 @@ def service_database_urls(services: tuple[str, ...], var_dir: Path, label: str) 
     admin = os.environ.get("CROSSTALK_TEST_PG_URL", DEFAULT_PG_URL)
     # CROSSTALK_TEST_PG_PREFIX keeps two runs on one cluster apart (names stay <= 63 bytes).
     prefix = os.environ.get("CROSSTALK_TEST_PG_PREFIX", "crosstalk")
-    return {
-        s: fresh_postgres_database(admin, f"{prefix}_{label}_{s}"[:63]) for s in services
-    }
+    return {s: fresh_postgres_database(admin, f"{prefix}_{label}_{s}"[:63]) for s in services}
