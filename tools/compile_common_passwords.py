@@ -17,8 +17,7 @@ import itertools
 from pathlib import Path
 
 OUT = (
-    Path(__file__).resolve().parents[1]
-    / "services/identity/src/identity/data/common_passwords.txt"
+    Path(__file__).resolve().parents[1] / "services/identity/src/identity/data/common_passwords.txt"
 )
 MIN_LENGTH = 12
 
@@ -59,15 +58,63 @@ football1 baseball1 iloveyou1 princess1 monkey1 dragon1 sunshine1 shadow1
 abcdefghijkl abcdefghijklmnop
 """
 
-NAMES_FOR_PHRASES = """
-you me him her mom mum dad mother father baby jesus god life music money
-family friends dog cat horse myself mywife myhusband mykids
-""".split()
+NAMES_FOR_PHRASES = [
+    "you",
+    "me",
+    "him",
+    "her",
+    "mom",
+    "mum",
+    "dad",
+    "mother",
+    "father",
+    "baby",
+    "jesus",
+    "god",
+    "life",
+    "music",
+    "money",
+    "family",
+    "friends",
+    "dog",
+    "cat",
+    "horse",
+    "myself",
+    "mywife",
+    "myhusband",
+    "mykids",
+]
 
 SUFFIXES = [
-    "", "1", "12", "123", "1234", "12345", "123456", "12345678", "123456789",
-    "!", "1!", "123!", "1234!", "@123", "#1", "01", "007", "69", "99", "111",
-    "2020", "2021", "2022", "2023", "2024", "2025", "2026", "@2026", "2026!",
+    "",
+    "1",
+    "12",
+    "123",
+    "1234",
+    "12345",
+    "123456",
+    "12345678",
+    "123456789",
+    "!",
+    "1!",
+    "123!",
+    "1234!",
+    "@123",
+    "#1",
+    "01",
+    "007",
+    "69",
+    "99",
+    "111",
+    "2020",
+    "2021",
+    "2022",
+    "2023",
+    "2024",
+    "2025",
+    "2026",
+    "@2026",
+    "2026!",
 ]
 PREFIXES = ["", "my", "the"]
 
@@ -124,8 +171,31 @@ def candidates() -> set[str]:
             found.add(walk[:end])
             found.add(walk[:end][::-1])
     digits = "12345678901234567890"
-    for tail in ("", "a", "aa", "ab", "abc", "q", "qq", "qw", "qwe", "!", "!!", "@", "#",
-                 "00", "11", "12", "123", "a!", "qwerty", "asdf", "abcd", "pass", "admin"):
+    for tail in (
+        "",
+        "a",
+        "aa",
+        "ab",
+        "abc",
+        "q",
+        "qq",
+        "qw",
+        "qwe",
+        "!",
+        "!!",
+        "@",
+        "#",
+        "00",
+        "11",
+        "12",
+        "123",
+        "a!",
+        "qwerty",
+        "asdf",
+        "abcd",
+        "pass",
+        "admin",
+    ):
         for length in range(8, 13):
             found.add(digits[:length] + tail)
             found.add(tail + digits[:length])
@@ -133,8 +203,28 @@ def candidates() -> set[str]:
     for char in "abcdefghijklmnopqrstuvwxyz0123456789!@#$%*.":
         for length in range(MIN_LENGTH, 21):
             found.add(char * length)
-    for unit in ("12", "123", "1234", "12345", "123456", "ab", "abc", "abcd", "qwe",
-                 "asd", "qwer", "asdf", "xo", "ha", "la", "lol", "69", "00", "01", "10"):
+    for unit in (
+        "12",
+        "123",
+        "1234",
+        "12345",
+        "123456",
+        "ab",
+        "abc",
+        "abcd",
+        "qwe",
+        "asd",
+        "qwer",
+        "asdf",
+        "xo",
+        "ha",
+        "la",
+        "lol",
+        "69",
+        "00",
+        "01",
+        "10",
+    ):
         for times in range(2, 11):
             found.add(unit * times)
     return {c.lower() for c in found if MIN_LENGTH <= len(c) <= 64}
