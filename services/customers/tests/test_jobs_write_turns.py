@@ -1,4 +1,5 @@
-"""A bulk job written in slices lets single-customer writes in between, and resumes once.
+"""A bulk job written in slices lets single-customer writes in between, and resumes once;
+its slices stay short while others wait to write.
 
 On SQLite a single write that comes while a slice holds the write lock
 waits for that slice only (at the engine's WriteGate), not for the page,
@@ -33,6 +34,7 @@ from customers.app.bulk_operations import BulkOperationHandler, BulkOperations
 from customers.app.jobs import JobRunner, JobService
 from customers.app.tags import TagService
 from customers.app.use_cases import CustomerService
+from customers.app.write_slices import SliceSizer, SliceWritten
 from customers.domain.bulk import BulkAction, BulkOperation, BulkTarget
 from customers.domain.jobs import Job, JobKind, JobState
 from customers.domain.model import Customer, LifecycleStage, Tag
@@ -212,3 +214,19 @@ async def test_a_job_killed_between_two_slices_of_a_page_resumes_and_tags_each_o
         customer = await world.customers.get(TENANT, ADMIN, customer_id)
         assert vip in customer.tags
         assert customer.version == 2
+
+
+def test_slices_stay_short_while_others_wait_and_grow_while_nobody_does() -> None:
+    sizer = SliceSizer(0.04, stretch=8, smallest=100, largest=10_000)
+    assert sizer.next_size == 100
+    sizer.took(100, SliceWritten(seconds=0.01, others_waited=True))  # 10,000 a second
+    assert sizer.next_size == 400  # 40 ms of them
+    sizer.took(400, SliceWritten(seconds=0.04, others_waited=False))
+    assert sizer.next_size == 800
+    for _ in range(5):
+        sizer.took(
+            sizer.next_size, SliceWritten(seconds=sizer.next_size / 10_000, others_waited=False)
+        )
+    assert sizer.next_size == 3_200  # at most 8 times as long
+    sizer.took(3_200, SliceWritten(seconds=0.32, others_waited=True))
+    assert sizer.next_size == 400

@@ -20,7 +20,7 @@ thread polls. Reads never take it: in WAL mode they run beside the writer.
 SQLite's own busy timeout stays the rule between processes (a migration, a
 second service instance on the same file). A connection that waits longer
 than ``wait_at_most`` for the gate (a transaction left open) goes on
-without it, which is how every write behaved before.
+without it, which is how every write behaved before. (ADR 0018.)
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class WriteGate:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wait_at_most = wait_at_most
         self._waiting = 0
+        self._asked = 0
 
     @property
     def taken(self) -> bool:
@@ -84,6 +85,11 @@ class WriteGate:
     def waiting(self) -> int:
         """How many connections wait for their turn."""
         return self._waiting
+
+    @property
+    def asked(self) -> int:
+        """How many turns were asked for so far."""
+        return self._asked
 
     def install(self, engine: Engine) -> None:
         _gates[engine] = self
@@ -112,6 +118,7 @@ class WriteGate:
             info[_HOLDS] = True
 
     async def _take(self) -> bool:
+        self._asked += 1
         self._waiting += 1
         try:
             await asyncio.wait_for(self._lock.acquire(), self._wait_at_most)
@@ -162,3 +169,10 @@ async def begin_writing(session: AsyncSession) -> None:
     connection = await session.connection()
     if connection.dialect.name == "sqlite":
         await connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def turns_asked(session: AsyncSession) -> int:
+    """How many turns to write were asked for at the session's engine so far:
+    a count that only grows (always 0 where there is no gate: PostgreSQL)."""
+    gate = _gates.get(session.get_bind().engine)
+    return 0 if gate is None else gate.asked

@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.db.bulk_insert import insert_rows
 from crosstalk_common.db.scope import scope_clause
-from crosstalk_common.db.write_gate import begin_writing
+from crosstalk_common.db.write_gate import begin_writing, turns_asked
 from crosstalk_common.visibility import Visibility
 from customers.adapters.id_lists import one_of
 from customers.adapters.repository import timeline_row
@@ -50,6 +50,9 @@ class SqlBulkCustomerWrites:
 
     async def begin(self) -> None:
         await begin_writing(self._session)
+
+    def turns_asked(self) -> int:
+        return turns_asked(self._session)
 
     def _insert_skipping_existing(self, table: Table) -> Insert:
         """INSERT ... ON CONFLICT DO NOTHING, in the session's SQL dialect."""

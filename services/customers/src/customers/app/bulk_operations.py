@@ -33,7 +33,7 @@ from customers.app.jobs import JobService, scope_of, visibility_of
 from customers.app.ports import UnitOfWork, UowFactory
 from customers.app.tags import tag_name
 from customers.app.use_cases import customer_name
-from customers.app.write_slices import SliceSizer, in_slices
+from customers.app.write_slices import SliceSizer, SliceWritten, in_slices
 from customers.domain.bulk import (
     BulkAction,
     BulkOperation,
@@ -225,9 +225,10 @@ class BulkOperationHandler:
         where the database lets two writers work side by side (PostgreSQL, not
         SQLite).
 
-        ``write_seconds``: how long one write transaction should last; a page
-        is then written in slices of about that length (``write_slices``), so
-        that other writers get their turn in between. None writes each page in
+        ``write_seconds``: how long one write transaction should last while
+        others wait to write; a page is then written in slices of about that
+        length (``write_slices``: longer while nobody waits), so that other
+        writers get their turn in between. None writes each page in
         one transaction. A slice holds at least ``smallest_slice`` customers."""
         self.new_uow = new_uow
         self.batch_size = batch_size
@@ -347,17 +348,18 @@ class BulkOperationHandler:
         visibility: Visibility,
         visible: set[str],
         customer_ids: Sequence[str],
-    ) -> float:
+    ) -> SliceWritten:
         """Applies to those the job's starter can see (added to ``visible``) in one
-        unit of work; how long it wrote."""
+        unit of work; how long it wrote, and whether others waited meanwhile."""
         async with self.new_uow() as uow:
             await uow.jobs.bulk.begin()
-            started = time.perf_counter()
+            started, asked = time.perf_counter(), uow.jobs.bulk.turns_asked()
             seen = await uow.jobs.bulk.visible_ids(job.tenant_id, visibility, customer_ids)
             await self._apply(uow, job, operation, plan, [c for c in customer_ids if c in seen])
+            waited = uow.jobs.bulk.turns_asked() > asked
             await uow.commit()
         visible.update(seen)
-        return time.perf_counter() - started
+        return SliceWritten(time.perf_counter() - started, waited)
 
     async def _apply_alone(
         self,
@@ -367,13 +369,14 @@ class BulkOperationHandler:
         customer_ids: Sequence[str],
         sizer: SliceSizer | None,
     ) -> None:
-        async def write(part: Sequence[str]) -> float:
+        async def write(part: Sequence[str]) -> SliceWritten:
             async with self.new_uow() as uow:
                 await uow.jobs.bulk.begin()
-                started = time.perf_counter()
+                started, asked = time.perf_counter(), uow.jobs.bulk.turns_asked()
                 await self._apply(uow, job, operation, plan, part)
+                waited = uow.jobs.bulk.turns_asked() > asked
                 await uow.commit()
-            return time.perf_counter() - started
+            return SliceWritten(time.perf_counter() - started, waited)
 
         await in_slices(customer_ids, sizer, write)
 

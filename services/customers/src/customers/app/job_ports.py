@@ -41,6 +41,11 @@ class BulkCustomerWrites(Protocol):
         for the turn to write, so the statements after it do not."""
         ...
 
+    def turns_asked(self) -> int:
+        """How many turns to write were asked for on the database so far, by
+        anyone: a count that only grows (0 where writers do not take turns)."""
+        ...
+
     async def visible_ids(
         self, tenant_id: str, visibility: Visibility, customer_ids: Sequence[str]
     ) -> set[str]: ...
