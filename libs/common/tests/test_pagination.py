@@ -173,3 +173,46 @@ def test_a_page_of_heavy_items_is_cut_by_weight_and_continues_after_it() -> None
     # Light enough: the usual cut by count, and no token on the last page.
     light, last = codec.next_page(rows[:3], 5, "scope", lambda row: [row[0]], weigh=weigh)
     assert (light, last) == (rows[:3], "")
+
+
+class _Request:
+    def __init__(self, page_size: int = 0, page_token: str = "") -> None:
+        self.page_size = page_size
+        self.page_token = page_token
+
+
+def test_a_list_window_walks_every_page_once(codec: PageTokenCodec) -> None:
+    rows = [f"id-{n:02}" for n in range(7)]
+
+    def list_rows(request: _Request) -> tuple[list[str], str]:
+        window = codec.window(request, "tenant-1", "rows", maximum=3)
+        fetched = [r for r in rows if not window.after or r > window.after[0]][: window.limit]
+        return window.cut(fetched, lambda row: [row])
+
+    served: list[str] = []
+    request = _Request(page_size=10)
+    while True:
+        page, token = list_rows(request)
+        assert len(page) <= 3
+        served += page
+        if not token:
+            break
+        request = _Request(page_size=10, page_token=token)
+    assert served == rows
+
+
+def test_a_list_window_defaults_caps_and_binds_its_token(codec: PageTokenCodec) -> None:
+    first = codec.window(_Request(), "tenant-1", "rows")
+    assert (first.size, first.limit, first.after) == (DEFAULT_PAGE_SIZE, DEFAULT_PAGE_SIZE + 1, [])
+    assert first.request_hash == request_hash("tenant-1", "rows")
+    assert codec.window(_Request(10**6), "x", default=5, maximum=20).size == 20
+    assert codec.window(_Request(0), "x", default=5, maximum=20).size == 5
+    token = first.token_after(["k"])
+    assert codec.window(_Request(page_token=token), "tenant-1", "rows").after == ["k"]
+    with pytest.raises(InvalidArgument) as caught:
+        codec.window(_Request(page_token=token), "tenant-1", "other rows")
+    assert caught.value.violations[0].field == "page_token"
+    assert "other parameters" in caught.value.violations[0].description
+    with pytest.raises(InvalidArgument) as caught:
+        codec.window(_Request(page_size=-2), "tenant-1", "rows")
+    assert caught.value.violations[0].field == "page_size"

@@ -17,9 +17,10 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -55,6 +56,47 @@ def coerce_page_size(
     return min(page_size, maximum)
 
 
+class ListRequest(Protocol):
+    """What every List request carries (AIP-158)."""
+
+    @property
+    def page_size(self) -> int: ...
+    @property
+    def page_token(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListWindow:
+    """The page a List call serves: how many items, and after which keyset position.
+
+    Fetch ``limit`` items (one more than ``size``) from ``after``, then ``cut``
+    them into the page and its next_page_token.
+    """
+
+    size: int
+    after: list[str]
+    request_hash: str
+    codec: PageTokenCodec
+
+    @property
+    def limit(self) -> int:
+        return self.size + 1
+
+    def cut(
+        self,
+        fetched: Sequence[_Item],
+        keys: Callable[[_Item], Sequence[str]],
+        *,
+        weigh: Callable[[_Item], int] | None = None,
+    ) -> tuple[list[_Item], str]:
+        """The page and its next_page_token, as ``PageTokenCodec.next_page``."""
+        return self.codec.next_page(fetched, self.size, self.request_hash, keys, weigh=weigh)
+
+    def token_after(self, last_keys: Sequence[str]) -> str:
+        """The next_page_token for a page that ends at ``last_keys`` (pages cut elsewhere)."""
+        return self.codec.encode(last_keys, self.request_hash)
+
+
 class PageTokenCodec:
     """Signs and checks page tokens with a secret shared by a service's replicas."""
 
@@ -86,6 +128,20 @@ class PageTokenCodec:
         payload = _TOKEN_VERSION + cursor.SerializeToString(deterministic=True)
         raw = self._sign(payload) + payload
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    def window(
+        self,
+        request: ListRequest,
+        *request_parts: object,
+        default: int = DEFAULT_PAGE_SIZE,
+        maximum: int = MAX_PAGE_SIZE,
+    ) -> ListWindow:
+        """Opens a List call: coerces ``request.page_size`` and decodes
+        ``request.page_token``, bound to ``request_hash(*request_parts)`` -- the
+        parameters that define the result set (filter, order, parent)."""
+        size = coerce_page_size(request.page_size, default=default, maximum=maximum)
+        scope = request_hash(*request_parts)
+        return ListWindow(size, self.decode(request.page_token, scope), scope, self)
 
     def next_page(
         self,
