@@ -8,20 +8,13 @@ from crosstalk.rules.v1 import resources_pb2
 from crosstalk.rules.v1 import rules_service_pb2 as pb
 from crosstalk.rules.v1 import rules_service_pb2_grpc as pb_grpc
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
-from crosstalk_common.errors import FieldViolation, InvalidArgument
+from crosstalk_common.api.resource_names import resource_id
 from crosstalk_common.grpc.auth import require_caller
 from rules.adapters.mapping import rule_from_pb, rule_to_pb
 from rules.app.use_cases import RuleService
 from rules.domain.model import MAX_RULES_PER_PAGE, Rule
 
 Context = Any
-
-
-def parse_rule_name(name: str, *, field: str = "name") -> str:
-    prefix = "rules/"
-    if not name.startswith(prefix) or len(name) == len(prefix) or "/" in name[len(prefix) :]:
-        raise InvalidArgument([FieldViolation(field, "must look like 'rules/{rule}'")])
-    return name[len(prefix) :]
 
 
 def _rule_keys(rule: Rule) -> list[str]:
@@ -42,7 +35,9 @@ class RulesServicer(pb_grpc.RulesServiceServicer):
 
     async def GetRule(self, request: pb.GetRuleRequest, context: Context) -> resources_pb2.Rule:
         caller = require_caller(context)
-        return rule_to_pb(await self._service.get(caller.tenant_id, parse_rule_name(request.name)))
+        return rule_to_pb(
+            await self._service.get(caller.tenant_id, resource_id(request.name, "rules"))
+        )
 
     async def ListRules(
         self, request: pb.ListRulesRequest, context: Context

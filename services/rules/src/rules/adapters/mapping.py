@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from crosstalk.rules.v1 import resources_pb2
+from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
@@ -57,13 +57,6 @@ def rule_from_pb(tenant_id: str, pb: resources_pb2.Rule) -> Rule:
     )
 
 
-def _ts(value: object) -> Timestamp:
-    stamp = Timestamp()
-    if value is not None:
-        stamp.FromDatetime(value)  # type: ignore[arg-type]
-    return stamp
-
-
 def rule_to_pb(rule: Rule) -> resources_pb2.Rule:
     pb = resources_pb2.Rule(
         name=rule_name(rule.id),
@@ -75,8 +68,8 @@ def rule_to_pb(rule: Rule) -> resources_pb2.Rule:
         cooldown=Duration(seconds=rule.cooldown_seconds),
         rollout_percent=rule.rollout_percent,
         version=rule.version,
-        create_time=_ts(rule.created_at),
-        update_time=_ts(rule.updated_at),
+        create_time=to_timestamp(rule.created_at),
+        update_time=to_timestamp(rule.updated_at),
     )
     pb.condition.ParseFromString(rule.condition_blob)
     for action in rule.actions:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from google.protobuf.message import Message
 
+from crosstalk_common import unit_of_work
 from rules.domain.model import Rule, Trigger
 
 Emit = Callable[[str, Message], Awaitable[str]]
@@ -36,16 +36,6 @@ class RulesRepository(Protocol):
     async def add_run(self, run: RunRecord) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     @property
     def rules(self) -> RulesRepository: ...
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def emit(self, tenant_id: str, payload: Message) -> str: ...
-    async def commit(self) -> None: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from crosstalk.events.v1 import rule_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import NotFound
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from rules.app.ports import Emit, RulesRepository, RunRecord, UnitOfWork
 from rules.domain.model import AddTag, Rule, Trigger, match_rules
 
@@ -23,7 +24,7 @@ def rule_name(rule_id: str) -> str:
 
 @dataclass(frozen=True)
 class RuleService:
-    new_uow: Callable[[], UnitOfWork]
+    new_uow: UnitOfWorkFactory[UnitOfWork]
 
     async def create(self, draft: Rule) -> Rule:
         now = utc_now()
