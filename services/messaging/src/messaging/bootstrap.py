@@ -12,8 +12,9 @@ from messaging.adapters.customers_client import GrpcCustomerDirectory
 from messaging.adapters.grpc_servicer import MessagingServicer
 from messaging.adapters.permissions import METHOD_PERMISSIONS
 from messaging.adapters.tables import metadata
-from messaging.adapters.translation_client import GrpcTextUnderstanding
+from messaging.adapters.translation_client import GrpcTranslation, GrpcWorkingLanguages
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
+from messaging.app.understanding import TextUnderstanding
 from messaging.app.use_cases import MessagingService
 
 SERVICE = "messaging"
@@ -26,7 +27,9 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     runtime = await ServiceRuntime.start(settings, metadata, MIGRATIONS)
     verifier, close_jwks = identity_verifier(settings)
     customers = GrpcCustomerDirectory(settings.peers["customers"])
-    understanding = GrpcTextUnderstanding(settings.peers["translation"], settings.peers["identity"])
+    translation = GrpcTranslation(settings.peers["translation"])
+    working_languages = GrpcWorkingLanguages(settings.peers["identity"])
+    understanding = TextUnderstanding(translation, working_languages)
 
     def new_uow() -> MessagingUnitOfWork:
         return MessagingUnitOfWork(
@@ -43,5 +46,11 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
         verifier=verifier,
         workers=runtime.workers,
-        cleanups=[*runtime.cleanups, customers.close, understanding.close, close_jwks],
+        cleanups=[
+            *runtime.cleanups,
+            customers.close,
+            translation.close,
+            working_languages.close,
+            close_jwks,
+        ],
     )

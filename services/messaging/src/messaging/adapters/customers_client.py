@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from crosstalk.common.v1 import channel_pb2
 from crosstalk.customers.v1 import customers_service_pb2, customers_service_pb2_grpc
 from crosstalk_common.grpc.auth import require_caller
 from crosstalk_common.grpc.channels import open_channel
 from crosstalk_common.grpc.client import call
+from messaging.adapters.mapping import sender_to_pb
 from messaging.domain.model import Sender
 
 RESOLVE_DEADLINE_SECONDS = 2.0
@@ -21,12 +21,7 @@ class GrpcCustomerDirectory:
 
     async def resolve(self, tenant_id: str, sender: Sender, display_name: str) -> str:
         request = customers_service_pb2.ResolveIdentityRequest(
-            identity=channel_pb2.ChannelIdentity(
-                channel=channel_pb2.Channel.Value(f"CHANNEL_{sender.channel.upper()}"),
-                external_id=sender.external_id,
-                store=sender.store,
-            ),
-            display_name=display_name,
+            identity=sender_to_pb(sender), display_name=display_name
         )
         response = await call(
             self._stub.ResolveIdentity,

@@ -1,123 +1,83 @@
-"""The translation service as messaging's TextUnderstanding (with identity for the
-tenant's working language). Failures degrade to "not understood", never to a
-lost message: the message is stored either way."""
+"""The translation service and identity over gRPC, as messaging's TranslationPort and
+WorkingLanguagePort. Thin clients: when to translate and how to do without it is
+decided in ``messaging.app.understanding``.
+
+Both ask on behalf of the caller of the current RPC (the channel adapter's token
+travels along); every failure answers ServiceUnavailable.
+"""
 
 from __future__ import annotations
 
-import logging
-import time
-
-from crosstalk.common.v1 import text_analysis_pb2
 from crosstalk.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 from crosstalk.translation.v1 import translation_service_pb2 as tpb
 from crosstalk.translation.v1 import translation_service_pb2_grpc as tgrpc
 from crosstalk_common.errors import DomainError
-from crosstalk_common.grpc.auth import Caller, require_caller
+from crosstalk_common.grpc.auth import require_caller
 from crosstalk_common.grpc.channels import open_channel
 from crosstalk_common.grpc.client import call
-from messaging.domain.model import UNDETERMINED_LANGUAGE, Intent, Understanding, one_per_intent
-
-log = logging.getLogger(__name__)
+from messaging.adapters.mapping import understanding_from_analysis
+from messaging.app.ports import ServiceUnavailable
+from messaging.domain.model import Understanding
 
 ANALYZE_DEADLINE_SECONDS = 2.0
 TRANSLATE_DEADLINE_SECONDS = 4.0
 TENANT_DEADLINE_SECONDS = 1.0
-WORKING_LANGUAGE_TTL_SECONDS = 300.0
 
 
-def _primary(language: str) -> str:
-    return language.split("-", 1)[0].lower()
+class GrpcTranslation:
+    def __init__(self, address: str) -> None:
+        self._channel = open_channel(address)
+        self._stub = tgrpc.TranslationServiceStub(self._channel)
 
-
-class GrpcTextUnderstanding:
-    def __init__(self, translation_address: str, identity_address: str) -> None:
-        self._translation_channel = open_channel(translation_address)
-        self._identity_channel = open_channel(identity_address)
-        self._translation = tgrpc.TranslationServiceStub(self._translation_channel)
-        self._identity = identity_service_pb2_grpc.IdentityServiceStub(self._identity_channel)
-        self._working: dict[str, tuple[str, float]] = {}
-
-    async def understand(self, tenant_id: str, text: str) -> Understanding:
-        caller = require_caller()  # the channel adapter's token travels along
+    async def analyse(self, text: str) -> Understanding:
+        caller = require_caller()
         try:
             analysis = await call(
-                self._translation.AnalyzeText,
+                self._stub.AnalyzeText,
                 tpb.AnalyzeTextRequest(text=text),
                 caller=caller,
                 timeout=ANALYZE_DEADLINE_SECONDS,
             )
         except DomainError as exc:
-            log.warning("message not analysed (%s): stored without language", exc.message)
-            return Understanding()
-        understood = _from_analysis(analysis)
-        if understood.language == UNDETERMINED_LANGUAGE:
-            return understood
-        working = await self._working_language(caller)
-        if not working or _primary(working) == _primary(understood.language):
-            return understood
+            raise ServiceUnavailable(exc.message) from exc
+        return understanding_from_analysis(analysis)
+
+    async def translate(self, text: str, source_language: str, target_language: str) -> str:
+        caller = require_caller()
         try:
             translated = await call(
-                self._translation.TranslateText,
+                self._stub.TranslateText,
                 tpb.TranslateTextRequest(
-                    text=text, source_language=understood.language, target_language=working
+                    text=text, source_language=source_language, target_language=target_language
                 ),
                 caller=caller,
                 timeout=TRANSLATE_DEADLINE_SECONDS,
             )
         except DomainError as exc:
-            log.warning(
-                "message not translated %s->%s (%s)", understood.language, working, exc.message
-            )
-            return understood
-        return Understanding(
-            language=understood.language,
-            translated_text=translated.translated_text,
-            translated_language=working,
-            sentiment_score=understood.sentiment_score,
-            sentiment_label=understood.sentiment_label,
-            intents=understood.intents,
-        )
+            raise ServiceUnavailable(exc.message) from exc
+        return str(translated.translated_text)
 
-    async def _working_language(self, caller: Caller) -> str:
-        cached = self._working.get(caller.tenant_id)
-        if cached is not None and time.monotonic() - cached[1] < WORKING_LANGUAGE_TTL_SECONDS:
-            return cached[0]
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+class GrpcWorkingLanguages:
+    def __init__(self, address: str) -> None:
+        self._channel = open_channel(address)
+        self._stub = identity_service_pb2_grpc.IdentityServiceStub(self._channel)
+
+    async def working_language(self, tenant_id: str) -> str:
+        caller = require_caller()
         try:
             tenant = await call(
-                self._identity.GetTenant,
-                identity_service_pb2.GetTenantRequest(name=f"tenants/{caller.tenant_id}"),
+                self._stub.GetTenant,
+                identity_service_pb2.GetTenantRequest(name=f"tenants/{tenant_id}"),
                 caller=caller,
                 timeout=TENANT_DEADLINE_SECONDS,
             )
         except DomainError as exc:
-            log.warning("working language unknown (%s): not translating", exc.message)
-            return ""
-        self._working[caller.tenant_id] = (tenant.working_language, time.monotonic())
+            raise ServiceUnavailable(exc.message) from exc
         return str(tenant.working_language)
 
     async def close(self) -> None:
-        await self._translation_channel.close()
-        await self._identity_channel.close()
-
-
-def _from_analysis(analysis: tpb.AnalyzeTextResponse) -> Understanding:
-    has_sentiment = (
-        analysis.HasField("sentiment")
-        and analysis.sentiment.label != text_analysis_pb2.SENTIMENT_LABEL_UNSPECIFIED
-    )
-    label = (
-        text_analysis_pb2.SentimentLabel.Name(analysis.sentiment.label)
-        .removeprefix("SENTIMENT_LABEL_")
-        .lower()
-        if has_sentiment
-        else ""
-    )
-    return Understanding(
-        language=analysis.language or UNDETERMINED_LANGUAGE,
-        sentiment_score=analysis.sentiment.score if has_sentiment else None,
-        sentiment_label=label,
-        intents=one_per_intent(
-            Intent(i.intent, tuple(i.matched_keywords), i.confidence, i.keyword_set)
-            for i in analysis.intents
-        ),
-    )
+        await self._channel.close()

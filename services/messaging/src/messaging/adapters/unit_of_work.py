@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Self
 
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
+from messaging.adapters.mapping import event_to_pb
 from messaging.adapters.repository import SqlMessagesRepository
+from messaging.domain.events import MessagingEvent
 
 
 class MessagingUnitOfWork(SqlUnitOfWork):
@@ -15,3 +17,7 @@ class MessagingUnitOfWork(SqlUnitOfWork):
         await super().__aenter__()
         self.messages = SqlMessagesRepository(self.session)
         return self
+
+    async def record(self, event: MessagingEvent) -> None:
+        tenant_id, payload = event_to_pb(event)
+        await self.emit(tenant_id, payload)

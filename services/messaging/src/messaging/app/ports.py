@@ -6,13 +6,16 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from google.protobuf.message import Message as ProtoMessage
-
+from messaging.domain.events import MessagingEvent
 from messaging.domain.model import Message, Sender, Understanding
 
 
 class DuplicateMessage(Exception):
     """The channel message id was stored concurrently."""
+
+
+class ServiceUnavailable(Exception):
+    """A peer service could not answer (down, too slow, or it refused); ``str()`` says why."""
 
 
 class CustomerDirectory(Protocol):
@@ -23,14 +26,23 @@ class CustomerDirectory(Protocol):
         ...
 
 
-class TextUnderstanding(Protocol):
-    """The translation service, as messaging uses it."""
+class TranslationPort(Protocol):
+    """The translation service, as messaging uses it. Both calls raise ServiceUnavailable."""
 
-    async def understand(self, tenant_id: str, text: str) -> Understanding:
-        """Language, translation into the working language, sentiment and intents.
+    async def analyse(self, text: str) -> Understanding:
+        """The text's language (``und`` when unknown), sentiment and intents; nothing translated."""
+        ...
 
-        Never fails: when translation cannot help it answers an empty Understanding.
-        """
+    async def translate(self, text: str, source_language: str, target_language: str) -> str:
+        """The text in the target language."""
+        ...
+
+
+class WorkingLanguagePort(Protocol):
+    """Where a tenant's working language is kept (identity)."""
+
+    async def working_language(self, tenant_id: str) -> str:
+        """The BCP-47 tag, "" when the tenant has none. Raises ServiceUnavailable."""
         ...
 
 
@@ -55,5 +67,8 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
-    async def emit(self, tenant_id: str, payload: ProtoMessage) -> str: ...
+    async def record(self, event: MessagingEvent) -> None:
+        """Stage an event; commit() writes it in the same transaction as the rows."""
+        ...
+
     async def commit(self) -> None: ...

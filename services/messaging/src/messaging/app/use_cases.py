@@ -6,20 +6,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crosstalk.common.v1 import channel_pb2, text_analysis_pb2
-from crosstalk.events.v1 import messaging_events_pb2
 from crosstalk_common.clock import utc_now
-from messaging.app.ports import (
-    CustomerDirectory,
-    DuplicateMessage,
-    TextUnderstanding,
-    UnitOfWork,
-)
-from messaging.domain.model import Direction, Inbound, Message, Understanding
-
-
-def message_name(message: Message) -> str:
-    return f"conversations/{message.conversation_id}/messages/{message.id}"
+from messaging.app.ports import CustomerDirectory, DuplicateMessage, UnitOfWork
+from messaging.app.understanding import TextUnderstanding
+from messaging.domain.events import ConversationOpened, MessageReceived
+from messaging.domain.model import Direction, Inbound, Message
 
 
 @dataclass(frozen=True)
@@ -74,65 +65,7 @@ class MessagingService:
                     raise
                 return stored
             if opened:
-                await uow.emit(tenant_id, conversation_created_event(message))
-            await uow.emit(tenant_id, received_event(message))
+                await uow.record(ConversationOpened(message))
+            await uow.record(MessageReceived(message))
             await uow.commit()
         return message
-
-
-def _sender_pb(message: Message) -> channel_pb2.ChannelIdentity:
-    return channel_pb2.ChannelIdentity(
-        channel=channel_pb2.Channel.Value(f"CHANNEL_{message.sender.channel.upper()}"),
-        external_id=message.sender.external_id,
-        store=message.sender.store,
-    )
-
-
-def conversation_created_event(message: Message) -> messaging_events_pb2.ConversationCreated:
-    sender = _sender_pb(message)
-    return messaging_events_pb2.ConversationCreated(
-        conversation=f"conversations/{message.conversation_id}",
-        customer=message.customer,
-        channel=sender.channel,
-        identity=sender,
-        language=message.language,
-    )
-
-
-def received_event(message: Message) -> messaging_events_pb2.MessageReceived:
-    return messaging_events_pb2.MessageReceived(
-        message=message_name(message),
-        conversation=f"conversations/{message.conversation_id}",
-        customer=message.customer,
-        sender=_sender_pb(message),
-        text=message.text,
-        language=message.language,
-        translated_text=message.understanding.translated_text,
-        translated_language=message.understanding.translated_language,
-        sentiment=sentiment_pb(message.understanding),
-        intents=intents_pb(message.understanding),
-    )
-
-
-def sentiment_pb(understood: Understanding) -> text_analysis_pb2.Sentiment | None:
-    if understood.sentiment_score is None:
-        return None
-    label = f"SENTIMENT_LABEL_{understood.sentiment_label.upper()}"
-    return text_analysis_pb2.Sentiment(
-        score=understood.sentiment_score,
-        label=text_analysis_pb2.SentimentLabel.Value(label)
-        if label in text_analysis_pb2.SentimentLabel.DESCRIPTOR.values_by_name
-        else text_analysis_pb2.SENTIMENT_LABEL_UNSPECIFIED,
-    )
-
-
-def intents_pb(understood: Understanding) -> list[text_analysis_pb2.IntentMatch]:
-    return [
-        text_analysis_pb2.IntentMatch(
-            intent=i.name,
-            keyword_set=i.keyword_set,
-            matched_keywords=list(i.keywords),
-            confidence=i.confidence,
-        )
-        for i in understood.intents
-    ]

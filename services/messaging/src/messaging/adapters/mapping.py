@@ -1,0 +1,202 @@
+"""Every conversion between messaging's domain and the protos of the contract."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message as ProtoMessage
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from crosstalk.common.v1 import channel_pb2, text_analysis_pb2
+from crosstalk.events.v1 import messaging_events_pb2
+from crosstalk.messaging.v1 import messaging_service_pb2 as pb
+from crosstalk.messaging.v1 import resources_pb2
+from crosstalk.translation.v1 import translation_service_pb2 as tpb
+from crosstalk_common.errors import FieldViolation, InvalidArgument
+from messaging.domain.events import ConversationOpened, MessageReceived, MessagingEvent
+from messaging.domain.model import (
+    UNDETERMINED_LANGUAGE,
+    Direction,
+    Inbound,
+    Intent,
+    Message,
+    Sender,
+    Understanding,
+    one_per_intent,
+)
+
+_CHANNEL_PREFIX = "CHANNEL_"
+_SENTIMENT_PREFIX = "SENTIMENT_LABEL_"
+
+
+# --- resource names -------------------------------------------------------------------
+
+
+def conversation_name(conversation_id: str) -> str:
+    return f"conversations/{conversation_id}"
+
+
+def message_name(message: Message) -> str:
+    return f"{conversation_name(message.conversation_id)}/messages/{message.id}"
+
+
+# --- channels and senders -------------------------------------------------------------
+
+
+def channel_to_pb(channel: str) -> channel_pb2.Channel.ValueType:
+    """``"email"`` -> ``CHANNEL_EMAIL``."""
+    return channel_pb2.Channel.Value(f"{_CHANNEL_PREFIX}{channel.upper()}")
+
+
+def channel_from_pb(value: channel_pb2.Channel.ValueType, *, field: str) -> str:
+    """``CHANNEL_EMAIL`` -> ``"email"``; INVALID_ARGUMENT naming the field when unset or unknown."""
+    if value == channel_pb2.CHANNEL_UNSPECIFIED or value not in channel_pb2.Channel.values():
+        raise InvalidArgument([FieldViolation(field, "a channel is required (e.g. CHANNEL_EMAIL)")])
+    return channel_pb2.Channel.Name(value).removeprefix(_CHANNEL_PREFIX).lower()
+
+
+def sender_to_pb(sender: Sender) -> channel_pb2.ChannelIdentity:
+    return channel_pb2.ChannelIdentity(
+        channel=channel_to_pb(sender.channel),
+        external_id=sender.external_id,
+        store=sender.store,
+    )
+
+
+def sender_from_pb(identity: channel_pb2.ChannelIdentity, *, field: str) -> Sender:
+    channel = channel_from_pb(identity.channel, field=f"{field}.channel")
+    return Sender(channel, identity.external_id.strip(), identity.store.strip().lower())
+
+
+# --- the MessagingService API ---------------------------------------------------------
+
+
+def send_time_from_pb(request: pb.IngestMessageRequest) -> datetime | None:
+    if not request.HasField("send_time"):
+        return None
+    try:
+        return request.send_time.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):  # beyond year 9999, or nanos out of range
+        raise InvalidArgument.field("send_time", "is not a valid timestamp") from None
+
+
+def inbound_from_pb(request: pb.IngestMessageRequest) -> Inbound:
+    return Inbound(
+        sender=sender_from_pb(request.sender, field="sender"),
+        text=request.text,
+        external_id=request.external_id.strip(),
+        sender_display_name=request.sender_display_name,
+        channel_config=request.channel_config,
+        send_time=send_time_from_pb(request),
+    )
+
+
+def message_to_pb(message: Message) -> resources_pb2.Message:
+    created = Timestamp()
+    created.FromDatetime(message.created_at)
+    return resources_pb2.Message(
+        name=message_name(message),
+        conversation=conversation_name(message.conversation_id),
+        customer=message.customer,
+        sender=sender_to_pb(message.sender),
+        direction=resources_pb2.DIRECTION_INBOUND
+        if message.direction is Direction.INBOUND
+        else resources_pb2.DIRECTION_OUTBOUND,
+        text=message.text,
+        language=message.language,
+        external_id=message.external_id,
+        create_time=created,
+        translated_text=message.understanding.translated_text,
+        translated_language=message.understanding.translated_language,
+        sentiment=sentiment_to_pb(message.understanding),
+        intents=intents_to_pb(message.understanding),
+    )
+
+
+# --- what translation made of a text --------------------------------------------------
+
+
+def sentiment_to_pb(understood: Understanding) -> text_analysis_pb2.Sentiment | None:
+    if understood.sentiment_score is None:
+        return None
+    label = f"{_SENTIMENT_PREFIX}{understood.sentiment_label.upper()}"
+    return text_analysis_pb2.Sentiment(
+        score=understood.sentiment_score,
+        label=text_analysis_pb2.SentimentLabel.Value(label)
+        if label in text_analysis_pb2.SentimentLabel.DESCRIPTOR.values_by_name
+        else text_analysis_pb2.SENTIMENT_LABEL_UNSPECIFIED,
+    )
+
+
+def intents_to_pb(understood: Understanding) -> list[text_analysis_pb2.IntentMatch]:
+    return [
+        text_analysis_pb2.IntentMatch(
+            intent=i.name,
+            keyword_set=i.keyword_set,
+            matched_keywords=list(i.keywords),
+            confidence=i.confidence,
+        )
+        for i in understood.intents
+    ]
+
+
+def understanding_from_analysis(analysis: tpb.AnalyzeTextResponse) -> Understanding:
+    """Language (``und`` when translation could not tell), sentiment and intents; no translation."""
+    has_sentiment = (
+        analysis.HasField("sentiment")
+        and analysis.sentiment.label != text_analysis_pb2.SENTIMENT_LABEL_UNSPECIFIED
+    )
+    label = (
+        text_analysis_pb2.SentimentLabel.Name(analysis.sentiment.label)
+        .removeprefix(_SENTIMENT_PREFIX)
+        .lower()
+        if has_sentiment
+        else ""
+    )
+    return Understanding(
+        language=analysis.language or UNDETERMINED_LANGUAGE,
+        sentiment_score=analysis.sentiment.score if has_sentiment else None,
+        sentiment_label=label,
+        intents=one_per_intent(
+            Intent(i.intent, tuple(i.matched_keywords), i.confidence, i.keyword_set)
+            for i in analysis.intents
+        ),
+    )
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+def conversation_created_pb(message: Message) -> messaging_events_pb2.ConversationCreated:
+    sender = sender_to_pb(message.sender)
+    return messaging_events_pb2.ConversationCreated(
+        conversation=conversation_name(message.conversation_id),
+        customer=message.customer,
+        channel=sender.channel,
+        identity=sender,
+        language=message.language,
+    )
+
+
+def message_received_pb(message: Message) -> messaging_events_pb2.MessageReceived:
+    return messaging_events_pb2.MessageReceived(
+        message=message_name(message),
+        conversation=conversation_name(message.conversation_id),
+        customer=message.customer,
+        sender=sender_to_pb(message.sender),
+        text=message.text,
+        language=message.language,
+        translated_text=message.understanding.translated_text,
+        translated_language=message.understanding.translated_language,
+        sentiment=sentiment_to_pb(message.understanding),
+        intents=intents_to_pb(message.understanding),
+    )
+
+
+def event_to_pb(event: MessagingEvent) -> tuple[str, ProtoMessage]:
+    """The tenant the event belongs to, and the event as the contract spells it."""
+    match event:
+        case ConversationOpened(first_message=message):
+            return message.tenant_id, conversation_created_pb(message)
+        case MessageReceived(message=message):
+            return message.tenant_id, message_received_pb(message)

@@ -1,0 +1,144 @@
+"""Ingesting an inbound message, with in-memory ports."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from crosstalk_common.clock import utc_now
+from crosstalk_common.errors import InvalidArgument
+from messaging.app.understanding import TextUnderstanding
+from messaging.app.use_cases import MessagingService
+from messaging.domain.events import ConversationOpened, MessageReceived
+from messaging.domain.model import Direction, Inbound, Message, Sender, Understanding
+
+from .fakes import (
+    FakeCustomers,
+    FakeTranslation,
+    FakeWorkingLanguages,
+    InMemoryUnitOfWork,
+    MessagesStore,
+)
+
+TENANT = "t-1"
+ANA = Sender("email", "ana@b.co")
+
+
+class World:
+    def __init__(self, analysis: Understanding | None = None) -> None:
+        self.store = MessagesStore()
+        self.customers = FakeCustomers()
+        self.translation = FakeTranslation(analysis or Understanding(language="en"))
+        self.languages = FakeWorkingLanguages({TENANT: "en"})
+        self.service = MessagingService(
+            lambda: InMemoryUnitOfWork(self.store),
+            self.customers,
+            TextUnderstanding(self.translation, self.languages),
+        )
+
+
+async def test_the_first_message_opens_a_conversation_and_both_are_announced() -> None:
+    world = World(Understanding(language="de"))
+
+    message = await world.service.ingest(
+        TENANT, Inbound(ANA, "Wo ist mein Paket?", external_id="m-1", sender_display_name="Ana")
+    )
+
+    assert message.direction is Direction.INBOUND
+    assert (message.language, message.understanding.translated_text) == (
+        "de",
+        "[en] Wo ist mein Paket?",
+    )
+    assert world.customers.display_names == ["Ana"]
+    assert world.store.messages == [message]
+    assert world.store.events == [ConversationOpened(message), MessageReceived(message)]
+
+
+async def test_later_messages_join_the_open_conversation_and_announce_only_themselves() -> None:
+    world = World()
+    first = await world.service.ingest(TENANT, Inbound(ANA, "hello"))
+
+    second = await world.service.ingest(TENANT, Inbound(ANA, "anyone there?"))
+
+    assert second.conversation_id == first.conversation_id
+    assert second.customer == first.customer
+    assert world.store.events[2:] == [MessageReceived(second)]
+
+
+async def test_the_sender_is_compared_as_it_is_stored() -> None:
+    world = World()
+
+    message = await world.service.ingest(TENANT, Inbound(Sender("email", " Ana@B.co "), "hello"))
+
+    assert message.sender == ANA
+    assert list(world.customers.known) == [(TENANT, ANA)]
+
+
+async def test_the_same_channel_message_twice_is_stored_and_announced_once() -> None:
+    world = World()
+    first = await world.service.ingest(TENANT, Inbound(ANA, "hello", external_id="m-1"))
+
+    again = await world.service.ingest(TENANT, Inbound(ANA, "hello", external_id="m-1"))
+
+    assert again == first
+    assert len(world.store.messages) == 1
+    assert len(world.store.events) == 2
+    assert world.translation.analysed == ["hello"]
+
+
+async def test_a_concurrent_duplicate_answers_the_stored_message_and_announces_nothing() -> None:
+    world = World()
+    racing = Message(
+        id="other",
+        tenant_id=TENANT,
+        conversation_id="c-0",
+        customer="customers/x",
+        sender=ANA,
+        direction=Direction.INBOUND,
+        text="hello",
+        language="en",
+        external_id="m-1",
+        created_at=utc_now(),
+    )
+    world.store.racing_external_id, world.store.racing_message = "m-1", racing
+
+    answered = await world.service.ingest(TENANT, Inbound(ANA, "hello", external_id="m-1"))
+
+    assert answered == racing
+    assert world.store.messages == [racing]
+    assert world.store.events == []
+
+
+async def test_translation_down_still_stores_the_message_without_language() -> None:
+    world = World()
+    world.translation.analysis_down = True
+
+    message = await world.service.ingest(TENANT, Inbound(ANA, "hello"))
+
+    assert message.language == "und"
+    assert message.understanding == Understanding()
+    assert world.store.messages == [message]
+
+
+@pytest.mark.parametrize(
+    ("inbound", "field"),
+    [
+        (Inbound(ANA, "   "), "text"),
+        (Inbound(Sender("email", "  "), "hello"), "sender.external_id"),
+        (Inbound(ANA, "hello", channel_config="nope"), "channel_config"),
+        (Inbound(ANA, "hello", send_time=utc_now() + timedelta(days=2)), "send_time"),
+    ],
+)
+async def test_an_invalid_message_is_refused_before_anyone_is_asked(
+    inbound: Inbound, field: str
+) -> None:
+    world = World()
+
+    with pytest.raises(InvalidArgument) as refused:
+        await world.service.ingest(TENANT, inbound)
+
+    assert [v.field for v in refused.value.violations] == [field]
+    assert world.customers.display_names == []
+    assert world.translation.analysed == []
+    assert world.store.messages == []
