@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from crosstalk_common.auth.verifier import TokenVerifier
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from translation.adapters.detector import LinguaDetector
 from translation.adapters.engines.apertium import ApertiumEngine
 from translation.adapters.engines.argos import ArgosEngine
@@ -106,7 +106,7 @@ def build_engines(settings: TranslationSettings) -> list[Any]:
 
 async def assemble(
     settings: TranslationSettings,
-    new_uow: Callable[[], UnitOfWork],
+    new_uow: UnitOfWorkFactory[UnitOfWork],
     page_tokens: PageTokenCodec,
     *,
     engines: list[Any] | None = None,

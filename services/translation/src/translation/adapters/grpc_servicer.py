@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -15,6 +16,8 @@ from crosstalk.translation.v1 import translation_service_pb2_grpc as pb_grpc
 from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
+from crosstalk_common.api.resource_names import resource_id
+from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.grpc.auth import require_caller
 from translation.adapters.mapping import (
@@ -30,13 +33,20 @@ from translation.adapters.mapping import (
     term_from_pb,
     term_to_pb,
 )
-from translation.app.resources import GlossaryService, IntentService, PresetService, parse_name
+from translation.app.resources import GlossaryService, IntentService, PresetService
 from translation.app.use_cases import TranslateRequest, TranslationResult, TranslationService
 from translation.domain.intents import EDITABLE_FIELDS as INTENT_FIELDS
 from translation.domain.languages import language_problem, normalize_language
 from translation.domain.model import GLOSSARY_EDITABLE_FIELDS, PRESET_EDITABLE_FIELDS
 
 Context = Any  # grpc.aio.ServicerContext
+
+# What ids of glossary terms, presets and keyword sets look like: a name with another id is refused.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _id_of(name: str, collection: str, *, field: str = "name") -> str:
+    return resource_id(name, collection, field=field, id_pattern=_ID)
 
 
 class _Keyed(Protocol):
@@ -193,7 +203,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
             ],
         )
         if stats.usage.start_time is not None:
-            out.start_time.FromDatetime(stats.usage.start_time)
+            out.start_time.CopyFrom(to_timestamp(stats.usage.start_time))
         return out
 
     # --- glossary -----------------------------------------------------------------------
@@ -209,7 +219,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         self, request: pb.GetGlossaryTermRequest, context: Context
     ) -> resources_pb2.GlossaryTerm:
         caller = require_caller(context)
-        term_id = parse_name(request.name, "glossaryTerms")
+        term_id = _id_of(request.name, "glossaryTerms")
         return term_to_pb(await self._glossary.get(caller.tenant_id, term_id))
 
     async def ListGlossaryTerms(
@@ -259,9 +269,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         self, request: pb.UpdateGlossaryTermRequest, context: Context
     ) -> resources_pb2.GlossaryTerm:
         caller = require_caller(context)
-        term_id = parse_name(
-            request.glossary_term.name, "glossaryTerms", field="glossary_term.name"
-        )
+        term_id = _id_of(request.glossary_term.name, "glossaryTerms", field="glossary_term.name")
         changes = _changes(
             request.glossary_term,
             list(request.update_mask.paths),
@@ -278,7 +286,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
     ) -> Empty:
         caller = require_caller(context)
         await self._glossary.delete(
-            caller.tenant_id, parse_name(request.name, "glossaryTerms"), request.etag
+            caller.tenant_id, _id_of(request.name, "glossaryTerms"), request.etag
         )
         return Empty()
 
@@ -297,7 +305,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         self, request: pb.GetLanguagePresetRequest, context: Context
     ) -> resources_pb2.LanguagePreset:
         caller = require_caller(context)
-        preset_id = parse_name(request.name, "languagePresets")
+        preset_id = _id_of(request.name, "languagePresets")
         return preset_to_pb(await self._presets.get(caller.tenant_id, preset_id))
 
     async def ListLanguagePresets(
@@ -319,7 +327,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         self, request: pb.UpdateLanguagePresetRequest, context: Context
     ) -> resources_pb2.LanguagePreset:
         caller = require_caller(context)
-        preset_id = parse_name(
+        preset_id = _id_of(
             request.language_preset.name, "languagePresets", field="language_preset.name"
         )
         changes = _changes(
@@ -338,7 +346,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
     ) -> Empty:
         caller = require_caller(context)
         await self._presets.delete(
-            caller.tenant_id, parse_name(request.name, "languagePresets"), request.etag
+            caller.tenant_id, _id_of(request.name, "languagePresets"), request.etag
         )
         return Empty()
 
@@ -355,7 +363,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         self, request: pb.GetIntentKeywordSetRequest, context: Context
     ) -> resources_pb2.IntentKeywordSet:
         caller = require_caller(context)
-        set_id = parse_name(request.name, "intentKeywordSets")
+        set_id = _id_of(request.name, "intentKeywordSets")
         return keyword_set_to_pb(await self._intents.get(caller.tenant_id, set_id))
 
     async def ListIntentKeywordSets(
@@ -385,7 +393,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         self, request: pb.UpdateIntentKeywordSetRequest, context: Context
     ) -> resources_pb2.IntentKeywordSet:
         caller = require_caller(context)
-        set_id = parse_name(
+        set_id = _id_of(
             request.intent_keyword_set.name, "intentKeywordSets", field="intent_keyword_set.name"
         )
         changes = _changes(
@@ -404,7 +412,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
     ) -> Empty:
         caller = require_caller(context)
         await self._intents.delete(
-            caller.tenant_id, parse_name(request.name, "intentKeywordSets"), request.etag
+            caller.tenant_id, _id_of(request.name, "intentKeywordSets"), request.etag
         )
         return Empty()
 

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from crosstalk.common.v1 import text_analysis_pb2
 from crosstalk.translation.v1 import resources_pb2
+from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.errors import InvalidArgument
 from translation.app.ports import EngineInfo
 from translation.domain.intents import IntentHit, IntentKeywordSet
 from translation.domain.model import Formality, GlossaryKind, GlossaryTerm, LanguagePreset
 from translation.domain.sentiment import Sentiment
-
-
-def _ts(value: datetime | None) -> Timestamp:
-    stamp = Timestamp()
-    if value is not None:
-        stamp.FromDatetime(value)
-    return stamp
 
 
 def formality_from_pb(value: int, *, field: str = "formality") -> Formality:
@@ -60,8 +50,8 @@ def term_to_pb(term: GlossaryTerm) -> resources_pb2.GlossaryTerm:
         target_language=term.target_language,
         case_sensitive=term.case_sensitive,
         note=term.note,
-        create_time=_ts(term.created_at),
-        update_time=_ts(term.updated_at),
+        create_time=to_timestamp(term.created_at),
+        update_time=to_timestamp(term.updated_at),
         etag=term.etag,
     )
 
@@ -86,8 +76,8 @@ def preset_to_pb(preset: LanguagePreset) -> resources_pb2.LanguagePreset:
         formality=preset.formality.value,  # type: ignore[arg-type]
         time_zone=preset.time_zone,
         display_name=preset.display_name,
-        create_time=_ts(preset.created_at),
-        update_time=_ts(preset.updated_at),
+        create_time=to_timestamp(preset.created_at),
+        update_time=to_timestamp(preset.updated_at),
         etag=preset.etag,
     )
 
@@ -116,8 +106,8 @@ def keyword_set_to_pb(ks: IntentKeywordSet) -> resources_pb2.IntentKeywordSet:
         ],
         fuzzy=ks.fuzzy,
         enabled=ks.enabled,
-        create_time=_ts(ks.created_at),
-        update_time=_ts(ks.updated_at),
+        create_time=to_timestamp(ks.created_at),
+        update_time=to_timestamp(ks.updated_at),
         etag=ks.etag,
     )
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
-from google.protobuf.message import Message
-
+from crosstalk_common import unit_of_work
 from translation.domain.intents import IntentKeywordSet
 from translation.domain.model import Formality, GlossaryKind, GlossaryTerm, LanguagePreset
 from translation.domain.routing import Pair
@@ -151,7 +149,7 @@ class MemoryRepository(Protocol):
     async def usage(self, tenant_id: str) -> MemoryUsage: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     @property
     def glossary(self) -> GlossaryRepository: ...
     @property
@@ -160,13 +158,3 @@ class UnitOfWork(Protocol):
     def intents(self) -> IntentRepository: ...
     @property
     def memory(self) -> MemoryRepository: ...
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def emit(self, tenant_id: str, payload: Message) -> str: ...
-    async def commit(self) -> None: ...

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from crosstalk_common.api.etags import check_etag
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import (
     Aborted,
@@ -15,6 +16,7 @@ from crosstalk_common.errors import (
     InvalidArgument,
     NotFound,
 )
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from translation.app.ports import DuplicateKey, UnitOfWork
 from translation.domain.intents import (
     DEFAULT_KEYWORD_SETS,
@@ -32,30 +34,14 @@ from translation.domain.model import (
     validate_term,
 )
 
-UowFactory = Callable[[], UnitOfWork]
-
 GLOSSARY_TERM = "crosstalk.io/GlossaryTerm"
 LANGUAGE_PRESET = "crosstalk.io/LanguagePreset"
 INTENT_KEYWORD_SET = "crosstalk.io/IntentKeywordSet"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-
-def parse_name(name: str, collection: str, *, field: str = "name") -> str:
-    """``"glossaryTerms/abc"`` -> ``"abc"``; INVALID_ARGUMENT naming ``field`` otherwise."""
-    prefix = f"{collection}/"
-    if not name.startswith(prefix) or not _ID.match(name[len(prefix) :]):
-        raise InvalidArgument.field(field, f"must look like '{collection}/{{id}}', got {name!r}")
-    return name[len(prefix) :]
-
-
-def _check_etag(etag: str, current_etag: str, name: str) -> None:
-    if etag and etag != current_etag:
-        raise Aborted.etag_mismatch(name)
 
 
 @dataclass(frozen=True)
 class GlossaryService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
 
     async def create(self, draft: GlossaryTerm) -> GlossaryTerm:
         now = utc_now()
@@ -90,7 +76,7 @@ class GlossaryService:
             current = await uow.glossary.get(tenant_id, term_id)
             if current is None:
                 raise NotFound(GLOSSARY_TERM, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             updated = normalized_term(
                 replace(current, **changes, updated_at=utc_now(), version=current.version + 1)  # type: ignore[arg-type]
             )
@@ -110,7 +96,7 @@ class GlossaryService:
             current = await uow.glossary.get(tenant_id, term_id)
             if current is None:
                 raise NotFound(GLOSSARY_TERM, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             await uow.glossary.delete(tenant_id, term_id)
             await uow.commit()
 
@@ -137,7 +123,7 @@ class GlossaryService:
 
 @dataclass(frozen=True)
 class PresetService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     # Called after a write so cached language sets are rebuilt.
     on_change: Callable[[str], None] = lambda tenant_id: None
 
@@ -179,7 +165,7 @@ class PresetService:
             current = await uow.presets.get(tenant_id, preset_id)
             if current is None:
                 raise NotFound(LANGUAGE_PRESET, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             updated = normalized_preset(
                 replace(current, **changes, updated_at=utc_now(), version=current.version + 1)  # type: ignore[arg-type]
             )
@@ -204,7 +190,7 @@ class PresetService:
             current = await uow.presets.get(tenant_id, preset_id)
             if current is None:
                 raise NotFound(LANGUAGE_PRESET, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             await uow.presets.delete(tenant_id, preset_id)
             await uow.commit()
         self.on_change(tenant_id)
@@ -222,7 +208,7 @@ DEFAULT_INTENTS_SEED = "default-intent-keyword-sets-v1"
 _SEEDED: set[str] = set()
 
 
-async def ensure_default_intents(new_uow: UowFactory, tenant_id: str) -> None:
+async def ensure_default_intents(new_uow: UnitOfWorkFactory[UnitOfWork], tenant_id: str) -> None:
     """Give a tenant the default keyword sets the first time it uses intents."""
     if tenant_id in _SEEDED:
         return
@@ -268,7 +254,7 @@ def _normalized_set(ks: IntentKeywordSet) -> IntentKeywordSet:
 
 @dataclass(frozen=True)
 class IntentService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
 
     async def create(self, draft: IntentKeywordSet) -> IntentKeywordSet:
         await ensure_default_intents(self.new_uow, draft.tenant_id)
@@ -297,7 +283,7 @@ class IntentService:
             current = await uow.intents.get(tenant_id, set_id)
             if current is None:
                 raise NotFound(INTENT_KEYWORD_SET, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             updated = _normalized_set(
                 replace(current, **changes, updated_at=utc_now(), version=current.version + 1)  # type: ignore[arg-type]
             )
@@ -313,7 +299,7 @@ class IntentService:
             current = await uow.intents.get(tenant_id, set_id)
             if current is None:
                 raise NotFound(INTENT_KEYWORD_SET, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             await uow.intents.delete(tenant_id, set_id)
             await uow.commit()
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crosstalk.events.v1 import translation_events_pb2
 from crosstalk_common.errors import DomainError, FieldViolation, InvalidArgument
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from translation.app.engines import EngineRegistry
 from translation.app.ports import (
     EngineInfo,
@@ -40,8 +41,6 @@ from translation.domain.sentiment import (
 )
 from translation.domain.service_cues import cue_balance, has_cues
 from translation.domain.similarity import similarity
-
-UowFactory = Callable[[], UnitOfWork]
 
 MAX_BATCH_TEXTS = 100
 MAX_BATCH_CHARACTERS = 50_000
@@ -119,7 +118,7 @@ class _Item:
 class TranslationService:
     def __init__(
         self,
-        new_uow: UowFactory,
+        new_uow: UnitOfWorkFactory[UnitOfWork],
         registry: EngineRegistry,
         detector: LanguageDetector,
         sentiment_models: Sequence[SentimentModel] = (),
