@@ -43,6 +43,15 @@ def _status(response: httpx.Response, http_status: int, code: int) -> str:
     return str(body["message"])
 
 
+def _field_violations(response: httpx.Response) -> list[str]:
+    return [
+        violation["field"]
+        for detail in response.json()["details"]
+        if detail["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+        for violation in detail["fieldViolations"]
+    ]
+
+
 @pytest.fixture(scope="module")
 def tenant(stack: Stack) -> Session:
     with httpx.Client(base_url=stack.config.gateway_url, timeout=15) as http:
@@ -151,12 +160,14 @@ def test_unknown_json_fields_are_refused(stack: Stack, tenant: Session) -> None:
         )
         message = _status(response, 400, 3)
         assert "bogusField" in message
+        assert _field_violations(response) == ["bogusField"]
         nested = http.post(
             "/v1/customers",
             headers=tenant.headers,
             json={"displayName": "x", "identities": [{"channel": "CHANNEL_EMAIL", "nope": 1}]},
         )
         assert "nope" in _status(nested, 400, 3)
+        assert _field_violations(nested) == ["identities.nope"]
         listed = ok(http.get("/v1/customers", headers=tenant.headers)).get("customers", [])
         assert not [c for c in listed if c["displayName"] == "x"]
 

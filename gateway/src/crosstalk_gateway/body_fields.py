@@ -30,6 +30,9 @@ from .descriptors import API_PACKAGE_PREFIX, MethodInfo
 
 FieldProto = descriptor_pb2.FieldDescriptorProto
 LUA_FILTER = "envoy.filters.http.lua"
+# Dynamic metadata the checker sets on a refusal: key "field", the unknown field's
+# path; the local reply mappers (edge_policy) turn it into a BadRequest violation.
+REPLY_METADATA_NAMESPACE = "crosstalk.gateway.reply"
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ def body_message(
 
 def lua_filter(schemas: BodySchemas) -> dict[str, str]:
     """The Lua filter's typed_config (without @type)."""
-    return {"inline_string": _LUA_CHECKER.replace("--[[TYPES]]", _lua_types(schemas))}
+    namespace = f'local REPLY_NAMESPACE = "{REPLY_METADATA_NAMESPACE}"\n'
+    return {"inline_string": namespace + _LUA_CHECKER.replace("--[[TYPES]]", _lua_types(schemas))}
 
 
 def _collect(
@@ -255,10 +259,20 @@ function envoy_on_request(handle)
   local s = body:getBytes(0, body:length())
   local ok, err = pcall(value, s, skip(s, 1), typename, "")
   if not ok and type(err) == "table" and err.unknown ~= nil then
-    handle:respond(
-      {[":status"] = "400", ["content-type"] = "text/plain"},
-      "Unknown field \"" .. err.unknown .. "\" in " .. err.message
-    )
+    local field = err.unknown
+    if string.find(field, "^[%w_%.]+$") then
+      -- Named in a BadRequest field violation by the gateway's local reply mapper.
+      handle:streamInfo():dynamicMetadata():set(REPLY_NAMESPACE, "field", field)
+      handle:respond(
+        {[":status"] = "400", ["content-type"] = "text/plain"},
+        "Unknown field " .. field .. " in " .. err.message
+      )
+    else
+      handle:respond(
+        {[":status"] = "400", ["content-type"] = "text/plain"},
+        "Unknown field in " .. err.message
+      )
+    end
   end
 end
 """

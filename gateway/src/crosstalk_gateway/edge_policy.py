@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from .body_fields import REPLY_METADATA_NAMESPACE
 from .rate_limits import RateLimitSettings, TokenBucket
 
 _T = "type.googleapis.com/"
@@ -128,7 +129,7 @@ def local_reply_config(
     A 429 carries ``retry-after``: the refill interval of the bucket that a call of
     that method can run out of (the longest, when it has several).
     """
-    mappers: list[dict[str, Any]] = [{"filter": _grpc()}]
+    mappers: list[dict[str, Any]] = [{"filter": _grpc()}, _unknown_body_field()]
     slowest_default = max((rate_limit.total, rate_limit.per_client), key=lambda b: b.fill_interval)
     for method, bucket in sorted(rate_limit.per_client_methods.items()):
         wait = max((bucket, slowest_default), key=lambda b: b.fill_interval)
@@ -188,6 +189,39 @@ def _mapper(
             }
         ]
     return mapper
+
+
+def _unknown_body_field() -> dict[str, Any]:
+    """The body checker's refusal (body_fields): a BadRequest naming the unknown field.
+
+    The checker only sets the field when it is made of letters, digits, "_" and
+    ".", so the text below stays valid JSON without escaping; its message too.
+    """
+    violation = (
+        '{"field":"%DYNAMIC_METADATA(' + REPLY_METADATA_NAMESPACE + ':field)%",'
+        '"description":"is not a field of this request"}'
+    )
+    body = (
+        '{"code":3,"message":"%LOCAL_REPLY_BODY%","details":[{"@type":'
+        '"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[' + violation + "]}]}"
+    )
+    return {
+        "filter": {
+            "metadata_filter": {
+                "matcher": {
+                    "filter": REPLY_METADATA_NAMESPACE,
+                    "path": [{"key": "field"}],
+                    "value": {"present_match": True},
+                },
+                # Unset would match every reply without the key.
+                "match_if_key_not_found": False,
+            }
+        },
+        "body_format_override": {
+            "text_format_source": {"inline_string": body},
+            "content_type": "application/json",
+        },
+    }
 
 
 def _status_body(code: int) -> dict[str, Any]:
