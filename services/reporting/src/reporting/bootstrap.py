@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from crosstalk.reporting.v1 import reporting_service_pb2, reporting_service_pb2_grpc
+from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
-from reporting.adapters.consumers import fold_event, subscriptions
+from reporting.adapters.consumers import on_event, subscriptions
 from reporting.adapters.grpc_servicer import ReportingServicer
 from reporting.adapters.permissions import METHOD_PERMISSIONS
-from reporting.adapters.read_models import SqlReadModels
 from reporting.adapters.tables import metadata
-from reporting.app.use_cases import ReportingService
+from reporting.adapters.unit_of_work import ReportingUnitOfWork
+from reporting.app.metrics import ReportingService
 
 SERVICE = "reporting"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -24,8 +25,14 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     runtime = await ServiceRuntime.start(settings, metadata, MIGRATIONS)
     verifier, close_jwks = identity_verifier(settings)
     for subscription in subscriptions():
-        runtime.consume(subscription, fold_event)
-    servicer = ReportingServicer(ReportingService(SqlReadModels(runtime.sessions)))
+        runtime.consume(
+            subscription, in_unit_of_work(ReportingUnitOfWork, runtime.outbox, on_event)
+        )
+
+    def new_uow() -> ReportingUnitOfWork:
+        return ReportingUnitOfWork(runtime.sessions, runtime.outbox)
+
+    servicer = ReportingServicer(ReportingService(new_uow))
     return ServiceDefinition(
         name=SERVICE,
         host=settings.host,

@@ -1,13 +1,14 @@
-"""Reporting listens to every event of every producer."""
+"""Reporting listens to every event of every producer and counts each one."""
 
 from __future__ import annotations
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.bus.catalogue import catalogue
 from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
-from reporting.adapters.read_models import count_event
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from reporting.adapters.mapping import observed_event
+from reporting.app.counting import count_event
+from reporting.app.ports import UnitOfWork
 
 SOURCES = ("identity", "customers", "rules", "translation", "messaging")
 
@@ -23,5 +24,6 @@ def subscriptions() -> list[Subscription]:
     return subs
 
 
-async def fold_event(session: AsyncSession, event: Event) -> None:
-    await count_event(session, event)
+async def on_event(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
+    """Any event: counted."""
+    await count_event(new_uow, observed_event(event))

@@ -1,0 +1,37 @@
+"""Run an event's use case in a unit of work joined to the consumer's transaction.
+
+``EventConsumer`` applies a batch in one transaction that also records each
+event in the inbox. A service's ``adapters/consumers.py`` only says which use
+case an event goes to: a function of a unit-of-work factory and the event.
+``in_unit_of_work`` binds that factory to the consumer's transaction, so the
+use case's rows and the events it emits commit with the inbox entry or not at
+all, and the consumer module never sees a database session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crosstalk_common.bus.consumer import Handler
+from crosstalk_common.bus.envelope import Event
+from crosstalk_common.db.unit_of_work import SqlUnitOfWork
+
+W = TypeVar("W", bound=SqlUnitOfWork)
+
+
+def in_unit_of_work(
+    unit_of_work: type[W],
+    outbox: Table,
+    handle: Callable[[Callable[[], W], Event], Awaitable[None]],
+) -> Handler:
+    """A consumer handler calling ``handle(new_uow, event)``; each unit of work
+    ``new_uow()`` makes joins the consumer's transaction (see ``SqlUnitOfWork.joining``)."""
+
+    async def handler(session: AsyncSession, event: Event) -> None:
+        await handle(lambda: unit_of_work.joining(session, outbox), event)
+
+    return handler
