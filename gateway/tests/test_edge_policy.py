@@ -5,6 +5,7 @@ local replies and request size limits. No Envoy needed; the e2e suite runs them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -176,8 +177,20 @@ def test_every_local_reply_is_a_json_status(config: dict[str, Any]) -> None:
     first = mappers[0]
     assert "body_format_override" not in first  # gRPC callers keep gRPC's own answer
     assert "application/grpc" in str(first["filter"])
+    # Second: the body checker's refusal, a BadRequest naming the field it put in
+    # dynamic metadata (and only then: the mapper must not match a reply without it).
+    unknown_field = mappers[1]
+    matcher = unknown_field["filter"]["metadata_filter"]
+    assert matcher["match_if_key_not_found"] is False
+    template = unknown_field["body_format_override"]["text_format_source"]["inline_string"]
+    filled = template.replace("%LOCAL_REPLY_BODY%", "Unknown field a.b").replace(
+        "%DYNAMIC_METADATA(crosstalk.gateway.reply:field)%", "a.b"
+    )
+    status = json.loads(filled)
+    assert status["code"] == 3
+    assert status["details"][0]["fieldViolations"][0]["field"] == "a.b"
     bodies = {}
-    for mapper in mappers[1:]:
+    for mapper in mappers[2:]:
         body = mapper["body_format_override"]
         assert body["content_type"] == "application/json"
         assert body["json_format"]["message"] == "%LOCAL_REPLY_BODY%"
