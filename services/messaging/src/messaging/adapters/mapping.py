@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from google.protobuf.message import Message as ProtoMessage
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from crosstalk.common.v1 import channel_pb2, text_analysis_pb2
 from crosstalk.events.v1 import messaging_events_pb2
 from crosstalk.messaging.v1 import messaging_service_pb2 as pb
 from crosstalk.messaging.v1 import resources_pb2
 from crosstalk.translation.v1 import translation_service_pb2 as tpb
+from crosstalk_common.api.timestamps import from_timestamp, to_timestamp
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from messaging.domain.events import ConversationOpened, MessageReceived, MessagingEvent
 from messaging.domain.model import (
@@ -75,7 +75,7 @@ def send_time_from_pb(request: pb.IngestMessageRequest) -> datetime | None:
     if not request.HasField("send_time"):
         return None
     try:
-        return request.send_time.ToDatetime(tzinfo=UTC)
+        return from_timestamp(request.send_time)
     except (ValueError, OverflowError):  # beyond year 9999, or nanos out of range
         raise InvalidArgument.field("send_time", "is not a valid timestamp") from None
 
@@ -92,8 +92,6 @@ def inbound_from_pb(request: pb.IngestMessageRequest) -> Inbound:
 
 
 def message_to_pb(message: Message) -> resources_pb2.Message:
-    created = Timestamp()
-    created.FromDatetime(message.created_at)
     return resources_pb2.Message(
         name=message_name(message),
         conversation=conversation_name(message.conversation_id),
@@ -105,7 +103,7 @@ def message_to_pb(message: Message) -> resources_pb2.Message:
         text=message.text,
         language=message.language,
         external_id=message.external_id,
-        create_time=created,
+        create_time=to_timestamp(message.created_at),
         translated_text=message.understanding.translated_text,
         translated_language=message.understanding.translated_language,
         sentiment=sentiment_to_pb(message.understanding),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from crosstalk_common import unit_of_work
 from messaging.domain.events import MessagingEvent
 from messaging.domain.model import Message, Sender, Understanding
 
@@ -56,19 +56,10 @@ class MessagesRepository(Protocol):
     async def add(self, message: Message) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(unit_of_work.Transaction, Protocol):
     @property
     def messages(self) -> MessagesRepository: ...
 
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
     async def record(self, event: MessagingEvent) -> None:
         """Stage an event; commit() writes it in the same transaction as the rows."""
         ...
-
-    async def commit(self) -> None: ...

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from crosstalk_common.clock import utc_now
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from messaging.app.ports import CustomerDirectory, DuplicateMessage, UnitOfWork
 from messaging.app.understanding import TextUnderstanding
 from messaging.domain.events import ConversationOpened, MessageReceived
@@ -15,7 +15,7 @@ from messaging.domain.model import Direction, Inbound, Message
 
 @dataclass(frozen=True)
 class MessagingService:
-    new_uow: Callable[[], UnitOfWork]
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     customers: CustomerDirectory
     understanding: TextUnderstanding
 
