@@ -8,11 +8,10 @@ event exists yet: subscribe to it here once it does.)
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk.events.v1 import customer_events_pb2
+from crosstalk_common.api.timestamps import from_timestamp
 from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
 from identity.adapters.auth_repository import SqlAuditRepository
@@ -47,7 +46,7 @@ def audit_entry_for(event: Event) -> AuditEntry | None:
         id=event.event_id,
         tenant_id=event.tenant_id,
         actor=actor or SYSTEM,
-        event_time=event.envelope.occurred_time.ToDatetime(tzinfo=UTC),
+        event_time=from_timestamp(event.envelope.occurred_time),
         action=action,
         target=target,
         after=after,

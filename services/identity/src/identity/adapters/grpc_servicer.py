@@ -20,12 +20,13 @@ from crosstalk.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
+from crosstalk_common.api.resource_names import optional_resource_id, resource_id, resource_ids_of
+from crosstalk_common.api.timestamps import time_field, timestamp_or_none
 from crosstalk_common.clock import utc_now
-from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.grpc.auth import require_caller
 from identity.adapters import mapping
 from identity.app.auth import TokenPair
-from identity.app.context import Actor, Origin, check_request_id, optional_name, parse_name
+from identity.app.context import Actor, Origin, check_request_id
 from identity.app.ports import MemberFilter
 from identity.app.use_cases import IdentityApp
 from identity.domain.model import (
@@ -131,7 +132,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.GetTenantRequest, context: Context
     ) -> resources_pb2.Tenant:
         caller = require_caller(context)
-        tenant_id = parse_name(request.name, "tenants")
+        tenant_id = resource_id(request.name, "tenants")
         tenant = await self._app.tenants.get_tenant(caller.tenant_id, tenant_id)
         return mapping.tenant_to_pb(tenant)
 
@@ -146,10 +147,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     @staticmethod
     def _settings_tenant(name: str, field: str) -> str:
-        parts = name.split("/")
-        if len(parts) != 3 or parts[0] != "tenants" or parts[2] != "settings" or not parts[1]:
-            raise InvalidArgument.field(field, "must look like 'tenants/{tenant}/settings'")
-        return parts[1]
+        (tenant_id,) = resource_ids_of(name, "tenants/{tenant}/settings", field=field)
+        return tenant_id
 
     async def GetTenantSettings(
         self, request: pb.GetTenantSettingsRequest, context: Context
@@ -182,8 +181,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             access_token=pair.access_token,
             refresh_token=pair.refresh_token,
             token_type="Bearer",  # noqa: S106 (a token type, not a secret)
-            access_token_expire_time=mapping.ts(pair.access_expires_at),
-            refresh_token_expire_time=mapping.ts(pair.refresh_expires_at),
+            access_token_expire_time=timestamp_or_none(pair.access_expires_at),
+            refresh_token_expire_time=timestamp_or_none(pair.refresh_expires_at),
             session=(
                 f"members/{pair.member.id}/sessions/{pair.session_id}"
                 if pair.member is not None and pair.session_id
@@ -215,7 +214,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.ListSessionsRequest, context: Context
     ) -> pb.ListSessionsResponse:
         actor = actor_of(context)
-        member_id = parse_name(request.parent, "members", field="parent")
+        member_id = resource_id(request.parent, "members", field="parent")
         size, scope, after = self._window(actor, request, [member_id, request.show_inactive])
         found = await self._app.auth.sessions(
             actor, member_id, show_inactive=request.show_inactive, after=after, limit=size + 1
@@ -229,12 +228,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.RevokeSessionRequest, context: Context
     ) -> auth_pb2.Session:
         actor = actor_of(context)
-        parts = request.name.split("/")
-        if len(parts) != 4 or parts[0] != "members" or parts[2] != "sessions" or not all(parts):
-            raise InvalidArgument.field(
-                "name", "must look like 'members/{member}/sessions/{session}'"
-            )
-        session = await self._app.auth.revoke_session(actor, parts[1], parts[3])
+        member_id, session_id = resource_ids_of(request.name, "members/{member}/sessions/{session}")
+        session = await self._app.auth.revoke_session(actor, member_id, session_id)
         return mapping.session_to_pb(session)
 
     async def GetJwks(self, request: pb.GetJwksRequest, context: Context) -> auth_pb2.JsonWebKeySet:
@@ -258,18 +253,18 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.GetMemberRequest, context: Context
     ) -> resources_pb2.Member:
         actor = actor_of(context)
-        member_id = parse_name(request.name, "members")
+        member_id = resource_id(request.name, "members")
         return mapping.member_to_pb(await self._app.members.get(actor, member_id))
 
     async def ListMembers(
         self, request: pb.ListMembersRequest, context: Context
     ) -> pb.ListMembersResponse:
         actor = actor_of(context)
-        department = optional_name(request.department, "departments", field="department")
+        department = optional_resource_id(request.department, "departments", field="department")
         where = MemberFilter(
             department_ids=frozenset({department}) if department else None,
-            group_id=optional_name(request.group, "groups", field="group"),
-            role=optional_name(request.role, "roles", field="role"),
+            group_id=optional_resource_id(request.group, "groups", field="group"),
+            role=optional_resource_id(request.role, "roles", field="role"),
             state=mapping.member_state_from_pb(request.state),
             query=request.query.strip(),
         )
@@ -301,7 +296,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.UpdateMemberRequest, context: Context
     ) -> resources_pb2.Member:
         actor = actor_of(context)
-        member_id = parse_name(request.member.name, "members", field="member.name")
+        member_id = resource_id(request.member.name, "members", field="member.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(request.member),
@@ -313,7 +308,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def DeleteMember(self, request: pb.DeleteMemberRequest, context: Context) -> Empty:
         actor = actor_of(context)
-        await self._app.members.delete(actor, parse_name(request.name, "members"), request.etag)
+        await self._app.members.delete(actor, resource_id(request.name, "members"), request.etag)
         return Empty()
 
     async def DisableMember(
@@ -321,7 +316,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> resources_pb2.Member:
         actor = actor_of(context)
         member = await self._app.members.disable(
-            actor, parse_name(request.name, "members"), request.reason
+            actor, resource_id(request.name, "members"), request.reason
         )
         return mapping.member_to_pb(member)
 
@@ -329,7 +324,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.EnableMemberRequest, context: Context
     ) -> resources_pb2.Member:
         actor = actor_of(context)
-        member = await self._app.members.enable(actor, parse_name(request.name, "members"))
+        member = await self._app.members.enable(actor, resource_id(request.name, "members"))
         return mapping.member_to_pb(member)
 
     async def SetMemberPassword(
@@ -337,7 +332,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> resources_pb2.Member:
         actor = actor_of(context)
         member = await self._app.members.set_password(
-            actor, parse_name(request.name, "members"), request.password
+            actor, resource_id(request.name, "members"), request.password
         )
         return mapping.member_to_pb(member)
 
@@ -396,14 +391,16 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.GetDepartmentRequest, context: Context
     ) -> resources_pb2.Department:
         actor = actor_of(context)
-        department_id = parse_name(request.name, "departments")
+        department_id = resource_id(request.name, "departments")
         return mapping.department_to_pb(await self._app.departments.get(actor, department_id))
 
     async def ListDepartments(
         self, request: pb.ListDepartmentsRequest, context: Context
     ) -> pb.ListDepartmentsResponse:
         actor = actor_of(context)
-        parent = optional_name(request.parent_department, "departments", field="parent_department")
+        parent = optional_resource_id(
+            request.parent_department, "departments", field="parent_department"
+        )
         size, scope, after = self._window(actor, request, [parent])
         found = await self._app.departments.page(actor, parent or None, after=after, limit=size + 1)
         page, token = self._cut(found, size, scope, lambda d: [str(d.sort_order), d.id])
@@ -416,7 +413,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> resources_pb2.Department:
         actor = actor_of(context)
         body = request.department
-        department_id = parse_name(body.name, "departments", field="department.name")
+        department_id = resource_id(body.name, "departments", field="department.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -431,7 +428,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> Empty:
         actor = actor_of(context)
         await self._app.departments.delete(
-            actor, parse_name(request.name, "departments"), request.etag
+            actor, resource_id(request.name, "departments"), request.etag
         )
         return Empty()
 
@@ -447,7 +444,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def GetGroup(self, request: pb.GetGroupRequest, context: Context) -> resources_pb2.Group:
         actor = actor_of(context)
         return mapping.group_to_pb(
-            await self._app.groups.get(actor, parse_name(request.name, "groups"))
+            await self._app.groups.get(actor, resource_id(request.name, "groups"))
         )
 
     async def ListGroups(
@@ -455,7 +452,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> pb.ListGroupsResponse:
         actor = actor_of(context)
         kind = mapping.group_kind_from_pb(request.kind, field="kind")
-        member_id = optional_name(request.member, "members", field="member")
+        member_id = optional_resource_id(request.member, "members", field="member")
         size, scope, after = self._window(actor, request, [request.kind, member_id])
         found = await self._app.groups.page(
             actor, kind=kind, member_id=member_id, after=after, limit=size + 1
@@ -470,7 +467,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> resources_pb2.Group:
         actor = actor_of(context)
         body = request.group
-        group_id = parse_name(body.name, "groups", field="group.name")
+        group_id = resource_id(body.name, "groups", field="group.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -482,7 +479,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def DeleteGroup(self, request: pb.DeleteGroupRequest, context: Context) -> Empty:
         actor = actor_of(context)
-        await self._app.groups.delete(actor, parse_name(request.name, "groups"), request.etag)
+        await self._app.groups.delete(actor, resource_id(request.name, "groups"), request.etag)
         return Empty()
 
     # --- roles -------------------------------------------------------------------------------
@@ -498,7 +495,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def GetRole(self, request: pb.GetRoleRequest, context: Context) -> resources_pb2.Role:
         actor = actor_of(context)
         return mapping.role_to_pb(
-            await self._app.roles.get(actor, parse_name(request.name, "roles"))
+            await self._app.roles.get(actor, resource_id(request.name, "roles"))
         )
 
     async def ListRoles(
@@ -517,7 +514,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> resources_pb2.Role:
         actor = actor_of(context)
         body = request.role
-        role_id = parse_name(body.name, "roles", field="role.name")
+        role_id = resource_id(body.name, "roles", field="role.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -531,7 +528,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def DeleteRole(self, request: pb.DeleteRoleRequest, context: Context) -> Empty:
         actor = actor_of(context)
-        await self._app.roles.delete(actor, parse_name(request.name, "roles"), request.etag)
+        await self._app.roles.delete(actor, resource_id(request.name, "roles"), request.etag)
         return Empty()
 
     async def ListPermissions(
@@ -580,15 +577,15 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         key, secret = await self._app.api_keys.create(
             actor,
             body.display_name,
-            optional_name(body.role, "roles", field="api_key.role"),
-            mapping.from_ts(body.expire_time) if body.HasField("expire_time") else None,
+            optional_resource_id(body.role, "roles", field="api_key.role"),
+            time_field(body, "expire_time"),
             request.request_id,
         )
         return pb.CreateApiKeyResponse(api_key=mapping.api_key_to_pb(key, utc_now()), secret=secret)
 
     async def GetApiKey(self, request: pb.GetApiKeyRequest, context: Context) -> auth_pb2.ApiKey:
         actor = actor_of(context)
-        key = await self._app.api_keys.get(actor, parse_name(request.name, "apiKeys"))
+        key = await self._app.api_keys.get(actor, resource_id(request.name, "apiKeys"))
         return mapping.api_key_to_pb(key, utc_now())
 
     async def ListApiKeys(
@@ -609,7 +606,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.RevokeApiKeyRequest, context: Context
     ) -> auth_pb2.ApiKey:
         actor = actor_of(context)
-        key = await self._app.api_keys.revoke(actor, parse_name(request.name, "apiKeys"))
+        key = await self._app.api_keys.revoke(actor, resource_id(request.name, "apiKeys"))
         return mapping.api_key_to_pb(key, utc_now())
 
     # --- audit ------------------------------------------------------------------------------
@@ -622,10 +619,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             actor=request.actor.strip(),
             action=request.action.strip(),
             target=request.target.strip(),
-            start_time=(
-                mapping.from_ts(request.start_time) if request.HasField("start_time") else None
-            ),
-            end_time=mapping.from_ts(request.end_time) if request.HasField("end_time") else None,
+            start_time=time_field(request, "start_time"),
+            end_time=time_field(request, "end_time"),
         )
         size, scope, after = self._window(
             actor,

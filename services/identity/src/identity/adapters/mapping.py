@@ -8,13 +8,13 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Struct
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from crosstalk.common.v1 import tabular_pb2
 from crosstalk.identity.v1 import audit_pb2, auth_pb2, resources_pb2
+from crosstalk_common.api.resource_names import optional_resource_id
+from crosstalk_common.api.timestamps import timestamp_or_none
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.permissions import DataScope
-from identity.app.context import optional_name
 from identity.domain.importing import ImportPlan, PlannedMember, RowError
 from identity.domain.lockout import LockoutPolicy
 from identity.domain.model import (
@@ -30,18 +30,6 @@ from identity.domain.model import (
     Tenant,
     TenantSettings,
 )
-
-
-def ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-def from_ts(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def duration(seconds: float) -> Duration:
@@ -64,7 +52,7 @@ def tenant_to_pb(tenant: Tenant) -> resources_pb2.Tenant:
         industry=tenant.industry,
         team_size=tenant.team_size,
         working_language=tenant.working_language,
-        create_time=ts(tenant.created_at),
+        create_time=timestamp_or_none(tenant.created_at),
     )
 
 
@@ -80,7 +68,7 @@ def settings_to_pb(
         refresh_token_ttl=duration(refresh_ttl),
         min_password_length=settings.min_password_length,
         dormancy_period=duration(settings.dormancy_period_seconds),
-        update_time=ts(settings.updated_at),
+        update_time=timestamp_or_none(settings.updated_at),
         etag=settings.etag,
         login_lockout_threshold=lockout.threshold,
         login_lockout_initial_duration=duration(lockout.initial_lock.total_seconds()),
@@ -136,11 +124,11 @@ def member_to_pb(member: Member) -> resources_pb2.Member:
         role=_ref("roles", member.role),
         languages=list(member.languages),
         state=_STATE_TO_PB[member.state],
-        create_time=ts(member.created_at),
+        create_time=timestamp_or_none(member.created_at),
         groups=[f"groups/{g}" for g in member.groups],
         time_zone=member.time_zone,
-        update_time=ts(member.updated_at),
-        last_login_time=ts(member.last_login_at),
+        update_time=timestamp_or_none(member.updated_at),
+        last_login_time=timestamp_or_none(member.last_login_at),
         etag=member.etag,
         has_password=member.has_password,
     )
@@ -157,14 +145,15 @@ def member_from_pb(pb: resources_pb2.Member, tenant_id: str) -> Member:
         tenant_id=tenant_id,
         email=pb.email,
         display_name=pb.display_name,
-        role=optional_name(pb.role, "roles", field="member.role"),
+        role=optional_resource_id(pb.role, "roles", field="member.role"),
         created_at=datetime.now(UTC),
         phone=pb.phone,
-        department_id=optional_name(pb.department, "departments", field="member.department"),
+        department_id=optional_resource_id(pb.department, "departments", field="member.department"),
         languages=tuple(pb.languages),
         time_zone=pb.time_zone,
         groups=tuple(
-            optional_name(g, "groups", field=f"member.groups[{i}]") for i, g in enumerate(pb.groups)
+            optional_resource_id(g, "groups", field=f"member.groups[{i}]")
+            for i, g in enumerate(pb.groups)
         ),
     )
 
@@ -180,8 +169,8 @@ def department_to_pb(department: Department) -> resources_pb2.Department:
         manager=_ref("members", department.manager_id),
         sort_order=department.sort_order,
         member_count=department.member_count,
-        create_time=ts(department.created_at),
-        update_time=ts(department.updated_at),
+        create_time=timestamp_or_none(department.created_at),
+        update_time=timestamp_or_none(department.updated_at),
         etag=department.etag,
     )
 
@@ -191,8 +180,8 @@ def department_from_pb(pb: resources_pb2.Department, tenant_id: str) -> Departme
         id="",
         tenant_id=tenant_id,
         display_name=pb.display_name,
-        parent_id=optional_name(pb.parent, "departments", field="department.parent"),
-        manager_id=optional_name(pb.manager, "members", field="department.manager"),
+        parent_id=optional_resource_id(pb.parent, "departments", field="department.parent"),
+        manager_id=optional_resource_id(pb.manager, "members", field="department.manager"),
         sort_order=pb.sort_order,
     )
 
@@ -222,8 +211,8 @@ def group_to_pb(group: Group) -> resources_pb2.Group:
         kind=_KIND_TO_PB[group.kind],
         members=[f"members/{m}" for m in group.member_ids],
         leader=_ref("members", group.leader_id),
-        create_time=ts(group.created_at),
-        update_time=ts(group.updated_at),
+        create_time=timestamp_or_none(group.created_at),
+        update_time=timestamp_or_none(group.updated_at),
         etag=group.etag,
         permissions=sorted(group.permissions),
     )
@@ -237,10 +226,10 @@ def group_from_pb(pb: resources_pb2.Group, tenant_id: str) -> Group:
         # UNSPECIFIED means a custom team.
         kind=group_kind_from_pb(pb.kind, field="group.kind") or GroupKind.CUSTOM,
         member_ids=tuple(
-            optional_name(m, "members", field=f"group.members[{i}]")
+            optional_resource_id(m, "members", field=f"group.members[{i}]")
             for i, m in enumerate(pb.members)
         ),
-        leader_id=optional_name(pb.leader, "members", field="group.leader"),
+        leader_id=optional_resource_id(pb.leader, "members", field="group.leader"),
         permissions=frozenset(pb.permissions),
     )
 
@@ -268,8 +257,8 @@ def role_to_pb(role: Role) -> resources_pb2.Role:
         data_scope=_SCOPE_TO_PB[role.data_scope],
         include_sub_departments=role.include_sub_departments,
         built_in=role.built_in,
-        create_time=ts(role.created_at),
-        update_time=ts(role.updated_at),
+        create_time=timestamp_or_none(role.created_at),
+        update_time=timestamp_or_none(role.updated_at),
         etag=role.etag,
     )
 
@@ -308,10 +297,10 @@ def api_key_to_pb(key: ApiKey, now: datetime) -> auth_pb2.ApiKey:
         key_prefix=key.key_prefix,
         state=_API_KEY_STATE[key.state(now).value],
         creator=key.creator,
-        create_time=ts(key.created_at),
-        expire_time=ts(key.expires_at),
-        last_use_time=ts(key.last_used_at),
-        revoke_time=ts(key.revoked_at),
+        create_time=timestamp_or_none(key.created_at),
+        expire_time=timestamp_or_none(key.expires_at),
+        last_use_time=timestamp_or_none(key.last_used_at),
+        revoke_time=timestamp_or_none(key.revoked_at),
     )
 
 
@@ -320,10 +309,10 @@ def session_to_pb(session: Session) -> auth_pb2.Session:
         name=f"members/{session.member_id}/sessions/{session.id}",
         user_agent=session.user_agent,
         ip_address=session.ip_address,
-        create_time=ts(session.created_at),
-        last_refresh_time=ts(session.last_refresh_at),
-        expire_time=ts(session.expires_at),
-        revoke_time=ts(session.revoked_at),
+        create_time=timestamp_or_none(session.created_at),
+        last_refresh_time=timestamp_or_none(session.last_refresh_at),
+        expire_time=timestamp_or_none(session.expires_at),
+        revoke_time=timestamp_or_none(session.revoked_at),
     )
 
 
@@ -347,7 +336,7 @@ def audit_to_pb(entry: AuditEntry) -> audit_pb2.AuditEvent:
     return audit_pb2.AuditEvent(
         name=f"auditEvents/{entry.id}",
         actor=entry.actor,
-        event_time=ts(entry.event_time),
+        event_time=timestamp_or_none(entry.event_time),
         action=entry.action,
         target=entry.target,
         before=_struct(entry.before),

@@ -14,7 +14,6 @@ import hashlib
 import os
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument, NotFound
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.access import caller_access, role_access
 from identity.app.auth import API_KEY_PREFIX, sha256_hex
 from identity.app.context import Actor, Clock, audit_entry
@@ -33,8 +33,6 @@ from identity.domain.model import ApiKey, name_problem
 
 RESOURCE = "crosstalk.io/ApiKey"
 OPERATION = "api_keys.create"
-
-UowFactory = Callable[[], UnitOfWork]
 
 
 def api_key_name(key_id: str) -> str:
@@ -63,7 +61,7 @@ def unseal(sealed: str, request_id: str) -> str:
 
 @dataclass(frozen=True)
 class ApiKeyService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     clock: Clock
 
     async def create(

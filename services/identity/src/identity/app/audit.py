@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from crosstalk_common.errors import InvalidArgument
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.context import Actor
 from identity.app.ports import UnitOfWork
 from identity.domain.model import AuditEntry, AuditFilter
 
-UowFactory = Callable[[], UnitOfWork]
-
 
 @dataclass(frozen=True)
 class AuditService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
 
     async def page(
         self, actor: Actor, where: AuditFilter, *, after: list[str], limit: int

@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +26,7 @@ from crosstalk_common.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.access import Access, member_access, require_may_act_on, role_access
 from identity.app.context import NO_ORIGIN, SYSTEM, Actor, Clock, Origin, audit_entry, new_id
 from identity.app.ports import UNUSABLE_PASSWORD, PasswordHasher, TokenSigner, UnitOfWork
@@ -44,8 +44,6 @@ from identity.domain.model import (
 BAD_CREDENTIALS = "the email or password is wrong"
 SESSION = "crosstalk.io/Session"
 API_KEY_PREFIX = "ctk"
-
-UowFactory = Callable[[], UnitOfWork]
 
 
 def sha256_hex(text: str) -> str:
@@ -78,7 +76,7 @@ class TokenPair:
 class AuthService:
     def __init__(
         self,
-        new_uow: UowFactory,
+        new_uow: UnitOfWorkFactory[UnitOfWork],
         hasher: PasswordHasher,
         signer: TokenSigner,
         clock: Clock,

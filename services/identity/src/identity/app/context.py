@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crosstalk_common.errors import FieldViolation, InvalidArgument, PermissionDenied
+from crosstalk_common.errors import InvalidArgument, PermissionDenied
 from identity.domain.model import AuditEntry
 
 Clock = Callable[[], datetime]
@@ -58,19 +58,6 @@ class Actor:
                 f"you cannot grant {what}: it holds permissions you lack ({', '.join(missing)})",
                 reason="PRIVILEGE_ESCALATION",
             )
-
-
-def parse_name(name: str, collection: str, *, field: str = "name") -> str:
-    """``"members/abc"`` -> ``"abc"``; INVALID_ARGUMENT on ``field`` otherwise."""
-    prefix = f"{collection}/"
-    rest = name[len(prefix) :] if name.startswith(prefix) else ""
-    if not rest or "/" in rest:
-        raise InvalidArgument([FieldViolation(field, f"must look like '{collection}/{{id}}'")])
-    return rest
-
-
-def optional_name(name: str, collection: str, *, field: str) -> str:
-    return parse_name(name, collection, field=field) if name else ""
 
 
 def check_request_id(request_id: str) -> None:

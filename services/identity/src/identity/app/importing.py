@@ -9,11 +9,12 @@ password: an admin gives them one with SetMemberPassword.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.access import caller_access, compose_access
 from identity.app.context import Actor, Clock, audit_entry, new_id
 from identity.app.members import keep_an_admin, member_name, member_updated_event
@@ -36,8 +37,6 @@ MAX_CONTENT_BYTES = 10 * 1024 * 1024
 MAX_REPORTED_VIOLATIONS = 50
 OPERATION = "members.import"
 
-UowFactory = Callable[[], UnitOfWork]
-
 
 @dataclass(frozen=True)
 class ImportResult:
@@ -49,7 +48,7 @@ class ImportResult:
 
 @dataclass(frozen=True)
 class ImportService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     reader: SheetReader
     clock: Clock
 

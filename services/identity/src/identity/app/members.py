@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from crosstalk.events.v1 import identity_events_pb2
+from crosstalk_common.api.etags import check_etag
 from crosstalk_common.errors import (
     Aborted,
     AlreadyExists,
@@ -18,6 +19,7 @@ from crosstalk_common.errors import (
     PreconditionViolation,
 )
 from crosstalk_common.text_rules import normalized_identity
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.access import require_may_act_on
 from identity.app.context import Actor, Clock, audit_entry, new_id
 from identity.app.ports import (
@@ -52,8 +54,6 @@ ATTRIBUTE_OF = {
 }
 # Fields whose change changes what the member may do or see.
 ACCESS_FIELDS = frozenset({"role", "department", "groups"})
-
-UowFactory = Callable[[], UnitOfWork]
 
 
 def member_name(member_id: str) -> str:
@@ -134,7 +134,7 @@ async def keep_an_admin(uow: UnitOfWork, tenant_id: str, member: Member, what: s
 
 @dataclass(frozen=True)
 class MemberService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     hasher: PasswordHasher
     clock: Clock
 
@@ -247,8 +247,7 @@ class MemberService:
             current = await uow.members.get(tenant, member_id)
             if current is None:
                 raise NotFound(RESOURCE, name)
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             await require_may_act_on(uow, actor, self.clock(), f"change {name}", current)
             changes: dict[str, Any] = {
                 ATTRIBUTE_OF[p]: getattr(draft, ATTRIBUTE_OF[p]) for p in paths
@@ -304,8 +303,7 @@ class MemberService:
             if current is None:
                 raise NotFound(RESOURCE, name)
             await require_may_act_on(uow, actor, self.clock(), f"delete {name}", current)
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             _not_yourself(actor, member_id, "delete")
             await keep_an_admin(uow, tenant, current, "delete")
             await uow.organisation.clear_member_references(tenant, member_id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from crosstalk_common.api.etags import check_etag
 from crosstalk_common.errors import (
     Aborted,
     AlreadyExists,
@@ -15,6 +16,7 @@ from crosstalk_common.errors import (
     NotFound,
     PreconditionViolation,
 )
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.access import caller_access
 from identity.app.context import Actor, Clock, audit_entry, new_id
 from identity.app.members import member_updated_event
@@ -45,8 +47,6 @@ GROUP_ATTRIBUTE = {
     "permissions": "permissions",
 }
 
-UowFactory = Callable[[], UnitOfWork]
-
 
 def department_name(department_id: str) -> str:
     return f"departments/{department_id}"
@@ -58,7 +58,7 @@ def group_name(group_id: str) -> str:
 
 @dataclass(frozen=True)
 class DepartmentService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     clock: Clock
 
     async def _check(
@@ -150,8 +150,7 @@ class DepartmentService:
             current = await uow.organisation.get_department(actor.tenant_id, department_id)
             if current is None:
                 raise NotFound(DEPARTMENT, name)
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             changes: dict[str, Any] = {
                 DEPARTMENT_ATTRIBUTE[p]: getattr(draft, DEPARTMENT_ATTRIBUTE[p]) for p in paths
             }
@@ -190,8 +189,7 @@ class DepartmentService:
             current = await uow.organisation.get_department(tenant, department_id)
             if current is None:
                 raise NotFound(DEPARTMENT, name)
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             problems: list[PreconditionViolation] = []
             children = await uow.organisation.child_count(tenant, department_id)
             if children:
@@ -226,7 +224,7 @@ class DepartmentService:
 
 @dataclass(frozen=True)
 class GroupService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     clock: Clock
 
     async def _check(
@@ -314,8 +312,7 @@ class GroupService:
             current = await uow.organisation.get_group(actor.tenant_id, group_id)
             if current is None:
                 raise NotFound(GROUP, name)
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             changes: dict[str, Any] = {
                 GROUP_ATTRIBUTE[p]: getattr(draft, GROUP_ATTRIBUTE[p]) for p in paths
             }
@@ -352,8 +349,7 @@ class GroupService:
             current = await uow.organisation.get_group(actor.tenant_id, group_id)
             if current is None:
                 raise NotFound(GROUP, name)
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             await uow.organisation.delete_group(actor.tenant_id, group_id)
             await uow.audit.add(
                 audit_entry(actor, self.clock(), "groups.delete", name, before=current.snapshot())

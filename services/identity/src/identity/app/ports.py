@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
-from google.protobuf.message import Message
-
+from crosstalk_common import unit_of_work
 from crosstalk_common.auth.claims import AccessClaims
 from identity.domain.departments import TreeNode
 from identity.domain.importing import Sheet
@@ -213,7 +211,7 @@ class IdempotencyRepository(Protocol):
     ) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     @property
     def tenants(self) -> TenantRepository: ...
     @property
@@ -230,13 +228,3 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def idempotency(self) -> IdempotencyRepository: ...
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def emit(self, tenant_id: str, payload: Message) -> str: ...
-    async def commit(self) -> None: ...

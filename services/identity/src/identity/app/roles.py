@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from crosstalk.events.v1 import identity_events_pb2
 from crosstalk.identity.v1 import resources_pb2
+from crosstalk_common.api.etags import check_etag
+from crosstalk_common.api.resource_names import optional_resource_id, resource_id
 from crosstalk_common.errors import (
     Aborted,
     AlreadyExists,
@@ -18,8 +20,9 @@ from crosstalk_common.errors import (
     PreconditionViolation,
 )
 from crosstalk_common.permissions import CATALOGUE, DataScope, Permission
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.access import Access, caller_access, member_access, role_access
-from identity.app.context import Actor, Clock, audit_entry, new_id, parse_name
+from identity.app.context import Actor, Clock, audit_entry, new_id
 from identity.app.ports import NameTaken, UnitOfWork
 from identity.domain.authority import require_not_own_role, require_role_within
 from identity.domain.model import Role, validate_role
@@ -32,8 +35,6 @@ ROLE_ATTRIBUTE = {
     "data_scope": "data_scope",
     "include_sub_departments": "include_sub_departments",
 }
-
-UowFactory = Callable[[], UnitOfWork]
 
 
 def role_name(role_id: str) -> str:
@@ -83,7 +84,7 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class RoleService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     clock: Clock
 
     async def create(self, actor: Actor, draft: Role, requested_permissions: list[str]) -> Role:
@@ -146,8 +147,7 @@ class RoleService:
             caller = await caller_access(uow, actor, self.clock())
             require_not_own_role(caller, role_id, f"change {name}")
             await _require_role_within(uow, caller, current, f"change {name}")
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             changes: dict[str, Any] = {
                 ROLE_ATTRIBUTE[p]: getattr(draft, ROLE_ATTRIBUTE[p]) for p in paths
             }
@@ -192,8 +192,7 @@ class RoleService:
             caller = await caller_access(uow, actor, self.clock())
             require_not_own_role(caller, role_id, f"delete {name}")
             await _require_role_within(uow, caller, current, f"delete {name}")
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             problems: list[PreconditionViolation] = []
             members = await uow.members.count(tenant, role=role_id)
             if members:
@@ -239,11 +238,11 @@ class RoleService:
         principal = principal or actor.subject
         if principal != actor.subject:
             actor.require("members.read")
-        owner_id = parse_name(target_owner, "members", field="target_owner") if target_owner else ""
+        owner_id = optional_resource_id(target_owner, "members", field="target_owner")
         tenant = actor.tenant_id
         async with self.new_uow() as uow:
             if principal.startswith("members/"):
-                member_id = parse_name(principal, "members", field="principal")
+                member_id = resource_id(principal, "members", field="principal")
                 member = await uow.members.get(tenant, member_id)
                 if member is None:
                     raise NotFound("crosstalk.io/Member", principal)
@@ -251,7 +250,7 @@ class RoleService:
                 if not member.active:
                     return CheckResult(False, access.data_scope, "the member is disabled")
             elif principal.startswith("apiKeys/"):
-                key_id = parse_name(principal, "apiKeys", field="principal")
+                key_id = resource_id(principal, "apiKeys", field="principal")
                 key = await uow.api_keys.get(tenant, key_id)
                 if key is None:
                     raise NotFound("crosstalk.io/ApiKey", principal)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from crosstalk.events.v1 import identity_events_pb2
+from crosstalk_common.api.etags import check_etag
 from crosstalk_common.errors import Aborted, AlreadyExists, NotFound
 from crosstalk_common.permissions import BUILT_IN_ROLES
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.context import NO_ORIGIN, Actor, Clock, Origin, audit_entry, new_id
 from identity.app.ports import EmailTaken, PasswordHasher, UnitOfWork
 from identity.domain.lockout import DEFAULT_LOCKOUT, LockoutPolicy
@@ -27,8 +28,6 @@ from identity.domain.model import (
 
 ADMIN_ROLE = "admin"
 SETTINGS_RESOURCE = "crosstalk.io/TenantSettings"
-
-UowFactory = Callable[[], UnitOfWork]
 
 
 def settings_snapshot(settings: TenantSettings) -> dict[str, Any]:
@@ -51,7 +50,7 @@ def member_created_event(member: Member) -> identity_events_pb2.MemberCreated:
 
 @dataclass(frozen=True)
 class TenantService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     hasher: PasswordHasher
     clock: Clock
     lifetimes: TokenLifetimes = DEFAULT_LIFETIMES
@@ -156,8 +155,7 @@ class TenantService:
             raise NotFound(SETTINGS_RESOURCE, name)
         async with self.new_uow() as uow:
             current = await uow.tenants.get_settings(tenant_id)
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             updated = replace(
                 current, **changes, updated_at=self.clock(), version=current.version + 1
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crosstalk_common.clock import utc_now
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.api_keys import ApiKeyService
 from identity.app.audit import AuditService
 from identity.app.auth import AuthService
@@ -20,7 +21,7 @@ from identity.app.ports import (
     UnitOfWork,
 )
 from identity.app.roles import RoleService
-from identity.app.tenants import TenantService, UowFactory
+from identity.app.tenants import TenantService
 from identity.domain.lockout import DEFAULT_LOCKOUT, LockoutPolicy
 from identity.domain.model import DEFAULT_LIFETIMES, TokenLifetimes
 
@@ -43,7 +44,7 @@ class IdentityApp:
     @classmethod
     def build(
         cls,
-        new_uow: UowFactory,
+        new_uow: UnitOfWorkFactory[UnitOfWork],
         *,
         hasher: PasswordHasher,
         signer: TokenSigner,
