@@ -13,6 +13,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     tuple_,
@@ -112,6 +113,8 @@ class SqlCustomerRepository:
 
     def _one_of(self, column: ColumnElement[str], ids: Sequence[str]) -> ColumnElement[bool]:
         """``column`` is one of a page's ids (one JSON parameter: ``id_lists``)."""
+        if len(ids) == 1:  # one customer (a get): a plain key lookup
+            return column == ids[0]
         return one_of(self._session.get_bind().dialect, column, ids)
 
     async def add(self, customer: Customer) -> None:
@@ -211,6 +214,26 @@ class SqlCustomerRepository:
         await self._insert_identities(customer)
         await write_contact_keys(self._session, customer)
         return True
+
+    async def save_stage(self, customer: Customer, *, expected_version: int) -> bool:
+        """Writes the lifecycle stage (and version, updated_at) only, if the
+        version is still ``expected_version``: a stage change leaves the
+        identities and contact keys as they are, so ``save`` would rewrite
+        them for nothing."""
+        result = await self._session.execute(
+            update(customers)
+            .where(
+                customers.c.tenant_id == customer.tenant_id,
+                customers.c.id == customer.id,
+                customers.c.version == expected_version,
+            )
+            .values(
+                lifecycle_stage=customer.lifecycle_stage.value if customer.lifecycle_stage else "",
+                version=customer.version,
+                updated_at=customer.updated_at,
+            )
+        )
+        return getattr(result, "rowcount", 0) == 1
 
     async def delete(self, tenant_id: str, customer_id: str, visibility: Visibility) -> bool:
         where = and_(
@@ -487,20 +510,25 @@ class SqlCustomerRepository:
             return []
         ids = [r.id for r in rows]
         identities: dict[str, list[ChannelIdentity]] = defaultdict(list)
-        for r in await self._session.execute(
-            select(customer_identities).where(self._one_of(customer_identities.c.customer_id, ids))
-        ):
-            identities[r.customer_id].append(
-                ChannelIdentity(Channel(r.channel), r.external_id, r.store)
-            )
         tags: dict[str, set[str]] = defaultdict(set)
+        # Identities and tags in one statement (a round trip less per load):
+        # tag rows have the tag in ``channel`` and are told apart by ``kind``.
+        i, t = customer_identities.c, customer_tags.c
         for r in await self._session.execute(
-            select(customer_tags.c.customer_id, customer_tags.c.tag).where(
-                customer_tags.c.tenant_id == tenant_id,
-                self._one_of(customer_tags.c.customer_id, ids),
+            select(literal("i").label("kind"), i.customer_id, i.channel, i.store, i.external_id)
+            .where(self._one_of(i.customer_id, ids))
+            .union_all(
+                select(literal("t"), t.customer_id, t.tag, literal(""), literal("")).where(
+                    t.tenant_id == tenant_id, self._one_of(t.customer_id, ids)
+                )
             )
         ):
-            tags[r.customer_id].add(r.tag)
+            if r.kind == "t":
+                tags[r.customer_id].add(r.channel)
+            else:
+                identities[r.customer_id].append(
+                    ChannelIdentity(Channel(r.channel), r.external_id, r.store)
+                )
         return [
             Customer(
                 id=r.id,

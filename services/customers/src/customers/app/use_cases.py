@@ -201,7 +201,7 @@ class CustomerService:
             updated = replace(
                 current, lifecycle_stage=stage, updated_at=now, version=current.version + 1
             )
-            if not await uow.customers.save(updated, expected_version=current.version):
+            if not await uow.customers.save_stage(updated, expected_version=current.version):
                 raise Aborted("customer changed while it was being updated; read it again")
             await uow.customers.add_lifecycle_change(
                 LifecycleChange(
