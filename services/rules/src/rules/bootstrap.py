@@ -6,10 +6,11 @@ from pathlib import Path
 
 from crosstalk.rules.v1 import rules_service_pb2, rules_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
+from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
-from rules.adapters.consumers import MESSAGES, MessageEventHandler
+from rules.adapters.consumers import MESSAGES, on_message
 from rules.adapters.grpc_servicer import RulesServicer
 from rules.adapters.permissions import METHOD_PERMISSIONS
 from rules.adapters.tables import metadata
@@ -28,7 +29,7 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     def new_uow() -> RulesUnitOfWork:
         return RulesUnitOfWork(runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge)
 
-    runtime.consume(MESSAGES, MessageEventHandler(runtime.outbox))
+    runtime.consume(MESSAGES, in_unit_of_work(RulesUnitOfWork, runtime.outbox, on_message))
     servicer = RulesServicer(RuleService(new_uow), PageTokenCodec(settings.page_token_secret))
     return ServiceDefinition(
         name=SERVICE,

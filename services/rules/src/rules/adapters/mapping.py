@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from google.protobuf.duration_pb2 import Duration
 
+from crosstalk.common.v1 import channel_pb2, text_analysis_pb2
+from crosstalk.events.v1 import messaging_events_pb2
 from crosstalk.rules.v1 import resources_pb2
 from crosstalk_common.api.timestamps import to_timestamp
+from crosstalk_common.bus.envelope import Event
 from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
+from rules.app.running import Occurrence
 from rules.app.use_cases import rule_name
 from rules.domain.model import AddTag, Rule, Trigger
 
@@ -75,3 +79,31 @@ def rule_to_pb(rule: Rule) -> resources_pb2.Rule:
     for action in rule.actions:
         pb.actions.add().add_tag.tags.extend(action.tags)
     return pb
+
+
+def message_facts(message: messaging_events_pb2.MessageReceived) -> dict[str, object]:
+    """What a rule's condition reads of a message (the fields of conditions.MESSAGE_FIELDS)."""
+    channel = channel_pb2.Channel.Name(message.sender.channel).removeprefix("CHANNEL_").lower()
+    scored = (
+        message.HasField("sentiment")
+        and message.sentiment.label != text_analysis_pb2.SENTIMENT_LABEL_UNSPECIFIED
+    )
+    return {
+        "text": message.text,
+        "language": message.language,
+        "channel": channel,
+        "store": message.sender.store,
+        "translated_text": message.translated_text,
+        "sentiment": message.sentiment.score if scored else None,
+        "intents": frozenset(i.intent for i in message.intents),
+    }
+
+
+def message_received(event: Event, message: messaging_events_pb2.MessageReceived) -> Occurrence:
+    return Occurrence(
+        tenant_id=event.tenant_id,
+        trigger=Trigger.MESSAGE_RECEIVED,
+        event_id=event.event_id,
+        customer=message.customer,
+        facts=message_facts(message),
+    )

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from google.protobuf.message import Message
-
 from crosstalk_common import unit_of_work
 from rules.domain.model import Rule, Trigger
-
-Emit = Callable[[str, Message], Awaitable[str]]
 
 
 @dataclass(frozen=True)
