@@ -10,9 +10,9 @@ from datetime import datetime
 
 from google.protobuf.any_pb2 import Any as AnyPb
 from google.protobuf.message import DecodeError, Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from crosstalk.events.v1 import envelope_pb2
+from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.bus.catalogue import EventType, catalogue, event_type_of
 
 
@@ -51,13 +51,11 @@ def new_envelope(
     event_type = event_type_of(payload)
     packed = AnyPb()
     packed.Pack(payload)
-    stamp = Timestamp()
-    stamp.FromDatetime(occurred_at)
     envelope = envelope_pb2.EventEnvelope(
         event_id=event_id or new_event_ids(1)[0],
         tenant_id=tenant_id,
         type=event_type.type,
-        occurred_time=stamp,
+        occurred_time=to_timestamp(occurred_at),
         trace_context=trace_context,
         payload=packed,
         producer=event_type.producer,
@@ -108,8 +106,7 @@ class EnvelopeWriter:
         self, tenant_id: str, *, occurred_at: datetime, trace_context: dict[str, str]
     ) -> None:
         self._tenant_id = tenant_id
-        self._stamp = Timestamp()
-        self._stamp.FromDatetime(occurred_at)
+        self._stamp = to_timestamp(occurred_at)
         self._trace_context = trace_context
         self._templates: dict[type[Message], tuple[EventType, envelope_pb2.EventEnvelope]] = {}
 
