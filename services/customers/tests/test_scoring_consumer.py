@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
+from crosstalk_devstack.deliveries import Delivery
 from customers.adapters.score_rule_consumer import (
     ScoreRuleHandler,
     score_rule_subscriptions,
@@ -169,25 +169,6 @@ def test_a_rule_scores_a_real_event_once_even_when_redelivered(world: World) -> 
     asyncio.run(scenario())
 
 
-@dataclass
-class Delivery:
-    """A JetStream message as the consumer sees it (data, subject, acks)."""
-
-    data: bytes
-    subject: str
-    headers: dict[str, str] = field(default_factory=dict)
-    acked: int = 0
-
-    async def ack(self) -> None:
-        self.acked += 1
-
-    async def nak(self, delay: float | None = None) -> None:
-        raise AssertionError("the event failed")
-
-    async def term(self) -> None:
-        raise AssertionError("the event was undecodable")
-
-
 def test_the_consumer_inbox_turns_a_redelivery_away(world: World) -> None:
     async def scenario() -> None:
         cid = await world.customer()
@@ -202,8 +183,7 @@ def test_the_consumer_inbox_turns_a_redelivery_away(world: World) -> None:
             world.handler,
         )
         one = event(message(cid))
-        first = Delivery(one.envelope.SerializeToString(), subscription.subjects[0])
-        again = Delivery(one.envelope.SerializeToString(), subscription.subjects[0])
+        first, again = Delivery.of(one.envelope), Delivery.of(one.envelope)
         await consumer.process([first])  # type: ignore[list-item]
         await consumer.process([again])  # type: ignore[list-item]
         assert (first.acked, again.acked) == (1, 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from google.protobuf.message import Message
@@ -16,6 +15,7 @@ from crosstalk_common.bus.envelope import Event, new_envelope
 from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
+from crosstalk_devstack.deliveries import Delivery
 from reporting.adapters.consumers import on_event, subscriptions
 from reporting.adapters.tables import daily_event_counts, inbox, outbox
 from reporting.adapters.unit_of_work import ReportingUnitOfWork
@@ -93,32 +93,13 @@ async def test_a_unit_of_work_that_does_not_commit_leaves_nothing(
         assert await uow.owners.owner_of(tenant, "customers/1") == NOBODY
 
 
-@dataclass
-class Delivery:
-    """A JetStream message as the consumer sees it (data, subject, acks)."""
-
-    data: bytes
-    subject: str
-    headers: dict[str, str] = field(default_factory=dict)
-    acked: int = 0
-
-    async def ack(self) -> None:
-        self.acked += 1
-
-    async def nak(self, delay: float | None = None) -> None:
-        raise AssertionError("the event failed")
-
-    async def term(self) -> None:
-        raise AssertionError("the event was undecodable")
-
-
 def event(tenant: str, payload: Message, at: datetime) -> Event:
     _, envelope = new_envelope(tenant, payload, occurred_at=at, trace_context={})
     return Event(envelope, payload)
 
 
 def deliveries(*events: Event) -> list[Delivery]:
-    return [Delivery(e.envelope.SerializeToString(), f"crosstalk.{e.type}") for e in events]
+    return [Delivery.of(e.envelope) for e in events]
 
 
 def consumer(sessions: async_sessionmaker[AsyncSession], producer: str) -> EventConsumer:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from crosstalk.rules.v1 import resources_pb2
 from crosstalk_common.bus.consumer import EventConsumer
 from crosstalk_common.bus.envelope import Event, new_envelope, read_event
 from crosstalk_common.bus.use_case_handler import in_unit_of_work
+from crosstalk_devstack.deliveries import Delivery
 from rules.adapters.consumers import MESSAGES, on_message
 from rules.adapters.mapping import rule_from_pb
 from rules.adapters.tables import inbox, outbox, rule_runs
@@ -61,25 +61,6 @@ async def test_rules_come_back_as_stored_in_pages_and_only_enabled_ones_run(
     assert sorted(r.id for r in enabled) == sorted(r.id for r in made)
 
 
-@dataclass
-class Delivery:
-    """A JetStream message as the consumer sees it (data, subject, acks)."""
-
-    data: bytes
-    subject: str
-    headers: dict[str, str] = field(default_factory=dict)
-    acked: int = 0
-
-    async def ack(self) -> None:
-        self.acked += 1
-
-    async def nak(self, delay: float | None = None) -> None:
-        raise AssertionError("the event failed")
-
-    async def term(self) -> None:
-        raise AssertionError("the event was undecodable")
-
-
 def received(tenant: str, customer: str, channel: int) -> Delivery:
     payload = messaging_events_pb2.MessageReceived(
         customer=customer,
@@ -87,7 +68,7 @@ def received(tenant: str, customer: str, channel: int) -> Delivery:
         sender=channel_pb2.ChannelIdentity(channel=channel, external_id="a@b.test"),  # type: ignore[arg-type]
     )
     _, envelope = new_envelope(tenant, payload, occurred_at=datetime.now(UTC), trace_context={})
-    return Delivery(envelope.SerializeToString(), MESSAGES.subjects[0])
+    return Delivery.of(envelope)
 
 
 async def staged_events(sessions: async_sessionmaker[AsyncSession], tenant: str) -> list[Event]:
