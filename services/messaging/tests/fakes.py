@@ -4,13 +4,45 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
 from messaging.app.ports import DuplicateMessage, ServiceUnavailable
 from messaging.domain.events import MessagingEvent
-from messaging.domain.model import Message, Sender, Understanding
+from messaging.domain.model import Direction, Intent, Message, Sender, Understanding
+
+AMAZON_SENDER = Sender("amazon", "A1B2C3", "amazon.de")
+GERMAN_PARCEL = Understanding(
+    language="de",
+    translated_text="Where is my parcel?",
+    translated_language="en",
+    sentiment_score=-0.25,
+    sentiment_label="negative",
+    intents=(
+        Intent("delivery", ("paket", "wo ist"), 0.8, "intentKeywordSets/shipping"),
+        Intent("complaint", ("immer noch",), 0.4),
+    ),
+)
+
+
+def a_message(
+    tenant_id: str, conversation_id: str, *, external_id: str = "", message_id: str = ""
+) -> Message:
+    """An inbound German message from an Amazon buyer, understood and translated."""
+    return Message(
+        id=message_id or str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        customer="customers/c-1",
+        sender=AMAZON_SENDER,
+        direction=Direction.INBOUND,
+        text="Wo ist mein Paket?",
+        language="de",
+        external_id=external_id,
+        created_at=datetime(2026, 12, 6, 9, 30, 15, 123000, tzinfo=UTC),
+        understanding=GERMAN_PARCEL,
+    )
 
 
 class FakeTranslation:

@@ -21,28 +21,11 @@ from messaging.adapters.mapping import (
     understanding_from_analysis,
 )
 from messaging.domain.events import ConversationOpened, MessageReceived
-from messaging.domain.model import Direction, Intent, Message, Sender, Understanding
+from messaging.domain.model import Intent, Message, Sender, Understanding
 
-MESSAGE = Message(
-    id="m-1",
-    tenant_id="t-1",
-    conversation_id="c-1",
-    customer="customers/u-1",
-    sender=Sender("amazon", "A1B2", "amazon.de"),
-    direction=Direction.INBOUND,
-    text="Wo ist mein Paket?",
-    language="de",
-    external_id="ext-1",
-    created_at=datetime(2026, 12, 6, 9, 30, tzinfo=UTC),
-    understanding=Understanding(
-        language="de",
-        translated_text="Where is my parcel?",
-        translated_language="en",
-        sentiment_score=-0.3,
-        sentiment_label="negative",
-        intents=(Intent("delivery", ("paket",), 0.8, "intentKeywordSets/shipping"),),
-    ),
-)
+from .fakes import a_message
+
+MESSAGE = a_message("t-1", "c-1", external_id="ext-1", message_id="m-1")
 
 
 @pytest.mark.parametrize(
@@ -87,13 +70,14 @@ def test_a_message_as_the_api_shows_it() -> None:
     assert shown.name == "conversations/c-1/messages/m-1"
     assert shown.conversation == "conversations/c-1"
     assert shown.sender == channel_pb2.ChannelIdentity(
-        channel=channel_pb2.CHANNEL_AMAZON, external_id="A1B2", store="amazon.de"
+        channel=channel_pb2.CHANNEL_AMAZON, external_id="A1B2C3", store="amazon.de"
     )
     assert shown.direction == resources_pb2.DIRECTION_INBOUND
     assert shown.create_time.ToDatetime(tzinfo=UTC) == MESSAGE.created_at
     assert shown.sentiment.label == text_analysis_pb2.SENTIMENT_LABEL_NEGATIVE
     assert [(i.intent, i.keyword_set, list(i.matched_keywords)) for i in shown.intents] == [
-        ("delivery", "intentKeywordSets/shipping", ["paket"])
+        ("delivery", "intentKeywordSets/shipping", ["paket", "wo ist"]),
+        ("complaint", "", ["immer noch"]),
     ]
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -14,48 +13,20 @@ from messaging.adapters.tables import conversations, messages
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.ports import DuplicateMessage
 from messaging.domain.events import ConversationOpened, MessageReceived
-from messaging.domain.model import Direction, Intent, Message, Sender, Understanding
+from messaging.domain.model import Sender
 
 from .conftest import Sessions, outbox_events
+from .fakes import AMAZON_SENDER, a_message
 
 NewUow = Callable[[], MessagingUnitOfWork]
-ANA = Sender("amazon", "A1B2C3", "amazon.de")
-AT = datetime(2026, 12, 6, 9, 30, 15, 123000, tzinfo=UTC)
-UNDERSTOOD = Understanding(
-    language="de",
-    translated_text="Where is my parcel?",
-    translated_language="en",
-    sentiment_score=-0.25,
-    sentiment_label="negative",
-    intents=(
-        Intent("delivery", ("paket", "wo ist"), 0.8, "intentKeywordSets/shipping"),
-        Intent("complaint", ("immer noch",), 0.4),
-    ),
-)
-
-
-def _message(
-    tenant: str, conversation_id: str, *, external_id: str = "", sender: Sender = ANA
-) -> Message:
-    return Message(
-        id=str(uuid.uuid4()),
-        tenant_id=tenant,
-        conversation_id=conversation_id,
-        customer="customers/c-1",
-        sender=sender,
-        direction=Direction.INBOUND,
-        text="Wo ist mein Paket?",
-        language="de",
-        external_id=external_id,
-        created_at=AT,
-        understanding=UNDERSTOOD,
-    )
+ANA = AMAZON_SENDER
+AT = a_message("t", "c").created_at
 
 
 async def test_a_stored_message_reads_back_as_it_was_written(new_uow: NewUow, tenant: str) -> None:
     async with new_uow() as uow:
         conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
-        written = _message(tenant, conversation_id, external_id="ext-1")
+        written = a_message(tenant, conversation_id, external_id="ext-1")
         await uow.messages.add(written)
         await uow.commit()
 
@@ -72,7 +43,7 @@ async def test_a_channel_message_id_is_looked_up_per_tenant_channel_and_store(
 ) -> None:
     async with new_uow() as uow:
         conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
-        await uow.messages.add(_message(tenant, conversation_id, external_id="ext-1"))
+        await uow.messages.add(a_message(tenant, conversation_id, external_id="ext-1"))
         await uow.commit()
 
     async with new_uow() as uow:
@@ -134,12 +105,12 @@ async def test_a_channel_message_id_is_stored_once_and_the_transaction_goes_on(
 ) -> None:
     async with new_uow() as uow:
         conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
-        await uow.messages.add(_message(tenant, conversation_id, external_id="ext-1"))
+        await uow.messages.add(a_message(tenant, conversation_id, external_id="ext-1"))
         with pytest.raises(DuplicateMessage):
-            await uow.messages.add(_message(tenant, conversation_id, external_id="ext-1"))
+            await uow.messages.add(a_message(tenant, conversation_id, external_id="ext-1"))
         # Messages without a channel id may repeat; the failed insert did not spoil the rest.
-        await uow.messages.add(_message(tenant, conversation_id))
-        await uow.messages.add(_message(tenant, conversation_id))
+        await uow.messages.add(a_message(tenant, conversation_id))
+        await uow.messages.add(a_message(tenant, conversation_id))
         await uow.commit()
 
     async with sessions() as session:
@@ -154,7 +125,7 @@ async def test_events_are_written_to_the_outbox_with_the_rows_on_commit(
 ) -> None:
     async with new_uow() as uow:
         conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
-        message = _message(tenant, conversation_id, external_id="ext-1")
+        message = a_message(tenant, conversation_id, external_id="ext-1")
         await uow.messages.add(message)
         await uow.record(ConversationOpened(message))
         await uow.record(MessageReceived(message))
@@ -174,7 +145,7 @@ async def test_events_are_written_to_the_outbox_with_the_rows_on_commit(
 async def _fail_half_way(new_uow: NewUow, tenant: str) -> None:
     async with new_uow() as uow:
         conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
-        message = _message(tenant, conversation_id, external_id="ext-1")
+        message = a_message(tenant, conversation_id, external_id="ext-1")
         await uow.messages.add(message)
         await uow.record(MessageReceived(message))
         raise RuntimeError("the use case failed half-way")

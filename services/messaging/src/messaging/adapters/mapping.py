@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypedDict
 
 from google.protobuf.message import Message as ProtoMessage
 
@@ -91,23 +92,43 @@ def inbound_from_pb(request: pb.IngestMessageRequest) -> Inbound:
     )
 
 
-def message_to_pb(message: Message) -> resources_pb2.Message:
-    return resources_pb2.Message(
-        name=message_name(message),
+class _MessageFields(TypedDict):
+    """The fields the API's Message and the message.received event both carry."""
+
+    conversation: str
+    customer: str
+    sender: channel_pb2.ChannelIdentity
+    text: str
+    language: str
+    translated_text: str
+    translated_language: str
+    sentiment: text_analysis_pb2.Sentiment | None
+    intents: list[text_analysis_pb2.IntentMatch]
+
+
+def _message_fields(message: Message) -> _MessageFields:
+    return _MessageFields(
         conversation=conversation_name(message.conversation_id),
         customer=message.customer,
         sender=sender_to_pb(message.sender),
-        direction=resources_pb2.DIRECTION_INBOUND
-        if message.direction is Direction.INBOUND
-        else resources_pb2.DIRECTION_OUTBOUND,
         text=message.text,
         language=message.language,
-        external_id=message.external_id,
-        create_time=to_timestamp(message.created_at),
         translated_text=message.understanding.translated_text,
         translated_language=message.understanding.translated_language,
         sentiment=sentiment_to_pb(message.understanding),
         intents=intents_to_pb(message.understanding),
+    )
+
+
+def message_to_pb(message: Message) -> resources_pb2.Message:
+    return resources_pb2.Message(
+        name=message_name(message),
+        direction=resources_pb2.DIRECTION_INBOUND
+        if message.direction is Direction.INBOUND
+        else resources_pb2.DIRECTION_OUTBOUND,
+        external_id=message.external_id,
+        create_time=to_timestamp(message.created_at),
+        **_message_fields(message),
     )
 
 
@@ -178,16 +199,7 @@ def conversation_created_pb(message: Message) -> messaging_events_pb2.Conversati
 
 def message_received_pb(message: Message) -> messaging_events_pb2.MessageReceived:
     return messaging_events_pb2.MessageReceived(
-        message=message_name(message),
-        conversation=conversation_name(message.conversation_id),
-        customer=message.customer,
-        sender=sender_to_pb(message.sender),
-        text=message.text,
-        language=message.language,
-        translated_text=message.understanding.translated_text,
-        translated_language=message.understanding.translated_language,
-        sentiment=sentiment_to_pb(message.understanding),
-        intents=intents_to_pb(message.understanding),
+        message=message_name(message), **_message_fields(message)
     )
 
 

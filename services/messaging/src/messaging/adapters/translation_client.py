@@ -8,6 +8,9 @@ travels along); every failure answers ServiceUnavailable.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 from crosstalk.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 from crosstalk.translation.v1 import translation_service_pb2 as tpb
 from crosstalk.translation.v1 import translation_service_pb2_grpc as tgrpc
@@ -23,6 +26,17 @@ ANALYZE_DEADLINE_SECONDS = 2.0
 TRANSLATE_DEADLINE_SECONDS = 4.0
 TENANT_DEADLINE_SECONDS = 1.0
 
+Resp = TypeVar("Resp")
+
+
+async def _ask(method: Callable[..., Awaitable[Resp]], request: Any, deadline: float) -> Resp:
+    """One call for the current caller; any failure of the peer is ServiceUnavailable."""
+    caller = require_caller()
+    try:
+        return await call(method, request, caller=caller, timeout=deadline)
+    except DomainError as exc:
+        raise ServiceUnavailable(exc.message) from exc
+
 
 class GrpcTranslation:
     def __init__(self, address: str) -> None:
@@ -30,31 +44,16 @@ class GrpcTranslation:
         self._stub = tgrpc.TranslationServiceStub(self._channel)
 
     async def analyse(self, text: str) -> Understanding:
-        caller = require_caller()
-        try:
-            analysis = await call(
-                self._stub.AnalyzeText,
-                tpb.AnalyzeTextRequest(text=text),
-                caller=caller,
-                timeout=ANALYZE_DEADLINE_SECONDS,
-            )
-        except DomainError as exc:
-            raise ServiceUnavailable(exc.message) from exc
+        analysis = await _ask(
+            self._stub.AnalyzeText, tpb.AnalyzeTextRequest(text=text), ANALYZE_DEADLINE_SECONDS
+        )
         return understanding_from_analysis(analysis)
 
     async def translate(self, text: str, source_language: str, target_language: str) -> str:
-        caller = require_caller()
-        try:
-            translated = await call(
-                self._stub.TranslateText,
-                tpb.TranslateTextRequest(
-                    text=text, source_language=source_language, target_language=target_language
-                ),
-                caller=caller,
-                timeout=TRANSLATE_DEADLINE_SECONDS,
-            )
-        except DomainError as exc:
-            raise ServiceUnavailable(exc.message) from exc
+        request = tpb.TranslateTextRequest(
+            text=text, source_language=source_language, target_language=target_language
+        )
+        translated = await _ask(self._stub.TranslateText, request, TRANSLATE_DEADLINE_SECONDS)
         return str(translated.translated_text)
 
     async def close(self) -> None:
@@ -67,16 +66,8 @@ class GrpcWorkingLanguages:
         self._stub = identity_service_pb2_grpc.IdentityServiceStub(self._channel)
 
     async def working_language(self, tenant_id: str) -> str:
-        caller = require_caller()
-        try:
-            tenant = await call(
-                self._stub.GetTenant,
-                identity_service_pb2.GetTenantRequest(name=f"tenants/{tenant_id}"),
-                caller=caller,
-                timeout=TENANT_DEADLINE_SECONDS,
-            )
-        except DomainError as exc:
-            raise ServiceUnavailable(exc.message) from exc
+        request = identity_service_pb2.GetTenantRequest(name=f"tenants/{tenant_id}")
+        tenant = await _ask(self._stub.GetTenant, request, TENANT_DEADLINE_SECONDS)
         return str(tenant.working_language)
 
     async def close(self) -> None:
