@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from crosstalk_common.db.sqlite_one_trip import OneTripDbapi
 from crosstalk_common.db.write_gate import WriteGate
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
@@ -55,6 +56,29 @@ def _no_checkpoint_on_commit(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _in_transaction(dbapi_connection: Any) -> bool:
+    """Whether SQLite has a transaction open (sqlite3, or aiosqlite's adapter of it)."""
+    state = getattr(dbapi_connection, "in_transaction", None)
+    if state is None:  # SQLAlchemy's aiosqlite adapter wraps aiosqlite's connection
+        state = dbapi_connection._connection.in_transaction
+    return bool(state)
+
+
+def _begin_before_a_first_savepoint(conn: Connection, _name: str) -> None:
+    """Open the transaction a SAVEPOINT is meant to nest in.
+
+    Python's sqlite3 begins a transaction only before INSERT/UPDATE/DELETE/
+    REPLACE. A SAVEPOINT issued before any of those (a unit of work whose first
+    write is "insert unless it exists") starts a transaction of its own, and its
+    RELEASE commits it: the unit of work's later rollback could not undo that
+    write, and a failure half way left half a change behind. Issuing BEGIN
+    first makes the savepoint a nested one, as on PostgreSQL. A deferred BEGIN
+    takes no lock, exactly like the SAVEPOINT it precedes.
+    """
+    if not _in_transaction(conn.connection.dbapi_connection):
+        conn.exec_driver_sql("BEGIN")
+
+
 def create_engine(
     url: str | URL,
     *,
@@ -74,8 +98,10 @@ def create_engine(
     """
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
-        engine = create_async_engine(target, echo=echo)
+        # Each statement in one trip to aiosqlite's thread (sqlite_one_trip).
+        engine = create_async_engine(target, echo=echo, module=OneTripDbapi.load())
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "savepoint", _begin_before_a_first_savepoint)
         if write_gate:
             WriteGate(wait_at_most=BUSY_TIMEOUT_SECONDS).install(engine.sync_engine)
         if checkpoint_in_background:

@@ -1,0 +1,122 @@
+"""aiosqlite statements in one trip to the connection's thread instead of four.
+
+aiosqlite runs every call of a connection in that connection's thread, and
+the event loop waits for each: SQLAlchemy's adapter makes a cursor, executes,
+fetches the rows and closes the cursor, four trips per statement. Each trip
+queues the call, wakes the thread, hands over the GIL and back, and resolves
+a future in the loop: on a busy machine that is most of what a short write
+transaction costs (issue 12, item 25). The cursor here does the four steps in
+one function run in the thread and keeps the rows, the description, the row
+count and the last row id it came back with.
+
+Server-side cursors (streamed results) stay aiosqlite's own.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
+
+
+class _Outcome:
+    """What a statement left on its (closed) cursor."""
+
+    __slots__ = ("description", "lastrowid", "rowcount")
+
+    def __init__(self) -> None:
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+
+
+def _run(connection: Any, outcome: _Outcome, operation: str, parameters: Any, many: bool) -> Any:
+    """In the connection's thread: the whole statement, rows included."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else None
+        outcome.description = description
+        outcome.rowcount = cursor.rowcount
+        outcome.lastrowid = cursor.lastrowid
+        return rows
+    finally:
+        cursor.close()
+
+
+class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    __slots__ = ()
+
+    def __init__(self, adapt_connection: Any) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = _Outcome()  # type: ignore[assignment]
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    async def _async_soft_close(self) -> None:
+        return None  # nothing open: the cursor closed in its thread
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            return await_(self._run(operation, parameters, many=False))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
+        try:
+            return await_(self._run(operation, seq_of_parameters, many=True))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
+        outcome = _Outcome()
+        async with self._adapt_connection._execute_mutex:
+            rows = await self._connection._execute(
+                _run, self._connection._conn, outcome, operation, parameters, many
+            )
+        self._cursor = outcome  # type: ignore[assignment]
+        self._rows = collections.deque(rows) if rows is not None else collections.deque()
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = OneTripCursor
+
+
+class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
+    """The aiosqlite DBAPI adapter whose connections use ``OneTripCursor``
+    (``create_async_engine(..., module=OneTripDbapi.load())``)."""
+
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        return _OneTripConnection(self, adapted._connection)
+
+    @classmethod
+    def load(cls) -> OneTripDbapi:
+        import sqlite3
+
+        import aiosqlite
+
+        return cls(aiosqlite, sqlite3)
