@@ -152,21 +152,11 @@ async def _fail_half_way(new_uow: NewUow, tenant: str) -> None:
 
 
 async def test_nothing_is_written_without_commit(
-    new_uow: NewUow,
-    sessions: Sessions,
-    database_url: str,
-    tenant: str,
-    request: pytest.FixtureRequest,
+    new_uow: NewUow, sessions: Sessions, tenant: str
 ) -> None:
-    if database_url.startswith("sqlite"):
-        # pysqlite starts no transaction before the first write, so a write
-        # made in a savepoint (open_conversation, add) is committed when the
-        # savepoint is released; the unit of work's rollback cannot undo it.
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True, reason="SQLite: the first write in a savepoint commits on release"
-            )
-        )
+    # On SQLite too: a first write made in a savepoint (open_conversation, add)
+    # rolls back with the unit of work (crosstalk_common.db.engine opens the
+    # transaction before a first savepoint).
     with pytest.raises(RuntimeError):
         await _fail_half_way(new_uow, tenant)
 
