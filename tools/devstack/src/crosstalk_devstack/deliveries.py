@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crosstalk.events.v1 import envelope_pb2
-from crosstalk_common.bus.catalogue import catalogue, subject_for
 
 
 @dataclass
@@ -24,9 +23,10 @@ class Delivery:
 
     @classmethod
     def of(cls, envelope: envelope_pb2.EventEnvelope) -> Delivery:
-        """The envelope as its producer publishes it, on its subject."""
-        producer = catalogue()[envelope.type].producer
-        return cls(envelope.SerializeToString(), subject_for(producer, envelope.type))
+        """The envelope as its producer publishes it, on its subject (the subject
+        crosstalk_common.bus.catalogue.subject_for names)."""
+        subject = f"crosstalk.{envelope.producer}.{envelope.type}"
+        return cls(envelope.SerializeToString(), subject)
 
     async def ack(self) -> None:
         self.acked += 1
