@@ -6,8 +6,6 @@ from datetime import date
 from types import TracebackType
 from typing import Self
 
-from google.protobuf.message import Message
-
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from reporting.domain.counting import NOBODY, CountKey, Owner
@@ -86,9 +84,6 @@ class FakeUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         return None
-
-    async def emit(self, tenant_id: str, payload: Message) -> str:
-        raise AssertionError("reporting publishes no event yet")
 
     async def commit(self) -> None:
         self.commits += 1

@@ -37,7 +37,9 @@ class CustomerOwners(Protocol):
         ...
 
 
-class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
+class UnitOfWork(unit_of_work.Transaction, Protocol):
+    """Reporting publishes no event yet: a transaction over its read models."""
+
     @property
     def counts(self) -> EventCounts: ...
     @property
