@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.bus.envelope import new_envelope, read_event
+from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.db.engine import session_factory
-from identity.adapters.consumers import CUSTOMER_ADMIN_EVENTS, AuditEventHandler
+from identity.adapters.consumers import CUSTOMER_ADMIN_EVENTS, on_customer_admin_event
+from identity.adapters.tables import outbox
+from identity.adapters.unit_of_work import IdentityUnitOfWork
 from identity.domain.model import AuditFilter, Department, Group
 from services.identity.tests.conftest import Env, FakeClock
 from services.identity.tests.test_members import draft
@@ -75,7 +78,7 @@ async def test_admin_actions_are_recorded_with_before_and_after(env: Env, clock:
 async def test_customer_admin_events_are_recorded(env: Env) -> None:
     tenant, _, actor = await env.sign_up()
     assert set(CUSTOMER_ADMIN_EVENTS.event_types) == {"customer.merged", "customer.blacklisted"}
-    handler = AuditEventHandler()
+    handler = in_unit_of_work(IdentityUnitOfWork, outbox, on_customer_admin_event)
     occurred = datetime.now(UTC)
     merged = customer_events_pb2.CustomerMerged(
         customer="customers/keep", merged_customers=["customers/gone"], actor="members/m1"

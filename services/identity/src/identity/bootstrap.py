@@ -11,10 +11,11 @@ from crosstalk.identity.v1 import identity_service_pb2, identity_service_pb2_grp
 from crosstalk_common.aio import sleep_unless_stopped
 from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.auth.verifier import TokenVerifier
+from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings
-from identity.adapters.consumers import CUSTOMER_ADMIN_EVENTS, AuditEventHandler
+from identity.adapters.consumers import CUSTOMER_ADMIN_EVENTS, on_customer_admin_event
 from identity.adapters.grpc_servicer import IdentityServicer
 from identity.adapters.jwks_http import JwksHttpServer
 from identity.adapters.member_files import MemberFileReader
@@ -71,7 +72,10 @@ async def build_parts(
     )
     key_source = LocalKeySource(keys)
     jwks_server = JwksHttpServer(keys.jwks, own.jwks_host, own.jwks_port)
-    runtime.consume(CUSTOMER_ADMIN_EVENTS, AuditEventHandler())
+    runtime.consume(
+        CUSTOMER_ADMIN_EVENTS,
+        in_unit_of_work(IdentityUnitOfWork, runtime.outbox, on_customer_admin_event),
+    )
 
     async def housekeeping(stop: asyncio.Event) -> None:
         while not stop.is_set():

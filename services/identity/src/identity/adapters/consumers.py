@@ -8,15 +8,12 @@ event exists yet: subscribe to it here once it does.)
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from crosstalk.events.v1 import customer_events_pb2
-from crosstalk_common.api.timestamps import from_timestamp
 from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
-from identity.adapters.auth_repository import SqlAuditRepository
-from identity.app.context import SYSTEM
-from identity.domain.model import AuditEntry
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from identity.adapters.mapping import audit_entry_for
+from identity.app.audit import record_audit_entry
+from identity.app.ports import UnitOfWork
 
 CUSTOMER_ADMIN_EVENTS = Subscription(
     durable="identity-audit-customers",
@@ -25,39 +22,8 @@ CUSTOMER_ADMIN_EVENTS = Subscription(
 )
 
 
-def _trace_id(event: Event) -> str:
-    parts = event.envelope.trace_context.get("traceparent", "").split("-")
-    return parts[1] if len(parts) == 4 else ""
-
-
-def audit_entry_for(event: Event) -> AuditEntry | None:
-    payload = event.payload
-    if isinstance(payload, customer_events_pb2.CustomerMerged):
-        action, target, actor = "customers.merge", payload.customer, payload.actor
-        after: dict[str, object] = {"merged_customers": list(payload.merged_customers)}
-    elif isinstance(payload, customer_events_pb2.CustomerBlacklisted):
-        action, target, actor = "customers.blacklist", payload.customer, payload.actor
-        after = {"blacklisted": True, "reason": payload.reason}
-    else:
-        return None
-    return AuditEntry(
-        # The event id: a redelivered event (were the inbox ever bypassed)
-        # cannot be recorded twice.
-        id=event.event_id,
-        tenant_id=event.tenant_id,
-        actor=actor or SYSTEM,
-        event_time=from_timestamp(event.envelope.occurred_time),
-        action=action,
-        target=target,
-        after=after,
-        trace_id=_trace_id(event),
-    )
-
-
-class AuditEventHandler:
-    """Writes the audit entry inside the consumer's transaction (inbox included)."""
-
-    async def __call__(self, session: AsyncSession, event: Event) -> None:
-        entry = audit_entry_for(event)
-        if entry is not None:
-            await SqlAuditRepository(session).add(entry)
+async def on_customer_admin_event(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
+    """customer.merged, customer.blacklisted: an audit entry."""
+    entry = audit_entry_for(event)
+    if entry is not None:
+        await record_audit_entry(new_uow, entry)

@@ -10,11 +10,14 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Struct
 
 from crosstalk.common.v1 import tabular_pb2
+from crosstalk.events.v1 import customer_events_pb2
 from crosstalk.identity.v1 import audit_pb2, auth_pb2, resources_pb2
 from crosstalk_common.api.resource_names import optional_resource_id
-from crosstalk_common.api.timestamps import timestamp_or_none
+from crosstalk_common.api.timestamps import from_timestamp, timestamp_or_none
+from crosstalk_common.bus.envelope import Event
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.permissions import DataScope
+from identity.app.context import SYSTEM
 from identity.domain.importing import ImportPlan, PlannedMember, RowError
 from identity.domain.lockout import LockoutPolicy
 from identity.domain.model import (
@@ -387,3 +390,33 @@ def preview_rows(plan: ImportPlan, limit: int = 50) -> list[tuple[int, resources
     return [
         (row.row, planned_to_pb(row), bool(row.existing_member_id)) for row in plan.members[:limit]
     ]
+
+
+def _trace_id(event: Event) -> str:
+    parts = event.envelope.trace_context.get("traceparent", "").split("-")
+    return parts[1] if len(parts) == 4 else ""
+
+
+def audit_entry_for(event: Event) -> AuditEntry | None:
+    """The audit entry of another service's admin event; None for any other event."""
+    payload = event.payload
+    if isinstance(payload, customer_events_pb2.CustomerMerged):
+        action, target, actor = "customers.merge", payload.customer, payload.actor
+        after: dict[str, object] = {"merged_customers": list(payload.merged_customers)}
+    elif isinstance(payload, customer_events_pb2.CustomerBlacklisted):
+        action, target, actor = "customers.blacklist", payload.customer, payload.actor
+        after = {"blacklisted": True, "reason": payload.reason}
+    else:
+        return None
+    return AuditEntry(
+        # The event id: a redelivered event (were the inbox ever bypassed)
+        # cannot be recorded twice.
+        id=event.event_id,
+        tenant_id=event.tenant_id,
+        actor=actor or SYSTEM,
+        event_time=from_timestamp(event.envelope.occurred_time),
+        action=action,
+        target=target,
+        after=after,
+        trace_id=_trace_id(event),
+    )

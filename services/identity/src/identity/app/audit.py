@@ -1,4 +1,5 @@
-"""Reading the audit log (it is written by every admin use case, in its transaction)."""
+"""The audit log: written by every admin use case in its transaction, and by
+other services' admin events (record_audit_entry); read by AuditService."""
 
 from __future__ import annotations
 
@@ -24,3 +25,10 @@ class AuditService:
             raise InvalidArgument.field("end_time", "must be after start_time")
         async with self.new_uow() as uow:
             return await uow.audit.page(actor.tenant_id, where, after=after, limit=limit)
+
+
+async def record_audit_entry(new_uow: UnitOfWorkFactory[UnitOfWork], entry: AuditEntry) -> None:
+    """Records what another service reports an admin did (customer.merged, ...)."""
+    async with new_uow() as uow:
+        await uow.audit.add(entry)
+        await uow.commit()
