@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from types import TracebackType
-from typing import Self
 
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from reporting.domain.counting import NOBODY, CountKey, Owner
+from tests.in_memory_units import InMemoryTransaction
 
 
 def _sees(visibility: Visibility, owner: Owner) -> bool:
@@ -61,29 +60,10 @@ class FakeOwners:
         return self.owners.get((tenant_id, customer), NOBODY)
 
 
-class FakeUnitOfWork:
-    """Shares its repositories across units; counts what was opened and committed."""
+class FakeUnitOfWork(InMemoryTransaction):
+    """Shares its repositories across units."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.counts = FakeCounts()
         self.owners = FakeOwners()
-        self.opened = 0
-        self.commits = 0
-
-    def __call__(self) -> FakeUnitOfWork:
-        return self
-
-    async def __aenter__(self) -> Self:
-        self.opened += 1
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-    async def commit(self) -> None:
-        self.commits += 1

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from types import TracebackType
-from typing import Self
-
-from google.protobuf.message import Message
 
 from rules.app.ports import RunRecord
 from rules.domain.model import Rule, Trigger
+from tests.in_memory_units import InMemoryUnitOfWork
 
 
 class FakeRules:
@@ -49,35 +46,9 @@ class FakeRules:
         self.runs.append(run)
 
 
-class FakeUnitOfWork:
-    """Shares its repository across units; keeps emitted events once committed."""
+class FakeUnitOfWork(InMemoryUnitOfWork):
+    """Shares its repository across units."""
 
     def __init__(self, *rules: Rule) -> None:
+        super().__init__()
         self.rules = FakeRules(*rules)
-        self.staged: list[tuple[str, Message]] = []
-        self.emitted: list[tuple[str, Message]] = []
-        self.commits = 0
-
-    def __call__(self) -> FakeUnitOfWork:
-        return self
-
-    async def __aenter__(self) -> Self:
-        self.staged = []
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.staged = []
-
-    async def emit(self, tenant_id: str, payload: Message) -> str:
-        self.staged.append((tenant_id, payload))
-        return f"event-{len(self.emitted) + len(self.staged)}"
-
-    async def commit(self) -> None:
-        self.emitted.extend(self.staged)
-        self.staged = []
-        self.commits += 1
