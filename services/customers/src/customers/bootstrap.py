@@ -12,6 +12,7 @@ from crosstalk_common.db.engine import write_slice_seconds, writers_at_once
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from customers.adapters.change_log_pruning import ChangeLogPruner
 from customers.adapters.consumers import (
     MESSAGES,
@@ -38,7 +39,7 @@ from customers.app.imports import ImportService
 from customers.app.jobs import JobRunner, JobService
 from customers.app.merging import MergeService
 from customers.app.points_expiry import PointsExpiry
-from customers.app.ports import UowFactory
+from customers.app.ports import UnitOfWork
 from customers.app.scoring import ScoringService
 from customers.app.segments import SegmentService
 from customers.app.tags import TagService
@@ -51,7 +52,9 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SERVICE_NAME = customers_service_pb2.DESCRIPTOR.services_by_name["CustomersService"].full_name
 
 
-def compose_servicer(new_uow: UowFactory, page_tokens: PageTokenCodec) -> CustomersServicer:
+def compose_servicer(
+    new_uow: UnitOfWorkFactory[UnitOfWork], page_tokens: PageTokenCodec
+) -> CustomersServicer:
     """The servicer with every use case it maps to (also used by tests)."""
     return CustomersServicer(
         CustomerService(new_uow),

@@ -8,13 +8,14 @@ a unit of work joined to it, so their rows, timeline and events commit with it.
 from __future__ import annotations
 
 import logging
-from datetime import UTC
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk.common.v1 import lifecycle_stage_pb2
 from crosstalk.events.v1 import identity_events_pb2, messaging_events_pb2, rule_events_pb2
+from crosstalk_common.api.resource_names import resource_id
+from crosstalk_common.api.timestamps import from_timestamp
 from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.errors import InvalidArgument, NotFound
@@ -23,7 +24,7 @@ from customers.adapters.mapping import stage_from_pb
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.activity import CustomerActivity
 from customers.app.tags import change_tags, resolve_display_names
-from customers.app.use_cases import CustomerService, parse_customer_name
+from customers.app.use_cases import CustomerService
 from customers.domain.model import normalize_tags
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class RuleActionHandler:
                 await joined.customers.adjust_score(
                     event.tenant_id,
                     _SYSTEM,
-                    parse_customer_name(payload.customer, field="customer"),
+                    resource_id(payload.customer, "customers", field="customer"),
                     payload.delta,
                     payload.reason or f"rule {payload.rule}",
                     actor=payload.rule or "system",
@@ -92,7 +93,7 @@ class RuleActionHandler:
                 await joined.customers.set_lifecycle_stage(
                     event.tenant_id,
                     _SYSTEM,
-                    parse_customer_name(payload.customer, field="customer"),
+                    resource_id(payload.customer, "customers", field="customer"),
                     stage_from_pb(payload.stage, field="stage"),
                     f"rule {payload.rule}" if payload.rule else "",
                     actor=payload.rule or "system",
@@ -106,7 +107,7 @@ class RuleActionHandler:
     ) -> None:
         """Rules name tags by display name (free text): each is resolved to the
         tenant's tag of that name, created in the "Automation" group when missing."""
-        customer_id = parse_customer_name(action.customer, field="customer")
+        customer_id = resource_id(action.customer, "customers", field="customer")
         async with joined.uow() as uow:
             customer = await uow.customers.get(event.tenant_id, customer_id)
             if customer is None:
@@ -129,7 +130,7 @@ class RuleActionHandler:
         self, joined: _Joined, event: Event, action: rule_events_pb2.RuleActionUntagRequested
     ) -> None:
         """Removes the tenant's tags with these display names (unknown names are ignored)."""
-        customer_id = parse_customer_name(action.customer, field="customer")
+        customer_id = resource_id(action.customer, "customers", field="customer")
         async with joined.uow() as uow:
             customer = await uow.customers.get(event.tenant_id, customer_id)
             if customer is None:
@@ -160,7 +161,7 @@ class MessageHandler:
         if not isinstance(payload, messaging_events_pb2.MessageReceived) or not payload.customer:
             return
         try:
-            customer_id = parse_customer_name(payload.customer, field="customer")
+            customer_id = resource_id(payload.customer, "customers", field="customer")
         except InvalidArgument:
             log.warning("message.received %s names no customer", event.event_id)
             return
@@ -169,7 +170,7 @@ class MessageHandler:
             event.tenant_id,
             customer_id,
             event_id=event.event_id,
-            occurred_at=event.envelope.occurred_time.ToDatetime(tzinfo=UTC),
+            occurred_at=from_timestamp(event.envelope.occurred_time),
             text=payload.translated_text or payload.text,
             message=payload.message,
             details={

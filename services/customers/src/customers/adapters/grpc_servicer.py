@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from google.protobuf.empty_pb2 import Empty
@@ -14,6 +13,8 @@ from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.ordering import Direction, SortKey, parse_order_by
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
+from crosstalk_common.api.resource_names import optional_resource_id, resource_id
+from crosstalk_common.api.timestamps import time_field
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller, require_caller
 from customers.adapters.filtering import parse_customer_filter
@@ -29,8 +30,6 @@ from customers.adapters.mapping import (
     order_from_pb,
     order_to_pb,
     points_entry_to_pb,
-    required_id,
-    resource_id,
     score_change_to_pb,
     stage_from_pb,
     tag_group_to_pb,
@@ -49,7 +48,7 @@ from customers.app.merging import MergeService
 from customers.app.scoring import ScoringService
 from customers.app.segments import SegmentService
 from customers.app.tags import TagService
-from customers.app.use_cases import CustomerService, parse_customer_name
+from customers.app.use_cases import CustomerService
 from customers.domain.model import (
     CUSTOM_FIELD_EDITABLE_FIELDS,
     EDITABLE_FIELDS,
@@ -115,7 +114,7 @@ class CustomersServicer(
         self, request: pb.GetCustomerRequest, context: Context
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.name)
+        customer_id = resource_id(request.name, "customers")
         customer = await self._service.get(caller.tenant_id, caller.visibility, customer_id)
         return customer_to_pb(customer)
 
@@ -123,7 +122,7 @@ class CustomersServicer(
         self, request: pb.UpdateCustomerRequest, context: Context
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.customer.name, field="customer.name")
+        customer_id = resource_id(request.customer.name, "customers", field="customer.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(request.customer),
@@ -144,7 +143,7 @@ class CustomersServicer(
     async def DeleteCustomer(self, request: pb.DeleteCustomerRequest, context: Context) -> Empty:
         caller = require_caller(context)
         await self._service.delete(
-            caller.tenant_id, caller.visibility, parse_customer_name(request.name)
+            caller.tenant_id, caller.visibility, resource_id(request.name, "customers")
         )
         return Empty()
 
@@ -218,8 +217,8 @@ class CustomersServicer(
         self, request: pb.AddTagsRequest | pb.RemoveTagsRequest, context: Context, *, remove: bool
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.name)
-        tag_ids = [required_id(t, "tags/", f"tags[{i}]") for i, t in enumerate(request.tags)]
+        customer_id = resource_id(request.name, "customers")
+        tag_ids = [resource_id(t, "tags", field=f"tags[{i}]") for i, t in enumerate(request.tags)]
         customer = await self._service.change_tags(
             caller.tenant_id,
             caller.visibility,
@@ -236,7 +235,7 @@ class CustomersServicer(
         self, request: pb.SetLifecycleStageRequest, context: Context
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.name)
+        customer_id = resource_id(request.name, "customers")
         stage = stage_from_pb(request.stage, field="stage")
         customer = await self._service.set_lifecycle_stage(
             caller.tenant_id,
@@ -252,7 +251,7 @@ class CustomersServicer(
         self, request: pb.ListLifecycleHistoryRequest, context: Context
     ) -> pb.ListLifecycleHistoryResponse:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.parent, field="parent")
+        customer_id = resource_id(request.parent, "customers", field="parent")
         size = coerce_page_size(request.page_size)
         scope = request_hash(caller.tenant_id, caller.subject, "lifecycle", customer_id)
         after = self._tokens.decode(request.page_token, scope)
@@ -271,7 +270,7 @@ class CustomersServicer(
         self, request: pb.BlacklistCustomerRequest, context: Context
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.name)
+        customer_id = resource_id(request.name, "customers")
         customer = await self._service.blacklist(
             caller.tenant_id, caller.visibility, customer_id, request.reason, actor=actor_of(caller)
         )
@@ -281,7 +280,7 @@ class CustomersServicer(
         self, request: pb.UnblacklistCustomerRequest, context: Context
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.name)
+        customer_id = resource_id(request.name, "customers")
         customer = await self._service.unblacklist(
             caller.tenant_id, caller.visibility, customer_id, actor=actor_of(caller)
         )
@@ -291,7 +290,7 @@ class CustomersServicer(
         self, request: pb.AdjustScoreRequest, context: Context
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.name)
+        customer_id = resource_id(request.name, "customers")
         customer = await self._service.adjust_score(
             caller.tenant_id,
             caller.visibility,
@@ -307,7 +306,7 @@ class CustomersServicer(
         self, request: pb.ListScoreHistoryRequest, context: Context
     ) -> pb.ListScoreHistoryResponse:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.parent, field="parent")
+        customer_id = resource_id(request.parent, "customers", field="parent")
         size = coerce_page_size(request.page_size)
         scope = request_hash(caller.tenant_id, caller.subject, "scores", customer_id)
         after = self._tokens.decode(request.page_token, scope)
@@ -325,7 +324,7 @@ class CustomersServicer(
         self, request: pb.EarnPointsRequest, context: Context
     ) -> scoring_pb2.PointsEntry:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.name)
+        customer_id = resource_id(request.name, "customers")
         entry = await self._service.earn_points(
             caller.tenant_id,
             caller.visibility,
@@ -334,9 +333,7 @@ class CustomersServicer(
             request.reason,
             actor=actor_of(caller),
             order=request.order,
-            expire_time=(
-                request.expire_time.ToDatetime(UTC) if request.HasField("expire_time") else None
-            ),
+            expire_time=time_field(request, "expire_time"),
             request_id=request.request_id,
         )
         return points_entry_to_pb(entry)
@@ -345,7 +342,7 @@ class CustomersServicer(
         self, request: pb.SpendPointsRequest, context: Context
     ) -> scoring_pb2.PointsEntry:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.name)
+        customer_id = resource_id(request.name, "customers")
         entry = await self._service.spend_points(
             caller.tenant_id,
             caller.visibility,
@@ -362,7 +359,7 @@ class CustomersServicer(
         self, request: pb.ListPointsLedgerRequest, context: Context
     ) -> pb.ListPointsLedgerResponse:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.parent, field="parent")
+        customer_id = resource_id(request.parent, "customers", field="parent")
         size = coerce_page_size(request.page_size)
         scope = request_hash(caller.tenant_id, caller.subject, "points", customer_id)
         after = self._tokens.decode(request.page_token, scope)
@@ -380,7 +377,7 @@ class CustomersServicer(
         self, request: pb.RecordOrderRequest, context: Context
     ) -> scoring_pb2.Order:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.parent, field="parent")
+        customer_id = resource_id(request.parent, "customers", field="parent")
         if not request.HasField("order"):
             raise InvalidArgument([FieldViolation("order", "required")])
         draft = order_from_pb(caller.tenant_id, customer_id, request.order)
@@ -396,10 +393,10 @@ class CustomersServicer(
         customer_id = (
             ""
             if request.parent == "customers/-"
-            else parse_customer_name(request.parent, field="parent")
+            else resource_id(request.parent, "customers", field="parent")
         )
-        start = request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None
-        end = request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None
+        start = time_field(request, "start_time")
+        end = time_field(request, "end_time")
         if start is not None and end is not None and end <= start:
             raise InvalidArgument([FieldViolation("end_time", "must be after start_time")])
         size = coerce_page_size(request.page_size)
@@ -430,9 +427,9 @@ class CustomersServicer(
         self, request: pb.ListTimelineEventsRequest, context: Context
     ) -> pb.ListTimelineEventsResponse:
         caller = require_caller(context)
-        customer_id = parse_customer_name(request.parent, field="parent")
-        start = request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None
-        end = request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None
+        customer_id = resource_id(request.parent, "customers", field="parent")
+        start = time_field(request, "start_time")
+        end = time_field(request, "end_time")
         if start is not None and end is not None and end <= start:
             raise InvalidArgument([FieldViolation("end_time", "must be after start_time")])
         size = coerce_page_size(request.page_size)
@@ -486,7 +483,7 @@ class CustomersServicer(
         self, request: pb.GetTagGroupRequest, context: Context
     ) -> tags_pb2.TagGroup:
         caller = require_caller(context)
-        group_id = required_id(request.name, "tagGroups/", "name")
+        group_id = resource_id(request.name, "tagGroups", field="name")
         return tag_group_to_pb(await self._tags.get_group(caller.tenant_id, group_id))
 
     async def ListTagGroups(
@@ -512,7 +509,7 @@ class CustomersServicer(
     ) -> tags_pb2.TagGroup:
         caller = require_caller(context)
         body = request.tag_group
-        group_id = required_id(body.name, "tagGroups/", "tag_group.name")
+        group_id = resource_id(body.name, "tagGroups", field="tag_group.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -529,7 +526,7 @@ class CustomersServicer(
 
     async def DeleteTagGroup(self, request: pb.DeleteTagGroupRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        group_id = required_id(request.name, "tagGroups/", "name")
+        group_id = resource_id(request.name, "tagGroups", field="name")
         await self._tags.delete_group(caller.tenant_id, group_id, request.etag)
         return Empty()
 
@@ -543,7 +540,7 @@ class CustomersServicer(
                 id="",
                 tenant_id=caller.tenant_id,
                 display_name=body.display_name,
-                group_id=resource_id(body.tag_group, "tagGroups/", field="tag.tag_group"),
+                group_id=optional_resource_id(body.tag_group, "tagGroups", field="tag.tag_group"),
                 color=body.color,
                 description=body.description,
             )
@@ -553,13 +550,13 @@ class CustomersServicer(
     async def GetTag(self, request: pb.GetTagRequest, context: Context) -> tags_pb2.Tag:
         caller = require_caller(context)
         tag, count = await self._tags.get_tag(
-            caller.tenant_id, required_id(request.name, "tags/", "name")
+            caller.tenant_id, resource_id(request.name, "tags", field="name")
         )
         return tag_to_pb(tag, count)
 
     async def ListTags(self, request: pb.ListTagsRequest, context: Context) -> pb.ListTagsResponse:
         caller = require_caller(context)
-        group_id = resource_id(request.tag_group, "tagGroups/", field="tag_group")
+        group_id = optional_resource_id(request.tag_group, "tagGroups", field="tag_group")
         size = coerce_page_size(request.page_size)
         scope = request_hash(caller.tenant_id, caller.subject, "tags", group_id)
         after = self._tokens.decode(request.page_token, scope)
@@ -576,7 +573,7 @@ class CustomersServicer(
     async def UpdateTag(self, request: pb.UpdateTagRequest, context: Context) -> tags_pb2.Tag:
         caller = require_caller(context)
         body = request.tag
-        tag_id = required_id(body.name, "tags/", "tag.name")
+        tag_id = resource_id(body.name, "tags", field="tag.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -585,8 +582,8 @@ class CustomersServicer(
         changes: dict[str, object] = {}
         for path in paths:
             if path == "tag_group":
-                changes["group_id"] = resource_id(
-                    body.tag_group, "tagGroups/", field="tag.tag_group"
+                changes["group_id"] = optional_resource_id(
+                    body.tag_group, "tagGroups", field="tag.tag_group"
                 )
             else:
                 changes[path] = getattr(body, path)
@@ -595,7 +592,7 @@ class CustomersServicer(
 
     async def DeleteTag(self, request: pb.DeleteTagRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        tag_id = required_id(request.name, "tags/", "name")
+        tag_id = resource_id(request.name, "tags", field="name")
         await self._tags.delete_tag(caller.tenant_id, tag_id, request.etag, actor=actor_of(caller))
         return Empty()
 
@@ -612,7 +609,7 @@ class CustomersServicer(
         self, request: pb.GetCustomFieldDefinitionRequest, context: Context
     ) -> custom_fields_pb2.CustomFieldDefinition:
         caller = require_caller(context)
-        definition_id = required_id(request.name, "customFieldDefinitions/", "name")
+        definition_id = resource_id(request.name, "customFieldDefinitions", field="name")
         return custom_field_to_pb(await self._fields.get(caller.tenant_id, definition_id))
 
     async def ListCustomFieldDefinitions(
@@ -635,8 +632,8 @@ class CustomersServicer(
     ) -> custom_fields_pb2.CustomFieldDefinition:
         caller = require_caller(context)
         body = request.custom_field_definition
-        definition_id = required_id(
-            body.name, "customFieldDefinitions/", "custom_field_definition.name"
+        definition_id = resource_id(
+            body.name, "customFieldDefinitions", field="custom_field_definition.name"
         )
         paths = resolve_update_paths(
             list(request.update_mask.paths),
@@ -654,7 +651,7 @@ class CustomersServicer(
         self, request: pb.DeleteCustomFieldDefinitionRequest, context: Context
     ) -> Empty:
         caller = require_caller(context)
-        definition_id = required_id(request.name, "customFieldDefinitions/", "name")
+        definition_id = resource_id(request.name, "customFieldDefinitions", field="name")
         await self._fields.delete(caller.tenant_id, definition_id, request.etag)
         return Empty()
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import jobs_pb2
+from crosstalk_common.api.resource_names import optional_resource_id, resource_ids
+from crosstalk_common.api.timestamps import timestamp_or_none
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller
-from customers.adapters.mapping import resource_id
 from customers.app.jobs import scope_of
 from customers.domain.bulk import BulkAction, BulkOperation
 from customers.domain.jobs import Job, JobError, JobKind, JobScope, JobState, job_name
@@ -34,13 +33,6 @@ def caller_scope(caller: Caller) -> JobScope:
     return scope_of(caller.visibility)
 
 
-def parse_job_name(name: str, *, field: str = "name") -> str:
-    job_id = resource_id(name, "jobs/", field=field)
-    if not job_id:
-        raise InvalidArgument([FieldViolation(field, "must look like 'jobs/{job}'")])
-    return job_id
-
-
 def job_kind_from_pb(value: int, *, field: str) -> JobKind | None:
     """None for JOB_KIND_UNSPECIFIED (no filter)."""
     if value == jobs_pb2.JOB_KIND_UNSPECIFIED:
@@ -57,14 +49,6 @@ def job_state_from_pb(value: int, *, field: str) -> JobState | None:
     if value not in _STATE_OF:
         raise InvalidArgument([FieldViolation(field, f"unknown job state {value}")])
     return _STATE_OF[value]  # type: ignore[index]
-
-
-def _ts(value: object) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)  # type: ignore[arg-type]
-    return stamp
 
 
 def job_error_to_pb(error: JobError) -> jobs_pb2.JobError:
@@ -91,9 +75,9 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
         creator=f"members/{job.creator_member_id}" if job.creator_member_id else "",
         request_id=job.request_id,
         preview_only=job.preview_only,
-        create_time=_ts(job.created_at),
-        start_time=_ts(job.started_at),
-        end_time=_ts(job.ended_at),
+        create_time=timestamp_or_none(job.created_at),
+        start_time=timestamp_or_none(job.started_at),
+        end_time=timestamp_or_none(job.ended_at),
     )
     if job.kind is JobKind.EXPORT and job.state is JobState.SUCCEEDED:
         message.export_file = f"{job_name(job.id)}/exportFile"
@@ -118,16 +102,7 @@ def bulk_operation_from_pb(request: pb.StartBulkOperationRequest) -> BulkOperati
     action = BulkAction(which)
     if which in ("add_tags", "remove_tags"):
         body = request.add_tags if which == "add_tags" else request.remove_tags
-        bad: list[FieldViolation] = []
-        tag_ids: list[str] = []
-        for i, name in enumerate(body.tags):
-            tag_id = name.removeprefix("tags/")
-            if not name.startswith("tags/") or not tag_id or "/" in tag_id:
-                bad.append(FieldViolation(f"{which}.tags[{i}]", "must look like 'tags/{tag}'"))
-            tag_ids.append(tag_id)
-        if bad:
-            raise InvalidArgument(bad)
-        return BulkOperation(action, tag_ids=tuple(tag_ids))
+        return BulkOperation(action, tag_ids=resource_ids(body.tags, "tags", field=f"{which}.tags"))
     if which == "adjust_score":
         return BulkOperation(
             action, delta=request.adjust_score.delta, reason=request.adjust_score.reason
@@ -136,24 +111,15 @@ def bulk_operation_from_pb(request: pb.StartBulkOperationRequest) -> BulkOperati
         body_owner = request.assign_owner
         return BulkOperation(
             action,
-            owner_member_id=resource_id(body_owner.owner, "members/", field="assign_owner.owner"),
-            department_id=resource_id(
-                body_owner.department, "departments/", field="assign_owner.department"
+            owner_member_id=optional_resource_id(
+                body_owner.owner, "members", field="assign_owner.owner"
+            ),
+            department_id=optional_resource_id(
+                body_owner.department, "departments", field="assign_owner.department"
             ),
         )
     return BulkOperation(action, reason=request.blacklist.reason)
 
 
 def bulk_customer_ids(request: pb.StartBulkOperationRequest) -> tuple[str, ...]:
-    bad: list[FieldViolation] = []
-    ids: list[str] = []
-    for i, name in enumerate(request.customers):
-        customer_id = name.removeprefix("customers/")
-        if not name.startswith("customers/") or not customer_id or "/" in customer_id:
-            bad.append(FieldViolation(f"customers[{i}]", "must look like 'customers/{customer}'"))
-            if len(bad) >= 20:
-                break
-        ids.append(customer_id)
-    if bad:
-        raise InvalidArgument(bad)
-    return tuple(ids)
+    return resource_ids(request.customers, "customers", field="customers", most_violations=20)

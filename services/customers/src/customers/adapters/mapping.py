@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.customers.v1 import custom_fields_pb2, resources_pb2, scoring_pb2, tags_pb2
+from crosstalk_common.api.resource_names import optional_resource_id
+from crosstalk_common.api.timestamps import from_timestamp, timestamp_or_none, to_timestamp
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller
 from customers.app.tags import tag_group_name, tag_name
@@ -57,22 +56,6 @@ def identity_to_pb(identity: ChannelIdentity) -> channel_pb2.ChannelIdentity:
     )
 
 
-def resource_id(name: str, prefix: str, *, field: str) -> str:
-    if not name:
-        return ""
-    if not name.startswith(prefix) or len(name) == len(prefix) or "/" in name[len(prefix) :]:
-        raise InvalidArgument([FieldViolation(field, f"must look like '{prefix}{{id}}'")])
-    return name[len(prefix) :]
-
-
-def required_id(name: str, prefix: str, field: str) -> str:
-    """The id of a resource name that must be given ("tags/{id}" -> id)."""
-    found = resource_id(name, prefix, field=field)
-    if not found:
-        raise InvalidArgument([FieldViolation(field, f"must look like '{prefix}{{id}}'")])
-    return found
-
-
 def actor_of(caller: Caller) -> str:
     """Who did it, as events and timelines name them."""
     return f"members/{caller.member_id}" if caller.member_id else (caller.subject or "system")
@@ -89,8 +72,11 @@ def draft_from_pb(
     return Customer(
         id="",
         tenant_id=tenant_id,
-        owner_member_id=resource_id(pb.owner, "members/", field="customer.owner") or default_owner,
-        department_id=resource_id(pb.department, "departments/", field="customer.department")
+        owner_member_id=optional_resource_id(pb.owner, "members", field="customer.owner")
+        or default_owner,
+        department_id=optional_resource_id(
+            pb.department, "departments", field="customer.department"
+        )
         or default_department,
         display_name=pb.display_name,
         emails=tuple(pb.emails),
@@ -106,13 +92,6 @@ def draft_from_pb(
             for n, i in enumerate(pb.identities)
         ),
     )
-
-
-def _ts(value: object) -> Timestamp:
-    stamp = Timestamp()
-    if value is not None:
-        stamp.FromDatetime(value)  # type: ignore[arg-type]
-    return stamp
 
 
 def customer_to_pb(customer: Customer) -> resources_pb2.Customer:
@@ -138,24 +117,22 @@ def _customer_pb(customer: Customer) -> resources_pb2.Customer:
         score=customer.score,
         owner=f"members/{customer.owner_member_id}" if customer.owner_member_id else "",
         department=f"departments/{customer.department_id}" if customer.department_id else "",
-        create_time=_ts(customer.created_at),
-        update_time=_ts(customer.updated_at),
+        create_time=to_timestamp(customer.created_at),
+        update_time=to_timestamp(customer.updated_at),
         etag=customer.etag,
         lifecycle_stage=stage_to_pb(customer.lifecycle_stage),
         blacklisted=customer.blacklisted,
         blacklist_reason=customer.blacklist_reason,
-        blacklist_time=_ts(customer.blacklist_time) if customer.blacklist_time else None,
+        blacklist_time=timestamp_or_none(customer.blacklist_time),
         points_balance=customer.points_balance,
         order_count=customer.order_totals.order_count,
         order_value=money_to_pb(customer.order_totals.order_value)
         if customer.order_totals.order_value
         else None,
-        last_order_time=_ts(customer.order_totals.last_order_time)
-        if customer.order_totals.last_order_time
-        else None,
+        last_order_time=timestamp_or_none(customer.order_totals.last_order_time),
         time_zone=customer.time_zone,
         tier=f"tiers/{customer.tier_id}" if customer.tier_id else "",
-        last_active_time=_ts(customer.last_active_at) if customer.last_active_at else None,
+        last_active_time=timestamp_or_none(customer.last_active_at),
     )
 
 
@@ -205,8 +182,8 @@ def tag_group_to_pb(group: TagGroup) -> tags_pb2.TagGroup:
         kind=kind_to_pb(group.kind),
         exclusive=group.exclusive,
         description=group.description,
-        create_time=_ts(group.created_at),
-        update_time=_ts(group.updated_at),
+        create_time=to_timestamp(group.created_at),
+        update_time=to_timestamp(group.updated_at),
         etag=group.etag,
     )
 
@@ -219,8 +196,8 @@ def tag_to_pb(tag: Tag, customer_count: int = 0) -> tags_pb2.Tag:
         color=tag.color,
         description=tag.description,
         customer_count=customer_count,
-        create_time=_ts(tag.created_at),
-        update_time=_ts(tag.updated_at),
+        create_time=to_timestamp(tag.created_at),
+        update_time=to_timestamp(tag.updated_at),
         etag=tag.etag,
     )
 
@@ -232,7 +209,7 @@ def lifecycle_change_to_pb(change: LifecycleChange) -> resources_pb2.LifecycleSt
         reason=change.reason,
         actor=change.actor,
         cause_event_id=change.cause_event_id,
-        create_time=_ts(change.created_at),
+        create_time=to_timestamp(change.created_at),
     )
 
 
@@ -241,7 +218,7 @@ def timeline_entry_to_pb(entry: TimelineEntry) -> resources_pb2.TimelineEvent:
     return resources_pb2.TimelineEvent(
         type=entry.type,
         event_id=entry.event_id,
-        occurred_time=_ts(entry.occurred_at),
+        occurred_time=to_timestamp(entry.occurred_at),
         summary=entry.summary,
         actor=entry.actor,
         resource=entry.resource,
@@ -256,7 +233,7 @@ def score_change_to_pb(change: ScoreChange) -> scoring_pb2.ScoreChange:
         reason=change.reason,
         source=change.source,
         cause_event_id=change.cause_event_id,
-        create_time=_ts(change.created_at),
+        create_time=to_timestamp(change.created_at),
     )
 
 
@@ -268,9 +245,9 @@ def points_entry_to_pb(entry: PointsEntry) -> scoring_pb2.PointsEntry:
         balance=entry.balance,
         reason=entry.reason,
         order=entry.order,
-        expire_time=_ts(entry.expire_time) if entry.expire_time else None,
+        expire_time=timestamp_or_none(entry.expire_time),
         actor=entry.actor,
-        create_time=_ts(entry.created_at),
+        create_time=to_timestamp(entry.created_at),
     )
 
 
@@ -294,7 +271,7 @@ def order_from_pb(tenant_id: str, customer_id: str, pb: scoring_pb2.Order) -> Or
         store=pb.store,
         amount=Money(pb.amount.currency_code, pb.amount.units, pb.amount.nanos),
         item_count=pb.item_count,
-        order_time=pb.order_time.ToDatetime(UTC),
+        order_time=from_timestamp(pb.order_time),
     )
 
 
@@ -305,8 +282,8 @@ def order_to_pb(order: Order) -> scoring_pb2.Order:
         store=order.store,
         amount=money_to_pb(order.amount),
         item_count=order.item_count,
-        order_time=_ts(order.order_time),
-        create_time=_ts(order.created_at),
+        order_time=to_timestamp(order.order_time),
+        create_time=to_timestamp(order.created_at),
     )
 
 
@@ -353,7 +330,7 @@ def custom_field_to_pb(d: CustomFieldDefinition) -> custom_fields_pb2.CustomFiel
         required=d.required,
         description=d.description,
         sort_order=d.sort_order,
-        create_time=_ts(d.created_at),
-        update_time=_ts(d.updated_at),
+        create_time=to_timestamp(d.created_at),
+        update_time=to_timestamp(d.updated_at),
         etag=d.etag,
     )

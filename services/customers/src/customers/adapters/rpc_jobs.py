@@ -7,6 +7,7 @@ from typing import Any
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import jobs_pb2
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.api.resource_names import resource_id
 from crosstalk_common.grpc.auth import require_caller
 from customers.adapters.filtering import parse_customer_filter
 from customers.adapters.job_mapping import (
@@ -15,7 +16,6 @@ from customers.adapters.job_mapping import (
     job_kind_from_pb,
     job_state_from_pb,
     job_to_pb,
-    parse_job_name,
 )
 from customers.app.bulk_operations import BulkOperations
 from customers.app.jobs import JobService
@@ -54,7 +54,7 @@ class JobRpcs:
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> jobs_pb2.Job:
         caller = require_caller(context)
         job = await self._jobs.get(
-            caller.tenant_id, caller.visibility, parse_job_name(request.name)
+            caller.tenant_id, caller.visibility, resource_id(request.name, "jobs")
         )
         return job_to_pb(job)
 
@@ -76,6 +76,6 @@ class JobRpcs:
     async def CancelJob(self, request: pb.CancelJobRequest, context: Context) -> jobs_pb2.Job:
         caller = require_caller(context)
         job = await self._jobs.cancel(
-            caller.tenant_id, caller.visibility, parse_job_name(request.name)
+            caller.tenant_id, caller.visibility, resource_id(request.name, "jobs")
         )
         return job_to_pb(job)

@@ -9,17 +9,17 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.empty_pb2 import Empty
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import scoring_pb2
 from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
+from crosstalk_common.api.resource_names import optional_resource_id, resource_id
+from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.grpc.auth import require_caller
 from customers.adapters.filtering import parse_customer_filter
-from customers.adapters.mapping import required_id, resource_id
 from customers.app.score_rules import score_rule_name
 from customers.app.scoring import ScoringService
 from customers.app.tiers import tier_name, tier_rule_name
@@ -50,13 +50,6 @@ _PERIODS = {
     scoring_pb2.CAP_PERIOD_LIFETIME: CapPeriod.LIFETIME,
 }
 _PERIODS_PB = {v: k for k, v in _PERIODS.items()}
-
-
-def _ts(value: object) -> Timestamp:
-    stamp = Timestamp()
-    if value is not None:
-        stamp.FromDatetime(value)  # type: ignore[arg-type]
-    return stamp
 
 
 def _blob(body: scoring_pb2.ScoreRule | scoring_pb2.TierRule) -> bytes:
@@ -94,8 +87,8 @@ def score_rule_to_pb(rule: ScoreRule) -> scoring_pb2.ScoreRule:
         cap_points=rule.cap_points,
         cap_period=_PERIODS_PB.get(rule.cap_period, scoring_pb2.CAP_PERIOD_UNSPECIFIED),  # type: ignore[arg-type]
         enabled=rule.enabled,
-        create_time=_ts(rule.created_at),
-        update_time=_ts(rule.updated_at),
+        create_time=to_timestamp(rule.created_at),
+        update_time=to_timestamp(rule.updated_at),
         etag=rule.etag,
     )
     if rule.condition_blob:
@@ -110,8 +103,8 @@ def tier_to_pb(tier: Tier) -> scoring_pb2.Tier:
         rank=tier.rank,
         description=tier.description,
         color=tier.color,
-        create_time=_ts(tier.created_at),
-        update_time=_ts(tier.updated_at),
+        create_time=to_timestamp(tier.created_at),
+        update_time=to_timestamp(tier.updated_at),
         etag=tier.etag,
     )
 
@@ -122,8 +115,8 @@ def tier_rule_to_pb(rule: TierRule) -> scoring_pb2.TierRule:
         tier=tier_name(rule.tier_id),
         allow_downgrade=rule.allow_downgrade,
         enabled=rule.enabled,
-        create_time=_ts(rule.created_at),
-        update_time=_ts(rule.updated_at),
+        create_time=to_timestamp(rule.created_at),
+        update_time=to_timestamp(rule.updated_at),
         etag=rule.etag,
     )
     if rule.condition_blob:
@@ -161,7 +154,7 @@ class ScoringRpcs:
         self, request: pb.GetScoreRuleRequest, context: Context
     ) -> scoring_pb2.ScoreRule:
         caller = require_caller(context)
-        rule_id = required_id(request.name, "scoreRules/", "name")
+        rule_id = resource_id(request.name, "scoreRules", field="name")
         return score_rule_to_pb(await self._scoring.get_score_rule(caller.tenant_id, rule_id))
 
     async def ListScoreRules(
@@ -184,7 +177,7 @@ class ScoringRpcs:
     ) -> scoring_pb2.ScoreRule:
         caller = require_caller(context)
         body = request.score_rule
-        rule_id = required_id(body.name, "scoreRules/", "score_rule.name")
+        rule_id = resource_id(body.name, "scoreRules", field="score_rule.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -197,7 +190,7 @@ class ScoringRpcs:
 
     async def DeleteScoreRule(self, request: pb.DeleteScoreRuleRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        rule_id = required_id(request.name, "scoreRules/", "name")
+        rule_id = resource_id(request.name, "scoreRules", field="name")
         await self._scoring.delete_score_rule(caller.tenant_id, rule_id, request.etag)
         return Empty()
 
@@ -220,7 +213,7 @@ class ScoringRpcs:
 
     async def GetTier(self, request: pb.GetTierRequest, context: Context) -> scoring_pb2.Tier:
         caller = require_caller(context)
-        tier_id = required_id(request.name, "tiers/", "name")
+        tier_id = resource_id(request.name, "tiers", field="name")
         return tier_to_pb(await self._scoring.get_tier(caller.tenant_id, tier_id))
 
     async def ListTiers(
@@ -239,7 +232,7 @@ class ScoringRpcs:
     async def UpdateTier(self, request: pb.UpdateTierRequest, context: Context) -> scoring_pb2.Tier:
         caller = require_caller(context)
         body = request.tier
-        tier_id = required_id(body.name, "tiers/", "tier.name")
+        tier_id = resource_id(body.name, "tiers", field="tier.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -251,7 +244,7 @@ class ScoringRpcs:
 
     async def DeleteTier(self, request: pb.DeleteTierRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        tier_id = required_id(request.name, "tiers/", "name")
+        tier_id = resource_id(request.name, "tiers", field="name")
         await self._scoring.delete_tier(caller.tenant_id, tier_id, request.etag)
         return Empty()
 
@@ -275,7 +268,7 @@ class ScoringRpcs:
             TierRule(
                 id="",
                 tenant_id=caller.tenant_id,
-                tier_id=resource_id(body.tier, "tiers/", field="tier_rule.tier"),
+                tier_id=optional_resource_id(body.tier, "tiers", field="tier_rule.tier"),
                 condition=await self._tier_rule_condition(caller.tenant_id, body),
                 condition_blob=_blob(body),
                 allow_downgrade=body.allow_downgrade,
@@ -288,14 +281,14 @@ class ScoringRpcs:
         self, request: pb.GetTierRuleRequest, context: Context
     ) -> scoring_pb2.TierRule:
         caller = require_caller(context)
-        rule_id = required_id(request.name, "tierRules/", "name")
+        rule_id = resource_id(request.name, "tierRules", field="name")
         return tier_rule_to_pb(await self._scoring.get_tier_rule(caller.tenant_id, rule_id))
 
     async def ListTierRules(
         self, request: pb.ListTierRulesRequest, context: Context
     ) -> pb.ListTierRulesResponse:
         caller = require_caller(context)
-        tier_id = resource_id(request.tier, "tiers/", field="tier")
+        tier_id = optional_resource_id(request.tier, "tiers", field="tier")
         size = coerce_page_size(request.page_size)
         scope = request_hash(caller.tenant_id, caller.subject, "tierRules", tier_id)
         after = self._tokens.decode(request.page_token, scope)
@@ -314,7 +307,7 @@ class ScoringRpcs:
     ) -> scoring_pb2.TierRule:
         caller = require_caller(context)
         body = request.tier_rule
-        rule_id = required_id(body.name, "tierRules/", "tier_rule.name")
+        rule_id = resource_id(body.name, "tierRules", field="tier_rule.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -323,7 +316,9 @@ class ScoringRpcs:
         changes: dict[str, object] = {}
         for path in paths:
             if path == "tier":
-                changes["tier_id"] = resource_id(body.tier, "tiers/", field="tier_rule.tier")
+                changes["tier_id"] = optional_resource_id(
+                    body.tier, "tiers", field="tier_rule.tier"
+                )
             elif path == "condition":
                 changes["condition"] = await self._tier_rule_condition(caller.tenant_id, body)
                 changes["condition_blob"] = _blob(body)
@@ -334,7 +329,7 @@ class ScoringRpcs:
 
     async def DeleteTierRule(self, request: pb.DeleteTierRuleRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        rule_id = required_id(request.name, "tierRules/", "name")
+        rule_id = resource_id(request.name, "tierRules", field="name")
         await self._scoring.delete_tier_rule(caller.tenant_id, rule_id, request.etag)
         return Empty()
 

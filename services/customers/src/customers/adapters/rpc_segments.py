@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.empty_pb2 import Empty
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from crosstalk.common.v1 import condition_pb2
 from crosstalk.customers.v1 import customers_service_pb2 as pb
@@ -13,15 +12,17 @@ from crosstalk.customers.v1 import resources_pb2, segments_pb2
 from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
+from crosstalk_common.api.resource_names import optional_resource_id, resource_id
+from crosstalk_common.api.timestamps import timestamp_or_none
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller, require_caller
 from customers.adapters.filtering import parse_customer_filter
-from customers.adapters.mapping import actor_of, customer_to_pb, resource_id
+from customers.adapters.mapping import actor_of, customer_to_pb
 from customers.app.merging import MergeService
 from customers.app.segment_ports import FilterReader
 from customers.app.segments import SegmentReader, SegmentService, segment_name
-from customers.app.use_cases import CustomerService, customer_name, parse_customer_name
+from customers.app.use_cases import CustomerService, customer_name
 from customers.domain.duplicates import DuplicateSuggestion
 from customers.domain.segments import SEGMENT_EDITABLE_FIELDS, Segment, SegmentVisibility
 
@@ -74,14 +75,6 @@ def _condition_bytes(body: segments_pb2.Segment) -> bytes:
     )
 
 
-def _ts(value: Any) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def segment_to_pb(segment: Segment) -> segments_pb2.Segment:
     assert segment.visibility is not None
     return segments_pb2.Segment(
@@ -92,9 +85,9 @@ def segment_to_pb(segment: Segment) -> segments_pb2.Segment:
         visibility=_VISIBILITY_TO_PB[segment.visibility],
         owner=f"members/{segment.owner_member_id}",
         customer_count=segment.customer_count,
-        count_time=_ts(segment.count_time),
-        create_time=_ts(segment.created_at),
-        update_time=_ts(segment.updated_at),
+        count_time=timestamp_or_none(segment.count_time),
+        create_time=timestamp_or_none(segment.created_at),
+        update_time=timestamp_or_none(segment.updated_at),
         etag=segment.etag,
     )
 
@@ -105,13 +98,6 @@ def suggestion_to_pb(found: DuplicateSuggestion) -> resources_pb2.DuplicateSugge
         matched_fields=list(found.matched_fields),
         confidence=found.confidence,
     )
-
-
-def _segment_id(name: str, field: str) -> str:
-    found = resource_id(name, "segments/", field=field)
-    if not found:
-        raise InvalidArgument([FieldViolation(field, "must look like 'segments/{segment}'")])
-    return found
 
 
 def _reader(caller: Caller) -> SegmentReader:
@@ -143,7 +129,7 @@ class SegmentRpcs:
         self, request: pb.GetSegmentRequest, context: Context
     ) -> segments_pb2.Segment:
         caller = require_caller(context)
-        segment_id = _segment_id(request.name, "name")
+        segment_id = resource_id(request.name, "segments", field="name")
         return segment_to_pb(await self._segments.get(segment_id, _reader(caller)))
 
     async def ListSegments(
@@ -169,7 +155,7 @@ class SegmentRpcs:
     ) -> segments_pb2.Segment:
         caller = require_caller(context)
         body = request.segment
-        segment_id = _segment_id(body.name, "segment.name")
+        segment_id = resource_id(body.name, "segments", field="segment.name")
         paths = resolve_update_paths(
             list(request.update_mask.paths),
             populated=populated_fields(body),
@@ -190,7 +176,7 @@ class SegmentRpcs:
 
     async def DeleteSegment(self, request: pb.DeleteSegmentRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        segment_id = _segment_id(request.name, "name")
+        segment_id = resource_id(request.name, "segments", field="name")
         await self._segments.delete(segment_id, request.etag, _reader(caller))
         return Empty()
 
@@ -198,9 +184,9 @@ class SegmentRpcs:
         self, request: pb.MergeCustomersRequest, context: Context
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
-        survivor_id = parse_customer_name(request.customer, field="customer")
+        survivor_id = resource_id(request.customer, "customers", field="customer")
         merged_ids = [
-            parse_customer_name(name, field=f"merged_customers[{i}]")
+            resource_id(name, "customers", field=f"merged_customers[{i}]")
             for i, name in enumerate(request.merged_customers)
         ]
         customer = await self._merging.merge(
@@ -217,9 +203,7 @@ class SegmentRpcs:
         self, request: pb.ListDuplicateSuggestionsRequest, context: Context
     ) -> pb.ListDuplicateSuggestionsResponse:
         caller = require_caller(context)
-        customer_id = (
-            parse_customer_name(request.customer, field="customer") if request.customer else ""
-        )
+        customer_id = optional_resource_id(request.customer, "customers", field="customer")
         size = coerce_page_size(request.page_size)
         scope = request_hash(
             caller.tenant_id, caller.subject, "duplicates", customer_id, request.min_confidence

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from crosstalk.common.v1 import tabular_pb2
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import jobs_pb2
 from crosstalk_common.api.pagination import PageTokenCodec
-from crosstalk_common.errors import FieldViolation, InvalidArgument
+from crosstalk_common.api.resource_names import optional_resource_id, resource_ids, resource_ids_of
+from crosstalk_common.api.timestamps import to_timestamp
+from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.grpc.auth import require_caller
 from customers.adapters.filtering import parse_customer_filter
 from customers.adapters.job_mapping import job_to_pb
-from customers.adapters.mapping import actor_of, customer_to_pb, resource_id
+from customers.adapters.mapping import actor_of, customer_to_pb
 from customers.app.exports import ExportService
 from customers.app.imports import ImportRequest, ImportService, ImportSummary
 from customers.app.use_cases import CustomerService
@@ -54,26 +54,9 @@ def _policy_from_pb(value: int) -> MatchPolicy:
     return _POLICIES[value]  # type: ignore[index]
 
 
-def _tag_ids(names: list[str]) -> tuple[str, ...]:
-    bad: list[FieldViolation] = []
-    ids: list[str] = []
-    for i, name in enumerate(names):
-        tag_id = name.removeprefix("tags/")
-        if not name.startswith("tags/") or not tag_id or "/" in tag_id:
-            bad.append(FieldViolation(f"tags[{i}]", "must look like 'tags/{tag}'"))
-        ids.append(tag_id)
-    if bad:
-        raise InvalidArgument(bad)
-    return tuple(ids)
-
-
 def _job_of(name: str, singleton: str) -> str:
     """The job id of "jobs/{job}/<singleton>"."""
-    job_id = name.removeprefix("jobs/").removesuffix(f"/{singleton}")
-    if not name.startswith("jobs/") or not name.endswith(f"/{singleton}") or not job_id:
-        raise InvalidArgument.field("name", f"must look like 'jobs/{{job}}/{singleton}'")
-    if "/" in job_id:
-        raise InvalidArgument.field("name", f"must look like 'jobs/{{job}}/{singleton}'")
+    (job_id,) = resource_ids_of(name, f"jobs/{{job}}/{singleton}")
     return job_id
 
 
@@ -128,8 +111,8 @@ class TransferRpcs:
                 mappings=tuple((m.column, m.field) for m in request.column_mappings),
                 preview_only=request.preview_only,
                 policy=_policy_from_pb(request.match_policy),
-                tag_ids=_tag_ids(list(request.tags)),
-                owner_member_id=resource_id(request.owner, "members/", field="owner"),
+                tag_ids=resource_ids(request.tags, "tags", field="tags"),
+                owner_member_id=optional_resource_id(request.owner, "members", field="owner"),
                 request_id=request.request_id,
             )
         )
@@ -168,12 +151,10 @@ class TransferRpcs:
         caller = require_caller(context)
         job_id = _job_of(request.name, "exportFile")
         exported = await self._exports.file(caller.tenant_id, caller.visibility, job_id)
-        expire_time = Timestamp()
-        expire_time.FromDatetime(exported.expire_time)
         return jobs_pb2.ExportFile(
             name=request.name,
             filename=exported.filename,
             content_type=exported.content_type,
             content=exported.content,
-            expire_time=expire_time,
+            expire_time=to_timestamp(exported.expire_time),
         )

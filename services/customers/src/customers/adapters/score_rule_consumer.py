@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC
 from typing import Any
 
 from google.protobuf.message import Message
@@ -14,9 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2
 from crosstalk.events.v1 import customer_events_pb2, messaging_events_pb2
+from crosstalk_common.api.resource_names import resource_id
+from crosstalk_common.api.timestamps import from_timestamp
 from crosstalk_common.bus.catalogue import catalogue
 from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
+from crosstalk_common.errors import InvalidArgument
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.score_rules import apply_score_rules
 from customers.domain.scoring import SCORABLE_EVENT_TYPES, ScoringEvent
@@ -86,17 +88,18 @@ def scoring_event(event: Event) -> ScoringEvent | None:
     facts_of = _FACTS.get(event.type)
     payload: Message = event.payload
     customer = str(getattr(payload, "customer", ""))
-    customer_id = customer.removeprefix("customers/")
-    if facts_of is None or not customer.startswith("customers/") or not customer_id:
+    if facts_of is None:
         return None
-    if "/" in customer_id:
+    try:
+        customer_id = resource_id(customer, "customers", field="customer")
+    except InvalidArgument:
         return None
     return ScoringEvent(
         event_id=event.event_id,
         tenant_id=event.tenant_id,
         type=event.type,
         customer_id=customer_id,
-        occurred_at=event.envelope.occurred_time.ToDatetime(UTC),
+        occurred_at=from_timestamp(event.envelope.occurred_time),
         facts=facts_of(payload),
     )
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from customers.app.ports import UowFactory
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from customers.app.ports import UnitOfWork
 from customers.domain.model import TimelineEntry
 
 MAX_SUMMARY = 200
@@ -14,7 +15,7 @@ MAX_SUMMARY = 200
 
 @dataclass(frozen=True)
 class CustomerActivity:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
 
     async def message_received(
         self,

@@ -27,10 +27,11 @@ from crosstalk_common.errors import (
     InvalidArgument,
     PreconditionViolation,
 )
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from customers.app.job_ports import JobContext
 from customers.app.jobs import JobService, scope_of, visibility_of
-from customers.app.ports import UnitOfWork, UowFactory
+from customers.app.ports import UnitOfWork
 from customers.app.tags import tag_name
 from customers.app.use_cases import customer_name
 from customers.app.write_slices import SliceSizer, SliceWritten, in_slices
@@ -213,7 +214,7 @@ class BulkOperationHandler:
 
     def __init__(
         self,
-        new_uow: UowFactory,
+        new_uow: UnitOfWorkFactory[UnitOfWork],
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         batches_at_once: int = 1,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 
+from crosstalk_common.api.etags import check_etag
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import Aborted, AlreadyExists, NotFound
-from customers.app.ports import CustomFieldKeyTaken, UowFactory
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from customers.app.ports import CustomFieldKeyTaken, UnitOfWork
 from customers.domain.model import CustomFieldDefinition, validate_custom_field_definition
 
 CUSTOM_FIELD = "crosstalk.io/CustomFieldDefinition"
@@ -19,7 +21,7 @@ def custom_field_name(definition_id: str) -> str:
 
 @dataclass(frozen=True)
 class CustomFieldService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
 
     async def create(self, draft: CustomFieldDefinition) -> CustomFieldDefinition:
         now = utc_now()
@@ -56,8 +58,7 @@ class CustomFieldService:
             current = await uow.fields.get(tenant_id, definition_id)
             if current is None:
                 raise NotFound(CUSTOM_FIELD, name)
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             updated = validate_custom_field_definition(
                 replace(current, **changes, updated_at=utc_now(), version=current.version + 1)  # type: ignore[arg-type]
             )
@@ -73,7 +74,6 @@ class CustomFieldService:
             current = await uow.fields.get(tenant_id, definition_id)
             if current is None:
                 raise NotFound(CUSTOM_FIELD, name)
-            if etag and etag != current.etag:
-                raise Aborted.etag_mismatch(name)
+            check_etag(etag, current.etag, name)
             await uow.fields.delete(tenant_id, definition_id, current.key)
             await uow.commit()

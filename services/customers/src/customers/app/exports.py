@@ -30,10 +30,11 @@ from crosstalk_common.errors import (
     NotFound,
     PreconditionViolation,
 )
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from customers.app.job_ports import JobContext
 from customers.app.jobs import FILE_CHUNK_BYTES, JobService, scope_of, visibility_of
-from customers.app.ports import UnitOfWork, UowFactory
+from customers.app.ports import UnitOfWork
 from customers.domain.bulk import node_from_json, node_to_json
 from customers.domain.imports import CUSTOM_FIELD_PREFIX, IDENTITY_FIELDS, FileFormat
 from customers.domain.jobs import Job, JobKind, JobState, job_name
@@ -259,7 +260,7 @@ class ExportedFile:
 
 @dataclass(frozen=True)
 class ExportService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     jobs: JobService
 
     async def start(
@@ -352,7 +353,11 @@ class ExportHandler:
     """Runs EXPORT jobs (JobHandler)."""
 
     def __init__(
-        self, new_uow: UowFactory, sheets: SheetWriter, *, page_size: int = PAGE_SIZE
+        self,
+        new_uow: UnitOfWorkFactory[UnitOfWork],
+        sheets: SheetWriter,
+        *,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self.new_uow = new_uow
         self.sheets = sheets

@@ -33,6 +33,7 @@ from google.protobuf.message import Message
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import InvalidArgument
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from customers.app.imports import (
     PREVIEW_ROWS,
     ImportSpec,
@@ -45,7 +46,7 @@ from customers.app.imports import (
 )
 from customers.app.job_ports import JobContext
 from customers.app.jobs import visibility_of
-from customers.app.ports import IdentityTaken, UnitOfWork, UowFactory
+from customers.app.ports import IdentityTaken, UnitOfWork
 from customers.app.tags import change_tags, tag_name
 from customers.app.use_cases import _created_event, customer_name
 from customers.domain.imports import (
@@ -121,7 +122,7 @@ class ImportHandler:
 
     def __init__(
         self,
-        new_uow: UowFactory,
+        new_uow: UnitOfWorkFactory[UnitOfWork],
         sheets: SheetReader,
         store: ImportStoreOf,
         *,

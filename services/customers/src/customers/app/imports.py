@@ -21,9 +21,10 @@ from crosstalk_common.errors import (
     NotFound,
     PreconditionViolation,
 )
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from customers.app.jobs import JobService, scope_of
-from customers.app.ports import UnitOfWork, UowFactory
+from customers.app.ports import UnitOfWork
 from customers.app.tags import tag_name
 from customers.domain.imports import (
     MAX_FILE_BYTES,
@@ -287,7 +288,7 @@ def customer_from_json(data: Mapping[str, Any]) -> Customer:
 
 @dataclass(frozen=True)
 class ImportService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     jobs: JobService
     sheets: SheetReader
 

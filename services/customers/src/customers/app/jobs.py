@@ -25,9 +25,10 @@ from crosstalk_common.errors import (
     PreconditionViolation,
 )
 from crosstalk_common.permissions import DataScope
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from customers.app.job_ports import JobCancelled, JobHandler, JobRequestTaken
-from customers.app.ports import UnitOfWork, UowFactory
+from customers.app.ports import UnitOfWork
 from customers.domain.jobs import (
     MAX_JOB_ERRORS,
     Job,
@@ -71,7 +72,7 @@ def _sees(job: Job, visibility: Visibility) -> bool:
 
 @dataclass(frozen=True)
 class JobService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
 
     async def start(
         self,
@@ -329,7 +330,7 @@ class JobRunner:
 
     def __init__(
         self,
-        new_uow: UowFactory,
+        new_uow: UnitOfWorkFactory[UnitOfWork],
         handlers: Mapping[JobKind, JobHandler],
         *,
         lease: timedelta = timedelta(seconds=60),

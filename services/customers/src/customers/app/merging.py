@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import Aborted, FieldViolation, InvalidArgument, NotFound
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
-from customers.app.ports import UnitOfWork, UowFactory
+from customers.app.ports import UnitOfWork
 from customers.app.timeline import record
 from customers.app.use_cases import RESOURCE, customer_name
 from customers.domain.duplicates import DuplicateSuggestion, suggestion
@@ -29,7 +30,7 @@ _MAX_BATCHES = 10
 
 @dataclass(frozen=True)
 class MergeService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
 
     async def merge(
         self,

@@ -19,7 +19,8 @@ from datetime import datetime
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.aio import sleep_unless_stopped
 from crosstalk_common.clock import utc_now
-from customers.app.ports import UnitOfWork, UowFactory
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from customers.app.ports import UnitOfWork
 from customers.app.tiers import reassess_tier
 from customers.app.timeline import record
 from customers.domain.model import PointsEntry, PointsKind
@@ -31,7 +32,9 @@ EXPIRY_ACTOR = "system"
 
 
 class PointsExpiry:
-    def __init__(self, new_uow: UowFactory, *, interval: float = 60.0, batch: int = 500) -> None:
+    def __init__(
+        self, new_uow: UnitOfWorkFactory[UnitOfWork], *, interval: float = 60.0, batch: int = 500
+    ) -> None:
         self._new_uow = new_uow
         self._interval = interval
         self._batch = batch

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from google.protobuf.message import Message
 
+from crosstalk_common import unit_of_work
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.visibility import Visibility
 from customers.app.job_ports import JobRepository
@@ -189,7 +189,7 @@ class CustomFieldRepository(Protocol):
     async def delete(self, tenant_id: str, definition_id: str, key: str) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     @property
     def customers(self) -> CustomerRepository: ...
     @property
@@ -205,19 +205,6 @@ class UnitOfWork(Protocol):
     @property
     def scoring(self) -> ScoringRepository: ...
 
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def emit(self, tenant_id: str, payload: Message) -> str: ...
     async def emit_many(self, tenant_id: str, payloads: Sequence[Message]) -> list[str]:
         """Stage many events at once; their ids, in order."""
         ...
-
-    async def commit(self) -> None: ...
-
-
-UowFactory = Callable[[], UnitOfWork]

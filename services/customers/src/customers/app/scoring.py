@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
+from crosstalk_common.api.etags import check_etag
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import (
     Aborted,
@@ -20,7 +21,8 @@ from crosstalk_common.errors import (
     NotFound,
     PreconditionViolation,
 )
-from customers.app.ports import UnitOfWork, UowFactory
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from customers.app.ports import UnitOfWork
 from customers.app.score_rules import score_rule_name
 from customers.app.scoring_ports import TierTaken
 from customers.app.tiers import TierRecompute, tier_name, tier_rule_name
@@ -39,13 +41,8 @@ TIER = "crosstalk.io/Tier"
 TIER_RULE = "crosstalk.io/TierRule"
 
 
-def _check_etag(etag: str, current: str, name: str) -> None:
-    if etag and etag != current:
-        raise Aborted.etag_mismatch(name)
-
-
 class ScoringService:
-    def __init__(self, new_uow: UowFactory) -> None:
+    def __init__(self, new_uow: UnitOfWorkFactory[UnitOfWork]) -> None:
         self.new_uow = new_uow
         self.tier_recompute = TierRecompute(new_uow)
 
@@ -99,7 +96,7 @@ class ScoringService:
             current = await uow.scoring.get_score_rule(tenant_id, rule_id)
             if current is None:
                 raise NotFound(SCORE_RULE, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             updated = await self._checked_rule(
                 uow,
                 replace(current, **changes, updated_at=utc_now(), version=current.version + 1),  # type: ignore[arg-type]
@@ -116,7 +113,7 @@ class ScoringService:
             current = await uow.scoring.get_score_rule(tenant_id, rule_id)
             if current is None:
                 raise NotFound(SCORE_RULE, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             await uow.scoring.delete_score_rule(tenant_id, rule_id)
             await uow.commit()
 
@@ -171,7 +168,7 @@ class ScoringService:
             current = await uow.scoring.get_tier(tenant_id, tier_id)
             if current is None:
                 raise NotFound(TIER, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             updated = replace(current, **changes, updated_at=utc_now(), version=current.version + 1)  # type: ignore[arg-type]
             updated = replace(updated, display_name=updated.display_name.strip())
             await self._check_tier(uow, updated)
@@ -192,7 +189,7 @@ class ScoringService:
             current = await uow.scoring.get_tier(tenant_id, tier_id)
             if current is None:
                 raise NotFound(TIER, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             rules, holders = await uow.scoring.tier_usage(tenant_id, tier_id)
             if rules or holders:
                 raise FailedPrecondition(
@@ -265,7 +262,7 @@ class ScoringService:
             current = await uow.scoring.get_tier_rule(tenant_id, rule_id)
             if current is None:
                 raise NotFound(TIER_RULE, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             updated = replace(current, **changes, updated_at=utc_now(), version=current.version + 1)  # type: ignore[arg-type]
             # A rule whose condition went stale (a custom field it names was
             # deleted) can still be disabled or moved without resending it.
@@ -283,7 +280,7 @@ class ScoringService:
             current = await uow.scoring.get_tier_rule(tenant_id, rule_id)
             if current is None:
                 raise NotFound(TIER_RULE, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             await uow.scoring.delete_tier_rule(tenant_id, rule_id)
             await uow.commit()
         self.tier_recompute.request(tenant_id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 
+from crosstalk_common.api.etags import check_etag
 from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.errors import (
@@ -29,8 +30,9 @@ from crosstalk_common.errors import (
     PermissionDenied,
 )
 from crosstalk_common.permissions import DataScope
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
-from customers.app.ports import UnitOfWork, UowFactory
+from customers.app.ports import UnitOfWork
 from customers.app.segment_ports import FilterReader, SegmentNameTaken
 from customers.domain.segments import Segment, SegmentVisibility, validate_segment
 
@@ -53,7 +55,7 @@ class SegmentReader:
 
 @dataclass(frozen=True)
 class SegmentService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
     read_filter: FilterReader
 
     async def create(self, draft: Segment, reader: SegmentReader) -> Segment:
@@ -193,6 +195,5 @@ async def _changeable(
             "only the segment's owner, or a member who sees all customers, may change it",
             reason="SEGMENT_OWNER_ONLY",
         )
-    if etag and etag != segment.etag:
-        raise Aborted.etag_mismatch(segment_name(segment_id))
+    check_etag(etag, segment.etag, segment_name(segment_id))
     return segment

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, replace
 
 from crosstalk.events.v1 import customer_events_pb2
+from crosstalk_common.api.etags import check_etag
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import (
     Aborted,
@@ -16,14 +17,8 @@ from crosstalk_common.errors import (
     NotFound,
     PreconditionViolation,
 )
-from customers.app.ports import (
-    CustomerRepository,
-    Emit,
-    TagNameTaken,
-    TagRepository,
-    UnitOfWork,
-    UowFactory,
-)
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from customers.app.ports import CustomerRepository, Emit, TagNameTaken, TagRepository, UnitOfWork
 from customers.app.timeline import record
 from customers.domain.model import (
     AUTOMATION_GROUP,
@@ -152,14 +147,9 @@ async def resolve_display_names(tags: TagRepository, tenant_id: str, names: list
     return [found[n] for n in wanted]
 
 
-def _check_etag(etag: str, current: str, name: str) -> None:
-    if etag and etag != current:
-        raise Aborted.etag_mismatch(name)
-
-
 @dataclass(frozen=True)
 class TagService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
 
     # --- groups -------------------------------------------------------------
 
@@ -202,7 +192,7 @@ class TagService:
             current = await uow.tags.get_group(tenant_id, group_id)
             if current is None:
                 raise NotFound(TAG_GROUP, tag_group_name(group_id))
-            _check_etag(etag, current.etag, tag_group_name(group_id))
+            check_etag(etag, current.etag, tag_group_name(group_id))
             updated = replace(current, **changes, updated_at=utc_now(), version=current.version + 1)  # type: ignore[arg-type]
             updated = replace(updated, display_name=updated.display_name.strip())
             validate_tag_group(updated)
@@ -221,7 +211,7 @@ class TagService:
             current = await uow.tags.get_group(tenant_id, group_id)
             if current is None:
                 raise NotFound(TAG_GROUP, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             count = await uow.tags.count_in_group(tenant_id, group_id)
             if count:
                 raise FailedPrecondition(
@@ -287,7 +277,7 @@ class TagService:
             current = await uow.tags.get_tag(tenant_id, tag_id)
             if current is None:
                 raise NotFound(TAG, tag_name(tag_id))
-            _check_etag(etag, current.etag, tag_name(tag_id))
+            check_etag(etag, current.etag, tag_name(tag_id))
             updated = replace(current, **changes, updated_at=utc_now(), version=current.version + 1)  # type: ignore[arg-type]
             updated = replace(updated, display_name=updated.display_name.strip())
             validate_tag(updated)
@@ -307,7 +297,7 @@ class TagService:
             current = await uow.tags.get_tag(tenant_id, tag_id)
             if current is None:
                 raise NotFound(TAG, name)
-            _check_etag(etag, current.etag, name)
+            check_etag(etag, current.etag, name)
             holders = await uow.tags.delete_tag(tenant_id, tag_id)
             for customer_id in holders:
                 customer = await uow.customers.get(tenant_id, customer_id)

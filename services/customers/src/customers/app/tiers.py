@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
-from customers.app.ports import UnitOfWork, UowFactory
+from customers.app.ports import UnitOfWork
 from customers.app.timeline import record
 from customers.domain.facts import customer_facts
 from customers.domain.model import Customer
@@ -120,7 +121,7 @@ async def reassess_tier(uow: UnitOfWork, tenant_id: str, customer_id: str) -> Cu
 
 
 async def recompute_tenant(
-    new_uow: UowFactory,
+    new_uow: UnitOfWorkFactory[UnitOfWork],
     tenant_id: str,
     *,
     now: datetime | None = None,
@@ -162,7 +163,7 @@ class TierRecompute:
     change, the next tier rule change, or the next ``TierSweep``).
     """
 
-    def __init__(self, new_uow: UowFactory) -> None:
+    def __init__(self, new_uow: UnitOfWorkFactory[UnitOfWork]) -> None:
         self._new_uow = new_uow
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
@@ -208,7 +209,7 @@ class TierSweep:
 
     def __init__(
         self,
-        new_uow: UowFactory,
+        new_uow: UnitOfWorkFactory[UnitOfWork],
         *,
         interval: timedelta = timedelta(hours=6),
         first_after: timedelta = timedelta(minutes=5),

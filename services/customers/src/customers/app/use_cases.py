@@ -6,10 +6,11 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.events.v1 import customer_events_pb2
+from crosstalk_common.api.etags import check_etag
+from crosstalk_common.api.resource_names import optional_resource_id
+from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.model import FieldSpec, Node
 from crosstalk_common.errors import (
@@ -21,8 +22,9 @@ from crosstalk_common.errors import (
     NotFound,
     PreconditionViolation,
 )
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
-from customers.app.ports import IdentityTaken, OrderTaken, RequestReplayed, UnitOfWork, UowFactory
+from customers.app.ports import IdentityTaken, OrderTaken, RequestReplayed, UnitOfWork
 from customers.app.tags import change_tags, tag_name
 from customers.app.tiers import reassess_tier
 from customers.app.timeline import record
@@ -69,12 +71,6 @@ def _amount(money: Money) -> str:
     return f"{sign}{whole}{'.' + digits if digits else ''} {money.currency}"
 
 
-def _timestamp(at: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(at)
-    return ts
-
-
 def _identity_pb(identity: ChannelIdentity) -> channel_pb2.ChannelIdentity:
     return channel_pb2.ChannelIdentity(
         channel=channel_pb2.Channel.Value(f"CHANNEL_{identity.channel.name}"),
@@ -109,7 +105,7 @@ async def _refuse_taken_identities(
 
 @dataclass(frozen=True)
 class CustomerService:
-    new_uow: UowFactory
+    new_uow: UnitOfWorkFactory[UnitOfWork]
 
     async def create(self, draft: Customer, *, actor: str = "system") -> Customer:
         now = utc_now()
@@ -475,12 +471,8 @@ class CustomerService:
         reason = validate_reason(reason, field_name="reason", required=True)
         request_id = validate_request_id(request_id)
         order = order.strip()
-        prefix = f"{customer_name(customer_id)}/orders/"
-        order_id = order.removeprefix(prefix)
-        if order and (not order.startswith(prefix) or not order_id or "/" in order_id):
-            raise InvalidArgument(
-                [FieldViolation("order", f"must look like '{prefix}{{order}}' (this customer)")]
-            )
+        # The entry keeps the order's whole name; it must be one of this customer's orders.
+        optional_resource_id(order, f"{customer_name(customer_id)}/orders", field="order")
         async with self.new_uow() as uow:
             current = await self._current(uow, tenant_id, visibility, customer_id)
             if request_id:
@@ -592,7 +584,7 @@ class CustomerService:
                         units=order.amount.units,
                         nanos=order.amount.nanos,
                     ),
-                    order_time=_timestamp(order.order_time),
+                    order_time=to_timestamp(order.order_time),
                     order_count=totals.order_count,
                     order_value=money_pb2.Money(
                         currency_code=value.currency, units=value.units, nanos=value.nanos
@@ -676,10 +668,7 @@ class CustomerService:
             current = await uow.customers.get(tenant_id, customer_id, visibility)
             if current is None:
                 raise NotFound(RESOURCE, customer_name(customer_id))
-            if etag and etag != current.etag:
-                raise Aborted(
-                    f"customer changed since it was read (etag {etag}, now {current.etag})"
-                )
+            check_etag(etag, current.etag, customer_name(customer_id))
             updated = _normalized(
                 replace(current, **changes, updated_at=utc_now(), version=current.version + 1)  # type: ignore[arg-type]
             )
@@ -839,10 +828,3 @@ def _created_event(customer: Customer) -> customer_events_pb2.CustomerCreated:
         owner=f"members/{customer.owner_member_id}" if customer.owner_member_id else "",
         department=f"departments/{customer.department_id}" if customer.department_id else "",
     )
-
-
-def parse_customer_name(name: str, *, field: str = "name") -> str:
-    prefix = "customers/"
-    if not name.startswith(prefix) or len(name) == len(prefix) or "/" in name[len(prefix) :]:
-        raise InvalidArgument([FieldViolation(field, "must look like 'customers/{customer}'")])
-    return name[len(prefix) :]
