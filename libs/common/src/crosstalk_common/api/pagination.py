@@ -18,13 +18,14 @@ import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
 from crosstalk.common.v1 import paging_pb2
+from crosstalk_common.api.timestamps import from_timestamp, to_timestamp
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.grpc.auth import current_principal
@@ -124,7 +125,7 @@ class PageTokenCodec:
         cursor = paging_pb2.PageCursor(
             last_keys=list(last_keys), request_hash=request_hash, holder_hash=self._holder_hash()
         )
-        cursor.expire_time.FromDatetime(as_utc(self._clock()) + self._ttl)
+        cursor.expire_time.CopyFrom(to_timestamp(as_utc(self._clock()) + self._ttl))
         payload = _TOKEN_VERSION + cursor.SerializeToString(deterministic=True)
         raw = self._sign(payload) + payload
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -194,7 +195,7 @@ class PageTokenCodec:
                 "same while paging, or start again without a page_token",
             )
         now = as_utc(self._clock())
-        if not cursor.HasField("expire_time") or cursor.expire_time.ToDatetime(tzinfo=UTC) <= now:
+        if not cursor.HasField("expire_time") or from_timestamp(cursor.expire_time) <= now:
             raise InvalidArgument.field(
                 field, "has expired; start again from the first page without a page_token"
             )
