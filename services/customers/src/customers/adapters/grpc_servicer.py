@@ -11,7 +11,7 @@ from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import customers_service_pb2_grpc as pb_grpc
 from crosstalk_common.api.field_mask import resolve_update_paths
 from crosstalk_common.api.ordering import Direction, SortKey, parse_order_by
-from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.api.pagination import ListRequest, PageTokenCodec, request_hash
 from crosstalk_common.api.proto_fields import populated_fields
 from crosstalk_common.api.resource_names import optional_resource_id, resource_id
 from crosstalk_common.api.timestamps import time_field
@@ -152,7 +152,7 @@ class CustomersServicer(
     ) -> pb.ListCustomersResponse:
         caller = require_caller(context)
         _customer_order(request.order_by)
-        page, token = await self._page(caller, None, request.page_size, request.page_token, "")
+        page, token = await self._page(caller, None, request, "")
         return pb.ListCustomersResponse(
             customers=[customer_to_pb(c) for c in page], next_page_token=token
         )
@@ -163,27 +163,23 @@ class CustomersServicer(
         caller = require_caller(context)
         _customer_order(request.order_by)
         condition = await parse_customer_filter(self._service, caller.tenant_id, request.condition)
-        page, token = await self._page(
-            caller,
-            condition,
-            request.page_size,
-            request.page_token,
-            request_hash(request.condition),
-        )
+        page, token = await self._page(caller, condition, request, request_hash(request.condition))
         return pb.SearchCustomersResponse(
             customers=[customer_to_pb(c) for c in page], next_page_token=token
         )
 
     async def _page(
-        self, caller: Caller, condition: Any, page_size: int, page_token: str, params: str
+        self, caller: Caller, condition: Any, request: ListRequest, params: str
     ) -> tuple[list[Customer], str]:
-        size = coerce_page_size(page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, params)
-        after = self._tokens.decode(page_token, scope)
+        window = self._tokens.window(request, caller.tenant_id, caller.subject, params)
         fetched = await self._service.page(
-            caller.tenant_id, caller.visibility, condition=condition, after=after, limit=size + 1
+            caller.tenant_id,
+            caller.visibility,
+            condition=condition,
+            after=window.after,
+            limit=window.limit,
         )
-        return self._tokens.next_page(fetched, size, scope, _customer_keys, weigh=_customer_bytes)
+        return window.cut(fetched, _customer_keys, weigh=_customer_bytes)
 
     async def CountCustomers(
         self, request: pb.CountCustomersRequest, context: Context
@@ -252,15 +248,17 @@ class CustomersServicer(
     ) -> pb.ListLifecycleHistoryResponse:
         caller = require_caller(context)
         customer_id = resource_id(request.parent, "customers", field="parent")
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, "lifecycle", customer_id)
-        after = self._tokens.decode(request.page_token, scope)
+        window = self._tokens.window(
+            request, caller.tenant_id, caller.subject, "lifecycle", customer_id
+        )
         page = await self._service.lifecycle_history(
-            caller.tenant_id, caller.visibility, customer_id, after=after, limit=size + 1
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            after=window.after,
+            limit=window.limit,
         )
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [item.created_at.isoformat(), item.id]
-        )
+        page, token = window.cut(page, lambda item: [item.created_at.isoformat(), item.id])
         return pb.ListLifecycleHistoryResponse(
             lifecycle_stage_changes=[lifecycle_change_to_pb(c) for c in page],
             next_page_token=token,
@@ -307,15 +305,17 @@ class CustomersServicer(
     ) -> pb.ListScoreHistoryResponse:
         caller = require_caller(context)
         customer_id = resource_id(request.parent, "customers", field="parent")
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, "scores", customer_id)
-        after = self._tokens.decode(request.page_token, scope)
+        window = self._tokens.window(
+            request, caller.tenant_id, caller.subject, "scores", customer_id
+        )
         page = await self._service.score_history(
-            caller.tenant_id, caller.visibility, customer_id, after=after, limit=size + 1
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            after=window.after,
+            limit=window.limit,
         )
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [item.created_at.isoformat(), item.id]
-        )
+        page, token = window.cut(page, lambda item: [item.created_at.isoformat(), item.id])
         return pb.ListScoreHistoryResponse(
             score_changes=[score_change_to_pb(c) for c in page], next_page_token=token
         )
@@ -360,15 +360,17 @@ class CustomersServicer(
     ) -> pb.ListPointsLedgerResponse:
         caller = require_caller(context)
         customer_id = resource_id(request.parent, "customers", field="parent")
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, "points", customer_id)
-        after = self._tokens.decode(request.page_token, scope)
+        window = self._tokens.window(
+            request, caller.tenant_id, caller.subject, "points", customer_id
+        )
         page = await self._service.points_ledger(
-            caller.tenant_id, caller.visibility, customer_id, after=after, limit=size + 1
+            caller.tenant_id,
+            caller.visibility,
+            customer_id,
+            after=window.after,
+            limit=window.limit,
         )
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [item.created_at.isoformat(), item.id]
-        )
+        page, token = window.cut(page, lambda item: [item.created_at.isoformat(), item.id])
         return pb.ListPointsLedgerResponse(
             points_entries=[points_entry_to_pb(e) for e in page], next_page_token=token
         )
@@ -399,8 +401,8 @@ class CustomersServicer(
         end = time_field(request, "end_time")
         if start is not None and end is not None and end <= start:
             raise InvalidArgument([FieldViolation("end_time", "must be after start_time")])
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(
+        window = self._tokens.window(
+            request,
             caller.tenant_id,
             caller.subject,
             "orders",
@@ -408,19 +410,16 @@ class CustomersServicer(
             start.isoformat() if start else "",
             end.isoformat() if end else "",
         )
-        after = self._tokens.decode(request.page_token, scope)
         page = await self._service.orders(
             caller.tenant_id,
             caller.visibility,
             customer_id,
             start=start,
             end=end,
-            after=after,
-            limit=size + 1,
+            after=window.after,
+            limit=window.limit,
         )
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [item.order_time.isoformat(), item.id]
-        )
+        page, token = window.cut(page, lambda item: [item.order_time.isoformat(), item.id])
         return pb.ListOrdersResponse(orders=[order_to_pb(o) for o in page], next_page_token=token)
 
     async def ListTimelineEvents(
@@ -432,8 +431,8 @@ class CustomersServicer(
         end = time_field(request, "end_time")
         if start is not None and end is not None and end <= start:
             raise InvalidArgument([FieldViolation("end_time", "must be after start_time")])
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(
+        window = self._tokens.window(
+            request,
             caller.tenant_id,
             caller.subject,
             "timeline",
@@ -442,7 +441,6 @@ class CustomersServicer(
             start.isoformat() if start else "",
             end.isoformat() if end else "",
         )
-        after = self._tokens.decode(request.page_token, scope)
         page = await self._service.timeline(
             caller.tenant_id,
             caller.visibility,
@@ -450,12 +448,10 @@ class CustomersServicer(
             types=list(request.types),
             start=start,
             end=end,
-            after=after,
-            limit=size + 1,
+            after=window.after,
+            limit=window.limit,
         )
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [item.occurred_at.isoformat(), item.event_id]
-        )
+        page, token = window.cut(page, lambda item: [item.occurred_at.isoformat(), item.event_id])
         return pb.ListTimelineEventsResponse(
             timeline_events=[timeline_entry_to_pb(e) for e in page], next_page_token=token
         )
@@ -491,15 +487,13 @@ class CustomersServicer(
     ) -> pb.ListTagGroupsResponse:
         caller = require_caller(context)
         kind = kind_from_pb(request.kind, field="kind") if request.kind else None
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, "tagGroups", request.kind)
-        after = self._tokens.decode(request.page_token, scope)
+        window = self._tokens.window(
+            request, caller.tenant_id, caller.subject, "tagGroups", request.kind
+        )
         page = await self._tags.page_groups(
-            caller.tenant_id, kind=kind, after=after, limit=size + 1
+            caller.tenant_id, kind=kind, after=window.after, limit=window.limit
         )
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [item.display_name, item.id]
-        )
+        page, token = window.cut(page, lambda item: [item.display_name, item.id])
         return pb.ListTagGroupsResponse(
             tag_groups=[tag_group_to_pb(g) for g in page], next_page_token=token
         )
@@ -557,15 +551,11 @@ class CustomersServicer(
     async def ListTags(self, request: pb.ListTagsRequest, context: Context) -> pb.ListTagsResponse:
         caller = require_caller(context)
         group_id = optional_resource_id(request.tag_group, "tagGroups", field="tag_group")
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, "tags", group_id)
-        after = self._tokens.decode(request.page_token, scope)
+        window = self._tokens.window(request, caller.tenant_id, caller.subject, "tags", group_id)
         page, counts = await self._tags.page_tags(
-            caller.tenant_id, group_id=group_id, after=after, limit=size + 1
+            caller.tenant_id, group_id=group_id, after=window.after, limit=window.limit
         )
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [item.display_name, item.id]
-        )
+        page, token = window.cut(page, lambda item: [item.display_name, item.id])
         return pb.ListTagsResponse(
             tags=[tag_to_pb(t, counts.get(t.id, 0)) for t in page], next_page_token=token
         )
@@ -616,13 +606,9 @@ class CustomersServicer(
         self, request: pb.ListCustomFieldDefinitionsRequest, context: Context
     ) -> pb.ListCustomFieldDefinitionsResponse:
         caller = require_caller(context)
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, "customFields")
-        after = self._tokens.decode(request.page_token, scope)
-        page = await self._fields.page(caller.tenant_id, after=after, limit=size + 1)
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [str(item.sort_order), item.key]
-        )
+        window = self._tokens.window(request, caller.tenant_id, caller.subject, "customFields")
+        page = await self._fields.page(caller.tenant_id, after=window.after, limit=window.limit)
+        page, token = window.cut(page, lambda item: [str(item.sort_order), item.key])
         return pb.ListCustomFieldDefinitionsResponse(
             custom_field_definitions=[custom_field_to_pb(d) for d in page], next_page_token=token
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import jobs_pb2
-from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.api.resource_names import resource_id
 from crosstalk_common.grpc.auth import require_caller
 from customers.adapters.filtering import parse_customer_filter
@@ -62,15 +62,18 @@ class JobRpcs:
         caller = require_caller(context)
         kind = job_kind_from_pb(request.kind, field="kind")
         state = job_state_from_pb(request.state, field="state")
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, "jobs", request.kind, request.state)
-        after = self._tokens.decode(request.page_token, scope)
+        window = self._tokens.window(
+            request, caller.tenant_id, caller.subject, "jobs", request.kind, request.state
+        )
         page = await self._jobs.page(
-            caller.tenant_id, caller.visibility, kind=kind, state=state, after=after, limit=size + 1
+            caller.tenant_id,
+            caller.visibility,
+            kind=kind,
+            state=state,
+            after=window.after,
+            limit=window.limit,
         )
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda job: [job.created_at.isoformat(), job.id]
-        )
+        page, token = window.cut(page, lambda job: [job.created_at.isoformat(), job.id])
         return pb.ListJobsResponse(jobs=[job_to_pb(j) for j in page], next_page_token=token)
 
     async def CancelJob(self, request: pb.CancelJobRequest, context: Context) -> jobs_pb2.Job:

@@ -13,7 +13,7 @@ from google.protobuf.empty_pb2 import Empty
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import scoring_pb2
 from crosstalk_common.api.field_mask import resolve_update_paths
-from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.api.proto_fields import populated_fields
 from crosstalk_common.api.resource_names import optional_resource_id, resource_id
 from crosstalk_common.api.timestamps import to_timestamp
@@ -161,13 +161,11 @@ class ScoringRpcs:
         self, request: pb.ListScoreRulesRequest, context: Context
     ) -> pb.ListScoreRulesResponse:
         caller = require_caller(context)
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, "scoreRules")
-        after = self._tokens.decode(request.page_token, scope)
-        page = await self._scoring.page_score_rules(caller.tenant_id, after=after, limit=size + 1)
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [_iso(item.created_at), item.id]
+        window = self._tokens.window(request, caller.tenant_id, caller.subject, "scoreRules")
+        page = await self._scoring.page_score_rules(
+            caller.tenant_id, after=window.after, limit=window.limit
         )
+        page, token = window.cut(page, lambda item: [_iso(item.created_at), item.id])
         return pb.ListScoreRulesResponse(
             score_rules=[score_rule_to_pb(r) for r in page], next_page_token=token
         )
@@ -220,13 +218,11 @@ class ScoringRpcs:
         self, request: pb.ListTiersRequest, context: Context
     ) -> pb.ListTiersResponse:
         caller = require_caller(context)
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, "tiers")
-        after = self._tokens.decode(request.page_token, scope)
-        page = await self._scoring.page_tiers(caller.tenant_id, after=after, limit=size + 1)
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [str(item.rank), item.id]
+        window = self._tokens.window(request, caller.tenant_id, caller.subject, "tiers")
+        page = await self._scoring.page_tiers(
+            caller.tenant_id, after=window.after, limit=window.limit
         )
+        page, token = window.cut(page, lambda item: [str(item.rank), item.id])
         return pb.ListTiersResponse(tiers=[tier_to_pb(t) for t in page], next_page_token=token)
 
     async def UpdateTier(self, request: pb.UpdateTierRequest, context: Context) -> scoring_pb2.Tier:
@@ -289,15 +285,13 @@ class ScoringRpcs:
     ) -> pb.ListTierRulesResponse:
         caller = require_caller(context)
         tier_id = optional_resource_id(request.tier, "tiers", field="tier")
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, caller.subject, "tierRules", tier_id)
-        after = self._tokens.decode(request.page_token, scope)
+        window = self._tokens.window(
+            request, caller.tenant_id, caller.subject, "tierRules", tier_id
+        )
         page = await self._scoring.page_tier_rules(
-            caller.tenant_id, tier_id=tier_id, after=after, limit=size + 1
+            caller.tenant_id, tier_id=tier_id, after=window.after, limit=window.limit
         )
-        page, token = self._tokens.next_page(
-            page, size, scope, lambda item: [_iso(item.created_at), item.id]
-        )
+        page, token = window.cut(page, lambda item: [_iso(item.created_at), item.id])
         return pb.ListTierRulesResponse(
             tier_rules=[tier_rule_to_pb(r) for r in page], next_page_token=token
         )

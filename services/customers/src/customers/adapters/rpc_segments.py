@@ -10,7 +10,7 @@ from crosstalk.common.v1 import condition_pb2
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk.customers.v1 import resources_pb2, segments_pb2
 from crosstalk_common.api.field_mask import resolve_update_paths
-from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.api.proto_fields import populated_fields
 from crosstalk_common.api.resource_names import optional_resource_id, resource_id
 from crosstalk_common.api.timestamps import timestamp_or_none
@@ -137,15 +137,18 @@ class SegmentRpcs:
     ) -> pb.ListSegmentsResponse:
         caller = require_caller(context)
         only = _visibility_from_pb(request.visibility, field="visibility")
-        size = coerce_page_size(request.page_size, maximum=MAX_SEGMENT_PAGE_SIZE)
-        scope = request_hash(caller.tenant_id, caller.subject, "segments", request.visibility)
-        after = self._tokens.decode(request.page_token, scope)
+        window = self._tokens.window(
+            request,
+            caller.tenant_id,
+            caller.subject,
+            "segments",
+            request.visibility,
+            maximum=MAX_SEGMENT_PAGE_SIZE,
+        )
         fetched = await self._segments.page(
-            _reader(caller), visibility=only, after=after, limit=size + 1
+            _reader(caller), visibility=only, after=window.after, limit=window.limit
         )
-        page, token = self._tokens.next_page(
-            fetched, size, scope, lambda item: [item.display_name, item.id]
-        )
+        page, token = window.cut(fetched, lambda item: [item.display_name, item.id])
         return pb.ListSegmentsResponse(
             segments=[segment_to_pb(s) for s in page], next_page_token=token
         )
@@ -204,20 +207,24 @@ class SegmentRpcs:
     ) -> pb.ListDuplicateSuggestionsResponse:
         caller = require_caller(context)
         customer_id = optional_resource_id(request.customer, "customers", field="customer")
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(
-            caller.tenant_id, caller.subject, "duplicates", customer_id, request.min_confidence
+        window = self._tokens.window(
+            request,
+            caller.tenant_id,
+            caller.subject,
+            "duplicates",
+            customer_id,
+            request.min_confidence,
         )
-        after = self._tokens.decode(request.page_token, scope)
+        # The use case pages candidate keys itself and says where the next page starts.
         found, cursor = await self._merging.duplicates(
             caller.tenant_id,
             caller.visibility,
             customer_id=customer_id,
             min_confidence=request.min_confidence,
-            after=after,
-            limit=size,
+            after=window.after,
+            limit=window.size,
         )
         return pb.ListDuplicateSuggestionsResponse(
             duplicate_suggestions=[suggestion_to_pb(s) for s in found],
-            next_page_token=self._tokens.encode(cursor, scope) if cursor else "",
+            next_page_token=window.token_after(cursor) if cursor else "",
         )

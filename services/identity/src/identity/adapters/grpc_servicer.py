@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from google.protobuf.empty_pb2 import Empty
 from opentelemetry import trace
@@ -18,7 +18,7 @@ from crosstalk.identity.v1 import auth_pb2, resources_pb2
 from crosstalk.identity.v1 import identity_service_pb2 as pb
 from crosstalk.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from crosstalk_common.api.field_mask import resolve_update_paths
-from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.api.pagination import ListRequest, ListWindow, PageTokenCodec
 from crosstalk_common.api.proto_fields import populated_fields
 from crosstalk_common.api.resource_names import optional_resource_id, resource_id, resource_ids_of
 from crosstalk_common.api.timestamps import time_field, timestamp_or_none
@@ -40,7 +40,6 @@ from identity.domain.model import (
 )
 
 Context = Any  # grpc.aio.ServicerContext
-T = TypeVar("T")
 
 
 def _metadata(context: Context, key: str) -> str:
@@ -95,19 +94,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     # --- paging -----------------------------------------------------------------
 
-    def _window(
-        self, actor: Actor, request: Any, params: Sequence[object]
-    ) -> tuple[int, str, list[str]]:
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(actor.tenant_id, actor.subject, type(request).__name__, *params)
-        return size, scope, self._tokens.decode(request.page_token, scope)
-
-    def _cut(
-        self, items: list[T], size: int, scope: str, key: Callable[[T], list[str]]
-    ) -> tuple[list[T], str]:
-        if len(items) <= size:
-            return items, ""
-        return items[:size], self._tokens.encode(key(items[size - 1]), scope)
+    def _window(self, actor: Actor, request: ListRequest, params: Sequence[object]) -> ListWindow:
+        return self._tokens.window(
+            request, actor.tenant_id, actor.subject, type(request).__name__, *params
+        )
 
     # --- tenant ---------------------------------------------------------------------
 
@@ -215,11 +205,15 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> pb.ListSessionsResponse:
         actor = actor_of(context)
         member_id = resource_id(request.parent, "members", field="parent")
-        size, scope, after = self._window(actor, request, [member_id, request.show_inactive])
+        window = self._window(actor, request, [member_id, request.show_inactive])
         found = await self._app.auth.sessions(
-            actor, member_id, show_inactive=request.show_inactive, after=after, limit=size + 1
+            actor,
+            member_id,
+            show_inactive=request.show_inactive,
+            after=window.after,
+            limit=window.limit,
         )
-        page, token = self._cut(found, size, scope, lambda s: _created_key(s.created_at, s.id))
+        page, token = window.cut(found, lambda s: _created_key(s.created_at, s.id))
         return pb.ListSessionsResponse(
             sessions=[mapping.session_to_pb(s) for s in page], next_page_token=token
         )
@@ -268,7 +262,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             state=mapping.member_state_from_pb(request.state),
             query=request.query.strip(),
         )
-        size, scope, after = self._window(
+        window = self._window(
             actor,
             request,
             [
@@ -284,10 +278,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             actor,
             where,
             include_sub_departments=request.include_sub_departments,
-            after=after,
-            limit=size + 1,
+            after=window.after,
+            limit=window.limit,
         )
-        page, token = self._cut(found, size, scope, lambda m: _created_key(m.created_at, m.id))
+        page, token = window.cut(found, lambda m: _created_key(m.created_at, m.id))
         return pb.ListMembersResponse(
             members=[mapping.member_to_pb(m) for m in page], next_page_token=token
         )
@@ -401,9 +395,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         parent = optional_resource_id(
             request.parent_department, "departments", field="parent_department"
         )
-        size, scope, after = self._window(actor, request, [parent])
-        found = await self._app.departments.page(actor, parent or None, after=after, limit=size + 1)
-        page, token = self._cut(found, size, scope, lambda d: [str(d.sort_order), d.id])
+        window = self._window(actor, request, [parent])
+        found = await self._app.departments.page(
+            actor, parent or None, after=window.after, limit=window.limit
+        )
+        page, token = window.cut(found, lambda d: [str(d.sort_order), d.id])
         return pb.ListDepartmentsResponse(
             departments=[mapping.department_to_pb(d) for d in page], next_page_token=token
         )
@@ -453,11 +449,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         actor = actor_of(context)
         kind = mapping.group_kind_from_pb(request.kind, field="kind")
         member_id = optional_resource_id(request.member, "members", field="member")
-        size, scope, after = self._window(actor, request, [request.kind, member_id])
+        window = self._window(actor, request, [request.kind, member_id])
         found = await self._app.groups.page(
-            actor, kind=kind, member_id=member_id, after=after, limit=size + 1
+            actor, kind=kind, member_id=member_id, after=window.after, limit=window.limit
         )
-        page, token = self._cut(found, size, scope, lambda g: _created_key(g.created_at, g.id))
+        page, token = window.cut(found, lambda g: _created_key(g.created_at, g.id))
         return pb.ListGroupsResponse(
             groups=[mapping.group_to_pb(g) for g in page], next_page_token=token
         )
@@ -502,9 +498,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.ListRolesRequest, context: Context
     ) -> pb.ListRolesResponse:
         actor = actor_of(context)
-        size, scope, after = self._window(actor, request, [])
-        found = await self._app.roles.page(actor, after=after, limit=size + 1)
-        page, token = self._cut(found, size, scope, lambda r: _created_key(r.created_at, r.id))
+        window = self._window(actor, request, [])
+        found = await self._app.roles.page(actor, after=window.after, limit=window.limit)
+        page, token = window.cut(found, lambda r: _created_key(r.created_at, r.id))
         return pb.ListRolesResponse(
             roles=[mapping.role_to_pb(r) for r in page], next_page_token=token
         )
@@ -535,11 +531,12 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.ListPermissionsRequest, context: Context
     ) -> pb.ListPermissionsResponse:
         actor = actor_of(context)
-        size, scope, after = self._window(actor, request, [request.service])
+        window = self._window(actor, request, [request.service])
+        after = window.after
         found = [
             p for p in self._app.roles.permissions(request.service) if not after or p.id > after[0]
         ]
-        page, token = self._cut(found[: size + 1], size, scope, lambda p: [p.id])
+        page, token = window.cut(found, lambda p: [p.id])
         return pb.ListPermissionsResponse(
             permissions=[
                 resources_pb2.Permission(
@@ -592,11 +589,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.ListApiKeysRequest, context: Context
     ) -> pb.ListApiKeysResponse:
         actor = actor_of(context)
-        size, scope, after = self._window(actor, request, [request.show_inactive])
+        window = self._window(actor, request, [request.show_inactive])
         found = await self._app.api_keys.page(
-            actor, show_inactive=request.show_inactive, after=after, limit=size + 1
+            actor, show_inactive=request.show_inactive, after=window.after, limit=window.limit
         )
-        page, token = self._cut(found, size, scope, lambda k: _created_key(k.created_at, k.id))
+        page, token = window.cut(found, lambda k: _created_key(k.created_at, k.id))
         now = utc_now()
         return pb.ListApiKeysResponse(
             api_keys=[mapping.api_key_to_pb(k, now) for k in page], next_page_token=token
@@ -622,7 +619,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             start_time=time_field(request, "start_time"),
             end_time=time_field(request, "end_time"),
         )
-        size, scope, after = self._window(
+        window = self._window(
             actor,
             request,
             [
@@ -633,8 +630,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 where.end_time.isoformat() if where.end_time else "",
             ],
         )
-        found = await self._app.audit.page(actor, where, after=after, limit=size + 1)
-        page, token = self._cut(found, size, scope, lambda e: [e.event_time.isoformat(), e.id])
+        found = await self._app.audit.page(actor, where, after=window.after, limit=window.limit)
+        page, token = window.cut(found, lambda e: [e.event_time.isoformat(), e.id])
         return pb.ListAuditEventsResponse(
             audit_events=[mapping.audit_to_pb(e) for e in page], next_page_token=token
         )

@@ -7,7 +7,7 @@ from typing import Any
 from crosstalk.rules.v1 import resources_pb2
 from crosstalk.rules.v1 import rules_service_pb2 as pb
 from crosstalk.rules.v1 import rules_service_pb2_grpc as pb_grpc
-from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.api.resource_names import resource_id
 from crosstalk_common.grpc.auth import require_caller
 from rules.adapters.mapping import rule_from_pb, rule_to_pb
@@ -43,9 +43,7 @@ class RulesServicer(pb_grpc.RulesServiceServicer):
         self, request: pb.ListRulesRequest, context: Context
     ) -> pb.ListRulesResponse:
         caller = require_caller(context)
-        size = coerce_page_size(request.page_size, maximum=MAX_RULES_PER_PAGE)
-        scope = request_hash(caller.tenant_id, "rules")
-        after = self._tokens.decode(request.page_token, scope)
-        fetched = await self._service.page(caller.tenant_id, after=after, limit=size + 1)
-        page, token = self._tokens.next_page(fetched, size, scope, _rule_keys)
+        window = self._tokens.window(request, caller.tenant_id, "rules", maximum=MAX_RULES_PER_PAGE)
+        fetched = await self._service.page(caller.tenant_id, after=window.after, limit=window.limit)
+        page, token = window.cut(fetched, _rule_keys)
         return pb.ListRulesResponse(rules=[rule_to_pb(r) for r in page], next_page_token=token)

@@ -14,7 +14,7 @@ from crosstalk.translation.v1 import resources_pb2
 from crosstalk.translation.v1 import translation_service_pb2 as pb
 from crosstalk.translation.v1 import translation_service_pb2_grpc as pb_grpc
 from crosstalk_common.api.field_mask import resolve_update_paths
-from crosstalk_common.api.pagination import PageTokenCodec, coerce_page_size, request_hash
+from crosstalk_common.api.pagination import ListRequest, PageTokenCodec
 from crosstalk_common.api.proto_fields import populated_fields
 from crosstalk_common.api.resource_names import resource_id
 from crosstalk_common.api.timestamps import to_timestamp
@@ -78,16 +78,13 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         self,
         tenant_id: str,
         fetch: Callable[[list[str], int], Awaitable[list[K]]],
-        page_size: int,
-        page_token: str,
+        request: ListRequest,
         params: object,
         weigh: Callable[[K], int] | None = None,
     ) -> tuple[list[K], str]:
-        size = coerce_page_size(page_size)
-        scope = request_hash(tenant_id, params)
-        after = self._tokens.decode(page_token, scope)
-        page = await fetch(after, size + 1)
-        return self._tokens.next_page(page, size, scope, _created_keys, weigh=weigh)
+        window = self._tokens.window(request, tenant_id, params)
+        page = await fetch(window.after, window.limit)
+        return window.cut(page, _created_keys, weigh=weigh)
 
     # --- text ---------------------------------------------------------------------------
 
@@ -167,14 +164,13 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         self, request: pb.ListEnginesRequest, context: Context
     ) -> pb.ListEnginesResponse:
         caller = require_caller(context)
-        size = coerce_page_size(request.page_size)
-        scope = request_hash(caller.tenant_id, "engines")
-        after = self._tokens.decode(request.page_token, scope)
+        window = self._tokens.window(request, caller.tenant_id, "engines")
+        after, size = window.after, window.size
         start = int(after[0]) if after and after[0].isdigit() else 0
         infos = self._translation.engines()
         default = next((i.name for i in infos if i.available), "")
         page = infos[start : start + size]
-        token = self._tokens.encode([str(start + size)], scope) if start + size < len(infos) else ""
+        token = window.token_after([str(start + size)]) if start + size < len(infos) else ""
         return pb.ListEnginesResponse(
             engines=[engine_to_pb(i, default) for i in page], next_page_token=token
         )
@@ -255,11 +251,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
             )
 
         page, token = await self._page(
-            caller.tenant_id,
-            fetch,
-            request.page_size,
-            request.page_token,
-            [kind.value, source, target],
+            caller.tenant_id, fetch, request, [kind.value, source, target]
         )
         return pb.ListGlossaryTermsResponse(
             glossary_terms=[term_to_pb(t) for t in page], next_page_token=token
@@ -316,9 +308,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         async def fetch(after: list[str], limit: int) -> list[Any]:
             return await self._presets.page(caller.tenant_id, after=after, limit=limit)
 
-        page, token = await self._page(
-            caller.tenant_id, fetch, request.page_size, request.page_token, "presets"
-        )
+        page, token = await self._page(caller.tenant_id, fetch, request, "presets")
         return pb.ListLanguagePresetsResponse(
             language_presets=[preset_to_pb(p) for p in page], next_page_token=token
         )
@@ -379,8 +369,7 @@ class TranslationServicer(pb_grpc.TranslationServiceServicer):
         page, token = await self._page(
             caller.tenant_id,
             fetch,
-            request.page_size,
-            request.page_token,
+            request,
             request.intent,
             # A set can hold 200 words: pages are cut by weight too (ADR 0016).
             weigh=lambda keyword_set: keyword_set_to_pb(keyword_set).ByteSize(),
