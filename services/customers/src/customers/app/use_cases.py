@@ -24,6 +24,7 @@ from crosstalk_common.errors import (
 )
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
+from customers.app.conflicts import ChangedMeanwhile, retried_when_changed_meanwhile
 from customers.app.ports import IdentityTaken, OrderTaken, RequestReplayed, UnitOfWork
 from customers.app.tags import change_tags, tag_name
 from customers.app.tiers import reassess_tier
@@ -176,6 +177,7 @@ class CustomerService:
             await uow.commit()
         return updated
 
+    @retried_when_changed_meanwhile
     async def set_lifecycle_stage(
         self,
         tenant_id: str,
@@ -198,7 +200,7 @@ class CustomerService:
                 current, lifecycle_stage=stage, updated_at=now, version=current.version + 1
             )
             if not await uow.customers.save_stage(updated, expected_version=current.version):
-                raise Aborted("customer changed while it was being updated; read it again")
+                raise ChangedMeanwhile()
             await uow.customers.add_lifecycle_change(
                 LifecycleChange(
                     id=str(uuid.uuid4()),
@@ -248,6 +250,7 @@ class CustomerService:
                 tenant_id, customer_id, after=after, limit=limit
             )
 
+    @retried_when_changed_meanwhile
     async def blacklist(
         self, tenant_id: str, visibility: Visibility, customer_id: str, reason: str, *, actor: str
     ) -> Customer:
@@ -264,7 +267,7 @@ class CustomerService:
                 version=current.version + 1,
             )
             if not await uow.customers.save(updated, expected_version=current.version):
-                raise Aborted("customer changed while it was being updated; read it again")
+                raise ChangedMeanwhile()
             await record(
                 uow.customers,
                 uow.emit,
@@ -279,6 +282,7 @@ class CustomerService:
             await uow.commit()
         return updated
 
+    @retried_when_changed_meanwhile
     async def unblacklist(
         self, tenant_id: str, visibility: Visibility, customer_id: str, *, actor: str
     ) -> Customer:
@@ -295,7 +299,7 @@ class CustomerService:
                 version=current.version + 1,
             )
             if not await uow.customers.save(updated, expected_version=current.version):
-                raise Aborted("customer changed while it was being updated; read it again")
+                raise ChangedMeanwhile()
             # The event catalogue has no customer.unblacklisted: it is an update.
             await record(
                 uow.customers,
@@ -654,6 +658,7 @@ class CustomerService:
             raise NotFound(RESOURCE, customer_name(customer_id))
         return customer
 
+    @retried_when_changed_meanwhile
     async def update(
         self,
         tenant_id: str,
@@ -683,7 +688,7 @@ class CustomerService:
             if "identities" in changes:
                 await _refuse_taken_identities(uow, updated, except_id=customer_id)
             if not await uow.customers.save(updated, expected_version=current.version):
-                raise Aborted("customer changed while it was being updated; read it again")
+                raise ChangedMeanwhile()
             await record(
                 uow.customers,
                 uow.emit,
