@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.clock import as_utc
+from crosstalk_common.db.keyset import past
 from customers.adapters.tables import custom_field_definitions as defs
 from customers.adapters.tables import customers
 from customers.app.ports import CustomFieldKeyTaken
@@ -44,9 +45,7 @@ class SqlCustomFieldRepository:
         where = [defs.c.tenant_id == tenant_id]
         if after:
             order, key = int(after[0]), after[1]
-            where.append(
-                or_(defs.c.sort_order > order, and_(defs.c.sort_order == order, defs.c.key > key))
-            )
+            where.append(past([defs.c.sort_order, defs.c.key], [order, key]))
         rows = await self._session.execute(
             select(defs).where(*where).order_by(defs.c.sort_order, defs.c.key).limit(limit)
         )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
+from crosstalk_common.db.keyset import past
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from customers.adapters.bulk_customer_writes import SqlBulkCustomerWrites
@@ -86,7 +87,7 @@ class SqlJobRepository:
             where.append(t.c.state == state.value)
         if after:
             at, last_id = datetime.fromisoformat(after[0]), after[1]
-            where.append(or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < last_id)))
+            where.append(past([t.c.created_at, t.c.id], [at, last_id], descending=True))
         rows = await self._session.execute(
             select(t).where(*where).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
         )

@@ -8,12 +8,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import Table, delete, exists, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
+from crosstalk_common.db.keyset import past
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
@@ -222,8 +223,7 @@ class SqlMergeRepository:
                 )
             )
         if after:
-            kind, value = after
-            where.append(or_(keys.c.kind > kind, and_(keys.c.kind == kind, keys.c.value > value)))
+            where.append(past([keys.c.kind, keys.c.value], after))
         shared = (
             await self._session.execute(
                 _in_scope(select(keys.c.kind, keys.c.value), visibility)

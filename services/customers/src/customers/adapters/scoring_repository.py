@@ -294,6 +294,7 @@ class SqlScoringRepository:
         where: list[ColumnElement[bool]] = [tiers.c.tenant_id == tenant_id]
         if after:
             rank, last_id = int(after[0]), after[1]
+            # Rank descending, id ascending: not one row comparison (ADR 0013).
             where.append(or_(tiers.c.rank < rank, and_(tiers.c.rank == rank, tiers.c.id > last_id)))
         rows = await self._session.execute(
             select(tiers).where(*where).order_by(tiers.c.rank.desc(), tiers.c.id).limit(limit)
@@ -456,12 +457,7 @@ class SqlScoringRepository:
         if since is not None:
             where.append(p.c.expire_time > since)
         if after is not None:
-            where.append(
-                or_(
-                    p.c.tenant_id > after[0],
-                    and_(p.c.tenant_id == after[0], p.c.customer_id > after[1]),
-                )
-            )
+            where.append(past([p.c.tenant_id, p.c.customer_id], after))
         rows = await self._session.execute(
             select(p.c.tenant_id, p.c.customer_id)
             .join(

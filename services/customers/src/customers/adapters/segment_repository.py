@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
+from crosstalk_common.db.keyset import past
 from customers.adapters.tables import segments
 from customers.app.segment_ports import SegmentNameTaken
 from customers.domain.segments import Segment, SegmentVisibility
@@ -94,13 +95,7 @@ class SqlSegmentRepository:
         if visibility is not None:
             where.append(segments.c.visibility == visibility.value)
         if after:
-            name, last_id = after
-            where.append(
-                or_(
-                    segments.c.display_name > name,
-                    and_(segments.c.display_name == name, segments.c.id > last_id),
-                )
-            )
+            where.append(past([segments.c.display_name, segments.c.id], after))
         rows = await self._session.execute(
             select(segments)
             .where(*where)

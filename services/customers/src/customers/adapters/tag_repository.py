@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc, utc_now
+from crosstalk_common.db.keyset import past
 from customers.adapters.tables import customer_tags, customers, tag_groups, tags
 from customers.app.ports import TagNameTaken
 from customers.domain.model import Tag, TagGroup, TagGroupKind
@@ -47,13 +48,7 @@ def _tag(r: Row[Any]) -> Tag:
 def _after_name(table: Any, after: list[str]) -> list[ColumnElement[bool]]:
     if not after:
         return []
-    name, last_id = after
-    return [
-        or_(
-            table.c.display_name > name,
-            and_(table.c.display_name == name, table.c.id > last_id),
-        )
-    ]
+    return [past([table.c.display_name, table.c.id], after)]
 
 
 class SqlTagRepository:

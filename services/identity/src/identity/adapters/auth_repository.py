@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
+from crosstalk_common.db.keyset import past
 from crosstalk_common.errors import Aborted
 from identity.adapters.sql import after_created, rowcount, utc
 from identity.adapters.tables import (
@@ -412,10 +413,7 @@ class SqlAuditRepository:
         if after:
             at, last_id = datetime.fromisoformat(after[0]), after[1]
             clauses.append(
-                or_(
-                    audit_events.c.event_time < at,
-                    and_(audit_events.c.event_time == at, audit_events.c.id < last_id),
-                )
+                past([audit_events.c.event_time, audit_events.c.id], [at, last_id], descending=True)
             )
         rows = await self._session.execute(
             select(audit_events)

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
+from crosstalk_common.db.keyset import past
 from crosstalk_common.permissions import BUILT_IN_ROLES, DataScope
 from identity.adapters.sql import after_created, like_escaped, rowcount, utc
 from identity.adapters.tables import (
@@ -592,10 +593,7 @@ class SqlOrganisationRepository:
         if after:
             sort_order, last_id = int(after[0]), after[1]
             clauses.append(
-                or_(
-                    departments.c.sort_order > sort_order,
-                    and_(departments.c.sort_order == sort_order, departments.c.id > last_id),
-                )
+                past([departments.c.sort_order, departments.c.id], [sort_order, last_id])
             )
         rows = (
             await self._session.execute(

@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
+from crosstalk_common.db.keyset import past
 
 
 def after_created(created_at: Any, row_id: Any, after: list[str]) -> ColumnElement[bool] | None:
     """Rows after the keyset position (created_at, id) a page token carries."""
     if not after:
         return None
-    created = datetime.fromisoformat(after[0])
-    return or_(created_at > created, and_(created_at == created, row_id > after[1]))
+    return past([created_at, row_id], [datetime.fromisoformat(after[0]), after[1]])
 
 
 def utc(value: datetime | None) -> datetime | None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk.common.v1 import condition_pb2
 from crosstalk_common.clock import as_utc
 from crosstalk_common.conditions.parse import parse_condition
+from crosstalk_common.db.keyset import past
 from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
 from rules.adapters.tables import rule_runs, rules
 from rules.app.ports import RunRecord
@@ -82,12 +83,7 @@ class SqlRulesRepository:
         query = select(rules).where(rules.c.tenant_id == tenant_id)
         if after:
             created, last_id = datetime.fromisoformat(after[0]), after[1]
-            query = query.where(
-                or_(
-                    rules.c.created_at > created,
-                    and_(rules.c.created_at == created, rules.c.id > last_id),
-                )
-            )
+            query = query.where(past([rules.c.created_at, rules.c.id], [created, last_id]))
         rows = await self._session.execute(
             query.order_by(rules.c.created_at, rules.c.id).limit(limit)
         )

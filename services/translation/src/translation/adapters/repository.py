@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc, utc_now
+from crosstalk_common.db.keyset import past
 from translation.adapters.tables import (
     glossary_terms,
     intent_keyword_sets,
@@ -31,8 +32,7 @@ MAX_GLOSSARY_TERMS = 5000
 def _after(table: Any, after: list[str]) -> ColumnElement[bool] | None:
     if len(after) != 2:
         return None
-    stamp = datetime.fromisoformat(after[0])
-    return tuple_(table.c.created_at, table.c.id) > tuple_(stamp, after[1])
+    return past([table.c.created_at, table.c.id], [datetime.fromisoformat(after[0]), after[1]])
 
 
 async def _insert(session: AsyncSession, statement: Any) -> None:
