@@ -59,6 +59,17 @@ def test_new_event_ids_are_distinct_time_ordered_version_7_uuids() -> None:
     assert new_event_ids(0) == []
 
 
+def test_ids_made_one_after_the_other_ascend_within_a_millisecond() -> None:
+    # A unit of work stages its events one call at a time: their ids must keep
+    # that order, so the outbox (ordered by id) publishes them in it.
+    one_by_one = [new_event_ids(1)[0] for _ in range(3000)]
+    assert one_by_one == sorted(one_by_one)
+    runs = [new_event_ids(3) for _ in range(500)]
+    flat = [event_id for run in runs for event_id in run]
+    assert flat == sorted(flat)
+    assert len(set(flat)) == len(flat)
+
+
 def test_outbox_rows_share_the_time_and_the_trace_context_of_the_caller() -> None:
     span = NonRecordingSpan(
         SpanContext(

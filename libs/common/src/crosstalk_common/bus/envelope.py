@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +64,34 @@ def new_envelope(
     return event_type, envelope
 
 
+class _MonotonicClock:
+    """The (millisecond, counter) where the next run of ids starts, never going back.
+
+    Within one millisecond a run continues the counter of the one before; a new
+    millisecond starts at a random value below 2**29, as RFC 9562 suggests. If
+    the wall clock steps back, ids keep the last millisecond. Thread-safe (bulk
+    jobs make envelopes in worker threads).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ms = -1
+        self._next = 0
+
+    def next_run(self, now_ms: int, count: int) -> tuple[int, int]:
+        with self._lock:
+            if now_ms > self._ms:
+                self._ms, self._next = now_ms, secrets.randbits(29)
+            elif self._next + count > 1 << 30:  # the counter ran out: borrow the next ms
+                self._ms, self._next = self._ms + 1, secrets.randbits(29)
+            start = self._next
+            self._next += count
+            return self._ms, start
+
+
+_MONOTONIC = _MonotonicClock()
+
+
 def new_event_ids(count: int, *, now_ms: int | None = None) -> list[str]:
     """``count`` distinct time-ordered (version 7, RFC 9562) UUIDs, ascending.
 
@@ -77,7 +106,13 @@ def new_event_ids(count: int, *, now_ms: int | None = None) -> list[str]:
     if count == 0:
         return []
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    start = secrets.randbits(29)
+    if now_ms is None:
+        # Ids made one after the other in this process ascend too (monotonic
+        # within a millisecond), so a unit of work's events reach the outbox,
+        # and the bus, in the order they were staged.
+        ms, start = _MONOTONIC.next_run(ms, count)
+    else:
+        start = secrets.randbits(29)
     if start + count > 1 << 30:  # more than half a billion in one call: never in practice
         raise ValueError("too many event ids at once")
     random_hex = os.urandom(6 * count).hex()
