@@ -10,6 +10,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from crosstalk.common.v1 import money_pb2
+from crosstalk.common.v1.lifecycle_stage_pb2 import LIFECYCLE_STAGE_DEAL, LIFECYCLE_STAGE_INTENT
 from crosstalk.customers.v1 import custom_fields_pb2, resources_pb2, scoring_pb2
 from crosstalk.customers.v1 import customers_service_pb2 as pb
 from crosstalk_common.api.pagination import PageTokenCodec
@@ -78,6 +79,26 @@ def test_score_points_and_orders_rpcs(servicer: CustomersServicer) -> None:
             ]
             with pytest.raises(InvalidArgument):
                 await servicer.AdjustScore(pb.AdjustScoreRequest(name=name, reason="x"), None)
+
+            for stage in (LIFECYCLE_STAGE_INTENT, LIFECYCLE_STAGE_DEAL):
+                await servicer.SetLifecycleStage(
+                    pb.SetLifecycleStageRequest(name=name, stage=stage, reason="moved"), None
+                )
+            newest = await servicer.ListLifecycleHistory(
+                pb.ListLifecycleHistoryRequest(parent=name, page_size=1), None
+            )
+            assert [c.to_stage for c in newest.lifecycle_stage_changes] == [LIFECYCLE_STAGE_DEAL]
+            older = await servicer.ListLifecycleHistory(
+                pb.ListLifecycleHistoryRequest(
+                    parent=name, page_size=1, page_token=newest.next_page_token
+                ),
+                None,
+            )
+            assert [c.to_stage for c in older.lifecycle_stage_changes] == [LIFECYCLE_STAGE_INTENT]
+            with pytest.raises(InvalidArgument):
+                await servicer.ListLifecycleHistory(
+                    pb.ListLifecycleHistoryRequest(parent="nobody/x"), None
+                )
 
             entry = await servicer.EarnPoints(
                 pb.EarnPointsRequest(name=name, points=50, reason="welcome"), None

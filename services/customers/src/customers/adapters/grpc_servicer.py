@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.empty_pb2 import Empty
 
@@ -65,6 +67,21 @@ Context = Any  # grpc.aio.ServicerContext
 def _customer_keys(customer: Customer) -> list[str]:
     assert customer.created_at is not None
     return [customer.created_at.isoformat(), customer.id]
+
+
+class _HistoryRequest(ListRequest, Protocol):
+    @property
+    def parent(self) -> str: ...
+
+
+class _HistoryItem(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+_Dated = TypeVar("_Dated", bound=_HistoryItem)
 
 
 class CustomersServicer(
@@ -243,22 +260,31 @@ class CustomersServicer(
         )
         return customer_to_pb(customer)
 
-    async def ListLifecycleHistory(
-        self, request: pb.ListLifecycleHistoryRequest, context: Context
-    ) -> pb.ListLifecycleHistoryResponse:
-        caller = require_caller(context)
+    async def _history_page(
+        self,
+        request: _HistoryRequest,
+        caller: Caller,
+        kind: str,
+        fetch: Callable[..., Awaitable[Sequence[_Dated]]],
+    ) -> tuple[list[_Dated], str]:
+        """One page of a customer's history (lifecycle, score, points), keyed by (time, id)."""
         customer_id = resource_id(request.parent, "customers", field="parent")
-        window = self._tokens.window(
-            request, caller.tenant_id, caller.subject, "lifecycle", customer_id
-        )
-        page = await self._service.lifecycle_history(
+        window = self._tokens.window(request, caller.tenant_id, caller.subject, kind, customer_id)
+        fetched = await fetch(
             caller.tenant_id,
             caller.visibility,
             customer_id,
             after=window.after,
             limit=window.limit,
         )
-        page, token = window.cut(page, lambda item: [item.created_at.isoformat(), item.id])
+        return window.cut(fetched, lambda item: [item.created_at.isoformat(), item.id])
+
+    async def ListLifecycleHistory(
+        self, request: pb.ListLifecycleHistoryRequest, context: Context
+    ) -> pb.ListLifecycleHistoryResponse:
+        page, token = await self._history_page(
+            request, require_caller(context), "lifecycle", self._service.lifecycle_history
+        )
         return pb.ListLifecycleHistoryResponse(
             lifecycle_stage_changes=[lifecycle_change_to_pb(c) for c in page],
             next_page_token=token,
@@ -303,19 +329,9 @@ class CustomersServicer(
     async def ListScoreHistory(
         self, request: pb.ListScoreHistoryRequest, context: Context
     ) -> pb.ListScoreHistoryResponse:
-        caller = require_caller(context)
-        customer_id = resource_id(request.parent, "customers", field="parent")
-        window = self._tokens.window(
-            request, caller.tenant_id, caller.subject, "scores", customer_id
+        page, token = await self._history_page(
+            request, require_caller(context), "scores", self._service.score_history
         )
-        page = await self._service.score_history(
-            caller.tenant_id,
-            caller.visibility,
-            customer_id,
-            after=window.after,
-            limit=window.limit,
-        )
-        page, token = window.cut(page, lambda item: [item.created_at.isoformat(), item.id])
         return pb.ListScoreHistoryResponse(
             score_changes=[score_change_to_pb(c) for c in page], next_page_token=token
         )
@@ -358,19 +374,9 @@ class CustomersServicer(
     async def ListPointsLedger(
         self, request: pb.ListPointsLedgerRequest, context: Context
     ) -> pb.ListPointsLedgerResponse:
-        caller = require_caller(context)
-        customer_id = resource_id(request.parent, "customers", field="parent")
-        window = self._tokens.window(
-            request, caller.tenant_id, caller.subject, "points", customer_id
+        page, token = await self._history_page(
+            request, require_caller(context), "points", self._service.points_ledger
         )
-        page = await self._service.points_ledger(
-            caller.tenant_id,
-            caller.visibility,
-            customer_id,
-            after=window.after,
-            limit=window.limit,
-        )
-        page, token = window.cut(page, lambda item: [item.created_at.isoformat(), item.id])
         return pb.ListPointsLedgerResponse(
             points_entries=[points_entry_to_pb(e) for e in page], next_page_token=token
         )
