@@ -197,16 +197,7 @@ class SqlCustomerRepository:
         row = _row(customer)
         # score and points_balance change only through add_to_score / add_points.
         del row["id"], row["tenant_id"], row["created_at"], row["score"], row["points_balance"]
-        result = await self._session.execute(
-            update(customers)
-            .where(
-                customers.c.tenant_id == customer.tenant_id,
-                customers.c.id == customer.id,
-                customers.c.version == expected_version,
-            )
-            .values(**row)
-        )
-        if getattr(result, "rowcount", 0) != 1:
+        if not await self._update_if_version(customer, expected_version, row):
             return False
         await self._session.execute(
             delete(customer_identities).where(customer_identities.c.customer_id == customer.id)
@@ -220,6 +211,19 @@ class SqlCustomerRepository:
         version is still ``expected_version``: a stage change leaves the
         identities and contact keys as they are, so ``save`` would rewrite
         them for nothing."""
+        stage = customer.lifecycle_stage.value if customer.lifecycle_stage else ""
+        values = {
+            "lifecycle_stage": stage,
+            "version": customer.version,
+            "updated_at": customer.updated_at,
+        }
+        return await self._update_if_version(customer, expected_version, values)
+
+    async def _update_if_version(
+        self, customer: Customer, expected_version: int, values: dict[str, Any]
+    ) -> bool:
+        """Writes ``values`` to the customer's row if its version is still
+        ``expected_version`` (optimistic concurrency); whether it did."""
         result = await self._session.execute(
             update(customers)
             .where(
@@ -227,11 +231,7 @@ class SqlCustomerRepository:
                 customers.c.id == customer.id,
                 customers.c.version == expected_version,
             )
-            .values(
-                lifecycle_stage=customer.lifecycle_stage.value if customer.lifecycle_stage else "",
-                version=customer.version,
-                updated_at=customer.updated_at,
-            )
+            .values(**values)
         )
         return getattr(result, "rowcount", 0) == 1
 
