@@ -48,10 +48,10 @@ def main() -> None:
                 "workingLanguage": "en",
                 "adminEmail": "bench@bench.test",
                 "adminDisplayName": "Bench",
-                "adminPassword": "bench-password-1",
+                "adminPassword": "quiet-orchard-lantern-2026",
             },
         ).raise_for_status()
-        token = login(http, "bench@bench.test", "bench-password-1")
+        token = login(http, "bench@bench.test", "quiet-orchard-lantern-2026")
         headers = {"authorization": f"Bearer {token}"}
         name = http.post(
             "/v1/customers", headers=headers, json={"displayName": "Bench Customer"}
