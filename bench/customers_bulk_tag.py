@@ -38,8 +38,7 @@ from customers.adapters.tables import customer_identities, customer_tags, custom
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.bulk_operations import BulkOperationHandler, BulkOperations
 from customers.app.jobs import JobRunner, JobService
-from customers.app.tags import TagService
-from customers.app.use_cases import CustomerService
+from customers.app.tags import TagIds, TagService
 from customers.domain.bulk import BulkAction, BulkOperation, BulkTarget
 from customers.domain.jobs import JobKind
 from customers.domain.model import Tag
@@ -107,17 +106,15 @@ async def _run(engine: AsyncEngine, n: int) -> None:
     )
     print(f"  bulk-tag {n:,} matching customers: {elapsed:.1f} s  [target ≤ 10 s for 100,000]")
 
-    second = await TagService(new_uow).create_tag(Tag(id="", tenant_id=TENANT, display_name="Lead"))
-    service = CustomerService(new_uow)
+    tags = TagService(new_uow)
+    second = await tags.create_tag(Tag(id="", tenant_id=TENANT, display_name="Lead"))
     async with new_uow() as uow:
         sample = await uow.customers.ids_after(
             TENANT, ALL, None, after_id="", limit=BASELINE_SAMPLE
         )
     started = time.perf_counter()
     for customer_id in sample:
-        await service.change_tags(
-            TENANT, ALL, customer_id, [second.id], remove=False, actor="bench"
-        )
+        await tags.add_to_customer(TENANT, ALL, customer_id, TagIds([second.id]), actor="bench")
     one_by_one = (time.perf_counter() - started) / len(sample)
     print(
         f"  naive baseline (AddTags one customer at a time, {len(sample)} sampled): "

@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crosstalk.common.v1 import lifecycle_stage_pb2
 from crosstalk.events.v1 import identity_events_pb2, messaging_events_pb2, rule_events_pb2
 from crosstalk_common.bus.envelope import Event, new_envelope
+from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
-from customers.adapters.consumers import MessageHandler, RuleActionHandler, TenantSettingsHandler
+from customers.adapters.consumers import on_message, on_rule_action, on_tenant_settings
 from customers.adapters.tables import outbox, timeline
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.use_cases import CustomerService
@@ -61,7 +62,7 @@ def world(tmp_path: Path) -> World:
 async def test_rule_actions_tag_untag_score_and_stage(world: World) -> None:
     created = await world.service.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
     name = f"customers/{created.id}"
-    handler = RuleActionHandler(outbox)
+    handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_rule_action)
     await world.deliver(
         handler,
         event(
@@ -117,7 +118,7 @@ async def test_a_refused_rule_action_writes_nothing_and_does_not_poison_the_batc
 ) -> None:
     created = await world.service.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
     before = await world.outbox_types()
-    handler = RuleActionHandler(outbox)
+    handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_rule_action)
     too_long = rule_events_pb2.RuleActionScoreRequested(
         rule="rules/r", customer=f"customers/{created.id}", delta=5, reason="x" * 600
     )
@@ -132,7 +133,7 @@ async def test_a_refused_rule_action_writes_nothing_and_does_not_poison_the_batc
 
 async def test_message_received_marks_activity_and_joins_the_timeline_once(world: World) -> None:
     created = await world.service.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
-    handler = MessageHandler(outbox)
+    handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_message)
     received = messaging_events_pb2.MessageReceived(
         message="conversations/c1/messages/m1",
         conversation="conversations/c1",
@@ -170,7 +171,7 @@ async def test_message_received_marks_activity_and_joins_the_timeline_once(world
 
 
 async def test_tenant_settings_change_raises_the_filter_limit(world: World) -> None:
-    handler = TenantSettingsHandler(outbox)
+    handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_tenant_settings)
     assert (await world.service.filter_fields(TENANT))[1] == 10
     await world.deliver(
         handler,

@@ -36,7 +36,7 @@ from customers.adapters.tables import (
 )
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.custom_fields import CustomFieldService
-from customers.app.tags import TagService
+from customers.app.tags import TagIds, TagService
 from customers.app.use_cases import CustomerService
 from customers.bootstrap import compose_servicer
 from customers.domain.model import (
@@ -235,8 +235,8 @@ async def test_merge_moves_everything_and_sums(world: World) -> None:
     )
     third = await world.customer("A. B.", emails=("ab@example.com",))
     svc = world.customers
-    await svc.change_tags(TENANT, ALL, kept.id, [hot.id], remove=False, actor=ACTOR)
-    await svc.change_tags(TENANT, ALL, dup.id, [cold.id, plain.id], remove=False, actor=ACTOR)
+    await world.tags.add_to_customer(TENANT, ALL, kept.id, TagIds([hot.id]), actor=ACTOR)
+    await world.tags.add_to_customer(TENANT, ALL, dup.id, TagIds([cold.id, plain.id]), actor=ACTOR)
     for cid, seed in ((kept.id, "a"), (dup.id, "b"), (third.id, "c")):
         await fill_history(world, cid, seed=seed)
     await svc.record_order(TENANT, ALL, order(kept.id, "K-1", 10, "EUR", 5), actor=ACTOR)

@@ -17,6 +17,7 @@ from crosstalk.common.v1 import channel_pb2, condition_pb2, money_pb2
 from crosstalk.events.v1 import customer_events_pb2, messaging_events_pb2
 from crosstalk_common.bus.consumer import EventConsumer
 from crosstalk_common.bus.envelope import Event, new_envelope
+from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import DataScope
@@ -24,7 +25,7 @@ from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from crosstalk_devstack.deliveries import Delivery
 from customers.adapters.score_rule_consumer import (
-    ScoreRuleHandler,
+    on_scorable_event,
     score_rule_subscriptions,
     scoring_event,
 )
@@ -49,7 +50,7 @@ class World:
 
         self.customers = CustomerService(new_uow)
         self.scoring = ScoringService(new_uow)
-        self.handler = ScoreRuleHandler(outbox)
+        self.handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_scorable_event)
 
     async def customer(self, tenant: str = TENANT) -> str:
         created = await self.customers.create(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk.events.v1 import rule_events_pb2
 from crosstalk_common.bus.envelope import Event, new_envelope
+from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
@@ -24,10 +25,10 @@ from crosstalk_common.errors import (
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
-from customers.adapters.consumers import RuleActionHandler
+from customers.adapters.consumers import on_rule_action
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.app.tags import TagService
+from customers.app.tags import TagIds, TagService
 from customers.app.use_cases import CustomerService
 from customers.domain.model import (
     AUTOMATION_GROUP,
@@ -133,34 +134,30 @@ def test_exclusive_group_keeps_one_tag(world: World) -> None:
         ]
         vip = await world.tags.create_tag(Tag(id="", tenant_id=TENANT, display_name="vip"))
         anna = await world.customer()
-        tagged = await world.customers.change_tags(
-            TENANT, ADMIN, anna, [high.id, vip.id], remove=False, actor=ACTOR
+        tagged = await world.tags.add_to_customer(
+            TENANT, ADMIN, anna, TagIds([high.id, vip.id]), actor=ACTOR
         )
         assert tagged.tags == {high.id, vip.id}
-        tagged = await world.customers.change_tags(
-            TENANT, ADMIN, anna, [low.id], remove=False, actor=ACTOR
+        tagged = await world.tags.add_to_customer(
+            TENANT, ADMIN, anna, TagIds([low.id]), actor=ACTOR
         )
         assert tagged.tags == {low.id, vip.id}
         assert await world.events("customer.untagged") == 1
         with pytest.raises(InvalidArgument) as bad:
-            await world.customers.change_tags(
-                TENANT, ADMIN, anna, [high.id, watching.id], remove=False, actor=ACTOR
+            await world.tags.add_to_customer(
+                TENANT, ADMIN, anna, TagIds([high.id, watching.id]), actor=ACTOR
             )
         assert [v.field for v in bad.value.violations] == ["tags[1]"]
         with pytest.raises(InvalidArgument) as missing:
-            await world.customers.change_tags(
-                TENANT, ADMIN, anna, ["nope"], remove=False, actor=ACTOR
-            )
+            await world.tags.add_to_customer(TENANT, ADMIN, anna, TagIds(["nope"]), actor=ACTOR)
         assert [v.field for v in missing.value.violations] == ["tags[0]"]
-        untagged = await world.customers.change_tags(
-            TENANT, ADMIN, anna, [vip.id], remove=True, actor=ACTOR
+        untagged = await world.tags.remove_from_customer(
+            TENANT, ADMIN, anna, TagIds([vip.id]), actor=ACTOR
         )
         assert untagged.tags == {low.id}
         # out of the caller's scope: not found, nothing changes
         with pytest.raises(NotFound):
-            await world.customers.change_tags(
-                TENANT, ANNA, anna, [vip.id], remove=False, actor=ACTOR
-            )
+            await world.tags.add_to_customer(TENANT, ANNA, anna, TagIds([vip.id]), actor=ACTOR)
         # deleting a tag takes it off the customers
         await world.tags.delete_tag(TENANT, low.id, "", actor=ACTOR)
         assert (await world.customers.get(TENANT, ADMIN, anna)).tags == frozenset()
@@ -174,7 +171,7 @@ def test_rule_tags_resolve_to_tags_by_display_name(world: World) -> None:
             Tag(id="", tenant_id=TENANT, display_name="after-sales")
         )
         anna = await world.customer()
-        handler = RuleActionHandler(outbox)
+        handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_rule_action)
         for n in range(2):  # a second rule run with the same tags changes nothing
             payload = rule_events_pb2.RuleActionTagRequested(
                 rule="rules/r1", customer=f"customers/{anna}", tags=["after-sales", "refund"]
@@ -288,7 +285,9 @@ def test_rule_tags_of_an_exclusive_group_keep_the_last(world: World) -> None:
             TENANT, payload, occurred_at=utc_now(), trace_context={}, event_id="e1"
         )
         async with world.sessions() as session, session.begin():
-            await RuleActionHandler(outbox)(session, Event(envelope, payload))
+            await in_unit_of_work(CustomersUnitOfWork, outbox, on_rule_action)(
+                session, Event(envelope, payload)
+            )
         customer = await world.customers.get(TENANT, ADMIN, anna)
         page, _ = await world.tags.page_tags(TENANT, group_id=intent.id, after=[], limit=10)
         assert customer.tags == {t.id for t in page if t.display_name == "low"}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from crosstalk.customers.v1 import customers_service_pb2, customers_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
+from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.config import parse_bool
 from crosstalk_common.db.engine import write_slice_seconds, writers_at_once
 from crosstalk_common.grpc.auth import full_method_names
@@ -18,16 +19,16 @@ from customers.adapters.consumers import (
     MESSAGES,
     RULE_ACTIONS,
     TENANT_SETTINGS,
-    MessageHandler,
-    RuleActionHandler,
-    TenantSettingsHandler,
+    on_message,
+    on_rule_action,
+    on_tenant_settings,
 )
 from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.import_store import import_store_of
 from customers.adapters.permissions import METHOD_PERMISSIONS
 from customers.adapters.rpc_segments import segment_filter_reader
-from customers.adapters.score_rule_consumer import ScoreRuleHandler, score_rule_subscriptions
+from customers.adapters.score_rule_consumer import on_scorable_event, score_rule_subscriptions
 from customers.adapters.spreadsheets import SpreadsheetReader, SpreadsheetWriter
 from customers.adapters.tables import metadata
 from customers.adapters.unit_of_work import CustomersUnitOfWork
@@ -86,11 +87,15 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
             filter_index=filter_index,
         )
 
-    runtime.consume(RULE_ACTIONS, RuleActionHandler(runtime.outbox))
-    runtime.consume(MESSAGES, MessageHandler(runtime.outbox))
-    runtime.consume(TENANT_SETTINGS, TenantSettingsHandler(runtime.outbox))
-    for subscription in score_rule_subscriptions():
-        runtime.consume(subscription, ScoreRuleHandler(runtime.outbox))
+    for subscription, use_case in (
+        (RULE_ACTIONS, on_rule_action),
+        (MESSAGES, on_message),
+        (TENANT_SETTINGS, on_tenant_settings),
+        *((s, on_scorable_event) for s in score_rule_subscriptions()),
+    ):
+        runtime.consume(
+            subscription, in_unit_of_work(CustomersUnitOfWork, runtime.outbox, use_case)
+        )
     jobs = JobRunner(
         new_uow,
         {

@@ -49,7 +49,7 @@ from customers.app.jobs import JobService
 from customers.app.merging import MergeService
 from customers.app.scoring import ScoringService
 from customers.app.segments import SegmentService
-from customers.app.tags import TagService
+from customers.app.tags import TagIds, TagService
 from customers.app.use_cases import CustomerService
 from customers.domain.model import (
     CUSTOM_FIELD_EDITABLE_FIELDS,
@@ -232,12 +232,12 @@ class CustomersServicer(
         caller = require_caller(context)
         customer_id = resource_id(request.name, "customers")
         tag_ids = [resource_id(t, "tags", field=f"tags[{i}]") for i, t in enumerate(request.tags)]
-        customer = await self._service.change_tags(
+        change = self._tags.remove_from_customer if remove else self._tags.add_to_customer
+        customer = await change(
             caller.tenant_id,
             caller.visibility,
             customer_id,
-            tag_ids,
-            remove=remove,
+            TagIds(tag_ids),
             actor=actor_of(caller),
         )
         return customer_to_pb(customer)

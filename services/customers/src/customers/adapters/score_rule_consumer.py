@@ -1,5 +1,6 @@
 """Events score rules react to: each turned into a ScoringEvent (the facts a
-rule's condition may name) and scored inside the consumer's transaction."""
+rule's condition may name) and handed to the score_event use case, which
+bootstrap runs in a unit of work joined to the consumer's transaction."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.message import Message
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2
 from crosstalk.events.v1 import customer_events_pb2, messaging_events_pb2
@@ -19,8 +18,9 @@ from crosstalk_common.bus.catalogue import catalogue
 from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.errors import InvalidArgument
-from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.app.score_rules import apply_score_rules
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from customers.app.ports import UnitOfWork
+from customers.app.score_rules import score_event
 from customers.domain.scoring import SCORABLE_EVENT_TYPES, ScoringEvent
 
 
@@ -117,16 +117,8 @@ def score_rule_subscriptions() -> list[Subscription]:
     ]
 
 
-class ScoreRuleHandler:
-    """Applies the tenant's score rules to an event, in the consumer's transaction."""
-
-    def __init__(self, outbox: Table) -> None:
-        self._outbox = outbox
-
-    async def __call__(self, session: AsyncSession, event: Event) -> None:
-        scored = scoring_event(event)
-        if scored is None:
-            return
-        async with CustomersUnitOfWork.joining(session, self._outbox) as uow:
-            await apply_score_rules(uow, scored)
-            await uow.commit()
+async def on_scorable_event(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
+    """An event score rules may name: the tenant's score rules applied to it."""
+    scored = scoring_event(event)
+    if scored is not None:
+        await score_event(new_uow, scored)

@@ -1,8 +1,9 @@
 """Applying the tenant's score rules to one event about a customer.
 
-Runs inside the event consumer's transaction (a joined unit of work): the
-awards, score changes, customer.scored events, timeline rows and the tier
-re-assessment commit together with the inbox row that marks the event done.
+The event consumer runs ``score_event`` in a unit of work joined to its
+transaction: the awards, score changes, customer.scored events, timeline rows
+and the tier re-assessment commit together with the inbox row that marks the
+event done.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from customers.app.ports import UnitOfWork
 from customers.app.tiers import reassess_tier
 from customers.app.timeline import record
@@ -34,6 +36,14 @@ def score_rule_name(rule_id: str) -> str:
 class Awarded:
     rule_id: str
     points: int
+
+
+async def score_event(new_uow: UnitOfWorkFactory[UnitOfWork], event: ScoringEvent) -> list[Awarded]:
+    """The tenant's score rules applied to one event, in one unit of work."""
+    async with new_uow() as uow:
+        awarded = await apply_score_rules(uow, event)
+        await uow.commit()
+    return awarded
 
 
 async def apply_score_rules(uow: UnitOfWork, event: ScoringEvent) -> list[Awarded]:

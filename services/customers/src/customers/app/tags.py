@@ -18,6 +18,7 @@ from crosstalk_common.errors import (
     PreconditionViolation,
 )
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from crosstalk_common.visibility import Visibility
 from customers.app.ports import CustomerRepository, Emit, TagNameTaken, TagRepository, UnitOfWork
 from customers.app.timeline import record
 from customers.domain.model import (
@@ -27,12 +28,14 @@ from customers.domain.model import (
     TagGroup,
     TagGroupKind,
     displaced_by_exclusive,
+    normalize_tags,
     validate_tag,
     validate_tag_group,
 )
 
 TAG = "crosstalk.io/Tag"
 TAG_GROUP = "crosstalk.io/TagGroup"
+CUSTOMER = "crosstalk.io/Customer"
 
 
 def tag_name(tag_id: str) -> str:
@@ -41,6 +44,24 @@ def tag_name(tag_id: str) -> str:
 
 def tag_group_name(group_id: str) -> str:
     return f"tagGroups/{group_id}"
+
+
+@dataclass(frozen=True)
+class TagIds:
+    """Tags named by id, as people name them (AddTags, RemoveTags): every one
+    must be a tag of the tenant, and two of one exclusive group are refused."""
+
+    ids: list[str]
+
+
+@dataclass(frozen=True)
+class TagLabels:
+    """Tags named by label, as a rule's tag action is authored (free text the
+    sender cannot correct): adding creates a missing label as a tag of the
+    "Automation" group and keeps the last of two tags of one exclusive group;
+    removing passes over labels the tenant has no tag for."""
+
+    labels: list[str]
 
 
 @dataclass(frozen=True)
@@ -147,9 +168,102 @@ async def resolve_display_names(tags: TagRepository, tenant_id: str, names: list
     return [found[n] for n in wanted]
 
 
+async def _chosen(
+    tags: TagRepository, tenant_id: str, chosen: TagIds | TagLabels, *, adding: bool
+) -> list[Tag]:
+    if isinstance(chosen, TagIds):
+        known = await tags.tags(tenant_id, set(chosen.ids))
+        missing = [
+            FieldViolation(f"tags[{i}]", f"no tag {tag_name(t)!r}")
+            for i, t in enumerate(chosen.ids)
+            if t not in known
+        ]
+        if missing:
+            raise InvalidArgument(missing)
+        return [known[t] for t in dict.fromkeys(chosen.ids)]
+    labels = sorted(normalize_tags(chosen.labels, field_name="tags"))
+    if adding:
+        return await resolve_display_names(tags, tenant_id, labels)
+    return list((await tags.tags_by_display_name(tenant_id, set(labels))).values())
+
+
 @dataclass(frozen=True)
 class TagService:
     new_uow: UnitOfWorkFactory[UnitOfWork]
+
+    # --- tags on a customer -----------------------------------------------------
+
+    async def add_to_customer(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        tags: TagIds | TagLabels,
+        *,
+        actor: str,
+        cause_event_id: str = "",
+    ) -> Customer:
+        """AddTags, and a rule's tag action (``TagLabels``, as the rule's actor)."""
+        return await self._retag(
+            tenant_id,
+            visibility,
+            customer_id,
+            tags,
+            remove=False,
+            actor=actor,
+            cause=cause_event_id,
+        )
+
+    async def remove_from_customer(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        tags: TagIds | TagLabels,
+        *,
+        actor: str,
+        cause_event_id: str = "",
+    ) -> Customer:
+        """RemoveTags, and a rule's untag action (``TagLabels``, as the rule's actor)."""
+        return await self._retag(
+            tenant_id, visibility, customer_id, tags, remove=True, actor=actor, cause=cause_event_id
+        )
+
+    async def _retag(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        tags: TagIds | TagLabels,
+        *,
+        remove: bool,
+        actor: str,
+        cause: str,
+    ) -> Customer:
+        if isinstance(tags, TagIds) and not tags.ids:
+            raise InvalidArgument([FieldViolation("tags", "name at least one tag ('tags/{tag}')")])
+        name = f"customers/{customer_id}"
+        async with self.new_uow() as uow:
+            customer = await uow.customers.get(tenant_id, customer_id, visibility)
+            if customer is None:
+                raise NotFound(CUSTOMER, name)
+            chosen = await _chosen(uow.tags, tenant_id, tags, adding=not remove)
+            await change_tags(
+                uow.customers,
+                uow.tags,
+                uow.emit,
+                customer,
+                add=[] if remove else chosen,
+                remove=frozenset(t.id for t in chosen) if remove else frozenset(),
+                actor=actor,
+                cause_event_id=cause,
+                last_of_exclusive_wins=isinstance(tags, TagLabels),
+            )
+            updated = await uow.customers.get(tenant_id, customer_id, visibility)
+            if updated is None:
+                raise NotFound(CUSTOMER, name)
+            await uow.commit()
+        return updated
 
     # --- groups -------------------------------------------------------------
 
