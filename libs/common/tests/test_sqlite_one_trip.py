@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -60,3 +62,34 @@ async def test_errors_are_sqlalchemys_and_roll_back(engine: AsyncEngine) -> None
         await insert_twice()
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM items"))).scalar() == 0
+
+
+async def test_a_transaction_that_only_read_ends_without_a_trip(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", ""))
+        return await real(self, fn, *args, **kwargs)
+
+    async with engine.connect() as conn:  # a pooled connection, opened before counting
+        await conn.execute(text("SELECT 1"))
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    async with engine.begin() as conn:  # commits: nothing to commit
+        await conn.execute(text("SELECT n FROM items"))
+    async with engine.connect() as conn:  # rolls back: nothing to roll back
+        await conn.execute(text("SELECT n FROM items"))
+    assert trips == ["_run", "_run"]  # the two statements; no COMMIT, no ROLLBACK
+    trips.clear()
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO items (name) VALUES ('a')"))
+    assert trips == ["_run", "commit"]
+    trips.clear()
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO items (name) VALUES ('b')"))
+    assert trips == ["_run", "rollback"]
+    async with engine.connect() as conn:
+        names = (await conn.execute(text("SELECT name FROM items"))).scalars().all()
+    assert names == ["a"]

@@ -10,6 +10,9 @@ one function run in the thread and keeps the rows, the description, the row
 count and the last row id it came back with.
 
 Server-side cursors (streamed results) stay aiosqlite's own.
+
+A COMMIT or ROLLBACK with no transaction open makes no trip at all: sqlite3
+would do nothing with it.
 """
 
 from __future__ import annotations
@@ -103,6 +106,25 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
+
+    def _in_transaction(self) -> bool:
+        # Read in the loop's thread: the connection's thread is idle between
+        # statements (each is awaited), and sqlite3 reads this flag without
+        # a thread check.
+        connection = self._connection._connection
+        return connection is not None and bool(connection.in_transaction)
+
+    def rollback(self) -> None:
+        # sqlite3 does nothing when no transaction is open (a read-only unit
+        # of work: SELECTs open none), so neither do we: no trip to the thread.
+        # A unit of work's rollback and the pool's reset on return were two
+        # of a GetCustomer's four trips (issue 14).
+        if self._in_transaction():
+            super().rollback()
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
 
 
 class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
