@@ -6,14 +6,22 @@ handler's effect; commit; only then ack. A crash before the commit leaves
 nothing behind and the events come again; a crash after it but before the
 ack brings the events again, and the inbox turns them away.
 
+The inbox claim is ONE statement per batch, the same text for every batch
+(compiled once). A handler applies one event at a time; a batch handler,
+given instead, applies all the batch's new events in one call (one INSERT
+for all, say), which is what makes a consumer fast: a statement per event
+costs far more than the rest of the kit's work for it.
+
 If a handler fails, the batch is rolled back and replayed one event per
-transaction, so one poison event cannot hold back the others: it is nak'ed
-with a delay and terminated after ``max_deliver`` attempts.
+transaction (a batch handler then gets a batch of one), so one poison event
+cannot hold back the others: it is nak'ed with a delay and terminated after
+``max_deliver`` attempts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -23,20 +31,25 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import Table
+from opentelemetry.trace import Span, Status, StatusCode
+from sqlalchemy import String, Table, bindparam, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.expression import Executable
 
 from crosstalk_common.aio import sleep_unless_stopped
 from crosstalk_common.bus.catalogue import stream_name, subject_for
 from crosstalk_common.bus.connection import ensure_streams
 from crosstalk_common.bus.envelope import Event, UndecodableEvent, read_event
-from crosstalk_common.bus.tracing import process_span
+from crosstalk_common.bus.tracing import process_span, start_process_span
 from crosstalk_common.clock import utc_now
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+# Applies the new events of a batch at once (one statement for all, say), in the
+# order they were delivered; runs in the transaction that claims them in the inbox.
+BatchHandler = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -64,16 +77,23 @@ class EventConsumer:
         sessions: async_sessionmaker[Any],
         inbox: Table,
         subscription: Subscription,
-        handler: Handler,
+        handler: Handler | None,
         *,
+        batch_handler: BatchHandler | None = None,
         after_commit: Callable[[], None] | None = None,
     ) -> None:
+        """``handler`` applies one event at a time; a ``batch_handler`` (instead)
+        gets all the new events of a fetched batch in one call."""
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give either a handler or a batch handler")
         self._after_commit = after_commit
         self._js = js
         self._sessions = sessions
         self._inbox = inbox
         self._sub = subscription
         self._handler = handler
+        self._batch_handler = batch_handler
+        self._claims: dict[str, Executable] = {}  # the inbox claim, per dialect
 
     async def _bind(self) -> Any:
         sub = self._sub
@@ -152,32 +172,98 @@ class EventConsumer:
     async def _apply(self, batch: Sequence[tuple[Msg, Event]]) -> None:
         async with self._sessions() as session, session.begin():
             fresh = await self._claim(session, [event.event_id for _, event in batch])
-            for msg, event in batch:
-                with process_span(
-                    msg.subject, event.event_id, self._sub.durable, msg.headers or {}
-                ) as span:
-                    if event.event_id not in fresh:
-                        span.set_attribute("crosstalk.duplicate", True)
-                        continue
-                    fresh.discard(event.event_id)  # a copy later in this batch is a duplicate
-                    await self._handler(session, event)
+            if self._batch_handler is not None:
+                await self._apply_together(session, batch, fresh, self._batch_handler)
+            else:
+                assert self._handler is not None
+                await self._apply_each(session, batch, fresh, self._handler)
         if self._after_commit is not None:
             self._after_commit()  # effects may have staged events: let the relay know
 
+    async def _apply_each(
+        self,
+        session: AsyncSession,
+        batch: Sequence[tuple[Msg, Event]],
+        fresh: set[str],
+        handler: Handler,
+    ) -> None:
+        for msg, event in batch:
+            with process_span(msg.subject, event.event_id, self._sub.durable, msg.headers) as span:
+                if event.event_id not in fresh:
+                    span.set_attribute("crosstalk.duplicate", True)
+                    continue
+                fresh.discard(event.event_id)  # a copy later in this batch is a duplicate
+                await handler(session, event)
+
+    async def _apply_together(
+        self,
+        session: AsyncSession,
+        batch: Sequence[tuple[Msg, Event]],
+        fresh: set[str],
+        handler: BatchHandler,
+    ) -> None:
+        """One call of the batch handler for the new events; still one span per
+        event, each a child of the context the event was created in."""
+        new: list[Event] = []
+        spans: list[Span] = []
+        for msg, event in batch:
+            span = start_process_span(msg.subject, event.event_id, self._sub.durable, msg.headers)
+            if event.event_id in fresh:
+                fresh.discard(event.event_id)  # a copy later in this batch is a duplicate
+                new.append(event)
+                spans.append(span)
+            else:
+                span.set_attribute("crosstalk.duplicate", True)
+                span.end()
+        try:
+            if new:
+                await handler(session, new)
+        except Exception as exc:
+            for span in spans:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            for span in spans:
+                span.end()
+
     async def _claim(self, session: AsyncSession, event_ids: Sequence[str]) -> set[str]:
         """Record the event ids in the inbox; returns those not seen before."""
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        now = utc_now()
-        stmt = (
-            insert(self._inbox)
-            .values(
-                [
-                    {"consumer": self._sub.durable, "event_id": event_id, "processed_at": now}
-                    for event_id in dict.fromkeys(event_ids)
-                ]
-            )
+        dialect = session.get_bind().dialect.name
+        statement = self._claims.get(dialect)
+        if statement is None:
+            statement = self._claims[dialect] = claim_statement(self._inbox, dialect)
+        unique = list(dict.fromkeys(event_ids))
+        params = {
+            "consumer": self._sub.durable,
+            "event_ids": unique if dialect == "postgresql" else json.dumps(unique),
+            "now": utc_now(),
+        }
+        return set((await session.execute(statement, params)).scalars())
+
+
+def claim_statement(inbox: Table, dialect: str) -> Executable:
+    """INSERT of every id of a list into the inbox, skipping those already there,
+    RETURNING the new ones. The list is ONE parameter (an array on PostgreSQL, a
+    JSON array on SQLite), so the statement is the same for every batch: it is
+    compiled once, not once per batch as a many-row VALUES would be."""
+    consumer = bindparam("consumer", type_=inbox.c.consumer.type)
+    now = bindparam("now", type_=inbox.c.processed_at.type)
+    if dialect == "postgresql":
+        ids = func.unnest(bindparam("event_ids", type_=postgresql.ARRAY(String)))
+        rows = select(consumer, ids, now)
+        return (
+            postgresql.insert(inbox)
+            .from_select(["consumer", "event_id", "processed_at"], rows)
             .on_conflict_do_nothing()
-            .returning(self._inbox.c.event_id)
+            .returning(inbox.c.event_id)
         )
-        return set((await session.execute(stmt)).scalars())
+    listed = func.json_each(bindparam("event_ids", type_=String)).table_valued("value")
+    # WHERE true: SQLite reads "SELECT ... FROM f(x) ON CONFLICT" as a join's ON otherwise.
+    rows = select(consumer, listed.c.value, now).where(true())
+    return (
+        sqlite.insert(inbox)
+        .from_select(["consumer", "event_id", "processed_at"], rows)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from opentelemetry import propagate, trace
@@ -12,33 +12,50 @@ _tracer = trace.get_tracer("crosstalk.bus")
 
 
 @contextmanager
-def publish_span(subject: str, event_id: str, creation: Mapping[str, str]) -> Iterator[Span]:
-    """The relay's PRODUCER span, linked to the context the event was created in."""
-    created = trace.get_current_span(propagate.extract(dict(creation))).get_span_context()
-    links = [Link(created)] if created.is_valid else []
+def publish_span(batch: Sequence[tuple[str, Mapping[str, str]]]) -> Iterator[Span]:
+    """The relay's PRODUCER span for a batch of (subject, creation context) it publishes.
+
+    It links to each context the batch's events were created in, once per
+    context (a unit of work's events share one). The consumer's span does not
+    hang off it: it is a child of the creation context carried in the
+    message's headers, so the trace runs from the request to the consumer.
+    """
+    links: list[Link] = []
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    subjects: set[str] = set()
+    for subject, creation in batch:
+        subjects.add(subject)
+        key = tuple(creation.items())
+        if key in seen:
+            continue
+        seen.add(key)
+        created = trace.get_current_span(propagate.extract(creation)).get_span_context()
+        if created.is_valid:
+            links.append(Link(created))
+    attributes: dict[str, str | int] = {
+        "messaging.system": "nats",
+        "messaging.operation.type": "publish",
+        "messaging.batch.message_count": len(batch),
+    }
+    name = "publish"
+    if len(subjects) == 1:
+        (subject,) = subjects
+        name = f"publish {subject}"
+        attributes["messaging.destination.name"] = subject
     with _tracer.start_as_current_span(
-        f"publish {subject}",
-        kind=SpanKind.PRODUCER,
-        links=links,
-        attributes={
-            "messaging.system": "nats",
-            "messaging.operation.type": "publish",
-            "messaging.destination.name": subject,
-            "messaging.message.id": event_id,
-        },
+        name, kind=SpanKind.PRODUCER, links=links, attributes=attributes
     ) as span:
         yield span
 
 
-@contextmanager
-def process_span(
-    subject: str, event_id: str, consumer: str, headers: Mapping[str, str]
-) -> Iterator[Span]:
-    """The consumer's span, a child of the request that created the event."""
-    parent = propagate.extract(dict(headers))
-    with _tracer.start_as_current_span(
+def start_process_span(
+    subject: str, event_id: str, consumer: str, headers: Mapping[str, str] | None
+) -> Span:
+    """The consumer's span for one event, a child of the request that created the
+    event (its context travels in the message's headers); the caller ends it."""
+    return _tracer.start_span(
         f"process {subject}",
-        context=parent,
+        context=propagate.extract(headers or {}),
         kind=SpanKind.CONSUMER,
         attributes={
             "messaging.system": "nats",
@@ -47,5 +64,14 @@ def process_span(
             "messaging.message.id": event_id,
             "messaging.consumer.group.name": consumer,
         },
-    ) as span:
+    )
+
+
+@contextmanager
+def process_span(
+    subject: str, event_id: str, consumer: str, headers: Mapping[str, str] | None
+) -> Iterator[Span]:
+    """``start_process_span``'s span, current while the event is handled."""
+    span = start_process_span(subject, event_id, consumer, headers)
+    with trace.use_span(span, end_on_exit=True):
         yield span
