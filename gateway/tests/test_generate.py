@@ -125,6 +125,23 @@ def test_retries_only_for_idempotent_methods(
     assert {"GET", "POST"} <= verbs_seen
 
 
+def test_retries_cannot_amplify_an_overload(config: dict[str, Any]) -> None:
+    """Retries happen only on UNAVAILABLE (never on RESOURCE_EXHAUSTED, a service's
+    "come back later"), and every service cluster caps them with a retry budget."""
+    services = [c for c in config["static_resources"]["clusters"] if "health_checks" in c]
+    assert services
+    for cluster in services:
+        (threshold,) = cluster["circuit_breakers"]["thresholds"]
+        assert threshold["retry_budget"] == {
+            "budget_percent": {"value": 20.0},
+            "min_retry_concurrency": 3,
+        }, cluster["name"]
+    for route in routes_by_path(config).values():
+        policy = route.get("route", {}).get("retry_policy")
+        if policy is not None:
+            assert "resource-exhausted" not in policy["retry_on"]
+
+
 def test_timeouts_default_and_per_method(config: dict[str, Any], settings: GatewaySettings) -> None:
     routes = routes_by_path(config)
     assert routes["/crosstalk.reporting.v1.ReportingService/GetDashboard"]["route"]["timeout"] == (

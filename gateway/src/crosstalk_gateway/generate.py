@@ -585,7 +585,12 @@ def _clusters(settings: GatewaySettings) -> list[dict[str, Any]]:
                     "max_connections": up.max_connections,
                     "max_pending_requests": up.max_pending_requests,
                     "max_requests": up.max_requests,
-                    "max_retries": up.max_retries,
+                    # Replaces a fixed max_retries: retries scale with the load
+                    # and can never add more than this share on top of it.
+                    "retry_budget": {
+                        "budget_percent": {"value": float(up.retry_budget_percent)},
+                        "min_retry_concurrency": up.min_retry_concurrency,
+                    },
                 }
             ]
         }

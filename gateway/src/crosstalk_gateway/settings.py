@@ -94,7 +94,11 @@ class UpstreamSettings:
     max_connections: int = 1024
     max_pending_requests: int = 1024
     max_requests: int = 1024
-    max_retries: int = 3
+    # Retries in flight to a cluster may be at most this share of its active
+    # requests (but always at least min_retry_concurrency): under overload the
+    # gateway's retries cannot multiply the load (Envoy's retry budget).
+    retry_budget_percent: int = 20
+    min_retry_concurrency: int = 3
 
 
 @dataclass(frozen=True)
@@ -437,7 +441,8 @@ def _parse(raw: Mapping[str, Any]) -> GatewaySettings:
             "max_connections",
             "max_pending_requests",
             "max_requests",
-            "max_retries",
+            "retry_budget_percent",
+            "min_retry_concurrency",
         },
     )
     base = UpstreamSettings()

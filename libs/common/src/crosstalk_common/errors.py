@@ -210,13 +210,34 @@ class Unauthenticated(DomainError):
     default_reason = "UNAUTHENTICATED"
 
 
-class Unavailable(DomainError):
+class _RetryLater(DomainError):
+    """An error that says when trying again makes sense (``retry_after``, seconds).
+
+    The gRPC layer sends it as ``google.rpc.RetryInfo`` and as a ``retry-after``
+    header (whole seconds, rounded up), which the gateway passes to REST clients.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        if retry_after is not None and retry_after < 0:
+            raise ValueError(f"retry_after must not be negative, got {retry_after}")
+        self.retry_after = retry_after
+
+
+class Unavailable(_RetryLater):
     """A peer (service, database, bus) cannot be reached right now; retry later."""
 
     default_reason = "UNAVAILABLE"
 
 
-class ResourceExhausted(DomainError):
-    """A quota or rate limit is used up."""
+class ResourceExhausted(_RetryLater):
+    """A quota or rate limit is used up, or the service is at its capacity."""
 
     default_reason = "RESOURCE_EXHAUSTED"

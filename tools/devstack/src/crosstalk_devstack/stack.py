@@ -148,8 +148,17 @@ class Stack:
             env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "200")
         return env
 
-    def start_service(self, service: str, *, wait: bool = True, timeout: float = 60.0) -> None:
-        self._spawn(service, [sys.executable, "-m", service], self.service_env(service))
+    def start_service(
+        self,
+        service: str,
+        *,
+        wait: bool = True,
+        timeout: float = 60.0,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Start one service; ``extra_env`` overrides settings for this start only."""
+        env = {**self.service_env(service), **(extra_env or {})}
+        self._spawn(service, [sys.executable, "-m", service], env)
         if wait:
             self.wait_serving(service, timeout)
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeAlias, TypeVar, cast
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status
@@ -112,6 +113,11 @@ def _details_of(err: DomainError, domain: str) -> list[Message]:
                 ]
             )
         )
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(retry_after * 1e9))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
     return details
 
 
@@ -125,9 +131,25 @@ def to_status_proto(err: DomainError, domain: str) -> status_pb2.Status:
     )
 
 
+RETRY_AFTER_KEY = "retry-after"
+
+
 def to_rpc_status(err: DomainError, domain: str) -> grpc.Status:
-    """A ``grpc.Status`` for ``context.abort_with_status``."""
-    return cast(grpc.Status, rpc_status.to_status(to_status_proto(err, domain)))
+    """A ``grpc.Status`` for ``context.abort_with_status``.
+
+    An error with ``retry_after`` also carries a ``retry-after`` trailer in whole
+    seconds (at least 1): a trailers-only gRPC answer is one block of headers, so
+    the gateway hands it to REST clients as the HTTP ``Retry-After`` header.
+    """
+    status = rpc_status.to_status(to_status_proto(err, domain))
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is None:
+        return cast(grpc.Status, status)
+    seconds = str(max(1, math.ceil(retry_after)))
+    return cast(
+        grpc.Status,
+        status._replace(trailing_metadata=(*status.trailing_metadata, (RETRY_AFTER_KEY, seconds))),
+    )
 
 
 def _internal_status(domain: str) -> grpc.Status:
@@ -259,6 +281,7 @@ def _unpacked(details: Iterable[any_pb2.Any]) -> dict[str, Message]:
         error_details_pb2.BadRequest,
         error_details_pb2.ResourceInfo,
         error_details_pb2.PreconditionFailure,
+        error_details_pb2.RetryInfo,
     )
     found: dict[str, Message] = {}
     for packed in details:
@@ -323,6 +346,12 @@ def domain_error_from_rpc_error(err: grpc.aio.AioRpcError) -> DomainError:
     }
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
         options["reason"] = reason or "DEADLINE_EXCEEDED"
+    retry = found.get(error_details_pb2.RetryInfo.DESCRIPTOR.full_name)
+    if isinstance(retry, error_details_pb2.RetryInfo) and code in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ):
+        options["retry_after"] = retry.retry_delay.ToNanoseconds() / 1e9
     if code in simple:
         return simple[code](message, **options)
     return DomainError(message, reason=reason or f"PEER_{code.name}", metadata=metadata)

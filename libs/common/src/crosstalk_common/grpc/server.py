@@ -22,6 +22,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from crosstalk_common.auth.verifier import TokenVerifier
+from crosstalk_common.grpc.admission import AdmissionInterceptor, AdmissionLimits
 from crosstalk_common.grpc.auth import AuthInterceptor
 from crosstalk_common.grpc.bounds import RequestBoundsInterceptor
 from crosstalk_common.grpc.errors import ErrorMappingInterceptor
@@ -53,6 +54,8 @@ class ServiceDefinition:
     grace_seconds: float = 10.0
     on_started: Callable[[int], None] | None = None
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)
+    # How many calls run at once before new ones wait, then get RESOURCE_EXHAUSTED.
+    admission: AdmissionLimits = field(default_factory=AdmissionLimits.from_env)
 
 
 def build_server(definition: ServiceDefinition) -> tuple[grpc.aio.Server, HealthServicer, int]:
@@ -60,6 +63,7 @@ def build_server(definition: ServiceDefinition) -> tuple[grpc.aio.Server, Health
         interceptors=[
             *server_interceptors(),
             ErrorMappingInterceptor(f"{definition.name}.crosstalk.io"),
+            AdmissionInterceptor(definition.admission),
             RequestValidationInterceptor(),
             AuthInterceptor(definition.verifier, definition.permissions),
             RequestBoundsInterceptor(),
