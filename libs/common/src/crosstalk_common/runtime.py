@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from crosstalk_common.auth.jwks_client import IdentityJwks
 from crosstalk_common.auth.verifier import TokenVerifier
 from crosstalk_common.bus.connection import connect, ensure_streams
-from crosstalk_common.bus.consumer import EventConsumer, Handler, Subscription
+from crosstalk_common.bus.consumer import BatchHandler, EventConsumer, Handler, Subscription
 from crosstalk_common.bus.housekeeping import Housekeeper
 from crosstalk_common.bus.relay import OutboxRelay
 from crosstalk_common.config import MissingSetting, parse_bool
@@ -150,7 +150,14 @@ class ServiceRuntime:
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions, self.outbox, after_commit=self.relay.nudge)
 
-    def consume(self, subscription: Subscription, handler: Handler) -> None:
+    def consume(
+        self,
+        subscription: Subscription,
+        handler: Handler | None = None,
+        *,
+        batch_handler: BatchHandler | None = None,
+    ) -> None:
+        """Run a consumer with a handler per event, or a batch handler (see EventConsumer)."""
         self._consumers.append(
             EventConsumer(
                 self.js,
@@ -158,6 +165,7 @@ class ServiceRuntime:
                 self.inbox,
                 subscription,
                 handler,
+                batch_handler=batch_handler,
                 after_commit=self.relay.nudge,
             )
         )
