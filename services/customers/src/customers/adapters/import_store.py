@@ -34,6 +34,7 @@ from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from crosstalk_common.visibility import Visibility
 from customers.adapters.id_lists import one_of
 from customers.adapters.import_events import outbox_rows
+from customers.adapters.mapping import event_pb
 from customers.adapters.repository import _row as customer_row
 from customers.adapters.repository import timeline_row
 from customers.adapters.tables import (
@@ -47,6 +48,7 @@ from customers.adapters.tables import (
 from customers.app.imports import Match
 from customers.app.ports import IdentityTaken, UnitOfWork
 from customers.domain.duplicates import contact_keys
+from customers.domain.events import CustomerEvent
 from customers.domain.imports import identity_key
 from customers.domain.model import Channel, ChannelIdentity, Customer, TimelineEntry
 
@@ -182,8 +184,11 @@ class SqlImportStore:
     async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
         await self._insert(timeline, [timeline_row(e) for e in entries])
 
-    async def add_events(self, tenant_id: str, events: Sequence[tuple[str, Message]]) -> None:
-        await self._insert(outbox, outbox_rows(tenant_id, events))
+    async def add_events(
+        self, tenant_id: str, events: Sequence[tuple[str, Message | CustomerEvent]]
+    ) -> None:
+        rows = outbox_rows(tenant_id, [(event_id, event_pb(e)) for event_id, e in events])
+        await self._insert(outbox, rows)
 
     async def refresh_statistics(self) -> None:
         """ANALYZE on PostgreSQL, whose plans follow the statistics autovacuum

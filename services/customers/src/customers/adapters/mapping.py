@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
 
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.customers.v1 import custom_fields_pb2, resources_pb2, scoring_pb2, tags_pb2
+from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.api.resource_names import optional_resource_id
 from crosstalk_common.api.timestamps import from_timestamp, timestamp_or_none, to_timestamp
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller
 from customers.app.tags import tag_group_name, tag_name
-from customers.app.use_cases import customer_name, order_name
+from customers.domain.events import (
+    CustomerBlacklisted,
+    CustomerCreated,
+    CustomerDeleted,
+    CustomerEvent,
+    CustomerScored,
+    CustomerStageChanged,
+    CustomerUpdated,
+    OrderRecorded,
+)
 from customers.domain.model import (
     Channel,
     ChannelIdentity,
@@ -30,6 +41,7 @@ from customers.domain.model import (
     TagGroupKind,
     TimelineEntry,
 )
+from customers.domain.names import customer_name, order_name
 
 
 def channel_from_pb(value: int, *, field: str) -> Channel:
@@ -334,3 +346,64 @@ def custom_field_to_pb(d: CustomFieldDefinition) -> custom_fields_pb2.CustomFiel
         update_time=to_timestamp(d.updated_at),
         etag=d.etag,
     )
+
+
+# --- events ---------------------------------------------------------------------
+
+
+def event_pb(payload: Message | CustomerEvent) -> Message:
+    """The contract's event for a CustomerEvent; a proto is staged as it is."""
+    if not isinstance(payload, CustomerEvent):
+        return payload
+    if isinstance(payload, CustomerCreated):
+        customer = payload.customer
+        return customer_events_pb2.CustomerCreated(
+            customer=customer_name(customer.id),
+            display_name=customer.display_name,
+            identities=[identity_to_pb(i) for i in customer.identities],
+            owner=f"members/{customer.owner_member_id}" if customer.owner_member_id else "",
+            department=f"departments/{customer.department_id}" if customer.department_id else "",
+        )
+    if isinstance(payload, CustomerUpdated):
+        return customer_events_pb2.CustomerUpdated(
+            customer=customer_name(payload.customer_id),
+            changed_fields=list(payload.changed_fields),
+            actor=payload.actor,
+        )
+    if isinstance(payload, CustomerDeleted):
+        return customer_events_pb2.CustomerDeleted(customer=customer_name(payload.customer_id))
+    if isinstance(payload, CustomerStageChanged):
+        return customer_events_pb2.CustomerStageChanged(
+            customer=customer_name(payload.customer_id),
+            from_stage=stage_to_pb(payload.from_stage),
+            to_stage=stage_to_pb(payload.to_stage),
+            reason=payload.reason,
+            actor=payload.actor,
+            cause_event_id=payload.cause_event_id,
+        )
+    if isinstance(payload, CustomerBlacklisted):
+        return customer_events_pb2.CustomerBlacklisted(
+            customer=customer_name(payload.customer_id), reason=payload.reason, actor=payload.actor
+        )
+    if isinstance(payload, CustomerScored):
+        return customer_events_pb2.CustomerScored(
+            customer=customer_name(payload.customer_id),
+            delta=payload.delta,
+            score=payload.score,
+            reason=payload.reason,
+            source=payload.source,
+            cause_event_id=payload.cause_event_id,
+        )
+    if isinstance(payload, OrderRecorded):
+        order = payload.order
+        return customer_events_pb2.OrderRecorded(
+            order=order_name(order.customer_id, order.id),
+            customer=customer_name(order.customer_id),
+            external_id=order.external_id,
+            store=order.store,
+            amount=money_to_pb(order.amount),
+            order_time=to_timestamp(order.order_time),
+            order_count=payload.order_count,
+            order_value=money_to_pb(payload.order_value),
+        )
+    raise TypeError(f"no event proto for {type(payload).__name__}")

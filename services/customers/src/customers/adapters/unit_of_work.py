@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
+from google.protobuf.message import Message
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -12,11 +13,13 @@ from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.job_repository import SqlJobRepository
+from customers.adapters.mapping import event_pb
 from customers.adapters.merge_repository import SqlMergeRepository
 from customers.adapters.repository import SqlCustomerRepository
 from customers.adapters.scoring_repository import SqlScoringRepository
 from customers.adapters.segment_repository import SqlSegmentRepository
 from customers.adapters.tag_repository import SqlTagRepository
+from customers.domain.events import CustomerEvent
 
 
 class CustomersUnitOfWork(SqlUnitOfWork):
@@ -50,3 +53,12 @@ class CustomersUnitOfWork(SqlUnitOfWork):
         self.merges = SqlMergeRepository(self.session)
         self.scoring = SqlScoringRepository(self.session)
         return self
+
+    async def emit(self, tenant_id: str, payload: Message | CustomerEvent) -> str:
+        """Stage an event; a CustomerEvent is staged as its proto."""
+        return await super().emit(tenant_id, event_pb(payload))
+
+    async def emit_many(
+        self, tenant_id: str, payloads: Sequence[Message | CustomerEvent]
+    ) -> list[str]:
+        return await super().emit_many(tenant_id, [event_pb(p) for p in payloads])

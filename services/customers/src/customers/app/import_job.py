@@ -48,7 +48,7 @@ from customers.app.job_ports import JobContext
 from customers.app.jobs import visibility_of
 from customers.app.ports import IdentityTaken, UnitOfWork
 from customers.app.tags import change_tags, tag_name
-from customers.app.use_cases import _created_event, customer_name
+from customers.domain.events import CustomerCreated, CustomerEvent
 from customers.domain.imports import (
     ColumnPlan,
     ImportedRow,
@@ -72,6 +72,7 @@ from customers.domain.model import (
     TimelineEntry,
     displaced_by_exclusive,
 )
+from customers.domain.names import customer_name
 
 # Rows per unit of work: fewer, larger transactions (and lookups, COPYs and
 # progress reports) at a bounded cost in memory (two batches are held at a time).
@@ -113,7 +114,7 @@ class _Staged:
     """A commit batch's events (event id, payload) and their timeline rows, written
     by the import store at the end of the batch, in its transaction."""
 
-    events: list[tuple[str, Message]] = field(default_factory=list)
+    events: list[tuple[str, Message | CustomerEvent]] = field(default_factory=list)
     entries: list[TimelineEntry] = field(default_factory=list)
 
 
@@ -565,7 +566,7 @@ class _ImportRun:
             _tell(
                 staged,
                 customer,
-                _created_event(customer),
+                CustomerCreated(customer),
                 "customer.created",
                 summary=f"Created {customer.display_name} by an import",
                 actor=self.spec.actor,
@@ -605,7 +606,7 @@ def _department(department_id: str) -> str:
 def _tell(
     staged: _Staged,
     customer: Customer,
-    payload: Message,
+    payload: Message | CustomerEvent,
     event_type: str,
     *,
     summary: str,

@@ -26,6 +26,7 @@ from crosstalk_common.visibility import Visibility
 from customers.app.jobs import JobService, scope_of
 from customers.app.ports import UnitOfWork
 from customers.app.tags import tag_name
+from customers.domain.events import CustomerEvent
 from customers.domain.imports import (
     MAX_FILE_BYTES,
     FileFormat,
@@ -103,7 +104,9 @@ class ImportStore(Protocol):
 
     async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None: ...
 
-    async def add_events(self, tenant_id: str, events: Sequence[tuple[str, Message]]) -> None:
+    async def add_events(
+        self, tenant_id: str, events: Sequence[tuple[str, Message | CustomerEvent]]
+    ) -> None:
         """Events (event id, payload) to the outbox, in the store's transaction."""
         ...
 

@@ -14,6 +14,7 @@ from crosstalk_common.visibility import Visibility
 from customers.app.job_ports import JobRepository
 from customers.app.scoring_ports import ScoringRepository
 from customers.app.segment_ports import MergeRepository, SegmentRepository
+from customers.domain.events import CustomerEvent
 from customers.domain.model import (
     ChannelIdentity,
     Customer,
@@ -29,8 +30,9 @@ from customers.domain.model import (
     TimelineEntry,
 )
 
-# Stages an event in the current transaction; returns the event id.
-Emit = Callable[[str, Message], Awaitable[str]]
+# Stages an event in the current transaction; returns the event id. A CustomerEvent
+# is turned into its proto by the unit of work; the app still builds some protos itself.
+Emit = Callable[[str, Message | CustomerEvent], Awaitable[str]]
 
 
 class IdentityTaken(Exception):
@@ -205,6 +207,12 @@ class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     @property
     def scoring(self) -> ScoringRepository: ...
 
-    async def emit_many(self, tenant_id: str, payloads: Sequence[Message]) -> list[str]:
+    async def emit(self, tenant_id: str, payload: Message | CustomerEvent) -> str:
+        """Stage an event for the outbox; written by ``commit`` in the same transaction."""
+        ...
+
+    async def emit_many(
+        self, tenant_id: str, payloads: Sequence[Message | CustomerEvent]
+    ) -> list[str]:
         """Stage many events at once; their ids, in order."""
         ...

@@ -6,9 +6,10 @@ from google.protobuf.message import Message
 
 from crosstalk_common.clock import utc_now
 from customers.app.ports import CustomerRepository, Emit
+from customers.domain.events import CustomerEvent
 from customers.domain.model import Customer, TimelineEntry
 
-# The catalogue type of each event the timeline records.
+# The catalogue type of each event proto the timeline records (a CustomerEvent names its own).
 _TYPES = {
     "CustomerCreated": "customer.created",
     "CustomerUpdated": "customer.updated",
@@ -27,7 +28,7 @@ async def record(
     customers: CustomerRepository,
     emit: Emit,
     customer: Customer,
-    payload: Message,
+    payload: Message | CustomerEvent,
     *,
     summary: str,
     actor: str,
@@ -41,7 +42,7 @@ async def record(
             event_id=event_id,
             tenant_id=customer.tenant_id,
             customer_id=customer.id,
-            type=event_type or _TYPES[payload.DESCRIPTOR.name],
+            type=event_type or _type_of(payload),
             occurred_at=utc_now(),
             summary=summary,
             actor=actor,
@@ -50,3 +51,9 @@ async def record(
         )
     )
     return event_id
+
+
+def _type_of(payload: Message | CustomerEvent) -> str:
+    if isinstance(payload, CustomerEvent):
+        return payload.type
+    return _TYPES[payload.DESCRIPTOR.name]

@@ -1,0 +1,120 @@
+"""The use cases' domain events become the contract's event protos (adapters/mapping.event_pb)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
+from crosstalk.events.v1 import customer_events_pb2 as ev
+from customers.adapters.mapping import event_pb
+from customers.domain.events import (
+    CustomerBlacklisted,
+    CustomerCreated,
+    CustomerDeleted,
+    CustomerScored,
+    CustomerStageChanged,
+    CustomerUpdated,
+    OrderRecorded,
+)
+from customers.domain.model import (
+    Channel,
+    ChannelIdentity,
+    Customer,
+    LifecycleStage,
+    Money,
+    Order,
+)
+
+WHEN = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+
+
+def test_each_customer_event_maps_to_its_proto() -> None:
+    customer = Customer(
+        id="c1",
+        tenant_id="t",
+        display_name="Anna",
+        identities=(ChannelIdentity(Channel.WHATSAPP, "+4915100", ""),),
+        owner_member_id="m1",
+        department_id="",
+    )
+    order = Order(
+        id="o1",
+        tenant_id="t",
+        customer_id="c1",
+        external_id="A-1",
+        store="amazon-de",
+        amount=Money("EUR", 12, 500_000_000),
+        item_count=1,
+        order_time=WHEN,
+    )
+    order_time = Timestamp()
+    order_time.FromDatetime(WHEN)
+    expected = [
+        (
+            CustomerCreated(customer),
+            ev.CustomerCreated(
+                customer="customers/c1",
+                display_name="Anna",
+                identities=[
+                    channel_pb2.ChannelIdentity(
+                        channel=channel_pb2.CHANNEL_WHATSAPP, external_id="+4915100"
+                    )
+                ],
+                owner="members/m1",
+            ),
+        ),
+        (
+            CustomerUpdated("c1", ("emails", "phones"), "members/m1"),
+            ev.CustomerUpdated(
+                customer="customers/c1", changed_fields=["emails", "phones"], actor="members/m1"
+            ),
+        ),
+        (CustomerDeleted("c1"), ev.CustomerDeleted(customer="customers/c1")),
+        (
+            CustomerStageChanged("c1", None, LifecycleStage.INTENT, "asked", "rules/r1", "e1"),
+            ev.CustomerStageChanged(
+                customer="customers/c1",
+                from_stage=lifecycle_stage_pb2.LIFECYCLE_STAGE_UNSPECIFIED,
+                to_stage=lifecycle_stage_pb2.LIFECYCLE_STAGE_INTENT,
+                reason="asked",
+                actor="rules/r1",
+                cause_event_id="e1",
+            ),
+        ),
+        (
+            CustomerBlacklisted("c1", "fraud", "members/m1"),
+            ev.CustomerBlacklisted(customer="customers/c1", reason="fraud", actor="members/m1"),
+        ),
+        (
+            CustomerScored("c1", -3, 7, "complaint", "members/m1", ""),
+            ev.CustomerScored(
+                customer="customers/c1",
+                delta=-3,
+                score=7,
+                reason="complaint",
+                source="members/m1",
+            ),
+        ),
+        (
+            OrderRecorded(order, order_count=2, order_value=Money("EUR", 20)),
+            ev.OrderRecorded(
+                order="customers/c1/orders/o1",
+                customer="customers/c1",
+                external_id="A-1",
+                store="amazon-de",
+                amount=money_pb2.Money(currency_code="EUR", units=12, nanos=500_000_000),
+                order_time=order_time,
+                order_count=2,
+                order_value=money_pb2.Money(currency_code="EUR", units=20),
+            ),
+        ),
+    ]
+    for event, proto in expected:
+        assert event_pb(event) == proto, type(event).__name__
+
+
+def test_a_proto_is_staged_as_it_is() -> None:
+    tagged = ev.CustomerTagged(customer="customers/c1", tags=["tags/t1"])
+    assert event_pb(tagged) is tagged
