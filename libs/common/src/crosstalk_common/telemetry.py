@@ -10,11 +10,13 @@ import os
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.instrumentation.grpc.filters import health_check, negate
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from crosstalk_common.grpc.tracing import ServerTracingInterceptor
 
 _provider: TracerProvider | None = None
 
@@ -46,7 +48,7 @@ def shutdown_telemetry() -> None:
 
 
 def server_interceptors() -> list[Any]:
-    return [aio_server_interceptor(filter_=negate(health_check()))]  # type: ignore[no-untyped-call]
+    return [ServerTracingInterceptor()]
 
 
 def client_interceptors() -> list[Any]:

@@ -1,0 +1,118 @@
+"""The server span of a call, through a real grpc.aio server on 127.0.0.1:0.
+
+The interceptors are in the order every service runs them (tracing outermost,
+then error mapping); spans go to an in-memory exporter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from crosstalk_common.errors import NotFound
+from crosstalk_common.grpc.errors import ErrorMappingInterceptor
+from crosstalk_common.grpc.tracing import ServerTracingInterceptor
+
+SERVICE = "crosstalk_test.Traced"
+CALLER_TRACE = 0x0AF7651916CD43DD8448EB211C80319C
+CALLER_SPAN = 0xB7AD6B7169203331
+TRACEPARENT = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-01"
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    original = trace.get_tracer_provider()
+    trace._TRACER_PROVIDER = provider  # type: ignore[attr-defined]
+    try:
+        yield memory
+    finally:
+        trace._TRACER_PROVIDER = original  # type: ignore[attr-defined]
+
+
+async def _ok(request: bytes, context: Any) -> bytes:
+    return request
+
+
+async def _missing(request: bytes, context: Any) -> bytes:
+    raise NotFound("customer", "customers/42")
+
+
+async def _broken(request: bytes, context: Any) -> bytes:
+    raise RuntimeError("bug")
+
+
+@pytest.fixture
+async def channel(exporter: InMemorySpanExporter) -> AsyncIterator[grpc.aio.Channel]:
+    server = grpc.aio.server(
+        interceptors=[ServerTracingInterceptor(), ErrorMappingInterceptor("test.crosstalk.io")]
+    )
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(behavior)
+        for name, behavior in {"Ok": _ok, "Missing": _missing, "Broken": _broken}.items()
+    }
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as connected:
+        yield connected
+    await server.stop(None)
+
+
+async def test_a_call_is_one_server_span_in_the_callers_trace(
+    channel: grpc.aio.Channel, exporter: InMemorySpanExporter
+) -> None:
+    call = channel.unary_unary(f"/{SERVICE}/Ok")
+    assert await call(b"x", metadata=[("traceparent", TRACEPARENT)], timeout=5) == b"x"
+
+    (span,) = exporter.get_finished_spans()
+    assert span.name == f"/{SERVICE}/Ok"
+    assert span.kind is SpanKind.SERVER
+    assert span.context.trace_id == CALLER_TRACE
+    assert span.parent is not None
+    assert span.parent.span_id == CALLER_SPAN
+    assert span.attributes == {
+        "rpc.system": "grpc",
+        "rpc.service": SERVICE,
+        "rpc.method": "Ok",
+        "rpc.grpc.status_code": 0,
+    }
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_a_domain_error_sets_the_code_without_an_exception_event(
+    channel: grpc.aio.Channel, exporter: InMemorySpanExporter
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await channel.unary_unary(f"/{SERVICE}/Missing")(b"x", timeout=5)
+    assert refused.value.code() is grpc.StatusCode.NOT_FOUND
+
+    (span,) = exporter.get_finished_spans()
+    assert span.parent is None  # no traceparent: a trace of its own
+    assert span.attributes is not None
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
+    assert span.events == ()  # no traceback formatted for a caller's mistake
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_a_server_failure_marks_the_span_as_an_error(
+    channel: grpc.aio.Channel, exporter: InMemorySpanExporter
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await channel.unary_unary(f"/{SERVICE}/Broken")(b"x", timeout=5)
+    assert failed.value.code() is grpc.StatusCode.INTERNAL
+
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
+    assert span.status.status_code is StatusCode.ERROR
