@@ -19,7 +19,7 @@ from customers.adapters.mapping import customer_to_pb, draft_from_pb
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.custom_fields import CustomFieldService
-from customers.app.use_cases import CustomerService
+from customers.app.profiles import CustomerProfiles
 from customers.domain.model import Customer, CustomFieldDefinition, CustomFieldType
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -30,7 +30,7 @@ ADMIN = Visibility(DataScope.ALL)
 
 class World:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.customers = CustomerService(lambda: CustomersUnitOfWork(sessions, outbox))
+        self.profiles = CustomerProfiles(lambda: CustomersUnitOfWork(sessions, outbox))
         self.fields = CustomFieldService(lambda: CustomersUnitOfWork(sessions, outbox))
 
     async def define(
@@ -118,10 +118,10 @@ def test_customer_values_checked_against_definitions(world: World) -> None:
             "vip": True,
             "note": "hi",
         }
-        created = await world.customers.create(
+        created = await world.profiles.create(
             Customer(id="", tenant_id=TENANT, display_name="Anna", custom_fields=good)
         )
-        assert (await world.customers.get(TENANT, ADMIN, created.id)).custom_fields == good
+        assert (await world.profiles.get(TENANT, ADMIN, created.id)).custom_fields == good
 
         bad_values: list[tuple[str, object]] = [
             ("size", "XL"),
@@ -137,24 +137,24 @@ def test_customer_values_checked_against_definitions(world: World) -> None:
         ]
         for key, value in bad_values:
             with pytest.raises(InvalidArgument) as bad:
-                await world.customers.update(
+                await world.profiles.update(
                     TENANT, ADMIN, created.id, {"custom_fields": good | {key: value}}, ""
                 )
             assert [v.field for v in bad.value.violations] == [f"customer.custom_fields[{key}]"]
-        assert (await world.customers.get(TENANT, ADMIN, created.id)).version == 1
+        assert (await world.profiles.get(TENANT, ADMIN, created.id)).version == 1
 
         # another tenant has no such fields
         with pytest.raises(InvalidArgument):
-            await world.customers.create(
+            await world.profiles.create(
                 Customer(id="", tenant_id=OTHER, display_name="Bo", custom_fields={"size": "M"})
             )
 
         # a required field must have a value; null drops a value
         await world.define("tier_code", CustomFieldType.TEXT, required=True)
         with pytest.raises(InvalidArgument) as bad:
-            await world.customers.create(Customer(id="", tenant_id=TENANT, display_name="Cy"))
+            await world.profiles.create(Customer(id="", tenant_id=TENANT, display_name="Cy"))
         assert [v.field for v in bad.value.violations] == ["customer.custom_fields[tier_code]"]
-        updated = await world.customers.update(
+        updated = await world.profiles.update(
             TENANT,
             ADMIN,
             created.id,
@@ -164,11 +164,11 @@ def test_customer_values_checked_against_definitions(world: World) -> None:
         assert updated.custom_fields == {"tier_code": "A"}
 
         # deleting a definition removes its values
-        await world.customers.update(
+        await world.profiles.update(
             TENANT, ADMIN, created.id, {"custom_fields": {"tier_code": "A", "vip": False}}, ""
         )
         await world.fields.delete(TENANT, vip.id, "")
-        assert (await world.customers.get(TENANT, ADMIN, created.id)).custom_fields == {
+        assert (await world.profiles.get(TENANT, ADMIN, created.id)).custom_fields == {
             "tier_code": "A"
         }
 
@@ -182,8 +182,8 @@ def test_custom_fields_round_trip_through_protos(world: World) -> None:
         message = resources_pb2.Customer(display_name="Anna")
         message.custom_fields["spend"].number_value = 3
         message.custom_fields["colours"].list_value.values.add().string_value = "red"
-        created = await world.customers.create(draft_from_pb(TENANT, message))
-        back = customer_to_pb(await world.customers.get(TENANT, ADMIN, created.id))
+        created = await world.profiles.create(draft_from_pb(TENANT, message))
+        back = customer_to_pb(await world.profiles.get(TENANT, ADMIN, created.id))
         assert back.custom_fields["spend"].number_value == 3
         assert [v.string_value for v in back.custom_fields["colours"].list_value.values] == ["red"]
 

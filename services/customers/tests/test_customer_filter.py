@@ -25,7 +25,7 @@ from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.filtering import parse_customer_filter
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.app.use_cases import CustomerService
+from customers.app.search import CustomerSearch
 from customers.domain.facts import customer_facts
 from customers.domain.model import (
     Channel,
@@ -145,7 +145,7 @@ class World:
         self.new_uow = lambda: CustomersUnitOfWork(sessions, outbox)
         index = FilterIndex(engine)
         self.indexed_uow = lambda: CustomersUnitOfWork(sessions, outbox, filter_index=index)
-        self.service = CustomerService(self.new_uow)
+        self.search = CustomerSearch(self.new_uow)
         self.customers: list[Customer] = []
 
     async def seed(self) -> None:
@@ -186,7 +186,7 @@ class World:
             ]
 
     async def matching(self, condition: cpb.Condition, visibility: Visibility = ALL) -> set[str]:
-        node = await parse_customer_filter(self.service, TENANT, condition)
+        node = await parse_customer_filter(self.search, TENANT, condition)
         async with self.new_uow() as uow:
             page = await uow.customers.page(TENANT, visibility, condition=node, after=[], limit=100)
             ids = await uow.customers.ids_after(TENANT, visibility, node, after_id="", limit=100)
@@ -203,7 +203,7 @@ class World:
         return found
 
     async def evaluated(self, condition: cpb.Condition) -> set[str]:
-        node = await parse_customer_filter(self.service, TENANT, condition)
+        node = await parse_customer_filter(self.search, TENANT, condition)
         assert node is not None
         async with self.new_uow() as uow:
             definitions = await uow.fields.by_key(TENANT)
@@ -327,10 +327,10 @@ async def test_enum_fields_take_the_api_enum_names_as_well_as_the_short_values(
     # Every name the API can return is accepted (UNSPECIFIED is never returned).
     for enum, field in ((LifecycleStagePb, "lifecycle_stage"), (ChannelPb, "channel")):
         names = [n for n, _ in enum.items() if not n.endswith("_UNSPECIFIED")]
-        assert await parse_customer_filter(world.service, TENANT, leaf(field, "in", *names))
+        assert await parse_customer_filter(world.search, TENANT, leaf(field, "in", *names))
     with pytest.raises(InvalidArgument) as unknown:
         await parse_customer_filter(
-            world.service, TENANT, leaf("lifecycle_stage", "equals", "LIFECYCLE_STAGE_WON")
+            world.search, TENANT, leaf("lifecycle_stage", "equals", "LIFECYCLE_STAGE_WON")
         )
     assert "LIFECYCLE_STAGE_DEAL" in unknown.value.violations[0].description
 
@@ -338,14 +338,14 @@ async def test_enum_fields_take_the_api_enum_names_as_well_as_the_short_values(
 async def test_scope_and_tenant_bound_every_filter(world: World) -> None:
     anna = Visibility(DataScope.OWN, "anna")
     assert await world.matching(leaf("score", "gt", "-100"), anna) == {"c01", "c03"}
-    assert await world.service.count(OTHER, ALL, None) == 1
-    assert await world.service.count(TENANT, ALL, None) == 5
+    assert await world.search.count(OTHER, ALL, None) == 1
+    assert await world.search.count(TENANT, ALL, None) == 5
 
 
 async def test_bad_filters_name_the_condition_position(world: World) -> None:
     with pytest.raises(InvalidArgument) as bad_field:
         await parse_customer_filter(
-            world.service,
+            world.search,
             TENANT,
             group("and", leaf("score", "gt", "1"), leaf("shoe_size", "equals", "42")),
         )
@@ -353,11 +353,11 @@ async def test_bad_filters_name_the_condition_position(world: World) -> None:
         "condition.group.conditions[1].leaf.field"
     ]
     with pytest.raises(InvalidArgument) as bad_op:
-        await parse_customer_filter(world.service, TENANT, leaf("tags", "gt", "1"))
+        await parse_customer_filter(world.search, TENANT, leaf("tags", "gt", "1"))
     assert bad_op.value.violations[0].field == "condition.leaf.operator"
     with pytest.raises(InvalidArgument) as bad_value:
         await parse_customer_filter(
-            world.service, TENANT, leaf("custom_fields.source", "equals", "tv")
+            world.search, TENANT, leaf("custom_fields.source", "equals", "tv")
         )
     assert bad_value.value.violations[0].field.startswith("condition.leaf.values")
 
@@ -365,7 +365,7 @@ async def test_bad_filters_name_the_condition_position(world: World) -> None:
 async def test_condition_limit_is_ten_unless_the_tenant_raises_it(world: World) -> None:
     eleven = group("or", *(leaf("score", "equals", str(n)) for n in range(11)))
     with pytest.raises(InvalidArgument) as too_many:
-        await parse_customer_filter(world.service, TENANT, eleven)
+        await parse_customer_filter(world.search, TENANT, eleven)
     assert too_many.value.violations[0].field == "condition"
     assert "at most 10 conditions" in too_many.value.violations[0].description
     async with world.new_uow() as uow:
@@ -373,4 +373,4 @@ async def test_condition_limit_is_ten_unless_the_tenant_raises_it(world: World) 
         await uow.commit()
     assert await world.matching(eleven) == {"c05"}  # the only score in 0..10
     with pytest.raises(InvalidArgument):  # the other tenant keeps the default
-        await parse_customer_filter(world.service, OTHER, eleven)
+        await parse_customer_filter(world.search, OTHER, eleven)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.app.use_cases import CustomerService
+from customers.app.profiles import CustomerProfiles
+from customers.app.search import CustomerSearch
 from customers.domain.model import Customer
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -27,15 +29,25 @@ ANNA = Visibility(DataScope.OWN, "anna")
 NOBODY = Visibility(DataScope.DEPARTMENT, "lonely", frozenset())
 
 
+@dataclass(frozen=True)
+class UseCases:
+    profiles: CustomerProfiles
+    search: CustomerSearch
+
+
 @pytest.fixture
-def service(tmp_path: Path) -> CustomerService:
+def service(tmp_path: Path) -> UseCases:
     url = service_database_urls(("customers",), tmp_path, "scope")["customers"]
     upgrade_to_head(MIGRATIONS, url)
     sessions = session_factory(create_engine(url))
-    return CustomerService(lambda: CustomersUnitOfWork(sessions, outbox))
+
+    def new_uow() -> CustomersUnitOfWork:
+        return CustomersUnitOfWork(sessions, outbox)
+
+    return UseCases(CustomerProfiles(new_uow), CustomerSearch(new_uow))
 
 
-async def _seed(service: CustomerService) -> dict[str, str]:
+async def _seed(service: UseCases) -> dict[str, str]:
     owners = {
         "anna's": ("anna", "sales-de"),
         "ben's": ("ben", "sales"),
@@ -43,7 +55,7 @@ async def _seed(service: CustomerService) -> dict[str, str]:
     }
     ids = {}
     for label, (owner, department) in owners.items():
-        created = await service.create(
+        created = await service.profiles.create(
             Customer(
                 id="",
                 tenant_id=TENANT,
@@ -56,12 +68,12 @@ async def _seed(service: CustomerService) -> dict[str, str]:
     return ids
 
 
-async def _visible(service: CustomerService, visibility: Visibility) -> set[str]:
-    page = await service.page(TENANT, visibility, condition=None, after=[], limit=50)
+async def _visible(service: UseCases, visibility: Visibility) -> set[str]:
+    page = await service.search.page(TENANT, visibility, condition=None, after=[], limit=50)
     return {c.display_name for c in page}
 
 
-def test_lists_show_only_what_the_scope_allows(service: CustomerService) -> None:
+def test_lists_show_only_what_the_scope_allows(service: UseCases) -> None:
     async def scenario() -> None:
         await _seed(service)
         assert await _visible(service, ADMIN) == {"anna's", "ben's", "carla's"}
@@ -72,20 +84,20 @@ def test_lists_show_only_what_the_scope_allows(service: CustomerService) -> None
     asyncio.run(scenario())
 
 
-def test_out_of_scope_records_do_not_exist_for_the_caller(service: CustomerService) -> None:
+def test_out_of_scope_records_do_not_exist_for_the_caller(service: UseCases) -> None:
     async def scenario() -> None:
         ids = await _seed(service)
         carla = ids["carla's"]
-        assert (await service.get(TENANT, ADMIN, carla)).display_name == "carla's"
+        assert (await service.profiles.get(TENANT, ADMIN, carla)).display_name == "carla's"
         with pytest.raises(NotFound):
-            await service.get(TENANT, ANNA, carla)
+            await service.profiles.get(TENANT, ANNA, carla)
         with pytest.raises(NotFound):
-            await service.update(TENANT, SALES_LEAD, carla, {"display_name": "x"}, "")
+            await service.profiles.update(TENANT, SALES_LEAD, carla, {"display_name": "x"}, "")
         with pytest.raises(NotFound):
-            await service.delete(TENANT, ANNA, carla)
+            await service.profiles.delete(TENANT, ANNA, carla)
         # nothing changed
-        assert (await service.get(TENANT, ADMIN, carla)).display_name == "carla's"
-        await service.delete(TENANT, ANNA, ids["anna's"])  # her own: allowed
+        assert (await service.profiles.get(TENANT, ADMIN, carla)).display_name == "carla's"
+        await service.profiles.delete(TENANT, ANNA, ids["anna's"])  # her own: allowed
         assert await _visible(service, ADMIN) == {"ben's", "carla's"}
 
     asyncio.run(scenario())

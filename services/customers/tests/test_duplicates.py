@@ -22,7 +22,7 @@ from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.app.use_cases import CustomerService
+from customers.app.profiles import CustomerProfiles
 from customers.bootstrap import compose_servicer
 from customers.domain.model import Customer
 
@@ -59,13 +59,13 @@ Suggestion = tuple[tuple[str, ...], tuple[str, ...], float]
 
 
 class World:
-    def __init__(self, servicer: CustomersServicer, customers: CustomerService) -> None:
+    def __init__(self, servicer: CustomersServicer, profiles: CustomerProfiles) -> None:
         self.rpc = servicer
-        self.customers = customers
+        self.profiles = profiles
         self.names: dict[str, str] = {}
 
     async def customer(self, label: str, owner: str = "anna", **profile: object) -> str:
-        created = await self.customers.create(
+        created = await self.profiles.create(
             Customer(
                 id="",
                 tenant_id=TENANT,
@@ -108,7 +108,7 @@ def world(tmp_path: Path) -> World:
         return CustomersUnitOfWork(sessions, outbox)
 
     return World(
-        compose_servicer(new_uow, PageTokenCodec(b"test-secret")), CustomerService(new_uow)
+        compose_servicer(new_uow, PageTokenCodec(b"test-secret")), CustomerProfiles(new_uow)
     )
 
 
@@ -163,7 +163,7 @@ async def test_contact_keys_follow_updates_and_placeholders_are_ignored(world: W
     first = await world.customer("D1", emails=("d@example.com",))
     await world.customer("D2", emails=("d@example.com",))
     assert len(await world.suggestions()) == 1
-    await world.customers.update(
+    await world.profiles.update(
         TENANT, Visibility(DataScope.ALL), first, {"emails": ("other@example.com",)}, ""
     )
     assert await world.suggestions() == []

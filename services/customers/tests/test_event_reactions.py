@@ -24,7 +24,10 @@ from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.consumers import on_message, on_rule_action, on_tenant_settings
 from customers.adapters.tables import outbox, timeline
 from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.app.use_cases import CustomerService
+from customers.app.profiles import CustomerProfiles
+from customers.app.score_changes import ScoreAdjustments
+from customers.app.search import CustomerSearch
+from customers.app.timeline import Timeline
 from customers.domain.model import Customer, LifecycleStage
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -40,7 +43,10 @@ def event(payload: Message, *, at_offset: timedelta = timedelta()) -> Event:
 class World:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
-        self.service = CustomerService(lambda: CustomersUnitOfWork(sessions, outbox))
+        self.profiles = CustomerProfiles(lambda: CustomersUnitOfWork(sessions, outbox))
+        self.scores = ScoreAdjustments(lambda: CustomersUnitOfWork(sessions, outbox))
+        self.search = CustomerSearch(lambda: CustomersUnitOfWork(sessions, outbox))
+        self.timelines = Timeline(lambda: CustomersUnitOfWork(sessions, outbox))
 
     async def deliver(self, handler: object, evt: Event) -> None:
         async with self.sessions() as session, session.begin():
@@ -60,7 +66,7 @@ def world(tmp_path: Path) -> World:
 
 
 async def test_rule_actions_tag_untag_score_and_stage(world: World) -> None:
-    created = await world.service.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
+    created = await world.profiles.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
     name = f"customers/{created.id}"
     handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_rule_action)
     await world.deliver(
@@ -71,7 +77,7 @@ async def test_rule_actions_tag_untag_score_and_stage(world: World) -> None:
             )
         ),
     )
-    tagged = await world.service.get(TENANT, ALL, created.id)
+    tagged = await world.profiles.get(TENANT, ALL, created.id)
     assert len(tagged.tags) == 2
     await world.deliver(
         handler,
@@ -97,11 +103,11 @@ async def test_rule_actions_tag_untag_score_and_stage(world: World) -> None:
             )
         ),
     )
-    after = await world.service.get(TENANT, ALL, created.id)
+    after = await world.profiles.get(TENANT, ALL, created.id)
     assert len(after.tags) == 1
     assert after.score == 7
     assert after.lifecycle_stage is LifecycleStage.INTENT
-    history = await world.service.score_history(TENANT, ALL, created.id, after=[], limit=5)
+    history = await world.scores.score_history(TENANT, ALL, created.id, after=[], limit=5)
     assert history[0].source == "rules/r3"
     types = await world.outbox_types()
     for expected in (
@@ -116,7 +122,7 @@ async def test_rule_actions_tag_untag_score_and_stage(world: World) -> None:
 async def test_a_refused_rule_action_writes_nothing_and_does_not_poison_the_batch(
     world: World,
 ) -> None:
-    created = await world.service.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
+    created = await world.profiles.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
     before = await world.outbox_types()
     handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_rule_action)
     too_long = rule_events_pb2.RuleActionScoreRequested(
@@ -127,12 +133,12 @@ async def test_a_refused_rule_action_writes_nothing_and_does_not_poison_the_batc
         rule="rules/r", customer="customers/nope", delta=1
     )
     await world.deliver(handler, event(gone))
-    assert (await world.service.get(TENANT, ALL, created.id)).score == 0
+    assert (await world.profiles.get(TENANT, ALL, created.id)).score == 0
     assert await world.outbox_types() == before
 
 
 async def test_message_received_marks_activity_and_joins_the_timeline_once(world: World) -> None:
-    created = await world.service.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
+    created = await world.profiles.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
     handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_message)
     received = messaging_events_pb2.MessageReceived(
         message="conversations/c1/messages/m1",
@@ -146,14 +152,14 @@ async def test_message_received_marks_activity_and_joins_the_timeline_once(world
     await world.deliver(handler, first)
     older = event(received, at_offset=timedelta(days=-1))
     await world.deliver(handler, older)
-    customer = await world.service.get(TENANT, ALL, created.id)
+    customer = await world.profiles.get(TENANT, ALL, created.id)
     assert customer.last_active_at is not None
     assert abs(
         customer.last_active_at
         - first.envelope.occurred_time.ToDatetime().replace(tzinfo=customer.last_active_at.tzinfo)
     ) < timedelta(seconds=1)
     assert customer.version == created.version  # activity is not a profile edit
-    entries = await world.service.timeline(
+    entries = await world.timelines.timeline(
         TENANT,
         ALL,
         created.id,
@@ -172,7 +178,7 @@ async def test_message_received_marks_activity_and_joins_the_timeline_once(world
 
 async def test_tenant_settings_change_raises_the_filter_limit(world: World) -> None:
     handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_tenant_settings)
-    assert (await world.service.filter_fields(TENANT))[1] == 10
+    assert (await world.search.filter_fields(TENANT))[1] == 10
     await world.deliver(
         handler,
         event(
@@ -181,7 +187,7 @@ async def test_tenant_settings_change_raises_the_filter_limit(world: World) -> N
             )
         ),
     )
-    assert (await world.service.filter_fields(TENANT))[1] == 25
+    assert (await world.search.filter_fields(TENANT))[1] == 25
     await world.deliver(
         handler,
         event(
@@ -190,4 +196,4 @@ async def test_tenant_settings_change_raises_the_filter_limit(world: World) -> N
             )
         ),
     )
-    assert (await world.service.filter_fields(TENANT))[1] == 12
+    assert (await world.search.filter_fields(TENANT))[1] == 12

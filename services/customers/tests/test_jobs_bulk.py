@@ -25,11 +25,14 @@ from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.tables import jobs, outbox, score_changes
 from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.blacklist import Blacklist
 from customers.app.bulk_operations import BulkOperationHandler, BulkOperations
 from customers.app.job_ports import JobContext
 from customers.app.jobs import JobRunner, JobService
+from customers.app.profiles import CustomerProfiles
+from customers.app.score_changes import ScoreAdjustments
 from customers.app.tags import TagIds, TagService
-from customers.app.use_cases import CustomerService
+from customers.app.timeline import Timeline
 from customers.domain.bulk import BulkAction, BulkOperation, BulkTarget
 from customers.domain.jobs import Job, JobError, JobKind, JobState
 from customers.domain.model import Customer, Tag, TagGroup
@@ -52,7 +55,10 @@ class World:
             return CustomersUnitOfWork(self.sessions, outbox)
 
         self.new_uow = new_uow
-        self.customers = CustomerService(new_uow)
+        self.blacklists = Blacklist(new_uow)
+        self.profiles = CustomerProfiles(new_uow)
+        self.scores = ScoreAdjustments(new_uow)
+        self.timelines = Timeline(new_uow)
         self.tags = TagService(new_uow)
         self.jobs = JobService(new_uow)
         self.bulk = BulkOperations(self.jobs)
@@ -75,7 +81,7 @@ class World:
         )
 
     async def customer(self, name: str = "Anna", owner: str = "ben") -> str:
-        created = await self.customers.create(
+        created = await self.profiles.create(
             Customer(id="", tenant_id=TENANT, display_name=name, owner_member_id=owner)
         )
         return created.id
@@ -114,12 +120,12 @@ class World:
         return int(count or 0)
 
     async def timeline(self, customer_id: str, event_type: str) -> list[Any]:
-        return await self.customers.timeline(
+        return await self.timelines.timeline(
             TENANT, ADMIN, customer_id, types=[event_type], start=None, end=None, after=[], limit=50
         )
 
     async def get(self, customer_id: str) -> Customer:
-        return await self.customers.get(TENANT, ADMIN, customer_id)
+        return await self.profiles.get(TENANT, ADMIN, customer_id)
 
     async def holders(self, tag_id: str, customer_ids: list[str]) -> list[str]:
         """The customers among these that have the tag, in the same order."""
@@ -255,7 +261,7 @@ async def test_a_jobs_events_and_timeline_rows_read_and_sort_like_any_others(
     later, by_job = await world.timeline(ids[1], "customer.tagged")
     assert (later.details["tags"], by_job.details["tags"]) == ([f"tags/{lead}"], [f"tags/{vip}"])
     assert by_job.occurred_at < later.occurred_at
-    since = await world.customers.timeline(
+    since = await world.timelines.timeline(
         TENANT,
         ADMIN,
         ids[1],
@@ -382,7 +388,7 @@ async def test_a_resumed_score_adjustment_counts_once(world: World) -> None:
     assert done.state is JobState.SUCCEEDED
     assert [(await world.get(cid)).score for cid in ids] == [5] * 7
     assert await world.events("customer.scored") == 7
-    history = await world.customers.score_history(TENANT, ADMIN, ids[4], after=[], limit=5)
+    history = await world.scores.score_history(TENANT, ADMIN, ids[4], after=[], limit=5)
     assert [(h.delta, h.score, h.request_id, h.source) for h in history] == [
         (5, 5, f"job:{job.id}", "members/admin")
     ]
@@ -394,7 +400,7 @@ async def test_a_resumed_score_adjustment_counts_once(world: World) -> None:
 async def test_blacklist_assign_owner_and_remove_tags(world: World) -> None:
     vip = await world.tag("VIP")
     ids = [await world.customer(f"C{i}") for i in range(3)]
-    await world.customers.blacklist(TENANT, ADMIN, ids[0], "spam", actor="members/admin")
+    await world.blacklists.blacklist(TENANT, ADMIN, ids[0], "spam", actor="members/admin")
     for cid in ids[:2]:
         await world.tags.add_to_customer(TENANT, ADMIN, cid, TagIds([vip]), actor="x")
     runner = world.runner()

@@ -23,8 +23,9 @@ from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.bulk_operations import BulkOperationHandler, BulkOperations
 from customers.app.job_ports import JobContext
 from customers.app.jobs import FILE_CHUNK_BYTES, JobRunner, JobService, scope_of
+from customers.app.profiles import CustomerProfiles
 from customers.app.tags import TagService
-from customers.app.use_cases import CustomerService
+from customers.app.timeline import Timeline
 from customers.domain.bulk import BulkAction, BulkOperation, BulkTarget
 from customers.domain.jobs import Job, JobError, JobKind, JobState
 from customers.domain.model import Customer, Tag
@@ -42,7 +43,8 @@ class World:
             return CustomersUnitOfWork(sessions, outbox)
 
         self.new_uow = new_uow
-        self.customers = CustomerService(new_uow)
+        self.profiles = CustomerProfiles(new_uow)
+        self.timelines = Timeline(new_uow)
         self.tags = TagService(new_uow)
         self.jobs = JobService(new_uow)
 
@@ -50,7 +52,7 @@ class World:
         tag = await self.tags.create_tag(Tag(id="", tenant_id=TENANT, display_name="VIP"))
         ids = []
         for i in range(count):
-            customer = await self.customers.create(
+            customer = await self.profiles.create(
                 Customer(id="", tenant_id=TENANT, display_name=f"C{i}")
             )
             ids.append(customer.id)
@@ -65,7 +67,7 @@ class World:
 
     async def tagged_times(self, customer_id: str, tag_id: str) -> int:
         """How often the customer was tagged with the tag, by its timeline."""
-        timeline = await self.customers.timeline(
+        timeline = await self.timelines.timeline(
             TENANT,
             ADMIN,
             customer_id,
@@ -102,7 +104,7 @@ async def test_the_worker_runs_jobs_started_while_it_waits(world: World) -> None
     await asyncio.wait_for(worker, timeout=30)
     assert current.state is JobState.SUCCEEDED
     assert current.processed_count == 3
-    tagged = [c for c in ids if tag in (await world.customers.get(TENANT, ADMIN, c)).tags]
+    tagged = [c for c in ids if tag in (await world.profiles.get(TENANT, ADMIN, c)).tags]
     assert tagged == ids
 
 
@@ -157,7 +159,7 @@ async def test_shutdown_finishes_the_batch_and_hands_the_job_back(world: World) 
     done = await world.jobs.get(TENANT, ADMIN, job.id)
     assert (done.state, done.processed_count, done.succeeded_count) == (JobState.SUCCEEDED, 5, 5)
     for cid in ids:
-        timeline = await world.customers.timeline(
+        timeline = await world.timelines.timeline(
             TENANT, ADMIN, cid, types=["customer.tagged"], start=None, end=None, after=[], limit=9
         )
         assert len(timeline) == 1
@@ -267,7 +269,7 @@ async def test_a_worker_that_lost_its_lease_stops_writing(world: World) -> None:
     # The job as the second worker left it: its counts, not the first worker's.
     assert (done.state, done.processed_count, done.succeeded_count) == (JobState.SUCCEEDED, 5, 5)
     for cid in ids:
-        timeline = await world.customers.timeline(
+        timeline = await world.timelines.timeline(
             TENANT, ADMIN, cid, types=["customer.tagged"], start=None, end=None, after=[], limit=9
         )
         assert len(timeline) == 1

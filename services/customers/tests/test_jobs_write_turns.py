@@ -32,8 +32,9 @@ from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.bulk_operations import BulkOperationHandler, BulkOperations
 from customers.app.jobs import JobRunner, JobService
+from customers.app.lifecycle import LifecycleStages
+from customers.app.profiles import CustomerProfiles
 from customers.app.tags import TagService
-from customers.app.use_cases import CustomerService
 from customers.app.write_slices import SliceSizer, SliceWritten
 from customers.domain.bulk import BulkAction, BulkOperation, BulkTarget
 from customers.domain.jobs import Job, JobKind, JobState
@@ -83,7 +84,8 @@ class World:
             return CustomersUnitOfWork(self.sessions, outbox)
 
         self.new_uow = new_uow
-        self.customers = CustomerService(new_uow)
+        self.profiles = CustomerProfiles(new_uow)
+        self.stages = LifecycleStages(new_uow)
         self.jobs = JobService(new_uow)
 
     def job_uow(self) -> CustomersUnitOfWork:
@@ -106,9 +108,7 @@ class World:
             Tag(id="", tenant_id=TENANT, display_name="VIP")
         )
         ids = [
-            (
-                await self.customers.create(Customer(id="", tenant_id=TENANT, display_name=f"C{i}"))
-            ).id
+            (await self.profiles.create(Customer(id="", tenant_id=TENANT, display_name=f"C{i}"))).id
             for i in range(count)
         ]
         return vip.id, sorted(ids)  # the job walks them in id order
@@ -161,7 +161,7 @@ async def test_a_single_write_gets_its_turn_between_the_slices_of_a_bulk_job(
     target = ids[5] if not sqlite else ids[3]
 
     async def single_write() -> None:
-        await world.customers.set_lifecycle_stage(
+        await world.stages.set_lifecycle_stage(
             TENANT, ADMIN, target, LifecycleStage.DEAL, "", actor="members/ben"
         )
         world.log.append("single write")
@@ -184,7 +184,7 @@ async def test_a_single_write_gets_its_turn_between_the_slices_of_a_bulk_job(
     assert done.state is JobState.SUCCEEDED
     assert (done.total_count, done.succeeded_count) == (6, 6)
     assert await world.tagged_events() == 6
-    changed = await world.customers.get(TENANT, ADMIN, target)
+    changed = await world.profiles.get(TENANT, ADMIN, target)
     assert changed.lifecycle_stage is LifecycleStage.DEAL
     assert vip in changed.tags
 
@@ -211,7 +211,7 @@ async def test_a_job_killed_between_two_slices_of_a_page_resumes_and_tags_each_o
     assert (done.total_count, done.processed_count, done.succeeded_count) == (6, 6, 6)
     assert await world.tagged_events() == 6
     for customer_id in ids:
-        customer = await world.customers.get(TENANT, ADMIN, customer_id)
+        customer = await world.profiles.get(TENANT, ADMIN, customer_id)
         assert vip in customer.tags
         assert customer.version == 2
 

@@ -36,8 +36,12 @@ from customers.adapters.tables import (
 )
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.custom_fields import CustomFieldService
+from customers.app.lifecycle import LifecycleStages
+from customers.app.orders import Orders
+from customers.app.points import Points
+from customers.app.profiles import CustomerProfiles
+from customers.app.score_changes import ScoreAdjustments
 from customers.app.tags import TagIds, TagService
-from customers.app.use_cases import CustomerService
 from customers.bootstrap import compose_servicer
 from customers.domain.model import (
     Channel,
@@ -97,13 +101,17 @@ class World:
         def new_uow() -> CustomersUnitOfWork:
             return CustomersUnitOfWork(sessions, outbox)
 
-        self.customers = CustomerService(new_uow)
+        self.orders = Orders(new_uow)
+        self.points = Points(new_uow)
+        self.profiles = CustomerProfiles(new_uow)
+        self.scores = ScoreAdjustments(new_uow)
+        self.stages = LifecycleStages(new_uow)
         self.tags = TagService(new_uow)
         self.fields = CustomFieldService(new_uow)
         self.rpc: CustomersServicer = compose_servicer(new_uow, PageTokenCodec(b"test-secret"))
 
     async def customer(self, name: str, owner: str = "anna", **profile: object) -> Customer:
-        return await self.customers.create(
+        return await self.profiles.create(
             Customer(
                 id="",
                 tenant_id=TENANT,
@@ -176,10 +184,13 @@ def order(cid: str, external_id: str, units: int, currency: str, hours_ago: int)
 
 async def fill_history(world: World, cid: str, *, seed: str) -> None:
     """A score change, points, a lifecycle change and an award: one row of each."""
-    svc = world.customers
-    await svc.adjust_score(TENANT, ALL, cid, 5, "welcome", actor=ACTOR, request_id="shared-req")
-    await svc.earn_points(TENANT, ALL, cid, 30, "welcome", actor=ACTOR, request_id="shared-req")
-    await svc.set_lifecycle_stage(TENANT, ALL, cid, LifecycleStage.INTENT, "", actor=ACTOR)
+    await world.scores.adjust_score(
+        TENANT, ALL, cid, 5, "welcome", actor=ACTOR, request_id="shared-req"
+    )
+    await world.points.earn_points(
+        TENANT, ALL, cid, 30, "welcome", actor=ACTOR, request_id="shared-req"
+    )
+    await world.stages.set_lifecycle_stage(TENANT, ALL, cid, LifecycleStage.INTENT, "", actor=ACTOR)
     # One award of its own, and one for an event every duplicate was awarded for.
     for event_id in (f"event-{seed}", "event-shared"):
         await world.execute(
@@ -234,15 +245,14 @@ async def test_merge_moves_everything_and_sums(world: World) -> None:
         identities=(ChannelIdentity(Channel.EBAY, "anna_b", "ebay-de"),),
     )
     third = await world.customer("A. B.", emails=("ab@example.com",))
-    svc = world.customers
     await world.tags.add_to_customer(TENANT, ALL, kept.id, TagIds([hot.id]), actor=ACTOR)
     await world.tags.add_to_customer(TENANT, ALL, dup.id, TagIds([cold.id, plain.id]), actor=ACTOR)
     for cid, seed in ((kept.id, "a"), (dup.id, "b"), (third.id, "c")):
         await fill_history(world, cid, seed=seed)
-    await svc.record_order(TENANT, ALL, order(kept.id, "K-1", 10, "EUR", 5), actor=ACTOR)
-    await svc.record_order(TENANT, ALL, order(dup.id, "D-1", 20, "EUR", 1), actor=ACTOR)
-    await svc.record_order(TENANT, ALL, order(dup.id, "D-2", 99, "USD", 3), actor=ACTOR)
-    await svc.record_order(TENANT, ALL, order(third.id, "T-1", 7, "EUR", 10), actor=ACTOR)
+    await world.orders.record_order(TENANT, ALL, order(kept.id, "K-1", 10, "EUR", 5), actor=ACTOR)
+    await world.orders.record_order(TENANT, ALL, order(dup.id, "D-1", 20, "EUR", 1), actor=ACTOR)
+    await world.orders.record_order(TENANT, ALL, order(dup.id, "D-2", 99, "USD", 3), actor=ACTOR)
+    await world.orders.record_order(TENANT, ALL, order(third.id, "T-1", 7, "EUR", 10), actor=ACTOR)
     latest = utc_now() - timedelta(minutes=3)
     await world.execute(
         update(customers).where(customers.c.id == dup.id).values(last_active_at=latest)
@@ -254,7 +264,7 @@ async def test_merge_moves_everything_and_sums(world: World) -> None:
     )
 
     before = await world.row_counts(kept.id, dup.id, third.id)
-    version = (await svc.get(TENANT, ALL, kept.id)).version
+    version = (await world.profiles.get(TENANT, ALL, kept.id)).version
     merged = await world.merge(kept.id, dup.id, third.id, request_id="merge-1")
 
     # Nothing points at the merged customers any more; everything moved.
@@ -272,7 +282,7 @@ async def test_merge_moves_everything_and_sums(world: World) -> None:
         "score_rule_awards": 4,
         "customer_merges": 2,
     }
-    result = await svc.get(TENANT, ALL, kept.id)
+    result = await world.profiles.get(TENANT, ALL, kept.id)
     assert result.tags == {hot.id, plain.id}
     assert (result.score, result.points_balance) == (15, 90)
     assert result.version == version + 1
@@ -292,7 +302,7 @@ async def test_merge_moves_everything_and_sums(world: World) -> None:
     assert utc_now() - totals.last_order_time < timedelta(hours=1, minutes=5)
     for gone in (dup.id, third.id):
         with pytest.raises(NotFound):
-            await svc.get(TENANT, ALL, gone)
+            await world.profiles.get(TENANT, ALL, gone)
 
     events = await world.events("customer.merged")
     assert len(events) == 1
@@ -372,5 +382,5 @@ async def test_out_of_scope_or_bad_requests_change_nothing(world: World) -> None
     assert [v.field for v in bad_name.value.violations] == ["merged_customers[0]"]
 
     assert await world.row_counts(annas.id, bens.id) == before
-    assert (await world.customers.get(TENANT, ALL, bens.id)).version == bens.version
+    assert (await world.profiles.get(TENANT, ALL, bens.id)).version == bens.version
     assert await world.events("customer.merged") == []

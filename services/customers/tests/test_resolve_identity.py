@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.app.use_cases import CustomerService
+from customers.app.identity_resolution import IdentityResolution
+from customers.app.profiles import CustomerProfiles
+from customers.app.search import CustomerSearch
 from customers.domain.model import Channel, ChannelIdentity, Customer
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -23,45 +26,62 @@ TENANT = "tenant-resolve"
 ALL = Visibility.everything()
 
 
+@dataclass(frozen=True)
+class UseCases:
+    identities: IdentityResolution
+    profiles: CustomerProfiles
+    search: CustomerSearch
+
+
 @pytest.fixture
-def service(tmp_path: Path) -> CustomerService:
+def service(tmp_path: Path) -> UseCases:
     url = service_database_urls(("customers",), tmp_path, "resolve")["customers"]
     upgrade_to_head(MIGRATIONS, url)
     sessions = session_factory(create_engine(url))
-    return CustomerService(lambda: CustomersUnitOfWork(sessions, outbox))
+
+    def new_uow() -> CustomersUnitOfWork:
+        return CustomersUnitOfWork(sessions, outbox)
+
+    return UseCases(IdentityResolution(new_uow), CustomerProfiles(new_uow), CustomerSearch(new_uow))
 
 
 async def test_first_contact_creates_with_language_and_later_contacts_find_it(
-    service: CustomerService,
+    service: UseCases,
 ) -> None:
     buyer = ChannelIdentity(Channel.AMAZON, " A-77 ", "Amazon-DE")
-    created, was_created = await service.resolve_identity(TENANT, ALL, buyer, "Jonas", "de")
+    created, was_created = await service.identities.resolve_identity(
+        TENANT, ALL, buyer, "Jonas", "de"
+    )
     assert was_created
     assert created.language == "de"
     assert created.identities == (ChannelIdentity(Channel.AMAZON, "A-77", "amazon-de"),)
-    found, again = await service.resolve_identity(TENANT, ALL, buyer, "Someone else", "fr")
+    found, again = await service.identities.resolve_identity(
+        TENANT, ALL, buyer, "Someone else", "fr"
+    )
     assert not again
     assert found.id == created.id
     assert found.language == "de"  # a later contact does not rewrite the profile
-    other_tenant, created_there = await service.resolve_identity("tenant-2", ALL, buyer, "", "")
+    other_tenant, created_there = await service.identities.resolve_identity(
+        "tenant-2", ALL, buyer, "", ""
+    )
     assert created_there
     assert other_tenant.id != created.id
 
 
-async def test_bad_language_is_refused_and_nothing_is_created(service: CustomerService) -> None:
+async def test_bad_language_is_refused_and_nothing_is_created(service: UseCases) -> None:
     buyer = ChannelIdentity(Channel.SHOPEE, "s-1", "shopee-vn")
     with pytest.raises(InvalidArgument) as bad:
-        await service.resolve_identity(TENANT, ALL, buyer, "Lan", "not a language")
+        await service.identities.resolve_identity(TENANT, ALL, buyer, "Lan", "not a language")
     assert [v.field for v in bad.value.violations] == ["language"]
-    assert await service.count(TENANT, Visibility.everything(), None) == 0
+    assert await service.search.count(TENANT, Visibility.everything(), None) == 0
 
 
 async def test_a_restricted_caller_resolves_only_inside_its_data_scope(
-    service: CustomerService,
+    service: UseCases,
 ) -> None:
     now = utc_now()
     for n, (owner, department) in enumerate((("anna", "sales"), ("ben", "support"))):
-        await service.create(
+        await service.profiles.create(
             Customer(
                 id="",
                 tenant_id=TENANT,
@@ -77,18 +97,18 @@ async def test_a_restricted_caller_resolves_only_inside_its_data_scope(
     anna = Visibility(DataScope.OWN, "anna")
     theirs = ChannelIdentity(Channel.EMAIL, "Buyer1@shop.test")
     for visibility in (sales, anna):
-        mine, created = await service.resolve_identity(
+        mine, created = await service.identities.resolve_identity(
             TENANT, visibility, ChannelIdentity(Channel.EMAIL, "buyer0@shop.test"), ""
         )
         assert (mine.display_name, created) == ("Buyer 0", False)
         with pytest.raises(NotFound) as hidden:
-            await service.resolve_identity(TENANT, visibility, theirs, "Someone")
+            await service.identities.resolve_identity(TENANT, visibility, theirs, "Someone")
         assert "Buyer 1" not in str(hidden.value)
-    assert await service.count(TENANT, ALL, None) == 2  # no second customer for the identity
-    found, created = await service.resolve_identity(TENANT, ALL, theirs, "")
+    assert await service.search.count(TENANT, ALL, None) == 2  # no second customer for the identity
+    found, created = await service.identities.resolve_identity(TENANT, ALL, theirs, "")
     assert (found.display_name, created) == ("Buyer 1", False)
     # An identity nobody holds is still created, whatever the caller's scope.
-    new, created = await service.resolve_identity(
+    new, created = await service.identities.resolve_identity(
         TENANT, anna, ChannelIdentity(Channel.EMAIL, "new@shop.test"), "New"
     )
     assert created

@@ -113,8 +113,35 @@ def test_score_points_and_orders_rpcs(servicer: CustomersServicer) -> None:
                 await servicer.SpendPoints(
                     pb.SpendPointsRequest(name=name, points=31, reason="x"), None
                 )
+            # An entry's order is one of this customer's orders, by name; nothing else is written.
+            for bad_order in ("orders/1", "customers/other/orders/1", f"{name}/orders/"):
+                with pytest.raises(InvalidArgument) as bad:
+                    await servicer.EarnPoints(
+                        pb.EarnPointsRequest(name=name, points=1, reason="r", order=bad_order), None
+                    )
+                assert [v.field for v in bad.value.violations] == ["order"]
+                with pytest.raises(InvalidArgument) as bad:
+                    await servicer.SpendPoints(
+                        pb.SpendPointsRequest(name=name, points=1, reason="r", order=bad_order),
+                        None,
+                    )
+                assert [v.field for v in bad.value.violations] == ["order"]
             ledger = await servicer.ListPointsLedger(pb.ListPointsLedgerRequest(parent=name), None)
             assert [e.points for e in ledger.points_entries] == [-20, 50]
+            for_order = await servicer.EarnPoints(
+                pb.EarnPointsRequest(
+                    name=name, points=5, reason="order", order=f" {name}/orders/o1 "
+                ),
+                None,
+            )
+            assert for_order.order == f"{name}/orders/o1"
+            spent_on = await servicer.SpendPoints(
+                pb.SpendPointsRequest(
+                    name=name, points=5, reason="order", order=f"{name}/orders/o1"
+                ),
+                None,
+            )
+            assert spent_on.order == f"{name}/orders/o1"
 
             order = scoring_pb2.Order(
                 external_id="A-1",

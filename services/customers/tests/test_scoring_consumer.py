@@ -31,8 +31,10 @@ from customers.adapters.score_rule_consumer import (
 )
 from customers.adapters.tables import inbox, outbox, score_rule_awards
 from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.profiles import CustomerProfiles
+from customers.app.score_changes import ScoreAdjustments
 from customers.app.scoring import ScoringService
-from customers.app.use_cases import CustomerService
+from customers.app.timeline import Timeline
 from customers.domain.model import Customer
 from customers.domain.scoring import CapPeriod, ScoreRule, ScoreRuleFrequency
 
@@ -48,14 +50,14 @@ class World:
         def new_uow() -> CustomersUnitOfWork:
             return CustomersUnitOfWork(sessions, outbox)
 
-        self.customers = CustomerService(new_uow)
+        self.profiles = CustomerProfiles(new_uow)
+        self.scores = ScoreAdjustments(new_uow)
+        self.timelines = Timeline(new_uow)
         self.scoring = ScoringService(new_uow)
         self.handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_scorable_event)
 
     async def customer(self, tenant: str = TENANT) -> str:
-        created = await self.customers.create(
-            Customer(id="", tenant_id=tenant, display_name="Anna")
-        )
+        created = await self.profiles.create(Customer(id="", tenant_id=tenant, display_name="Anna"))
         return created.id
 
     async def rule(self, **overrides: Any) -> ScoreRule:
@@ -76,7 +78,7 @@ class World:
             await self.handler(session, event)
 
     async def score(self, customer_id: str) -> int:
-        return (await self.customers.get(TENANT, ADMIN, customer_id)).score
+        return (await self.profiles.get(TENANT, ADMIN, customer_id)).score
 
     async def count(self, query: Any) -> int:
         async with self.sessions() as session:
@@ -149,12 +151,12 @@ def test_a_rule_scores_a_real_event_once_even_when_redelivered(world: World) -> 
         refund = event(message(cid, "I want a REFUND now"))
         await world.deliver(refund)
         assert await world.score(cid) == -3
-        history = await world.customers.score_history(TENANT, ADMIN, cid, after=[], limit=5)
+        history = await world.scores.score_history(TENANT, ADMIN, cid, after=[], limit=5)
         assert [(c.delta, c.source, c.cause_event_id) for c in history] == [
             (-3, f"scoreRules/{rule.id}", refund.event_id)
         ]
         assert await world.events("customer.scored") == 1
-        timeline = await world.customers.timeline(
+        timeline = await world.timelines.timeline(
             TENANT, ADMIN, cid, types=["customer.scored"], start=None, end=None, after=[], limit=5
         )
         assert [t.actor for t in timeline] == [f"scoreRules/{rule.id}"]
@@ -235,7 +237,7 @@ def test_a_cap_limits_the_points_per_utc_day(world: World) -> None:
             await world.deliver(event(message(cid), at=monday + timedelta(minutes=minutes)))
         # 4 + 4 + 2 (cut to what is left of the cap) + 0
         assert await world.score(cid) == 10
-        history = await world.customers.score_history(TENANT, ADMIN, cid, after=[], limit=9)
+        history = await world.scores.score_history(TENANT, ADMIN, cid, after=[], limit=9)
         assert sorted(c.delta for c in history) == [2, 4, 4]
         # the next UTC day starts a new period; late events count in their own day
         await world.deliver(event(message(cid), at=monday + timedelta(days=1)))

@@ -21,9 +21,11 @@ from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.points import Points
 from customers.app.points_expiry import PointsExpiry
+from customers.app.profiles import CustomerProfiles
 from customers.app.scoring import ScoringService
-from customers.app.use_cases import CustomerService
+from customers.app.timeline import Timeline
 from customers.domain.model import Customer, PointsKind
 from customers.domain.scoring import Tier, TierRule
 
@@ -41,30 +43,30 @@ class World:
             return CustomersUnitOfWork(sessions, outbox)
 
         self.new_uow = new_uow
-        self.customers = CustomerService(new_uow)
+        self.points = Points(new_uow)
+        self.profiles = CustomerProfiles(new_uow)
+        self.timelines = Timeline(new_uow)
         self.scoring = ScoringService(new_uow)
 
     async def customer(self, tenant: str = TENANT) -> str:
-        created = await self.customers.create(
-            Customer(id="", tenant_id=tenant, display_name="Anna")
-        )
+        created = await self.profiles.create(Customer(id="", tenant_id=tenant, display_name="Anna"))
         return created.id
 
     async def earn(
         self, cid: str, points: int, expires: datetime | None, tenant: str = TENANT
     ) -> None:
-        await self.customers.earn_points(
+        await self.points.earn_points(
             tenant, ADMIN, cid, points, "bonus", actor=ACTOR, expire_time=expires
         )
 
     async def spend(self, cid: str, points: int) -> None:
-        await self.customers.spend_points(TENANT, ADMIN, cid, points, "coupon", actor=ACTOR)
+        await self.points.spend_points(TENANT, ADMIN, cid, points, "coupon", actor=ACTOR)
 
     async def balance(self, cid: str, tenant: str = TENANT) -> int:
-        return (await self.customers.get(tenant, ADMIN, cid)).points_balance
+        return (await self.profiles.get(tenant, ADMIN, cid)).points_balance
 
     async def expired(self, cid: str) -> list[int]:
-        ledger = await self.customers.points_ledger(TENANT, ADMIN, cid, after=[], limit=50)
+        ledger = await self.points.points_ledger(TENANT, ADMIN, cid, after=[], limit=50)
         return [e.points for e in ledger if e.kind is PointsKind.EXPIRE]
 
     async def updates(self) -> int:
@@ -105,7 +107,7 @@ def test_spends_use_the_earliest_expiring_points_and_expiry_books_the_rest_once(
         ]
         assert await world.balance(cid) == 30
         assert await world.updates() == 1
-        timeline = await world.customers.timeline(
+        timeline = await world.timelines.timeline(
             TENANT, ADMIN, cid, types=["customer.updated"], start=None, end=None, after=[], limit=5
         )
         assert [t.summary for t in timeline] == ["30 point(s) expired; balance 30"]
@@ -173,8 +175,8 @@ def test_expiry_re_assesses_the_tier(world: World) -> None:
         await world.scoring.tier_recompute.wait_idle()
         cid = await world.customer()
         await world.earn(cid, 120, now + timedelta(days=1))
-        assert (await world.customers.get(TENANT, ADMIN, cid)).tier_id == gold.id
+        assert (await world.profiles.get(TENANT, ADMIN, cid)).tier_id == gold.id
         await PointsExpiry(world.new_uow).expire_due(now + timedelta(days=2))
-        assert (await world.customers.get(TENANT, ADMIN, cid)).tier_id == ""
+        assert (await world.profiles.get(TENANT, ADMIN, cid)).tier_id == ""
 
     asyncio.run(scenario())

@@ -28,8 +28,12 @@ from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.consumers import on_rule_action
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.blacklist import Blacklist
+from customers.app.lifecycle import LifecycleStages
+from customers.app.profiles import CustomerProfiles
+from customers.app.search import CustomerSearch
 from customers.app.tags import TagIds, TagService
-from customers.app.use_cases import CustomerService
+from customers.app.timeline import Timeline
 from customers.domain.model import (
     AUTOMATION_GROUP,
     Customer,
@@ -50,11 +54,15 @@ ACTOR = "members/admin"
 class World:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
-        self.customers = CustomerService(lambda: CustomersUnitOfWork(sessions, outbox))
+        self.blacklists = Blacklist(lambda: CustomersUnitOfWork(sessions, outbox))
+        self.profiles = CustomerProfiles(lambda: CustomersUnitOfWork(sessions, outbox))
+        self.search = CustomerSearch(lambda: CustomersUnitOfWork(sessions, outbox))
+        self.stages = LifecycleStages(lambda: CustomersUnitOfWork(sessions, outbox))
+        self.timelines = Timeline(lambda: CustomersUnitOfWork(sessions, outbox))
         self.tags = TagService(lambda: CustomersUnitOfWork(sessions, outbox))
 
     async def customer(self, name: str = "Anna", owner: str = "ben", tenant: str = TENANT) -> str:
-        created = await self.customers.create(
+        created = await self.profiles.create(
             Customer(id="", tenant_id=tenant, display_name=name, owner_member_id=owner)
         )
         return created.id
@@ -160,7 +168,7 @@ def test_exclusive_group_keeps_one_tag(world: World) -> None:
             await world.tags.add_to_customer(TENANT, ANNA, anna, TagIds([vip.id]), actor=ACTOR)
         # deleting a tag takes it off the customers
         await world.tags.delete_tag(TENANT, low.id, "", actor=ACTOR)
-        assert (await world.customers.get(TENANT, ADMIN, anna)).tags == frozenset()
+        assert (await world.profiles.get(TENANT, ADMIN, anna)).tags == frozenset()
 
     asyncio.run(scenario())
 
@@ -183,7 +191,7 @@ def test_rule_tags_resolve_to_tags_by_display_name(world: World) -> None:
             async with world.sessions() as session, session.begin():
                 await handler(session, event)
             assert await world.events("customer.tagged") == 1, n
-        customer = await world.customers.get(TENANT, ADMIN, anna)
+        customer = await world.profiles.get(TENANT, ADMIN, anna)
         page, _ = await world.tags.page_tags(TENANT, group_id="", after=[], limit=10)
         by_name = {t.display_name: t for t in page}
         assert customer.tags == {existing.id, by_name["refund"].id}
@@ -197,44 +205,44 @@ def test_rule_tags_resolve_to_tags_by_display_name(world: World) -> None:
 def test_lifecycle_blacklist_and_timeline(world: World) -> None:
     async def scenario() -> None:
         anna = await world.customer()
-        await world.customers.set_lifecycle_stage(
+        await world.stages.set_lifecycle_stage(
             TENANT, ADMIN, anna, LifecycleStage.INTENT, "asked for prices", actor=ACTOR
         )
-        moved = await world.customers.set_lifecycle_stage(
+        moved = await world.stages.set_lifecycle_stage(
             TENANT, ADMIN, anna, LifecycleStage.POTENTIAL, "", actor=ACTOR
         )
         assert moved.lifecycle_stage is LifecycleStage.POTENTIAL
-        history = await world.customers.lifecycle_history(TENANT, ADMIN, anna, after=[], limit=10)
+        history = await world.stages.lifecycle_history(TENANT, ADMIN, anna, after=[], limit=10)
         assert [(h.from_stage, h.to_stage) for h in history] == [
             (LifecycleStage.INTENT, LifecycleStage.POTENTIAL),
             (None, LifecycleStage.INTENT),
         ]
         assert await world.events("customer.stage_changed") == 2
         with pytest.raises(NotFound):
-            await world.customers.lifecycle_history(TENANT, ANNA, anna, after=[], limit=10)
+            await world.stages.lifecycle_history(TENANT, ANNA, anna, after=[], limit=10)
 
         with pytest.raises(InvalidArgument) as bad:
-            await world.customers.blacklist(TENANT, ADMIN, anna, "  ", actor=ACTOR)
+            await world.blacklists.blacklist(TENANT, ADMIN, anna, "  ", actor=ACTOR)
         assert [v.field for v in bad.value.violations] == ["reason"]
-        assert not (await world.customers.get(TENANT, ADMIN, anna)).blacklisted
-        await world.customers.blacklist(TENANT, ADMIN, anna, "abusive", actor=ACTOR)
-        read = await world.customers.get(TENANT, ADMIN, anna)
+        assert not (await world.profiles.get(TENANT, ADMIN, anna)).blacklisted
+        await world.blacklists.blacklist(TENANT, ADMIN, anna, "abusive", actor=ACTOR)
+        read = await world.profiles.get(TENANT, ADMIN, anna)
         assert read.blacklisted
         assert read.blacklist_reason == "abusive"
         assert read.blacklist_time is not None
-        listed = await world.customers.page(TENANT, ADMIN, condition=None, after=[], limit=5)
+        listed = await world.search.page(TENANT, ADMIN, condition=None, after=[], limit=5)
         assert listed[0].blacklisted
         assert await world.events("customer.blacklisted") == 1
         with pytest.raises(NotFound):
-            await world.customers.blacklist(TENANT, ANNA, anna, "x", actor=ACTOR)
-        cleared = await world.customers.unblacklist(TENANT, ADMIN, anna, actor=ACTOR)
+            await world.blacklists.blacklist(TENANT, ANNA, anna, "x", actor=ACTOR)
+        cleared = await world.blacklists.unblacklist(TENANT, ADMIN, anna, actor=ACTOR)
         assert not cleared.blacklisted
         assert cleared.blacklist_time is None
 
-        timeline = await world.customers.timeline(
+        timeline = await world.timelines.timeline(
             TENANT, ADMIN, anna, types=[], start=None, end=None, after=[], limit=3
         )
-        everything = await world.customers.timeline(
+        everything = await world.timelines.timeline(
             TENANT, ADMIN, anna, types=[], start=None, end=None, after=[], limit=50
         )
         assert [e.type for e in everything] == [
@@ -245,7 +253,7 @@ def test_lifecycle_blacklist_and_timeline(world: World) -> None:
             "customer.created",
         ]
         last = timeline[-1]
-        rest = await world.customers.timeline(
+        rest = await world.timelines.timeline(
             TENANT,
             ADMIN,
             anna,
@@ -256,12 +264,12 @@ def test_lifecycle_blacklist_and_timeline(world: World) -> None:
             limit=50,
         )
         assert [e.event_id for e in timeline + rest] == [e.event_id for e in everything]
-        only = await world.customers.timeline(
+        only = await world.timelines.timeline(
             TENANT, ADMIN, anna, types=["customer.created"], start=None, end=None, after=[], limit=5
         )
         assert [e.summary for e in only] == ["Created Anna"]
         with pytest.raises(NotFound):
-            await world.customers.timeline(
+            await world.timelines.timeline(
                 OTHER, ADMIN, anna, types=[], start=None, end=None, after=[], limit=5
             )
 
@@ -288,7 +296,7 @@ def test_rule_tags_of_an_exclusive_group_keep_the_last(world: World) -> None:
             await in_unit_of_work(CustomersUnitOfWork, outbox, on_rule_action)(
                 session, Event(envelope, payload)
             )
-        customer = await world.customers.get(TENANT, ADMIN, anna)
+        customer = await world.profiles.get(TENANT, ADMIN, anna)
         page, _ = await world.tags.page_tags(TENANT, group_id=intent.id, after=[], limit=10)
         assert customer.tags == {t.id for t in page if t.display_name == "low"}
 

@@ -32,20 +32,28 @@ from customers.adapters.score_rule_consumer import on_scorable_event, score_rule
 from customers.adapters.spreadsheets import SpreadsheetReader, SpreadsheetWriter
 from customers.adapters.tables import metadata
 from customers.adapters.unit_of_work import CustomersUnitOfWork
+from customers.app.blacklist import Blacklist
 from customers.app.bulk_operations import BulkOperationHandler
 from customers.app.custom_fields import CustomFieldService
 from customers.app.exports import ExportHandler, ExportService
+from customers.app.identity_resolution import IdentityResolution
 from customers.app.import_job import ImportHandler
 from customers.app.imports import ImportService
 from customers.app.jobs import JobRunner, JobService
+from customers.app.lifecycle import LifecycleStages
 from customers.app.merging import MergeService
+from customers.app.orders import Orders
+from customers.app.points import Points
 from customers.app.points_expiry import PointsExpiry
 from customers.app.ports import UnitOfWork
+from customers.app.profiles import CustomerProfiles
+from customers.app.score_changes import ScoreAdjustments
 from customers.app.scoring import ScoringService
+from customers.app.search import CustomerSearch
 from customers.app.segments import SegmentService
 from customers.app.tags import TagService
 from customers.app.tiers import TierSweep
-from customers.app.use_cases import CustomerService
+from customers.app.timeline import Timeline
 from customers.domain.jobs import JobKind
 
 SERVICE = "customers"
@@ -57,14 +65,23 @@ def compose_servicer(
     new_uow: UnitOfWorkFactory[UnitOfWork], page_tokens: PageTokenCodec
 ) -> CustomersServicer:
     """The servicer with every use case it maps to (also used by tests)."""
+    search = CustomerSearch(new_uow)
     return CustomersServicer(
-        CustomerService(new_uow),
-        TagService(new_uow),
         page_tokens,
-        CustomFieldService(new_uow),
+        profiles=CustomerProfiles(new_uow),
+        search=search,
+        identities=IdentityResolution(new_uow),
+        lifecycle=LifecycleStages(new_uow),
+        blacklist=Blacklist(new_uow),
+        scores=ScoreAdjustments(new_uow),
+        points=Points(new_uow),
+        orders=Orders(new_uow),
+        timeline=Timeline(new_uow),
+        tags=TagService(new_uow),
+        fields=CustomFieldService(new_uow),
         jobs=JobService(new_uow),
         scoring=ScoringService(new_uow),
-        segments=SegmentService(new_uow, segment_filter_reader(CustomerService(new_uow))),
+        segments=SegmentService(new_uow, segment_filter_reader(search)),
         merging=MergeService(new_uow),
         imports=ImportService(new_uow, JobService(new_uow), SpreadsheetReader()),
         exports=ExportService(new_uow, JobService(new_uow)),

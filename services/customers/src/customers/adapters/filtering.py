@@ -5,12 +5,12 @@ from __future__ import annotations
 from crosstalk.common.v1 import condition_pb2
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.conditions.parse import parse_condition
-from customers.app.use_cases import CustomerService
+from customers.app.search import CustomerSearch
 from customers.domain.filter_fields import bare_reference_values
 
 
 async def parse_customer_filter(
-    service: CustomerService,
+    search: CustomerSearch,
     tenant_id: str,
     condition: condition_pb2.Condition,
     *,
@@ -26,7 +26,7 @@ async def parse_customer_filter(
     """
     if condition.WhichOneof("node") is None:
         return None
-    fields, limit = await service.filter_fields(tenant_id, in_memory=in_memory)
+    fields, limit = await search.filter_fields(tenant_id, in_memory=in_memory)
     node = parse_condition(
         condition, fields, max_conditions=limit, field_path=field_path, allow_fuzzy=False
     )

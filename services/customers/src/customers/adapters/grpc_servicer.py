@@ -42,15 +42,23 @@ from customers.adapters.rpc_jobs import JobRpcs
 from customers.adapters.rpc_scoring import ScoringRpcs
 from customers.adapters.rpc_segments import SegmentRpcs
 from customers.adapters.rpc_transfer import TransferRpcs
+from customers.app.blacklist import Blacklist
 from customers.app.custom_fields import CustomFieldService
 from customers.app.exports import ExportService
+from customers.app.identity_resolution import IdentityResolution
 from customers.app.imports import ImportService
 from customers.app.jobs import JobService
+from customers.app.lifecycle import LifecycleStages
 from customers.app.merging import MergeService
+from customers.app.orders import Orders
+from customers.app.points import Points
+from customers.app.profiles import CustomerProfiles
+from customers.app.score_changes import ScoreAdjustments
 from customers.app.scoring import ScoringService
+from customers.app.search import CustomerSearch
 from customers.app.segments import SegmentService
 from customers.app.tags import TagIds, TagService
-from customers.app.use_cases import CustomerService
+from customers.app.timeline import Timeline
 from customers.domain.model import (
     CUSTOM_FIELD_EDITABLE_FIELDS,
     EDITABLE_FIELDS,
@@ -91,11 +99,19 @@ class CustomersServicer(
 
     def __init__(
         self,
-        service: CustomerService,
-        tags: TagService,
         page_tokens: PageTokenCodec,
-        fields: CustomFieldService,
         *,
+        profiles: CustomerProfiles,
+        search: CustomerSearch,
+        identities: IdentityResolution,
+        lifecycle: LifecycleStages,
+        blacklist: Blacklist,
+        scores: ScoreAdjustments,
+        points: Points,
+        orders: Orders,
+        timeline: Timeline,
+        tags: TagService,
+        fields: CustomFieldService,
         jobs: JobService,
         scoring: ScoringService,
         segments: SegmentService,
@@ -103,9 +119,17 @@ class CustomersServicer(
         imports: ImportService,
         exports: ExportService,
     ) -> None:
-        self._service = service
-        self._tags = tags
         self._tokens = page_tokens
+        self._profiles = profiles
+        self._search = search
+        self._identities = identities
+        self._lifecycle = lifecycle
+        self._blacklist = blacklist
+        self._scores = scores
+        self._points = points
+        self._orders = orders
+        self._timeline = timeline
+        self._tags = tags
         self._fields = fields
         self._jobs = jobs
         self._scoring = scoring
@@ -124,7 +148,7 @@ class CustomersServicer(
             default_owner=caller.member_id,
             default_department=caller.department_id,
         )
-        created = await self._service.create(draft, actor=actor_of(caller))
+        created = await self._profiles.create(draft, actor=actor_of(caller))
         return customer_to_pb(created)
 
     async def GetCustomer(
@@ -132,7 +156,7 @@ class CustomersServicer(
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
         customer_id = resource_id(request.name, "customers")
-        customer = await self._service.get(caller.tenant_id, caller.visibility, customer_id)
+        customer = await self._profiles.get(caller.tenant_id, caller.visibility, customer_id)
         return customer_to_pb(customer)
 
     async def UpdateCustomer(
@@ -147,7 +171,7 @@ class CustomersServicer(
         )
         draft = draft_from_pb(caller.tenant_id, request.customer)
         changes = {path: getattr(draft, path) for path in paths}
-        updated = await self._service.update(
+        updated = await self._profiles.update(
             caller.tenant_id,
             caller.visibility,
             customer_id,
@@ -159,7 +183,7 @@ class CustomersServicer(
 
     async def DeleteCustomer(self, request: pb.DeleteCustomerRequest, context: Context) -> Empty:
         caller = require_caller(context)
-        await self._service.delete(
+        await self._profiles.delete(
             caller.tenant_id, caller.visibility, resource_id(request.name, "customers")
         )
         return Empty()
@@ -179,7 +203,7 @@ class CustomersServicer(
     ) -> pb.SearchCustomersResponse:
         caller = require_caller(context)
         _customer_order(request.order_by)
-        condition = await parse_customer_filter(self._service, caller.tenant_id, request.condition)
+        condition = await parse_customer_filter(self._search, caller.tenant_id, request.condition)
         page, token = await self._page(caller, condition, request, request_hash(request.condition))
         return pb.SearchCustomersResponse(
             customers=[customer_to_pb(c) for c in page], next_page_token=token
@@ -189,7 +213,7 @@ class CustomersServicer(
         self, caller: Caller, condition: Any, request: ListRequest, params: str
     ) -> tuple[list[Customer], str]:
         window = self._tokens.window(request, caller.tenant_id, caller.subject, params)
-        fetched = await self._service.page(
+        fetched = await self._search.page(
             caller.tenant_id,
             caller.visibility,
             condition=condition,
@@ -202,8 +226,8 @@ class CustomersServicer(
         self, request: pb.CountCustomersRequest, context: Context
     ) -> pb.CountCustomersResponse:
         caller = require_caller(context)
-        condition = await parse_customer_filter(self._service, caller.tenant_id, request.condition)
-        count = await self._service.count(caller.tenant_id, caller.visibility, condition)
+        condition = await parse_customer_filter(self._search, caller.tenant_id, request.condition)
+        count = await self._search.count(caller.tenant_id, caller.visibility, condition)
         return pb.CountCustomersResponse(count=count)
 
     async def ResolveIdentity(
@@ -211,7 +235,7 @@ class CustomersServicer(
     ) -> pb.ResolveIdentityResponse:
         caller = require_caller(context)
         identity = identity_from_pb(request.identity, field="identity")
-        customer, created = await self._service.resolve_identity(
+        customer, created = await self._identities.resolve_identity(
             caller.tenant_id, caller.visibility, identity, request.display_name, request.language
         )
         return pb.ResolveIdentityResponse(customer=customer_to_pb(customer), created=created)
@@ -250,7 +274,7 @@ class CustomersServicer(
         caller = require_caller(context)
         customer_id = resource_id(request.name, "customers")
         stage = stage_from_pb(request.stage, field="stage")
-        customer = await self._service.set_lifecycle_stage(
+        customer = await self._lifecycle.set_lifecycle_stage(
             caller.tenant_id,
             caller.visibility,
             customer_id,
@@ -283,7 +307,7 @@ class CustomersServicer(
         self, request: pb.ListLifecycleHistoryRequest, context: Context
     ) -> pb.ListLifecycleHistoryResponse:
         page, token = await self._history_page(
-            request, require_caller(context), "lifecycle", self._service.lifecycle_history
+            request, require_caller(context), "lifecycle", self._lifecycle.lifecycle_history
         )
         return pb.ListLifecycleHistoryResponse(
             lifecycle_stage_changes=[lifecycle_change_to_pb(c) for c in page],
@@ -295,7 +319,7 @@ class CustomersServicer(
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
         customer_id = resource_id(request.name, "customers")
-        customer = await self._service.blacklist(
+        customer = await self._blacklist.blacklist(
             caller.tenant_id, caller.visibility, customer_id, request.reason, actor=actor_of(caller)
         )
         return customer_to_pb(customer)
@@ -305,7 +329,7 @@ class CustomersServicer(
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
         customer_id = resource_id(request.name, "customers")
-        customer = await self._service.unblacklist(
+        customer = await self._blacklist.unblacklist(
             caller.tenant_id, caller.visibility, customer_id, actor=actor_of(caller)
         )
         return customer_to_pb(customer)
@@ -315,7 +339,7 @@ class CustomersServicer(
     ) -> resources_pb2.Customer:
         caller = require_caller(context)
         customer_id = resource_id(request.name, "customers")
-        customer = await self._service.adjust_score(
+        customer = await self._scores.adjust_score(
             caller.tenant_id,
             caller.visibility,
             customer_id,
@@ -330,7 +354,7 @@ class CustomersServicer(
         self, request: pb.ListScoreHistoryRequest, context: Context
     ) -> pb.ListScoreHistoryResponse:
         page, token = await self._history_page(
-            request, require_caller(context), "scores", self._service.score_history
+            request, require_caller(context), "scores", self._scores.score_history
         )
         return pb.ListScoreHistoryResponse(
             score_changes=[score_change_to_pb(c) for c in page], next_page_token=token
@@ -341,14 +365,14 @@ class CustomersServicer(
     ) -> scoring_pb2.PointsEntry:
         caller = require_caller(context)
         customer_id = resource_id(request.name, "customers")
-        entry = await self._service.earn_points(
+        entry = await self._points.earn_points(
             caller.tenant_id,
             caller.visibility,
             customer_id,
             request.points,
             request.reason,
             actor=actor_of(caller),
-            order=request.order,
+            order_id=_order_id(request.order, customer_id),
             expire_time=time_field(request, "expire_time"),
             request_id=request.request_id,
         )
@@ -359,14 +383,14 @@ class CustomersServicer(
     ) -> scoring_pb2.PointsEntry:
         caller = require_caller(context)
         customer_id = resource_id(request.name, "customers")
-        entry = await self._service.spend_points(
+        entry = await self._points.spend_points(
             caller.tenant_id,
             caller.visibility,
             customer_id,
             request.points,
             request.reason,
             actor=actor_of(caller),
-            order=request.order,
+            order_id=_order_id(request.order, customer_id),
             request_id=request.request_id,
         )
         return points_entry_to_pb(entry)
@@ -375,7 +399,7 @@ class CustomersServicer(
         self, request: pb.ListPointsLedgerRequest, context: Context
     ) -> pb.ListPointsLedgerResponse:
         page, token = await self._history_page(
-            request, require_caller(context), "points", self._service.points_ledger
+            request, require_caller(context), "points", self._points.points_ledger
         )
         return pb.ListPointsLedgerResponse(
             points_entries=[points_entry_to_pb(e) for e in page], next_page_token=token
@@ -389,7 +413,7 @@ class CustomersServicer(
         if not request.HasField("order"):
             raise InvalidArgument([FieldViolation("order", "required")])
         draft = order_from_pb(caller.tenant_id, customer_id, request.order)
-        order = await self._service.record_order(
+        order = await self._orders.record_order(
             caller.tenant_id, caller.visibility, draft, actor=actor_of(caller)
         )
         return order_to_pb(order)
@@ -416,7 +440,7 @@ class CustomersServicer(
             start.isoformat() if start else "",
             end.isoformat() if end else "",
         )
-        page = await self._service.orders(
+        page = await self._orders.orders(
             caller.tenant_id,
             caller.visibility,
             customer_id,
@@ -447,7 +471,7 @@ class CustomersServicer(
             start.isoformat() if start else "",
             end.isoformat() if end else "",
         )
-        page = await self._service.timeline(
+        page = await self._timeline.timeline(
             caller.tenant_id,
             caller.visibility,
             customer_id,
@@ -657,6 +681,11 @@ _NEWEST_FIRST = (SortKey("create_time", descending=True),)
 def _customer_bytes(customer: Customer) -> int:
     # A customer can be large (custom fields, identities, tags): pages are cut by weight too.
     return customer_to_pb(customer).ByteSize()
+
+
+def _order_id(order: str, customer_id: str) -> str:
+    """The id of one of this customer's orders named by a points entry ("" when none)."""
+    return optional_resource_id(order.strip(), f"customers/{customer_id}/orders", field="order")
 
 
 def _customer_order(order_by: str) -> tuple[SortKey, ...]:

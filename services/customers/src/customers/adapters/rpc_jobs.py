@@ -19,7 +19,7 @@ from customers.adapters.job_mapping import (
 )
 from customers.app.bulk_operations import BulkOperations
 from customers.app.jobs import JobService
-from customers.app.use_cases import CustomerService
+from customers.app.search import CustomerSearch
 from customers.domain.bulk import BulkTarget
 
 Context = Any  # grpc.aio.ServicerContext
@@ -28,7 +28,7 @@ Context = Any  # grpc.aio.ServicerContext
 class JobRpcs:
     _tokens: PageTokenCodec
     _jobs: JobService
-    _service: CustomerService
+    _search: CustomerSearch
 
     async def StartBulkOperation(
         self, request: pb.StartBulkOperationRequest, context: Context
@@ -37,7 +37,7 @@ class JobRpcs:
         operation = bulk_operation_from_pb(request)
         ids = bulk_customer_ids(request)
         condition = (
-            await parse_customer_filter(self._service, caller.tenant_id, request.condition)
+            await parse_customer_filter(self._search, caller.tenant_id, request.condition)
             if request.HasField("condition")
             else None
         )

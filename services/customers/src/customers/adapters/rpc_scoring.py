@@ -22,8 +22,8 @@ from crosstalk_common.grpc.auth import require_caller
 from customers.adapters.filtering import parse_customer_filter
 from customers.app.score_rules import score_rule_name
 from customers.app.scoring import ScoringService
+from customers.app.search import CustomerSearch
 from customers.app.tiers import tier_name, tier_rule_name
-from customers.app.use_cases import CustomerService
 from customers.domain.scoring import (
     SCORE_RULE_EDITABLE_FIELDS,
     TIER_EDITABLE_FIELDS,
@@ -127,7 +127,7 @@ def tier_rule_to_pb(rule: TierRule) -> scoring_pb2.TierRule:
 class ScoringRpcs:
     _tokens: PageTokenCodec
     _scoring: ScoringService
-    _service: CustomerService
+    _search: CustomerSearch
 
     # --- score rules ----------------------------------------------------------
 
@@ -248,7 +248,7 @@ class ScoringRpcs:
 
     async def _tier_rule_condition(self, tenant_id: str, body: scoring_pb2.TierRule) -> Node | None:
         return await parse_customer_filter(
-            self._service,
+            self._search,
             tenant_id,
             body.condition,
             field_path="tier_rule.condition",

@@ -20,10 +20,11 @@ from crosstalk_common.grpc.auth import Caller, require_caller
 from customers.adapters.filtering import parse_customer_filter
 from customers.adapters.mapping import actor_of, customer_to_pb
 from customers.app.merging import MergeService
+from customers.app.search import CustomerSearch
 from customers.app.segment_ports import FilterReader
 from customers.app.segments import SegmentReader, SegmentService, segment_name
-from customers.app.use_cases import CustomerService, customer_name
 from customers.domain.duplicates import DuplicateSuggestion
+from customers.domain.names import customer_name
 from customers.domain.segments import SEGMENT_EDITABLE_FIELDS, Segment, SegmentVisibility
 
 Context = Any  # grpc.aio.ServicerContext
@@ -40,12 +41,12 @@ _VISIBILITY_FROM_PB: dict[int, SegmentVisibility] = {
 }
 
 
-def segment_filter_reader(service: CustomerService) -> FilterReader:
+def segment_filter_reader(search: CustomerSearch) -> FilterReader:
     """Reads a stored segment condition, checked against the tenant's current fields."""
 
     async def read(tenant_id: str, condition: bytes) -> Node | None:
         return await parse_customer_filter(
-            service,
+            search,
             tenant_id,
             condition_pb2.Condition.FromString(condition),
             field_path="segment.condition",

@@ -20,7 +20,7 @@ from customers.adapters.job_mapping import job_to_pb
 from customers.adapters.mapping import actor_of, customer_to_pb
 from customers.app.exports import ExportService
 from customers.app.imports import ImportRequest, ImportService, ImportSummary
-from customers.app.use_cases import CustomerService
+from customers.app.search import CustomerSearch
 from customers.domain.imports import FileFormat, MatchPolicy
 from customers.domain.model import Customer
 
@@ -93,7 +93,7 @@ def import_preview_to_pb(job_id: str, summary: ImportSummary) -> jobs_pb2.Import
 
 class TransferRpcs:
     _tokens: PageTokenCodec
-    _service: CustomerService
+    _search: CustomerSearch
     _imports: ImportService
     _exports: ExportService
 
@@ -130,7 +130,7 @@ class TransferRpcs:
         caller = require_caller(context)
         file_format = file_format_from_pb(request.format)
         condition = (
-            await parse_customer_filter(self._service, caller.tenant_id, request.condition)
+            await parse_customer_filter(self._search, caller.tenant_id, request.condition)
             if request.HasField("condition")
             else None
         )

@@ -33,7 +33,6 @@ from customers.app.job_ports import JobContext
 from customers.app.jobs import JobService, scope_of, visibility_of
 from customers.app.ports import UnitOfWork
 from customers.app.tags import tag_name
-from customers.app.use_cases import customer_name
 from customers.app.write_slices import SliceSizer, SliceWritten, in_slices
 from customers.domain.bulk import (
     BulkAction,
@@ -53,6 +52,7 @@ from customers.domain.model import (
     displaced_by_exclusive,
     validate_request_id,
 )
+from customers.domain.names import customer_name
 
 # Customers per unit of work: bigger batches rewrite fewer pages (the ids are
 # random, so every batch touches pages all over the customers table; on
@@ -450,7 +450,7 @@ def _by_customer(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
 async def _change_tags(
     uow: UnitOfWork, batch: _Batch, plan: _TagPlan, customer_ids: Sequence[str], *, add: bool
 ) -> None:
-    """As CustomerService.change_tags does for one customer, for a batch at once."""
+    """As AddTags does for one customer, for a batch at once."""
     bulk, now = uow.jobs.bulk, utc_now()
     if add:
         removed = await bulk.remove_tags(batch.tenant_id, customer_ids, plan.displaced)

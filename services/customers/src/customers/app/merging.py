@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
-from crosstalk_common.errors import Aborted, FieldViolation, InvalidArgument, NotFound
+from crosstalk_common.errors import Aborted, FieldViolation, InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
+from customers.app.lookup import visible_customer
 from customers.app.ports import UnitOfWork
 from customers.app.timeline import record
-from customers.app.use_cases import RESOURCE, customer_name
 from customers.domain.duplicates import DuplicateSuggestion, suggestion
 from customers.domain.merging import (
     MergeRecord,
@@ -22,6 +22,7 @@ from customers.domain.merging import (
     validate_merge,
 )
 from customers.domain.model import Customer, validate_request_id
+from customers.domain.names import customer_name
 
 # At most this many batches of candidate keys are read for one page of suggestions;
 # a page may then hold fewer suggestions than asked, with a next_page_token.
@@ -53,9 +54,9 @@ class MergeService:
             if request_id:
                 done = await uow.merges.target_for_request(tenant_id, request_id)
                 if done is not None:
-                    return await _customer(uow, tenant_id, visibility, done)
-            survivor = await _customer(uow, tenant_id, visibility, survivor_id)
-            others = [await _customer(uow, tenant_id, visibility, m) for m in merged_ids]
+                    return await visible_customer(uow, tenant_id, visibility, done)
+            survivor = await visible_customer(uow, tenant_id, visibility, survivor_id)
+            others = [await visible_customer(uow, tenant_id, visibility, m) for m in merged_ids]
             now = utc_now()
             kept = replace(
                 merged_profile(survivor, others), updated_at=now, version=survivor.version + 1
@@ -112,7 +113,7 @@ class MergeService:
                     "merged_display_names": [o.display_name for o in others],
                 },
             )
-            result = await _customer(uow, tenant_id, visibility, survivor_id)
+            result = await visible_customer(uow, tenant_id, visibility, survivor_id)
             await uow.commit()
         return result
 
@@ -136,7 +137,7 @@ class MergeService:
         cursor = after
         async with self.new_uow() as uow:
             if customer_id:
-                await _customer(uow, tenant_id, visibility, customer_id)
+                await visible_customer(uow, tenant_id, visibility, customer_id)
             for _ in range(_MAX_BATCHES):
                 batch = await uow.merges.candidates(
                     tenant_id, visibility, customer_id=customer_id, after=cursor, limit=limit + 1
@@ -157,15 +158,6 @@ class MergeService:
                 if len(batch) <= limit:
                     return found, []
         return found, cursor
-
-
-async def _customer(
-    uow: UnitOfWork, tenant_id: str, visibility: Visibility, customer_id: str
-) -> Customer:
-    customer = await uow.customers.get(tenant_id, customer_id, visibility)
-    if customer is None:
-        raise NotFound(RESOURCE, customer_name(customer_id))
-    return customer
 
 
 async def _exclusive_groups(

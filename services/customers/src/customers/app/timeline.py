@@ -1,11 +1,17 @@
-"""Writing a customer's timeline next to the event that tells the world."""
+"""A customer's timeline: written next to the event that tells the world, and read."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from google.protobuf.message import Message
 
 from crosstalk_common.clock import utc_now
-from customers.app.ports import CustomerRepository, Emit
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from crosstalk_common.visibility import Visibility
+from customers.app.lookup import visible_customer
+from customers.app.ports import CustomerRepository, Emit, UnitOfWork
 from customers.domain.events import CustomerEvent
 from customers.domain.model import Customer, TimelineEntry
 
@@ -57,3 +63,28 @@ def _type_of(payload: Message | CustomerEvent) -> str:
     if isinstance(payload, CustomerEvent):
         return payload.type
     return _TYPES[payload.DESCRIPTOR.name]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """ListTimelineEvents: what happened to one customer, a page at a time."""
+
+    new_uow: UnitOfWorkFactory[UnitOfWork]
+
+    async def timeline(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        customer_id: str,
+        *,
+        types: list[str],
+        start: datetime | None,
+        end: datetime | None,
+        after: list[str],
+        limit: int,
+    ) -> list[TimelineEntry]:
+        async with self.new_uow() as uow:
+            await visible_customer(uow, tenant_id, visibility, customer_id)
+            return await uow.customers.timeline(
+                tenant_id, customer_id, types=types, start=start, end=end, after=after, limit=limit
+            )
