@@ -9,12 +9,12 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import column, select, table, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crosstalk_common.db.engine import create_engine
-from crosstalk_common.db.sqlite_one_trip import OneTripCursor
+from crosstalk_common.db.sqlite_one_trip import OneTripCursor, in_the_loop
 
 
 @pytest.fixture
@@ -93,3 +93,33 @@ async def test_a_transaction_that_only_read_ends_without_a_trip(
     async with engine.connect() as conn:
         names = (await conn.execute(text("SELECT name FROM items"))).scalars().all()
     assert names == ["a"]
+
+
+async def test_a_marked_read_runs_in_the_loop_and_a_marked_write_does_not(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", ""))
+        return await real(self, fn, *args, **kwargs)
+
+    items = table("items", column("n"), column("name"))
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    async with engine.begin() as conn:
+        await conn.execute(in_the_loop(items.insert().values(name="a")))
+        assert trips == ["_run"]  # writes: in the connection's thread
+        # In the loop, within the same transaction: it sees the row not yet committed.
+        read = in_the_loop(select(items.c.n, items.c.name).where(items.c.name == "a"))
+        assert [tuple(r) for r in await conn.execute(read)] == [(1, "a")]
+        assert trips == ["_run"]
+        # Unmarked, the same read makes its trip.
+        await conn.execute(select(items.c.n))
+        assert trips == ["_run", "_run"]
+    async with engine.connect() as conn:
+        missing = await conn.execute(in_the_loop(select(items.c.n).where(items.c.n == 7)))
+        assert missing.all() == []
+        with pytest.raises(OperationalError):
+            await conn.execute(in_the_loop(select(column("nope")).select_from(items)))
+    assert trips == ["_run", "_run", "commit"]

@@ -8,7 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from crosstalk_common.db.sqlite_one_trip import OneTripDbapi
+from crosstalk_common.db.sqlite_one_trip import OneTripDbapi, run_marked_statements_in_the_loop
 from crosstalk_common.db.write_gate import WriteGate
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
@@ -100,6 +100,7 @@ def create_engine(
     if target.get_backend_name() == "sqlite":
         # Each statement in one trip to aiosqlite's thread (sqlite_one_trip).
         engine = create_async_engine(target, echo=echo, module=OneTripDbapi.load())
+        run_marked_statements_in_the_loop(engine.sync_engine)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "savepoint", _begin_before_a_first_savepoint)
         if write_gate:

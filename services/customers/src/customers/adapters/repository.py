@@ -33,6 +33,7 @@ from customers.adapters.customer_filter_sql import custom_field_keys, customer_f
 from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.id_lists import one_of
+from customers.adapters.one_customer_sql import CUSTOMER, TENANT, one_customer
 from customers.adapters.tables import (
     customer_identities,
     customer_tags,
@@ -145,16 +146,19 @@ class SqlCustomerRepository:
     async def get(
         self, tenant_id: str, customer_id: str, visibility: Visibility = _SYSTEM
     ) -> Customer | None:
-        found = await self._load(
-            tenant_id,
-            [
-                customers.c.tenant_id == tenant_id,
-                customers.c.id == customer_id,
-                _visible(visibility),
-            ],
-            1,
-        )
-        return found[0] if found else None
+        # One statement, built once per scope: the row with its identities and tags.
+        row = (
+            await self._session.execute(
+                one_customer(visibility), {TENANT: tenant_id, CUSTOMER: customer_id}
+            )
+        ).first()
+        if row is None:
+            return None
+        identities = [
+            ChannelIdentity(Channel(channel), external_id, store)
+            for channel, store, external_id in row.identities_json
+        ]
+        return _customer(row, identities, {tag for (tag,) in row.tags_json})
 
     async def find_by_identity(
         self, tenant_id: str, identity: ChannelIdentity, visibility: Visibility
@@ -529,48 +533,7 @@ class SqlCustomerRepository:
                 identities[r.customer_id].append(
                     ChannelIdentity(Channel(r.channel), r.external_id, r.store)
                 )
-        return [
-            Customer(
-                id=r.id,
-                tenant_id=r.tenant_id,
-                display_name=r.display_name,
-                emails=tuple(r.emails),
-                phones=tuple(r.phones),
-                country=r.country,
-                language=r.language,
-                identities=tuple(
-                    sorted(
-                        identities[r.id], key=lambda i: (i.channel.value, i.store, i.external_id)
-                    )
-                ),
-                tags=frozenset(tags[r.id]),
-                score=r.score,
-                owner_member_id=r.owner_member_id,
-                department_id=r.department_id,
-                created_at=as_utc(r.created_at),
-                updated_at=as_utc(r.updated_at),
-                version=r.version,
-                lifecycle_stage=LifecycleStage(r.lifecycle_stage) if r.lifecycle_stage else None,
-                blacklisted=bool(r.blacklisted),
-                blacklist_reason=r.blacklist_reason,
-                blacklist_time=as_utc(r.blacklist_time) if r.blacklist_time else None,
-                points_balance=int(r.points_balance),
-                order_totals=OrderTotals(
-                    order_count=int(r.order_count),
-                    order_value=Money(
-                        r.order_currency, int(r.order_value_units), int(r.order_value_nanos)
-                    )
-                    if r.order_currency
-                    else None,
-                    last_order_time=as_utc(r.last_order_time) if r.last_order_time else None,
-                ),
-                custom_fields=dict(r.custom_fields or {}),
-                time_zone=r.time_zone,
-                tier_id=r.tier_id,
-                last_active_at=as_utc(r.last_active_at) if r.last_active_at else None,
-            )
-            for r in rows
-        ]
+        return [_customer(r, identities[r.id], tags[r.id]) for r in rows]
 
     async def mark_active(self, tenant_id: str, customer_id: str, at: datetime) -> bool:
         """last_active_at = max(last_active_at, at); False when the customer is gone.
@@ -877,3 +840,42 @@ def timeline_row(entry: TimelineEntry) -> dict[str, Any]:
         "resource": entry.resource,
         "details": entry.details,
     }
+
+
+def _customer(r: Any, identities: list[ChannelIdentity], tags: set[str]) -> Customer:
+    """A customer from its row, identities and tags."""
+    return Customer(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        display_name=r.display_name,
+        emails=tuple(r.emails),
+        phones=tuple(r.phones),
+        country=r.country,
+        language=r.language,
+        identities=tuple(
+            sorted(identities, key=lambda i: (i.channel.value, i.store, i.external_id))
+        ),
+        tags=frozenset(tags),
+        score=r.score,
+        owner_member_id=r.owner_member_id,
+        department_id=r.department_id,
+        created_at=as_utc(r.created_at),
+        updated_at=as_utc(r.updated_at),
+        version=r.version,
+        lifecycle_stage=LifecycleStage(r.lifecycle_stage) if r.lifecycle_stage else None,
+        blacklisted=bool(r.blacklisted),
+        blacklist_reason=r.blacklist_reason,
+        blacklist_time=as_utc(r.blacklist_time) if r.blacklist_time else None,
+        points_balance=int(r.points_balance),
+        order_totals=OrderTotals(
+            order_count=int(r.order_count),
+            order_value=Money(r.order_currency, int(r.order_value_units), int(r.order_value_nanos))
+            if r.order_currency
+            else None,
+            last_order_time=as_utc(r.last_order_time) if r.last_order_time else None,
+        ),
+        custom_fields=dict(r.custom_fields or {}),
+        time_zone=r.time_zone,
+        tier_id=r.tier_id,
+        last_active_at=as_utc(r.last_active_at) if r.last_active_at else None,
+    )
