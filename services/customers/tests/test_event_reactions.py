@@ -73,7 +73,7 @@ async def test_rule_actions_tag_untag_score_and_stage(world: World) -> None:
         handler,
         event(
             rule_events_pb2.RuleActionTagRequested(
-                rule="rules/r1", customer=name, tags=["refund", "vip"]
+                rule="rules/r1", customer=name, tag_labels=["refund", "vip"]
             )
         ),
     )
@@ -83,7 +83,7 @@ async def test_rule_actions_tag_untag_score_and_stage(world: World) -> None:
         handler,
         event(
             rule_events_pb2.RuleActionUntagRequested(
-                rule="rules/r2", customer=name, tags=["vip", "unknown"]
+                rule="rules/r2", customer=name, tag_labels=["vip", "unknown"]
             )
         ),
     )

@@ -182,7 +182,7 @@ def test_rule_tags_resolve_to_tags_by_display_name(world: World) -> None:
         handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_rule_action)
         for n in range(2):  # a second rule run with the same tags changes nothing
             payload = rule_events_pb2.RuleActionTagRequested(
-                rule="rules/r1", customer=f"customers/{anna}", tags=["after-sales", "refund"]
+                rule="rules/r1", customer=f"customers/{anna}", tag_labels=["after-sales", "refund"]
             )
             _, envelope = new_envelope(
                 TENANT, payload, occurred_at=utc_now(), trace_context={}, event_id=f"e{n}"
@@ -287,7 +287,7 @@ def test_rule_tags_of_an_exclusive_group_keep_the_last(world: World) -> None:
             )
         anna = await world.customer()
         payload = rule_events_pb2.RuleActionTagRequested(
-            rule="rules/r1", customer=f"customers/{anna}", tags=["high", "low"]
+            rule="rules/r1", customer=f"customers/{anna}", tag_labels=["high", "low"]
         )
         _, envelope = new_envelope(
             TENANT, payload, occurred_at=utc_now(), trace_context={}, event_id="e1"

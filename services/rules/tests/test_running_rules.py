@@ -93,7 +93,7 @@ async def test_a_rule_that_fires_records_a_run_and_requests_its_actions() -> Non
         for e in events
         if isinstance(e, rule_events_pb2.RuleActionTagRequested) and e.rule == "rules/r1"
     )
-    assert (list(tag.tags), tag.run, tag.customer) == (
+    assert (list(tag.tag_labels), tag.run, tag.customer) == (
         ["vip", "email-buyer"],
         r1_fired.run,
         "customers/c1",

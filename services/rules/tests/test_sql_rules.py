@@ -116,4 +116,4 @@ async def test_a_message_fires_its_rules_once_however_often_it_is_delivered(
         "customers/c1",
         trigger,
     )
-    assert (list(tag.tags), tag.run) == (["vip"], fired.run)
+    assert (list(tag.tag_labels), tag.run) == (["vip"], fired.run)

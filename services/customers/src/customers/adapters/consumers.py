@@ -67,7 +67,7 @@ async def on_rule_action(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -
                 tenant_id,
                 _RULE_SCOPE,
                 _customer_id(payload.customer),
-                TagLabels(list(payload.tags)),
+                TagLabels(list(payload.tag_labels)),
                 actor=payload.rule or "system",
                 cause_event_id=cause,
             )
@@ -76,7 +76,7 @@ async def on_rule_action(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -
                 tenant_id,
                 _RULE_SCOPE,
                 _customer_id(payload.customer),
-                TagLabels(list(payload.tags)),
+                TagLabels(list(payload.tag_labels)),
                 actor=payload.rule or "system",
                 cause_event_id=cause,
             )

@@ -77,7 +77,7 @@ async def run_rules(
                             rule=rule_name(rule.id),
                             run=run_name,
                             customer=customer,
-                            tags=list(action.tags),
+                            tag_labels=list(action.tags),
                         ),
                     )
             runs.append(run)
