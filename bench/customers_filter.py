@@ -33,7 +33,7 @@ from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.filtering import parse_customer_filter
 from customers.adapters.tables import customers, outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.app.use_cases import CustomerService
+from customers.app.search import CustomerSearch
 
 OP = {name.removeprefix("OPERATOR_").lower(): value for name, value in cpb.Operator.items()}
 
@@ -96,7 +96,7 @@ SCOPES = {
 
 
 async def _measure(
-    service: CustomerService,
+    service: CustomerSearch,
     visibility: Visibility,
     condition: cpb.Condition,
     pages: int,
@@ -122,7 +122,7 @@ async def _measure(
 
 
 async def _write_then_count(
-    service: CustomerService, sessions: async_sessionmaker[Any], n: int
+    service: CustomerSearch, sessions: async_sessionmaker[Any], n: int
 ) -> float:
     """Seconds for one count right after ``n`` customers were written (catching up)."""
     async with sessions() as session, session.begin():
@@ -154,8 +154,8 @@ async def run(url: str, pages: int, counts: int) -> None:
     engine = create_engine(url)
     sessions = session_factory(engine)
     index = FilterIndex(engine)
-    indexed = CustomerService(lambda: CustomersUnitOfWork(sessions, outbox, filter_index=index))
-    sql_only = CustomerService(lambda: CustomersUnitOfWork(sessions, outbox))
+    indexed = CustomerSearch(lambda: CustomersUnitOfWork(sessions, outbox, filter_index=index))
+    sql_only = CustomerSearch(lambda: CustomersUnitOfWork(sessions, outbox))
     started, rss_before = time.perf_counter(), _rss_mib()
     table = await index.ready(TENANT)
     print(

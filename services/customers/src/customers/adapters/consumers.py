@@ -22,10 +22,11 @@ from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from customers.adapters.mapping import stage_from_pb
 from customers.app.activity import CustomerActivity
+from customers.app.lifecycle import LifecycleStages
 from customers.app.ports import UnitOfWork
+from customers.app.score_changes import ScoreAdjustments
 from customers.app.tags import TagLabels, TagService
 from customers.app.tenant_settings import keep_filter_condition_limit
-from customers.app.use_cases import CustomerService
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ async def on_rule_action(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -
                 cause_event_id=cause,
             )
         elif isinstance(payload, rule_events_pb2.RuleActionScoreRequested):
-            await CustomerService(new_uow).adjust_score(
+            await ScoreAdjustments(new_uow).adjust_score(
                 tenant_id,
                 _RULE_SCOPE,
                 _customer_id(payload.customer),
@@ -93,7 +94,7 @@ async def on_rule_action(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -
         elif isinstance(payload, rule_events_pb2.RuleActionStageRequested):
             if payload.stage == lifecycle_stage_pb2.LIFECYCLE_STAGE_UNSPECIFIED:
                 return
-            await CustomerService(new_uow).set_lifecycle_stage(
+            await LifecycleStages(new_uow).set_lifecycle_stage(
                 tenant_id,
                 _RULE_SCOPE,
                 _customer_id(payload.customer),
