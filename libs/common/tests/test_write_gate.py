@@ -126,3 +126,19 @@ async def test_a_write_outside_a_transaction_gives_the_gate_back_with_its_connec
     assert not gate.taken
     await write(engine, "after")
     assert await entries(engine) == ["auto", "after"]
+
+
+async def test_a_writer_whose_connection_was_invalidated_rolls_back_and_frees_the_gate(
+    engine: AsyncEngine,
+) -> None:
+    """A call cancelled inside a statement (a gRPC deadline running out) leaves
+    SQLAlchemy to invalidate the connection; rolling back must not fail on it."""
+    gate = the_gate(engine)
+    async with session_factory(engine)() as session:
+        await session.execute(text("INSERT INTO entries (who) VALUES ('cancelled')"))
+        assert gate.taken
+        await (await session.connection()).invalidate()
+        await session.rollback()
+    assert not gate.taken
+    await write(engine, "next")
+    assert await entries(engine) == ["next"]

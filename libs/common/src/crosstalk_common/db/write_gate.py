@@ -137,6 +137,10 @@ class WriteGate:
         # let in now, while it runs in the connection's thread, and finds the
         # lock free a moment later (SQLite's busy handler covers the moment),
         # instead of waiting until this task is back in the event loop.
+        if conn.invalidated:
+            # A statement was cut short (a cancelled call): SQLAlchemy invalidated
+            # the connection and checked it in, which gave the gate back.
+            return
         info = conn.connection.record_info
         if info is not None:
             self._release(info)
