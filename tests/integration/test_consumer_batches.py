@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from crosstalk.events.v1 import customer_events_pb2
+from crosstalk_common.bus import tracing
 from crosstalk_common.bus.consumer import EventConsumer, Subscription
 from crosstalk_common.bus.envelope import Event, new_envelope
 from crosstalk_common.clock import utc_now
@@ -58,11 +63,14 @@ class Redeliverable(Delivery):
         return Redeliverable(self.data, self.subject, dict(self.headers))
 
 
-def created(customer: str) -> Redeliverable:
+def created(customer: str, traceparent: str = "") -> Redeliverable:
+    """customer.created as the relay publishes it; with the creating request's
+    trace context in its headers when given one."""
+    context = {"traceparent": traceparent} if traceparent else {}
     payload = customer_events_pb2.CustomerCreated(customer=customer)
-    _, envelope = new_envelope("t1", payload, occurred_at=utc_now(), trace_context={})
+    _, envelope = new_envelope("t1", payload, occurred_at=utc_now(), trace_context=context)
     delivery = Delivery.of(envelope)
-    return Redeliverable(delivery.data, delivery.subject)
+    return Redeliverable(delivery.data, delivery.subject, dict(context))
 
 
 @dataclass
@@ -198,3 +206,71 @@ def test_a_consumer_takes_a_handler_or_a_batch_handler() -> None:
                 handler,
                 batch_handler=batch_handler,
             )
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    """The bus's spans, kept in memory."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("crosstalk.bus"))
+    return memory
+
+
+def _traceparent(trace_id: int, span_id: int) -> str:
+    return f"00-{trace_id:032x}-{span_id:016x}-01"
+
+
+def test_each_event_of_a_batch_gets_a_span_in_the_trace_that_created_it(
+    db_url: str, spans: InMemorySpanExporter
+) -> None:
+    """A batch handler runs once, yet every event has its own CONSUMER span, a
+    child of the span its producer was in when it emitted the event."""
+
+    async def scenario(engine: AsyncEngine) -> None:
+        consumer = consumer_of(engine, Effects(), "batch")
+        old = created("customers/old", _traceparent(0xA1, 0x11))
+        await consumer.process([old])  # type: ignore[list-item]
+        spans.clear()
+        batch = [
+            created("customers/a", _traceparent(0xA2, 0x21)),
+            created("customers/b", _traceparent(0xA3, 0x31)),
+            old.again(),
+        ]
+        await consumer.process(batch)  # type: ignore[arg-type]
+
+        finished = spans.get_finished_spans()
+        assert [s.name for s in finished] == ["process crosstalk.customers.customer.created"] * 3
+        assert all(s.kind is SpanKind.CONSUMER for s in finished)
+        parents = sorted(
+            (
+                s.context.trace_id,
+                s.parent.span_id if s.parent else 0,
+                bool((s.attributes or {}).get("crosstalk.duplicate")),
+            )
+            for s in finished
+        )
+        assert parents == [(0xA1, 0x11, True), (0xA2, 0x21, False), (0xA3, 0x31, False)]
+
+    _run(db_url, scenario)
+
+
+def test_the_relay_span_of_a_batch_links_each_creating_context_once(
+    spans: InMemorySpanExporter,
+) -> None:
+    one, other = _traceparent(0xB1, 0x11), _traceparent(0xB2, 0x22)
+    subject = "crosstalk.customers.customer.created"
+    batch = [(subject, {"traceparent": one})] * 3
+    batch += [(subject, {"traceparent": other}), (subject, {})]  # the last was made untraced
+    with tracing.publish_span(batch):
+        pass
+
+    (span,) = spans.get_finished_spans()
+    assert (span.name, span.kind) == (f"publish {subject}", SpanKind.PRODUCER)
+    assert span.attributes is not None
+    assert span.attributes["messaging.batch.message_count"] == 5
+    assert sorted((link.context.trace_id, link.context.span_id) for link in span.links) == [
+        (0xB1, 0x11),
+        (0xB2, 0x22),
+    ]
