@@ -1,5 +1,5 @@
 """The one use case that puts tags on a customer and takes them off
-(TagService.add_to_customer / remove_from_customer): people name tags by id
+(TagService.change_customer_tags): people name tags by id
 (AddTags, RemoveTags), rules by label; against a real database."""
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ async def test_a_rule_tags_by_label_creating_missing_tags_and_acting_as_the_rule
 ) -> None:
     vip = await world.tag("vip")
     customer_id = await world.customer()
-    tagged = await world.tags.add_to_customer(
+    tagged = await world.tags.change_customer_tags(
         TENANT,
         EVERYONE,
         customer_id,
@@ -117,10 +117,10 @@ async def test_people_name_tags_by_id_and_every_id_must_be_a_tag(world: World) -
     before = await world.tag_count()
     for wrong, field in ((TagIds([]), "tags"), (TagIds([vip, "vip"]), "tags[1]")):
         with pytest.raises(InvalidArgument) as refused:
-            await world.tags.add_to_customer(TENANT, EVERYONE, customer_id, wrong, actor="x")
+            await world.tags.change_customer_tags(TENANT, EVERYONE, customer_id, wrong, actor="x")
         assert [v.field for v in refused.value.violations] == [field]
     assert await world.tag_count() == before  # an id is never taken for a label
-    tagged = await world.tags.add_to_customer(
+    tagged = await world.tags.change_customer_tags(
         TENANT, EVERYONE, customer_id, TagIds([vip]), actor="members/ben"
     )
     assert tagged.tags == {vip}
@@ -133,10 +133,10 @@ async def test_two_tags_of_an_exclusive_group_refused_by_id_the_last_kept_by_lab
     high, low = await world.exclusive_group("high", "low")
     customer_id = await world.customer()
     with pytest.raises(InvalidArgument):
-        await world.tags.add_to_customer(
+        await world.tags.change_customer_tags(
             TENANT, EVERYONE, customer_id, TagIds([high, low]), actor="x"
         )
-    tagged = await world.tags.add_to_customer(
+    tagged = await world.tags.change_customer_tags(
         TENANT, EVERYONE, customer_id, TagLabels(["low", "high"]), actor=RULE
     )
     assert tagged.tags == {low}  # labels are taken in sorted order: "low" is the last
@@ -147,14 +147,14 @@ async def test_removing_by_label_passes_over_unknown_labels_by_id_refuses_them(
 ) -> None:
     vip = await world.tag("vip")
     customer_id = await world.customer()
-    await world.tags.add_to_customer(TENANT, EVERYONE, customer_id, TagIds([vip]), actor="x")
+    await world.tags.change_customer_tags(TENANT, EVERYONE, customer_id, TagIds([vip]), actor="x")
     before = await world.tag_count()
     with pytest.raises(InvalidArgument):
-        await world.tags.remove_from_customer(
-            TENANT, EVERYONE, customer_id, TagIds([vip, "gone"]), actor="x"
+        await world.tags.change_customer_tags(
+            TENANT, EVERYONE, customer_id, TagIds([vip, "gone"]), actor="x", remove=True
         )
-    untagged = await world.tags.remove_from_customer(
-        TENANT, EVERYONE, customer_id, TagLabels(["vip", "never-made"]), actor=RULE
+    untagged = await world.tags.change_customer_tags(
+        TENANT, EVERYONE, customer_id, TagLabels(["vip", "never-made"]), actor=RULE, remove=True
     )
     assert untagged.tags == frozenset()
     assert await world.tag_count() == before  # removing creates no tag
@@ -169,7 +169,7 @@ async def test_a_customer_out_of_reach_is_not_found_and_nothing_is_written(
     before = await world.tag_count()
     for scope, name in ((EVERYONE, "no-such-customer"), (BEN_ONLY, customer_id)):
         with pytest.raises(NotFound):
-            await world.tags.add_to_customer(
+            await world.tags.change_customer_tags(
                 TENANT, scope, name, TagLabels(["new-label"]), actor=RULE
             )
     assert await world.tag_count() == before

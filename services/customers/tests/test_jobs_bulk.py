@@ -152,7 +152,9 @@ async def test_add_tags_by_ids_respects_exclusive_groups_and_reports_missing(wor
     gold = await world.tag("Gold", group.id)
     silver = await world.tag("Silver", group.id)
     c0, c1, c2 = [await world.customer(f"C{i}") for i in range(3)]
-    await world.tags.add_to_customer(TENANT, ADMIN, c0, TagIds([silver]), actor="members/admin")
+    await world.tags.change_customer_tags(
+        TENANT, ADMIN, c0, TagIds([silver]), actor="members/admin"
+    )
     before = await world.get(c0)
 
     job = await world.start(add_tags(gold), ids=[c0, c1, "no-such-customer", c2, c1])
@@ -187,8 +189,8 @@ async def test_add_tags_by_filter_walks_every_match(world: World) -> None:
     leads = [await world.customer(f"Lead {i}") for i in range(5)]
     others = [await world.customer(f"Other {i}") for i in range(2)]
     for cid in leads:
-        await world.tags.add_to_customer(TENANT, ADMIN, cid, TagIds([lead]), actor="x")
-    await world.tags.add_to_customer(TENANT, ADMIN, leads[0], TagIds([vip]), actor="x")
+        await world.tags.change_customer_tags(TENANT, ADMIN, cid, TagIds([lead]), actor="x")
+    await world.tags.change_customer_tags(TENANT, ADMIN, leads[0], TagIds([vip]), actor="x")
 
     condition = Leaf("tags", Op.HAS_ANY_TAG, (lead,))
     job = await world.start(add_tags(vip), condition=condition)
@@ -256,7 +258,9 @@ async def test_a_jobs_events_and_timeline_rows_read_and_sort_like_any_others(
     job = await world.start(add_tags(vip), ids=ids)
     await world.runner(batch_size=2).run_until_idle()
     # A tag added by hand after the job: its timeline row is the newer one.
-    await world.tags.add_to_customer(TENANT, ADMIN, ids[1], TagIds([lead]), actor="members/admin")
+    await world.tags.change_customer_tags(
+        TENANT, ADMIN, ids[1], TagIds([lead]), actor="members/admin"
+    )
 
     later, by_job = await world.timeline(ids[1], "customer.tagged")
     assert (later.details["tags"], by_job.details["tags"]) == ([f"tags/{lead}"], [f"tags/{vip}"])
@@ -402,7 +406,7 @@ async def test_blacklist_assign_owner_and_remove_tags(world: World) -> None:
     ids = [await world.customer(f"C{i}") for i in range(3)]
     await world.blacklists.blacklist(TENANT, ADMIN, ids[0], "spam", actor="members/admin")
     for cid in ids[:2]:
-        await world.tags.add_to_customer(TENANT, ADMIN, cid, TagIds([vip]), actor="x")
+        await world.tags.change_customer_tags(TENANT, ADMIN, cid, TagIds([vip]), actor="x")
     runner = world.runner()
 
     await world.start(BulkOperation(BulkAction.BLACKLIST, reason="fraud ring"), ids=ids)

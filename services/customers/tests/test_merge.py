@@ -245,8 +245,10 @@ async def test_merge_moves_everything_and_sums(world: World) -> None:
         identities=(ChannelIdentity(Channel.EBAY, "anna_b", "ebay-de"),),
     )
     third = await world.customer("A. B.", emails=("ab@example.com",))
-    await world.tags.add_to_customer(TENANT, ALL, kept.id, TagIds([hot.id]), actor=ACTOR)
-    await world.tags.add_to_customer(TENANT, ALL, dup.id, TagIds([cold.id, plain.id]), actor=ACTOR)
+    await world.tags.change_customer_tags(TENANT, ALL, kept.id, TagIds([hot.id]), actor=ACTOR)
+    await world.tags.change_customer_tags(
+        TENANT, ALL, dup.id, TagIds([cold.id, plain.id]), actor=ACTOR
+    )
     for cid, seed in ((kept.id, "a"), (dup.id, "b"), (third.id, "c")):
         await fill_history(world, cid, seed=seed)
     await world.orders.record_order(TENANT, ALL, order(kept.id, "K-1", 10, "EUR", 5), actor=ACTOR)

@@ -142,30 +142,32 @@ def test_exclusive_group_keeps_one_tag(world: World) -> None:
         ]
         vip = await world.tags.create_tag(Tag(id="", tenant_id=TENANT, display_name="vip"))
         anna = await world.customer()
-        tagged = await world.tags.add_to_customer(
+        tagged = await world.tags.change_customer_tags(
             TENANT, ADMIN, anna, TagIds([high.id, vip.id]), actor=ACTOR
         )
         assert tagged.tags == {high.id, vip.id}
-        tagged = await world.tags.add_to_customer(
+        tagged = await world.tags.change_customer_tags(
             TENANT, ADMIN, anna, TagIds([low.id]), actor=ACTOR
         )
         assert tagged.tags == {low.id, vip.id}
         assert await world.events("customer.untagged") == 1
         with pytest.raises(InvalidArgument) as bad:
-            await world.tags.add_to_customer(
+            await world.tags.change_customer_tags(
                 TENANT, ADMIN, anna, TagIds([high.id, watching.id]), actor=ACTOR
             )
         assert [v.field for v in bad.value.violations] == ["tags[1]"]
         with pytest.raises(InvalidArgument) as missing:
-            await world.tags.add_to_customer(TENANT, ADMIN, anna, TagIds(["nope"]), actor=ACTOR)
+            await world.tags.change_customer_tags(
+                TENANT, ADMIN, anna, TagIds(["nope"]), actor=ACTOR
+            )
         assert [v.field for v in missing.value.violations] == ["tags[0]"]
-        untagged = await world.tags.remove_from_customer(
-            TENANT, ADMIN, anna, TagIds([vip.id]), actor=ACTOR
+        untagged = await world.tags.change_customer_tags(
+            TENANT, ADMIN, anna, TagIds([vip.id]), actor=ACTOR, remove=True
         )
         assert untagged.tags == {low.id}
         # out of the caller's scope: not found, nothing changes
         with pytest.raises(NotFound):
-            await world.tags.add_to_customer(TENANT, ANNA, anna, TagIds([vip.id]), actor=ACTOR)
+            await world.tags.change_customer_tags(TENANT, ANNA, anna, TagIds([vip.id]), actor=ACTOR)
         # deleting a tag takes it off the customers
         await world.tags.delete_tag(TENANT, low.id, "", actor=ACTOR)
         assert (await world.profiles.get(TENANT, ADMIN, anna)).tags == frozenset()

@@ -63,21 +63,16 @@ async def on_rule_action(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -
     payload = event.payload
     tenant_id, cause = event.tenant_id, event.event_id
     try:
-        if isinstance(payload, rule_events_pb2.RuleActionTagRequested):
-            await TagService(new_uow).add_to_customer(
+        if isinstance(
+            payload,
+            (rule_events_pb2.RuleActionTagRequested, rule_events_pb2.RuleActionUntagRequested),
+        ):
+            await TagService(new_uow).change_customer_tags(
                 tenant_id,
                 _RULE_SCOPE,
                 _customer_id(payload.customer),
                 TagLabels(list(payload.tag_labels)),
-                actor=payload.rule or "system",
-                cause_event_id=cause,
-            )
-        elif isinstance(payload, rule_events_pb2.RuleActionUntagRequested):
-            await TagService(new_uow).remove_from_customer(
-                tenant_id,
-                _RULE_SCOPE,
-                _customer_id(payload.customer),
-                TagLabels(list(payload.tag_labels)),
+                remove=isinstance(payload, rule_events_pb2.RuleActionUntagRequested),
                 actor=payload.rule or "system",
                 cause_event_id=cause,
             )

@@ -256,12 +256,12 @@ class CustomersServicer(
         caller = require_caller(context)
         customer_id = resource_id(request.name, "customers")
         tag_ids = [resource_id(t, "tags", field=f"tags[{i}]") for i, t in enumerate(request.tags)]
-        change = self._tags.remove_from_customer if remove else self._tags.add_to_customer
-        customer = await change(
+        customer = await self._tags.change_customer_tags(
             caller.tenant_id,
             caller.visibility,
             customer_id,
             TagIds(tag_ids),
+            remove=remove,
             actor=actor_of(caller),
         )
         return customer_to_pb(customer)

@@ -193,53 +193,19 @@ class TagService:
 
     # --- tags on a customer -----------------------------------------------------
 
-    async def add_to_customer(
+    async def change_customer_tags(
         self,
         tenant_id: str,
         visibility: Visibility,
         customer_id: str,
         tags: TagIds | TagLabels,
         *,
+        remove: bool = False,
         actor: str,
         cause_event_id: str = "",
     ) -> Customer:
-        """AddTags, and a rule's tag action (``TagLabels``, as the rule's actor)."""
-        return await self._retag(
-            tenant_id,
-            visibility,
-            customer_id,
-            tags,
-            remove=False,
-            actor=actor,
-            cause=cause_event_id,
-        )
-
-    async def remove_from_customer(
-        self,
-        tenant_id: str,
-        visibility: Visibility,
-        customer_id: str,
-        tags: TagIds | TagLabels,
-        *,
-        actor: str,
-        cause_event_id: str = "",
-    ) -> Customer:
-        """RemoveTags, and a rule's untag action (``TagLabels``, as the rule's actor)."""
-        return await self._retag(
-            tenant_id, visibility, customer_id, tags, remove=True, actor=actor, cause=cause_event_id
-        )
-
-    async def _retag(
-        self,
-        tenant_id: str,
-        visibility: Visibility,
-        customer_id: str,
-        tags: TagIds | TagLabels,
-        *,
-        remove: bool,
-        actor: str,
-        cause: str,
-    ) -> Customer:
+        """AddTags (RemoveTags with ``remove``), and a rule's tag (untag) action,
+        which names its tags by ``TagLabels`` and acts as the rule."""
         if isinstance(tags, TagIds) and not tags.ids:
             raise InvalidArgument([FieldViolation("tags", "name at least one tag ('tags/{tag}')")])
         name = f"customers/{customer_id}"
@@ -256,7 +222,7 @@ class TagService:
                 add=[] if remove else chosen,
                 remove=frozenset(t.id for t in chosen) if remove else frozenset(),
                 actor=actor,
-                cause_event_id=cause,
+                cause_event_id=cause_event_id,
                 last_of_exclusive_wins=isinstance(tags, TagLabels),
             )
             updated = await uow.customers.get(tenant_id, customer_id, visibility)
