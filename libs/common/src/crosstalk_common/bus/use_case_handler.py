@@ -6,17 +6,19 @@ case an event goes to: a function of a unit-of-work factory and the event.
 ``in_unit_of_work`` binds that factory to the consumer's transaction, so the
 use case's rows and the events it emits commit with the inbox entry or not at
 all, and the consumer module never sees a database session.
+``batch_in_unit_of_work`` does the same for a use case that takes all the new
+events of a fetched batch at once (the consumer's batch handler).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crosstalk_common.bus.consumer import Handler
+from crosstalk_common.bus.consumer import BatchHandler, Handler
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 
@@ -33,5 +35,19 @@ def in_unit_of_work(
 
     async def handler(session: AsyncSession, event: Event) -> None:
         await handle(lambda: unit_of_work.joining(session, outbox), event)
+
+    return handler
+
+
+def batch_in_unit_of_work(
+    unit_of_work: type[W],
+    outbox: Table,
+    handle: Callable[[Callable[[], W], Sequence[Event]], Awaitable[None]],
+) -> BatchHandler:
+    """A consumer batch handler calling ``handle(new_uow, events)`` once for the
+    batch's new events; its units of work join the consumer's transaction too."""
+
+    async def handler(session: AsyncSession, events: Sequence[Event]) -> None:
+        await handle(lambda: unit_of_work.joining(session, outbox), events)
 
     return handler
