@@ -17,6 +17,7 @@ from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.evaluate import evaluate
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
@@ -28,7 +29,6 @@ from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.search import CustomerSearch
 from customers.domain.facts import customer_facts
 from customers.domain.model import (
-    Channel,
     ChannelIdentity,
     Customer,
     CustomFieldDefinition,

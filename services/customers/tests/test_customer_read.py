@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
-from customers.domain.model import Channel, ChannelIdentity, Customer
+from customers.domain.model import ChannelIdentity, Customer
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 TENANT = "tenant-read"

@@ -8,6 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.events.v1 import customer_events_pb2 as ev
+from crosstalk_common.domain.channel import Channel
 from customers.adapters.mapping import event_pb
 from customers.domain.events import (
     CustomerBlacklisted,
@@ -19,7 +20,6 @@ from customers.domain.events import (
     OrderRecorded,
 )
 from customers.domain.model import (
-    Channel,
     ChannelIdentity,
     Customer,
     LifecycleStage,

@@ -16,6 +16,7 @@ from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.model import Group, Leaf, Node, Op
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
@@ -25,7 +26,6 @@ from customers.adapters.filter_index.loading import read_feed
 from customers.adapters.tables import customer_change_log, outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.domain.model import (
-    Channel,
     ChannelIdentity,
     Customer,
     CustomFieldDefinition,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from customers.domain.model import Channel, ChannelIdentity
+from crosstalk_common.domain.channel import Channel
+from customers.domain.model import ChannelIdentity
 
 
 def test_spellings_of_one_email_address_are_one_identity() -> None:

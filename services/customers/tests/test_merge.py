@@ -20,6 +20,7 @@ from crosstalk_common.bus.envelope import read_event
 from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import InvalidArgument, NotFound
 from crosstalk_common.grpc import auth
 from crosstalk_common.permissions import DataScope
@@ -44,7 +45,6 @@ from customers.app.score_changes import ScoreAdjustments
 from customers.app.tags import TagIds, TagService
 from customers.bootstrap import compose_servicer
 from customers.domain.model import (
-    Channel,
     ChannelIdentity,
     Customer,
     CustomFieldDefinition,

@@ -10,6 +10,7 @@ import pytest
 from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import InvalidArgument, NotFound
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
@@ -19,7 +20,7 @@ from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.identity_resolution import IdentityResolution
 from customers.app.profiles import CustomerProfiles
 from customers.app.search import CustomerSearch
-from customers.domain.model import Channel, ChannelIdentity, Customer
+from customers.domain.model import ChannelIdentity, Customer
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 TENANT = "tenant-resolve"

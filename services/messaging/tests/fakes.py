@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+from crosstalk_common.domain.channel import Channel
 from messaging.app.ports import DuplicateMessage, ServiceUnavailable
 from messaging.domain.events import MessagingEvent
 from messaging.domain.model import Direction, Intent, Message, Sender, Understanding
 
-AMAZON_SENDER = Sender("amazon", "A1B2C3", "amazon.de")
+AMAZON_SENDER = Sender(Channel.AMAZON, "A1B2C3", "amazon.de")
 GERMAN_PARCEL = Understanding(
     language="de",
     translated_text="Where is my parcel?",

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from crosstalk_common.clock import utc_now
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import InvalidArgument
 from messaging.app.understanding import TextUnderstanding
 from messaging.app.use_cases import MessagingService
@@ -22,7 +23,7 @@ from .fakes import (
 )
 
 TENANT = "t-1"
-ANA = Sender("email", "ana@b.co")
+ANA = Sender(Channel.EMAIL, "ana@b.co")
 
 
 class World:
@@ -69,7 +70,9 @@ async def test_later_messages_join_the_open_conversation_and_announce_only_thems
 async def test_the_sender_is_compared_as_it_is_stored() -> None:
     world = World()
 
-    message = await world.service.ingest(TENANT, Inbound(Sender("email", " Ana@B.co "), "hello"))
+    message = await world.service.ingest(
+        TENANT, Inbound(Sender(Channel.EMAIL, " Ana@B.co "), "hello")
+    )
 
     assert message.sender == ANA
     assert list(world.customers.known) == [(TENANT, ANA)]
@@ -125,7 +128,7 @@ async def test_translation_down_still_stores_the_message_without_language() -> N
     ("inbound", "field"),
     [
         (Inbound(ANA, "   "), "text"),
-        (Inbound(Sender("email", "  "), "hello"), "sender.external_id"),
+        (Inbound(Sender(Channel.EMAIL, "  "), "hello"), "sender.external_id"),
         (Inbound(ANA, "hello", channel_config="nope"), "channel_config"),
         (Inbound(ANA, "hello", send_time=utc_now() + timedelta(days=2)), "send_time"),
     ],

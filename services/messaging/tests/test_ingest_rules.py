@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import InvalidArgument
 from messaging.domain.model import Inbound, Sender
 
@@ -13,7 +14,7 @@ NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
 def _inbound(**changes: object) -> Inbound:
-    fields: dict[str, object] = {"sender": Sender("email", "ana@b.co"), "text": "hello"}
+    fields: dict[str, object] = {"sender": Sender(Channel.EMAIL, "ana@b.co"), "text": "hello"}
     return Inbound(**(fields | changes))  # type: ignore[arg-type]
 
 
@@ -75,9 +76,9 @@ def test_channel_config_names_pass(config: str) -> None:
 
 
 def test_senders_are_nfc_trimmed_and_emails_lower_cased() -> None:
-    spelled = _inbound(sender=Sender("email", "  Rene\u0301@B.co ", " Shop-EU ")).normalized()
-    assert spelled.sender == Sender("email", "ren\u00e9@b.co", "shop-eu")
-    handle = _inbound(sender=Sender("whatsapp", " +49 170 ")).normalized()
-    assert handle.sender == Sender("whatsapp", "+49 170", "")
-    named = _inbound(sender=Sender("amazon", "Buye\u0301X")).normalized()
+    spelled = _inbound(sender=Sender(Channel.EMAIL, "  Rene\u0301@B.co ", " Shop-EU ")).normalized()
+    assert spelled.sender == Sender(Channel.EMAIL, "ren\u00e9@b.co", "shop-eu")
+    handle = _inbound(sender=Sender(Channel.WHATSAPP, " +49 170 ")).normalized()
+    assert handle.sender == Sender(Channel.WHATSAPP, "+49 170", "")
+    named = _inbound(sender=Sender(Channel.AMAZON, "Buye\u0301X")).normalized()
     assert named.sender.external_id == "Buy\u00e9X"  # case is kept off e-mail

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import InvalidArgument
 from messaging.domain.model import MAX_TEXT_LENGTH, Inbound, Intent, Sender, one_per_intent
 
@@ -45,7 +46,7 @@ def test_a_merged_intent_keeps_a_keyword_set_when_the_best_match_has_none() -> N
     ],
 )
 def test_the_text_must_say_something_and_not_too_much(text: str, refused: bool) -> None:
-    inbound = Inbound(Sender("email", "ana@b.co"), text)
+    inbound = Inbound(Sender(Channel.EMAIL, "ana@b.co"), text)
 
     if refused:
         with pytest.raises(InvalidArgument) as caught:
@@ -56,7 +57,7 @@ def test_the_text_must_say_something_and_not_too_much(text: str, refused: bool) 
 
 
 def test_every_problem_is_named_at_once() -> None:
-    inbound = Inbound(Sender("email", " "), "", external_id="e" * 201)
+    inbound = Inbound(Sender(Channel.EMAIL, " "), "", external_id="e" * 201)
 
     with pytest.raises(InvalidArgument) as caught:
         inbound.validate(NOW)

@@ -8,6 +8,7 @@ from datetime import UTC, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from crosstalk_common.domain.channel import Channel
 from messaging.adapters.repository import CLOSED
 from messaging.adapters.tables import conversations, messages
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
@@ -23,7 +24,9 @@ ANA = AMAZON_SENDER
 AT = a_message("t", "c").created_at
 
 
-async def test_a_stored_message_reads_back_as_it_was_written(new_uow: NewUow, tenant: str) -> None:
+async def test_a_stored_message_reads_back_as_it_was_written(
+    new_uow: NewUow, sessions: Sessions, tenant: str
+) -> None:
     async with new_uow() as uow:
         conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
         written = a_message(tenant, conversation_id, external_id="ext-1")
@@ -36,6 +39,12 @@ async def test_a_stored_message_reads_back_as_it_was_written(new_uow: NewUow, te
     assert found == written
     assert found is not None
     assert found.created_at.tzinfo is not None
+    async with sessions() as session:
+        stored = {
+            await session.scalar(select(table.c.channel).where(table.c.tenant_id == tenant))
+            for table in (conversations, messages)
+        }
+    assert stored == {"amazon"}  # the channel's value, as rows held it when it was a str
 
 
 async def test_a_channel_message_id_is_looked_up_per_tenant_channel_and_store(
@@ -50,7 +59,7 @@ async def test_a_channel_message_id_is_looked_up_per_tenant_channel_and_store(
         assert await uow.messages.find_by_external_id("other-tenant", ANA, "ext-1") is None
         other_store = Sender(ANA.channel, ANA.external_id, "amazon.fr")
         assert await uow.messages.find_by_external_id(tenant, other_store, "ext-1") is None
-        other_channel = Sender("email", ANA.external_id, ANA.store)
+        other_channel = Sender(Channel.EMAIL, ANA.external_id, ANA.store)
         assert await uow.messages.find_by_external_id(tenant, other_channel, "ext-1") is None
         assert await uow.messages.find_by_external_id(tenant, ANA, "ext-2") is None
 

@@ -59,3 +59,8 @@ def test_the_event_becomes_a_message_received_occurrence_for_its_customer() -> N
     )
     assert occurrence.event_id == envelope.event_id
     assert occurrence.facts["text"] == "hi"
+
+
+def test_a_message_without_a_channel_has_no_channel_fact() -> None:
+    message = messaging_events_pb2.MessageReceived(customer="customers/c1", text="hi")
+    assert message_facts(message)["channel"] is None

@@ -31,6 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from crosstalk_common.db.bulk_insert import driver_connection, insert_rows
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.visibility import Visibility
 from customers.adapters.id_lists import one_of
 from customers.adapters.import_events import outbox_rows
@@ -50,7 +51,7 @@ from customers.app.ports import IdentityTaken, UnitOfWork
 from customers.domain.duplicates import contact_keys
 from customers.domain.events import CustomerEvent
 from customers.domain.imports import identity_key
-from customers.domain.model import Channel, ChannelIdentity, Customer, TimelineEntry
+from customers.domain.model import ChannelIdentity, Customer, TimelineEntry
 
 c = customers.c
 ci = customer_identities.c

@@ -9,6 +9,7 @@ from google.protobuf.struct_pb2 import Struct
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.customers.v1 import custom_fields_pb2, resources_pb2, scoring_pb2, tags_pb2
 from crosstalk.events.v1 import customer_events_pb2
+from crosstalk_common.api.channels import channel_from_pb, channel_to_pb
 from crosstalk_common.api.resource_names import optional_resource_id
 from crosstalk_common.api.timestamps import from_timestamp, timestamp_or_none, to_timestamp
 from crosstalk_common.errors import FieldViolation, InvalidArgument
@@ -25,7 +26,6 @@ from customers.domain.events import (
     OrderRecorded,
 )
 from customers.domain.model import (
-    Channel,
     ChannelIdentity,
     Customer,
     CustomFieldDefinition,
@@ -44,14 +44,6 @@ from customers.domain.model import (
 from customers.domain.names import customer_name, order_name
 
 
-def channel_from_pb(value: int, *, field: str) -> Channel:
-    known = {int(v): channel_pb2.Channel.Name(v) for v in channel_pb2.Channel.values()}
-    name = known.get(value, "")
-    if not name or value == channel_pb2.CHANNEL_UNSPECIFIED:
-        raise InvalidArgument([FieldViolation(field, "a channel is required (e.g. CHANNEL_EMAIL)")])
-    return Channel[name.removeprefix("CHANNEL_")]
-
-
 def identity_from_pb(pb: channel_pb2.ChannelIdentity, *, field: str) -> ChannelIdentity:
     return ChannelIdentity(
         channel=channel_from_pb(pb.channel, field=f"{field}.channel"),
@@ -62,7 +54,7 @@ def identity_from_pb(pb: channel_pb2.ChannelIdentity, *, field: str) -> ChannelI
 
 def identity_to_pb(identity: ChannelIdentity) -> channel_pb2.ChannelIdentity:
     return channel_pb2.ChannelIdentity(
-        channel=channel_pb2.Channel.Value(f"CHANNEL_{identity.channel.name}"),
+        channel=channel_to_pb(identity.channel),
         external_id=identity.external_id,
         store=identity.store,
     )

@@ -27,6 +27,7 @@ from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.db.keyset import past
 from crosstalk_common.db.scope import scope_clause
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.visibility import Visibility
 from customers.adapters.contact_keys import write_contact_keys
 from customers.adapters.customer_filter_sql import custom_field_keys, customer_filter_clause
@@ -47,7 +48,6 @@ from customers.adapters.tables import (
 )
 from customers.app.ports import IdentityTaken, OrderTaken, RequestReplayed
 from customers.domain.model import (
-    Channel,
     ChannelIdentity,
     Customer,
     CustomFieldDefinition,

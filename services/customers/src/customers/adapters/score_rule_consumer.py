@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2
 from crosstalk.events.v1 import customer_events_pb2, messaging_events_pb2
+from crosstalk_common.api.channels import channel_or_none
 from crosstalk_common.api.resource_names import resource_id
 from crosstalk_common.api.timestamps import from_timestamp
 from crosstalk_common.bus.catalogue import catalogue
@@ -25,9 +26,9 @@ from customers.domain.scoring import SCORABLE_EVENT_TYPES, ScoringEvent
 
 
 def _channel(value: channel_pb2.Channel.ValueType) -> str | None:
-    if value == channel_pb2.CHANNEL_UNSPECIFIED:
+    if (channel := channel_or_none(value)) is None:
         return None
-    return channel_pb2.Channel.Name(value).removeprefix("CHANNEL_").lower()
+    return channel.value
 
 
 def _stage(value: lifecycle_stage_pb2.LifecycleStage.ValueType) -> str | None:

@@ -23,6 +23,7 @@ from typing import IO, Any, Protocol
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.model import Node
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -38,7 +39,7 @@ from customers.app.ports import UnitOfWork
 from customers.domain.bulk import node_from_json, node_to_json
 from customers.domain.imports import CUSTOM_FIELD_PREFIX, IDENTITY_FIELDS, FileFormat
 from customers.domain.jobs import Job, JobKind, JobState, job_name
-from customers.domain.model import Channel, Customer, CustomFieldDefinition, Money
+from customers.domain.model import Customer, CustomFieldDefinition, Money
 
 PAGE_SIZE = 1000
 KEEP_FILES = timedelta(days=7)

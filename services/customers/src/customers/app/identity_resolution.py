@@ -6,13 +6,13 @@ import uuid
 from dataclasses import dataclass
 
 from crosstalk_common.clock import utc_now
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import Aborted, FieldViolation, InvalidArgument, NotFound
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from customers.app.ports import IdentityTaken, UnitOfWork
 from customers.app.profiles import record_created
 from customers.domain.model import (
-    Channel,
     ChannelIdentity,
     Customer,
     is_language,

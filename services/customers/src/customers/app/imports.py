@@ -14,6 +14,7 @@ from typing import IO, Any, Protocol
 
 from google.protobuf.message import Message
 
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -37,7 +38,6 @@ from customers.domain.imports import (
 )
 from customers.domain.jobs import Job, JobKind, JobState, job_name
 from customers.domain.model import (
-    Channel,
     ChannelIdentity,
     Customer,
     TimelineEntry,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from crosstalk_common.conditions.model import FieldSpec, FieldType, Group, Leaf, Node, Op
+from crosstalk_common.domain.channel import CHANNEL_ALIASES, CHANNEL_VALUES
 from customers.domain.model import (
-    Channel,
     CustomFieldDefinition,
     CustomFieldType,
     LifecycleStage,
@@ -33,9 +33,8 @@ REFERENCE_PREFIXES = {
 
 # The API's enum names ("LIFECYCLE_STAGE_DEAL", "CHANNEL_EMAIL", as Customer
 # JSON shows them) -> the values filters compare ("deal", "email"). Filters
-# accept both spellings.
+# accept both spellings; the channels' come with Channel (CHANNEL_ALIASES).
 STAGE_NAMES = {f"LIFECYCLE_STAGE_{s.name}": s.value for s in LifecycleStage}
-CHANNEL_NAMES = {f"CHANNEL_{c.name}": c.value for c in Channel}
 
 STATIC_FIELDS: dict[str, FieldSpec] = {
     spec.name: spec
@@ -62,8 +61,8 @@ STATIC_FIELDS: dict[str, FieldSpec] = {
         FieldSpec(
             "channel",
             FieldType.ENUM,
-            enum_values=tuple(c.value for c in Channel),
-            enum_aliases=CHANNEL_NAMES,
+            enum_values=CHANNEL_VALUES,
+            enum_aliases=CHANNEL_ALIASES,
             operators=_MEMBERSHIP,
         ),
         FieldSpec("store", FieldType.TEXT),

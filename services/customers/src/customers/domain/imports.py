@@ -17,11 +17,11 @@ from enum import Enum
 from functools import cached_property
 from typing import Any
 
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from customers.domain.duplicates import contact_keys
 from customers.domain.model import (
     MAX_NAME_LENGTH,
-    Channel,
     ChannelIdentity,
     Customer,
     CustomFieldDefinition,

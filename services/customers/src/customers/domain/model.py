@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.text_rules import normalized_identity
 
@@ -16,16 +17,6 @@ MAX_TAG_LENGTH = 64
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-class Channel(Enum):
-    EMAIL = "email"
-    PHONE = "phone"
-    WHATSAPP = "whatsapp"
-    WEB_CHAT = "web_chat"
-    AMAZON = "amazon"
-    EBAY = "ebay"
-    SHOPEE = "shopee"
 
 
 @dataclass(frozen=True)

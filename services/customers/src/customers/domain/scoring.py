@@ -17,11 +17,11 @@ from typing import Any
 
 from crosstalk_common.conditions.evaluate import evaluate
 from crosstalk_common.conditions.model import FieldSpec, FieldType, Node
+from crosstalk_common.domain.channel import CHANNEL_ALIASES, CHANNEL_VALUES
 from crosstalk_common.errors import FieldViolation
-from customers.domain.filter_fields import CHANNEL_NAMES, STAGE_NAMES
+from customers.domain.filter_fields import STAGE_NAMES
 from customers.domain.model import (
     MAX_DESCRIPTION_LENGTH,
-    Channel,
     LifecycleStage,
     PointsEntry,
     PointsKind,
@@ -35,7 +35,6 @@ MAX_CAP_POINTS = 1_000_000_000
 MAX_SCORE_RULE_CONDITIONS = 10
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
-_CHANNELS = tuple(c.value for c in Channel)
 _STAGES = tuple(s.value for s in LifecycleStage)
 
 # The catalogue event types a score rule may react to, and the facts of each
@@ -48,7 +47,9 @@ EVENT_FIELDS: dict[str, dict[str, FieldSpec]] = {
             FieldSpec("text", FieldType.KEYWORDS_TEXT),
             FieldSpec("translated_text", FieldType.KEYWORDS_TEXT),
             FieldSpec("language", FieldType.TEXT),
-            FieldSpec("channel", FieldType.ENUM, enum_values=_CHANNELS, enum_aliases=CHANNEL_NAMES),
+            FieldSpec(
+                "channel", FieldType.ENUM, enum_values=CHANNEL_VALUES, enum_aliases=CHANNEL_ALIASES
+            ),
             FieldSpec("store", FieldType.TEXT),
             FieldSpec("sentiment", FieldType.NUMBER),
             FieldSpec("intents", FieldType.TAGS),
@@ -74,7 +75,9 @@ EVENT_FIELDS: dict[str, dict[str, FieldSpec]] = {
     "customer.created": {
         spec.name: spec
         for spec in (
-            FieldSpec("channel", FieldType.ENUM, enum_values=_CHANNELS, enum_aliases=CHANNEL_NAMES),
+            FieldSpec(
+                "channel", FieldType.ENUM, enum_values=CHANNEL_VALUES, enum_aliases=CHANNEL_ALIASES
+            ),
             FieldSpec("store", FieldType.TEXT),
         )
     },

@@ -12,8 +12,9 @@ from crosstalk.events.v1 import messaging_events_pb2
 from crosstalk.messaging.v1 import messaging_service_pb2 as pb
 from crosstalk.messaging.v1 import resources_pb2
 from crosstalk.translation.v1 import translation_service_pb2 as tpb
+from crosstalk_common.api.channels import channel_from_pb, channel_to_pb
 from crosstalk_common.api.timestamps import from_timestamp, to_timestamp
-from crosstalk_common.errors import FieldViolation, InvalidArgument
+from crosstalk_common.errors import InvalidArgument
 from messaging.domain.events import ConversationOpened, MessageReceived, MessagingEvent
 from messaging.domain.model import (
     UNDETERMINED_LANGUAGE,
@@ -26,7 +27,6 @@ from messaging.domain.model import (
     one_per_intent,
 )
 
-_CHANNEL_PREFIX = "CHANNEL_"
 _SENTIMENT_PREFIX = "SENTIMENT_LABEL_"
 
 
@@ -41,19 +41,7 @@ def message_name(message: Message) -> str:
     return f"{conversation_name(message.conversation_id)}/messages/{message.id}"
 
 
-# --- channels and senders -------------------------------------------------------------
-
-
-def channel_to_pb(channel: str) -> channel_pb2.Channel.ValueType:
-    """``"email"`` -> ``CHANNEL_EMAIL``."""
-    return channel_pb2.Channel.Value(f"{_CHANNEL_PREFIX}{channel.upper()}")
-
-
-def channel_from_pb(value: channel_pb2.Channel.ValueType, *, field: str) -> str:
-    """``CHANNEL_EMAIL`` -> ``"email"``; INVALID_ARGUMENT naming the field when unset or unknown."""
-    if value == channel_pb2.CHANNEL_UNSPECIFIED or value not in channel_pb2.Channel.values():
-        raise InvalidArgument([FieldViolation(field, "a channel is required (e.g. CHANNEL_EMAIL)")])
-    return channel_pb2.Channel.Name(value).removeprefix(_CHANNEL_PREFIX).lower()
+# --- senders ---------------------------------------------------------------------------
 
 
 def sender_to_pb(sender: Sender) -> channel_pb2.ChannelIdentity:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.clock import as_utc
+from crosstalk_common.domain.channel import Channel
 from messaging.adapters.tables import conversations, messages
 from messaging.app.ports import DuplicateMessage
 from messaging.domain.model import (
@@ -36,7 +37,7 @@ class SqlMessagesRepository:
             await self._session.execute(
                 select(messages).where(
                     messages.c.tenant_id == tenant_id,
-                    messages.c.channel == sender.channel,
+                    messages.c.channel == sender.channel.value,
                     messages.c.store == sender.store,
                     messages.c.external_id == external_id,
                 )
@@ -49,7 +50,7 @@ class SqlMessagesRepository:
             tenant_id=row.tenant_id,
             conversation_id=row.conversation_id,
             customer=row.customer,
-            sender=Sender(row.channel, row.sender_external_id, row.store),
+            sender=Sender(Channel(row.channel), row.sender_external_id, row.store),
             direction=Direction(row.direction),
             text=row.text,
             language=row.language,
@@ -87,7 +88,7 @@ class SqlMessagesRepository:
                             id=conversation_id,
                             tenant_id=tenant_id,
                             customer=customer,
-                            channel=sender.channel,
+                            channel=sender.channel.value,
                             store=sender.store,
                             status=OPEN,
                             last_message_at=at,
@@ -114,7 +115,7 @@ class SqlMessagesRepository:
             select(conversations.c.id).where(
                 conversations.c.tenant_id == tenant_id,
                 conversations.c.customer == customer,
-                conversations.c.channel == sender.channel,
+                conversations.c.channel == sender.channel.value,
                 conversations.c.store == sender.store,
                 conversations.c.status != CLOSED,
             )
@@ -130,7 +131,7 @@ class SqlMessagesRepository:
                         tenant_id=message.tenant_id,
                         conversation_id=message.conversation_id,
                         customer=message.customer,
-                        channel=message.sender.channel,
+                        channel=message.sender.channel.value,
                         store=message.sender.store,
                         sender_external_id=message.sender.external_id,
                         direction=message.direction.value,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.text_rules import normalized_identity
 
 # Channels hand over their own clocks' times: a day ahead covers any skew,
@@ -34,10 +35,10 @@ def channel_config_problem(name: str) -> str | None:
     return None
 
 
-def normalized_external_id(channel: str, external_id: str) -> str:
+def normalized_external_id(channel: Channel, external_id: str) -> str:
     """NFC and trimmed; e-mail addresses also lower-cased, as customers stores them."""
     normal = normalized_identity(external_id)
-    return normal.lower() if channel == "email" else normal
+    return normal.lower() if channel is Channel.EMAIL else normal
 
 
 def normalized_store(store: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from messaging.domain.ingest_rules import (
     channel_config_problem,
@@ -26,7 +27,7 @@ class Direction(Enum):
 
 @dataclass(frozen=True)
 class Sender:
-    channel: str  # "email", "amazon", ...
+    channel: Channel
     external_id: str
     store: str = ""
 

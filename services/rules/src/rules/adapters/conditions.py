@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from crosstalk_common.conditions.model import FieldSpec, FieldType
-
-CHANNELS = ("email", "phone", "whatsapp", "web_chat", "amazon", "ebay", "shopee")
-# Conditions also accept the API's enum names ("CHANNEL_EMAIL"), read as "email".
-CHANNEL_NAMES = {f"CHANNEL_{channel.upper()}": channel for channel in CHANNELS}
+from crosstalk_common.domain.channel import CHANNEL_ALIASES, CHANNEL_VALUES
 
 MESSAGE_FIELDS: dict[str, FieldSpec] = {
     "text": FieldSpec("text", FieldType.KEYWORDS_TEXT),
     "language": FieldSpec("language", FieldType.TEXT),
+    # A channel's value ("email"); the API's name ("CHANNEL_EMAIL") is read as it.
     "channel": FieldSpec(
-        "channel", FieldType.ENUM, enum_values=CHANNELS, enum_aliases=CHANNEL_NAMES
+        "channel", FieldType.ENUM, enum_values=CHANNEL_VALUES, enum_aliases=CHANNEL_ALIASES
     ),
     "store": FieldSpec("store", FieldType.TEXT),
     # From translation's analysis of the message (empty when it could not help).

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from google.protobuf.duration_pb2 import Duration
 
-from crosstalk.common.v1 import channel_pb2, text_analysis_pb2
+from crosstalk.common.v1 import text_analysis_pb2
 from crosstalk.events.v1 import messaging_events_pb2
 from crosstalk.rules.v1 import resources_pb2
+from crosstalk_common.api.channels import channel_or_none
 from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.conditions.parse import parse_condition
@@ -83,7 +84,7 @@ def rule_to_pb(rule: Rule) -> resources_pb2.Rule:
 
 def message_facts(message: messaging_events_pb2.MessageReceived) -> dict[str, object]:
     """What a rule's condition reads of a message (the fields of conditions.MESSAGE_FIELDS)."""
-    channel = channel_pb2.Channel.Name(message.sender.channel).removeprefix("CHANNEL_").lower()
+    channel = channel_or_none(message.sender.channel)
     scored = (
         message.HasField("sentiment")
         and message.sentiment.label != text_analysis_pb2.SENTIMENT_LABEL_UNSPECIFIED
@@ -91,7 +92,7 @@ def message_facts(message: messaging_events_pb2.MessageReceived) -> dict[str, ob
     return {
         "text": message.text,
         "language": message.language,
-        "channel": channel,
+        "channel": channel.value if channel else None,
         "store": message.sender.store,
         "translated_text": message.translated_text,
         "sentiment": message.sentiment.score if scored else None,

@@ -1,0 +1,1 @@
+"""Values the services' domains share. Pure Python: imports no framework (import-linter)."""
