@@ -82,7 +82,7 @@ from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.bus.catalogue import subject_for
 from crosstalk_common.bus.envelope import read_event
 from crosstalk_devstack.databases import DEFAULT_PG_URL, fresh_postgres_database
-from crosstalk_devstack.demo import login
+from crosstalk_devstack.demo import keyword_tag_rule, login
 from crosstalk_devstack.stack import SERVICES, Stack, StackConfig
 
 EMAIL = "load@bench.test"
@@ -149,19 +149,7 @@ def seed_tenant(gateway_url: str) -> str:
         http.post(
             "/v1/rules",
             headers={"authorization": f"Bearer {token}"},
-            json={
-                "displayName": "refund -> after-sales",
-                "trigger": "TRIGGER_MESSAGE_RECEIVED",
-                "enabled": True,
-                "condition": {
-                    "leaf": {
-                        "field": "text",
-                        "operator": "OPERATOR_MATCHES_KEYWORDS",
-                        "values": ["refund"],
-                    }
-                },
-                "actions": [{"addTag": {"tags": [TAG]}}],
-            },
+            json=keyword_tag_rule("refund -> after-sales", ["refund"], TAG),
         ).raise_for_status()
     return token
 

@@ -28,6 +28,20 @@ def login(http: httpx.Client, email: str, password: str) -> str:
     return str(tokens["accessToken"])
 
 
+def keyword_tag_rule(display_name: str, keywords: list[str], tag: str) -> dict[str, Any]:
+    """The REST body of an enabled rule: a received message whose text holds one
+    of the keywords gets its customer the tag."""
+    return {
+        "displayName": display_name,
+        "trigger": "TRIGGER_MESSAGE_RECEIVED",
+        "enabled": True,
+        "condition": {
+            "leaf": {"field": "text", "operator": "OPERATOR_MATCHES_KEYWORDS", "values": keywords}
+        },
+        "actions": [{"addTag": {"tags": [tag]}}],
+    }
+
+
 def seed_demo(gateway_url: str, state_file: Path) -> dict[str, Any]:
     if state_file.exists():
         return dict(json.loads(state_file.read_text()))
@@ -54,19 +68,11 @@ def seed_demo(gateway_url: str, state_file: Path) -> dict[str, Any]:
             http.post(
                 "/v1/rules",
                 headers=headers,
-                json={
-                    "displayName": "Refund requests go to after-sales",
-                    "trigger": "TRIGGER_MESSAGE_RECEIVED",
-                    "enabled": True,
-                    "condition": {
-                        "leaf": {
-                            "field": "text",
-                            "operator": "OPERATOR_MATCHES_KEYWORDS",
-                            "values": ["refund", "退款", "Rückerstattung", "reembolso"],
-                        }
-                    },
-                    "actions": [{"addTag": {"tags": ["after-sales"]}}],
-                },
+                json=keyword_tag_rule(
+                    "Refund requests go to after-sales",
+                    ["refund", "退款", "Rückerstattung", "reembolso"],
+                    "after-sales",
+                ),
             )
         )
     state = {"tenant_id": tenant_id, "email": DEMO_EMAIL, "password": DEMO_PASSWORD}
