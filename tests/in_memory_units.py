@@ -9,8 +9,6 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from google.protobuf.message import Message
-
 
 class InMemoryTransaction:
     """Counts the units opened and committed."""
@@ -43,14 +41,15 @@ class InMemoryTransaction:
 
 
 class InMemoryUnitOfWork(InMemoryTransaction):
-    """Keeps the events a unit emits once it commits, in order, as (tenant, payload)."""
+    """Keeps the events a unit emits once it commits, in order, as (tenant, payload);
+    a payload is what the use case staged: a service's domain event (or a proto)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.staged: list[tuple[str, Message]] = []
-        self.emitted: list[tuple[str, Message]] = []
+        self.staged: list[tuple[str, object]] = []
+        self.emitted: list[tuple[str, object]] = []
 
-    async def emit(self, tenant_id: str, payload: Message) -> str:
+    async def emit(self, tenant_id: str, payload: object) -> str:
         self.staged.append((tenant_id, payload))
         return f"event-{len(self.emitted) + len(self.staged)}"
 

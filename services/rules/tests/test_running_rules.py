@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from crosstalk.events.v1 import rule_events_pb2
 from crosstalk_common.conditions.model import Leaf, Op
 from crosstalk_common.errors import InvalidArgument, NotFound
 from rules.app.running import Occurrence, run_rules
 from rules.app.use_cases import RuleService
+from rules.domain.events import RuleActionTagRequested, RuleFired
 from rules.domain.model import AddTag, Rule, Trigger, match_rules
 from services.rules.tests.fakes import FakeUnitOfWork
 
@@ -83,23 +83,20 @@ async def test_a_rule_that_fires_records_a_run_and_requests_its_actions() -> Non
     assert (run.trigger_event_id, run.customer, run.rule_version) == ("ev-1", "customers/c1", 1)
     events = [payload for tenant, payload in uow.emitted if tenant == TENANT]
     assert len(events) == len(uow.emitted) == 4
-    fired = [e for e in events if isinstance(e, rule_events_pb2.RuleFired)]
-    assert {f.rule for f in fired} == {"rules/r1", "rules/r2"}
-    r1_fired = next(f for f in fired if f.rule == "rules/r1")
-    assert r1_fired.run == f"rules/r1/runs/{run.id}"
-    assert (r1_fired.trigger_event_id, r1_fired.customer) == ("ev-1", "customers/c1")
-    tag = next(
-        e
-        for e in events
-        if isinstance(e, rule_events_pb2.RuleActionTagRequested) and e.rule == "rules/r1"
-    )
-    assert (list(tag.tag_labels), tag.run, tag.customer) == (
-        ["vip", "email-buyer"],
-        r1_fired.run,
-        "customers/c1",
+    fired = [e for e in events if isinstance(e, RuleFired)]
+    assert {f.rule_id for f in fired} == {"r1", "r2"}
+    r1_fired = next(f for f in fired if f.rule_id == "r1")
+    assert r1_fired == RuleFired(
+        rule_id="r1",
+        rule_version=1,
+        run_id=run.id,
+        trigger_event_id="ev-1",
+        customer="customers/c1",
     )
     # each rule's fired event comes before the actions it requests
-    assert isinstance(events[events.index(r1_fired) + 1], rule_events_pb2.RuleActionTagRequested)
+    assert events[events.index(r1_fired) + 1] == RuleActionTagRequested(
+        rule_id="r1", run_id=run.id, customer="customers/c1", tag_labels=("vip", "email-buyer")
+    )
 
 
 async def test_nothing_fires_when_no_condition_holds() -> None:

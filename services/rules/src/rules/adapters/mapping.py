@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 
 from crosstalk.common.v1 import text_analysis_pb2
-from crosstalk.events.v1 import messaging_events_pb2
+from crosstalk.events.v1 import messaging_events_pb2, rule_events_pb2
 from crosstalk.rules.v1 import resources_pb2
 from crosstalk_common.api.channels import channel_or_none
 from crosstalk_common.api.timestamps import to_timestamp
@@ -15,6 +16,7 @@ from crosstalk_common.errors import FieldViolation, InvalidArgument
 from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
 from rules.app.running import Occurrence
 from rules.app.use_cases import rule_name
+from rules.domain.events import RuleActionTagRequested, RuleFired, RulesEvent
 from rules.domain.model import AddTag, Rule, Trigger
 
 _TRIGGERS = {resources_pb2.TRIGGER_MESSAGE_RECEIVED: Trigger.MESSAGE_RECEIVED}
@@ -108,3 +110,29 @@ def message_received(event: Event, message: messaging_events_pb2.MessageReceived
         customer=message.customer,
         facts=message_facts(message),
     )
+
+
+def run_name(rule_id: str, run_id: str) -> str:
+    return f"{rule_name(rule_id)}/runs/{run_id}"
+
+
+def event_pb(payload: Message | RulesEvent) -> Message:
+    """The contract's event for a RulesEvent; a proto is staged as it is."""
+    if isinstance(payload, Message):
+        return payload
+    if isinstance(payload, RuleFired):
+        return rule_events_pb2.RuleFired(
+            rule=rule_name(payload.rule_id),
+            rule_version=payload.rule_version,
+            run=run_name(payload.rule_id, payload.run_id),
+            trigger_event_id=payload.trigger_event_id,
+            customer=payload.customer,
+        )
+    if isinstance(payload, RuleActionTagRequested):
+        return rule_events_pb2.RuleActionTagRequested(
+            rule=rule_name(payload.rule_id),
+            run=run_name(payload.rule_id, payload.run_id),
+            customer=payload.customer,
+            tag_labels=list(payload.tag_labels),
+        )
+    raise TypeError(f"no event proto for {type(payload).__name__}")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from crosstalk_common import unit_of_work
+from rules.domain.events import RulesEvent
 from rules.domain.model import Rule, Trigger
 
 
@@ -31,6 +32,10 @@ class RulesRepository(Protocol):
     async def add_run(self, run: RunRecord) -> None: ...
 
 
-class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
+class UnitOfWork(unit_of_work.Transaction, Protocol):
     @property
     def rules(self) -> RulesRepository: ...
+
+    async def emit(self, tenant_id: str, event: RulesEvent) -> str:
+        """Stage an event for the outbox (as its proto); written by ``commit``."""
+        ...

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from crosstalk.events.v1 import rule_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from rules.app.ports import RunRecord, UnitOfWork
-from rules.app.use_cases import rule_name
+from rules.domain.events import RuleActionTagRequested, RuleFired
 from rules.domain.model import AddTag, Trigger, match_rules
 
 
@@ -58,13 +57,12 @@ async def run_rules(
                 created_at=now,
             )
             await uow.rules.add_run(run)
-            run_name = f"{rule_name(rule.id)}/runs/{run.id}"
             await uow.emit(
                 tenant_id,
-                rule_events_pb2.RuleFired(
-                    rule=rule_name(rule.id),
+                RuleFired(
+                    rule_id=rule.id,
                     rule_version=rule.version,
-                    run=run_name,
+                    run_id=run.id,
                     trigger_event_id=occurrence.event_id,
                     customer=customer,
                 ),
@@ -73,11 +71,11 @@ async def run_rules(
                 if isinstance(action, AddTag):
                     await uow.emit(
                         tenant_id,
-                        rule_events_pb2.RuleActionTagRequested(
-                            rule=rule_name(rule.id),
-                            run=run_name,
+                        RuleActionTagRequested(
+                            rule_id=rule.id,
+                            run_id=run.id,
                             customer=customer,
-                            tag_labels=list(action.tags),
+                            tag_labels=action.tags,
                         ),
                     )
             runs.append(run)
