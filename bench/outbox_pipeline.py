@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -209,9 +210,11 @@ async def main_async(args: argparse.Namespace) -> None:
         try:
             nats_url = f"nats://127.0.0.1:{port}"
             if args.pg:
+                # CROSSTALK_TEST_PG_PREFIX keeps two runs on one cluster apart, as in the tests.
+                prefix = os.environ.get("CROSSTALK_TEST_PG_PREFIX", "crosstalk")
                 db_urls = (
-                    fresh_postgres_database(args.pg, "crosstalk_bench_producer"),
-                    fresh_postgres_database(args.pg, "crosstalk_bench_consumer"),
+                    fresh_postgres_database(args.pg, f"{prefix}_bench_producer"),
+                    fresh_postgres_database(args.pg, f"{prefix}_bench_consumer"),
                 )
             else:
                 db_urls = (f"sqlite:///{tmp}/producer.db", f"sqlite:///{tmp}/consumer.db")
