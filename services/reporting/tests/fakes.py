@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import date
 
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
-from reporting.domain.counting import NOBODY, CountKey, Owner
+from reporting.domain.counting import CountKey, CustomerRef, Owner
 from tests.in_memory_units import InMemoryTransaction
 
 
@@ -23,8 +24,9 @@ class FakeCounts:
         self.rows: dict[CountKey, int] = {}
         self.asked: list[tuple[str, str, date, date]] = []
 
-    async def add_one(self, key: CountKey) -> None:
-        self.rows[key] = self.rows.get(key, 0) + 1
+    async def add(self, counts: Mapping[CountKey, int]) -> None:
+        for key, n in counts.items():
+            self.rows[key] = self.rows.get(key, 0) + n
 
     async def daily(
         self, tenant_id: str, visibility: Visibility, event_type: str, start: date, end: date
@@ -51,13 +53,15 @@ class FakeCounts:
 
 class FakeOwners:
     def __init__(self) -> None:
-        self.owners: dict[tuple[str, str], Owner] = {}
+        self.owners: dict[CustomerRef, Owner] = {}
+        self.lookups: list[set[CustomerRef]] = []  # the customers each owners_of asked for
 
-    async def remember(self, tenant_id: str, customer: str, owner: Owner) -> None:
-        self.owners[(tenant_id, customer)] = owner
+    async def remember(self, owners: Mapping[CustomerRef, Owner]) -> None:
+        self.owners.update(owners)
 
-    async def owner_of(self, tenant_id: str, customer: str) -> Owner:
-        return self.owners.get((tenant_id, customer), NOBODY)
+    async def owners_of(self, customers: Collection[CustomerRef]) -> dict[CustomerRef, Owner]:
+        self.lookups.append(set(customers))
+        return {c: self.owners[c] for c in customers if c in self.owners}
 
 
 class FakeUnitOfWork(InMemoryTransaction):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -9,10 +10,15 @@ import pytest
 from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
-from reporting.app.counting import count_event
+from reporting.app.counting import count_events
 from reporting.app.metrics import ReportingService
 from reporting.domain.counting import NOBODY, CountKey, ObservedEvent, Owner
 from reporting.domain.metrics import MAX_RANGE_DAYS, Granularity, MetricQuery, roll_up
+from services.reporting.tests.event_sequences import (
+    counted_one_at_a_time,
+    random_batches,
+    random_events,
+)
 from services.reporting.tests.fakes import FakeUnitOfWork
 
 TENANT = "t1"
@@ -75,9 +81,9 @@ def test_a_query_names_its_faults_by_field() -> None:
 
 async def test_a_created_customer_is_remembered_and_its_events_count_under_its_owner() -> None:
     uow = FakeUnitOfWork()
-    await count_event(uow, observed("customer.created", "customers/1", new_owner=ANNA))
-    await count_event(uow, observed("message.received", "customers/1"))
-    await count_event(uow, observed("message.received", "customers/1"))
+    await count_events(uow, [observed("customer.created", "customers/1", new_owner=ANNA)])
+    await count_events(uow, [observed("message.received", "customers/1")])
+    await count_events(uow, [observed("message.received", "customers/1")])
     day = NOON.date()
     assert uow.counts.rows == {
         CountKey(TENANT, "customer.created", day, ANNA): 1,
@@ -89,8 +95,8 @@ async def test_a_created_customer_is_remembered_and_its_events_count_under_its_o
 
 async def test_events_about_no_known_customer_count_for_nobody() -> None:
     uow = FakeUnitOfWork()
-    await count_event(uow, observed("tenant.created"))
-    await count_event(uow, observed("message.received", "customers/unknown"))
+    await count_events(uow, [observed("tenant.created")])
+    await count_events(uow, [observed("message.received", "customers/unknown")])
     day = NOON.date()
     assert uow.counts.rows == {
         CountKey(TENANT, "tenant.created", day, NOBODY): 1,
@@ -101,13 +107,63 @@ async def test_events_about_no_known_customer_count_for_nobody() -> None:
 
 async def test_an_owner_is_the_one_known_when_the_event_is_counted() -> None:
     uow = FakeUnitOfWork()
-    await count_event(uow, observed("customer.created", "customers/1", new_owner=ANNA))
-    await count_event(uow, observed("customer.tagged", "customers/1"))
-    await count_event(uow, observed("customer.created", "customers/1", new_owner=BEN))
-    await count_event(uow, observed("customer.tagged", "customers/1"))
+    await count_events(uow, [observed("customer.created", "customers/1", new_owner=ANNA)])
+    await count_events(uow, [observed("customer.tagged", "customers/1")])
+    await count_events(uow, [observed("customer.created", "customers/1", new_owner=BEN)])
+    await count_events(uow, [observed("customer.tagged", "customers/1")])
     day = NOON.date()
     assert uow.counts.rows[CountKey(TENANT, "customer.tagged", day, ANNA)] == 1
     assert uow.counts.rows[CountKey(TENANT, "customer.tagged", day, BEN)] == 1
+
+
+@pytest.mark.parametrize("seed", range(20))
+async def test_events_counted_in_batches_add_up_as_counted_one_at_a_time(seed: int) -> None:
+    rng = random.Random(seed)
+    events = random_events(rng, ["t1", "t2"], 120)
+    one_at_a_time, batched = FakeUnitOfWork(), FakeUnitOfWork()
+    for event in events:
+        await count_events(one_at_a_time, [event])
+    batches = random_batches(rng, events)
+    for batch in batches:
+        await count_events(batched, batch)
+
+    counts, owners = counted_one_at_a_time(events)
+    assert one_at_a_time.counts.rows == counts
+    assert batched.counts.rows == counts
+    assert batched.owners.owners == one_at_a_time.owners.owners == owners
+    assert (batched.opened, batched.commits) == (len(batches), len(batches))
+
+
+async def test_a_batch_reads_the_owners_it_needs_at_once_and_counts_each_key_once() -> None:
+    uow = FakeUnitOfWork()
+    await count_events(uow, [observed("customer.created", "customers/1", new_owner=ANNA)])
+    batch = [
+        observed("message.received", "customers/1"),
+        observed("message.received", "customers/2"),
+        observed("customer.created", "customers/2", new_owner=BEN),  # before it: nobody's
+        observed("message.received", "customers/2"),
+        observed("customer.created", "customers/3", new_owner=BEN),  # never looked up
+        observed("message.received", "customers/3"),
+        observed("message.received", "customers/1"),
+        observed("tenant.created"),
+    ]
+    await count_events(uow, batch)
+    day = NOON.date()
+    assert uow.owners.lookups == [{(TENANT, "customers/1"), (TENANT, "customers/2")}]
+    assert uow.counts.rows == {
+        CountKey(TENANT, "customer.created", day, ANNA): 1,
+        CountKey(TENANT, "message.received", day, ANNA): 2,
+        CountKey(TENANT, "message.received", day, NOBODY): 1,
+        CountKey(TENANT, "customer.created", day, BEN): 2,
+        CountKey(TENANT, "message.received", day, BEN): 2,
+        CountKey(TENANT, "tenant.created", day, NOBODY): 1,
+    }
+    assert uow.owners.owners == {
+        (TENANT, "customers/1"): ANNA,
+        (TENANT, "customers/2"): BEN,
+        (TENANT, "customers/3"): BEN,
+    }
+    assert (uow.opened, uow.commits) == (2, 2)
 
 
 # -- reading
@@ -116,7 +172,7 @@ async def test_an_owner_is_the_one_known_when_the_event_is_counted() -> None:
 async def _counted(*events: ObservedEvent) -> FakeUnitOfWork:
     uow = FakeUnitOfWork()
     for event in events:
-        await count_event(uow, event)
+        await count_events(uow, [event])
     return uow
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from google.protobuf.message import Message
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,15 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crosstalk.events.v1 import customer_events_pb2, identity_events_pb2, messaging_events_pb2
 from crosstalk_common.bus.consumer import EventConsumer
 from crosstalk_common.bus.envelope import Event, new_envelope
-from crosstalk_common.bus.use_case_handler import in_unit_of_work
+from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.deliveries import Delivery
-from reporting.adapters.consumers import on_event, subscriptions
-from reporting.adapters.tables import daily_event_counts, inbox, outbox
+from reporting.adapters.consumers import on_events, subscriptions
+from reporting.adapters.tables import customer_owners, daily_event_counts, inbox, outbox
 from reporting.adapters.unit_of_work import ReportingUnitOfWork
+from reporting.app.counting import count_events
 from reporting.app.metrics import ReportingService
-from reporting.domain.counting import NOBODY, CountKey, Owner
+from reporting.domain.counting import NOBODY, CountKey, CustomerRef, Owner
+from services.reporting.tests.event_sequences import (
+    counted_one_at_a_time,
+    random_batches,
+    random_events,
+)
 
 ANNA = Owner("m-anna", "d-sales")
 BEN = Owner("m-ben", "d-support")
@@ -31,9 +39,10 @@ NewUow = Callable[[], ReportingUnitOfWork]
 
 
 async def add(new_uow: NewUow, *keys: CountKey) -> None:
+    """+1 per key given (a key given twice, +2), each key in its own call."""
     async with new_uow() as uow:
         for key in keys:
-            await uow.counts.add_one(key)
+            await uow.counts.add({key: 1})
         await uow.commit()
 
 
@@ -69,28 +78,86 @@ async def test_counts_add_up_per_key_and_read_back_within_the_scope(
         assert await counts.totals(tenant, nobody) == {}
 
 
-async def test_an_owner_remembered_again_is_replaced_and_an_unknown_one_is_nobody(
+async def test_counts_added_at_once_add_to_those_already_there(
     new_uow: NewUow, tenant: str
 ) -> None:
+    first = CountKey(tenant, "message.received", DAY, ANNA)
+    second = CountKey(tenant, "message.received", DAY, NOBODY)
+    third = CountKey(tenant, "rule.fired", DAY + timedelta(days=1), BEN)
     async with new_uow() as uow:
-        await uow.owners.remember(tenant, "customers/1", ANNA)
-        await uow.owners.remember(tenant, "customers/1", BEN)
+        await uow.counts.add({first: 2, second: 1})
         await uow.commit()
     async with new_uow() as uow:
-        assert await uow.owners.owner_of(tenant, "customers/1") == BEN
-        assert await uow.owners.owner_of(tenant, "customers/2") == NOBODY
-        assert await uow.owners.owner_of("another-" + tenant, "customers/1") == NOBODY
+        await uow.counts.add({third: 4, second: 3, first: 5})
+        await uow.counts.add({})
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await stored_counts(uow, tenant) == {first: 7, second: 4, third: 4}
+
+
+async def test_owners_remembered_again_are_replaced_and_read_back_at_once_across_tenants(
+    new_uow: NewUow, tenant: str
+) -> None:
+    other = "another-" + tenant
+    async with new_uow() as uow:
+        await uow.owners.remember({(tenant, "customers/1"): ANNA, (other, "customers/2"): ANNA})
+        await uow.owners.remember({(tenant, "customers/1"): BEN, (tenant, "customers/3"): ANNA})
+        await uow.owners.remember({})
+        await uow.commit()
+    async with new_uow() as uow:
+        asked = [(tenant, "customers/1"), (tenant, "customers/2"), (other, "customers/2")]
+        assert await uow.owners.owners_of(asked) == {
+            (tenant, "customers/1"): BEN,
+            (other, "customers/2"): ANNA,
+        }
+        assert await uow.owners.owners_of([(other, "customers/1")]) == {}
+        assert await uow.owners.owners_of([]) == {}
 
 
 async def test_a_unit_of_work_that_does_not_commit_leaves_nothing(
     new_uow: NewUow, tenant: str
 ) -> None:
     async with new_uow() as uow:
-        await uow.counts.add_one(CountKey(tenant, "rule.fired", DAY, ANNA))
-        await uow.owners.remember(tenant, "customers/1", ANNA)
+        await uow.counts.add({CountKey(tenant, "rule.fired", DAY, ANNA): 1})
+        await uow.owners.remember({(tenant, "customers/1"): ANNA})
     async with new_uow() as uow:
         assert await uow.counts.totals(tenant, EVERYTHING) == {}
-        assert await uow.owners.owner_of(tenant, "customers/1") == NOBODY
+        assert await uow.owners.owners_of([(tenant, "customers/1")]) == {}
+
+
+async def stored_counts(uow: ReportingUnitOfWork, *tenants: str) -> dict[CountKey, int]:
+    c = daily_event_counts.c
+    rows = await uow.session.execute(
+        select(c.tenant_id, c.event_type, c.day, c.owner_member_id, c.department_id, c.count).where(
+            c.tenant_id.in_(tenants)
+        )
+    )
+    return {CountKey(r[0], r[1], r[2], Owner(r[3], r[4])): r[5] for r in rows}
+
+
+async def stored_owners(uow: ReportingUnitOfWork, *tenants: str) -> dict[CustomerRef, Owner]:
+    c = customer_owners.c
+    rows = await uow.session.execute(
+        select(c.tenant_id, c.customer, c.owner_member_id, c.department_id).where(
+            c.tenant_id.in_(tenants)
+        )
+    )
+    return {(r[0], r[1]): Owner(r[2], r[3]) for r in rows}
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_events_counted_in_batches_add_up_as_counted_one_at_a_time(
+    new_uow: NewUow, tenant: str, seed: int
+) -> None:
+    rng = random.Random(seed)
+    tenants = [tenant, "another-" + tenant]
+    events = random_events(rng, tenants, 150)
+    for batch in random_batches(rng, events):
+        await count_events(new_uow, batch)
+    counts, owners = counted_one_at_a_time(events)
+    async with new_uow() as uow:
+        assert await stored_counts(uow, *tenants) == counts
+        assert await stored_owners(uow, *tenants) == owners
 
 
 def event(tenant: str, payload: Message, at: datetime) -> Event:
@@ -109,7 +176,8 @@ def consumer(sessions: async_sessionmaker[AsyncSession], producer: str) -> Event
         sessions,
         inbox,
         subscription,
-        in_unit_of_work(ReportingUnitOfWork, outbox, on_event),
+        None,
+        batch_handler=batch_in_unit_of_work(ReportingUnitOfWork, outbox, on_events),
     )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from crosstalk.reporting.v1 import reporting_service_pb2, reporting_service_pb2_grpc
-from crosstalk_common.bus.use_case_handler import in_unit_of_work
+from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
-from reporting.adapters.consumers import on_event, subscriptions
+from reporting.adapters.consumers import on_events, subscriptions
 from reporting.adapters.grpc_servicer import ReportingServicer
 from reporting.adapters.permissions import METHOD_PERMISSIONS
 from reporting.adapters.tables import metadata
@@ -26,7 +26,8 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     verifier, close_jwks = identity_verifier(settings)
     for subscription in subscriptions():
         runtime.consume(
-            subscription, in_unit_of_work(ReportingUnitOfWork, runtime.outbox, on_event)
+            subscription,
+            batch_handler=batch_in_unit_of_work(ReportingUnitOfWork, runtime.outbox, on_events),
         )
 
     def new_uow() -> ReportingUnitOfWork:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import date
 from typing import Protocol
 
 from crosstalk_common import unit_of_work
 from crosstalk_common.visibility import Visibility
-from reporting.domain.counting import CountKey, Owner
+from reporting.domain.counting import CountKey, CustomerRef, Owner
 
 
 class EventCounts(Protocol):
     """Events per tenant, type, day and owner."""
 
-    async def add_one(self, key: CountKey) -> None: ...
+    async def add(self, counts: Mapping[CountKey, int]) -> None:
+        """+n to each key's count (a key not counted yet starts from 0)."""
+        ...
 
     async def daily(
         self, tenant_id: str, visibility: Visibility, event_type: str, start: date, end: date
@@ -30,10 +33,12 @@ class EventCounts(Protocol):
 class CustomerOwners(Protocol):
     """Who owns each customer, as learnt from customer.created."""
 
-    async def remember(self, tenant_id: str, customer: str, owner: Owner) -> None: ...
+    async def remember(self, owners: Mapping[CustomerRef, Owner]) -> None:
+        """Each customer's owner, replacing the one known before."""
+        ...
 
-    async def owner_of(self, tenant_id: str, customer: str) -> Owner:
-        """The customer's owner; NOBODY when the customer is unknown."""
+    async def owners_of(self, customers: Collection[CustomerRef]) -> dict[CustomerRef, Owner]:
+        """The owners of those of ``customers`` that are known (any tenants)."""
         ...
 
 
