@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from google.protobuf.message import Message
+
 from crosstalk.common.v1 import text_analysis_pb2
+from crosstalk.events.v1 import translation_events_pb2
 from crosstalk.translation.v1 import resources_pb2
 from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.errors import InvalidArgument
 from translation.app.ports import EngineInfo
+from translation.domain.events import TranslationCompleted, TranslationEvent
 from translation.domain.intents import IntentHit, IntentKeywordSet
 from translation.domain.model import Formality, GlossaryKind, GlossaryTerm, LanguagePreset
 from translation.domain.sentiment import Sentiment
@@ -146,3 +150,21 @@ def intent_to_pb(hit: IntentHit) -> text_analysis_pb2.IntentMatch:
         matched_keywords=list(hit.matched),
         confidence=hit.confidence,
     )
+
+
+def event_pb(payload: Message | TranslationEvent) -> Message:
+    """The contract's event for a TranslationEvent; a proto is staged as it is."""
+    if isinstance(payload, Message):
+        return payload
+    if isinstance(payload, TranslationCompleted):
+        return translation_events_pb2.TranslationCompleted(
+            # a memory hit names no engine
+            engine="" if payload.memory_hit else f"engines/{payload.engine}",
+            source_language=payload.source_language,
+            target_language=payload.target_language,
+            characters=payload.characters,
+            latency_ms=payload.latency_ms,
+            memory_hit=payload.memory_hit,
+            glossary_term_count=payload.glossary_term_count,
+        )
+    raise TypeError(f"no event proto for {type(payload).__name__}")

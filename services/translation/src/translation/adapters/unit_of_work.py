@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Self
 
+from google.protobuf.message import Message
+
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
+from translation.adapters.mapping import event_pb
 from translation.adapters.repository import (
     SqlGlossaryRepository,
     SqlIntentRepository,
     SqlMemoryRepository,
     SqlPresetRepository,
 )
+from translation.domain.events import TranslationEvent
 
 
 class TranslationUnitOfWork(SqlUnitOfWork):
@@ -26,3 +30,7 @@ class TranslationUnitOfWork(SqlUnitOfWork):
         self.intents = SqlIntentRepository(self.session)
         self.memory = SqlMemoryRepository(self.session)
         return self
+
+    async def emit(self, tenant_id: str, payload: Message | TranslationEvent) -> str:
+        """Stage an event; a TranslationEvent is staged as its proto."""
+        return await super().emit(tenant_id, event_pb(payload))

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from crosstalk_common import unit_of_work
+from translation.domain.events import TranslationEvent
 from translation.domain.intents import IntentKeywordSet
 from translation.domain.model import Formality, GlossaryKind, GlossaryTerm, LanguagePreset
 from translation.domain.routing import Pair
@@ -149,7 +150,7 @@ class MemoryRepository(Protocol):
     async def usage(self, tenant_id: str) -> MemoryUsage: ...
 
 
-class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
+class UnitOfWork(unit_of_work.Transaction, Protocol):
     @property
     def glossary(self) -> GlossaryRepository: ...
     @property
@@ -158,3 +159,7 @@ class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     def intents(self) -> IntentRepository: ...
     @property
     def memory(self) -> MemoryRepository: ...
+
+    async def emit(self, tenant_id: str, event: TranslationEvent) -> str:
+        """Stage an event for the outbox (as its proto); written by ``commit``."""
+        ...

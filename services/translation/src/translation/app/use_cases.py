@@ -8,7 +8,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from crosstalk.events.v1 import translation_events_pb2
 from crosstalk_common.errors import DomainError, FieldViolation, InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from translation.app.engines import EngineRegistry
@@ -22,6 +21,7 @@ from translation.app.ports import (
 )
 from translation.app.resources import ensure_default_intents
 from translation.domain.detection import Detection, decide, text_for_detection
+from translation.domain.events import TranslationCompleted
 from translation.domain.intents import IntentHit, match_intents, merge_hits
 from translation.domain.languages import (
     DEFAULT_LANGUAGES,
@@ -405,8 +405,8 @@ class TranslationService:
             await uow.memory.count(tenant_id, item.source, target, hit=False, characters_saved=0)
         await uow.emit(
             tenant_id,
-            translation_events_pb2.TranslationCompleted(
-                engine="" if result.memory_hit else f"engines/{result.engine}",
+            TranslationCompleted(
+                engine=result.engine,
                 source_language=item.source,
                 target_language=target,
                 characters=result.characters,
