@@ -113,13 +113,15 @@ async def consume(
     await consumer._bind()  # the durable exists before the producer starts
     print("ready", flush=True)
     stop = asyncio.Event()
+    cpu = time.process_time()
     task = asyncio.create_task(consumer.run(stop))
     await asyncio.wait_for(done.wait(), 600)
+    cpu = time.process_time() - cpu
     stop.set()
     await task
     await nc.close()
     await engine.dispose()
-    print(json.dumps({"latencies": latencies, "last_at": last_at}), flush=True)
+    print(json.dumps({"latencies": latencies, "last_at": last_at, "cpu": cpu}), flush=True)
 
 
 # -- the producing service (this process) ----------------------------------------
@@ -134,10 +136,12 @@ class ConsumerProcess:
         if line != "ready":
             raise RuntimeError(f"consumer did not start: {line!r}")
 
-    def result(self) -> tuple[list[float], float]:
+    def result(self) -> tuple[list[float], float, float]:
+        """Each event's commit -> consumed time, when the last was consumed, and
+        the CPU seconds the consumer used meanwhile."""
         out, _ = self._proc.communicate(timeout=900)
         data = json.loads(out.strip().splitlines()[-1])
-        return data["latencies"], data["last_at"]
+        return data["latencies"], data["last_at"], data["cpu"]
 
 
 async def run_mode(
@@ -175,20 +179,21 @@ async def run_mode(
             await uow.emit("bench", payload)
             await uow.commit()
         await asyncio.sleep(0.005)
-    latencies, _ = await asyncio.to_thread(consumer.result)
+    latencies, _, _ = await asyncio.to_thread(consumer.result)
     latency_line = summary_ms(f"commit -> consumed, {mode.label}", latencies, target="p50 <= 20 ms")
 
     # 2. throughput: commits of 100 events each, as fast as the producer can
     await js.purge_stream("MESSAGING")
     consumer = ConsumerProcess(nats_url, db_urls[1], f"tput-{durable}", mode, throughput_n)
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     for _ in range(throughput_n // 100):
         async with new_uow() as uow:
             for _ in range(100):
                 await uow.emit("bench", payload)
             await uow.commit()
     produced = time.time() - started
-    _, last_at = await asyncio.to_thread(consumer.result)
+    _, last_at, consumer_cpu = await asyncio.to_thread(consumer.result)
+    producer_cpu = time.process_time() - cpu
     elapsed = last_at - started
     stop.set()
     await relay_task
@@ -199,7 +204,10 @@ async def run_mode(
         f"{latency_line}\n"
         f"{'sustained end to end, ' + mode.label:<44} {throughput_n} events in {elapsed:6.2f} s"
         f" = {rate:7.0f} events/s (commits done after {produced:5.2f} s)"
-        "  [target >= 5000 events/s]"
+        "  [target >= 5000 events/s]\n"
+        f"{'CPU per event, ' + mode.label:<44} producer (commits + relay)"
+        f" {producer_cpu / throughput_n * 1e6:5.0f} us, consumer"
+        f" {consumer_cpu / throughput_n * 1e6:5.0f} us (a busy machine shakes it less)"
     ), rate
 
 
