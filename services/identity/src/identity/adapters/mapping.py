@@ -7,10 +7,11 @@ from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
 
 from crosstalk.common.v1 import tabular_pb2
-from crosstalk.events.v1 import customer_events_pb2
+from crosstalk.events.v1 import customer_events_pb2, identity_events_pb2
 from crosstalk.identity.v1 import audit_pb2, auth_pb2, resources_pb2
 from crosstalk_common.api.resource_names import optional_resource_id
 from crosstalk_common.api.timestamps import from_timestamp, timestamp_or_none
@@ -18,6 +19,18 @@ from crosstalk_common.bus.envelope import Event
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.permissions import DataScope
 from identity.app.context import SYSTEM
+from identity.app.members import member_name
+from identity.app.roles import role_name
+from identity.domain.events import (
+    IdentityEvent,
+    MemberCreated,
+    MemberDeleted,
+    MemberDisabled,
+    MemberUpdated,
+    RoleChanged,
+    TenantCreated,
+    TenantSettingsChanged,
+)
 from identity.domain.importing import ImportPlan, PlannedMember, RowError
 from identity.domain.lockout import LockoutPolicy
 from identity.domain.model import (
@@ -420,3 +433,67 @@ def audit_entry_for(event: Event) -> AuditEntry | None:
         after=after,
         trace_id=_trace_id(event),
     )
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def _member_refs(member: Member) -> dict[str, Any]:
+    """What member.created and member.updated say of the member."""
+    return {
+        "display_name": member.display_name,
+        "department": _ref("departments", member.department_id),
+        "role": f"roles/{member.role}",
+        "groups": [f"groups/{g}" for g in member.groups],
+    }
+
+
+def event_pb(payload: Message | IdentityEvent) -> Message:
+    """The contract's event for an IdentityEvent; a proto is staged as it is."""
+    match payload:
+        case Message():
+            return payload
+        case TenantCreated(tenant=tenant, admin_member_id=admin):
+            return identity_events_pb2.TenantCreated(
+                tenant=f"tenants/{tenant.id}",
+                display_name=tenant.display_name,
+                industry=tenant.industry,
+                working_language=tenant.working_language,
+                admin_member=member_name(admin),
+            )
+        case TenantSettingsChanged():
+            return identity_events_pb2.TenantSettingsChanged(
+                tenant=f"tenants/{payload.tenant_id}",
+                changed_fields=sorted(payload.changed_fields),
+                max_filter_conditions=payload.max_filter_conditions,
+                actor=payload.actor,
+            )
+        case MemberCreated(member=member):
+            return identity_events_pb2.MemberCreated(
+                member=member_name(member.id), email=member.email, **_member_refs(member)
+            )
+        case MemberUpdated(member=member):
+            return identity_events_pb2.MemberUpdated(
+                member=member_name(member.id),
+                changed_fields=sorted(payload.changed_fields),
+                **_member_refs(member),
+            )
+        case MemberDisabled():
+            return identity_events_pb2.MemberDisabled(
+                member=member_name(payload.member_id), reason=payload.reason, actor=payload.actor
+            )
+        case MemberDeleted():
+            return identity_events_pb2.MemberDeleted(
+                member=member_name(payload.member_id), actor=payload.actor
+            )
+        case RoleChanged(role=role):
+            return identity_events_pb2.RoleChanged(
+                role=role_name(role.id),
+                display_name=role.display_name,
+                permissions=sorted(role.permissions),
+                data_scope=data_scope_to_pb(role.data_scope),
+                include_sub_departments=role.include_sub_departments,
+                deleted=payload.deleted,
+                actor=payload.actor,
+            )
+    raise TypeError(f"no event proto for {type(payload).__name__}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Self
 
+from google.protobuf.message import Message
+
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from identity.adapters.auth_repository import (
     SqlApiKeyRepository,
@@ -11,12 +13,14 @@ from identity.adapters.auth_repository import (
     SqlAuthRepository,
     SqlIdempotencyRepository,
 )
+from identity.adapters.mapping import event_pb
 from identity.adapters.repository import (
     SqlMemberRepository,
     SqlOrganisationRepository,
     SqlRoleRepository,
     SqlTenantRepository,
 )
+from identity.domain.events import IdentityEvent
 
 
 class IdentityUnitOfWork(SqlUnitOfWork):
@@ -41,3 +45,7 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.audit = SqlAuditRepository(session)
         self.idempotency = SqlIdempotencyRepository(session)
         return self
+
+    async def emit(self, tenant_id: str, payload: Message | IdentityEvent) -> str:
+        """Stage an event; an IdentityEvent is staged as its proto."""
+        return await super().emit(tenant_id, event_pb(payload))

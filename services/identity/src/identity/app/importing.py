@@ -17,11 +17,11 @@ from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.access import caller_access, compose_access
 from identity.app.context import Actor, Clock, audit_entry, new_id
-from identity.app.members import keep_an_admin, member_name, member_updated_event
+from identity.app.members import keep_an_admin, member_name
 from identity.app.ports import UNUSABLE_PASSWORD, SheetReader, UnitOfWork
-from identity.app.tenants import member_created_event
 from identity.domain.authority import Access, beyond
 from identity.domain.departments import DepartmentTree
+from identity.domain.events import MemberCreated, MemberUpdated
 from identity.domain.importing import (
     ImportContext,
     ImportPlan,
@@ -301,11 +301,11 @@ class ImportService:
             )
             await uow.audit.add_many(entries)
             for member in created:
-                await uow.emit(tenant, member_created_event(member))
+                await uow.emit(tenant, MemberCreated(member))
             renamed = {"department_id": "department"}
             for _, after, changed in updated:
                 await uow.emit(
-                    tenant, member_updated_event(after, [renamed.get(c, c) for c in changed])
+                    tenant, MemberUpdated(after, tuple(renamed.get(c, c) for c in changed))
                 )
             if request_id:
                 await uow.idempotency.put(

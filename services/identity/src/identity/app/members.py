@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from crosstalk.events.v1 import identity_events_pb2
 from crosstalk_common.api.etags import check_etag
 from crosstalk_common.errors import (
     Aborted,
@@ -29,8 +28,9 @@ from identity.app.ports import (
     PasswordHasher,
     UnitOfWork,
 )
-from identity.app.tenants import ADMIN_ROLE, member_created_event
+from identity.app.tenants import ADMIN_ROLE
 from identity.domain.departments import DepartmentTree
+from identity.domain.events import MemberCreated, MemberDeleted, MemberDisabled, MemberUpdated
 from identity.domain.model import (
     Member,
     MemberState,
@@ -205,7 +205,7 @@ class MemberService:
                     actor, now, "members.create", member_name(member.id), after=member.snapshot()
                 )
             )
-            await uow.emit(tenant, member_created_event(member))
+            await uow.emit(tenant, MemberCreated(member))
             if request_id:
                 await uow.idempotency.put(
                     tenant, "members.create", request_id, {"member_id": member.id}, now
@@ -291,7 +291,7 @@ class MemberService:
                     after=updated.snapshot(),
                 )
             )
-            await uow.emit(tenant, member_updated_event(updated, changed))
+            await uow.emit(tenant, MemberUpdated(updated, tuple(changed)))
             await uow.commit()
         return updated
 
@@ -311,9 +311,7 @@ class MemberService:
             await uow.audit.add(
                 audit_entry(actor, self.clock(), "members.delete", name, before=current.snapshot())
             )
-            await uow.emit(
-                tenant, identity_events_pb2.MemberDeleted(member=name, actor=actor.subject)
-            )
+            await uow.emit(tenant, MemberDeleted(member_id=member_id, actor=actor.subject))
             await uow.commit()
 
     async def disable(self, actor: Actor, member_id: str, reason: str) -> Member:
@@ -345,7 +343,7 @@ class MemberService:
             )
             await uow.emit(
                 tenant,
-                identity_events_pb2.MemberDisabled(member=name, reason=reason, actor=actor.subject),
+                MemberDisabled(member_id=member_id, reason=reason, actor=actor.subject),
             )
             await uow.commit()
         return updated
@@ -376,7 +374,7 @@ class MemberService:
                     after=updated.snapshot(),
                 )
             )
-            await uow.emit(tenant, member_updated_event(updated, ["state"]))
+            await uow.emit(tenant, MemberUpdated(updated, ("state",)))
             await uow.commit()
         return updated
 
@@ -417,16 +415,3 @@ def _not_yourself(actor: Actor, member_id: str, what: str) -> None:
             [PreconditionViolation("SELF", member_name(member_id), f"you cannot {what} yourself")],
             reason="SELF_ACTION",
         )
-
-
-def member_updated_event(
-    member: Member, changed: Sequence[str]
-) -> identity_events_pb2.MemberUpdated:
-    return identity_events_pb2.MemberUpdated(
-        member=member_name(member.id),
-        changed_fields=sorted(changed),
-        display_name=member.display_name,
-        department=f"departments/{member.department_id}" if member.department_id else "",
-        role=f"roles/{member.role}",
-        groups=[f"groups/{g}" for g in member.groups],
-    )

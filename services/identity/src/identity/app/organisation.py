@@ -19,10 +19,10 @@ from crosstalk_common.errors import (
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.access import caller_access
 from identity.app.context import Actor, Clock, audit_entry, new_id
-from identity.app.members import member_updated_event
 from identity.app.ports import UnitOfWork
 from identity.domain.authority import require_move_within
 from identity.domain.departments import DepartmentTree
+from identity.domain.events import MemberUpdated
 from identity.domain.model import (
     Department,
     Group,
@@ -281,7 +281,7 @@ class GroupService:
         for member_id in sorted(member_ids):
             member = await uow.members.get(actor.tenant_id, member_id)
             if member is not None:
-                await uow.emit(actor.tenant_id, member_updated_event(member, ["groups"]))
+                await uow.emit(actor.tenant_id, MemberUpdated(member, ("groups",)))
 
     async def get(self, actor: Actor, group_id: str) -> Group:
         async with self.new_uow() as uow:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from crosstalk_common import unit_of_work
 from crosstalk_common.auth.claims import AccessClaims
 from identity.domain.departments import TreeNode
+from identity.domain.events import IdentityEvent
 from identity.domain.importing import Sheet
 from identity.domain.lockout import LockoutPolicy, LoginThrottle
 from identity.domain.model import (
@@ -211,7 +212,7 @@ class IdempotencyRepository(Protocol):
     ) -> None: ...
 
 
-class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
+class UnitOfWork(unit_of_work.Transaction, Protocol):
     @property
     def tenants(self) -> TenantRepository: ...
     @property
@@ -228,3 +229,7 @@ class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def idempotency(self) -> IdempotencyRepository: ...
+
+    async def emit(self, tenant_id: str, event: IdentityEvent) -> str:
+        """Stage an event for the outbox (as its proto); written by ``commit``."""
+        ...

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from crosstalk.events.v1 import identity_events_pb2
-from crosstalk.identity.v1 import resources_pb2
 from crosstalk_common.api.etags import check_etag
 from crosstalk_common.api.resource_names import optional_resource_id, resource_id
 from crosstalk_common.errors import (
@@ -25,6 +23,7 @@ from identity.app.access import Access, caller_access, member_access, role_acces
 from identity.app.context import Actor, Clock, audit_entry, new_id
 from identity.app.ports import NameTaken, UnitOfWork
 from identity.domain.authority import require_not_own_role, require_role_within
+from identity.domain.events import RoleChanged
 from identity.domain.model import Role, validate_role
 
 RESOURCE = "crosstalk.io/Role"
@@ -39,20 +38,6 @@ ROLE_ATTRIBUTE = {
 
 def role_name(role_id: str) -> str:
     return f"roles/{role_id}"
-
-
-def role_changed_event(
-    role: Role, actor: Actor, *, deleted: bool = False
-) -> identity_events_pb2.RoleChanged:
-    return identity_events_pb2.RoleChanged(
-        role=role_name(role.id),
-        display_name=role.display_name,
-        permissions=sorted(role.permissions),
-        data_scope=resources_pb2.DataScope.Value(f"DATA_SCOPE_{role.data_scope.name}"),
-        include_sub_departments=role.include_sub_departments,
-        deleted=deleted,
-        actor=actor.subject,
-    )
 
 
 def _built_in(role: Role, what: str) -> FailedPrecondition:
@@ -113,7 +98,7 @@ class RoleService:
             await uow.audit.add(
                 audit_entry(actor, now, "roles.create", role_name(role.id), after=role.snapshot())
             )
-            await uow.emit(actor.tenant_id, role_changed_event(role, actor))
+            await uow.emit(actor.tenant_id, RoleChanged(role, actor.subject))
             await uow.commit()
         return role
 
@@ -176,7 +161,7 @@ class RoleService:
                     after=updated.snapshot(),
                 )
             )
-            await uow.emit(actor.tenant_id, role_changed_event(updated, actor))
+            await uow.emit(actor.tenant_id, RoleChanged(updated, actor.subject))
             await uow.commit()
         return updated
 
@@ -218,7 +203,7 @@ class RoleService:
             await uow.audit.add(
                 audit_entry(actor, self.clock(), "roles.delete", name, before=current.snapshot())
             )
-            await uow.emit(tenant, role_changed_event(current, actor, deleted=True))
+            await uow.emit(tenant, RoleChanged(current, actor.subject, deleted=True))
             await uow.commit()
 
     @staticmethod

@@ -7,13 +7,13 @@ import dataclasses
 from dataclasses import dataclass, replace
 from typing import Any
 
-from crosstalk.events.v1 import identity_events_pb2
 from crosstalk_common.api.etags import check_etag
 from crosstalk_common.errors import Aborted, AlreadyExists, NotFound
 from crosstalk_common.permissions import BUILT_IN_ROLES
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.context import NO_ORIGIN, Actor, Clock, Origin, audit_entry, new_id
 from identity.app.ports import EmailTaken, PasswordHasher, UnitOfWork
+from identity.domain.events import MemberCreated, TenantCreated, TenantSettingsChanged
 from identity.domain.lockout import DEFAULT_LOCKOUT, LockoutPolicy
 from identity.domain.model import (
     DEFAULT_LIFETIMES,
@@ -35,17 +35,6 @@ def settings_snapshot(settings: TenantSettings) -> dict[str, Any]:
     for key in ("tenant_id", "updated_at", "version"):
         data.pop(key)
     return data
-
-
-def member_created_event(member: Member) -> identity_events_pb2.MemberCreated:
-    return identity_events_pb2.MemberCreated(
-        member=f"members/{member.id}",
-        email=member.email,
-        display_name=member.display_name,
-        department=f"departments/{member.department_id}" if member.department_id else "",
-        role=f"roles/{member.role}",
-        groups=[f"groups/{g}" for g in member.groups],
-    )
 
 
 @dataclass(frozen=True)
@@ -117,17 +106,8 @@ class TenantService:
                     },
                 )
             )
-            await uow.emit(
-                tenant.id,
-                identity_events_pb2.TenantCreated(
-                    tenant=f"tenants/{tenant.id}",
-                    display_name=tenant.display_name,
-                    industry=tenant.industry,
-                    working_language=tenant.working_language,
-                    admin_member=f"members/{admin.id}",
-                ),
-            )
-            await uow.emit(tenant.id, member_created_event(admin))
+            await uow.emit(tenant.id, TenantCreated(tenant, admin_member_id=admin.id))
+            await uow.emit(tenant.id, MemberCreated(admin))
             await uow.commit()
         return tenant, admin
 
@@ -174,9 +154,9 @@ class TenantService:
             )
             await uow.emit(
                 tenant_id,
-                identity_events_pb2.TenantSettingsChanged(
-                    tenant=f"tenants/{tenant_id}",
-                    changed_fields=sorted(changes),
+                TenantSettingsChanged(
+                    tenant_id=tenant_id,
+                    changed_fields=tuple(changes),
                     max_filter_conditions=updated.max_filter_conditions,
                     actor=actor.subject,
                 ),
