@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crosstalk.common.v1 import lifecycle_stage_pb2
 from crosstalk.events.v1 import identity_events_pb2, messaging_events_pb2, rule_events_pb2
 from crosstalk_common.bus.envelope import Event, new_envelope
-from crosstalk_common.bus.use_case_handler import in_unit_of_work
+from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work, in_unit_of_work
 from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
-from customers.adapters.consumers import on_message, on_rule_action, on_tenant_settings
+from customers.adapters.consumers import on_messages, on_rule_action, on_tenant_settings
 from customers.adapters.tables import outbox, timeline
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.profiles import CustomerProfiles
@@ -48,7 +48,8 @@ class World:
         self.search = CustomerSearch(lambda: CustomersUnitOfWork(sessions, outbox))
         self.timelines = Timeline(lambda: CustomersUnitOfWork(sessions, outbox))
 
-    async def deliver(self, handler: object, evt: Event) -> None:
+    async def deliver(self, handler: object, evt: Event | list[Event]) -> None:
+        """One event to a handler, or a batch (a list) to a batch handler."""
         async with self.sessions() as session, session.begin():
             await handler(session, evt)  # type: ignore[operator]
 
@@ -139,7 +140,7 @@ async def test_a_refused_rule_action_writes_nothing_and_does_not_poison_the_batc
 
 async def test_message_received_marks_activity_and_joins_the_timeline_once(world: World) -> None:
     created = await world.profiles.create(Customer(id="", tenant_id=TENANT, display_name="Li"))
-    handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_message)
+    handler = batch_in_unit_of_work(CustomersUnitOfWork, outbox, on_messages)
     received = messaging_events_pb2.MessageReceived(
         message="conversations/c1/messages/m1",
         conversation="conversations/c1",
@@ -149,9 +150,9 @@ async def test_message_received_marks_activity_and_joins_the_timeline_once(world
         translated_text="I want a refund",
     )
     first = event(received)
-    await world.deliver(handler, first)
+    await world.deliver(handler, [first])
     older = event(received, at_offset=timedelta(days=-1))
-    await world.deliver(handler, older)
+    await world.deliver(handler, [older])
     customer = await world.profiles.get(TENANT, ALL, created.id)
     assert customer.last_active_at is not None
     assert abs(
@@ -174,6 +175,64 @@ async def test_message_received_marks_activity_and_joins_the_timeline_once(world
     async with world.sessions() as session:
         rows = await session.scalar(select(func.count()).select_from(timeline))
     assert rows == 3  # created + two messages
+
+
+async def test_messages_received_in_one_batch_leave_what_they_leave_one_at_a_time(
+    world: World,
+) -> None:
+    """Each customer active as of their latest message, whatever the order; every
+    message on its customer's timeline; a customer gone, a message about nobody
+    and a bad customer name pass over."""
+
+    async def customer(name: str) -> str:
+        created = await world.profiles.create(Customer(id="", tenant_id=TENANT, display_name=name))
+        return created.id
+
+    now = utc_now().replace(microsecond=0)
+
+    def messages(anna: str, ben: str) -> list[Event]:
+        def received(customer: str, text: str, days: int) -> Event:
+            payload = messaging_events_pb2.MessageReceived(
+                message=f"conversations/c/messages/{text}", customer=customer, text=text
+            )
+            at = now + timedelta(days=days)
+            _, envelope = new_envelope(TENANT, payload, occurred_at=at, trace_context={})
+            return Event(envelope=envelope, payload=payload)
+
+        return [
+            received(f"customers/{anna}", "late", 0),
+            received(f"customers/{ben}", "only", -3),
+            received(f"customers/{anna}", "early", -2),
+            received("customers/gone", "lost", 0),
+            received("", "nobody's", 0),
+            received("tags/not-a-customer", "misnamed", 0),
+        ]
+
+    async def left(customer_id: str) -> tuple[object, list[tuple[str, str]]]:
+        got = await world.profiles.get(TENANT, ALL, customer_id)
+        entries = await world.timelines.timeline(
+            TENANT,
+            ALL,
+            customer_id,
+            types=["message.received"],
+            start=None,
+            end=None,
+            after=[],
+            limit=10,
+        )
+        return got.last_active_at, [(e.summary, e.resource.rsplit("/", 1)[1]) for e in entries]
+
+    batched = (await customer("Anna"), await customer("Ben"))
+    batch = messages(*batched)
+    await world.deliver(batch_in_unit_of_work(CustomersUnitOfWork, outbox, on_messages), batch)
+    one_by_one = (await customer("Anna"), await customer("Ben"))
+    for one in messages(*one_by_one):
+        await world.deliver(batch_in_unit_of_work(CustomersUnitOfWork, outbox, on_messages), [one])
+
+    for in_batch, alone in zip(batched, one_by_one, strict=True):
+        assert await left(in_batch) == await left(alone)
+    assert await left(batched[0]) == (now, [("Message: late", "late"), ("Message: early", "early")])
+    assert await left(batched[1]) == (now - timedelta(days=3), [("Message: only", "only")])
 
 
 async def test_tenant_settings_change_raises_the_filter_limit(world: World) -> None:

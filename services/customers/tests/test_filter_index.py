@@ -115,7 +115,8 @@ async def test_every_kind_of_write_reaches_the_index(setup: Setup) -> None:
     recent = Leaf("last_active_time", Op.WITHIN_LAST, (timedelta(hours=1),))
     assert await setup.both(recent) == set()
     async with setup.plain() as uow:  # activity changes no version, still seen
-        assert await uow.customers.mark_active(TENANT, _customer(5).id, utc_now())
+        active = {(TENANT, _customer(5).id): utc_now()}
+        assert await uow.customers.mark_active(active) == set(active)
         customer = await uow.customers.get(TENANT, _customer(6).id)
         assert customer is not None
         amazon = ChannelIdentity(Channel.AMAZON, "A-6", "amazon-de")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from crosstalk.customers.v1 import customers_service_pb2, customers_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
-from crosstalk_common.bus.use_case_handler import in_unit_of_work
+from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work, in_unit_of_work
 from crosstalk_common.config import parse_bool
 from crosstalk_common.db.engine import write_slice_seconds, writers_at_once
 from crosstalk_common.grpc.auth import full_method_names
@@ -19,7 +19,7 @@ from customers.adapters.consumers import (
     MESSAGES,
     RULE_ACTIONS,
     TENANT_SETTINGS,
-    on_message,
+    on_messages,
     on_rule_action,
     on_tenant_settings,
 )
@@ -106,13 +106,16 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
 
     for subscription, use_case in (
         (RULE_ACTIONS, on_rule_action),
-        (MESSAGES, on_message),
         (TENANT_SETTINGS, on_tenant_settings),
         *((s, on_scorable_event) for s in score_rule_subscriptions()),
     ):
         runtime.consume(
             subscription, in_unit_of_work(CustomersUnitOfWork, runtime.outbox, use_case)
         )
+    runtime.consume(
+        MESSAGES,
+        batch_handler=batch_in_unit_of_work(CustomersUnitOfWork, runtime.outbox, on_messages),
+    )
     jobs = JobRunner(
         new_uow,
         {

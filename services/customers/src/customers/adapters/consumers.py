@@ -1,8 +1,9 @@
 """Events customers reacts to, each mapped to the use case it runs: rule
 actions, messages from customers, tenant limits.
 
-bootstrap runs each through ``in_unit_of_work``: the use case's unit of work
-joins the consumer's transaction, which also records the event in the inbox,
+bootstrap runs each through ``in_unit_of_work`` (messages, a fetched batch at
+once, through ``batch_in_unit_of_work``): the use case's unit of work joins
+the consumer's transaction, which also records the event in the inbox,
 so its rows, timeline and events commit with the inbox entry (a redelivered
 event is skipped) or not at all.
 """
@@ -10,6 +11,7 @@ event is skipped) or not at all.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from crosstalk.common.v1 import lifecycle_stage_pb2
 from crosstalk.events.v1 import identity_events_pb2, messaging_events_pb2, rule_events_pb2
@@ -21,7 +23,7 @@ from crosstalk_common.errors import InvalidArgument, NotFound
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from customers.adapters.mapping import stage_from_pb
-from customers.app.activity import CustomerActivity
+from customers.app.activity import CustomerActivity, ReceivedMessage
 from customers.app.lifecycle import LifecycleStages
 from customers.app.ports import UnitOfWork
 from customers.app.score_changes import ScoreAdjustments
@@ -102,19 +104,19 @@ async def on_rule_action(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -
         log.warning("skipping %s %s: %s", event.type, event.event_id, exc)
 
 
-async def on_message(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
-    """message.received: the customer is active now and the message joins their timeline."""
+def _received_message(event: Event) -> ReceivedMessage | None:
+    """A message.received about a customer, as the activity use case takes it."""
     payload = event.payload
     if not isinstance(payload, messaging_events_pb2.MessageReceived) or not payload.customer:
-        return
+        return None
     try:
         customer_id = _customer_id(payload.customer)
     except InvalidArgument:
         log.warning("message.received %s names no customer", event.event_id)
-        return
-    await CustomerActivity(new_uow).message_received(
-        event.tenant_id,
-        customer_id,
+        return None
+    return ReceivedMessage(
+        tenant_id=event.tenant_id,
+        customer_id=customer_id,
         event_id=event.event_id,
         occurred_at=from_timestamp(event.envelope.occurred_time),
         text=payload.translated_text or payload.text,
@@ -126,6 +128,14 @@ async def on_message(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> No
             "translated_text": payload.translated_text[:2000],
         },
     )
+
+
+async def on_messages(new_uow: UnitOfWorkFactory[UnitOfWork], events: Sequence[Event]) -> None:
+    """message.received, a batch at once: each customer is active now and each
+    message joins their timeline."""
+    received = [m for m in map(_received_message, events) if m is not None]
+    if received:
+        await CustomerActivity(new_uow).messages_received(received)
 
 
 async def on_tenant_settings(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:

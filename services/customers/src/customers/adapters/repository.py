@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -357,6 +358,11 @@ class SqlCustomerRepository:
     async def add_timeline(self, entry: TimelineEntry) -> None:
         await self._session.execute(insert(timeline).values(**timeline_row(entry)))
 
+    async def add_timeline_entries(self, entries: Sequence[TimelineEntry]) -> None:
+        """All the entries in one INSERT run (executemany)."""
+        if entries:
+            await self._session.execute(insert(timeline), [timeline_row(e) for e in entries])
+
     async def timeline(
         self,
         tenant_id: str,
@@ -535,23 +541,27 @@ class SqlCustomerRepository:
                 )
         return [_customer(r, identities[r.id], tags[r.id]) for r in rows]
 
-    async def mark_active(self, tenant_id: str, customer_id: str, at: datetime) -> bool:
-        """last_active_at = max(last_active_at, at); False when the customer is gone.
+    async def mark_active(self, latest: Mapping[tuple[str, str], datetime]) -> set[tuple[str, str]]:
+        """last_active_at = max(last_active_at, at) of each customer that exists:
+        one read of which do, one UPDATE run for them (in key order, so two
+        transactions lock the same rows in the same order). Returns those.
 
         Activity is not an edit of the profile: version and etag stay.
         """
-        where = [customers.c.tenant_id == tenant_id, customers.c.id == customer_id]
-        if await self._session.scalar(select(customers.c.id).where(*where)) is None:
-            return False
-        await self._session.execute(
-            update(customers)
-            .where(
-                *where,
-                or_(customers.c.last_active_at.is_(None), customers.c.last_active_at < at),
-            )
-            .values(last_active_at=at)
+        if not latest:
+            return set()
+        c = customers.c
+        rows = await self._session.execute(
+            select(c.tenant_id, c.id).where(tuple_(c.tenant_id, c.id).in_(list(latest)))
         )
-        return True
+        present = {(r[0], r[1]) for r in rows}
+        if present:
+            marks = [
+                {"tenant": tenant_id, "customer": customer_id, "at": latest[tenant_id, customer_id]}
+                for tenant_id, customer_id in sorted(present)
+            ]
+            await self._session.execute(_MARK_ACTIVE, marks)
+        return present
 
     # --- scores and points ----------------------------------------------------
 
@@ -825,6 +835,19 @@ def _row(customer: Customer) -> dict[str, Any]:
         "tier_id": customer.tier_id,
         "last_active_at": customer.last_active_at,
     }
+
+
+_ACTIVE_AT = bindparam("at", type_=customers.c.last_active_at.type)
+# last_active_at = max(last_active_at, :at) of one customer, run with many (executemany).
+_MARK_ACTIVE = (
+    update(customers)
+    .where(
+        customers.c.tenant_id == bindparam("tenant"),
+        customers.c.id == bindparam("customer"),
+        or_(customers.c.last_active_at.is_(None), customers.c.last_active_at < _ACTIVE_AT),
+    )
+    .values(last_active_at=_ACTIVE_AT)
+)
 
 
 def timeline_row(entry: TimelineEntry) -> dict[str, Any]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
-
-from google.protobuf.message import Message
 
 from crosstalk_common import unit_of_work
 from crosstalk_common.conditions.model import Node
@@ -30,9 +28,9 @@ from customers.domain.model import (
     TimelineEntry,
 )
 
-# Stages an event in the current transaction; returns the event id. A CustomerEvent
-# is turned into its proto by the unit of work; the app still builds some protos itself.
-Emit = Callable[[str, Message | CustomerEvent], Awaitable[str]]
+# Stages an event in the current transaction; returns the event id. The unit of
+# work turns the CustomerEvent into its proto.
+Emit = Callable[[str, CustomerEvent], Awaitable[str]]
 
 
 class IdentityTaken(Exception):
@@ -89,13 +87,18 @@ class CustomerRepository(Protocol):
         limit: int,
     ) -> list[str]: ...
     async def max_filter_conditions(self, tenant_id: str) -> int | None: ...
-    async def mark_active(self, tenant_id: str, customer_id: str, at: datetime) -> bool: ...
+    async def mark_active(self, latest: Mapping[tuple[str, str], datetime]) -> set[tuple[str, str]]:
+        """last_active_at = max(last_active_at, at) of each (tenant id, customer id);
+        the customers that exist (the others are passed over)."""
+        ...
+
     async def save_max_filter_conditions(self, tenant_id: str, limit: int) -> None: ...
     async def add_lifecycle_change(self, change: LifecycleChange) -> None: ...
     async def lifecycle_history(
         self, tenant_id: str, customer_id: str, *, after: list[str], limit: int
     ) -> list[LifecycleChange]: ...
     async def add_timeline(self, entry: TimelineEntry) -> None: ...
+    async def add_timeline_entries(self, entries: Sequence[TimelineEntry]) -> None: ...
     async def timeline(
         self,
         tenant_id: str,
@@ -191,7 +194,7 @@ class CustomFieldRepository(Protocol):
     async def delete(self, tenant_id: str, definition_id: str, key: str) -> None: ...
 
 
-class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
+class UnitOfWork(unit_of_work.Transaction, Protocol):
     @property
     def customers(self) -> CustomerRepository: ...
     @property
@@ -207,12 +210,11 @@ class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     @property
     def scoring(self) -> ScoringRepository: ...
 
-    async def emit(self, tenant_id: str, payload: Message | CustomerEvent) -> str:
-        """Stage an event for the outbox; written by ``commit`` in the same transaction."""
+    async def emit(self, tenant_id: str, event: CustomerEvent) -> str:
+        """Stage an event for the outbox (as its proto); written by ``commit`` in the
+        same transaction."""
         ...
 
-    async def emit_many(
-        self, tenant_id: str, payloads: Sequence[Message | CustomerEvent]
-    ) -> list[str]:
+    async def emit_many(self, tenant_id: str, events: Sequence[CustomerEvent]) -> list[str]:
         """Stage many events at once; their ids, in order."""
         ...
