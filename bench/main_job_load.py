@@ -40,7 +40,8 @@ Figures per step:
   outbox relay. A message whose tag was not seen by the end of the drain counts
   as "untagged";
 - errors by kind: HTTP status and the gRPC code of the JSON ``google.rpc.Status``
-  body, or the client-side exception;
+  body; "client: timeout" for a call not answered within ``--timeout`` (the whole
+  call: pool wait, connect, send, answer), or another client-side exception;
 - consumer lag: num_pending + num_ack_pending summed over every durable consumer
   of every stream, when the last request of the step has answered; then the
   time until the lag is 0 AND every message of the step is tagged (the drain,
@@ -212,9 +213,15 @@ def _error_kind(response: httpx.Response) -> str:
 
 class Load:
     def __init__(
-        self, clients: list[httpx.AsyncClient], nc: Client, roots: dict[str, int], run: str
+        self,
+        clients: list[httpx.AsyncClient],
+        nc: Client,
+        roots: dict[str, int],
+        run: str,
+        timeout: float,
     ) -> None:
         self.clients = clients
+        self.timeout = timeout
         self.nc = nc
         self.roots = roots
         self.run = run
@@ -239,7 +246,12 @@ class Load:
             "externalId": f"mail-{self.run}-{n}",
         }
         try:
-            response = await client.post("/v1/messages:ingest", json=body)
+            # The whole call, pool wait and connect included (httpx times each phase).
+            async with asyncio.timeout(self.timeout):
+                response = await client.post("/v1/messages:ingest", json=body)
+        except TimeoutError:
+            out.errors["client: timeout"] += 1
+            return
         except httpx.HTTPError as exc:
             out.errors[f"client: {type(exc).__name__}"] += 1
             return
@@ -366,7 +378,7 @@ async def drive(stack: Stack, token: str, args: argparse.Namespace, deadline: fl
         httpx.AsyncClient(
             base_url=stack.config.gateway_url,
             headers={"authorization": f"Bearer {token}"},
-            timeout=args.timeout,
+            timeout=args.timeout,  # per phase; Load._ingest bounds the whole call too
             transport=httpx.AsyncHTTPTransport(
                 local_address=f"127.0.0.{2 + i}",
                 limits=httpx.Limits(
@@ -378,7 +390,7 @@ async def drive(stack: Stack, token: str, args: argparse.Namespace, deadline: fl
     ]
     nc = await nats.connect(stack.config.nats_url, name="bench-main-job-load")
     roots = {name: stack.procs[name].pid for name in PROCESSES} | {"bench": os.getpid()}
-    load = Load(clients, nc, roots, uuid.uuid4().hex[:8])
+    load = Load(clients, nc, roots, uuid.uuid4().hex[:8], args.timeout)
     await nc.subscribe(subject_for("customers", "customer.tagged"), cb=load.tagged.on_message)
     results: list[StepResult] = []
     try:
@@ -425,11 +437,11 @@ def main() -> None:
     parser.add_argument(
         "--rates", type=lambda s: [float(r) for r in s.split(",")], default=[50, 100, 200, 300]
     )
-    parser.add_argument("--step-seconds", type=float, default=45.0)
+    parser.add_argument("--step-seconds", type=float, default=35.0)
     parser.add_argument("--drain-seconds", type=float, default=15.0)
     parser.add_argument("--budget-seconds", type=float, default=300.0)
     parser.add_argument("--max-in-flight", type=int, default=500)
-    parser.add_argument("--timeout", type=float, default=10.0, help="client timeout, s")
+    parser.add_argument("--timeout", type=float, default=10.0, help="per request, s")
     parser.add_argument("--sources", type=int, default=2, help="client addresses (at least)")
     parser.add_argument("--keep-var", type=Path, help="run the stack in this directory and keep it")
     args = parser.parse_args()
