@@ -64,9 +64,8 @@ async def test_errors_are_sqlalchemys_and_roll_back(engine: AsyncEngine) -> None
         assert (await conn.execute(text("SELECT count(*) FROM items"))).scalar() == 0
 
 
-async def test_a_transaction_that_only_read_ends_without_a_trip(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of every function sent to a connection's thread."""
     trips: list[str] = []
     real = aiosqlite.Connection._execute
 
@@ -74,9 +73,16 @@ async def test_a_transaction_that_only_read_ends_without_a_trip(
         trips.append(getattr(fn, "__name__", ""))
         return await real(self, fn, *args, **kwargs)
 
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return trips
+
+
+async def test_a_transaction_that_only_read_ends_without_a_trip(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with engine.connect() as conn:  # a pooled connection, opened before counting
         await conn.execute(text("SELECT 1"))
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    trips = _count_trips(monkeypatch)
     async with engine.begin() as conn:  # commits: nothing to commit
         await conn.execute(text("SELECT n FROM items"))
     async with engine.connect() as conn:  # rolls back: nothing to roll back
@@ -98,15 +104,8 @@ async def test_a_transaction_that_only_read_ends_without_a_trip(
 async def test_a_marked_read_runs_in_the_loop_and_a_marked_write_does_not(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trips: list[str] = []
-    real = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(fn, "__name__", ""))
-        return await real(self, fn, *args, **kwargs)
-
     items = table("items", column("n"), column("name"))
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    trips = _count_trips(monkeypatch)
     async with engine.begin() as conn:
         await conn.execute(in_the_loop(items.insert().values(name="a")))
         assert trips == ["_run"]  # writes: in the connection's thread
