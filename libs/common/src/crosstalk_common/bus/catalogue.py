@@ -12,7 +12,7 @@ import builtins
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from google.protobuf.message import Message
@@ -30,7 +30,7 @@ class EventType:
     producer: str
     payload: builtins.type[Message]
 
-    @property
+    @cached_property
     def subject(self) -> str:
         return subject_for(self.producer, self.type)
 
@@ -81,12 +81,19 @@ def catalogue() -> dict[str, EventType]:
     return found
 
 
+_TYPE_OF_CLASS: dict[builtins.type[Message], EventType] = {}
+
+
 def event_type_of(payload: Message) -> EventType:
     """The catalogue entry of a payload message; raises if it is not an event."""
+    found = _TYPE_OF_CLASS.get(type(payload))
+    if found is not None:  # every event staged asks: read the options once per class
+        return found
     spec = _spec_of(payload.DESCRIPTOR)
     if spec is None:
         raise TypeError(f"{payload.DESCRIPTOR.full_name} is not a catalogued event payload")
-    return catalogue()[spec.type]
+    found = _TYPE_OF_CLASS[type(payload)] = catalogue()[spec.type]
+    return found
 
 
 def producer_types(producer: str) -> list[EventType]:

@@ -37,6 +37,9 @@ class Event:
         return str(self.envelope.type)
 
 
+_TYPE_URL_PREFIX = "type.googleapis.com/"  # Any.Pack's default
+
+
 class UndecodableEvent(ValueError):
     """The bytes on the bus are not an envelope of a catalogued type."""
 
@@ -154,7 +157,7 @@ class EnvelopeWriter:
             trace_context=self._trace_context,
             producer=event_type.producer,
         )
-        template.payload.Pack(event_type.payload())  # sets the type URL
+        template.payload.type_url = _TYPE_URL_PREFIX + event_type.payload_name  # as Pack sets it
         self._templates[type(payload)] = (event_type, template)
         return event_type, template
 
