@@ -8,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from crosstalk_common.db.pg_lazy_begin import begin_lazily
 from crosstalk_common.db.sqlite_one_trip import OneTripDbapi, run_marked_statements_in_the_loop
 from crosstalk_common.db.write_gate import WriteGate
 
@@ -108,7 +109,12 @@ def create_engine(
         if checkpoint_in_background:
             event.listen(engine.sync_engine, "connect", _no_checkpoint_on_commit)
         return engine
-    return create_async_engine(target, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(
+        target, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+    )
+    # Reads before a transaction's first write run without BEGIN/ROLLBACK (pg_lazy_begin).
+    begin_lazily(engine.sync_engine)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
