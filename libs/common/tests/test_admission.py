@@ -16,9 +16,13 @@ from google.rpc import error_details_pb2  # type: ignore[import-untyped]
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from crosstalk_common.errors import ResourceExhausted
+from crosstalk_common.errors import ResourceExhausted, Unavailable
 from crosstalk_common.grpc.admission import OVERLOADED, AdmissionInterceptor, AdmissionLimits
+from crosstalk_common.grpc.auth import Caller
+from crosstalk_common.grpc.client import call as client_call
+from crosstalk_common.grpc.deadlines import call_budget, serve_until
 from crosstalk_common.grpc.errors import ErrorMappingInterceptor, domain_error_from_rpc_error
+from crosstalk_common.permissions import DataScope
 
 _METHOD = "/crosstalk_test.Held/Call"
 
@@ -151,3 +155,95 @@ def test_limits_are_checked() -> None:
         AdmissionLimits(limit=0)
     with pytest.raises(ValueError):
         AdmissionLimits(wait=-1)
+
+
+def _caller() -> Caller:
+    return Caller(
+        tenant_id="t",
+        subject="members/1",
+        permissions=frozenset(),
+        data_scope=DataScope.ALL,
+        department_id="",
+        visible_departments=frozenset(),
+        token="x",
+    )
+
+
+async def test_a_peer_is_given_no_more_time_than_the_caller_has_left() -> None:
+    """A service serving a call asks its peer with the caller's remaining deadline,
+    not its own longer one (crosstalk_common.grpc.deadlines)."""
+    seen: list[float | None] = []
+
+    async def peer(request: bytes, context: Any) -> bytes:
+        seen.append(context.time_remaining())
+        return request
+
+    peer_server = grpc.aio.server()
+    peer_server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "crosstalk_test.Peer", {"Echo": grpc.unary_unary_rpc_method_handler(peer)}
+            )
+        ]
+    )
+    peer_port = peer_server.add_insecure_port("127.0.0.1:0")
+    await peer_server.start()
+    peer_channel = grpc.aio.insecure_channel(f"127.0.0.1:{peer_port}")
+    caller = _caller()
+
+    async def front(request: bytes, context: Any) -> bytes:
+        echoed: bytes = await client_call(
+            peer_channel.unary_unary("/crosstalk_test.Peer/Echo"),
+            request,
+            caller=caller,
+            timeout=30,
+        )
+        return echoed
+
+    server = grpc.aio.server(
+        interceptors=[
+            ErrorMappingInterceptor("test.crosstalk.io"),
+            AdmissionInterceptor(AdmissionLimits()),
+        ]
+    )
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "crosstalk_test.Front", {"Call": grpc.unary_unary_rpc_method_handler(front)}
+            )
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert await channel.unary_unary("/crosstalk_test.Front/Call")(b"x", timeout=2) == b"x"
+            assert await channel.unary_unary("/crosstalk_test.Front/Call")(b"y") == b"y"
+    finally:
+        await peer_channel.close()
+        await server.stop(None)
+        await peer_server.stop(None)
+    with_deadline, without = seen
+    assert with_deadline is not None
+    assert with_deadline <= 2  # the caller's 2 s, not the 30 s the service asks for itself
+    assert without is not None
+    assert without > 2  # no caller deadline: the service's own
+
+
+async def test_a_peer_is_not_asked_once_the_callers_deadline_has_passed() -> None:
+    asked: list[Any] = []
+
+    async def method(request: Any, **kwargs: Any) -> Any:
+        asked.append(request)
+        return request
+
+    caller = _caller()
+    serve_until(-0.001)
+    try:
+        with pytest.raises(Unavailable) as late:
+            await client_call(method, b"x", caller=caller, timeout=5)
+    finally:
+        serve_until(None)
+    assert late.value.reason == "DEADLINE_EXCEEDED"
+    assert asked == []
+    assert call_budget(5) == 5

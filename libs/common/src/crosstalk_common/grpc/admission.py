@@ -9,7 +9,8 @@ refused at once with RESOURCE_EXHAUSTED (reason ``OVERLOADED``), which tells
 the caller to come back after ``retry_after`` seconds (``google.rpc.RetryInfo``
 and a ``retry-after`` header, the HTTP 429 ``Retry-After`` behind the gateway).
 A call whose deadline has already passed is refused with DEADLINE_EXCEEDED
-before any work is done for it.
+before any work is done for it; the deadline of an admitted call is recorded
+(``crosstalk_common.grpc.deadlines``) so its calls to peers end with it.
 
 Health checks and reflection are never refused: an orchestrator must be able
 to tell a busy service from a dead one. The interceptor sits right inside the
@@ -30,6 +31,7 @@ import grpc
 
 from crosstalk_common.config import env_duration, env_int
 from crosstalk_common.errors import ResourceExhausted
+from crosstalk_common.grpc.deadlines import serve_until
 
 _INFRASTRUCTURE = "/grpc."
 
@@ -106,6 +108,7 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
 
     async def _enter(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         remaining = context.time_remaining()
+        serve_until(remaining)
         if remaining is not None and remaining <= 0:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call's deadline had passed")
         self._drop_abandoned()

@@ -7,7 +7,9 @@ from typing import Any, TypeVar
 
 import grpc
 
+from crosstalk_common.errors import Unavailable
 from crosstalk_common.grpc.auth import Caller
+from crosstalk_common.grpc.deadlines import call_budget
 from crosstalk_common.grpc.errors import domain_error_from_rpc_error
 
 Resp = TypeVar("Resp")
@@ -22,8 +24,18 @@ async def call(
     caller: Caller,
     timeout: float = DEFAULT_DEADLINE_SECONDS,  # noqa: ASYNC109 - the RPC's deadline, passed to gRPC
 ) -> Resp:
-    """Invoke a unary stub method with a deadline; failures become DomainErrors."""
+    """Invoke a unary stub method with a deadline; failures become DomainErrors.
+
+    The deadline is ``timeout`` or, while serving a call, what is left of that
+    call's deadline if less; a call with nothing left is not made.
+    """
+    budget = call_budget(timeout)
+    if budget <= 0:
+        raise Unavailable(
+            "the request's deadline passed before a peer could be asked",
+            reason="DEADLINE_EXCEEDED",
+        )
     try:
-        return await method(request, timeout=timeout, metadata=caller.metadata())
+        return await method(request, timeout=budget, metadata=caller.metadata())
     except grpc.aio.AioRpcError as err:
         raise domain_error_from_rpc_error(err) from err
