@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.events.v1 import customer_events_pb2 as ev
+from crosstalk_common.bus.catalogue import event_type_of
 from crosstalk_common.domain.channel import Channel
 from customers.adapters.mapping import event_pb
 from customers.domain.events import (
     CustomerBlacklisted,
     CustomerCreated,
     CustomerDeleted,
+    CustomerEvent,
+    CustomerMerged,
     CustomerScored,
     CustomerStageChanged,
+    CustomerTagged,
+    CustomerTierChanged,
+    CustomerUntagged,
     CustomerUpdated,
     OrderRecorded,
 )
@@ -113,6 +121,90 @@ def test_each_customer_event_maps_to_its_proto() -> None:
     ]
     for event, proto in expected:
         assert event_pb(event) == proto, type(event).__name__
+
+
+# The events of tags, tiers, merges, points expiry, bulk operations and imports, and
+# the protos those use cases built themselves before they staged domain events.
+STAGED_BY_THE_OTHER_USE_CASES: list[tuple[CustomerEvent, Message]] = [
+    (  # points expiry, an import's update: owner and department after the change
+        CustomerUpdated("c1", ("points_balance",), "system", "m1", "d1"),
+        ev.CustomerUpdated(
+            customer="customers/c1",
+            changed_fields=["points_balance"],
+            owner="members/m1",
+            department="departments/d1",
+            actor="system",
+        ),
+    ),
+    (  # a bulk owner assignment to a customer left without department
+        CustomerUpdated("c2", ("owner",), "members/m9", owner_member_id="m2"),
+        ev.CustomerUpdated(
+            customer="customers/c2",
+            changed_fields=["owner"],
+            owner="members/m2",
+            actor="members/m9",
+        ),
+    ),
+    (  # a rule's tag action
+        CustomerTagged("c1", ("t1", "t2"), "e1"),
+        ev.CustomerTagged(
+            customer="customers/c1", tags=["tags/t1", "tags/t2"], cause_event_id="e1"
+        ),
+    ),
+    (  # by hand, a bulk operation, an import
+        CustomerTagged("c1", ("t1",)),
+        ev.CustomerTagged(customer="customers/c1", tags=["tags/t1"]),
+    ),
+    (
+        CustomerUntagged("c1", ("t2", "t3"), "e2"),
+        ev.CustomerUntagged(
+            customer="customers/c1", tags=["tags/t2", "tags/t3"], cause_event_id="e2"
+        ),
+    ),
+    (  # a deleted tag
+        CustomerUntagged("c1", ("t2",)),
+        ev.CustomerUntagged(customer="customers/c1", tags=["tags/t2"]),
+    ),
+    (
+        CustomerTierChanged("c1", "", "gold", "r1"),
+        ev.CustomerTierChanged(
+            customer="customers/c1", to_tier="tiers/gold", tier_rule="tierRules/r1"
+        ),
+    ),
+    (
+        CustomerTierChanged("c1", "gold", "", ""),
+        ev.CustomerTierChanged(customer="customers/c1", from_tier="tiers/gold"),
+    ),
+    (
+        CustomerMerged("c1", ("c2", "c3"), "members/m1"),
+        ev.CustomerMerged(
+            customer="customers/c1",
+            merged_customers=["customers/c2", "customers/c3"],
+            actor="members/m1",
+        ),
+    ),
+    (  # a bulk score adjustment, caused by no event
+        CustomerScored("c1", 5, 12, "campaign", "members/m1"),
+        ev.CustomerScored(
+            customer="customers/c1", delta=5, score=12, reason="campaign", source="members/m1"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("event", "proto"), STAGED_BY_THE_OTHER_USE_CASES, ids=lambda c: type(c).__name__
+)
+def test_the_other_use_cases_events_map_to_the_protos_they_built(
+    event: CustomerEvent, proto: Message
+) -> None:
+    mapped = event_pb(event)
+    assert mapped == proto
+    assert mapped.SerializeToString(deterministic=True) == proto.SerializeToString(
+        deterministic=True
+    )
+    # the timeline records the event's catalogue type, as it did the proto's
+    assert event.type == event_type_of(proto).type
 
 
 def test_a_proto_is_staged_as_it_is() -> None:

@@ -1,10 +1,12 @@
 """What every use case sees of a unit of work, whatever the storage behind it.
 
-A service's own ``UnitOfWork`` protocol extends ``UnitOfWork`` (or, when it
-stages its events some other way, ``Transaction``) with its repositories; use
-cases take a ``UnitOfWorkFactory`` of it and open one unit a transaction:
+A service's own ``UnitOfWork`` protocol extends ``Transaction`` with its
+repositories and, when the service publishes events, an ``emit(tenant_id,
+event)`` of its domain events (``domain/events.py``; its SQL unit of work turns
+each into the contract's proto with ``adapters/mapping.py``). Use cases take a
+``UnitOfWorkFactory`` of it and open one unit a transaction:
 ``async with self.new_uow() as uow: ...; await uow.commit()``. Nothing here
-imports a storage library, so app layers may depend on it.
+imports a storage library or a proto, so app layers may depend on it.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
-
-from google.protobuf.message import Message
 
 U = TypeVar("U")
 
@@ -32,11 +32,3 @@ class Transaction(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
     async def commit(self) -> None: ...
-
-
-class UnitOfWork(Transaction, Protocol):
-    """A transaction whose state changes and the events they cause commit together."""
-
-    async def emit(self, tenant_id: str, payload: Message) -> str:
-        """Stage an event for the outbox; written by ``commit`` in the same transaction."""
-        ...

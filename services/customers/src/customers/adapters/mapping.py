@@ -15,15 +15,20 @@ from crosstalk_common.api.timestamps import from_timestamp, timestamp_or_none, t
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import Caller
 from customers.app.tags import tag_group_name, tag_name
+from customers.app.tiers import tier_name, tier_rule_name
 from customers.domain.events import (
     CustomerBlacklisted,
     CustomerCreated,
     CustomerDeleted,
     CustomerEvent,
+    CustomerMerged,
     CustomerScored,
     CustomerStageChanged,
+    CustomerTagged,
+    CustomerTierChanged,
     CustomerUpdated,
     OrderRecorded,
+    TagsChanged,
 )
 from customers.domain.model import (
     ChannelIdentity,
@@ -360,6 +365,32 @@ def event_pb(payload: Message | CustomerEvent) -> Message:
         return customer_events_pb2.CustomerUpdated(
             customer=customer_name(payload.customer_id),
             changed_fields=list(payload.changed_fields),
+            owner=f"members/{payload.owner_member_id}" if payload.owner_member_id else "",
+            department=f"departments/{payload.department_id}" if payload.department_id else "",
+            actor=payload.actor,
+        )
+    if isinstance(payload, TagsChanged):
+        tags_event = (
+            customer_events_pb2.CustomerTagged
+            if isinstance(payload, CustomerTagged)
+            else customer_events_pb2.CustomerUntagged
+        )
+        return tags_event(
+            customer=customer_name(payload.customer_id),
+            tags=[tag_name(t) for t in payload.tag_ids],
+            cause_event_id=payload.cause_event_id,
+        )
+    if isinstance(payload, CustomerTierChanged):
+        return customer_events_pb2.CustomerTierChanged(
+            customer=customer_name(payload.customer_id),
+            from_tier=tier_name(payload.from_tier_id),
+            to_tier=tier_name(payload.to_tier_id),
+            tier_rule=tier_rule_name(payload.tier_rule_id),
+        )
+    if isinstance(payload, CustomerMerged):
+        return customer_events_pb2.CustomerMerged(
+            customer=customer_name(payload.customer_id),
+            merged_customers=[customer_name(c) for c in payload.merged_customer_ids],
             actor=payload.actor,
         )
     if isinstance(payload, CustomerDeleted):

@@ -17,9 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from google.protobuf.message import Message
-
-from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import (
     FailedPrecondition,
@@ -43,6 +40,14 @@ from customers.domain.bulk import (
     spec_to_json,
     validate_operation,
     validate_target,
+)
+from customers.domain.events import (
+    CustomerBlacklisted,
+    CustomerEvent,
+    CustomerScored,
+    CustomerTagged,
+    CustomerUntagged,
+    CustomerUpdated,
 )
 from customers.domain.jobs import Job, JobError, JobKind, job_name
 from customers.domain.model import (
@@ -126,8 +131,7 @@ class BulkOperations:
 @dataclass(frozen=True)
 class _Change:
     customer_id: str
-    payload: Message
-    event_type: str
+    payload: CustomerEvent
     summary: str
     details: dict[str, object]
 
@@ -157,12 +161,11 @@ class _Batch:
     def record(
         self,
         customer_id: str,
-        payload: Message,
-        event_type: str,
+        payload: CustomerEvent,
         summary: str,
         details: dict[str, object],
     ) -> None:
-        self.changes.append(_Change(customer_id, payload, event_type, summary, details))
+        self.changes.append(_Change(customer_id, payload, summary, details))
 
     async def stage(self, uow: UnitOfWork) -> None:
         """Stage the events recorded so far in the unit of work and make their
@@ -180,7 +183,7 @@ class _Batch:
                 event_id=event_id,
                 tenant_id=self.tenant_id,
                 customer_id=c.customer_id,
-                type=c.event_type,
+                type=c.payload.type,
                 occurred_at=now,
                 summary=c.summary,
                 actor=self.actor,
@@ -484,35 +487,33 @@ def _record_tag_changes(
 ) -> None:
     """A customer.tagged / untagged per customer changed, in the customers' order."""
     # Most customers of a batch gain (or lose) the same tags: word each set once.
-    worded: dict[tuple[str, ...], tuple[list[str], str, dict[str, object]]] = {}
+    worded: dict[tuple[str, ...], tuple[tuple[str, ...], str, dict[str, object]]] = {}
 
-    def wording(verb: str, tag_ids: list[str]) -> tuple[list[str], str, dict[str, object]]:
+    def wording(verb: str, tag_ids: list[str]) -> tuple[tuple[str, ...], str, dict[str, object]]:
+        """The tag ids in order, the timeline's summary and details."""
         key = (verb, *tag_ids)
         found = worded.get(key)
         if found is None:
-            ordered = sorted(tag_ids)
+            ordered = tuple(sorted(tag_ids))
             names = [tag_name(t) for t in ordered]
-            found = (names, plan.summary(verb, ordered), batch.details(tags=names))
+            found = (ordered, plan.summary(verb, ordered), batch.details(tags=names))
             worded[key] = found
         return found
 
     for customer_id in customer_ids:
-        name = customer_name(customer_id)
         if customer_id in added_to:
-            names, summary, details = wording("Tagged", added_to[customer_id])
+            ordered, summary, details = wording("Tagged", added_to[customer_id])
             batch.record(
                 customer_id,
-                customer_events_pb2.CustomerTagged(customer=name, tags=names),
-                "customer.tagged",
+                CustomerTagged(customer_id, ordered),
                 summary,
                 details,
             )
         if customer_id in removed_from:
-            names, summary, details = wording("Untagged", removed_from[customer_id])
+            ordered, summary, details = wording("Untagged", removed_from[customer_id])
             batch.record(
                 customer_id,
-                customer_events_pb2.CustomerUntagged(customer=name, tags=names),
-                "customer.untagged",
+                CustomerUntagged(customer_id, ordered),
                 summary,
                 details,
             )
@@ -550,14 +551,13 @@ async def _adjust_scores(
         score = scores[customer_id]
         batch.record(
             customer_id,
-            customer_events_pb2.CustomerScored(
-                customer=customer_name(customer_id),
+            CustomerScored(
+                customer_id=customer_id,
                 delta=delta,
                 score=score,
                 reason=reason,
                 source=batch.actor,
             ),
-            "customer.scored",
             f"Score {delta:+d} -> {score}: {reason}",
             batch.details(delta=delta, score=score, reason=reason),
         )
@@ -567,7 +567,8 @@ async def _assign_owner(
     uow: UnitOfWork, batch: _Batch, operation: BulkOperation, customer_ids: Sequence[str]
 ) -> None:
     owner = f"members/{operation.owner_member_id}"
-    changed_fields = ["department", "owner"] if operation.department_id else ["owner"]
+    fields = ("department", "owner") if operation.department_id else ("owner",)
+    changed_fields = list(fields)  # as the timeline's details say it
     changed = await uow.jobs.bulk.assign_owner(
         batch.tenant_id,
         customer_ids,
@@ -586,14 +587,13 @@ async def _assign_owner(
             )
         batch.record(
             customer_id,
-            customer_events_pb2.CustomerUpdated(
-                customer=customer_name(customer_id),
-                changed_fields=changed_fields,
-                owner=owner,
-                department=department,
+            CustomerUpdated(
+                customer_id=customer_id,
+                changed_fields=fields,
                 actor=batch.actor,
+                owner_member_id=operation.owner_member_id,
+                department_id=changed[customer_id],
             ),
-            "customer.updated",
             f"Owner set to {owner}",
             details[department],
         )
@@ -612,10 +612,7 @@ async def _blacklist(
         if customer_id in changed:
             batch.record(
                 customer_id,
-                customer_events_pb2.CustomerBlacklisted(
-                    customer=customer_name(customer_id), reason=reason, actor=batch.actor
-                ),
-                "customer.blacklisted",
+                CustomerBlacklisted(customer_id=customer_id, reason=reason, actor=batch.actor),
                 f"Blacklisted: {reason}",
                 details,
             )

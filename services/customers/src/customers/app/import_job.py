@@ -28,9 +28,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from google.protobuf.message import Message
-
-from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
@@ -48,7 +45,7 @@ from customers.app.job_ports import JobContext
 from customers.app.jobs import visibility_of
 from customers.app.ports import IdentityTaken, UnitOfWork
 from customers.app.tags import change_tags, tag_name
-from customers.domain.events import CustomerCreated, CustomerEvent
+from customers.domain.events import CustomerCreated, CustomerEvent, CustomerTagged, CustomerUpdated
 from customers.domain.imports import (
     ColumnPlan,
     ImportedRow,
@@ -114,7 +111,7 @@ class _Staged:
     """A commit batch's events (event id, payload) and their timeline rows, written
     by the import store at the end of the batch, in its transaction."""
 
-    events: list[tuple[str, Message | CustomerEvent]] = field(default_factory=list)
+    events: list[tuple[str, CustomerEvent]] = field(default_factory=list)
     entries: list[TimelineEntry] = field(default_factory=list)
 
 
@@ -500,14 +497,13 @@ class _ImportRun:
             _tell(
                 staged,
                 updated,
-                customer_events_pb2.CustomerUpdated(
-                    customer=customer_name(customer_id),
-                    changed_fields=changed,
-                    owner=_member(updated.owner_member_id),
-                    department=_department(updated.department_id),
+                CustomerUpdated(
+                    customer_id=customer_id,
+                    changed_fields=tuple(changed),
                     actor=self.spec.actor,
+                    owner_member_id=updated.owner_member_id,
+                    department_id=updated.department_id,
                 ),
-                "customer.updated",
                 summary="Updated " + ", ".join(changed) + " by an import",
                 actor=self.spec.actor,
                 details={"changed_fields": changed, "job": job_name(self.job.id)},
@@ -567,20 +563,17 @@ class _ImportRun:
                 staged,
                 customer,
                 CustomerCreated(customer),
-                "customer.created",
                 summary=f"Created {customer.display_name} by an import",
                 actor=self.spec.actor,
                 details={"job": job_name(self.job.id)},
             )
             if customer.tags:
-                names = [tag_name(t) for t in sorted(customer.tags)]
+                ordered = tuple(sorted(customer.tags))
+                names = [tag_name(t) for t in ordered]
                 _tell(
                     staged,
                     customer,
-                    customer_events_pb2.CustomerTagged(
-                        customer=customer_name(customer.id), tags=names
-                    ),
-                    "customer.tagged",
+                    CustomerTagged(customer.id, ordered),
                     summary="Tagged " + ", ".join(names),
                     actor=self.spec.actor,
                     details={"tags": names},
@@ -595,19 +588,10 @@ def _column_of_key(row: ImportedRow, kind: str) -> str:
     return row.column_of("identities[0]")
 
 
-def _member(member_id: str) -> str:
-    return f"members/{member_id}" if member_id else ""
-
-
-def _department(department_id: str) -> str:
-    return f"departments/{department_id}" if department_id else ""
-
-
 def _tell(
     staged: _Staged,
     customer: Customer,
-    payload: Message | CustomerEvent,
-    event_type: str,
+    payload: CustomerEvent,
     *,
     summary: str,
     actor: str,
@@ -621,7 +605,7 @@ def _tell(
             event_id=event_id,
             tenant_id=customer.tenant_id,
             customer_id=customer.id,
-            type=event_type,
+            type=payload.type,
             occurred_at=utc_now(),
             summary=summary,
             actor=actor,

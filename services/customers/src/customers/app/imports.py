@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-from google.protobuf.message import Message
-
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import (
     FailedPrecondition,
@@ -104,9 +102,7 @@ class ImportStore(Protocol):
 
     async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None: ...
 
-    async def add_events(
-        self, tenant_id: str, events: Sequence[tuple[str, Message | CustomerEvent]]
-    ) -> None:
+    async def add_events(self, tenant_id: str, events: Sequence[tuple[str, CustomerEvent]]) -> None:
         """Events (event id, payload) to the outbox, in the store's transaction."""
         ...
 

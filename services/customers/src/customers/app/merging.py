@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 
-from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import Aborted, FieldViolation, InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
@@ -14,6 +13,7 @@ from customers.app.lookup import visible_customer
 from customers.app.ports import UnitOfWork
 from customers.app.timeline import record
 from customers.domain.duplicates import DuplicateSuggestion, suggestion
+from customers.domain.events import CustomerMerged
 from customers.domain.merging import (
     MergeRecord,
     merged_order_totals,
@@ -99,11 +99,7 @@ class MergeService:
                 uow.customers,
                 uow.emit,
                 kept,
-                customer_events_pb2.CustomerMerged(
-                    customer=customer_name(survivor_id),
-                    merged_customers=merged_names,
-                    actor=actor,
-                ),
+                CustomerMerged(survivor_id, tuple(o.id for o in others), actor),
                 summary="Merged "
                 + ", ".join(o.display_name for o in others)
                 + " into this customer",

@@ -16,13 +16,13 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
-from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.aio import sleep_unless_stopped
 from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from customers.app.ports import UnitOfWork
 from customers.app.tiers import reassess_tier
 from customers.app.timeline import record
+from customers.domain.events import CustomerUpdated
 from customers.domain.model import PointsEntry, PointsKind
 from customers.domain.scoring import points_due_to_expire
 
@@ -125,12 +125,12 @@ async def _book_expiry(
         uow.customers,
         uow.emit,
         replace(customer, points_balance=entry.balance),
-        customer_events_pb2.CustomerUpdated(
-            customer=f"customers/{customer_id}",
-            changed_fields=["points_balance"],
-            owner=f"members/{customer.owner_member_id}" if customer.owner_member_id else "",
-            department=f"departments/{customer.department_id}" if customer.department_id else "",
+        CustomerUpdated(
+            customer_id=customer_id,
+            changed_fields=("points_balance",),
             actor=EXPIRY_ACTOR,
+            owner_member_id=customer.owner_member_id,
+            department_id=customer.department_id,
         ),
         summary=f"{due} point(s) expired; balance {entry.balance}",
         actor=EXPIRY_ACTOR,

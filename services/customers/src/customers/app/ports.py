@@ -6,8 +6,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from google.protobuf.message import Message
-
 from crosstalk_common import unit_of_work
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.visibility import Visibility
@@ -30,9 +28,9 @@ from customers.domain.model import (
     TimelineEntry,
 )
 
-# Stages an event in the current transaction; returns the event id. A CustomerEvent
-# is turned into its proto by the unit of work; the app still builds some protos itself.
-Emit = Callable[[str, Message | CustomerEvent], Awaitable[str]]
+# Stages an event in the current transaction; returns the event id. The unit of
+# work turns the CustomerEvent into its proto.
+Emit = Callable[[str, CustomerEvent], Awaitable[str]]
 
 
 class IdentityTaken(Exception):
@@ -196,7 +194,7 @@ class CustomFieldRepository(Protocol):
     async def delete(self, tenant_id: str, definition_id: str, key: str) -> None: ...
 
 
-class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
+class UnitOfWork(unit_of_work.Transaction, Protocol):
     @property
     def customers(self) -> CustomerRepository: ...
     @property
@@ -212,12 +210,11 @@ class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     @property
     def scoring(self) -> ScoringRepository: ...
 
-    async def emit(self, tenant_id: str, payload: Message | CustomerEvent) -> str:
-        """Stage an event for the outbox; written by ``commit`` in the same transaction."""
+    async def emit(self, tenant_id: str, event: CustomerEvent) -> str:
+        """Stage an event for the outbox (as its proto); written by ``commit`` in the
+        same transaction."""
         ...
 
-    async def emit_many(
-        self, tenant_id: str, payloads: Sequence[Message | CustomerEvent]
-    ) -> list[str]:
+    async def emit_many(self, tenant_id: str, events: Sequence[CustomerEvent]) -> list[str]:
         """Stage many events at once; their ids, in order."""
         ...

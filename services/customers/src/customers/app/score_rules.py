@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from customers.app.ports import UnitOfWork
 from customers.app.tiers import reassess_tier
 from customers.app.timeline import record
+from customers.domain.events import CustomerScored
 from customers.domain.model import ScoreChange
 from customers.domain.scoring import (
     ScoreAward,
@@ -121,8 +121,8 @@ async def _award(uow: UnitOfWork, rule: ScoreRule, event: ScoringEvent, points: 
         uow.customers,
         uow.emit,
         customer,
-        customer_events_pb2.CustomerScored(
-            customer=f"customers/{customer_id}",
+        CustomerScored(
+            customer_id=customer_id,
             delta=points,
             score=customer.score,
             reason=reason,

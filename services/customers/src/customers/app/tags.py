@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 
-from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.api.etags import check_etag
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import (
@@ -21,6 +20,7 @@ from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from customers.app.ports import CustomerRepository, Emit, TagNameTaken, TagRepository, UnitOfWork
 from customers.app.timeline import record
+from customers.domain.events import CustomerTagged, CustomerUntagged
 from customers.domain.model import (
     AUTOMATION_GROUP,
     Customer,
@@ -111,9 +111,7 @@ async def change_tags(
             customers,
             emit,
             customer,
-            customer_events_pb2.CustomerTagged(
-                customer=f"customers/{customer.id}", tags=names, cause_event_id=cause_event_id
-            ),
+            CustomerTagged(customer.id, tuple(sorted(added)), cause_event_id),
             summary="Tagged " + ", ".join(sorted(labels.get(t, t) for t in added)),
             actor=actor,
             details={"tags": names},
@@ -124,9 +122,7 @@ async def change_tags(
             customers,
             emit,
             customer,
-            customer_events_pb2.CustomerUntagged(
-                customer=f"customers/{customer.id}", tags=names, cause_event_id=cause_event_id
-            ),
+            CustomerUntagged(customer.id, tuple(sorted(removed)), cause_event_id),
             summary="Untagged " + ", ".join(sorted(labels.get(t, t) for t in removed)),
             actor=actor,
             details={"tags": names},
@@ -387,9 +383,7 @@ class TagService:
                     uow.customers,
                     uow.emit,
                     customer,
-                    customer_events_pb2.CustomerUntagged(
-                        customer=f"customers/{customer_id}", tags=[name]
-                    ),
+                    CustomerUntagged(customer_id, (tag_id,)),
                     summary=f"Untagged {current.display_name} (tag deleted)",
                     actor=actor,
                     details={"tags": [name]},

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from customers.app.ports import UnitOfWork
 from customers.app.timeline import record
+from customers.domain.events import CustomerTierChanged
 from customers.domain.facts import customer_facts
 from customers.domain.model import Customer
 from customers.domain.scoring import Tier, TierRule, decide_tier
@@ -91,12 +91,7 @@ async def apply_tier(
         uow.customers,
         uow.emit,
         updated,
-        customer_events_pb2.CustomerTierChanged(
-            customer=f"customers/{customer.id}",
-            from_tier=tier_name(customer.tier_id),
-            to_tier=tier_name(decision.tier_id),
-            tier_rule=tier_rule_name(decision.rule_id),
-        ),
+        CustomerTierChanged(customer.id, customer.tier_id, decision.tier_id, decision.rule_id),
         summary=f"Tier {from_label} -> {to_label}",
         actor="system",
         details={

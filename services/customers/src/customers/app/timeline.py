@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from google.protobuf.message import Message
-
 from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
@@ -15,31 +13,16 @@ from customers.app.ports import CustomerRepository, Emit, UnitOfWork
 from customers.domain.events import CustomerEvent
 from customers.domain.model import Customer, TimelineEntry
 
-# The catalogue type of each event proto the timeline records (a CustomerEvent names its own).
-_TYPES = {
-    "CustomerCreated": "customer.created",
-    "CustomerUpdated": "customer.updated",
-    "CustomerTagged": "customer.tagged",
-    "CustomerUntagged": "customer.untagged",
-    "CustomerStageChanged": "customer.stage_changed",
-    "CustomerBlacklisted": "customer.blacklisted",
-    "CustomerScored": "customer.scored",
-    "CustomerTierChanged": "customer.tier_changed",
-    "OrderRecorded": "order.recorded",
-    "CustomerMerged": "customer.merged",
-}
-
 
 async def record(
     customers: CustomerRepository,
     emit: Emit,
     customer: Customer,
-    payload: Message | CustomerEvent,
+    payload: CustomerEvent,
     *,
     summary: str,
     actor: str,
     details: dict[str, object] | None = None,
-    event_type: str = "",
 ) -> str:
     """Emit an event about a customer and add it to their timeline (same transaction)."""
     event_id = await emit(customer.tenant_id, payload)
@@ -48,7 +31,7 @@ async def record(
             event_id=event_id,
             tenant_id=customer.tenant_id,
             customer_id=customer.id,
-            type=event_type or _type_of(payload),
+            type=payload.type,
             occurred_at=utc_now(),
             summary=summary,
             actor=actor,
@@ -57,12 +40,6 @@ async def record(
         )
     )
     return event_id
-
-
-def _type_of(payload: Message | CustomerEvent) -> str:
-    if isinstance(payload, CustomerEvent):
-        return payload.type
-    return _TYPES[payload.DESCRIPTOR.name]
 
 
 @dataclass(frozen=True)

@@ -27,16 +27,63 @@ class CustomerCreated(CustomerEvent):
 
 @dataclass(frozen=True)
 class CustomerUpdated(CustomerEvent):
+    """``owner_member_id`` and ``department_id``: the customer's after the change, for
+    scope-aware consumers, where the use case tells them ("" leaves them out)."""
+
     type: ClassVar[str] = "customer.updated"
     customer_id: str
     changed_fields: tuple[str, ...]
     actor: str
+    owner_member_id: str = ""
+    department_id: str = ""
 
 
 @dataclass(frozen=True)
 class CustomerDeleted(CustomerEvent):
     type: ClassVar[str] = "customer.deleted"
     customer_id: str
+
+
+@dataclass(frozen=True)
+class TagsChanged(CustomerEvent):
+    """Tags (ids, in the order told) were put on or taken off the customer;
+    ``cause_event_id`` is the event that caused it (a rule action), empty for
+    manual edits."""
+
+    customer_id: str
+    tag_ids: tuple[str, ...]
+    cause_event_id: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerTagged(TagsChanged):
+    type: ClassVar[str] = "customer.tagged"
+
+
+@dataclass(frozen=True)
+class CustomerUntagged(TagsChanged):
+    type: ClassVar[str] = "customer.untagged"
+
+
+@dataclass(frozen=True)
+class CustomerTierChanged(CustomerEvent):
+    """An id is "" where the customer had no tier, lost every tier, or no rule decided."""
+
+    type: ClassVar[str] = "customer.tier_changed"
+    customer_id: str
+    from_tier_id: str
+    to_tier_id: str
+    tier_rule_id: str
+
+
+@dataclass(frozen=True)
+class CustomerMerged(CustomerEvent):
+    """``merged_customer_ids`` were merged into ``customer_id`` and deleted."""
+
+    type: ClassVar[str] = "customer.merged"
+    customer_id: str
+    merged_customer_ids: tuple[str, ...]
+    actor: str
 
 
 @dataclass(frozen=True)
@@ -66,7 +113,7 @@ class CustomerScored(CustomerEvent):
     score: int
     reason: str
     source: str
-    cause_event_id: str
+    cause_event_id: str = ""
 
 
 @dataclass(frozen=True)
