@@ -25,6 +25,8 @@ from crosstalk_devstack.databases import fresh_postgres_database
 from crosstalk_devstack.demo import login
 from crosstalk_devstack.stack import SERVICES, Stack, StackConfig
 
+_UNLIMITED = {"max_tokens": 1_000_000, "tokens_per_fill": 1_000_000, "fill_interval": "1s"}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -44,7 +46,7 @@ def main() -> None:
                 database_urls=urls,
                 # One client calling back to back: gateway.yaml's per-client
                 # bucket (200/s) would answer 429 once calls take < 5 ms.
-                gateway_rate_limit={"per_client_methods": {}},
+                gateway_rate_limit={"per_client": _UNLIMITED, "per_client_methods": {}},
             )
         ) as stack,
         httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http,
