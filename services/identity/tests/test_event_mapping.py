@@ -23,6 +23,7 @@ from identity.domain.events import (
     TenantSettingsChanged,
 )
 from identity.domain.model import Member, Role, Tenant
+from tests.event_mapping import assert_same_event
 
 WHEN = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 MEMBER = Member(
@@ -159,11 +160,7 @@ CASES: list[tuple[IdentityEvent, Message]] = [
 
 @pytest.mark.parametrize(("event", "proto"), CASES, ids=lambda c: type(c).__name__)
 def test_each_identity_event_maps_to_its_proto(event: IdentityEvent, proto: Message) -> None:
-    mapped = event_pb(event)
-    assert mapped == proto
-    assert mapped.SerializeToString(deterministic=True) == proto.SerializeToString(
-        deterministic=True
-    )
+    assert_same_event(event_pb(event), proto)
 
 
 def test_a_proto_is_staged_as_it_is_and_anything_else_is_refused() -> None:

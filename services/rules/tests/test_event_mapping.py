@@ -8,6 +8,7 @@ import pytest
 from crosstalk.events.v1 import rule_events_pb2
 from rules.adapters.mapping import event_pb
 from rules.domain.events import RuleActionTagRequested, RuleFired
+from tests.event_mapping import assert_same_event
 
 
 def test_each_rules_event_maps_to_its_proto() -> None:
@@ -44,11 +45,7 @@ def test_each_rules_event_maps_to_its_proto() -> None:
         ),
     ]
     for event, proto in expected:
-        mapped = event_pb(event)
-        assert mapped == proto, type(event).__name__
-        assert mapped.SerializeToString(deterministic=True) == proto.SerializeToString(
-            deterministic=True
-        )
+        assert_same_event(event_pb(event), proto)
 
 
 def test_a_proto_is_staged_as_it_is_and_anything_else_is_refused() -> None:

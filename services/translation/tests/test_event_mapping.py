@@ -3,66 +3,47 @@ the same protos the use cases built themselves before."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from crosstalk.events.v1 import translation_events_pb2
+from tests.event_mapping import assert_same_event
 from translation.adapters.mapping import event_pb
 from translation.domain.events import TranslationCompleted
 
-
-@pytest.mark.parametrize(
-    ("event", "proto"),
-    [
-        (
-            TranslationCompleted(
-                engine="argos",
-                source_language="de",
-                target_language="en",
-                characters=42,
-                latency_ms=17,
-                memory_hit=False,
-                glossary_term_count=2,
-            ),
-            translation_events_pb2.TranslationCompleted(
-                engine="engines/argos",
-                source_language="de",
-                target_language="en",
-                characters=42,
-                latency_ms=17,
-                memory_hit=False,
-                glossary_term_count=2,
-            ),
-        ),
-        (
-            # a memory hit names no engine
-            TranslationCompleted(
-                engine="argos",
-                source_language="de",
-                target_language="en",
-                characters=42,
-                latency_ms=0,
-                memory_hit=True,
-                glossary_term_count=0,
-            ),
-            translation_events_pb2.TranslationCompleted(
-                engine="",
-                source_language="de",
-                target_language="en",
-                characters=42,
-                latency_ms=0,
-                memory_hit=True,
-                glossary_term_count=0,
-            ),
-        ),
-    ],
+BY_ENGINE = TranslationCompleted(
+    engine="argos",
+    source_language="de",
+    target_language="en",
+    characters=42,
+    latency_ms=17,
+    memory_hit=False,
+    glossary_term_count=2,
 )
-def test_translation_completed_maps_to_its_proto(
-    event: TranslationCompleted, proto: translation_events_pb2.TranslationCompleted
-) -> None:
-    mapped = event_pb(event)
-    assert mapped == proto
-    assert mapped.SerializeToString(deterministic=True) == proto.SerializeToString(
-        deterministic=True
+
+
+def test_translation_completed_maps_to_its_proto() -> None:
+    assert_same_event(
+        event_pb(BY_ENGINE),
+        translation_events_pb2.TranslationCompleted(
+            engine="engines/argos",
+            source_language="de",
+            target_language="en",
+            characters=42,
+            latency_ms=17,
+            glossary_term_count=2,
+        ),
+    )
+
+
+def test_a_memory_hit_names_no_engine() -> None:
+    from_memory = replace(BY_ENGINE, latency_ms=0, memory_hit=True, glossary_term_count=0)
+    assert_same_event(
+        event_pb(from_memory),
+        translation_events_pb2.TranslationCompleted(
+            source_language="de", target_language="en", characters=42, memory_hit=True
+        ),
     )
 
 
