@@ -356,6 +356,43 @@ async def test_intents_use_seeded_defaults_with_synonyms_and_fuzzy(
     assert [s.id for s in await intents.page(tenant, intent="", after=[], limit=200)] == [custom.id]
 
 
+async def test_a_replica_sees_intent_changes_made_through_another(
+    new_uow, detector, tenant
+) -> None:  # type: ignore[no-untyped-def]
+    # Two replicas: each keeps its tenants' compiled sets; changes go through the other.
+    reader = make_service(new_uow, [FakeEngine("fake")], detector)
+    writer = make_service(new_uow, [FakeEngine("fake")], detector)
+    _, _, intents = services(new_uow, writer)
+    text = "Is this still under guarantee?"
+
+    async def found() -> list[tuple[str, tuple[str, ...]]]:
+        return [(h.intent, h.matched) for h in (await reader.analyze(tenant, text, "en")).intents]
+
+    assert await found() == []  # the defaults are seeded and compiled
+    assert await found() == []
+    custom = await intents.create(
+        IntentKeywordSet(
+            "", tenant, "warranty", "en", ("warranty",), (("warranty", ("guarantee",)),)
+        )
+    )
+    assert await found() == [("warranty", ("guarantee",))]
+    custom = await intents.update(
+        tenant, custom.id, {"synonyms": (("warranty", ("guarantee", "still")),)}, custom.etag
+    )
+    assert await found() == [("warranty", ("guarantee", "still"))]
+    custom = await intents.update(tenant, custom.id, {"enabled": False}, custom.etag)
+    assert await found() == []
+    custom = await intents.update(tenant, custom.id, {"enabled": True}, custom.etag)
+    assert await found() == [("warranty", ("guarantee", "still"))]
+    await intents.delete(tenant, custom.id, custom.etag)
+    assert await found() == []
+    # other tenants keep their own sets
+    other = f"{tenant}-other"
+    await intents.create(IntentKeywordSet("", other, "warranty", "en", ("guarantee",)))
+    assert await found() == []
+    assert [h.intent for h in (await reader.analyze(other, text, "en")).intents] == ["warranty"]
+
+
 async def test_a_spanish_message_has_each_intent_once_from_original_and_translation(
     new_uow, detector, sentiment_models, apertium, tenant
 ) -> None:  # type: ignore[no-untyped-def]

@@ -7,15 +7,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.db.keyset import past
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from translation.adapters.tables import (
     glossary_terms,
     intent_keyword_sets,
+    intent_revisions,
     language_presets,
     memory_usage,
     tenant_seeds,
@@ -309,6 +312,26 @@ class SqlIntentRepository:
 
     async def add(self, keyword_set: IntentKeywordSet) -> None:
         await _insert(self._session, insert(intent_keyword_sets).values(**_set_row(keyword_set)))
+        await self._bump(keyword_set.tenant_id)
+
+    async def _bump(self, tenant_id: str) -> None:
+        """A new revision of the tenant's sets, committed with the change that makes it."""
+        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(intent_revisions).values(tenant_id=tenant_id, revision=1)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[intent_revisions.c.tenant_id],
+                set_={"revision": intent_revisions.c.revision + 1},
+            )
+        )
+
+    async def revision(self, tenant_id: str) -> int:
+        found = await self._session.scalar(
+            in_the_loop(
+                select(intent_revisions.c.revision).where(intent_revisions.c.tenant_id == tenant_id)
+            )
+        )
+        return int(found or 0)
 
     async def get(self, tenant_id: str, set_id: str) -> IntentKeywordSet | None:
         row = (
@@ -333,7 +356,10 @@ class SqlIntentRepository:
             )
             .values(**values)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        await self._bump(keyword_set.tenant_id)
+        return True
 
     async def delete(self, tenant_id: str, set_id: str) -> bool:
         result = await self._session.execute(
@@ -341,7 +367,10 @@ class SqlIntentRepository:
                 intent_keyword_sets.c.tenant_id == tenant_id, intent_keyword_sets.c.id == set_id
             )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        await self._bump(tenant_id)
+        return True
 
     async def page(
         self, tenant_id: str, *, intent: str, after: list[str], limit: int

@@ -96,6 +96,15 @@ Index(
     intent_keyword_sets.c.id,
 )
 
+# A tenant's intent keyword sets change only with a new revision (bumped in the same
+# transaction), so a replica keeps its compiled matcher until the revision moves.
+intent_revisions = Table(
+    "intent_revisions",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)
+
 # Seeds applied to a tenant once (default intent keyword sets), so deleting them sticks.
 tenant_seeds = Table(
     "tenant_seeds",

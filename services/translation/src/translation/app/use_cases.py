@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from crosstalk_common.errors import DomainError, FieldViolation, InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from translation.app.engines import EngineRegistry
+from translation.app.intent_matchers import IntentMatchers
 from translation.app.ports import (
     EngineInfo,
     LanguageDetector,
@@ -22,7 +23,7 @@ from translation.app.ports import (
 from translation.app.resources import ensure_default_intents
 from translation.domain.detection import Detection, decide, text_for_detection
 from translation.domain.events import TranslationCompleted
-from translation.domain.intents import IntentHit, match_intents, merge_hits
+from translation.domain.intents import IntentHit, merge_hits
 from translation.domain.languages import (
     DEFAULT_LANGUAGES,
     UND,
@@ -133,6 +134,7 @@ class TranslationService:
         self._max_chars = max_text_characters
         self._default_languages = tuple(default_languages)
         self._tenant_languages: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self._intents = IntentMatchers(new_uow)
 
     # --- languages --------------------------------------------------------------------
 
@@ -466,11 +468,10 @@ class TranslationService:
         )
         sentiment, english = await self._sentiment_of(tenant_id, text, lang)
         await ensure_default_intents(self._new_uow, tenant_id)
-        async with self._new_uow() as uow:
-            sets = await uow.intents.enabled(tenant_id)
-        hits = match_intents(text, lang, sets)
+        intents = await self._intents.of(tenant_id)
+        hits = intents.every.match(text, lang)
         if english is not None:
-            hits += match_intents(english, "en", [s for s in sets if primary(s.language) == "en"])
+            hits += intents.english.match(english, "en")
         return Analysis(lang, sentiment, merge_hits(hits))
 
     async def _sentiment_of(

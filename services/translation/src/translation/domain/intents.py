@@ -108,6 +108,16 @@ class IntentHit:
 class _Prepared:
     folded: str
     tokens: tuple[str, ...] = field(default=())
+    windows: dict[int, tuple[list[str], frozenset[str]]] = field(default_factory=dict)
+
+    def runs(self, n: int) -> tuple[list[str], frozenset[str]]:
+        """The text's runs of ``n`` tokens, joined by spaces (a list and a set)."""
+        found = self.windows.get(n)
+        if found is None:
+            tokens = self.tokens
+            joined = [" ".join(tokens[i : i + n]) for i in range(max(0, len(tokens) - n + 1))]
+            found = self.windows[n] = (joined, frozenset(joined))
+        return found
 
 
 def _fold(text: str) -> str:
@@ -119,54 +129,108 @@ def _fuzzy_threshold(term: str) -> float:
     return 80.0 if len(term) >= 6 else 101.0
 
 
-def _score(term: str, text: _Prepared, fuzzy: bool) -> float:
-    folded = _fold(term)
-    if not folded:
-        return 0.0
-    if _CJK.search(folded):
-        if folded in text.folded:
+@dataclass(frozen=True)
+class _Term:
+    """A keyword or synonym worked out once: folded, split into words, its threshold."""
+
+    word: str
+    folded: str
+    cjk: bool
+    joined: str  # the folded words joined by single spaces ("" for CJK terms)
+    n: int
+    threshold: float
+
+    @classmethod
+    def of(cls, word: str) -> _Term | None:
+        folded = _fold(word)
+        if not folded:
+            return None
+        if _CJK.search(folded):
+            return cls(word, folded, True, "", 0, 0.0)
+        words = _TOKEN.findall(folded)
+        if not words:
+            return None
+        joined = " ".join(words)
+        return cls(word, folded, False, joined, len(words), _fuzzy_threshold(joined))
+
+    def score(self, text: _Prepared, fuzzy: bool) -> float:
+        if self.cjk:
+            if self.folded in text.folded:
+                return 1.0
+            if fuzzy and len(self.folded) >= 3:
+                score = fuzz.partial_ratio(self.folded, text.folded)
+                return score / 100.0 if score >= 75 else 0.0
+            return 0.0
+        windows, exact = text.runs(self.n)
+        if self.joined in exact:
             return 1.0
-        if fuzzy and len(folded) >= 3:
-            score = fuzz.partial_ratio(folded, text.folded)
-            return score / 100.0 if score >= 75 else 0.0
-        return 0.0
-    words = _TOKEN.findall(folded)
-    if not words:
-        return 0.0
-    n = len(words)
-    windows = [" ".join(text.tokens[i : i + n]) for i in range(max(0, len(text.tokens) - n + 1))]
-    joined = " ".join(words)
-    if joined in windows:
-        return 1.0
-    if not fuzzy or not windows:
-        return 0.0
-    threshold = _fuzzy_threshold(joined)
-    best = max(fuzz.ratio(joined, w) for w in windows)
-    return best / 100.0 if best >= threshold else 0.0
+        if not fuzzy or not windows or self.threshold > 100.0:
+            return 0.0  # a ratio never passes a threshold above 100
+        best = max(fuzz.ratio(self.joined, w, score_cutoff=self.threshold) for w in windows)
+        return best / 100.0 if best >= self.threshold else 0.0
+
+
+@dataclass(frozen=True)
+class _CompiledSet:
+    intent: str
+    set_id: str
+    language: str  # primary subtag, "" for any
+    fuzzy: bool
+    terms: tuple[_Term, ...]
+
+
+class IntentMatcher:
+    """Keyword sets compiled once (folded, tokenized), then matched against many texts."""
+
+    def __init__(self, sets: Iterable[IntentKeywordSet]) -> None:
+        compiled: list[_CompiledSet] = []
+        for ks in sets:
+            if not ks.enabled:
+                continue
+            terms = [
+                _Term.of(word) for keyword, synonyms in ks.terms() for word in (keyword, *synonyms)
+            ]
+            compiled.append(
+                _CompiledSet(
+                    ks.intent,
+                    ks.id,
+                    primary(ks.language) if ks.language else "",
+                    ks.fuzzy,
+                    tuple(t for t in terms if t is not None),
+                )
+            )
+        self._sets = tuple(compiled)
+
+    def hits(self, text: str, language: str) -> list[IntentHit]:
+        """Intents of ``text`` (in ``language``, or ``und``), one hit per matching set."""
+        folded = _fold(text)
+        prepared = _Prepared(folded, tuple(_TOKEN.findall(folded)))
+        lang = primary(language) if language and language != UND else ""
+        hits: list[IntentHit] = []
+        for ks in self._sets:
+            if ks.language and lang and ks.language != lang:
+                continue
+            matched: list[str] = []
+            best = 0.0
+            for term in ks.terms:
+                score = term.score(prepared, ks.fuzzy)
+                if score > 0:
+                    matched.append(term.word)
+                    best = max(best, score)
+            if matched:
+                hits.append(
+                    IntentHit(ks.intent, ks.set_id, tuple(dict.fromkeys(matched)), round(best, 4))
+                )
+        return hits
+
+    def match(self, text: str, language: str) -> list[IntentHit]:
+        """Intents of ``text`` (in ``language``, or ``und``), most confident first."""
+        return merge_hits(self.hits(text, language))
 
 
 def match_intents(text: str, language: str, sets: Iterable[IntentKeywordSet]) -> list[IntentHit]:
     """Intents of ``text`` (in ``language``, or ``und``), most confident first."""
-    folded = _fold(text)
-    prepared = _Prepared(folded, tuple(_TOKEN.findall(folded)))
-    lang = primary(language) if language and language != UND else ""
-    hits: list[IntentHit] = []
-    for ks in sets:
-        if not ks.enabled:
-            continue
-        if ks.language and lang and primary(ks.language) != lang:
-            continue
-        matched: list[str] = []
-        best = 0.0
-        for keyword, synonyms in ks.terms():
-            for word in (keyword, *synonyms):
-                score = _score(word, prepared, ks.fuzzy)
-                if score > 0:
-                    matched.append(word)
-                    best = max(best, score)
-        if matched:
-            hits.append(IntentHit(ks.intent, ks.id, tuple(dict.fromkeys(matched)), round(best, 4)))
-    return merge_hits(hits)
+    return IntentMatcher(sets).match(text, language)
 
 
 def merge_hits(hits: Iterable[IntentHit]) -> list[IntentHit]:

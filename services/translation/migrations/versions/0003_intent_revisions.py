@@ -1,0 +1,29 @@
+"""intent revisions: a per-tenant counter bumped with every intent keyword set change
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-07 00:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "intent_revisions",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("revision", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("intent_revisions")
