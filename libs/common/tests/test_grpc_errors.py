@@ -49,6 +49,10 @@ RAISED: dict[str, Exception] = {
 }
 
 
+# Set once CancelledThenCleanupFails's cleanup has failed.
+CLEANUP_FAILED = asyncio.Event()
+
+
 def _handlers() -> grpc.GenericRpcHandler:
     codec: dict[str, Any] = {
         "request_deserializer": empty_pb2.Empty.FromString,
@@ -72,6 +76,19 @@ def _handlers() -> grpc.GenericRpcHandler:
         await context.abort(grpc.StatusCode.OUT_OF_RANGE, "past the end")
         raise AssertionError("unreachable")
 
+    async def aborted_then_cleanup_fails(request: empty_pb2.Empty, context: Any) -> None:
+        try:
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE, "past the end")
+        finally:
+            raise RuntimeError("cleanup failed after the abort")
+
+    async def cancelled_then_cleanup_fails(request: empty_pb2.Empty, context: Any) -> None:
+        try:
+            await asyncio.sleep(5)  # the caller's deadline runs out: grpc cancels this
+        finally:
+            CLEANUP_FAILED.set()
+            raise RuntimeError("cleanup failed after the cancellation")
+
     async def stream(request: empty_pb2.Empty, context: Any) -> AsyncIterator[empty_pb2.Empty]:
         yield empty_pb2.Empty()
         raise NotFound("Conversation", "conversations/9")
@@ -81,6 +98,12 @@ def _handlers() -> grpc.GenericRpcHandler:
     handlers["Slow"] = grpc.unary_unary_rpc_method_handler(slow, **codec)
     handlers["SelfAborting"] = grpc.unary_unary_rpc_method_handler(self_aborting, **codec)
     handlers["Stream"] = grpc.unary_stream_rpc_method_handler(stream, **codec)
+    handlers["AbortedThenCleanupFails"] = grpc.unary_unary_rpc_method_handler(
+        aborted_then_cleanup_fails, **codec
+    )
+    handlers["CancelledThenCleanupFails"] = grpc.unary_unary_rpc_method_handler(
+        cancelled_then_cleanup_fails, **codec
+    )
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
@@ -206,6 +229,38 @@ async def test_successful_and_self_aborted_calls_pass_through(channel: grpc.aio.
     err = await _failure(channel, "SelfAborting")
     assert err.code() is grpc.StatusCode.OUT_OF_RANGE
     assert err.details() == "past the end"
+
+
+async def test_a_failure_after_the_call_ended_is_logged_once_and_not_aborted_again(
+    channel: grpc.aio.Channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error raised once the call has its status (it aborted, or its deadline
+    ran out) is logged once; aborting again would fail ("Abort already called!")."""
+    caplog.set_level(logging.DEBUG)
+    err = await _failure(channel, "AbortedThenCleanupFails")
+    assert (err.code(), err.details()) == (grpc.StatusCode.OUT_OF_RANGE, "past the end")
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _unary(channel, "CancelledThenCleanupFails")(empty_pb2.Empty(), timeout=0.2)
+    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    await CLEANUP_FAILED.wait()
+    await asyncio.sleep(0.1)  # what the interceptor and grpc log after the handler
+
+    troubles = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert [
+        (r.name, r.getMessage(), str(r.exc_info[1]) if r.exc_info else "") for r in troubles
+    ] == [
+        (
+            "crosstalk_common.grpc.errors",
+            f"/{SERVICE}/AbortedThenCleanupFails failed after its call had ended",
+            "cleanup failed after the abort",
+        ),
+        (
+            "crosstalk_common.grpc.errors",
+            f"/{SERVICE}/CancelledThenCleanupFails failed after its call was cancelled",
+            "cleanup failed after the cancellation",
+        ),
+    ]
 
 
 async def test_errors_raised_mid_stream_are_mapped(channel: grpc.aio.Channel) -> None:

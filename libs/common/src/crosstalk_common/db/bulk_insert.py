@@ -12,6 +12,7 @@ trace context, its details).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -53,9 +54,29 @@ async def driver_connection(session: AsyncSession) -> Any:
 
 
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys) into ``table``."""
+    """Insert ``rows`` (dicts with the same keys) into ``table``.
+
+    The driver's own calls are out of SQLAlchemy's sight: a call cancelled in
+    one of them (a gRPC deadline running out) could leave the connection in the
+    middle of a command, which psycopg does when it is cancelled while a COPY
+    starts; the unit of work's rollback then failed with "another command is
+    already in progress" and the connection never went back to the pool. As
+    SQLAlchemy does for a statement of its own that is cut short, the
+    connection is invalidated (closed, its transaction ends with it on the
+    server) and the cancellation goes on.
+    """
     if not rows:
         return
+    connection = await session.connection()
+    try:
+        await _insert_rows(session, table, rows)
+    except BaseException as interruption:
+        if not isinstance(interruption, Exception):
+            await asyncio.shield(connection.invalidate())
+        raise
+
+
+async def _insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
         await _copy(session, table, rows)

@@ -86,6 +86,7 @@ def create_engine(
     echo: bool = False,
     checkpoint_in_background: bool = False,
     write_gate: bool = True,
+    pool_size: int | None = None,
 ) -> AsyncEngine:
     """An engine for the URL's database.
 
@@ -96,11 +97,17 @@ def create_engine(
     ``write_gate``: on SQLite, the engine's writers take turns at a
     ``WriteGate``; without it they wait in SQLite's busy handler (benches
     compare the two).
+
+    ``pool_size``: at most this many connections at once (by default 10, and
+    10 more for a moment on PostgreSQL; SQLAlchemy's default on SQLite).
     """
     target = async_url(url)
+    pool: dict[str, Any] = {}
+    if pool_size is not None:
+        pool = {"pool_size": pool_size, "max_overflow": 0}
     if target.get_backend_name() == "sqlite":
         # Each statement in one trip to aiosqlite's thread (sqlite_one_trip).
-        engine = create_async_engine(target, echo=echo, module=OneTripDbapi.load())
+        engine = create_async_engine(target, echo=echo, module=OneTripDbapi.load(), **pool)
         run_marked_statements_in_the_loop(engine.sync_engine)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "savepoint", _begin_before_a_first_savepoint)
@@ -109,9 +116,8 @@ def create_engine(
         if checkpoint_in_background:
             event.listen(engine.sync_engine, "connect", _no_checkpoint_on_commit)
         return engine
-    engine = create_async_engine(
-        target, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
-    )
+    pool = pool or {"pool_size": 10, "max_overflow": 10}
+    engine = create_async_engine(target, echo=echo, pool_pre_ping=True, **pool)
     # Reads before a transaction's first write run without BEGIN/ROLLBACK (pg_lazy_begin).
     begin_lazily(engine.sync_engine)
     return engine

@@ -12,6 +12,7 @@ peer's status, so a service can handle or re-raise what a peer reported.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import math
@@ -164,7 +165,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Turns exceptions raised by servicer methods into statuses.
 
     A ``DomainError`` aborts the RPC with its rich status. An RPC the servicer
-    aborted itself passes through untouched. ``NotImplementedError`` (what the
+    aborted itself passes through untouched, and so does a cancellation (the
+    caller's deadline ran out); a call that has its status already is not aborted
+    again. ``NotImplementedError`` (what the
     generated base servicer raises for RPCs not built yet) is UNIMPLEMENTED.
     Any other exception is logged
     with its stack trace and reported as INTERNAL with a generic message.
@@ -249,6 +252,20 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     ) -> None:
         if isinstance(exc, grpc.aio.AbortError):
             raise exc
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # The call was cancelled (the caller's deadline ran out) and something
+            # failed on the way out: a domain error is no news, anything else is
+            # logged once; the cancellation goes on, as grpc expects of a
+            # cancelled call (aborting it would report to no one).
+            if not isinstance(exc, DomainError):
+                log.error("%s failed after its call was cancelled", method, exc_info=exc)
+            raise asyncio.CancelledError from exc
+        if context.done():
+            # Aborted already: a second abort would only fail ("Abort already called!").
+            if not isinstance(exc, DomainError):
+                log.error("%s failed after its call had ended", method, exc_info=exc)
+            return
         if isinstance(exc, DomainError):
             await context.abort_with_status(to_rpc_status(exc, self.domain))
         elif isinstance(exc, NotImplementedError):
