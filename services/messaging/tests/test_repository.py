@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, timedelta
 
@@ -14,7 +15,7 @@ from messaging.adapters.tables import conversations, messages
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.ports import DuplicateMessage
 from messaging.domain.events import ConversationOpened, MessageReceived
-from messaging.domain.model import Sender
+from messaging.domain.model import Message, Sender
 
 from .conftest import Sessions, outbox_events
 from .fakes import AMAZON_SENDER, a_message
@@ -107,6 +108,65 @@ async def test_a_closed_conversation_is_not_reopened(
 
     assert opened
     assert fresh != closed
+
+
+async def test_a_conversation_opened_concurrently_is_joined_not_opened_twice(
+    new_uow: NewUow, sessions: Sessions, tenant: str
+) -> None:
+    later = AT + timedelta(minutes=5)
+
+    async def second_message() -> tuple[str, bool]:
+        async with new_uow() as uow:
+            joined = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, later)
+            await uow.commit()
+        return joined
+
+    async with new_uow() as first:
+        opened = await first.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
+        racing = asyncio.create_task(second_message())
+        # It reaches the database while the first is open (PostgreSQL: its insert waits
+        # for the first's; SQLite: its first write waits for the first's commit).
+        await asyncio.sleep(0.2)
+        assert not racing.done()
+        await first.commit()
+
+    assert opened[1] is True
+    assert await racing == (opened[0], False)
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(conversations.c.id, conversations.c.last_message_at).where(
+                    conversations.c.tenant_id == tenant
+                )
+            )
+        ).all()
+    assert [(r.id, r.last_message_at.replace(tzinfo=UTC)) for r in rows] == [(opened[0], later)]
+
+
+async def test_a_channel_message_stored_concurrently_is_a_duplicate_and_reads_back(
+    new_uow: NewUow, tenant: str
+) -> None:
+    async def second_copy() -> Message | None:
+        async with new_uow() as uow:
+            conversation_id, _ = await uow.messages.open_conversation(
+                tenant, "customers/c-1", ANA, AT
+            )
+            with pytest.raises(DuplicateMessage):
+                await uow.messages.add(a_message(tenant, conversation_id, external_id="ext-1"))
+            return await uow.messages.find_by_external_id(tenant, ANA, "ext-1")
+
+    async with new_uow() as first:
+        conversation_id, _ = await first.messages.open_conversation(
+            tenant, "customers/c-1", ANA, AT
+        )
+        stored = a_message(tenant, conversation_id, external_id="ext-1")
+        await first.messages.add(stored)
+        racing = asyncio.create_task(second_copy())
+        await asyncio.sleep(0.2)
+        assert not racing.done()
+        await first.commit()
+
+    assert await racing == stored
 
 
 async def test_a_channel_message_id_is_stored_once_and_the_transaction_goes_on(

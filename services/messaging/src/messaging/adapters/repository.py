@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.clock import as_utc
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.domain.channel import Channel
 from messaging.adapters.tables import conversations, messages
 from messaging.app.ports import DuplicateMessage
@@ -26,20 +28,30 @@ OPEN = "unread"
 CLOSED = "closed"
 
 
+# Each write is one statement: a duplicate channel message id or a conversation opened
+# concurrently is an insert that does nothing (ON CONFLICT on the partial unique index,
+# tables.py), not a savepoint rolled back after an IntegrityError (issue 14).
+_OPEN_CONVERSATION_ATTEMPTS = 3
+
+
 class SqlMessagesRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        postgres = session.get_bind().dialect.name == "postgresql"
+        self._insert: Any = postgresql.insert if postgres else sqlite.insert
 
     async def find_by_external_id(
         self, tenant_id: str, sender: Sender, external_id: str
     ) -> Message | None:
         row = (
             await self._session.execute(
-                select(messages).where(
-                    messages.c.tenant_id == tenant_id,
-                    messages.c.channel == sender.channel.value,
-                    messages.c.store == sender.store,
-                    messages.c.external_id == external_id,
+                in_the_loop(
+                    select(messages).where(
+                        messages.c.tenant_id == tenant_id,
+                        messages.c.channel == sender.channel.value,
+                        messages.c.store == sender.store,
+                        messages.c.external_id == external_id,
+                    )
                 )
             )
         ).first()
@@ -78,81 +90,101 @@ class SqlMessagesRepository:
         self, tenant_id: str, customer: str, sender: Sender, at: datetime
     ) -> tuple[str, bool]:
         """The customer's open conversation on this channel, or a new one (True when new)."""
-        existing = await self._open_conversation_id(tenant_id, customer, sender)
-        if existing is None:
+        for _ in range(_OPEN_CONVERSATION_ATTEMPTS):
+            existing = await self._touch_open_conversation(tenant_id, customer, sender, at)
+            if existing is not None:
+                return existing, False
             conversation_id = str(uuid.uuid4())
-            try:
-                async with self._session.begin_nested():
-                    await self._session.execute(
-                        insert(conversations).values(
-                            id=conversation_id,
-                            tenant_id=tenant_id,
-                            customer=customer,
-                            channel=sender.channel.value,
-                            store=sender.store,
-                            status=OPEN,
-                            last_message_at=at,
-                            created_at=at,
-                        )
-                    )
+            opened = await self._session.scalar(
+                self._insert(conversations)
+                .values(
+                    id=conversation_id,
+                    tenant_id=tenant_id,
+                    customer=customer,
+                    channel=sender.channel.value,
+                    store=sender.store,
+                    status=OPEN,
+                    last_message_at=at,
+                    created_at=at,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[
+                        conversations.c.tenant_id,
+                        conversations.c.customer,
+                        conversations.c.channel,
+                        conversations.c.store,
+                    ],
+                    index_where=conversations.c.status != CLOSED,
+                )
+                .returning(conversations.c.id)
+            )
+            if opened is not None:
                 return conversation_id, True
-            except IntegrityError:
-                # Opened concurrently by another message of the same customer.
-                existing = await self._open_conversation_id(tenant_id, customer, sender)
-                if existing is None:
-                    raise
-        await self._session.execute(
-            update(conversations)
-            .where(conversations.c.id == existing)
-            .values(last_message_at=at, status=OPEN)
+            # Opened concurrently by another message of the same customer: join it
+            # (unless it was closed in the meantime: then open one again).
+        raise RuntimeError(
+            f"the open conversation of {customer} kept changing under {_OPEN_CONVERSATION_ATTEMPTS}"
+            " attempts to join or open it"
         )
-        return existing, False
 
-    async def _open_conversation_id(
-        self, tenant_id: str, customer: str, sender: Sender
+    async def _touch_open_conversation(
+        self, tenant_id: str, customer: str, sender: Sender, at: datetime
     ) -> str | None:
+        """The open conversation's id, its last message time moved to ``at``; None if none."""
         found = await self._session.scalar(
-            select(conversations.c.id).where(
+            update(conversations)
+            .where(
                 conversations.c.tenant_id == tenant_id,
                 conversations.c.customer == customer,
                 conversations.c.channel == sender.channel.value,
                 conversations.c.store == sender.store,
                 conversations.c.status != CLOSED,
             )
+            .values(last_message_at=at, status=OPEN)
+            .returning(conversations.c.id)
         )
         return None if found is None else str(found)
 
     async def add(self, message: Message) -> None:
-        try:
-            async with self._session.begin_nested():
-                await self._session.execute(
-                    insert(messages).values(
-                        id=message.id,
-                        tenant_id=message.tenant_id,
-                        conversation_id=message.conversation_id,
-                        customer=message.customer,
-                        channel=message.sender.channel.value,
-                        store=message.sender.store,
-                        sender_external_id=message.sender.external_id,
-                        direction=message.direction.value,
-                        text=message.text,
-                        language=message.language,
-                        translated_text=message.understanding.translated_text,
-                        translated_language=message.understanding.translated_language,
-                        sentiment_score=message.understanding.sentiment_score,
-                        sentiment_label=message.understanding.sentiment_label,
-                        intents=[
-                            {
-                                "name": i.name,
-                                "keywords": list(i.keywords),
-                                "confidence": i.confidence,
-                                "keyword_set": i.keyword_set,
-                            }
-                            for i in message.understanding.intents
-                        ],
-                        external_id=message.external_id,
-                        created_at=message.created_at,
-                    )
-                )
-        except IntegrityError as exc:
-            raise DuplicateMessage(message.external_id) from exc
+        stored = await self._session.scalar(
+            self._insert(messages)
+            .values(
+                id=message.id,
+                tenant_id=message.tenant_id,
+                conversation_id=message.conversation_id,
+                customer=message.customer,
+                channel=message.sender.channel.value,
+                store=message.sender.store,
+                sender_external_id=message.sender.external_id,
+                direction=message.direction.value,
+                text=message.text,
+                language=message.language,
+                translated_text=message.understanding.translated_text,
+                translated_language=message.understanding.translated_language,
+                sentiment_score=message.understanding.sentiment_score,
+                sentiment_label=message.understanding.sentiment_label,
+                intents=[
+                    {
+                        "name": i.name,
+                        "keywords": list(i.keywords),
+                        "confidence": i.confidence,
+                        "keyword_set": i.keyword_set,
+                    }
+                    for i in message.understanding.intents
+                ],
+                external_id=message.external_id,
+                created_at=message.created_at,
+            )
+            .on_conflict_do_nothing(
+                index_elements=[
+                    messages.c.tenant_id,
+                    messages.c.channel,
+                    messages.c.store,
+                    messages.c.external_id,
+                ],
+                index_where=messages.c.external_id != "",
+            )
+            .returning(messages.c.id)
+        )
+        if stored is None:
+            raise DuplicateMessage(message.external_id)
