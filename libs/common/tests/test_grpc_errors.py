@@ -51,6 +51,8 @@ RAISED: dict[str, Exception] = {
 
 # Set once CancelledThenCleanupFails's cleanup has failed.
 CLEANUP_FAILED = asyncio.Event()
+# Set once AbortedTooLate has tried to abort.
+ABORTED_TOO_LATE = asyncio.Event()
 
 
 def _handlers() -> grpc.GenericRpcHandler:
@@ -89,6 +91,18 @@ def _handlers() -> grpc.GenericRpcHandler:
             CLEANUP_FAILED.set()
             raise RuntimeError("cleanup failed after the cancellation")
 
+    async def aborted_too_late(request: empty_pb2.Empty, context: Any) -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            # As if the call had come in past its deadline, before grpc cancelled
+            # this (admission control refuses such a call): too late to abort.
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        try:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline had passed")
+        finally:
+            ABORTED_TOO_LATE.set()
+
     async def stream(request: empty_pb2.Empty, context: Any) -> AsyncIterator[empty_pb2.Empty]:
         yield empty_pb2.Empty()
         raise NotFound("Conversation", "conversations/9")
@@ -101,6 +115,7 @@ def _handlers() -> grpc.GenericRpcHandler:
     handlers["AbortedThenCleanupFails"] = grpc.unary_unary_rpc_method_handler(
         aborted_then_cleanup_fails, **codec
     )
+    handlers["AbortedTooLate"] = grpc.unary_unary_rpc_method_handler(aborted_too_late, **codec)
     handlers["CancelledThenCleanupFails"] = grpc.unary_unary_rpc_method_handler(
         cancelled_then_cleanup_fails, **codec
     )
@@ -261,6 +276,21 @@ async def test_a_failure_after_the_call_ended_is_logged_once_and_not_aborted_aga
             "cleanup failed after the cancellation",
         ),
     ]
+
+
+async def test_an_abort_too_late_for_the_call_is_no_error(
+    channel: grpc.aio.Channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """grpc cannot send the status of a call that has ended (its deadline passed):
+    that is no error of the service's."""
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _unary(channel, "AbortedTooLate")(empty_pb2.Empty(), timeout=0.2)
+    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    await ABORTED_TOO_LATE.wait()
+    await asyncio.sleep(0.1)  # what the interceptor and grpc log after the handler
+    troubles = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert troubles == [], [r.getMessage() for r in troubles]
 
 
 async def test_errors_raised_mid_stream_are_mapped(channel: grpc.aio.Channel) -> None:

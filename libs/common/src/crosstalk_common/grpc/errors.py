@@ -263,7 +263,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             raise asyncio.CancelledError from exc
         if context.done():
             # Aborted already: a second abort would only fail ("Abort already called!").
-            if not isinstance(exc, DomainError):
+            if type(exc).__module__.startswith("grpc."):
+                # grpc could not send that abort's status: the call had ended in
+                # its core (a deadline passed while the call waited to be served).
+                log.debug("%s ended before its status could be sent: %r", method, exc)
+            elif not isinstance(exc, DomainError):
                 log.error("%s failed after its call had ended", method, exc_info=exc)
             return
         if isinstance(exc, DomainError):
