@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,9 +28,70 @@ OPEN = "unread"
 CLOSED = "closed"
 
 
-# Each write is one statement: a duplicate channel message id or a conversation opened
-# concurrently is an insert that does nothing (ON CONFLICT on the partial unique index,
-# tables.py), not a savepoint rolled back after an IntegrityError (issue 14).
+# Ingest's statements, built once with bound parameters: each message runs them with its
+# values and SQLAlchemy finds them compiled (no statement built, no cache key worked out
+# per call). Each write is one statement: a duplicate channel message id or a
+# conversation opened concurrently is an insert that does nothing (ON CONFLICT on the
+# partial unique index, tables.py), not a savepoint rolled back after an IntegrityError
+# (issue 14).
+_FIND_BY_EXTERNAL_ID = in_the_loop(
+    select(messages).where(
+        messages.c.tenant_id == bindparam("tenant_id"),
+        messages.c.channel == bindparam("channel"),
+        messages.c.store == bindparam("store"),
+        messages.c.external_id == bindparam("external_id"),
+    )
+)
+_TOUCH_OPEN_CONVERSATION = (
+    update(conversations)
+    .where(
+        conversations.c.tenant_id == bindparam("w_tenant_id"),
+        conversations.c.customer == bindparam("w_customer"),
+        conversations.c.channel == bindparam("w_channel"),
+        conversations.c.store == bindparam("w_store"),
+        conversations.c.status != CLOSED,
+    )
+    .values(last_message_at=bindparam("w_at"), status=OPEN)
+    .returning(conversations.c.id)
+)
+
+
+def _insert_unless_open(insert: Any) -> Any:
+    return (
+        insert(conversations)
+        .on_conflict_do_nothing(
+            index_elements=[
+                conversations.c.tenant_id,
+                conversations.c.customer,
+                conversations.c.channel,
+                conversations.c.store,
+            ],
+            index_where=conversations.c.status != CLOSED,
+        )
+        .returning(conversations.c.id)
+    )
+
+
+def _insert_unless_stored(insert: Any) -> Any:
+    return (
+        insert(messages)
+        .on_conflict_do_nothing(
+            index_elements=[
+                messages.c.tenant_id,
+                messages.c.channel,
+                messages.c.store,
+                messages.c.external_id,
+            ],
+            index_where=messages.c.external_id != "",
+        )
+        .returning(messages.c.id)
+    )
+
+
+_INSERTS = {
+    dialect: (_insert_unless_open(module.insert), _insert_unless_stored(module.insert))
+    for dialect, module in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 _OPEN_CONVERSATION_ATTEMPTS = 3
 
 
@@ -38,21 +99,20 @@ class SqlMessagesRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         postgres = session.get_bind().dialect.name == "postgresql"
-        self._insert: Any = postgresql.insert if postgres else sqlite.insert
+        self._open, self._store = _INSERTS["postgresql" if postgres else "sqlite"]
 
     async def find_by_external_id(
         self, tenant_id: str, sender: Sender, external_id: str
     ) -> Message | None:
         row = (
             await self._session.execute(
-                in_the_loop(
-                    select(messages).where(
-                        messages.c.tenant_id == tenant_id,
-                        messages.c.channel == sender.channel.value,
-                        messages.c.store == sender.store,
-                        messages.c.external_id == external_id,
-                    )
-                )
+                _FIND_BY_EXTERNAL_ID,
+                {
+                    "tenant_id": tenant_id,
+                    "channel": sender.channel.value,
+                    "store": sender.store,
+                    "external_id": external_id,
+                },
             )
         ).first()
         if row is None:
@@ -96,27 +156,17 @@ class SqlMessagesRepository:
                 return existing, False
             conversation_id = str(uuid.uuid4())
             opened = await self._session.scalar(
-                self._insert(conversations)
-                .values(
-                    id=conversation_id,
-                    tenant_id=tenant_id,
-                    customer=customer,
-                    channel=sender.channel.value,
-                    store=sender.store,
-                    status=OPEN,
-                    last_message_at=at,
-                    created_at=at,
-                )
-                .on_conflict_do_nothing(
-                    index_elements=[
-                        conversations.c.tenant_id,
-                        conversations.c.customer,
-                        conversations.c.channel,
-                        conversations.c.store,
-                    ],
-                    index_where=conversations.c.status != CLOSED,
-                )
-                .returning(conversations.c.id)
+                self._open,
+                {
+                    "id": conversation_id,
+                    "tenant_id": tenant_id,
+                    "customer": customer,
+                    "channel": sender.channel.value,
+                    "store": sender.store,
+                    "status": OPEN,
+                    "last_message_at": at,
+                    "created_at": at,
+                },
             )
             if opened is not None:
                 return conversation_id, True
@@ -132,38 +182,36 @@ class SqlMessagesRepository:
     ) -> str | None:
         """The open conversation's id, its last message time moved to ``at``; None if none."""
         found = await self._session.scalar(
-            update(conversations)
-            .where(
-                conversations.c.tenant_id == tenant_id,
-                conversations.c.customer == customer,
-                conversations.c.channel == sender.channel.value,
-                conversations.c.store == sender.store,
-                conversations.c.status != CLOSED,
-            )
-            .values(last_message_at=at, status=OPEN)
-            .returning(conversations.c.id)
+            _TOUCH_OPEN_CONVERSATION,
+            {
+                "w_tenant_id": tenant_id,
+                "w_customer": customer,
+                "w_channel": sender.channel.value,
+                "w_store": sender.store,
+                "w_at": at,
+            },
         )
         return None if found is None else str(found)
 
     async def add(self, message: Message) -> None:
         stored = await self._session.scalar(
-            self._insert(messages)
-            .values(
-                id=message.id,
-                tenant_id=message.tenant_id,
-                conversation_id=message.conversation_id,
-                customer=message.customer,
-                channel=message.sender.channel.value,
-                store=message.sender.store,
-                sender_external_id=message.sender.external_id,
-                direction=message.direction.value,
-                text=message.text,
-                language=message.language,
-                translated_text=message.understanding.translated_text,
-                translated_language=message.understanding.translated_language,
-                sentiment_score=message.understanding.sentiment_score,
-                sentiment_label=message.understanding.sentiment_label,
-                intents=[
+            self._store,
+            {
+                "id": message.id,
+                "tenant_id": message.tenant_id,
+                "conversation_id": message.conversation_id,
+                "customer": message.customer,
+                "channel": message.sender.channel.value,
+                "store": message.sender.store,
+                "sender_external_id": message.sender.external_id,
+                "direction": message.direction.value,
+                "text": message.text,
+                "language": message.language,
+                "translated_text": message.understanding.translated_text,
+                "translated_language": message.understanding.translated_language,
+                "sentiment_score": message.understanding.sentiment_score,
+                "sentiment_label": message.understanding.sentiment_label,
+                "intents": [
                     {
                         "name": i.name,
                         "keywords": list(i.keywords),
@@ -172,19 +220,9 @@ class SqlMessagesRepository:
                     }
                     for i in message.understanding.intents
                 ],
-                external_id=message.external_id,
-                created_at=message.created_at,
-            )
-            .on_conflict_do_nothing(
-                index_elements=[
-                    messages.c.tenant_id,
-                    messages.c.channel,
-                    messages.c.store,
-                    messages.c.external_id,
-                ],
-                index_where=messages.c.external_id != "",
-            )
-            .returning(messages.c.id)
+                "external_id": message.external_id,
+                "created_at": message.created_at,
+            },
         )
         if stored is None:
             raise DuplicateMessage(message.external_id)
