@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -306,6 +306,14 @@ def _set(row: Any) -> IntentKeywordSet:
     )
 
 
+# Read on every AnalyzeText: built once, run by key in the event loop on SQLite.
+_REVISION = in_the_loop(
+    select(intent_revisions.c.revision).where(
+        intent_revisions.c.tenant_id == bindparam("tenant_id")
+    )
+)
+
+
 class SqlIntentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -326,11 +334,7 @@ class SqlIntentRepository:
         )
 
     async def revision(self, tenant_id: str) -> int:
-        found = await self._session.scalar(
-            in_the_loop(
-                select(intent_revisions.c.revision).where(intent_revisions.c.tenant_id == tenant_id)
-            )
-        )
+        found = await self._session.scalar(_REVISION, {"tenant_id": tenant_id})
         return int(found or 0)
 
     async def get(self, tenant_id: str, set_id: str) -> IntentKeywordSet | None:
