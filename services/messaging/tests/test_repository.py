@@ -238,3 +238,22 @@ async def test_nothing_is_written_without_commit(
         ]
     assert counts == [0, 0]
     assert await outbox_events(sessions, tenant) == []
+
+
+async def test_many_conversations_and_messages_in_a_row_on_one_connection(
+    new_uow: NewUow, sessions: Sessions, tenant: str
+) -> None:
+    # On PostgreSQL psycopg prepares a statement run often on one connection; the
+    # inserts' ON CONFLICT must still find their partial unique indexes then.
+    for n in range(15):
+        async with new_uow() as uow:
+            conversation_id, _ = await uow.messages.open_conversation(
+                tenant, f"customers/c-{n}", ANA, AT
+            )
+            await uow.messages.add(a_message(tenant, conversation_id, external_id=f"ext-{n}"))
+            await uow.commit()
+    async with sessions() as session:
+        stored = await session.scalar(
+            select(func.count()).select_from(messages).where(messages.c.tenant_id == tenant)
+        )
+    assert stored == 15

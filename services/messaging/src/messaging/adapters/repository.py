@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
@@ -56,6 +57,15 @@ _TOUCH_OPEN_CONVERSATION = (
 )
 
 
+# The partial indexes' predicates in SQL text, not as bound parameters: PostgreSQL
+# matches ON CONFLICT's WHERE against an index's predicate when it plans the
+# statement; once psycopg has prepared it (from its 6th run on a connection), a
+# generic plan (from about the 11th) sees a parameter there and matches no index
+# ("there is no unique or exclusion constraint matching the ON CONFLICT
+# specification").
+_CLOSED_LITERAL: ColumnElement[str] = literal_column(f"'{CLOSED}'")
+
+
 def _insert_unless_open(insert: Any) -> Any:
     return (
         insert(conversations)
@@ -66,7 +76,7 @@ def _insert_unless_open(insert: Any) -> Any:
                 conversations.c.channel,
                 conversations.c.store,
             ],
-            index_where=conversations.c.status != CLOSED,
+            index_where=conversations.c.status != _CLOSED_LITERAL,
         )
         .returning(conversations.c.id)
     )
@@ -82,7 +92,7 @@ def _insert_unless_stored(insert: Any) -> Any:
                 messages.c.store,
                 messages.c.external_id,
             ],
-            index_where=messages.c.external_id != "",
+            index_where=messages.c.external_id != literal_column("''"),
         )
         .returning(messages.c.id)
     )
