@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from translation.domain.calibration import Scored, accuracy, choose, macro_f1
 from translation.domain.detection import decide
-from translation.domain.intents import IntentKeywordSet, match_intents, merge_hits
+from translation.domain.intents import IntentKeywordSet, IntentMatcher, match_intents, merge_hits
 from translation.domain.protection import ProtectionRule, SlotKind, protect
 from translation.domain.routing import EngineOffer, plan_routes
 from translation.domain.sentiment import (
@@ -142,6 +144,33 @@ def test_intents_match_synonyms_and_fuzzy_spellings() -> None:
     assert by_intent["logistics"].confidence == 1.0  # "delivered" is an exact synonym
     assert match_intents("price of shipping", "en", sets) == []
     assert match_intents("我的快递到哪了?", "en", sets) == []  # language filter
+
+
+def test_a_compiled_matcher_answers_each_text_as_a_fresh_one_would() -> None:
+    sets = [
+        _set("refund", "en", ("refund", "money back")),
+        _set("logistics", "en", ("tracking number",), delivery=("delivered",)),
+        replace(_set("complaint", "en", ("broken",)), enabled=False),
+        _set("refund", "de", ("Erstattung",)),
+    ]
+    matcher = IntentMatcher(sets)
+    texts = [
+        ("I want a refnd, the trackng number never delivered", "en"),
+        ("tracking number please", ""),
+        ("it arrived broken", "en"),  # the disabled set finds nothing
+        ("Ich will eine Erstattung, money back", "de"),
+        ("I want a refnd, the trackng number never delivered", "und"),
+    ]
+    answers = [matcher.match(text, language) for text, language in texts]
+    assert answers == [match_intents(text, language, sets) for text, language in texts]
+    assert [[h.intent for h in a] for a in answers] == [
+        ["logistics", "refund"],
+        ["logistics"],
+        [],
+        ["refund"],
+        ["logistics", "refund"],
+    ]
+    assert answers[3][0].matched == ("Erstattung",)  # only the German set reads German
 
 
 def test_an_intent_found_by_several_sets_is_one_hit_naming_the_best_set() -> None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal_column, select, update
+from sqlalchemy import Table, bindparam, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -66,40 +66,27 @@ _TOUCH_OPEN_CONVERSATION = (
 _CLOSED_LITERAL: ColumnElement[str] = literal_column(f"'{CLOSED}'")
 
 
-def _insert_unless_open(insert: Any) -> Any:
+def _insert_unless_there(insert: Any, table: Table, key: list[str], where: Any) -> Any:
+    """An insert into ``table`` that does nothing when a row holds its ``key`` already
+    (the partial unique index on ``key`` ``where``), returning the id it inserted."""
     return (
-        insert(conversations)
-        .on_conflict_do_nothing(
-            index_elements=[
-                conversations.c.tenant_id,
-                conversations.c.customer,
-                conversations.c.channel,
-                conversations.c.store,
-            ],
-            index_where=conversations.c.status != _CLOSED_LITERAL,
-        )
-        .returning(conversations.c.id)
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c[k] for k in key], index_where=where)
+        .returning(table.c.id)
     )
 
 
-def _insert_unless_stored(insert: Any) -> Any:
-    return (
-        insert(messages)
-        .on_conflict_do_nothing(
-            index_elements=[
-                messages.c.tenant_id,
-                messages.c.channel,
-                messages.c.store,
-                messages.c.external_id,
-            ],
-            index_where=messages.c.external_id != literal_column("''"),
-        )
-        .returning(messages.c.id)
-    )
-
-
+_OPEN_KEY = ["tenant_id", "customer", "channel", "store"]
+_MESSAGE_KEY = ["tenant_id", "channel", "store", "external_id"]
 _INSERTS = {
-    dialect: (_insert_unless_open(module.insert), _insert_unless_stored(module.insert))
+    dialect: (
+        _insert_unless_there(
+            module.insert, conversations, _OPEN_KEY, conversations.c.status != _CLOSED_LITERAL
+        ),
+        _insert_unless_there(
+            module.insert, messages, _MESSAGE_KEY, messages.c.external_id != literal_column("''")
+        ),
+    )
     for dialect, module in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 _OPEN_CONVERSATION_ATTEMPTS = 3
