@@ -41,12 +41,11 @@ class _Held:
 
 
 @pytest.fixture
-async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, _Held, Any]]:
+async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, _Held, Any, Any]]:
     limits: AdmissionLimits = request.param
     held = _Held()
-    server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor("test.crosstalk.io"), AdmissionInterceptor(limits)]
-    )
+    admission = AdmissionInterceptor(limits)
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor("test.crosstalk.io"), admission])
     handler = grpc.unary_unary_rpc_method_handler(held.call)
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler("crosstalk_test.Held", {"Call": handler})]
@@ -56,7 +55,7 @@ async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, _He
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield channel, held, channel.unary_unary(_METHOD)
+        yield channel, held, channel.unary_unary(_METHOD), admission
     finally:
         held.release.set()
         await channel.close()
@@ -75,7 +74,7 @@ async def _until(predicate: Any) -> None:
     "served", [AdmissionLimits(limit=2, wait=0.05, retry_after=3)], indirect=True
 )
 async def test_a_call_beyond_the_limit_is_refused_with_retry_advice(served: Any) -> None:
-    channel, held, call = served
+    channel, held, call, _ = served
     running = [
         asyncio.ensure_future(call(b"a", timeout=10)),
         asyncio.ensure_future(call(b"b", timeout=10)),
@@ -87,7 +86,7 @@ async def test_a_call_beyond_the_limit_is_refused_with_retry_advice(served: Any)
 
     err = refused.value
     assert err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert held.started == [b"a", b"b"]  # the refused call never reached the handler
+    assert sorted(held.started) == [b"a", b"b"]  # the refused call never reached the handler
     assert ("retry-after", "3") in tuple(err.trailing_metadata() or ())
     status = rpc_status.from_call(err)
     infos = {d.TypeName(): d for d in status.details}
@@ -114,13 +113,13 @@ async def test_a_call_beyond_the_limit_is_refused_with_retry_advice(served: Any)
     "served", [AdmissionLimits(limit=1, wait=10, retry_after=1)], indirect=True
 )
 async def test_waiting_calls_get_freed_slots_in_arrival_order(served: Any) -> None:
-    _, held, call = served
+    _, held, call, admission = served
     first = asyncio.ensure_future(call(b"1", timeout=20))
     await _until(lambda: held.started == [b"1"])
     second = asyncio.ensure_future(call(b"2", timeout=20))
-    await asyncio.sleep(0.05)
+    await _until(lambda: len(admission._waiting) == 1)
     third = asyncio.ensure_future(call(b"3", timeout=20))
-    await asyncio.sleep(0.1)
+    await _until(lambda: len(admission._waiting) == 2)
     assert held.started == [b"1"]  # the others wait for the one slot
 
     held.release.set()
@@ -132,7 +131,7 @@ async def test_waiting_calls_get_freed_slots_in_arrival_order(served: Any) -> No
     "served", [AdmissionLimits(limit=1, wait=10, retry_after=1)], indirect=True
 )
 async def test_a_wait_never_outlasts_the_callers_deadline_and_frees_nothing(served: Any) -> None:
-    _, held, call = served
+    _, held, call, _ = served
     first = asyncio.ensure_future(call(b"1", timeout=20))
     await _until(lambda: held.started == [b"1"])
 
@@ -225,9 +224,9 @@ async def test_a_peer_is_given_no_more_time_than_the_caller_has_left() -> None:
         await peer_server.stop(None)
     with_deadline, without = seen
     assert with_deadline is not None
-    assert with_deadline <= 2  # the caller's 2 s, not the 30 s the service asks for itself
+    assert with_deadline < 5  # about the caller's 2 s, not the 30 s the service asks for itself
     assert without is not None
-    assert without > 2  # no caller deadline: the service's own
+    assert without > 10  # no caller deadline: the service's own 30 s
 
 
 async def test_a_peer_is_not_asked_once_the_callers_deadline_has_passed() -> None:
