@@ -6,12 +6,11 @@ then error mapping); spans go to an in-memory exporter.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -28,16 +27,16 @@ TRACEPARENT = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-01"
 
 
 @pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
+def provider() -> TracerProvider:
+    """A provider of the test's own: the process-wide one is left alone."""
+    return TracerProvider()
+
+
+@pytest.fixture
+def exporter(provider: TracerProvider) -> InMemorySpanExporter:
     memory = InMemorySpanExporter()
-    provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    original = trace.get_tracer_provider()
-    trace._TRACER_PROVIDER = provider  # type: ignore[attr-defined]
-    try:
-        yield memory
-    finally:
-        trace._TRACER_PROVIDER = original  # type: ignore[attr-defined]
+    return memory
 
 
 async def _ok(request: bytes, context: Any) -> bytes:
@@ -53,9 +52,14 @@ async def _broken(request: bytes, context: Any) -> bytes:
 
 
 @pytest.fixture
-async def channel(exporter: InMemorySpanExporter) -> AsyncIterator[grpc.aio.Channel]:
+async def channel(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> AsyncIterator[grpc.aio.Channel]:
     server = grpc.aio.server(
-        interceptors=[ServerTracingInterceptor(), ErrorMappingInterceptor("test.crosstalk.io")]
+        interceptors=[
+            ServerTracingInterceptor(tracer_provider=provider),
+            ErrorMappingInterceptor("test.crosstalk.io"),
+        ]
     )
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(behavior)

@@ -41,8 +41,8 @@ _SERVER_FAILURES = frozenset(
 
 
 class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
-        self._tracer = trace.get_tracer("crosstalk_common.grpc")
+    def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+        self._tracer = trace.get_tracer("crosstalk_common.grpc", tracer_provider=tracer_provider)
 
     async def intercept_service(
         self,
