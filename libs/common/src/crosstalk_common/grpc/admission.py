@@ -20,7 +20,6 @@ error mapping, before token checks, so a refused call costs next to nothing.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,8 +31,7 @@ import grpc
 from crosstalk_common.config import env_duration, env_int
 from crosstalk_common.errors import ResourceExhausted
 from crosstalk_common.grpc.deadlines import serve_until
-
-_INFRASTRUCTURE = "/grpc."
+from crosstalk_common.grpc.unary_interceptor import Behavior, UnaryInterceptor, run
 
 OVERLOADED = "OVERLOADED"
 
@@ -68,8 +66,9 @@ class AdmissionLimits:
         )
 
 
-class AdmissionInterceptor(grpc.aio.ServerInterceptor):
+class AdmissionInterceptor(UnaryInterceptor):
     def __init__(self, limits: AdmissionLimits) -> None:
+        super().__init__()
         self.limits = limits
         self._free = limits.limit
         # Tickets of calls waiting for a slot, oldest first; a ticket whose
@@ -80,27 +79,11 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
     def in_flight(self) -> int:
         return self.limits.limit - self._free
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or handler.unary_unary is None or method.startswith(_INFRASTRUCTURE):
-            return handler
-        return grpc.unary_unary_rpc_method_handler(
-            self._admitted(handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-
-    def _admitted(self, behavior: Callable[..., Any]) -> Callable[[Any, Any], Awaitable[Any]]:
+    def wrap(self, behavior: Behavior, method: str) -> Callable[[Any, Any], Awaitable[Any]]:
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             await self._enter(context)
             try:
-                result = behavior(request, context)
-                return await result if inspect.isawaitable(result) else result
+                return await run(behavior, request, context)
             finally:
                 self._leave()
 

@@ -15,26 +15,23 @@ raised here into a status with ``google.rpc.BadRequest`` details.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
 from crosstalk_common.api.request_text import control_character_violations
 from crosstalk_common.api.undecodable import CORRUPT_BODY, undecodable_field
 from crosstalk_common.errors import FieldViolation, InvalidArgument
+from crosstalk_common.grpc.unary_interceptor import Behavior, Deserializer, UnaryInterceptor, run
 
 log = logging.getLogger(__name__)
 
 MALFORMED_REASON = "MALFORMED_REQUEST"
 CONTROL_CHARACTER_REASON = "CONTROL_CHARACTER_IN_TEXT"
-
-Deserializer = Callable[[bytes], Any]
 
 
 @dataclass(frozen=True)
@@ -64,36 +61,21 @@ def _keeping_undecodable(deserialize: Deserializer) -> Deserializer:
     return deserialize_or_keep
 
 
-class RequestValidationInterceptor(grpc.aio.ServerInterceptor):
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
-            return handler  # streaming RPCs are health and reflection only
-        return grpc.unary_unary_rpc_method_handler(
-            _validating(handler.unary_unary, handler_call_details.method),
-            request_deserializer=_keeping_undecodable(handler.request_deserializer),
-            response_serializer=handler.response_serializer,
-        )
+class RequestValidationInterceptor(UnaryInterceptor):
+    def deserializer(self, deserializer: Deserializer | None) -> Deserializer | None:
+        return None if deserializer is None else _keeping_undecodable(deserializer)
 
+    def wrap(self, behavior: Behavior, method: str) -> Callable[[Any, Any], Awaitable[Any]]:
+        async def validated(request: Any, context: Any) -> Any:
+            if isinstance(request, _Undecodable):
+                raise _refusal(request.violation(), method)
+            if isinstance(request, Message):
+                problems = control_character_violations(request)
+                if problems:
+                    raise InvalidArgument(problems, reason=CONTROL_CHARACTER_REASON)
+            return await run(behavior, request, context)
 
-def _validating(
-    behavior: Callable[[Any, Any], Any], method: str
-) -> Callable[[Any, Any], Awaitable[Any]]:
-    async def validated(request: Any, context: Any) -> Any:
-        if isinstance(request, _Undecodable):
-            raise _refusal(request.violation(), method)
-        if isinstance(request, Message):
-            problems = control_character_violations(request)
-            if problems:
-                raise InvalidArgument(problems, reason=CONTROL_CHARACTER_REASON)
-        result = behavior(request, context)
-        return await result if inspect.isawaitable(result) else result
-
-    return validated
+        return validated
 
 
 def _refusal(violation: FieldViolation, method: str) -> InvalidArgument:

@@ -16,7 +16,6 @@ and ends in ERROR for the codes that mean the server failed.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,8 +23,7 @@ import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-# Health checks and reflection make no spans.
-_UNTRACED = "/grpc."
+from crosstalk_common.grpc.unary_interceptor import Behavior, UnaryInterceptor, run
 
 # A client's mistake (INVALID_ARGUMENT, NOT_FOUND, ...) is not a server failure.
 _SERVER_FAILURES = frozenset(
@@ -40,28 +38,12 @@ _SERVER_FAILURES = frozenset(
 )
 
 
-class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
+class ServerTracingInterceptor(UnaryInterceptor):
     def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+        super().__init__()
         self._tracer = trace.get_tracer("crosstalk_common.grpc", tracer_provider=tracer_provider)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or handler.unary_unary is None or method.startswith(_UNTRACED):
-            return handler
-        return grpc.unary_unary_rpc_method_handler(
-            self._traced(handler.unary_unary, method),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-
-    def _traced(
-        self, behavior: Callable[..., Any], method: str
-    ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
+    def wrap(self, behavior: Behavior, method: str) -> Callable[[Any, Any], Awaitable[Any]]:
         service, _, name = method.lstrip("/").partition("/")
         tracer = self._tracer
 
@@ -77,8 +59,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
                 set_status_on_exception=False,
             ) as span:
                 try:
-                    result = behavior(request, context)
-                    response = await result if inspect.isawaitable(result) else result
+                    response = await run(behavior, request, context)
                 except grpc.aio.AbortError:
                     _finish(span, context.code() or grpc.StatusCode.UNKNOWN)
                     raise
