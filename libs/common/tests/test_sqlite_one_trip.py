@@ -9,11 +9,12 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import column, select, table, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, column, select, table, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crosstalk_common.db.engine import create_engine
+from crosstalk_common.db.bulk_insert import insert_rows
+from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.sqlite_one_trip import OneTripCursor, in_the_loop
 
 
@@ -122,3 +123,121 @@ async def test_a_marked_read_runs_in_the_loop_and_a_marked_write_does_not(
         with pytest.raises(OperationalError):
             await conn.execute(in_the_loop(select(column("nope")).select_from(items)))
     assert trips == ["_run", "_run", "commit"]
+
+
+@pytest.fixture
+async def service_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """As a service creates it: commits do not checkpoint, so small writes may
+    run in the loop (the WAL is left to grow: the test is short)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'service.db'}", checkpoint_in_background=True)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE items (n INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
+    async with engine.connect() as conn:  # the pooled connection, opened before counting
+        await conn.execute(text("SELECT 1"))
+    yield engine
+    await engine.dispose()
+
+
+_items = table("items", column("n"), column("name"))
+
+
+def _add(name: str) -> Any:
+    return in_the_loop(_items.insert().values(name=name))
+
+
+async def _names(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(_items.c.name).order_by(_items.c.n))
+        return list(rows.scalars())
+
+
+async def test_marked_writes_after_the_first_and_their_commit_run_in_the_loop(
+    service_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips = _count_trips(monkeypatch)
+    async with service_engine.begin() as conn:
+        await conn.execute(_add("a"))
+        assert trips == ["_run"]  # the first write takes the lock: in its thread
+        await conn.execute(_add("b"))
+        renamed = await conn.execute(
+            in_the_loop(_items.update().where(_items.c.name == "a").values(name="a!"))
+        )
+        assert renamed.rowcount == 1
+        assert trips == ["_run"]
+    assert trips == ["_run"]  # committed in the loop too
+    assert await _names(service_engine) == ["a!", "b"]
+    # The next transaction holds no lock: its first write makes the trip again.
+    trips.clear()
+    async with service_engine.begin() as conn:
+        await conn.execute(_add("c"))
+        await conn.execute(_add("d"))
+    assert trips == ["_run"]
+    assert await _names(service_engine) == ["a!", "b", "c", "d"]
+
+
+async def test_writes_run_in_the_loop_roll_back_and_fail_as_any(
+    service_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips = _count_trips(monkeypatch)
+    async with service_engine.connect() as conn:
+        await conn.execute(_add("a"))
+        await conn.execute(_add("b"))
+        await conn.rollback()
+    assert trips == ["_run", "rollback"]
+    assert await _names(service_engine) == []
+
+    async def twice() -> None:
+        async with service_engine.begin() as conn:
+            await conn.execute(_add("a"))
+            await conn.execute(_add("a"))  # in the loop, and refused
+
+    with pytest.raises(IntegrityError):
+        await twice()
+    assert await _names(service_engine) == []
+
+
+async def test_a_transaction_with_an_unmarked_write_commits_in_its_thread(
+    service_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips = _count_trips(monkeypatch)
+    async with service_engine.begin() as conn:
+        await conn.execute(_add("a"))
+        await conn.execute(_items.insert().values(name="b"))  # unmarked: a bulk job's
+        await conn.execute(_add("c"))
+    assert trips == ["_run", "_run", "commit"]
+    assert await _names(service_engine) == ["a", "b", "c"]
+
+
+async def test_without_background_checkpoints_marked_writes_make_their_trips(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    trips = _count_trips(monkeypatch)
+    async with engine.begin() as conn:
+        await conn.execute(_add("a"))
+        await conn.execute(_add("b"))
+    assert trips == ["_run", "_run", "commit"]
+    assert await _names(engine) == ["a", "b"]
+
+
+async def test_a_few_rows_inserted_after_a_write_go_in_the_loop_many_do_not(
+    service_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = MetaData()
+    items = Table("items", rows, Column("n", Integer, primary_key=True), Column("name", String))
+    sessions = session_factory(service_engine)
+    trips = _count_trips(monkeypatch)
+    async with sessions() as session:
+        await session.execute(_add("first"))
+        await insert_rows(session, items, [{"name": "x1"}, {"name": "x2"}])
+        await session.commit()
+    assert trips == ["_run"]
+    trips.clear()
+    async with sessions() as session:
+        await session.execute(_add("second"))
+        await insert_rows(session, items, [{"name": f"y{i}"} for i in range(20)])
+        await session.commit()
+    assert trips == ["_run", "execute", "commit"]
+    names = await _names(service_engine)
+    assert names == ["first", "x1", "x2", "second", *(f"y{i}" for i in range(20))]

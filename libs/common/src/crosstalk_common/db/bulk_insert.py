@@ -37,6 +37,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
+from crosstalk_common.db.sqlite_one_trip import write_in_the_loop, wrote_in_its_thread
+
 
 class _Process(Protocol):
     """A value conversion (a bind processor)."""
@@ -84,7 +86,9 @@ async def _insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[
     insert, columns = _sqlite_insert(dialect, table, tuple(rows[0]))
     converters = [(name, _Reused(process) if process else None) for name, process in columns]
     per_statement = insert.rows_per_statement
-    driver = await driver_connection(session)
+    connection = await (await session.connection()).get_raw_connection()
+    driver = connection.driver_connection
+    assert driver is not None, "a checked-out connection has its driver connection"
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         values = [
@@ -92,7 +96,15 @@ async def _insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[
             for row in chunk
             for name, convert in converters
         ]
-        await driver.execute(insert.statement(len(chunk)), values)
+        statement = insert.statement(len(chunk))
+        # A single write's few rows (its outbox events), in a transaction that
+        # holds the write lock already: in the event loop (sqlite_one_trip).
+        if len(chunk) <= _ROWS_IN_THE_LOOP and write_in_the_loop(
+            connection.dbapi_connection, statement, values
+        ):
+            continue
+        await driver.execute(statement, values)
+        wrote_in_its_thread(connection.dbapi_connection, statement)
 
 
 class _SqliteInsert:
@@ -119,6 +131,8 @@ class _SqliteInsert:
         return self._full if rows == self.rows_per_statement else self._text(rows)
 
 
+# At most this many rows are inserted in the event loop's thread (write_in_the_loop).
+_ROWS_IN_THE_LOOP = 8
 # Rows per SQLite statement, and its limit of bound values (32,766 since 3.32).
 _SQLITE_ROWS = 1000
 _SQLITE_VARIABLES = 32_000

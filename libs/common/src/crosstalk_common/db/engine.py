@@ -108,7 +108,8 @@ def create_engine(
     if target.get_backend_name() == "sqlite":
         # Each statement in one trip to aiosqlite's thread (sqlite_one_trip).
         engine = create_async_engine(target, echo=echo, module=OneTripDbapi.load(), **pool)
-        run_marked_statements_in_the_loop(engine.sync_engine)
+        # Small writes too where commits do not checkpoint (sqlite_one_trip).
+        run_marked_statements_in_the_loop(engine.sync_engine, writes_too=checkpoint_in_background)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "savepoint", _begin_before_a_first_savepoint)
         if write_gate:

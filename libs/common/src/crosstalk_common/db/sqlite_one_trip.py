@@ -19,9 +19,18 @@ own thread, no trip at all, when it only reads: for a lookup by key (a few
 tens of microseconds in SQLite, and in WAL mode a reader never waits for a
 writer) the trip costs more than the statement, and on a busy machine each
 wake-up of the connection's thread waits for a core (issue 14: GetCustomer).
-Mark only statements that read a handful of rows by key: the loop serves
-nothing else while one runs. A marked statement that writes still makes its
-trip.
+Mark only statements that touch a handful of rows by key: the loop serves
+nothing else while one runs. A marked statement that writes makes its trip,
+unless the engine lets writes run here (``writes_too``: engines that
+checkpoint in the background, so that no COMMIT copies the write-ahead log
+back) and its transaction holds SQLite's write lock already (it wrote
+before): such a write cannot wait for a lock, and costs SQLite a few tens of
+microseconds, far less than the trip. The COMMIT of such a transaction runs
+here too when every write of it was marked (or was its BEGIN): a
+single-customer write then makes one trip, its first write, instead of five
+or more (issue 12, item 25: eight callers writing while a bulk job runs).
+A transaction with an unmarked write (a bulk job's) commits in the
+connection's thread, as before.
 """
 
 from __future__ import annotations
@@ -66,9 +75,41 @@ def _mark_in_the_loop(
         cursor.in_the_loop = True
 
 
-def run_marked_statements_in_the_loop(engine: Engine) -> None:
-    """Let ``in_the_loop`` statements of this (one-trip SQLite) engine run in the loop."""
+def _let_writes_run_here(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, _OneTripConnection):
+        dbapi_connection.writes_here = True
+
+
+def run_marked_statements_in_the_loop(engine: Engine, *, writes_too: bool = False) -> None:
+    """Let ``in_the_loop`` statements of this (one-trip SQLite) engine run in the loop;
+    with ``writes_too``, marked writes of a transaction that holds the write lock
+    and its commit as well (see above; only where commits do not checkpoint)."""
     event.listen(engine, "before_cursor_execute", _mark_in_the_loop)
+    if writes_too:
+        event.listen(engine, "connect", _let_writes_run_here)
+
+
+def write_in_the_loop(dbapi_connection: Any, operation: str, parameters: Any) -> bool:
+    """Runs a small write (a few rows) in the event loop's thread if the
+    connection allows it (see above); whether it did. Not done, the caller
+    makes the trip itself."""
+    if not isinstance(dbapi_connection, _OneTripConnection):
+        return False
+    if not dbapi_connection.may_write_here():
+        return False
+    try:
+        _run(dbapi_connection._connection._conn, _Outcome(), operation, parameters, False)
+    except Exception as error:
+        dbapi_connection._handle_exception(error)
+    return True
+
+
+def wrote_in_its_thread(dbapi_connection: Any, operation: str) -> None:
+    """Tells the connection that a write ran on its driver directly, in the
+    connection's thread: the transaction holds the write lock and commits in
+    that thread."""
+    if isinstance(dbapi_connection, _OneTripConnection):
+        dbapi_connection.wrote(marked=False, operation=operation)
 
 
 class _Outcome:
@@ -125,24 +166,34 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         in_the_loop, self.in_the_loop = self.in_the_loop, False
+        connection: _OneTripConnection = self._adapt_connection  # type: ignore[assignment]
+        connection.transaction_seen()
+        writing = writes(operation)
         try:
             if (
                 in_the_loop
                 # The connection's thread is idle: nothing else of this
                 # connection is under way (each statement is awaited).
-                and not self._adapt_connection._execute_mutex.locked()
-                and not writes(operation)
+                and not connection._execute_mutex.locked()
+                and (not writing or connection.may_write_here())
             ):
-                return await_(self._run_here(operation, parameters))
-            return await_(self._run(operation, parameters, many=False))
+                await_(self._run_here(operation, parameters))
+            else:
+                await_(self._run(operation, parameters, many=False))
         except Exception as error:
-            self._adapt_connection._handle_exception(error)
+            connection._handle_exception(error)
+        if writing:
+            connection.wrote(marked=in_the_loop, operation=operation)
 
     def executemany(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
+        connection: _OneTripConnection = self._adapt_connection  # type: ignore[assignment]
+        connection.transaction_seen()
         try:
-            return await_(self._run(operation, seq_of_parameters, many=True))
+            await_(self._run(operation, seq_of_parameters, many=True))
         except Exception as error:
-            self._adapt_connection._handle_exception(error)
+            connection._handle_exception(error)
+        if writes(operation):
+            connection.wrote(marked=False, operation=operation)
 
     async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
         outcome = _Outcome()
@@ -165,8 +216,17 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_all_writes_marked", "_holds_write_lock", "writes_here")
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.writes_here = False  # run_marked_statements_in_the_loop(writes_too=True)
+        self._forget_transaction()
+
+    def _forget_transaction(self) -> None:
+        self._holds_write_lock = False
+        self._all_writes_marked = True
 
     def _in_transaction(self) -> bool:
         # Read in the loop's thread: the connection's thread is idle between
@@ -175,17 +235,53 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
         connection = self._connection._connection
         return connection is not None and bool(connection.in_transaction)
 
+    def transaction_seen(self) -> None:
+        """Before a statement: no transaction open, nothing of one is held."""
+        if not self._in_transaction():
+            self._forget_transaction()
+
+    def wrote(self, *, marked: bool, operation: str) -> None:
+        """After a statement that writes: its transaction holds the write lock."""
+        self._holds_write_lock = self._in_transaction()
+        if not marked and operation.lstrip()[:5].upper() != "BEGIN":
+            self._all_writes_marked = False
+
+    def may_write_here(self) -> bool:
+        """A marked write may run in the loop: it cannot wait for the lock."""
+        return (
+            self.writes_here
+            and self._holds_write_lock
+            and self._in_transaction()
+            and not self._execute_mutex.locked()
+        )
+
     def rollback(self) -> None:
         # sqlite3 does nothing when no transaction is open (a read-only unit
         # of work: SELECTs open none), so neither do we: no trip to the thread.
         # A unit of work's rollback and the pool's reset on return were two
         # of a GetCustomer's four trips (issue 14).
-        if self._in_transaction():
-            super().rollback()
+        try:
+            if self._in_transaction():
+                super().rollback()
+        finally:
+            self._forget_transaction()
 
     def commit(self) -> None:
-        if self._in_transaction():
+        try:
+            if not self._in_transaction():
+                return
+            if self._all_writes_marked and self.may_write_here():
+                # A few rows written by key, in a transaction that holds the
+                # write lock, on an engine whose commits do not checkpoint:
+                # appending them to the write-ahead log costs less than the trip.
+                try:
+                    self._connection._conn.commit()
+                except Exception as error:
+                    self._handle_exception(error)
+                return
             super().commit()
+        finally:
+            self._forget_transaction()
 
 
 class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):

@@ -28,6 +28,7 @@ from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.db.keyset import past
 from crosstalk_common.db.scope import scope_clause
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.visibility import Visibility
 from customers.adapters.contact_keys import write_contact_keys
@@ -103,6 +104,42 @@ async def _row_for_request(
         )
     )
     return result.first()
+
+
+# A single-customer write's statements, built once with bound parameters (no
+# statement or cache key built per call), by key: on SQLite they run in the
+# event loop once their transaction holds the write lock (sqlite_one_trip).
+_ONE = and_(
+    customers.c.tenant_id == bindparam("one_tenant"), customers.c.id == bindparam("one_customer")
+)
+_NOW = bindparam("one_now", type_=customers.c.updated_at.type)
+# Its tags changed: the customer's next version.
+_BUMP_VERSION = in_the_loop(
+    update(customers).where(_ONE).values(version=customers.c.version + 1, updated_at=_NOW)
+)
+# The stage (SetLifecycleStage), if the version is still the one read.
+_SAVE_STAGE = in_the_loop(
+    update(customers)
+    .where(_ONE, customers.c.version == bindparam("one_expected_version"))
+    .values(
+        lifecycle_stage=bindparam("one_stage", type_=customers.c.lifecycle_stage.type),
+        version=bindparam("one_version", type_=customers.c.version.type),
+        updated_at=_NOW,
+    )
+)
+_TAGS_OF_ONE = in_the_loop(
+    select(customer_tags.c.tag).where(
+        customer_tags.c.tenant_id == bindparam("one_tenant"),
+        customer_tags.c.customer_id == bindparam("one_customer"),
+    )
+)
+_ADD_TAG = in_the_loop(insert(customer_tags))
+_ADD_LIFECYCLE_CHANGE = in_the_loop(insert(lifecycle_changes))
+_ADD_TIMELINE = in_the_loop(insert(timeline))
+
+
+def _one(tenant_id: str, customer_id: str, **more: Any) -> dict[str, Any]:
+    return {"one_tenant": tenant_id, "one_customer": customer_id, **more}
 
 
 class SqlCustomerRepository:
@@ -217,12 +254,18 @@ class SqlCustomerRepository:
         identities and contact keys as they are, so ``save`` would rewrite
         them for nothing."""
         stage = customer.lifecycle_stage.value if customer.lifecycle_stage else ""
-        values = {
-            "lifecycle_stage": stage,
-            "version": customer.version,
-            "updated_at": customer.updated_at,
-        }
-        return await self._update_if_version(customer, expected_version, values)
+        result = await self._session.execute(
+            _SAVE_STAGE,
+            _one(
+                customer.tenant_id,
+                customer.id,
+                one_expected_version=expected_version,
+                one_stage=stage,
+                one_version=customer.version,
+                one_now=customer.updated_at,
+            ),
+        )
+        return getattr(result, "rowcount", 0) == 1
 
     async def _update_if_version(
         self, customer: Customer, expected_version: int, values: dict[str, Any]
@@ -265,36 +308,19 @@ class SqlCustomerRepository:
         self, tenant_id: str, customer_id: str, tags: frozenset[str]
     ) -> frozenset[str]:
         """Add tags; returns the ones the customer did not have yet."""
-        have = set(
-            (
-                await self._session.scalars(
-                    select(customer_tags.c.tag).where(
-                        customer_tags.c.tenant_id == tenant_id,
-                        customer_tags.c.customer_id == customer_id,
-                    )
-                )
-            ).all()
-        )
+        have = set((await self._session.scalars(_TAGS_OF_ONE, _one(tenant_id, customer_id))).all())
         new = frozenset(tags - have)
         if new:
             now = utc_now()
-            await self._session.execute(
-                insert(customer_tags),
-                [
-                    {
-                        "customer_id": customer_id,
-                        "tenant_id": tenant_id,
-                        "tag": t,
-                        "created_at": now,
-                    }
-                    for t in sorted(new)
-                ],
-            )
-            await self._session.execute(
-                update(customers)
-                .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
-                .values(version=customers.c.version + 1, updated_at=now)
-            )
+            rows = [
+                {"customer_id": customer_id, "tenant_id": tenant_id, "tag": t, "created_at": now}
+                for t in sorted(new)
+            ]
+            if len(rows) == 1:
+                await self._session.execute(_ADD_TAG, rows[0])
+            else:  # many rows in one statement (a list of them would be executemany)
+                await self._session.execute(in_the_loop(insert(customer_tags).values(rows)))
+            await self._session.execute(_BUMP_VERSION, _one(tenant_id, customer_id, one_now=now))
         return new
 
     async def remove_tags(
@@ -309,30 +335,31 @@ class SqlCustomerRepository:
             customer_tags.c.tag.in_(sorted(tags)),
         ]
         had = frozenset(
-            (await self._session.scalars(select(customer_tags.c.tag).where(*where))).all()
+            (
+                await self._session.scalars(in_the_loop(select(customer_tags.c.tag).where(*where)))
+            ).all()
         )
         if had:
-            await self._session.execute(delete(customer_tags).where(*where))
+            await self._session.execute(in_the_loop(delete(customer_tags).where(*where)))
             await self._session.execute(
-                update(customers)
-                .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
-                .values(version=customers.c.version + 1, updated_at=utc_now())
+                _BUMP_VERSION, _one(tenant_id, customer_id, one_now=utc_now())
             )
         return had
 
     async def add_lifecycle_change(self, change: LifecycleChange) -> None:
         await self._session.execute(
-            insert(lifecycle_changes).values(
-                id=change.id,
-                tenant_id=change.tenant_id,
-                customer_id=change.customer_id,
-                from_stage=change.from_stage.value if change.from_stage else "",
-                to_stage=change.to_stage.value,
-                reason=change.reason,
-                actor=change.actor,
-                cause_event_id=change.cause_event_id,
-                created_at=change.created_at,
-            )
+            _ADD_LIFECYCLE_CHANGE,
+            {
+                "id": change.id,
+                "tenant_id": change.tenant_id,
+                "customer_id": change.customer_id,
+                "from_stage": change.from_stage.value if change.from_stage else "",
+                "to_stage": change.to_stage.value,
+                "reason": change.reason,
+                "actor": change.actor,
+                "cause_event_id": change.cause_event_id,
+                "created_at": change.created_at,
+            },
         )
 
     async def lifecycle_history(
@@ -356,7 +383,7 @@ class SqlCustomerRepository:
         ]
 
     async def add_timeline(self, entry: TimelineEntry) -> None:
-        await self._session.execute(insert(timeline).values(**timeline_row(entry)))
+        await self._session.execute(_ADD_TIMELINE, timeline_row(entry))
 
     async def add_timeline_entries(self, entries: Sequence[TimelineEntry]) -> None:
         """All the entries in one INSERT run (executemany)."""

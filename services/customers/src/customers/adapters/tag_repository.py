@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.db.keyset import past
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from customers.adapters.tables import customer_tags, customers, tag_groups, tags
 from customers.app.ports import TagNameTaken
 from customers.domain.model import Tag, TagGroup, TagGroupKind
@@ -49,6 +50,15 @@ def _after_name(table: Any, after: list[str]) -> list[ColumnElement[bool]]:
     if not after:
         return []
     return [past([table.c.display_name, table.c.id], after)]
+
+
+# A few tags by key (every single write that tags asks), built once: in the
+# event loop on SQLite (sqlite_one_trip).
+_TAGS_BY_ID = in_the_loop(
+    select(tags).where(
+        tags.c.tenant_id == bindparam("tenant"), tags.c.id.in_(bindparam("ids", expanding=True))
+    )
+)
 
 
 class SqlTagRepository:
@@ -118,8 +128,10 @@ class SqlTagRepository:
         if not group_ids:
             return {}
         rows = await self._session.execute(
-            select(tag_groups).where(
-                tag_groups.c.tenant_id == tenant_id, tag_groups.c.id.in_(sorted(group_ids))
+            in_the_loop(
+                select(tag_groups).where(
+                    tag_groups.c.tenant_id == tenant_id, tag_groups.c.id.in_(sorted(group_ids))
+                )
             )
         )
         return {r.id: _group(r) for r in rows}
@@ -142,7 +154,7 @@ class SqlTagRepository:
         if not tag_ids:
             return {}
         rows = await self._session.execute(
-            select(tags).where(tags.c.tenant_id == tenant_id, tags.c.id.in_(sorted(tag_ids)))
+            _TAGS_BY_ID, {"tenant": tenant_id, "ids": sorted(tag_ids)}
         )
         return {r.id: _tag(r) for r in rows}
 
@@ -161,8 +173,10 @@ class SqlTagRepository:
             return {}
         found: dict[str, set[str]] = {g: set() for g in group_ids}
         rows = await self._session.execute(
-            select(tags.c.id, tags.c.group_id).where(
-                tags.c.tenant_id == tenant_id, tags.c.group_id.in_(sorted(group_ids))
+            in_the_loop(
+                select(tags.c.id, tags.c.group_id).where(
+                    tags.c.tenant_id == tenant_id, tags.c.group_id.in_(sorted(group_ids))
+                )
             )
         )
         for r in rows:
