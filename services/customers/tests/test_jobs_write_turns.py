@@ -24,7 +24,7 @@ from crosstalk_common.clock import utc_now
 from crosstalk_common.conditions.model import Leaf, Op
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
-from crosstalk_common.db.write_gate import gate_of
+from crosstalk_common.db.write_gate import begin_writing, gate_of
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
@@ -214,6 +214,64 @@ async def test_a_job_killed_between_two_slices_of_a_page_resumes_and_tags_each_o
         customer = await world.profiles.get(TENANT, ADMIN, customer_id)
         assert vip in customer.tags
         assert customer.version == 2
+
+
+async def test_a_slice_that_writers_queued_for_before_it_began_counts_as_waited_for(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several callers writing one after the other ask for their turns while
+    the job's next slice waits for its own: they wait for the slice without
+    asking during it. Such a slice was taken for a quiet one and the next was
+    made twice as long (up to 320 ms), so every caller waited for long slices."""
+    if world.engine.dialect.name != "sqlite":
+        pytest.skip("writers take turns on SQLite only")
+    gate = gate_of(world.engine)
+    assert gate is not None
+    written: list[SliceWritten] = []
+
+    class Recorded(SliceSizer):
+        def took(self, count: int, slice_: SliceWritten) -> None:
+            written.append(slice_)
+            super().took(count, slice_)
+
+    monkeypatch.setattr("customers.app.bulk_operations.SliceSizer", Recorded)
+    vip, ids = await world.setup(6)
+    await world.start(vip)
+    world.hold_first = asyncio.Event()
+    running = asyncio.create_task(world.runner().run_until_idle())
+    await world.first_holding.wait()  # slice 1 holds the gate
+
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def other_writer() -> None:  # takes the gate after slice 1, before slice 2
+        async with world.sessions() as session:
+            await begin_writing(session)
+            holding.set()
+            await release.wait()
+            await session.commit()
+        world.log.append("other writer")
+
+    other = asyncio.create_task(other_writer())
+    await until(lambda: gate.waiting == 1)
+    world.hold_first.set()
+    await holding.wait()
+    await until(lambda: gate.waiting == 1)  # slice 2 waits for its turn
+
+    async def single_write() -> None:  # asks before slice 2 begins, waits for all of it
+        await world.stages.set_lifecycle_stage(
+            TENANT, ADMIN, ids[5], LifecycleStage.DEAL, "", actor="members/ben"
+        )
+        world.log.append("single write")
+
+    single = asyncio.create_task(single_write())
+    await until(lambda: gate.waiting == 2)
+    release.set()
+    await asyncio.gather(running, other, single)
+
+    assert world.log == ["slice 1", "other writer", "slice 2", "single write", "slice 3"]
+    # Slice 1 was measured before anyone queued (its commit is held); slice 2
+    # was waited for by the single write all along.
+    assert [w.others_waited for w in written] == [False, True, False]
 
 
 def test_slices_stay_short_while_others_wait_and_grow_while_nobody_does() -> None:

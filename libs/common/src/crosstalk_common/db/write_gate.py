@@ -180,3 +180,11 @@ def turns_asked(session: AsyncSession) -> int:
     a count that only grows (always 0 where there is no gate: PostgreSQL)."""
     gate = _gates.get(session.get_bind().engine)
     return 0 if gate is None else gate.asked
+
+
+def writers_waiting(session: AsyncSession) -> int:
+    """How many writers wait for their turn at the session's engine now (0
+    where there is no gate: PostgreSQL). Those that asked before the session's
+    own turn began and still wait count too, which ``turns_asked`` misses."""
+    gate = _gates.get(session.get_bind().engine)
+    return 0 if gate is None else gate.waiting

@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.db.bulk_insert import insert_rows
 from crosstalk_common.db.scope import scope_clause
-from crosstalk_common.db.write_gate import begin_writing, turns_asked
+from crosstalk_common.db.write_gate import begin_writing, turns_asked, writers_waiting
 from crosstalk_common.visibility import Visibility
 from customers.adapters.id_lists import one_of
 from customers.adapters.repository import timeline_row
@@ -53,6 +53,9 @@ class SqlBulkCustomerWrites:
 
     def turns_asked(self) -> int:
         return turns_asked(self._session)
+
+    def writers_waiting(self) -> int:
+        return writers_waiting(self._session)
 
     def _insert_skipping_existing(self, table: Table) -> Insert:
         """INSERT ... ON CONFLICT DO NOTHING, in the session's SQL dialect."""

@@ -66,6 +66,10 @@ from customers.domain.names import customer_name
 # locks are held longer.
 DEFAULT_BATCH_SIZE = 10_000
 
+# While nobody else waits to write, slices grow up to this long (write_slices):
+# fewer, longer transactions finish the job sooner.
+LONGEST_SLICE_SECONDS = 0.32
+
 
 async def _tags_of(
     uow: UnitOfWork, tenant_id: str, operation: BulkOperation
@@ -222,7 +226,7 @@ class BulkOperationHandler:
         batch_size: int = DEFAULT_BATCH_SIZE,
         batches_at_once: int = 1,
         write_seconds: float | None = None,
-        smallest_slice: int = 100,
+        smallest_slice: int = 25,
     ) -> None:
         """``batches_at_once``: how many pages of matching customers are worked
         on at the same time, each in its own transaction; more than one only
@@ -233,7 +237,8 @@ class BulkOperationHandler:
         others wait to write; a page is then written in slices of about that
         length (``write_slices``: longer while nobody waits), so that other
         writers get their turn in between. None writes each page in
-        one transaction. A slice holds at least ``smallest_slice`` customers."""
+        one transaction. A slice holds at least ``smallest_slice`` customers and
+        lasts up to ``LONGEST_SLICE_SECONDS`` while nobody else waits."""
         self.new_uow = new_uow
         self.batch_size = batch_size
         self.batches_at_once = batches_at_once
@@ -249,7 +254,10 @@ class BulkOperationHandler:
             None
             if self.write_seconds is None
             else SliceSizer(
-                self.write_seconds, smallest=self.smallest_slice, largest=self.batch_size
+                self.write_seconds,
+                stretch=max(1, round(LONGEST_SLICE_SECONDS / self.write_seconds)),
+                smallest=self.smallest_slice,
+                largest=self.batch_size,
             )
         )
         if target.condition is None:
@@ -360,7 +368,7 @@ class BulkOperationHandler:
             started, asked = time.perf_counter(), uow.jobs.bulk.turns_asked()
             seen = await uow.jobs.bulk.visible_ids(job.tenant_id, visibility, customer_ids)
             await self._apply(uow, job, operation, plan, [c for c in customer_ids if c in seen])
-            waited = uow.jobs.bulk.turns_asked() > asked
+            waited = _others_waited(uow, asked)
             await uow.commit()
         visible.update(seen)
         return SliceWritten(time.perf_counter() - started, waited)
@@ -378,7 +386,7 @@ class BulkOperationHandler:
                 await uow.jobs.bulk.begin()
                 started, asked = time.perf_counter(), uow.jobs.bulk.turns_asked()
                 await self._apply(uow, job, operation, plan, part)
-                waited = uow.jobs.bulk.turns_asked() > asked
+                waited = _others_waited(uow, asked)
                 await uow.commit()
             return SliceWritten(time.perf_counter() - started, waited)
 
@@ -441,6 +449,15 @@ class BulkOperationHandler:
         else:
             await _blacklist(uow, batch, operation, customer_ids)
         await batch.write(uow)
+
+
+def _others_waited(uow: UnitOfWork, asked: int) -> bool:
+    """Whether others asked to write during a slice that began when ``asked``
+    turns had been asked for, or wait now. Writers that asked while the slice
+    itself waited for its turn wait for it all along without asking during it:
+    with several callers writing one after the other, that is most of them."""
+    bulk = uow.jobs.bulk
+    return bulk.turns_asked() > asked or bulk.writers_waiting() > 0
 
 
 def _by_customer(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:

@@ -46,6 +46,11 @@ class BulkCustomerWrites(Protocol):
         anyone: a count that only grows (0 where writers do not take turns)."""
         ...
 
+    def writers_waiting(self) -> int:
+        """How many others wait for their turn to write now (0 where writers
+        do not take turns)."""
+        ...
+
     async def visible_ids(
         self, tenant_id: str, visibility: Visibility, customer_ids: Sequence[str]
     ) -> set[str]: ...
