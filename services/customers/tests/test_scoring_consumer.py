@@ -25,7 +25,7 @@ from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from crosstalk_devstack.deliveries import Delivery
 from customers.adapters.score_rule_consumer import (
-    on_scorable_event,
+    on_scorable_events,
     score_rule_subscriptions,
     scoring_event,
 )
@@ -33,6 +33,7 @@ from customers.adapters.tables import inbox, outbox, score_rule_awards
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.profiles import CustomerProfiles
 from customers.app.score_changes import ScoreAdjustments
+from customers.app.score_rules import EnabledScoreRules
 from customers.app.scoring import ScoringService
 from customers.app.timeline import Timeline
 from customers.domain.model import Customer
@@ -54,7 +55,9 @@ class World:
         self.scores = ScoreAdjustments(new_uow)
         self.timelines = Timeline(new_uow)
         self.scoring = ScoringService(new_uow)
-        self.handler = in_unit_of_work(CustomersUnitOfWork, outbox, on_scorable_event)
+        self.handler = in_unit_of_work(
+            CustomersUnitOfWork, outbox, on_scorable_events(EnabledScoreRules())
+        )
 
     async def customer(self, tenant: str = TENANT) -> str:
         created = await self.profiles.create(Customer(id="", tenant_id=tenant, display_name="Anna"))
@@ -259,5 +262,39 @@ def test_events_of_other_tenants_or_unknown_customers_score_nothing(world: World
         assert facts is not None
         assert facts.facts["channel"] == "amazon"
         assert facts.facts["store"] == "amazon-de"
+
+    asyncio.run(scenario())
+
+
+def test_rule_changes_are_seen_by_the_next_event_on_every_replica(world: World) -> None:
+    # Two replicas of the consumer, each keeping the tenant's enabled rules; the
+    # rules change through the repository (ScoringService) in between.
+    other_replica = in_unit_of_work(
+        CustomersUnitOfWork, outbox, on_scorable_events(EnabledScoreRules())
+    )
+
+    async def on_both(customer_id: str) -> int:
+        await world.deliver(event(message(customer_id)))
+        async with world.sessions() as session, session.begin():
+            await other_replica(session, event(message(customer_id)))
+        return await world.score(customer_id)
+
+    async def scenario() -> None:
+        cid = await world.customer()
+        assert await on_both(cid) == 0  # no rules yet: both keep "none"
+        assert await on_both(cid) == 0
+        rule = await world.rule(points=2)
+        assert await on_both(cid) == 4
+        rule = await world.scoring.update_score_rule(TENANT, rule.id, {"points": 5}, rule.etag)
+        assert await on_both(cid) == 14
+        rule = await world.scoring.update_score_rule(TENANT, rule.id, {"enabled": False}, rule.etag)
+        assert await on_both(cid) == 14
+        rule = await world.scoring.update_score_rule(TENANT, rule.id, {"enabled": True}, rule.etag)
+        assert await on_both(cid) == 24
+        await world.scoring.delete_score_rule(TENANT, rule.id, rule.etag)
+        assert await on_both(cid) == 24
+        # another tenant's rule leaves this tenant's kept rules as they are
+        await world.rule(tenant_id="tenant-other", points=50)
+        assert await on_both(cid) == 24
 
     asyncio.run(scenario())

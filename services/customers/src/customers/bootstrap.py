@@ -28,7 +28,7 @@ from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.import_store import import_store_of
 from customers.adapters.permissions import METHOD_PERMISSIONS
 from customers.adapters.rpc_segments import segment_filter_reader
-from customers.adapters.score_rule_consumer import on_scorable_event, score_rule_subscriptions
+from customers.adapters.score_rule_consumer import on_scorable_events, score_rule_subscriptions
 from customers.adapters.spreadsheets import SpreadsheetReader, SpreadsheetWriter
 from customers.adapters.tables import metadata
 from customers.adapters.unit_of_work import CustomersUnitOfWork
@@ -48,6 +48,7 @@ from customers.app.points_expiry import PointsExpiry
 from customers.app.ports import UnitOfWork
 from customers.app.profiles import CustomerProfiles
 from customers.app.score_changes import ScoreAdjustments
+from customers.app.score_rules import EnabledScoreRules
 from customers.app.scoring import ScoringService
 from customers.app.search import CustomerSearch
 from customers.app.segments import SegmentService
@@ -104,6 +105,7 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
             filter_index=filter_index,
         )
 
+    on_scorable_event = on_scorable_events(EnabledScoreRules())
     for subscription, use_case in (
         (RULE_ACTIONS, on_rule_action),
         (TENANT_SETTINGS, on_tenant_settings),

@@ -5,7 +5,7 @@ bootstrap runs in a unit of work joined to the consumer's transaction."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from google.protobuf.message import Message
@@ -21,7 +21,7 @@ from crosstalk_common.bus.envelope import Event
 from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from customers.app.ports import UnitOfWork
-from customers.app.score_rules import score_event
+from customers.app.score_rules import EnabledScoreRules, score_event
 from customers.domain.scoring import SCORABLE_EVENT_TYPES, ScoringEvent
 
 
@@ -118,8 +118,16 @@ def score_rule_subscriptions() -> list[Subscription]:
     ]
 
 
-async def on_scorable_event(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
-    """An event score rules may name: the tenant's score rules applied to it."""
-    scored = scoring_event(event)
-    if scored is not None:
-        await score_event(new_uow, scored)
+def on_scorable_events(
+    rules: EnabledScoreRules,
+) -> Callable[[UnitOfWorkFactory[UnitOfWork], Event], Awaitable[None]]:
+    """The handler of events score rules may name, keeping enabled rules in ``rules``
+    (one per process, shared by the score rule consumers)."""
+
+    async def on_scorable_event(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
+        """An event score rules may name: the tenant's score rules applied to it."""
+        scored = scoring_event(event)
+        if scored is not None:
+            await score_event(new_uow, rules, scored)
+
+    return on_scorable_event

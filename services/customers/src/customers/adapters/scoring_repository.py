@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -22,12 +23,14 @@ from crosstalk_common.clock import as_utc
 from crosstalk_common.conditions.model import FieldSpec, Group, Node
 from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.db.keyset import past
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.errors import InvalidArgument
 from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.tables import (
     customers,
     points_entries,
     score_rule_awards,
+    score_rule_revisions,
     score_rules,
     tier_rules,
     tiers,
@@ -146,6 +149,28 @@ class SqlScoringRepository:
 
     async def add_score_rule(self, rule: ScoreRule) -> None:
         await self._session.execute(insert(score_rules).values(**_score_rule_row(rule)))
+        await self._bump(rule.tenant_id)
+
+    async def _bump(self, tenant_id: str) -> None:
+        """A new revision of the tenant's score rules, committed with the change that makes it."""
+        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(score_rule_revisions).values(tenant_id=tenant_id, revision=1)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[score_rule_revisions.c.tenant_id],
+                set_={"revision": score_rule_revisions.c.revision + 1},
+            )
+        )
+
+    async def score_rules_revision(self, tenant_id: str) -> int:
+        found = await self._session.scalar(
+            in_the_loop(
+                select(score_rule_revisions.c.revision).where(
+                    score_rule_revisions.c.tenant_id == tenant_id
+                )
+            )
+        )
+        return int(found or 0)
 
     async def get_score_rule(self, tenant_id: str, rule_id: str) -> ScoreRule | None:
         row = (
@@ -180,7 +205,10 @@ class SqlScoringRepository:
             )
             .values(**row)
         )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        if getattr(result, "rowcount", 0) != 1:
+            return False
+        await self._bump(rule.tenant_id)
+        return True
 
     async def delete_score_rule(self, tenant_id: str, rule_id: str) -> None:
         await self._session.execute(
@@ -193,6 +221,7 @@ class SqlScoringRepository:
                 score_rules.c.tenant_id == tenant_id, score_rules.c.id == rule_id
             )
         )
+        await self._bump(tenant_id)
 
     async def enabled_score_rules(self, tenant_id: str, event_type: str) -> list[ScoreRule]:
         rows = await self._session.execute(

@@ -440,6 +440,15 @@ score_rules = Table(
 )
 Index("ix_score_rules_tenant_event", score_rules.c.tenant_id, score_rules.c.event_type)
 
+# A tenant's score rules change only with a new revision (bumped in the same
+# transaction), so a replica keeps its enabled rules until the revision moves.
+score_rule_revisions = Table(
+    "score_rule_revisions",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)
+
 # Points a score rule awarded a customer for one event (caps and "once" read it).
 score_rule_awards = Table(
     "score_rule_awards",

@@ -4,12 +4,20 @@ The event consumer runs ``score_event`` in a unit of work joined to its
 transaction: the awards, score changes, customer.scored events, timeline rows
 and the tier re-assessment commit together with the inbox row that marks the
 event done.
+
+Every customer and message event is scored, most of them for tenants with few
+rules or none, so the enabled rules are kept per tenant (``EnabledScoreRules``)
+until the tenant's score rule revision moves: every add, save or delete of a
+rule bumps it in the same transaction (``ScoringRepository.score_rules_revision``),
+so a change made through any replica is seen by the next event here, at the
+cost of one read by key per event (issue 14).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
@@ -38,15 +46,50 @@ class Awarded:
     points: int
 
 
-async def score_event(new_uow: UnitOfWorkFactory[UnitOfWork], event: ScoringEvent) -> list[Awarded]:
+@dataclass
+class _TenantRules:
+    revision: int
+    by_type: dict[str, tuple[ScoreRule, ...]] = field(default_factory=dict)
+
+
+class EnabledScoreRules:
+    """Each tenant's enabled score rules by event type, kept while its revision holds."""
+
+    def __init__(self, *, max_tenants: int = 1024) -> None:
+        self._max_tenants = max_tenants
+        self._tenants: OrderedDict[str, _TenantRules] = OrderedDict()
+
+    async def of(self, uow: UnitOfWork, tenant_id: str, event_type: str) -> tuple[ScoreRule, ...]:
+        """The tenant's enabled rules for ``event_type`` as of now, oldest first."""
+        # The revision first: rules read after it are at least as new, so a cached
+        # entry can be newer than its revision says (read once more), never older.
+        revision = await uow.scoring.score_rules_revision(tenant_id)
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None or tenant.revision != revision:
+            tenant = self._tenants[tenant_id] = _TenantRules(revision)
+        self._tenants.move_to_end(tenant_id)
+        while len(self._tenants) > self._max_tenants:
+            self._tenants.popitem(last=False)
+        rules = tenant.by_type.get(event_type)
+        if rules is None:
+            rules = tuple(await uow.scoring.enabled_score_rules(tenant_id, event_type))
+            tenant.by_type[event_type] = rules
+        return rules
+
+
+async def score_event(
+    new_uow: UnitOfWorkFactory[UnitOfWork], rules: EnabledScoreRules, event: ScoringEvent
+) -> list[Awarded]:
     """The tenant's score rules applied to one event, in one unit of work."""
     async with new_uow() as uow:
-        awarded = await apply_score_rules(uow, event)
+        awarded = await apply_score_rules(uow, rules, event)
         await uow.commit()
     return awarded
 
 
-async def apply_score_rules(uow: UnitOfWork, event: ScoringEvent) -> list[Awarded]:
+async def apply_score_rules(
+    uow: UnitOfWork, rules: EnabledScoreRules, event: ScoringEvent
+) -> list[Awarded]:
     """Award the points of every enabled rule of the event's type whose condition holds.
 
     ONCE rules award a customer once ever; caps count the awards of the
@@ -54,8 +97,8 @@ async def apply_score_rules(uow: UnitOfWork, event: ScoringEvent) -> list[Awarde
     customer's row is locked first, so concurrent events cannot both pass a
     cap. An event already awarded by a rule (a redelivery) awards nothing.
     """
-    rules = await uow.scoring.enabled_score_rules(event.tenant_id, event.type)
-    matching = [r for r in rules if rule_matches(r, event.facts, at=event.occurred_at)]
+    enabled = await rules.of(uow, event.tenant_id, event.type)
+    matching = [r for r in enabled if rule_matches(r, event.facts, at=event.occurred_at)]
     if not matching:
         return []
     if not await uow.scoring.lock_customer(event.tenant_id, event.customer_id):

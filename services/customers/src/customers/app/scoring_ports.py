@@ -29,6 +29,12 @@ class ScoringRepository(Protocol):
         """The tenant's enabled rules for an event type, oldest first."""
         ...
 
+    async def score_rules_revision(self, tenant_id: str) -> int:
+        """The revision of the tenant's score rules (0 before any change): every add,
+        save or delete moves it in the same transaction, so an equal revision means
+        equal rules (one read by key)."""
+        ...
+
     def event_condition(self, blob: bytes, event_type: str, *, field_path: str) -> Node | None:
         """A serialized condition read against the facts of ``event_type``.
 
