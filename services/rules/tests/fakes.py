@@ -13,9 +13,14 @@ class FakeRules:
     def __init__(self, *rules: Rule) -> None:
         self.rules = {(r.tenant_id, r.id): r for r in rules}
         self.runs: list[RunRecord] = []
+        self.revisions: dict[str, int] = {}
 
     async def add(self, rule: Rule) -> None:
         self.rules[(rule.tenant_id, rule.id)] = rule
+        self.revisions[rule.tenant_id] = self.revisions.get(rule.tenant_id, 0) + 1
+
+    async def revision(self, tenant_id: str) -> int:
+        return self.revisions.get(tenant_id, 0)
 
     async def get(self, tenant_id: str, rule_id: str) -> Rule | None:
         return self.rules.get((tenant_id, rule_id))

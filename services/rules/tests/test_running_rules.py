@@ -10,6 +10,7 @@ import pytest
 
 from crosstalk_common.conditions.model import Leaf, Op
 from crosstalk_common.errors import InvalidArgument, NotFound
+from rules.app.enabled_rules import EnabledRules
 from rules.app.running import Occurrence, run_rules
 from rules.app.use_cases import RuleService
 from rules.domain.events import RuleActionTagRequested, RuleFired
@@ -74,7 +75,7 @@ def test_a_rollout_keeps_each_customer_in_or_out() -> None:
 
 async def test_a_rule_that_fires_records_a_run_and_requests_its_actions() -> None:
     uow = FakeUnitOfWork(rule("r1", "vip", "email-buyer"), rule("r2", condition=None))
-    runs = await run_rules(uow, message())
+    runs = await run_rules(uow, message(), EnabledRules())
     assert [r.rule_id for r in sorted(runs, key=lambda r: r.rule_id)] == ["r1", "r2"]
     assert uow.rules.runs == runs
     assert uow.commits == 1
@@ -101,25 +102,25 @@ async def test_a_rule_that_fires_records_a_run_and_requests_its_actions() -> Non
 
 async def test_nothing_fires_when_no_condition_holds() -> None:
     uow = FakeUnitOfWork(rule("r1"))
-    assert await run_rules(uow, message(channel="phone")) == []
+    assert await run_rules(uow, message(channel="phone"), EnabledRules()) == []
     assert (uow.rules.runs, uow.emitted) == ([], [])
 
 
 async def test_a_cooldown_holds_a_rule_back_for_the_same_customer_only() -> None:
     uow = FakeUnitOfWork(rule("r1", cooldown_seconds=3600))
-    assert len(await run_rules(uow, message("customers/c1"))) == 1
-    assert await run_rules(uow, message("customers/c1")) == []
-    assert len(await run_rules(uow, message("customers/c2"))) == 1
+    assert len(await run_rules(uow, message("customers/c1"), EnabledRules())) == 1
+    assert await run_rules(uow, message("customers/c1"), EnabledRules()) == []
+    assert len(await run_rules(uow, message("customers/c2"), EnabledRules())) == 1
     # an hour later it fires again
     uow.rules.runs = [
         replace(run, created_at=run.created_at - timedelta(seconds=3601)) for run in uow.rules.runs
     ]
-    assert len(await run_rules(uow, message("customers/c1"))) == 1
+    assert len(await run_rules(uow, message("customers/c1"), EnabledRules())) == 1
 
 
 async def test_other_tenants_and_triggers_do_not_fire() -> None:
     uow = FakeUnitOfWork(rule("theirs", tenant_id="t2"))
-    assert await run_rules(uow, message()) == []
+    assert await run_rules(uow, message(), EnabledRules()) == []
 
 
 # -- managing
@@ -143,3 +144,23 @@ async def test_an_invalid_rule_is_refused_before_anything_is_stored() -> None:
     with pytest.raises(InvalidArgument):
         await RuleService(uow).create(rule("", display_name=" "))
     assert (uow.rules.rules, uow.commits) == ({}, 0)
+
+
+async def test_enabled_rules_are_read_again_only_when_the_tenants_revision_moves() -> None:
+    uow = FakeUnitOfWork(rule("r1"))
+    reads = []
+    enabled_for = uow.rules.enabled_for
+
+    async def counted(tenant_id: str, trigger: Trigger) -> list[Rule]:
+        reads.append(tenant_id)
+        return await enabled_for(tenant_id, trigger)
+
+    uow.rules.enabled_for = counted  # type: ignore[method-assign]
+    cache = EnabledRules()
+    assert len(await run_rules(uow, message("customers/c1"), cache)) == 1
+    assert len(await run_rules(uow, message("customers/c2"), cache)) == 1
+    assert reads == [TENANT]
+    await uow.rules.add(rule("r2", priority=-1))
+    runs = await run_rules(uow, message("customers/c3"), cache)
+    assert [r.rule_id for r in runs] == ["r2", "r1"]
+    assert reads == [TENANT, TENANT]

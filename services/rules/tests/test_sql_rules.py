@@ -19,6 +19,7 @@ from rules.adapters.consumers import MESSAGES, on_message
 from rules.adapters.mapping import rule_from_pb
 from rules.adapters.tables import inbox, outbox, rule_runs
 from rules.adapters.unit_of_work import RulesUnitOfWork
+from rules.app.enabled_rules import EnabledRules
 from rules.app.use_cases import RuleService
 from rules.domain.model import Rule, Trigger
 
@@ -87,7 +88,7 @@ async def test_a_message_fires_its_rules_once_however_often_it_is_delivered(
         sessions,
         inbox,
         MESSAGES,
-        in_unit_of_work(RulesUnitOfWork, outbox, on_message),
+        in_unit_of_work(RulesUnitOfWork, outbox, on_message(EnabledRules())),
     )
     email = received(tenant, "customers/c1", channel_pb2.CHANNEL_EMAIL)
     again = Delivery(email.data, email.subject)
@@ -117,3 +118,43 @@ async def test_a_message_fires_its_rules_once_however_often_it_is_delivered(
         trigger,
     )
     assert (list(tag.tag_labels), tag.run) == (["vip"], fired.run)
+
+
+async def test_each_replica_sees_rules_created_through_another_on_the_next_event(
+    sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str
+) -> None:
+    # Two replicas of the consumer, each keeping the tenant's rules between events.
+    replicas = [
+        EventConsumer(
+            None,  # type: ignore[arg-type]  # process() never touches JetStream
+            sessions,
+            inbox,
+            MESSAGES,
+            in_unit_of_work(RulesUnitOfWork, outbox, on_message(EnabledRules())),
+        )
+        for _ in range(2)
+    ]
+    service = RuleService(new_uow)
+
+    async def fired_by_each(customer: str, channel: int) -> list[set[str]]:
+        fired = []
+        for i, replica in enumerate(replicas):
+            delivery = received(tenant, f"{customer}-{i}", channel)
+            await replica.process([delivery])  # type: ignore[list-item]
+            trigger = envelope_pb2.EventEnvelope.FromString(delivery.data).event_id
+            async with sessions() as session:
+                rows = await session.execute(
+                    select(rule_runs.c.rule_id).where(rule_runs.c.trigger_event_id == trigger)
+                )
+                fired.append({rule_id for (rule_id,) in rows})
+        return fired
+
+    assert await fired_by_each("customers/a", channel_pb2.CHANNEL_EMAIL) == [set(), set()]
+    email = await service.create(draft(tenant, "email buyers"))
+    assert await fired_by_each("customers/b", channel_pb2.CHANNEL_EMAIL) == [{email.id}] * 2
+    phone = await service.create(draft(tenant, "phone buyers", "CHANNEL_PHONE"))
+    assert await fired_by_each("customers/c", channel_pb2.CHANNEL_PHONE) == [{phone.id}] * 2
+    await service.create(draft(tenant, "off", "CHANNEL_PHONE", enabled=False))
+    await service.create(draft("another-" + tenant, "theirs", "CHANNEL_PHONE"))
+    assert await fired_by_each("customers/d", channel_pb2.CHANNEL_PHONE) == [{phone.id}] * 2
+    assert await fired_by_each("customers/e", channel_pb2.CHANNEL_EMAIL) == [{email.id}] * 2

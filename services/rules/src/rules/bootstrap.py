@@ -15,6 +15,7 @@ from rules.adapters.grpc_servicer import RulesServicer
 from rules.adapters.permissions import METHOD_PERMISSIONS
 from rules.adapters.tables import metadata
 from rules.adapters.unit_of_work import RulesUnitOfWork
+from rules.app.enabled_rules import EnabledRules
 from rules.app.use_cases import RuleService
 
 SERVICE = "rules"
@@ -29,7 +30,9 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     def new_uow() -> RulesUnitOfWork:
         return RulesUnitOfWork(runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge)
 
-    runtime.consume(MESSAGES, in_unit_of_work(RulesUnitOfWork, runtime.outbox, on_message))
+    runtime.consume(
+        MESSAGES, in_unit_of_work(RulesUnitOfWork, runtime.outbox, on_message(EnabledRules()))
+    )
     servicer = RulesServicer(RuleService(new_uow), PageTokenCodec(settings.page_token_secret))
     return ServiceDefinition(
         name=SERVICE,

@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk.common.v1 import condition_pb2
 from crosstalk_common.clock import as_utc
 from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.db.keyset import past
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
-from rules.adapters.tables import rule_runs, rules
+from rules.adapters.tables import rule_revisions, rule_runs, rules
 from rules.app.ports import RunRecord
 from rules.domain.model import AddTag, Rule, Trigger
 
@@ -47,6 +49,32 @@ def _rule_from_row(row: Any) -> Rule:
     )
 
 
+# Statements run per message event, built once (issue 14).
+_REVISION = in_the_loop(
+    select(rule_revisions.c.revision).where(rule_revisions.c.tenant_id == bindparam("tenant"))
+)
+_LAST_FIRED = in_the_loop(
+    select(func.max(rule_runs.c.created_at)).where(
+        rule_runs.c.tenant_id == bindparam("tenant"),
+        rule_runs.c.rule_id == bindparam("rule"),
+        rule_runs.c.customer == bindparam("customer"),
+    )
+)
+_ADD_RUN = in_the_loop(insert(rule_runs))
+
+
+def _bump_revision(dialect_name: str) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(rule_revisions).values(tenant_id=bindparam("tenant"), revision=1)
+    return statement.on_conflict_do_update(
+        index_elements=[rule_revisions.c.tenant_id],
+        set_={"revision": rule_revisions.c.revision + 1},
+    )
+
+
+_BUMP_REVISION = {name: _bump_revision(name) for name in ("postgresql", "sqlite")}
+
+
 class SqlRulesRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -70,6 +98,20 @@ class SqlRulesRepository:
                 updated_at=rule.updated_at,
             )
         )
+        await self._bump(rule.tenant_id)
+
+    async def _bump(self, tenant_id: str) -> None:
+        """A new revision of the tenant's rules, committed with the change that makes it.
+
+        Every write of a rule must call it: replicas keep a tenant's enabled rules
+        until its revision moves (app/enabled_rules.py).
+        """
+        dialect = self._session.get_bind().dialect.name
+        await self._session.execute(_BUMP_REVISION[dialect], {"tenant": tenant_id})
+
+    async def revision(self, tenant_id: str) -> int:
+        found = await self._session.scalar(_REVISION, {"tenant": tenant_id})
+        return int(found or 0)
 
     async def get(self, tenant_id: str, rule_id: str) -> Rule | None:
         row = (
@@ -101,24 +143,21 @@ class SqlRulesRepository:
 
     async def last_fired(self, tenant_id: str, rule_id: str, customer: str) -> datetime | None:
         value = await self._session.scalar(
-            select(func.max(rule_runs.c.created_at)).where(
-                rule_runs.c.tenant_id == tenant_id,
-                rule_runs.c.rule_id == rule_id,
-                rule_runs.c.customer == customer,
-            )
+            _LAST_FIRED, {"tenant": tenant_id, "rule": rule_id, "customer": customer}
         )
         return None if value is None else as_utc(value)
 
     async def add_run(self, run: RunRecord) -> None:
         await self._session.execute(
-            insert(rule_runs).values(
-                id=run.id,
-                tenant_id=run.tenant_id,
-                rule_id=run.rule_id,
-                rule_version=run.rule_version,
-                trigger_event_id=run.trigger_event_id,
-                customer=run.customer,
-                explanation=list(run.explanation),
-                created_at=run.created_at,
-            )
+            _ADD_RUN,
+            {
+                "id": run.id,
+                "tenant_id": run.tenant_id,
+                "rule_id": run.rule_id,
+                "rule_version": run.rule_version,
+                "trigger_event_id": run.trigger_event_id,
+                "customer": run.customer,
+                "explanation": list(run.explanation),
+                "created_at": run.created_at,
+            },
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -40,6 +41,15 @@ rules = Table(
 )
 Index("ix_rules_tenant_trigger", rules.c.tenant_id, rules.c.trigger, rules.c.enabled)
 Index("ix_rules_tenant_created", rules.c.tenant_id, rules.c.created_at, rules.c.id)
+
+# A tenant's rules change only with a new revision (bumped in the same transaction),
+# so a replica keeps the tenant's parsed enabled rules until the revision moves.
+rule_revisions = Table(
+    "rule_revisions",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)
 
 rule_runs = Table(
     "rule_runs",

@@ -10,6 +10,7 @@ from typing import Any
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from rules.app.enabled_rules import EnabledRules
 from rules.app.ports import RunRecord, UnitOfWork
 from rules.domain.events import RuleActionTagRequested, RuleFired
 from rules.domain.model import AddTag, Trigger, match_rules
@@ -27,19 +28,20 @@ class Occurrence:
 
 
 async def run_rules(
-    new_uow: UnitOfWorkFactory[UnitOfWork], occurrence: Occurrence
+    new_uow: UnitOfWorkFactory[UnitOfWork], occurrence: Occurrence, enabled_rules: EnabledRules
 ) -> list[RunRecord]:
     """Evaluate the tenant's enabled rules for the trigger; record a run of each
     that fires and request its actions, all in one unit of work.
 
     A consumer's unit of work joins its transaction, which records the event in
-    the inbox: a redelivered event never fires a rule twice.
+    the inbox: a redelivered event never fires a rule twice. ``enabled_rules``
+    keeps the tenant's parsed rules between events while their revision holds.
     """
     tenant_id, customer = occurrence.tenant_id, occurrence.customer
     now = utc_now()
     runs = []
     async with new_uow() as uow:
-        enabled = await uow.rules.enabled_for(tenant_id, occurrence.trigger)
+        enabled = await enabled_rules.of(uow.rules, tenant_id, occurrence.trigger)
         for match in match_rules(enabled, occurrence.facts, subject=customer):
             rule = match.rule
             if rule.cooldown_seconds:

@@ -1,0 +1,52 @@
+"""A tenant's enabled rules, parsed once and kept while they hold.
+
+Running the rules on a message used to read the tenant's enabled rules and parse
+every condition again per event (issue 14). The parsed rules stay in this process
+until the tenant's revision moves: every write of a rule bumps it in the same
+transaction (``RulesRepository.revision``), so a change made through any replica
+is seen by the next event here, at the cost of one read by key.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from rules.app.ports import RulesRepository
+from rules.domain.model import Rule, Trigger
+
+
+@dataclass(frozen=True)
+class _Cached:
+    revision: int
+    rules: tuple[Rule, ...]  # in the order match_rules evaluates them
+
+
+class EnabledRules:
+    def __init__(self, *, max_entries: int = 1024) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, Trigger], _Cached] = OrderedDict()
+
+    async def of(
+        self, repository: RulesRepository, tenant_id: str, trigger: Trigger
+    ) -> tuple[Rule, ...]:
+        """The tenant's enabled rules for the trigger as of the repository's
+        transaction: read again only when the tenant's revision moved."""
+        key = (tenant_id, trigger)
+        # The revision first: rules read after it are at least as new, so an entry
+        # can be newer than its revision says (read once more), never older.
+        revision = await repository.revision(tenant_id)
+        cached = self._entries.get(key)
+        if cached is not None and cached.revision == revision:
+            self._entries.move_to_end(key)
+            return cached.rules
+        enabled = await repository.enabled_for(tenant_id, trigger)
+        ordered = tuple(
+            sorted(enabled, key=lambda r: (r.priority, r.created_at or datetime.min, r.id))
+        )
+        self._entries[key] = _Cached(revision, ordered)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        return ordered
