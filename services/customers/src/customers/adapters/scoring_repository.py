@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -23,7 +22,7 @@ from crosstalk_common.clock import as_utc
 from crosstalk_common.conditions.model import FieldSpec, Group, Node
 from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.db.keyset import past
-from crosstalk_common.db.sqlite_one_trip import in_the_loop
+from crosstalk_common.db.revisions import TenantRevisions
 from crosstalk_common.errors import InvalidArgument
 from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.tables import (
@@ -50,6 +49,9 @@ from customers.domain.scoring import (
 )
 
 log = logging.getLogger(__name__)
+
+# Read on every scored event: by key, in the event loop on SQLite.
+_REVISIONS = TenantRevisions(score_rule_revisions)
 
 # A stored condition is re-read without the size limit it was written under.
 _NO_LIMIT = 10_000
@@ -152,25 +154,10 @@ class SqlScoringRepository:
         await self._bump(rule.tenant_id)
 
     async def _bump(self, tenant_id: str) -> None:
-        """A new revision of the tenant's score rules, committed with the change that makes it."""
-        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(score_rule_revisions).values(tenant_id=tenant_id, revision=1)
-        await self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[score_rule_revisions.c.tenant_id],
-                set_={"revision": score_rule_revisions.c.revision + 1},
-            )
-        )
+        await _REVISIONS.bump(self._session, tenant_id)
 
     async def score_rules_revision(self, tenant_id: str) -> int:
-        found = await self._session.scalar(
-            in_the_loop(
-                select(score_rule_revisions.c.revision).where(
-                    score_rule_revisions.c.tenant_id == tenant_id
-                )
-            )
-        )
-        return int(found or 0)
+        return await _REVISIONS.read(self._session, tenant_id)
 
     async def get_score_rule(self, tenant_id: str, rule_id: str) -> ScoreRule | None:
         row = (

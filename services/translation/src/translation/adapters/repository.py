@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.db.keyset import past
-from crosstalk_common.db.sqlite_one_trip import in_the_loop
+from crosstalk_common.db.revisions import TenantRevisions
 from translation.adapters.tables import (
     glossary_terms,
     intent_keyword_sets,
@@ -307,11 +306,7 @@ def _set(row: Any) -> IntentKeywordSet:
 
 
 # Read on every AnalyzeText: built once, run by key in the event loop on SQLite.
-_REVISION = in_the_loop(
-    select(intent_revisions.c.revision).where(
-        intent_revisions.c.tenant_id == bindparam("tenant_id")
-    )
-)
+_REVISIONS = TenantRevisions(intent_revisions)
 
 
 class SqlIntentRepository:
@@ -324,18 +319,10 @@ class SqlIntentRepository:
 
     async def _bump(self, tenant_id: str) -> None:
         """A new revision of the tenant's sets, committed with the change that makes it."""
-        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(intent_revisions).values(tenant_id=tenant_id, revision=1)
-        await self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[intent_revisions.c.tenant_id],
-                set_={"revision": intent_revisions.c.revision + 1},
-            )
-        )
+        await _REVISIONS.bump(self._session, tenant_id)
 
     async def revision(self, tenant_id: str) -> int:
-        found = await self._session.scalar(_REVISION, {"tenant_id": tenant_id})
-        return int(found or 0)
+        return await _REVISIONS.read(self._session, tenant_id)
 
     async def get(self, tenant_id: str, set_id: str) -> IntentKeywordSet | None:
         row = (
