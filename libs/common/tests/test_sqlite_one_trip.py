@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, column, select, table, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crosstalk_common.db.bulk_insert import insert_rows
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.sqlite_one_trip import OneTripCursor, in_the_loop
+from crosstalk_devstack.sqlite_trips import count_trips
 
 
 @pytest.fixture
@@ -65,25 +65,12 @@ async def test_errors_are_sqlalchemys_and_roll_back(engine: AsyncEngine) -> None
         assert (await conn.execute(text("SELECT count(*) FROM items"))).scalar() == 0
 
 
-def _count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """From now on, the name of every function sent to a connection's thread."""
-    trips: list[str] = []
-    real = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(fn, "__name__", ""))
-        return await real(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    return trips
-
-
 async def test_a_transaction_that_only_read_ends_without_a_trip(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with engine.connect() as conn:  # a pooled connection, opened before counting
         await conn.execute(text("SELECT 1"))
-    trips = _count_trips(monkeypatch)
+    trips = count_trips(monkeypatch)
     async with engine.begin() as conn:  # commits: nothing to commit
         await conn.execute(text("SELECT n FROM items"))
     async with engine.connect() as conn:  # rolls back: nothing to roll back
@@ -106,7 +93,7 @@ async def test_a_marked_read_runs_in_the_loop_and_a_marked_write_does_not(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     items = table("items", column("n"), column("name"))
-    trips = _count_trips(monkeypatch)
+    trips = count_trips(monkeypatch)
     async with engine.begin() as conn:
         await conn.execute(in_the_loop(items.insert().values(name="a")))
         assert trips == ["_run"]  # writes: in the connection's thread
@@ -154,7 +141,7 @@ async def _names(engine: AsyncEngine) -> list[str]:
 async def test_marked_writes_after_the_first_and_their_commit_run_in_the_loop(
     service_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trips = _count_trips(monkeypatch)
+    trips = count_trips(monkeypatch)
     async with service_engine.begin() as conn:
         await conn.execute(_add("a"))
         assert trips == ["_run"]  # the first write takes the lock: in its thread
@@ -178,7 +165,7 @@ async def test_marked_writes_after_the_first_and_their_commit_run_in_the_loop(
 async def test_writes_run_in_the_loop_roll_back_and_fail_as_any(
     service_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trips = _count_trips(monkeypatch)
+    trips = count_trips(monkeypatch)
     async with service_engine.connect() as conn:
         await conn.execute(_add("a"))
         await conn.execute(_add("b"))
@@ -199,7 +186,7 @@ async def test_writes_run_in_the_loop_roll_back_and_fail_as_any(
 async def test_a_transaction_with_an_unmarked_write_commits_in_its_thread(
     service_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trips = _count_trips(monkeypatch)
+    trips = count_trips(monkeypatch)
     async with service_engine.begin() as conn:
         await conn.execute(_add("a"))
         await conn.execute(_items.insert().values(name="b"))  # unmarked: a bulk job's
@@ -213,7 +200,7 @@ async def test_without_background_checkpoints_marked_writes_make_their_trips(
 ) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
-    trips = _count_trips(monkeypatch)
+    trips = count_trips(monkeypatch)
     async with engine.begin() as conn:
         await conn.execute(_add("a"))
         await conn.execute(_add("b"))
@@ -227,7 +214,7 @@ async def test_a_few_rows_inserted_after_a_write_go_in_the_loop_many_do_not(
     rows = MetaData()
     items = Table("items", rows, Column("n", Integer, primary_key=True), Column("name", String))
     sessions = session_factory(service_engine)
-    trips = _count_trips(monkeypatch)
+    trips = count_trips(monkeypatch)
     async with sessions() as session:
         await session.execute(_add("first"))
         await insert_rows(session, items, [{"name": "x1"}, {"name": "x2"}])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from crosstalk_common.errors import InvalidArgument, NotFound
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
+from crosstalk_devstack.sqlite_trips import count_trips
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.identity_resolution import IdentityResolution
@@ -114,3 +116,22 @@ async def test_a_restricted_caller_resolves_only_inside_its_data_scope(
     )
     assert created
     assert new.display_name == "New"
+
+
+@pytest.mark.skipif(
+    os.environ.get("CROSSTALK_TEST_DB", "sqlite") != "sqlite", reason="aiosqlite's thread"
+)
+async def test_resolving_a_held_identity_reads_in_the_event_loop(
+    service: UseCases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Per message from messaging: the owner by identity and the customer, both by key,
+    # run in the event loop's thread, no trip to aiosqlite's; answers as before.
+    buyer = ChannelIdentity(Channel.AMAZON, "A-1", "amazon-de")
+    created, _ = await service.identities.resolve_identity(TENANT, ALL, buyer, "Jonas")
+    hidden = Visibility(DataScope.OWN, "nobody")
+    trips = count_trips(monkeypatch)
+    found, was_created = await service.identities.resolve_identity(TENANT, ALL, buyer, "")
+    assert (found.id, was_created) == (created.id, False)
+    with pytest.raises(NotFound):  # held by a customer out of scope: identities_taken
+        await service.identities.resolve_identity(TENANT, hidden, buyer, "")
+    assert [t for t in trips if t == "_run"] == []

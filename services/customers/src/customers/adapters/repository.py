@@ -138,6 +138,21 @@ _ADD_LIFECYCLE_CHANGE = in_the_loop(insert(lifecycle_changes))
 _ADD_TIMELINE = in_the_loop(insert(timeline))
 
 
+# ResolveIdentity's reads (per message from messaging): lookups by the unique key
+# uq_identity_per_tenant, in the event loop on SQLite; identities_taken marks its
+# statement only for up to _FEW_KEYS identities (an import's batch makes its trip).
+_i = customer_identities.c
+_IDENTITY_OWNER = in_the_loop(
+    select(_i.customer_id).where(
+        _i.tenant_id == bindparam("tenant_id"),
+        _i.channel == bindparam("channel"),
+        _i.store == bindparam("store"),
+        _i.external_id == bindparam("external_id"),
+    )
+)
+_FEW_KEYS = 8
+
+
 def _one(tenant_id: str, customer_id: str, **more: Any) -> dict[str, Any]:
     return {"one_tenant": tenant_id, "one_customer": customer_id, **more}
 
@@ -203,12 +218,13 @@ class SqlCustomerRepository:
     ) -> Customer | None:
         """The customer holding the identity, if the caller may see it."""
         owner = await self._session.scalar(
-            select(customer_identities.c.customer_id).where(
-                customer_identities.c.tenant_id == tenant_id,
-                customer_identities.c.channel == identity.channel.value,
-                customer_identities.c.store == identity.store,
-                customer_identities.c.external_id == identity.external_id,
-            )
+            _IDENTITY_OWNER,
+            {
+                "tenant_id": tenant_id,
+                "channel": identity.channel.value,
+                "store": identity.store,
+                "external_id": identity.external_id,
+            },
         )
         return None if owner is None else await self.get(tenant_id, owner, visibility)
 
@@ -218,21 +234,22 @@ class SqlCustomerRepository:
         if not identities:
             return []
         keys = [(i.channel.value, i.store, i.external_id) for i in identities]
-        rows = await self._session.execute(
-            select(
+        statement = select(
+            customer_identities.c.channel,
+            customer_identities.c.store,
+            customer_identities.c.external_id,
+        ).where(
+            customer_identities.c.tenant_id == tenant_id,
+            customer_identities.c.customer_id != except_id,
+            tuple_(
                 customer_identities.c.channel,
                 customer_identities.c.store,
                 customer_identities.c.external_id,
-            ).where(
-                customer_identities.c.tenant_id == tenant_id,
-                customer_identities.c.customer_id != except_id,
-                tuple_(
-                    customer_identities.c.channel,
-                    customer_identities.c.store,
-                    customer_identities.c.external_id,
-                ).in_(keys),
-            )
+            ).in_(keys),
         )
+        if len(keys) <= _FEW_KEYS:
+            statement = in_the_loop(statement)
+        rows = await self._session.execute(statement)
         return [ChannelIdentity(Channel(r.channel), r.external_id, r.store) for r in rows]
 
     async def save(self, customer: Customer, *, expected_version: int) -> bool:
