@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk.common.v1 import condition_pb2
 from crosstalk_common.clock import as_utc
 from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.db.keyset import past
+from crosstalk_common.db.revisions import TenantRevisions
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
 from rules.adapters.tables import rule_revisions, rule_runs, rules
@@ -50,9 +50,7 @@ def _rule_from_row(row: Any) -> Rule:
 
 
 # Statements run per message event, built once (issue 14).
-_REVISION = in_the_loop(
-    select(rule_revisions.c.revision).where(rule_revisions.c.tenant_id == bindparam("tenant"))
-)
+_REVISIONS = TenantRevisions(rule_revisions)
 _LAST_FIRED = in_the_loop(
     select(func.max(rule_runs.c.created_at)).where(
         rule_runs.c.tenant_id == bindparam("tenant"),
@@ -61,18 +59,6 @@ _LAST_FIRED = in_the_loop(
     )
 )
 _ADD_RUN = in_the_loop(insert(rule_runs))
-
-
-def _bump_revision(dialect_name: str) -> Any:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(rule_revisions).values(tenant_id=bindparam("tenant"), revision=1)
-    return statement.on_conflict_do_update(
-        index_elements=[rule_revisions.c.tenant_id],
-        set_={"revision": rule_revisions.c.revision + 1},
-    )
-
-
-_BUMP_REVISION = {name: _bump_revision(name) for name in ("postgresql", "sqlite")}
 
 
 class SqlRulesRepository:
@@ -106,12 +92,10 @@ class SqlRulesRepository:
         Every write of a rule must call it: replicas keep a tenant's enabled rules
         until its revision moves (app/enabled_rules.py).
         """
-        dialect = self._session.get_bind().dialect.name
-        await self._session.execute(_BUMP_REVISION[dialect], {"tenant": tenant_id})
+        await _REVISIONS.bump(self._session, tenant_id)
 
     async def revision(self, tenant_id: str) -> int:
-        found = await self._session.scalar(_REVISION, {"tenant": tenant_id})
-        return int(found or 0)
+        return await _REVISIONS.read(self._session, tenant_id)
 
     async def get(self, tenant_id: str, rule_id: str) -> Rule | None:
         row = (
