@@ -228,3 +228,31 @@ async def test_a_few_rows_inserted_after_a_write_go_in_the_loop_many_do_not(
     assert trips == ["_run", "execute", "commit"]
     names = await _names(service_engine)
     assert names == ["first", "x1", "x2", "second", *(f"y{i}" for i in range(20))]
+
+
+async def test_a_savepoint_inside_a_transaction_and_its_release_run_in_the_loop(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips = count_trips(monkeypatch)
+    async with engine.begin() as conn:
+        await conn.execute(_items.insert().values(name="a"))
+        assert trips == ["_run"]
+        async with conn.begin_nested():  # SAVEPOINT and RELEASE: no trip
+            await conn.execute(in_the_loop(select(_items.c.n).where(_items.c.name == "a")))
+        assert trips == ["_run"]
+        nested = await conn.begin_nested()
+        await conn.execute(_items.insert().values(name="b"))
+        await nested.rollback()  # ROLLBACK TO makes its trip, and undoes "b"
+        assert trips == ["_run", "_run", "_run"]
+    assert trips[-1] == "commit"
+    trips.clear()
+    # A savepoint that opens the transaction makes its trip, and so does its RELEASE
+    # (it commits): "c" is there afterwards.
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("SAVEPOINT outer_one")
+        await conn.execute(_items.insert().values(name="c"))
+        await conn.exec_driver_sql("RELEASE SAVEPOINT outer_one")
+        assert trips == ["_run", "_run", "_run"]
+    async with engine.connect() as conn:
+        names = (await conn.execute(select(_items.c.name).order_by(_items.c.name))).scalars()
+        assert names.all() == ["a", "c"]

@@ -31,11 +31,18 @@ single-customer write then makes one trip, its first write, instead of five
 or more (issue 12, item 25: eight callers writing while a bulk job runs).
 A transaction with an unmarked write (a bulk job's) commits in the
 connection's thread, as before.
+
+A SAVEPOINT made inside an open transaction, and its RELEASE, run in the loop
+too: neither takes a lock nor writes (the RELEASE of a savepoint that opened
+the transaction commits it, so that one makes its trip). A consumer's unit of
+work is such a savepoint within its transaction: two trips less per event
+(issue 14: a score rule event for a tenant without rules made four).
 """
 
 from __future__ import annotations
 
 import collections
+import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -53,6 +60,7 @@ from sqlalchemy.util.concurrency import await_
 from crosstalk_common.db.write_gate import writes
 
 _IN_THE_LOOP = "crosstalk_sqlite_in_the_loop"
+_SAVEPOINT = re.compile(r"\s*(RELEASE\s+)?SAVEPOINT\s+(\S+)\s*$", re.IGNORECASE)
 
 _E = TypeVar("_E", bound=Executable)
 
@@ -169,6 +177,10 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         connection: _OneTripConnection = self._adapt_connection  # type: ignore[assignment]
         connection.transaction_seen()
         writing = writes(operation)
+        if not in_the_loop and (savepoint := _SAVEPOINT.match(operation)) is not None:
+            in_the_loop = connection.savepoint_here(
+                savepoint.group(2), released=savepoint.group(1) is not None
+            )
         try:
             if (
                 in_the_loop
@@ -216,7 +228,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_all_writes_marked", "_holds_write_lock", "writes_here")
+    __slots__ = ("_all_writes_marked", "_holds_write_lock", "_savepoints_here", "writes_here")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
@@ -227,6 +239,21 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
     def _forget_transaction(self) -> None:
         self._holds_write_lock = False
         self._all_writes_marked = True
+        self._savepoints_here: set[str] = set()
+
+    def savepoint_here(self, name: str, *, released: bool) -> bool:
+        """Whether this SAVEPOINT (or its RELEASE) may run in the loop: made
+        inside an open transaction, it takes no lock and its release commits
+        nothing."""
+        if released:
+            if name not in self._savepoints_here:
+                return False
+            self._savepoints_here.discard(name)
+            return self._in_transaction()
+        if not self._in_transaction():
+            return False  # it opens the transaction: its RELEASE commits
+        self._savepoints_here.add(name)
+        return True
 
     def _in_transaction(self) -> bool:
         # Read in the loop's thread: the connection's thread is idle between
