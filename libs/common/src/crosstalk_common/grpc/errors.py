@@ -40,6 +40,7 @@ from crosstalk_common.errors import (
     Unavailable,
     is_valid_reason,
 )
+from crosstalk_common.grpc.unary_interceptor import WrappedHandlers
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, domain: str) -> None:
         self.domain = domain
-        # Per method: the handler beneath and its wrapped form (see unary_interceptor).
-        self._wrapped: dict[str, tuple[Any, Any]] = {}
+        self._wrapped = WrappedHandlers()
 
     async def intercept_service(
         self,
@@ -189,12 +189,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
-        kept = self._wrapped.get(method)
-        if kept is not None and kept[0] is handler:
-            return cast("grpc.RpcMethodHandler[_TRequest, _TResponse]", kept[1])
-        wrapped = self._wrap(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._wrapped.get(method, handler, lambda beneath: self._wrap(beneath, method))
 
     def _wrap(
         self, handler: grpc.RpcMethodHandler[_TRequest, _TResponse], method: str

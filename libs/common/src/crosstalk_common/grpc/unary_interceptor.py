@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -21,6 +21,26 @@ Behavior = Callable[[Any, Any], Any]
 Deserializer = Callable[[bytes], Any]
 
 INFRASTRUCTURE = "/grpc."
+
+_Handler = TypeVar("_Handler")
+_Wrapped = TypeVar("_Wrapped")
+
+
+class WrappedHandlers:
+    """Per method, the handler beneath and its wrapped form: the wrapped one is
+    handed out again while the handler beneath is the same object."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[Any, Any]] = {}
+
+    def get(self, method: str, handler: _Handler, wrap: Callable[[_Handler], _Wrapped]) -> _Wrapped:
+        kept = self._kept.get(method)
+        if kept is not None and kept[0] is handler:
+            wrapped: _Wrapped = kept[1]
+            return wrapped
+        wrapped = wrap(handler)
+        self._kept[method] = (handler, wrapped)
+        return wrapped
 
 
 async def run(behavior: Behavior, request: Any, context: Any) -> Any:
@@ -31,7 +51,7 @@ async def run(behavior: Behavior, request: Any, context: Any) -> Any:
 
 class UnaryInterceptor(grpc.aio.ServerInterceptor, ABC):
     def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[Any, grpc.RpcMethodHandler[Any, Any]]] = {}
+        self._wrapped = WrappedHandlers()
 
     @abstractmethod
     def wrap(self, behavior: Behavior, method: str) -> Callable[[Any, Any], Awaitable[Any]]:
@@ -50,13 +70,12 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor, ABC):
         method = handler_call_details.method
         if handler is None or handler.unary_unary is None or method.startswith(INFRASTRUCTURE):
             return handler
-        kept = self._wrapped.get(method)
-        if kept is not None and kept[0] is handler:
-            return kept[1]
-        wrapped = grpc.unary_unary_rpc_method_handler(
-            self.wrap(handler.unary_unary, method),
-            request_deserializer=self.deserializer(handler.request_deserializer),
-            response_serializer=handler.response_serializer,
+        return self._wrapped.get(
+            method,
+            handler,
+            lambda beneath: grpc.unary_unary_rpc_method_handler(
+                self.wrap(beneath.unary_unary, method),
+                request_deserializer=self.deserializer(beneath.request_deserializer),
+                response_serializer=beneath.response_serializer,
+            ),
         )
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
