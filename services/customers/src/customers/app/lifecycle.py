@@ -9,7 +9,7 @@ from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from customers.app.conflicts import ChangedMeanwhile, retried_when_changed_meanwhile
-from customers.app.lookup import visible_customer
+from customers.app.lookup import read_of_visible_customer, visible_customer
 from customers.app.ports import UnitOfWork
 from customers.app.timeline import record
 from customers.domain.events import CustomerStageChanged
@@ -87,8 +87,12 @@ class LifecycleStages:
         after: list[str],
         limit: int,
     ) -> list[LifecycleChange]:
-        async with self.new_uow() as uow:
-            await visible_customer(uow, tenant_id, visibility, customer_id)
-            return await uow.customers.lifecycle_history(
+        return await read_of_visible_customer(
+            self.new_uow,
+            tenant_id,
+            visibility,
+            customer_id,
+            lambda uow: uow.customers.lifecycle_history(
                 tenant_id, customer_id, after=after, limit=limit
-            )
+            ),
+        )

@@ -16,7 +16,7 @@ from crosstalk_common.errors import (
 )
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
-from customers.app.lookup import visible_customer
+from customers.app.lookup import read_of_visible_customer, visible_customer
 from customers.app.ports import RequestReplayed, UnitOfWork
 from customers.app.tiers import reassess_tier
 from customers.domain.model import (
@@ -161,8 +161,12 @@ class Points:
         after: list[str],
         limit: int,
     ) -> list[PointsEntry]:
-        async with self.new_uow() as uow:
-            await visible_customer(uow, tenant_id, visibility, customer_id)
-            return await uow.customers.points_ledger(
+        return await read_of_visible_customer(
+            self.new_uow,
+            tenant_id,
+            visibility,
+            customer_id,
+            lambda uow: uow.customers.points_ledger(
                 tenant_id, customer_id, after=after, limit=limit
-            )
+            ),
+        )

@@ -9,7 +9,7 @@ from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import Aborted, NotFound
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
-from customers.app.lookup import visible_customer
+from customers.app.lookup import read_of_visible_customer, visible_customer
 from customers.app.ports import RequestReplayed, UnitOfWork
 from customers.app.tiers import reassess_tier
 from customers.app.timeline import record
@@ -105,8 +105,12 @@ class ScoreAdjustments:
         after: list[str],
         limit: int,
     ) -> list[ScoreChange]:
-        async with self.new_uow() as uow:
-            await visible_customer(uow, tenant_id, visibility, customer_id)
-            return await uow.customers.score_history(
+        return await read_of_visible_customer(
+            self.new_uow,
+            tenant_id,
+            visibility,
+            customer_id,
+            lambda uow: uow.customers.score_history(
                 tenant_id, customer_id, after=after, limit=limit
-            )
+            ),
+        )
