@@ -75,10 +75,6 @@ class AdmissionInterceptor(UnaryInterceptor):
         # caller gave up is cancelled and skipped.
         self._waiting: deque[asyncio.Future[None]] = deque()
 
-    @property
-    def in_flight(self) -> int:
-        return self.limits.limit - self._free
-
     def wrap(self, behavior: Behavior, method: str) -> Callable[[Any, Any], Awaitable[Any]]:
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             await self._enter(context)
