@@ -84,6 +84,9 @@ def test_bad_overrides_are_rejected(gateway_yaml: Path, overrides: dict[str, obj
         "timeouts: {methods: {GetDashboard: 1s}}\n",
         "strip_request_headers: [X-Bad Header]\n",
         "tracing: {otlp_endpoint: '127.0.0.1:4317', sampling_percent: 101}\n",
+        "upstream: {retry_budget_percent: 101}\n",
+        "upstream: {retry_budget_percent: 0}\n",
+        "upstream: {max_retries: 3}\n",
     ],
 )
 def test_bad_gateway_yaml_is_rejected(tmp_path: Path, text: str) -> None:

@@ -455,6 +455,11 @@ def _parse(raw: Mapping[str, Any]) -> GatewaySettings:
         for key, value in up.items()
     }
     upstream = UpstreamSettings(**upstream_fields)
+    if upstream.retry_budget_percent > 100:
+        raise GatewayConfigError(
+            "upstream.retry_budget_percent: a share of active requests, at most 100, "
+            f"got {upstream.retry_budget_percent}"
+        )
     http_raw = _section(
         raw, "http", {"stream_idle_timeout", "request_timeout", "max_downstream_connections"}
     )
