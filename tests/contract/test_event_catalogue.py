@@ -12,7 +12,8 @@ import pytest
 pytestmark = pytest.mark.nodb
 
 EVENTS_PACKAGE = "crosstalk.events.v1"
-NOT_PAYLOADS = {"EventEnvelope", "EventSpec"}
+# Shapes events carry, not events themselves.
+NOT_PAYLOADS = {"EventEnvelope", "EventSpec", "CustomerSnapshot"}
 SERVICES = {"identity", "customers", "rules", "translation", "messaging", "reporting"}
 # NATS subject: dot-separated tokens, each of lowercase letters, digits and "_".
 SUBJECT = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
