@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from crosstalk_common.grpc.auth import AUTHENTICATED
+
 _READ = "conversations.read"
 _CRUD = ("Create", "Get", "Update", "Delete")
 
@@ -34,4 +36,7 @@ METHOD_PERMISSIONS: dict[str, str] = {
     "SubmitCsat": "messages.ingest",
     **{f"{verb}ChannelConfig": "channels.manage" for verb in _CRUD},
     "ListChannelConfigs": "channels.manage",
+    # A member's own notifications: any signed-in member (the handler scopes to the caller).
+    "ListNotifications": AUTHENTICATED,
+    "MarkNotificationRead": AUTHENTICATED,
 }
