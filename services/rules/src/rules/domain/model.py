@@ -24,7 +24,27 @@ MAX_RULES_PER_PAGE = 50
 
 
 class Trigger(Enum):
+    """What wakes a rule up (``crosstalk.rules.v1.Trigger``); the value is stored."""
+
     MESSAGE_RECEIVED = "message_received"
+    CUSTOMER_CREATED = "customer_created"
+    CUSTOMER_UPDATED = "customer_updated"
+    CUSTOMER_TAGGED = "customer_tagged"
+    CUSTOMER_UNTAGGED = "customer_untagged"
+    CUSTOMER_TIER_CHANGED = "customer_tier_changed"
+    CUSTOMER_STAGE_CHANGED = "customer_stage_changed"
+    CUSTOMER_SCORED = "customer_scored"
+    ORDER_RECORDED = "order_recorded"
+    CONVERSATION_CREATED = "conversation_created"
+    CONVERSATION_STATUS_CHANGED = "conversation_status_changed"
+    CONVERSATION_ASSIGNED = "conversation_assigned"
+    CASE_OPENED = "case_opened"
+    CASE_TRANSITIONED = "case_transitioned"
+    CSAT_SUBMITTED = "csat_submitted"
+    # Time triggers: fired by durable timers (core_loop §4), not by an event.
+    NO_REPLY_TIMEOUT = "no_reply_timeout"
+    CASE_OPEN_TIMEOUT = "case_open_timeout"
+    SCHEDULE = "schedule"
 
 
 @dataclass(frozen=True)
