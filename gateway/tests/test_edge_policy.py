@@ -116,6 +116,7 @@ def test_public_methods_have_per_client_buckets(
         "crosstalk.identity.v1.IdentityService/Login",
         "crosstalk.identity.v1.IdentityService/RefreshToken",
         "crosstalk.identity.v1.IdentityService/ExchangeApiKey",
+        "crosstalk.messaging.v1.MessagingService/SubmitCsat",
     }
     limiter = _filter(config, LIMITER)
     entries = [d["entries"] for d in limiter["descriptors"]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crosstalk_common.grpc.auth import AUTHENTICATED
+from crosstalk_common.grpc.auth import AUTHENTICATED, PUBLIC
 
 _READ = "conversations.read"
 _CRUD = ("Create", "Get", "Update", "Delete")
@@ -14,15 +14,24 @@ METHOD_PERMISSIONS: dict[str, str] = {
     "GetMessage": _READ,
     "ListMessages": _READ,
     "SendReply": "conversations.reply",
+    "ConfirmDraft": "conversations.reply",
+    "DiscardDraft": "conversations.reply",
+    "SendProactiveMessage": "conversations.reply",
+    "GetMessagingSettings": _READ,
+    "UpdateMessagingSettings": "tenant.manage",
+    "SetTranslationSetting": "translation.manage",
+    "ListTranslationSettings": _READ,
+    "DeleteTranslationSetting": "translation.manage",
     "AssignConversation": "conversations.assign",
     "SetConversationStatus": "conversations.assign",
     "SetConversationPriority": "conversations.assign",
     "RenderTemplate": "templates.use",
     "ListReplyTemplateVersions": "templates.use",
+    "RollbackReplyTemplate": "templates.use",
     "GetReplyTemplate": "templates.use",
     "ListReplyTemplates": "templates.use",
-    # Private templates are each member's own; shared ones need the permission
-    # (the handler checks which kind a template is).
+    # Private templates are each member's own; creating, changing or deleting a
+    # shared one also needs templates.manage_shared (app/templates.py checks it).
     "CreateReplyTemplate": "templates.use",
     "UpdateReplyTemplate": "templates.use",
     "DeleteReplyTemplate": "templates.use",
@@ -32,8 +41,10 @@ METHOD_PERMISSIONS: dict[str, str] = {
     "CreateCsatSurvey": "conversations.reply",
     "GetCsatSurvey": _READ,
     "ListCsatSurveys": _READ,
-    # Customers answer surveys through a channel adapter acting for them.
-    "SubmitCsat": "messages.ingest",
+    # The customer answers without an access token: the request's one-time
+    # token, signed by messaging, is the credential (gateway.yaml lists it in
+    # auth.public_methods too).
+    "SubmitCsat": PUBLIC,
     **{f"{verb}ChannelConfig": "channels.manage" for verb in _CRUD},
     "ListChannelConfigs": "channels.manage",
     # A member's own notifications: any signed-in member (the handler scopes to the caller).
