@@ -56,6 +56,28 @@ Action = AddTag
 
 
 @dataclass(frozen=True)
+class TimeTrigger:
+    """When a timer trigger fires: after ``delay_seconds`` (NO_REPLY_TIMEOUT,
+    CASE_OPEN_TIMEOUT) or on a five-field ``cron`` read in ``time_zone`` (SCHEDULE)."""
+
+    delay_seconds: int = 0
+    cron: str = ""
+    time_zone: str = ""
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    """A saved segment whose condition a rule copied at save, and which version."""
+
+    segment_id: str
+    version: int
+
+
+def etag_of(version: int) -> str:
+    return f'W/"{version}"'
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     tenant_id: str
@@ -73,6 +95,19 @@ class Rule:
     updated_at: datetime | None = None
     # The condition as the client sent it (serialized), to give it back unchanged.
     condition_blob: bytes = field(default=b"", repr=False)
+    description: str = ""
+    time_trigger: TimeTrigger | None = None
+    creator: str = ""  # the member id of who created it
+    # Saved segments the condition names ("customer.segment"), copied at save:
+    # ``condition`` is the tree with their conditions in place, and
+    # ``compiled_condition_blob`` that tree serialized (empty when no segment).
+    segments: tuple[SegmentRef, ...] = ()
+    compiled_condition_blob: bytes = field(default=b"", repr=False)
+
+    @property
+    def etag(self) -> str:
+        """Changes with every version (every change of a rule is a new version)."""
+        return etag_of(self.version)
 
     def validate(self) -> None:
         problems = []
@@ -93,8 +128,8 @@ class Rule:
         for i, action in enumerate(self.actions):
             if isinstance(action, AddTag):
                 problems.extend(_tag_problems(action.tags, f"rule.actions[{i}].add_tag.tags"))
-        if not 0 <= self.rollout_percent <= 100:
-            problems.append(FieldViolation("rule.rollout_percent", "must be between 0 and 100"))
+        if not 1 <= self.rollout_percent <= 100:
+            problems.append(FieldViolation("rule.rollout_percent", "must be between 1 and 100"))
         if self.cooldown_seconds < 0:
             problems.append(FieldViolation("rule.cooldown", "must not be negative"))
         if not problems and self.size_in_bytes() > MAX_RULE_BYTES:
@@ -110,7 +145,11 @@ class Rule:
 
     def size_in_bytes(self) -> int:
         """What the rule's content takes: its name, condition and tags in UTF-8."""
-        texts = [self.display_name, *(tag for action in self.actions for tag in action.tags)]
+        texts = [
+            self.display_name,
+            self.description,
+            *(tag for action in self.actions for tag in getattr(action, "tags", ())),
+        ]
         return len(self.condition_blob) + sum(len(text.encode()) for text in texts)
 
     def in_rollout(self, subject: str) -> bool:
