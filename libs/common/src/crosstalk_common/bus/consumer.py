@@ -12,6 +12,11 @@ given instead, applies all the batch's new events in one call (one INSERT
 for all, say), which is what makes a consumer fast: a statement per event
 costs far more than the rest of the kit's work for it.
 
+While a handler applies an event, the event's causation (the rule run that
+caused it, ``bus.causation``) is current, so the events it emits carry it on;
+a batch handler is called once per run of consecutive new events sharing a
+causation (one call when none has any, as with a channel's messages).
+
 If a handler fails, the batch is rolled back and replayed one event per
 transaction (a batch handler then gets a batch of one), so one poison event
 cannot hold back the others: it is nak'ed with a delay and terminated after
@@ -39,8 +44,9 @@ from sqlalchemy.sql.expression import Executable
 
 from crosstalk_common.aio import sleep_unless_stopped
 from crosstalk_common.bus.catalogue import stream_name, subject_for
+from crosstalk_common.bus.causation import caused_by
 from crosstalk_common.bus.connection import ensure_streams
-from crosstalk_common.bus.envelope import Event, UndecodableEvent, read_event
+from crosstalk_common.bus.envelope import Event, UndecodableEvent, causation_of, read_event
 from crosstalk_common.bus.tracing import process_span, start_process_span
 from crosstalk_common.clock import utc_now
 
@@ -48,7 +54,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 # Applies the new events of a batch at once (one statement for all, say), in the
-# order they were delivered; runs in the transaction that claims them in the inbox.
+# order they were delivered; runs in the transaction that claims them in the inbox,
+# once per run of consecutive events of one causation (see the module's doc).
 BatchHandler = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
 
 
@@ -193,7 +200,8 @@ class EventConsumer:
                     span.set_attribute("crosstalk.duplicate", True)
                     continue
                 fresh.discard(event.event_id)  # a copy later in this batch is a duplicate
-                await handler(session, event)
+                with caused_by(causation_of(event.envelope)):
+                    await handler(session, event)
 
     async def _apply_together(
         self,
@@ -216,8 +224,16 @@ class EventConsumer:
                 span.set_attribute("crosstalk.duplicate", True)
                 span.end()
         try:
-            if new:
-                await handler(session, new)
+            # Consecutive events of one causation go together, each run with its
+            # causation current (nearly always one run: no causation at all).
+            start = 0
+            causation = causation_of(new[0].envelope) if new else None
+            for i in range(1, len(new) + 1):
+                following = causation_of(new[i].envelope) if i < len(new) else None
+                if i == len(new) or following != causation:
+                    with caused_by(causation):
+                        await handler(session, new[start:i])
+                    start, causation = i, following
         except Exception as exc:
             for span in spans:
                 span.record_exception(exc)

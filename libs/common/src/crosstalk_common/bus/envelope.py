@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError, Message
 from crosstalk.events.v1 import envelope_pb2
 from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.bus.catalogue import EventType, catalogue, event_type_of
+from crosstalk_common.bus.causation import Causation
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,18 @@ class Event:
     def type(self) -> str:
         return str(self.envelope.type)
 
+    @property
+    def causation(self) -> Causation | None:
+        return causation_of(self.envelope)
+
+
+def causation_of(envelope: envelope_pb2.EventEnvelope) -> Causation | None:
+    """The rule run an envelope says caused it, or None (no rule did)."""
+    run, depth = envelope.causing_run, envelope.causation_depth
+    if not run and not depth:
+        return None
+    return Causation(run, depth)
+
 
 _TYPE_URL_PREFIX = "type.googleapis.com/"  # Any.Pack's default
 
@@ -51,6 +64,7 @@ def new_envelope(
     occurred_at: datetime,
     trace_context: dict[str, str],
     event_id: str | None = None,
+    causation: Causation | None = None,
 ) -> tuple[EventType, envelope_pb2.EventEnvelope]:
     event_type = event_type_of(payload)
     packed = AnyPb()
@@ -64,6 +78,9 @@ def new_envelope(
         payload=packed,
         producer=event_type.producer,
     )
+    if causation is not None:
+        envelope.causing_run = causation.run
+        envelope.causation_depth = causation.depth
     return event_type, envelope
 
 
@@ -131,7 +148,8 @@ def new_event_ids(count: int, *, now_ms: int | None = None) -> list[str]:
 
 
 class EnvelopeWriter:
-    """Serialized envelopes of many events of one tenant, one time and one trace context.
+    """Serialized envelopes of many events of one tenant, one time, one trace
+    context and one causation.
 
     What the envelopes of one payload type share (tenant, type, producer,
     time, trace context, the payload's type URL) is set once, on a template
@@ -141,11 +159,17 @@ class EnvelopeWriter:
     """
 
     def __init__(
-        self, tenant_id: str, *, occurred_at: datetime, trace_context: dict[str, str]
+        self,
+        tenant_id: str,
+        *,
+        occurred_at: datetime,
+        trace_context: dict[str, str],
+        causation: Causation | None = None,
     ) -> None:
         self._tenant_id = tenant_id
         self._stamp = to_timestamp(occurred_at)
         self._trace_context = trace_context
+        self._causation = causation
         self._templates: dict[type[Message], tuple[EventType, envelope_pb2.EventEnvelope]] = {}
 
     def _template(self, payload: Message) -> tuple[EventType, envelope_pb2.EventEnvelope]:
@@ -157,6 +181,9 @@ class EnvelopeWriter:
             trace_context=self._trace_context,
             producer=event_type.producer,
         )
+        if self._causation is not None:
+            template.causing_run = self._causation.run
+            template.causation_depth = self._causation.depth
         template.payload.type_url = _TYPE_URL_PREFIX + event_type.payload_name  # as Pack sets it
         self._templates[type(payload)] = (event_type, template)
         return event_type, template

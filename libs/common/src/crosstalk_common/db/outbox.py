@@ -10,13 +10,18 @@ from opentelemetry import propagate
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crosstalk_common.bus.causation import Causation, current_causation
 from crosstalk_common.bus.envelope import EnvelopeWriter, new_event_ids
 from crosstalk_common.clock import utc_now
 from crosstalk_common.db.bulk_insert import insert_rows
 
 
-def outbox_rows(tenant_id: str, payloads: Sequence[Message]) -> list[dict[str, Any]]:
-    """The outbox rows of events happening now, in order, carrying the current trace context.
+def outbox_rows(
+    tenant_id: str, payloads: Sequence[Message], causation: Causation | None = None
+) -> list[dict[str, Any]]:
+    """The outbox rows of events happening now, in order, carrying the current
+    trace context and causation (``causation`` instead, if given: see
+    ``bus.causation``).
 
     Saving the context with the event lets the consumer's span join the trace
     of the request that caused it, however late the relay publishes it. The
@@ -26,7 +31,12 @@ def outbox_rows(tenant_id: str, payloads: Sequence[Message]) -> list[dict[str, A
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     now = utc_now()
-    writer = EnvelopeWriter(tenant_id, occurred_at=now, trace_context=carrier)
+    writer = EnvelopeWriter(
+        tenant_id,
+        occurred_at=now,
+        trace_context=carrier,
+        causation=causation if causation is not None else current_causation(),
+    )
     rows = []
     for event_id, payload in zip(new_event_ids(len(payloads)), payloads, strict=True):
         event_type, envelope = writer.write(payload, event_id)
@@ -43,9 +53,11 @@ def outbox_rows(tenant_id: str, payloads: Sequence[Message]) -> list[dict[str, A
     return rows
 
 
-def outbox_row(tenant_id: str, payload: Message) -> dict[str, Any]:
+def outbox_row(
+    tenant_id: str, payload: Message, causation: Causation | None = None
+) -> dict[str, Any]:
     """The outbox row of one event (see ``outbox_rows``)."""
-    return outbox_rows(tenant_id, [payload])[0]
+    return outbox_rows(tenant_id, [payload], causation)[0]
 
 
 async def write_outbox_rows(
@@ -56,9 +68,14 @@ async def write_outbox_rows(
 
 
 async def stage_event(
-    session: AsyncSession, outbox: Table, tenant_id: str, payload: Message
+    session: AsyncSession,
+    outbox: Table,
+    tenant_id: str,
+    payload: Message,
+    *,
+    causation: Causation | None = None,
 ) -> str:
     """Write one event to the outbox now; it commits (or not) with the session."""
-    row = outbox_row(tenant_id, payload)
+    row = outbox_row(tenant_id, payload, causation)
     await write_outbox_rows(session, outbox, [row])
     return str(row["id"])

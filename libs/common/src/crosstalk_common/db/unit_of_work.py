@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crosstalk_common.bus.causation import Causation, current_causation
 from crosstalk_common.db.outbox import outbox_row, outbox_rows, write_outbox_rows
 
 log = logging.getLogger(__name__)
@@ -96,23 +97,36 @@ class SqlUnitOfWork:
         finally:
             self._session = None
 
-    async def emit(self, tenant_id: str, payload: Message) -> str:
-        """Stage an event; it is written to the outbox by commit(), in the same transaction."""
-        row = outbox_row(tenant_id, payload)
+    async def emit(
+        self, tenant_id: str, payload: Message, *, causation: Causation | None = None
+    ) -> str:
+        """Stage an event; it is written to the outbox by commit(), in the same transaction.
+
+        Its envelope carries the current causation (the consumed event's, see
+        ``bus.causation``), or ``causation`` if given."""
+        row = outbox_row(tenant_id, payload, causation)
         self._staged.append(row)
         return str(row["id"])
 
-    async def emit_many(self, tenant_id: str, payloads: Sequence[Message]) -> list[str]:
-        """Stage many events at once (sharing time and trace context); their ids, in order.
+    async def emit_many(
+        self,
+        tenant_id: str,
+        payloads: Sequence[Message],
+        *,
+        causation: Causation | None = None,
+    ) -> list[str]:
+        """Stage many events at once (sharing time, trace context and causation,
+        as ``emit``); their ids, in order.
 
         Uses no connection, so it may run while the unit of work's statements
         do; thousands of envelopes are serialized in a worker thread (with the
         caller's trace context), leaving the event loop to the statements.
         """
+        causation = causation if causation is not None else current_causation()
         if len(payloads) >= _ENVELOPES_IN_A_THREAD:
-            rows = await asyncio.to_thread(outbox_rows, tenant_id, payloads)
+            rows = await asyncio.to_thread(outbox_rows, tenant_id, payloads, causation)
         else:
-            rows = outbox_rows(tenant_id, payloads)
+            rows = outbox_rows(tenant_id, payloads, causation)
         self._staged.extend(rows)
         return [str(r["id"]) for r in rows]
 

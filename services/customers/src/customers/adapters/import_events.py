@@ -19,6 +19,7 @@ from opentelemetry import propagate
 
 from crosstalk.events.v1 import envelope_pb2
 from crosstalk_common.bus.catalogue import EventType
+from crosstalk_common.bus.causation import current_causation
 from crosstalk_common.bus.envelope import new_envelope
 from crosstalk_common.clock import utc_now
 
@@ -27,6 +28,7 @@ def outbox_rows(tenant_id: str, events: Sequence[tuple[str, Message]]) -> list[d
     """The outbox rows of (event id, payload) pairs, in order."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
+    causation = current_causation()
     templates: dict[type[Message], tuple[EventType, envelope_pb2.EventEnvelope]] = {}
     rows = []
     for event_id, payload in events:
@@ -34,7 +36,12 @@ def outbox_rows(tenant_id: str, events: Sequence[tuple[str, Message]]) -> list[d
         found = templates.get(type(payload))
         if found is None:
             found = new_envelope(
-                tenant_id, payload, occurred_at=now, trace_context=carrier, event_id=event_id
+                tenant_id,
+                payload,
+                occurred_at=now,
+                trace_context=carrier,
+                event_id=event_id,
+                causation=causation,
             )
             templates[type(payload)] = found
         else:

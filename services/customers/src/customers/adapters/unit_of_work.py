@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crosstalk_common.bus.causation import Causation
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.filter_index.index import FilterIndex
@@ -54,11 +55,23 @@ class CustomersUnitOfWork(SqlUnitOfWork):
         self.scoring = SqlScoringRepository(self.session)
         return self
 
-    async def emit(self, tenant_id: str, payload: Message | CustomerEvent) -> str:
+    async def emit(
+        self,
+        tenant_id: str,
+        payload: Message | CustomerEvent,
+        *,
+        causation: Causation | None = None,
+    ) -> str:
         """Stage an event; a CustomerEvent is staged as its proto."""
-        return await super().emit(tenant_id, event_pb(payload))
+        return await super().emit(tenant_id, event_pb(payload), causation=causation)
 
     async def emit_many(
-        self, tenant_id: str, payloads: Sequence[Message | CustomerEvent]
+        self,
+        tenant_id: str,
+        payloads: Sequence[Message | CustomerEvent],
+        *,
+        causation: Causation | None = None,
     ) -> list[str]:
-        return await super().emit_many(tenant_id, [event_pb(p) for p in payloads])
+        return await super().emit_many(
+            tenant_id, [event_pb(p) for p in payloads], causation=causation
+        )

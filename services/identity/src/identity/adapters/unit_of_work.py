@@ -6,6 +6,7 @@ from typing import Self
 
 from google.protobuf.message import Message
 
+from crosstalk_common.bus.causation import Causation
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from identity.adapters.auth_repository import (
     SqlApiKeyRepository,
@@ -46,6 +47,12 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.idempotency = SqlIdempotencyRepository(session)
         return self
 
-    async def emit(self, tenant_id: str, payload: Message | IdentityEvent) -> str:
+    async def emit(
+        self,
+        tenant_id: str,
+        payload: Message | IdentityEvent,
+        *,
+        causation: Causation | None = None,
+    ) -> str:
         """Stage an event; an IdentityEvent is staged as its proto."""
-        return await super().emit(tenant_id, event_pb(payload))
+        return await super().emit(tenant_id, event_pb(payload), causation=causation)

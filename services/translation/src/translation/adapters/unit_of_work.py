@@ -6,6 +6,7 @@ from typing import Self
 
 from google.protobuf.message import Message
 
+from crosstalk_common.bus.causation import Causation
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from translation.adapters.mapping import event_pb
 from translation.adapters.repository import (
@@ -31,6 +32,12 @@ class TranslationUnitOfWork(SqlUnitOfWork):
         self.memory = SqlMemoryRepository(self.session)
         return self
 
-    async def emit(self, tenant_id: str, payload: Message | TranslationEvent) -> str:
+    async def emit(
+        self,
+        tenant_id: str,
+        payload: Message | TranslationEvent,
+        *,
+        causation: Causation | None = None,
+    ) -> str:
         """Stage an event; a TranslationEvent is staged as its proto."""
-        return await super().emit(tenant_id, event_pb(payload))
+        return await super().emit(tenant_id, event_pb(payload), causation=causation)
