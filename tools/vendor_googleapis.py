@@ -24,6 +24,7 @@ WANTED = {
         "client",
         "launch_stage",
         "field_info",
+        "httpbody",
     ],
     google.rpc: ["status", "error_details", "code"],
 }

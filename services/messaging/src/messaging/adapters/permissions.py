@@ -47,6 +47,10 @@ METHOD_PERMISSIONS: dict[str, str] = {
     "SubmitCsat": PUBLIC,
     **{f"{verb}ChannelConfig": "channels.manage" for verb in _CRUD},
     "ListChannelConfigs": "channels.manage",
+    # A channel's inbound deliveries: the channel's own secret is the credential
+    # (signature or inbound secret, checked by the handler; auth.public_methods too).
+    "ReceiveWebhook": PUBLIC,
+    "ReceiveEmail": PUBLIC,
     # A member's own notifications: any signed-in member (the handler scopes to the caller).
     "ListNotifications": AUTHENTICATED,
     "MarkNotificationRead": AUTHENTICATED,
