@@ -13,13 +13,15 @@ from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.errors import FieldViolation, InvalidArgument
+from rules.adapters.action_mapping import action_from_pb, action_to_pb
 from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
 from rules.app.running import Occurrence
 from rules.app.use_cases import rule_name
 from rules.domain.events import RuleActionTagRequested, RuleFired, RulesEvent
-from rules.domain.model import AddTag, Rule, Trigger
+from rules.domain.model import Rule, Trigger
 
-_TRIGGERS = {resources_pb2.TRIGGER_MESSAGE_RECEIVED: Trigger.MESSAGE_RECEIVED}
+# TRIGGER_CUSTOMER_TIER_CHANGED -> Trigger.CUSTOMER_TIER_CHANGED, for every trigger.
+_TRIGGERS = {resources_pb2.Trigger.Value(f"TRIGGER_{t.name}"): t for t in Trigger}
 _TRIGGERS_PB = {v: k for k, v in _TRIGGERS.items()}
 
 
@@ -31,14 +33,12 @@ def rule_from_pb(tenant_id: str, pb: resources_pb2.Rule) -> Rule:
             FieldViolation("rule.trigger", "choose a trigger, e.g. TRIGGER_MESSAGE_RECEIVED")
         )
     actions = []
-    for i, action in enumerate(pb.actions):
-        kind = action.WhichOneof("kind")
-        if kind == "add_tag":
-            actions.append(AddTag(tuple(t.strip() for t in action.add_tag.tags)))
+    for i, action_pb in enumerate(pb.actions):
+        action = action_from_pb(action_pb, f"rule.actions[{i}]")
+        if isinstance(action, FieldViolation):
+            problems.append(action)
         else:
-            problems.append(
-                FieldViolation(f"rule.actions[{i}]", "set one action kind, e.g. add_tag")
-            )
+            actions.append(action)
     if problems:
         raise InvalidArgument(problems)
     assert trigger is not None
@@ -60,6 +60,7 @@ def rule_from_pb(tenant_id: str, pb: resources_pb2.Rule) -> Rule:
         enabled=pb.enabled,
         cooldown_seconds=int(pb.cooldown.seconds),
         rollout_percent=pb.rollout_percent or 100,  # unset means everyone
+        shadow=pb.shadow,
         condition_blob=pb.condition.SerializeToString(deterministic=True),
     )
 
@@ -79,8 +80,8 @@ def rule_to_pb(rule: Rule) -> resources_pb2.Rule:
         update_time=to_timestamp(rule.updated_at),
     )
     pb.condition.ParseFromString(rule.condition_blob)
-    for action in rule.actions:
-        pb.actions.add().add_tag.tags.extend(action.tags)
+    pb.actions.extend(action_to_pb(action) for action in rule.actions)
+    pb.shadow = rule.shadow
     return pb
 
 

@@ -17,15 +17,8 @@ from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
 from rules.adapters.tables import rule_revisions, rule_runs, rules
 from rules.app.ports import RunRecord
-from rules.domain.model import AddTag, Rule, Trigger
-
-
-def actions_to_json(rule: Rule) -> list[dict[str, Any]]:
-    return [{"add_tag": {"tags": list(a.tags)}} for a in rule.actions if isinstance(a, AddTag)]
-
-
-def actions_from_json(data: list[dict[str, Any]]) -> tuple[AddTag, ...]:
-    return tuple(AddTag(tuple(item["add_tag"]["tags"])) for item in data if "add_tag" in item)
+from rules.domain.actions import actions_from_json, actions_to_json
+from rules.domain.model import Rule, Trigger
 
 
 def _rule_from_row(row: Any) -> Rule:
@@ -73,7 +66,7 @@ class SqlRulesRepository:
                 display_name=rule.display_name.strip(),
                 trigger=rule.trigger.value,
                 condition=rule.condition_blob,
-                actions=actions_to_json(rule),
+                actions=actions_to_json(rule.actions),
                 priority=rule.priority,
                 stop_processing=rule.stop_processing,
                 enabled=rule.enabled,

@@ -13,7 +13,8 @@ from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from rules.app.enabled_rules import EnabledRules
 from rules.app.ports import RunRecord, UnitOfWork
 from rules.domain.events import RuleActionTagRequested, RuleFired
-from rules.domain.model import AddTag, Trigger, match_rules
+from rules.domain.actions import AddTag
+from rules.domain.model import Trigger, match_rules
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 from crosstalk_common.conditions.evaluate import evaluate, explain
 from crosstalk_common.conditions.model import Node
 from crosstalk_common.errors import FieldViolation, InvalidArgument
+from rules.domain.actions import Action, AddTag
 
 # What one rule may hold. MAX_RULE_BYTES bounds a whole rule, so that a page of
 # MAX_RULES_PER_PAGE rules stays far below the gateway's response buffer (ADR 0016).
@@ -48,14 +49,6 @@ class Trigger(Enum):
 
 
 @dataclass(frozen=True)
-class AddTag:
-    tags: tuple[str, ...]
-
-
-Action = AddTag
-
-
-@dataclass(frozen=True)
 class TimeTrigger:
     """When a timer trigger fires: after ``delay_seconds`` (NO_REPLY_TIMEOUT,
     CASE_OPEN_TIMEOUT) or on a five-field ``cron`` read in ``time_zone`` (SCHEDULE)."""
@@ -67,10 +60,12 @@ class TimeTrigger:
 
 @dataclass(frozen=True)
 class SegmentRef:
-    """A saved segment whose condition a rule copied at save, and which version."""
+    """A saved segment whose condition a rule copied at save, and which version;
+    ``condition_blob`` is that condition over the rule's facts, serialized."""
 
     segment_id: str
     version: int
+    condition_blob: bytes = field(default=b"", repr=False)
 
 
 def etag_of(version: int) -> str:
@@ -90,6 +85,8 @@ class Rule:
     enabled: bool = True
     cooldown_seconds: int = 0
     rollout_percent: int = 100
+    # Shadow mode: evaluated and recorded (SHADOW_MATCHED), no action requested.
+    shadow: bool = False
     version: int = 1
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -99,10 +96,8 @@ class Rule:
     time_trigger: TimeTrigger | None = None
     creator: str = ""  # the member id of who created it
     # Saved segments the condition names ("customer.segment"), copied at save:
-    # ``condition`` is the tree with their conditions in place, and
-    # ``compiled_condition_blob`` that tree serialized (empty when no segment).
+    # ``condition`` is the tree with their conditions in place (what is evaluated).
     segments: tuple[SegmentRef, ...] = ()
-    compiled_condition_blob: bytes = field(default=b"", repr=False)
 
     @property
     def etag(self) -> str:
