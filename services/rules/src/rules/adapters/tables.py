@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
 from crosstalk_common.db.event_tables import inbox_table, outbox_table
@@ -38,9 +39,40 @@ rules = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Rule management (migration 0003).
+    Column("description", Text, nullable=False, server_default=""),
+    # {"delay_seconds": .., "cron": .., "time_zone": ..} for the timer triggers.
+    Column("time_trigger", JSON, nullable=True),
+    Column("creator", String(36), nullable=False, server_default=""),
+    # [{"segment": id, "version": n, "condition": base64}]: saved segments copied
+    # into the condition (their conditions over the rule's facts).
+    Column("segments", JSON, nullable=True),
+    # "|label|label|": lower-cased tag labels of the add/remove tag actions (ListRules tag).
+    Column("tag_labels", Text, nullable=False, server_default=""),
 )
 Index("ix_rules_tenant_trigger", rules.c.tenant_id, rules.c.trigger, rules.c.enabled)
 Index("ix_rules_tenant_created", rules.c.tenant_id, rules.c.created_at, rules.c.id)
+Index(
+    "ix_rules_tenant_priority",
+    rules.c.tenant_id,
+    rules.c.priority,
+    rules.c.created_at,
+    rules.c.id,
+)
+
+# Every version of every rule (migration 0003): the content as the rules row held
+# it at that version (``content``, JSON), who made it and when. Kept when the rule
+# is deleted, since runs name the version they used.
+rule_versions = Table(
+    "rule_versions",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("rule_id", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("content", JSON, nullable=False),
+    Column("author", String(36), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
 
 # A tenant's rules change only with a new revision (bumped in the same transaction),
 # so a replica keeps the tenant's parsed enabled rules until the revision moves.
