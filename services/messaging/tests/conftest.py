@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crosstalk.events.v1 import envelope_pb2, messaging_events_pb2
+from crosstalk_common.bus.catalogue import catalogue
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_devstack.databases import service_database_urls
@@ -69,7 +70,8 @@ async def outbox_events(sessions: Sessions, tenant_id: str) -> list[tuple[str, P
         envelope = envelope_pb2.EventEnvelope.FromString(payload)
         if envelope.tenant_id != tenant_id:
             continue
-        event = _EVENT_TYPES[envelope.type]()
+        known = _EVENT_TYPES.get(envelope.type)
+        event = known() if known is not None else catalogue()[envelope.type].payload()
         envelope.payload.Unpack(event)
         events.append((envelope.type, event))
     return events

@@ -7,6 +7,7 @@ from typing import Any
 from crosstalk.messaging.v1 import messaging_service_pb2 as pb
 from crosstalk.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
 from crosstalk.messaging.v1 import resources_pb2
+from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.grpc.auth import require_caller
 from messaging.adapters.mapping import inbound_from_pb, message_to_pb
 from messaging.adapters.rpc_cases import CaseRpcs
@@ -15,6 +16,7 @@ from messaging.adapters.rpc_conversations import ConversationRpcs
 from messaging.adapters.rpc_csat import CsatRpcs
 from messaging.adapters.rpc_replies import ReplyRpcs
 from messaging.adapters.rpc_templates import TemplateRpcs
+from messaging.app.cases import Cases
 from messaging.app.use_cases import MessagingService
 
 Context = Any
@@ -29,8 +31,16 @@ class MessagingServicer(
     CaseRpcs,
     pb_grpc.MessagingServiceServicer,
 ):
-    def __init__(self, service: MessagingService) -> None:
+    def __init__(
+        self,
+        service: MessagingService,
+        *,
+        cases: Cases,
+        page_tokens: PageTokenCodec,
+    ) -> None:
         self._service = service
+        self._cases = cases
+        self._page_tokens = page_tokens
 
     async def IngestMessage(
         self, request: pb.IngestMessageRequest, context: Context

@@ -15,7 +15,16 @@ from crosstalk.translation.v1 import translation_service_pb2 as tpb
 from crosstalk_common.api.channels import channel_from_pb, channel_to_pb
 from crosstalk_common.api.timestamps import from_timestamp, to_timestamp
 from crosstalk_common.errors import InvalidArgument
-from messaging.domain.events import ConversationOpened, MessageReceived, MessagingEvent
+from messaging.adapters import case_mapping
+from messaging.adapters.rule_action_mapping import rule_action_completed_pb
+from messaging.domain.events import (
+    CaseOpened,
+    CaseTransitioned,
+    ConversationOpened,
+    MessageReceived,
+    MessagingEvent,
+    RuleActionCompleted,
+)
 from messaging.domain.model import (
     UNDETERMINED_LANGUAGE,
     Direction,
@@ -198,3 +207,9 @@ def event_to_pb(event: MessagingEvent) -> tuple[str, ProtoMessage]:
             return message.tenant_id, conversation_created_pb(message)
         case MessageReceived(message=message):
             return message.tenant_id, message_received_pb(message)
+        case CaseOpened(case=case):
+            return case.tenant_id, case_mapping.case_opened_pb(event)
+        case CaseTransitioned(case=case):
+            return case.tenant_id, case_mapping.case_transitioned_pb(event)
+        case RuleActionCompleted(key=key):
+            return key.tenant_id, rule_action_completed_pb(event)

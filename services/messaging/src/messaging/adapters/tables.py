@@ -113,6 +113,27 @@ messages = Table(
     Column("internal_note", Boolean, nullable=False, server_default="0"),
     # Who wrote an outbound message or note ("members/{member}", "rules/{rule}").
     Column("sent_by", String(100), nullable=False, server_default=""),
+    # Outbound messages (migration 0004, replies): the template, the delivery state
+    # (draft, queued, sent, delivered, failed; NULL for inbound) and why it failed, the
+    # translation check, the caller's request id and the event that caused it.
+    Column("template", String(100), nullable=False, server_default=""),
+    Column("delivery_state", String(12), nullable=True),
+    Column("delivery_error", Text, nullable=False, server_default=""),
+    Column("similarity", Float, nullable=True),
+    Column("similarity_threshold", Float, nullable=True),
+    Column("back_translated_text", Text, nullable=False, server_default=""),
+    Column("translation_engine", String(50), nullable=False, server_default=""),
+    Column("request_id", String(36), nullable=False, server_default=""),
+    Column("cause_event_id", String(64), nullable=False, server_default=""),
+)
+# A SendReply / SendProactiveMessage request id is used once per tenant (migration 0004).
+Index(
+    "uq_messages_request_id",
+    messages.c.tenant_id,
+    messages.c.request_id,
+    unique=True,
+    sqlite_where=messages.c.request_id != "",
+    postgresql_where=messages.c.request_id != "",
 )
 Index("ix_messages_conversation", messages.c.conversation_id, messages.c.created_at)
 # A channel's message id is stored once per tenant, channel and store.
@@ -125,6 +146,45 @@ Index(
     unique=True,
     sqlite_where=messages.c.external_id != "",
     postgresql_where=messages.c.external_id != "",
+)
+
+# Each tenant's messaging settings (migration 0004); no row: the defaults.
+messaging_settings = Table(
+    "messaging_settings",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("reply_similarity_threshold", Float, nullable=False),
+    Column("max_inbound_text_bytes", Integer, nullable=False),
+    Column("send_csat_on_close", Boolean, nullable=False),
+    Column("auto_translate", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# How replies are translated per customer or per tag (migration 0004): one per subject.
+translation_settings = Table(
+    "translation_settings",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    # "customers/{id}" or "tags/{id}"
+    Column("subject", String(100), nullable=False),
+    # "auto", "off", or "" (inherit)
+    Column("mode", String(10), nullable=False, server_default=""),
+    Column("target_language", String(35), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index(
+    "uq_translation_settings_subject",
+    translation_settings.c.tenant_id,
+    translation_settings.c.subject,
+    unique=True,
+)
+Index(
+    "ix_translation_settings_tenant",
+    translation_settings.c.tenant_id,
+    translation_settings.c.created_at,
+    translation_settings.c.id,
 )
 
 # Files attached to a message, by reference (migration 0003).
@@ -296,6 +356,205 @@ case_transitions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("case_id", "seq", name="pk_case_transitions"),
 )
+
+# Reply templates (0006): the current content, and every version's content.
+reply_templates = Table(
+    "reply_templates",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("owner_member_id", String(36), nullable=False),
+    Column("display_name", String(100), nullable=False),
+    Column("category", String(100), nullable=False, server_default=""),
+    Column("default_language", String(35), nullable=False),
+    # "private" or "shared"
+    Column("visibility", String(10), nullable=False),
+    # The bodies' language tags as "|en|es|" (the language filter).
+    Column("languages", Text, nullable=False),
+    # The display name and bodies lower-cased (the query filter).
+    Column("search_text", Text, nullable=False),
+    # bodies and variables (JSON), see template_repository.content_json
+    Column("content", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index(
+    "ix_reply_templates_list",
+    reply_templates.c.tenant_id,
+    reply_templates.c.display_name,
+    reply_templates.c.id,
+)
+reply_template_versions = Table(
+    "reply_template_versions",
+    metadata,
+    Column("tenant_id", String(36), nullable=False),
+    Column("template_id", String(36), nullable=False),
+    Column("version", Integer, nullable=False),
+    # The whole content at this version (names, category, visibility too).
+    Column("content", JSON, nullable=False),
+    # "members/{member}"
+    Column("author", String(100), nullable=False, server_default=""),
+    Column("restored_from", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("template_id", "version", name="pk_reply_template_versions"),
+)
+
+# CSAT surveys (0006). "customer" is "customers/{id}", "assignee" "members/{id}".
+csat_surveys = Table(
+    "csat_surveys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("conversation_id", String(36), nullable=False),
+    Column("customer", String(100), nullable=False),
+    Column("assignee", String(100), nullable=False, server_default=""),
+    Column("language", String(35), nullable=False),
+    Column("questions", JSON, nullable=False),
+    # "sent" or "answered"; EXPIRED is "sent" past expires_at
+    Column("state", String(10), nullable=False),
+    Column("score", Integer, nullable=False, server_default="0"),
+    Column("comment", Text, nullable=False, server_default=""),
+    Column("answers", JSON, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=True),
+    # CreateCsatSurvey's request_id, "" when none
+    Column("request_id", String(200), nullable=False, server_default=""),
+)
+Index("ix_csat_surveys_list", csat_surveys.c.tenant_id, csat_surveys.c.sent_at, csat_surveys.c.id)
+Index(
+    "ix_csat_surveys_conversation",
+    csat_surveys.c.tenant_id,
+    csat_surveys.c.conversation_id,
+    csat_surveys.c.state,
+)
+Index(
+    "uq_csat_surveys_request",
+    csat_surveys.c.tenant_id,
+    csat_surveys.c.request_id,
+    unique=True,
+    sqlite_where=csat_surveys.c.request_id != "",
+    postgresql_where=csat_surveys.c.request_id != "",
+)
+
+# Channel accounts (migration 0005). sealed_secrets: ChannelSecrets as JSON, sealed with
+# crosstalk_common.secrets under MESSAGING_KEK (ADR 0015), "" when none are set;
+# secrets_set names the fields set, so reads never open them.
+channel_configs = Table(
+    "channel_configs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("store", String(100), nullable=False, server_default=""),
+    Column("address", String(500), nullable=False, server_default=""),
+    Column("credentials_ref", String(500), nullable=False, server_default=""),
+    Column("enabled", Boolean, nullable=False),
+    Column("default_language", String(35), nullable=False, server_default=""),
+    Column("sealed_secrets", Text, nullable=False, server_default=""),
+    Column("secrets_set", JSON, nullable=False),
+    Column("last_error", String(2000), nullable=False, server_default=""),
+    Column("last_sync_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+Index(
+    "ix_channel_configs_tenant",
+    channel_configs.c.tenant_id,
+    channel_configs.c.created_at,
+    channel_configs.c.id,
+)
+Index(
+    "ix_channel_configs_channel",
+    channel_configs.c.tenant_id,
+    channel_configs.c.channel,
+    channel_configs.c.store,
+)
+
+# Signed webhook deliveries received (0005): a signature seen is a replay; an
+# idempotency key seen answers the message it became. Kept past the signature window.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("channel_config_id", String(36), nullable=False),
+    Column("signature", String(100), nullable=False),
+    Column("tenant_id", String(36), nullable=False),
+    Column("idempotency_key", String(200), nullable=False, server_default=""),
+    Column("message_id", String(36), nullable=False, server_default=""),
+    Column("conversation_id", String(36), nullable=False, server_default=""),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("channel_config_id", "signature", name="pk_webhook_deliveries"),
+)
+Index(
+    "uq_webhook_deliveries_key",
+    webhook_deliveries.c.channel_config_id,
+    webhook_deliveries.c.idempotency_key,
+    unique=True,
+    sqlite_where=webhook_deliveries.c.idempotency_key != "",
+    postgresql_where=webhook_deliveries.c.idempotency_key != "",
+)
+Index("ix_webhook_deliveries_received", webhook_deliveries.c.received_at)
+
+# Outbound deliveries (0005), one per message: queued by message.delivery_requested,
+# settled once as sent or failed by the delivery worker (app/delivery.py).
+outbound_deliveries = Table(
+    "outbound_deliveries",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("conversation_id", String(36), nullable=False),
+    Column("customer", String(100), nullable=False),
+    Column("channel_config_id", String(36), nullable=False, server_default=""),
+    Column("channel", String(20), nullable=False),
+    Column("store", String(100), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("language", String(35), nullable=False),
+    Column("subject", String(500), nullable=False, server_default=""),
+    Column("in_reply_to", String(200), nullable=False, server_default=""),
+    Column("cause_event_id", String(64), nullable=False, server_default=""),
+    # "queued" | "sent" | "failed"
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("last_error", String(2000), nullable=False, server_default=""),
+    Column("external_id", String(200), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index(
+    "ix_outbound_deliveries_due",
+    outbound_deliveries.c.state,
+    outbound_deliveries.c.next_attempt_at,
+)
+
+# E-mail headers of a conversation's mails (0005), so replies thread: an outbound
+# mail answers the last inbound one (In-Reply-To, References, "Re: " subject).
+email_headers = Table(
+    "email_headers",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("conversation_id", String(36), nullable=False),
+    # "inbound" | "outbound"
+    Column("direction", String(10), nullable=False),
+    Column("rfc_message_id", String(200), nullable=False),
+    Column("in_reply_to", String(200), nullable=False, server_default=""),
+    Column("references", JSON, nullable=False),
+    Column("subject", String(500), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index(
+    "ix_email_headers_conversation",
+    email_headers.c.tenant_id,
+    email_headers.c.conversation_id,
+    email_headers.c.created_at,
+)
+Index("ix_email_headers_rfc", email_headers.c.tenant_id, email_headers.c.rfc_message_id)
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
