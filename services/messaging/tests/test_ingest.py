@@ -11,8 +11,16 @@ from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import InvalidArgument
 from messaging.app.understanding import TextUnderstanding
 from messaging.app.use_cases import MessagingService
-from messaging.domain.events import ConversationOpened, MessageReceived
-from messaging.domain.model import Direction, Inbound, Message, Sender, Understanding
+from messaging.domain.conversation_state import ConversationStatus
+from messaging.domain.events import ConversationOpened, ConversationStatusChanged, MessageReceived
+from messaging.domain.model import (
+    Attachment,
+    Direction,
+    Inbound,
+    Message,
+    Sender,
+    Understanding,
+)
 
 from .fakes import (
     FakeCustomers,
@@ -53,7 +61,16 @@ async def test_the_first_message_opens_a_conversation_and_both_are_announced() -
     )
     assert world.customers.display_names == ["Ana"]
     assert world.store.messages == [message]
-    assert world.store.events == [ConversationOpened(message), MessageReceived(message)]
+    opened, received = world.store.events
+    assert opened == ConversationOpened(message)
+    assert isinstance(received, MessageReceived)
+    assert received.message == message
+    assert received.conversation is not None
+    assert (received.conversation.status, received.conversation.follow_ups) == (
+        ConversationStatus.UNREAD,
+        1,
+    )
+    assert received.conversation.language == "de"
 
 
 async def test_later_messages_join_the_open_conversation_and_announce_only_themselves() -> None:
@@ -64,7 +81,74 @@ async def test_later_messages_join_the_open_conversation_and_announce_only_thems
 
     assert second.conversation_id == first.conversation_id
     assert second.customer == first.customer
-    assert world.store.events[2:] == [MessageReceived(second)]
+    (received,) = world.store.events[2:]
+    assert isinstance(received, MessageReceived)
+    assert received.message == second
+    assert received.conversation is not None
+    assert received.conversation.follow_ups == 2
+
+
+async def test_a_closed_conversation_reopens_as_unread_when_the_customer_writes_again() -> None:
+    world = World()
+    first = await world.service.ingest(TENANT, Inbound(ANA, "hello"))
+    conversation = world.store.conversations[first.conversation_id]
+    closed, _ = conversation.set_status(ConversationStatus.CLOSED, utc_now(), "members/m-1")
+    world.store.conversations[closed.id] = closed
+
+    again = await world.service.ingest(TENANT, Inbound(ANA, "it broke again"))
+
+    assert again.conversation_id == first.conversation_id
+    changed, received = world.store.events[2:]
+    assert isinstance(changed, ConversationStatusChanged)
+    assert (changed.change.from_status, changed.change.to_status) == (
+        ConversationStatus.CLOSED,
+        ConversationStatus.UNREAD,
+    )
+    assert changed.change.actor == again.customer
+    assert isinstance(received, MessageReceived)
+    assert received.conversation is not None
+    assert received.conversation.status is ConversationStatus.UNREAD
+
+
+async def test_an_inbound_message_keeps_in_progress_and_raises_the_follow_ups() -> None:
+    world = World()
+    first = await world.service.ingest(TENANT, Inbound(ANA, "hello"))
+    conversation = world.store.conversations[first.conversation_id]
+    working, _ = conversation.set_status(ConversationStatus.IN_PROGRESS, utc_now(), "members/m")
+    world.store.conversations[working.id] = working
+
+    await world.service.ingest(TENANT, Inbound(ANA, "still there?"))
+
+    stored = world.store.conversations[first.conversation_id]
+    assert (stored.status, stored.follow_ups) == (ConversationStatus.IN_PROGRESS, 2)
+    assert not any(isinstance(e, ConversationStatusChanged) for e in world.store.events)
+
+
+async def test_a_message_with_an_attachment_needs_no_text_and_is_not_analysed() -> None:
+    world = World()
+    photo = Attachment("broken.jpg", "image/jpeg", 48_213, "https://files.example/broken.jpg")
+
+    message = await world.service.ingest(TENANT, Inbound(ANA, "", attachments=(photo,)))
+
+    assert message.attachments == (photo,)
+    assert message.language == "und"
+    assert world.translation.analysed == []
+
+
+async def test_bad_attachments_name_every_field() -> None:
+    world = World()
+    bad = Attachment("", "not a type", -1, "ftp://x")
+
+    with pytest.raises(InvalidArgument) as refused:
+        await world.service.ingest(TENANT, Inbound(ANA, "", attachments=(bad,)))
+
+    assert {v.field for v in refused.value.violations} == {
+        "attachments[0].name",
+        "attachments[0].content_type",
+        "attachments[0].size_bytes",
+        "attachments[0].uri",
+    }
+    assert world.store.messages == []
 
 
 async def test_the_sender_is_compared_as_it_is_stored() -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
 from crosstalk_common.domain.channel import Channel
-from messaging.adapters.repository import CLOSED
 from messaging.adapters.tables import conversations, messages
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.ports import DuplicateMessage
@@ -23,13 +22,24 @@ from .fakes import AMAZON_SENDER, a_message
 NewUow = Callable[[], MessagingUnitOfWork]
 ANA = AMAZON_SENDER
 AT = a_message("t", "c").created_at
+CLOSED = "closed"
+
+
+async def _open(
+    uow: MessagingUnitOfWork, tenant: str, customer: str, sender: Sender, at: datetime
+) -> tuple[str, bool]:
+    """The identity's conversation (id, opened now)."""
+    conversation, opened = await uow.conversations.join_or_open(
+        tenant, customer, sender, "", "", at, None
+    )
+    return conversation.id, opened
 
 
 async def test_a_stored_message_reads_back_as_it_was_written(
     new_uow: NewUow, sessions: Sessions, tenant: str
 ) -> None:
     async with new_uow() as uow:
-        conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
+        conversation_id, _ = await _open(uow, tenant, "customers/c-1", ANA, AT)
         written = a_message(tenant, conversation_id, external_id="ext-1")
         await uow.messages.add(written)
         await uow.commit()
@@ -52,7 +62,7 @@ async def test_a_channel_message_id_is_looked_up_per_tenant_channel_and_store(
     new_uow: NewUow, tenant: str
 ) -> None:
     async with new_uow() as uow:
-        conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
+        conversation_id, _ = await _open(uow, tenant, "customers/c-1", ANA, AT)
         await uow.messages.add(a_message(tenant, conversation_id, external_id="ext-1"))
         await uow.commit()
 
@@ -65,37 +75,38 @@ async def test_a_channel_message_id_is_looked_up_per_tenant_channel_and_store(
         assert await uow.messages.find_by_external_id(tenant, ANA, "ext-2") is None
 
 
-async def test_one_open_conversation_per_customer_channel_and_store(
+async def test_one_conversation_per_channel_identity(
     new_uow: NewUow, sessions: Sessions, tenant: str
 ) -> None:
     later = AT + timedelta(minutes=5)
     async with new_uow() as uow:
-        first, opened = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
-        again, opened_again = await uow.messages.open_conversation(
-            tenant, "customers/c-1", ANA, later
-        )
+        first, opened = await _open(uow, tenant, "customers/c-1", ANA, AT)
+        again, opened_again = await _open(uow, tenant, "customers/c-1", ANA, later)
         other_store = Sender(ANA.channel, ANA.external_id, "amazon.fr")
-        elsewhere, opened_elsewhere = await uow.messages.open_conversation(
-            tenant, "customers/c-1", other_store, AT
-        )
+        elsewhere, opened_elsewhere = await _open(uow, tenant, "customers/c-1", other_store, AT)
         await uow.commit()
 
     assert (opened, opened_again, opened_elsewhere) == (True, False, True)
     assert again == first
     assert elsewhere != first
+    async with new_uow() as uow:
+        # Another customer name for the same identity (customers merged them): the same
+        # conversation, now the surviving customer's.
+        merged, opened_merged = await _open(uow, tenant, "customers/c-2", ANA, later)
+        await uow.commit()
+    assert (merged, opened_merged) == (first, False)
     async with sessions() as session:
-        last = await session.scalar(
-            select(conversations.c.last_message_at).where(conversations.c.id == first)
+        customer = await session.scalar(
+            select(conversations.c.customer).where(conversations.c.id == first)
         )
-    assert last is not None
-    assert last.replace(tzinfo=UTC) == later
+    assert customer == "customers/c-2"
 
 
-async def test_a_closed_conversation_is_not_reopened(
+async def test_a_closed_conversation_is_joined_again_not_left_behind(
     new_uow: NewUow, sessions: Sessions, tenant: str
 ) -> None:
     async with new_uow() as uow:
-        closed, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
+        closed, _ = await _open(uow, tenant, "customers/c-1", ANA, AT)
         await uow.commit()
     async with sessions.begin() as session:
         await session.execute(
@@ -103,11 +114,11 @@ async def test_a_closed_conversation_is_not_reopened(
         )
 
     async with new_uow() as uow:
-        fresh, opened = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
+        fresh, opened = await _open(uow, tenant, "customers/c-1", ANA, AT)
         await uow.commit()
 
-    assert opened
-    assert fresh != closed
+    assert not opened
+    assert fresh == closed
 
 
 async def test_a_conversation_opened_concurrently_is_joined_not_opened_twice(
@@ -117,12 +128,12 @@ async def test_a_conversation_opened_concurrently_is_joined_not_opened_twice(
 
     async def second_message() -> tuple[str, bool]:
         async with new_uow() as uow:
-            joined = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, later)
+            joined = await _open(uow, tenant, "customers/c-1", ANA, later)
             await uow.commit()
         return joined
 
     async with new_uow() as first:
-        opened = await first.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
+        opened = await _open(first, tenant, "customers/c-1", ANA, AT)
         racing = asyncio.create_task(second_message())
         # It reaches the database while the first is open (PostgreSQL: its insert waits
         # for the first's; SQLite: its first write waits for the first's commit).
@@ -135,12 +146,10 @@ async def test_a_conversation_opened_concurrently_is_joined_not_opened_twice(
     async with sessions() as session:
         rows = (
             await session.execute(
-                select(conversations.c.id, conversations.c.last_message_at).where(
-                    conversations.c.tenant_id == tenant
-                )
+                select(conversations.c.id).where(conversations.c.tenant_id == tenant)
             )
         ).all()
-    assert [(r.id, r.last_message_at.replace(tzinfo=UTC)) for r in rows] == [(opened[0], later)]
+    assert [r.id for r in rows] == [opened[0]]
 
 
 async def test_a_channel_message_stored_concurrently_is_a_duplicate_and_reads_back(
@@ -148,17 +157,13 @@ async def test_a_channel_message_stored_concurrently_is_a_duplicate_and_reads_ba
 ) -> None:
     async def second_copy() -> Message | None:
         async with new_uow() as uow:
-            conversation_id, _ = await uow.messages.open_conversation(
-                tenant, "customers/c-1", ANA, AT
-            )
+            conversation_id, _ = await _open(uow, tenant, "customers/c-1", ANA, AT)
             with pytest.raises(DuplicateMessage):
                 await uow.messages.add(a_message(tenant, conversation_id, external_id="ext-1"))
             return await uow.messages.find_by_external_id(tenant, ANA, "ext-1")
 
     async with new_uow() as first:
-        conversation_id, _ = await first.messages.open_conversation(
-            tenant, "customers/c-1", ANA, AT
-        )
+        conversation_id, _ = await _open(first, tenant, "customers/c-1", ANA, AT)
         stored = a_message(tenant, conversation_id, external_id="ext-1")
         await first.messages.add(stored)
         racing = asyncio.create_task(second_copy())
@@ -173,7 +178,7 @@ async def test_a_channel_message_id_is_stored_once_and_the_transaction_goes_on(
     new_uow: NewUow, sessions: Sessions, tenant: str
 ) -> None:
     async with new_uow() as uow:
-        conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
+        conversation_id, _ = await _open(uow, tenant, "customers/c-1", ANA, AT)
         await uow.messages.add(a_message(tenant, conversation_id, external_id="ext-1"))
         with pytest.raises(DuplicateMessage):
             await uow.messages.add(a_message(tenant, conversation_id, external_id="ext-1"))
@@ -193,7 +198,7 @@ async def test_events_are_written_to_the_outbox_with_the_rows_on_commit(
     new_uow: NewUow, sessions: Sessions, tenant: str
 ) -> None:
     async with new_uow() as uow:
-        conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
+        conversation_id, _ = await _open(uow, tenant, "customers/c-1", ANA, AT)
         message = a_message(tenant, conversation_id, external_id="ext-1")
         await uow.messages.add(message)
         await uow.record(ConversationOpened(message))
@@ -213,7 +218,7 @@ async def test_events_are_written_to_the_outbox_with_the_rows_on_commit(
 
 async def _fail_half_way(new_uow: NewUow, tenant: str) -> None:
     async with new_uow() as uow:
-        conversation_id, _ = await uow.messages.open_conversation(tenant, "customers/c-1", ANA, AT)
+        conversation_id, _ = await _open(uow, tenant, "customers/c-1", ANA, AT)
         message = a_message(tenant, conversation_id, external_id="ext-1")
         await uow.messages.add(message)
         await uow.record(MessageReceived(message))
@@ -223,7 +228,7 @@ async def _fail_half_way(new_uow: NewUow, tenant: str) -> None:
 async def test_nothing_is_written_without_commit(
     new_uow: NewUow, sessions: Sessions, tenant: str
 ) -> None:
-    # On SQLite too: a first write made in a savepoint (open_conversation, add)
+    # On SQLite too: a first write made in a savepoint (join_or_open, add)
     # rolls back with the unit of work (crosstalk_common.db.engine opens the
     # transaction before a first savepoint).
     with pytest.raises(RuntimeError):
@@ -247,9 +252,7 @@ async def test_many_conversations_and_messages_in_a_row_on_one_connection(
     # inserts' ON CONFLICT must still find their partial unique indexes then.
     for n in range(15):
         async with new_uow() as uow:
-            conversation_id, _ = await uow.messages.open_conversation(
-                tenant, f"customers/c-{n}", ANA, AT
-            )
+            conversation_id, _ = await _open(uow, tenant, f"customers/c-{n}", ANA, AT)
             await uow.messages.add(a_message(tenant, conversation_id, external_id=f"ext-{n}"))
             await uow.commit()
     async with sessions() as session:

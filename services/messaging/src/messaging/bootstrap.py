@@ -6,17 +6,39 @@ from pathlib import Path
 
 from crosstalk.messaging.v1 import messaging_service_pb2, messaging_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
+from crosstalk_common.bus.use_case_handler import in_unit_of_work
+from crosstalk_common.domain.channel import Channel
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
 from messaging.adapters.case_settings import case_sla_from_env
+from messaging.adapters.channel_adapters.smtp import SmtpChannel
+from messaging.adapters.channel_adapters.webhook import WebhookChannel
+from messaging.adapters.channel_settings import ChannelSettings, KeyringSecretBox, channel_keyring
+from messaging.adapters.conversation_consumers import (
+    CUSTOMERS,
+    MEMBERS,
+    on_customer_event,
+    on_member_event,
+)
+from messaging.adapters.csat_settings import csat_settings_from_env
+from messaging.adapters.customer_facts_client import GrpcCustomerFacts
 from messaging.adapters.customers_client import GrpcCustomerDirectory
+from messaging.adapters.delivery_consumer import DELIVERY_REQUESTS, on_delivery_requested
 from messaging.adapters.grpc_servicer import MessagingServicer
+from messaging.adapters.inbound_identity import ApiKeyIdentity
 from messaging.adapters.permissions import METHOD_PERMISSIONS
 from messaging.adapters.tables import metadata
 from messaging.adapters.translation_client import GrpcTranslation, GrpcWorkingLanguages
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.cases import Cases
+from messaging.app.channels import ChannelConfigService, InboundChannels
+from messaging.app.csat import CsatService
+from messaging.app.delivery import DeliveryWorker
+from messaging.app.ports import ChannelAdapter
+from messaging.app.replies import Replies
+from messaging.app.settings import InboundTextLimit, Settings
+from messaging.app.templates import TemplateRenderer, TemplateService
 from messaging.app.understanding import TextUnderstanding
 from messaging.app.use_cases import MessagingService
 
@@ -26,6 +48,12 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SERVICE_NAME = messaging_service_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name
 
 
+def channel_adapters(channel_settings: ChannelSettings) -> dict[Channel, ChannelAdapter]:
+    """The adapter of each channel that has its own; every other channel goes through
+    the API/webhook adapter. A marketplace adapter is one more entry here."""
+    return {Channel.EMAIL: SmtpChannel(channel_settings.smtp_timeout.total_seconds())}
+
+
 async def build(settings: ServiceSettings) -> ServiceDefinition:
     runtime = await ServiceRuntime.start(settings, metadata, MIGRATIONS)
     verifier, close_jwks = identity_verifier(settings)
@@ -33,16 +61,51 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     translation = GrpcTranslation(settings.peers["translation"])
     working_languages = GrpcWorkingLanguages(settings.peers["identity"])
     understanding = TextUnderstanding(translation, working_languages)
+    customer_facts = GrpcCustomerFacts(settings.peers["customers"])
+    csat_settings = csat_settings_from_env()
 
     def new_uow() -> MessagingUnitOfWork:
         return MessagingUnitOfWork(
             runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge
         )
 
+    # The conversations area's projections: customers' snapshots (owner, department, tier,
+    # tags: data scope and filters) and members (assignment).
+    runtime.consume(
+        CUSTOMERS, in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_customer_event)
+    )
+    runtime.consume(MEMBERS, in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_member_event))
+    messaging = MessagingService(new_uow, customers, understanding, InboundTextLimit(new_uow))
+    # Channels: configs with sealed secrets, public inbound routes acting as the
+    # channel's API key, and the delivery worker behind the ChannelAdapter port.
+    channel_settings = ChannelSettings.from_env()
+    channel_configs = ChannelConfigService(new_uow, KeyringSecretBox(channel_keyring()))
+    inbound_identity = ApiKeyIdentity(settings.peers["identity"], verifier)
+    webhook_channel = WebhookChannel(channel_settings.webhook_timeout.total_seconds())
+    delivery_worker = DeliveryWorker(
+        new_uow,
+        channel_configs,
+        channel_adapters(channel_settings),
+        webhook_channel,
+        channel_settings.retry_policy,
+    )
+    runtime.consume(
+        DELIVERY_REQUESTS,
+        in_unit_of_work(
+            MessagingUnitOfWork, runtime.outbox, on_delivery_requested(delivery_worker.nudge)
+        ),
+    )
     servicer = MessagingServicer(
-        MessagingService(new_uow, customers, understanding),
+        messaging,
         cases=Cases(new_uow, case_sla_from_env()),
         page_tokens=PageTokenCodec(settings.page_token_secret),
+        templates=TemplateService(new_uow),
+        renderer=TemplateRenderer(new_uow, customer_facts, translation),
+        csat=CsatService(new_uow, csat_settings.token_key, csat_settings.default_expiry),
+        replies=Replies(new_uow, translation, customers, understanding),
+        settings=Settings(new_uow),
+        channel_configs=channel_configs,
+        inbound=InboundChannels(new_uow, channel_configs, messaging, inbound_identity),
     )
     return ServiceDefinition(
         name=SERVICE,
@@ -52,12 +115,15 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         service_names=[SERVICE_NAME],
         permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
         verifier=verifier,
-        workers=runtime.workers,
+        workers=[*runtime.workers, delivery_worker.run],
         cleanups=[
             *runtime.cleanups,
             customers.close,
+            customer_facts.close,
             translation.close,
             working_languages.close,
+            webhook_channel.close,
+            inbound_identity.close,
             close_jwks,
         ],
     )

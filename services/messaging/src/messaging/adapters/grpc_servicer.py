@@ -17,6 +17,12 @@ from messaging.adapters.rpc_csat import CsatRpcs
 from messaging.adapters.rpc_replies import ReplyRpcs
 from messaging.adapters.rpc_templates import TemplateRpcs
 from messaging.app.cases import Cases
+from messaging.app.channels import ChannelConfigService, InboundChannels
+from messaging.app.conversations import ConversationService
+from messaging.app.csat import CsatService
+from messaging.app.replies import Replies
+from messaging.app.settings import Settings
+from messaging.app.templates import TemplateRenderer, TemplateService
 from messaging.app.use_cases import MessagingService
 
 Context = Any
@@ -37,10 +43,32 @@ class MessagingServicer(
         *,
         cases: Cases,
         page_tokens: PageTokenCodec,
+        templates: TemplateService,
+        renderer: TemplateRenderer,
+        csat: CsatService,
+        conversations: ConversationService | None = None,
+        replies: Replies | None = None,
+        settings: Settings | None = None,
+        channel_configs: ChannelConfigService | None = None,
+        inbound: InboundChannels | None = None,
     ) -> None:
         self._service = service
+        self._conversations = conversations or ConversationService(service.new_uow)
         self._cases = cases
         self._page_tokens = page_tokens
+        self._templates = templates
+        self._renderer = renderer
+        self._csat = csat
+        # The replies and settings RPCs need them (bootstrap always passes both).
+        if replies is not None:
+            self._replies = replies
+        if settings is not None:
+            self._settings = settings
+        # The channel RPCs need them (bootstrap always passes both).
+        if channel_configs is not None:
+            self._channel_configs = channel_configs
+        if inbound is not None:
+            self._inbound = inbound
 
     async def IngestMessage(
         self, request: pb.IngestMessageRequest, context: Context

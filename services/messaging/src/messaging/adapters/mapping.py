@@ -15,18 +15,32 @@ from crosstalk.translation.v1 import translation_service_pb2 as tpb
 from crosstalk_common.api.channels import channel_from_pb, channel_to_pb
 from crosstalk_common.api.timestamps import from_timestamp, to_timestamp
 from crosstalk_common.errors import InvalidArgument
-from messaging.adapters import case_mapping
+from messaging.adapters import (
+    case_mapping,
+    channel_mapping,
+    conversation_mapping,
+    reply_mapping,
+    template_mapping,
+)
 from messaging.adapters.rule_action_mapping import rule_action_completed_pb
 from messaging.domain.events import (
     CaseOpened,
     CaseTransitioned,
+    ConversationAssigned,
     ConversationOpened,
+    ConversationPriorityChanged,
+    ConversationStatusChanged,
+    CsatSubmitted,
+    DeliveryRequested,
+    MessageDeliveryFailed,
     MessageReceived,
+    MessageSent,
     MessagingEvent,
     RuleActionCompleted,
 )
 from messaging.domain.model import (
     UNDETERMINED_LANGUAGE,
+    Attachment,
     Direction,
     Inbound,
     Intent,
@@ -86,6 +100,26 @@ def inbound_from_pb(request: pb.IngestMessageRequest) -> Inbound:
         sender_display_name=request.sender_display_name,
         channel_config=request.channel_config,
         send_time=send_time_from_pb(request),
+        attachments=tuple(attachment_from_pb(a) for a in request.attachments),
+        subject=request.subject.strip(),
+    )
+
+
+def attachment_from_pb(attachment: resources_pb2.Attachment) -> Attachment:
+    return Attachment(
+        name=attachment.name.strip(),
+        content_type=attachment.content_type.strip().lower(),
+        size_bytes=attachment.size_bytes,
+        uri=attachment.uri.strip(),
+    )
+
+
+def attachment_to_pb(attachment: Attachment) -> resources_pb2.Attachment:
+    return resources_pb2.Attachment(
+        name=attachment.name,
+        content_type=attachment.content_type,
+        size_bytes=attachment.size_bytes,
+        uri=attachment.uri,
     )
 
 
@@ -126,6 +160,12 @@ def message_to_pb(message: Message) -> resources_pb2.Message:
         external_id=message.external_id,
         create_time=to_timestamp(message.created_at),
         **_message_fields(message),
+        **{
+            "sent_by": message.sent_by,
+            "internal_note": message.internal_note,
+            "attachments": [attachment_to_pb(a) for a in message.attachments],
+            **reply_mapping.outbound_message_fields(message),
+        },
     )
 
 
@@ -194,10 +234,18 @@ def conversation_created_pb(message: Message) -> messaging_events_pb2.Conversati
     )
 
 
-def message_received_pb(message: Message) -> messaging_events_pb2.MessageReceived:
-    return messaging_events_pb2.MessageReceived(
-        message=message_name(message), **_message_fields(message)
+def message_received_pb(event: MessageReceived) -> messaging_events_pb2.MessageReceived:
+    message = event.message
+    received = messaging_events_pb2.MessageReceived(
+        message=message_name(message),
+        has_attachment=bool(message.attachments),
+        attachments=[attachment_to_pb(a) for a in message.attachments],
+        **_message_fields(message),
     )
+    if event.conversation is not None:
+        received.channel_config = event.conversation.channel_config
+        conversation_mapping.add_conversation_facts(received, event.conversation, event.label_names)
+    return received
 
 
 def event_to_pb(event: MessagingEvent) -> tuple[str, ProtoMessage]:
@@ -206,10 +254,28 @@ def event_to_pb(event: MessagingEvent) -> tuple[str, ProtoMessage]:
         case ConversationOpened(first_message=message):
             return message.tenant_id, conversation_created_pb(message)
         case MessageReceived(message=message):
-            return message.tenant_id, message_received_pb(message)
+            return message.tenant_id, message_received_pb(event)
+        case ConversationStatusChanged(conversation=c, change=change):
+            return c.tenant_id, conversation_mapping.status_changed_pb(
+                c, change, event.cause_event_id
+            )
+        case ConversationPriorityChanged(conversation=c, change=change):
+            return c.tenant_id, conversation_mapping.priority_changed_pb(
+                c, change, event.cause_event_id
+            )
+        case ConversationAssigned(conversation=c, change=change):
+            return c.tenant_id, conversation_mapping.assigned_pb(c, change, event.cause_event_id)
         case CaseOpened(case=case):
             return case.tenant_id, case_mapping.case_opened_pb(event)
         case CaseTransitioned(case=case):
             return case.tenant_id, case_mapping.case_transitioned_pb(event)
         case RuleActionCompleted(key=key):
             return key.tenant_id, rule_action_completed_pb(event)
+        case CsatSubmitted(survey=survey):
+            return survey.tenant_id, template_mapping.csat_submitted_pb(event)
+        case DeliveryRequested(message=message):
+            return message.tenant_id, reply_mapping.delivery_requested_pb(event)
+        case MessageSent(tenant_id=tenant_id):
+            return tenant_id, channel_mapping.message_sent_pb(event)
+        case MessageDeliveryFailed(tenant_id=tenant_id):
+            return tenant_id, channel_mapping.delivery_failed_pb(event)

@@ -25,6 +25,13 @@ METHOD_PERMISSIONS: dict[str, str] = {
     "AssignConversation": "conversations.assign",
     "SetConversationStatus": "conversations.assign",
     "SetConversationPriority": "conversations.assign",
+    # Notes and labels on a conversation are part of working it.
+    "CreateNote": "conversations.reply",
+    "SetConversationLabels": "conversations.assign",
+    "ListConversationLabels": _READ,
+    # The tenant's label list is shared configuration.
+    "CreateConversationLabel": "conversations.assign",
+    "DeleteConversationLabel": "conversations.assign",
     "RenderTemplate": "templates.use",
     "ListReplyTemplateVersions": "templates.use",
     "RollbackReplyTemplate": "templates.use",

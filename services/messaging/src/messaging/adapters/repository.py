@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, literal_column, select, update
+from sqlalchemy import Table, bindparam, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.domain.channel import Channel
-from messaging.adapters.tables import conversations, messages
+from messaging.adapters.tables import messages
 from messaging.app.ports import DuplicateMessage
 from messaging.domain.model import (
     Direction,
@@ -25,16 +22,11 @@ from messaging.domain.model import (
     one_per_intent,
 )
 
-OPEN = "unread"
-CLOSED = "closed"
-
-
 # Ingest's statements, built once with bound parameters: each message runs them with its
 # values and SQLAlchemy finds them compiled (no statement built, no cache key worked out
-# per call). Each write is one statement: a duplicate channel message id or a
-# conversation opened concurrently is an insert that does nothing (ON CONFLICT on the
-# partial unique index, tables.py), not a savepoint rolled back after an IntegrityError
-# (issue 14).
+# per call). Each write is one statement: a duplicate channel message id is an insert
+# that does nothing (ON CONFLICT on the partial unique index, tables.py), not a
+# savepoint rolled back after an IntegrityError (issue 14).
 _FIND_BY_EXTERNAL_ID = in_the_loop(
     select(messages).where(
         messages.c.tenant_id == bindparam("tenant_id"),
@@ -43,27 +35,14 @@ _FIND_BY_EXTERNAL_ID = in_the_loop(
         messages.c.external_id == bindparam("external_id"),
     )
 )
-_TOUCH_OPEN_CONVERSATION = (
-    update(conversations)
-    .where(
-        conversations.c.tenant_id == bindparam("w_tenant_id"),
-        conversations.c.customer == bindparam("w_customer"),
-        conversations.c.channel == bindparam("w_channel"),
-        conversations.c.store == bindparam("w_store"),
-        conversations.c.status != CLOSED,
-    )
-    .values(last_message_at=bindparam("w_at"), status=OPEN)
-    .returning(conversations.c.id)
-)
 
 
-# The partial indexes' predicates in SQL text, not as bound parameters: PostgreSQL
+# The partial index's predicate in SQL text, not as a bound parameter: PostgreSQL
 # matches ON CONFLICT's WHERE against an index's predicate when it plans the
 # statement; once psycopg has prepared it (from its 6th run on a connection), a
 # generic plan (from about the 11th) sees a parameter there and matches no index
 # ("there is no unique or exclusion constraint matching the ON CONFLICT
-# specification").
-_CLOSED_LITERAL: ColumnElement[str] = literal_column(f"'{CLOSED}'")
+# specification"). Conversations are opened in repository_conversations.py.
 
 
 def _insert_unless_there(insert: Any, table: Table, key: list[str], where: Any) -> Any:
@@ -76,27 +55,20 @@ def _insert_unless_there(insert: Any, table: Table, key: list[str], where: Any) 
     )
 
 
-_OPEN_KEY = ["tenant_id", "customer", "channel", "store"]
 _MESSAGE_KEY = ["tenant_id", "channel", "store", "external_id"]
 _INSERTS = {
-    dialect: (
-        _insert_unless_there(
-            module.insert, conversations, _OPEN_KEY, conversations.c.status != _CLOSED_LITERAL
-        ),
-        _insert_unless_there(
-            module.insert, messages, _MESSAGE_KEY, messages.c.external_id != literal_column("''")
-        ),
+    dialect: _insert_unless_there(
+        module.insert, messages, _MESSAGE_KEY, messages.c.external_id != literal_column("''")
     )
     for dialect, module in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_OPEN_CONVERSATION_ATTEMPTS = 3
 
 
 class SqlMessagesRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         postgres = session.get_bind().dialect.name == "postgresql"
-        self._open, self._store = _INSERTS["postgresql" if postgres else "sqlite"]
+        self._store = _INSERTS["postgresql" if postgres else "sqlite"]
 
     async def find_by_external_id(
         self, tenant_id: str, sender: Sender, external_id: str
@@ -142,53 +114,6 @@ class SqlMessagesRepository:
                 ),
             ),
         )
-
-    async def open_conversation(
-        self, tenant_id: str, customer: str, sender: Sender, at: datetime
-    ) -> tuple[str, bool]:
-        """The customer's open conversation on this channel, or a new one (True when new)."""
-        for _ in range(_OPEN_CONVERSATION_ATTEMPTS):
-            existing = await self._touch_open_conversation(tenant_id, customer, sender, at)
-            if existing is not None:
-                return existing, False
-            conversation_id = str(uuid.uuid4())
-            opened = await self._session.scalar(
-                self._open,
-                {
-                    "id": conversation_id,
-                    "tenant_id": tenant_id,
-                    "customer": customer,
-                    "channel": sender.channel.value,
-                    "store": sender.store,
-                    "status": OPEN,
-                    "last_message_at": at,
-                    "created_at": at,
-                },
-            )
-            if opened is not None:
-                return conversation_id, True
-            # Opened concurrently by another message of the same customer: join it
-            # (unless it was closed in the meantime: then open one again).
-        raise RuntimeError(
-            f"the open conversation of {customer} kept changing under {_OPEN_CONVERSATION_ATTEMPTS}"
-            " attempts to join or open it"
-        )
-
-    async def _touch_open_conversation(
-        self, tenant_id: str, customer: str, sender: Sender, at: datetime
-    ) -> str | None:
-        """The open conversation's id, its last message time moved to ``at``; None if none."""
-        found = await self._session.scalar(
-            _TOUCH_OPEN_CONVERSATION,
-            {
-                "w_tenant_id": tenant_id,
-                "w_customer": customer,
-                "w_channel": sender.channel.value,
-                "w_store": sender.store,
-                "w_at": at,
-            },
-        )
-        return None if found is None else str(found)
 
     async def add(self, message: Message) -> None:
         stored = await self._session.scalar(

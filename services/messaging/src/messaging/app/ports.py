@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Protocol
 
 from crosstalk_common import unit_of_work
+from messaging.domain.delivery import ChannelAccount, OutboundMessage, SendResult
 from messaging.domain.events import MessagingEvent
 from messaging.domain.model import Message, Sender, Understanding
 
@@ -50,9 +50,6 @@ class MessagesRepository(Protocol):
     async def find_by_external_id(
         self, tenant_id: str, sender: Sender, external_id: str
     ) -> Message | None: ...
-    async def open_conversation(
-        self, tenant_id: str, customer: str, sender: Sender, at: datetime
-    ) -> tuple[str, bool]: ...
     async def add(self, message: Message) -> None: ...
 
 
@@ -63,3 +60,17 @@ class UnitOfWork(unit_of_work.Transaction, Protocol):
     async def record(self, event: MessagingEvent) -> None:
         """Stage an event; commit() writes it in the same transaction as the rows."""
         ...
+
+
+class ChannelAdapter(Protocol):
+    """Sends one outbound message through one channel account (adapters/channel_adapters/).
+
+    The only port a new channel (a marketplace's messaging API, say) implements:
+    given the account (its config with the secrets opened) and the message, hand
+    it over and answer the channel's id for it, or raise ``SendFailed``
+    (``permanent=True`` when retrying cannot help). It may be called more than
+    once for one message (a retry after a crash): pass
+    ``message.idempotency_key`` on where the channel can drop repeats.
+    """
+
+    async def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult: ...

@@ -7,17 +7,21 @@ from dataclasses import dataclass
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
-from messaging.app.ports import CustomerDirectory, DuplicateMessage, UnitOfWork
+from messaging.app.conversation_ports import ConversationUnitOfWork
+from messaging.app.ports import CustomerDirectory, DuplicateMessage
+from messaging.app.settings import InboundTextLimit
 from messaging.app.understanding import TextUnderstanding
-from messaging.domain.events import ConversationOpened, MessageReceived
-from messaging.domain.model import Direction, Inbound, Message
+from messaging.domain.events import ConversationOpened, ConversationStatusChanged, MessageReceived
+from messaging.domain.model import Direction, Inbound, Message, Understanding
 
 
 @dataclass(frozen=True)
 class MessagingService:
-    new_uow: UnitOfWorkFactory[UnitOfWork]
+    new_uow: UnitOfWorkFactory[ConversationUnitOfWork]
     customers: CustomerDirectory
     understanding: TextUnderstanding
+    # The tenant's max_inbound_text_bytes (messaging settings); None: only the domain's bound.
+    text_limit: InboundTextLimit | None = None
 
     async def ingest(self, tenant_id: str, inbound: Inbound) -> Message:
         """Store an inbound message and announce it (message.received), atomically.
@@ -26,6 +30,8 @@ class MessagingService:
         """
         inbound = inbound.normalized()
         inbound.validate(utc_now())
+        if self.text_limit is not None:
+            await self.text_limit.check(tenant_id, inbound.text)
         if inbound.external_id:
             async with self.new_uow() as uow:
                 known = await uow.messages.find_by_external_id(
@@ -36,16 +42,28 @@ class MessagingService:
         customer = await self.customers.resolve(
             tenant_id, inbound.sender, inbound.sender_display_name
         )
-        understood = await self.understanding.understand(tenant_id, inbound.text)
+        understood = (
+            await self.understanding.understand(tenant_id, inbound.text)
+            if inbound.text.strip()
+            else Understanding()
+        )
         now = utc_now()
         async with self.new_uow() as uow:
-            conversation_id, opened = await uow.messages.open_conversation(
-                tenant_id, customer, inbound.sender, now
+            # The identity's conversation (core_loop §6): one per channel identity, its row
+            # locked until commit; a CLOSED one reopens through the status machine below.
+            conversation, opened = await uow.conversations.join_or_open(
+                tenant_id,
+                customer,
+                inbound.sender,
+                inbound.channel_config,
+                inbound.subject,
+                now,
+                await uow.customer_snapshots.get(tenant_id, customer),
             )
             message = Message(
                 id=str(uuid.uuid4()),
                 tenant_id=tenant_id,
-                conversation_id=conversation_id,
+                conversation_id=conversation.id,
                 customer=customer,
                 sender=inbound.sender,
                 direction=Direction.INBOUND,
@@ -54,6 +72,7 @@ class MessagingService:
                 external_id=inbound.external_id,
                 created_at=now,
                 understanding=understood,
+                attachments=inbound.attachments,
             )
             try:
                 await uow.messages.add(message)
@@ -64,8 +83,21 @@ class MessagingService:
                 if stored is None:
                     raise
                 return stored
+            await uow.conversations.add_attachments(message)
+            conversation, change = conversation.record_inbound(now, understood.language)
+            conversation = await uow.conversations.save(conversation)
             if opened:
                 await uow.record(ConversationOpened(message))
-            await uow.record(MessageReceived(message))
+            if change is not None:
+                await uow.record(ConversationStatusChanged(conversation, change))
+            labels = await uow.conversation_labels.by_ids(tenant_id, conversation.labels)
+            names = {label.id: label.display_name for label in labels}
+            await uow.record(
+                MessageReceived(
+                    message,
+                    conversation,
+                    tuple(names.get(label_id, "") for label_id in conversation.labels),
+                )
+            )
             await uow.commit()
         return message

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from messaging.domain.cases import Case, CaseTransition
-from messaging.domain.csat import CsatSurvey
 from messaging.domain.conversation import AssignmentChange, Conversation, PriorityChange
 from messaging.domain.conversation_state import StatusChange
+from messaging.domain.csat import CsatSurvey
 from messaging.domain.model import Message, Sender
 from messaging.domain.rule_actions import RuleActionKey, RuleActionResult
 
@@ -133,7 +133,11 @@ class MessageDeliveryFailed:
 
 
 MessagingEvent = (
-    ConversationOpened | MessageReceived | CaseOpened | CaseTransitioned | RuleActionCompleted
+    ConversationOpened
+    | MessageReceived
+    | CaseOpened
+    | CaseTransitioned
+    | RuleActionCompleted
     | DeliveryRequested
     | MessageSent
     | MessageDeliveryFailed
