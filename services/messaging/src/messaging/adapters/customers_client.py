@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from crosstalk.customers.v1 import customers_service_pb2, customers_service_pb2_grpc
+from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.grpc.auth import require_caller
 from crosstalk_common.grpc.channels import open_channel
 from crosstalk_common.grpc.client import call
-from messaging.adapters.mapping import sender_to_pb
+from messaging.adapters.mapping import sender_from_pb, sender_to_pb
 from messaging.domain.model import Sender
+from messaging.domain.replies import CustomerProfile
 
 RESOLVE_DEADLINE_SECONDS = 2.0
 
@@ -30,6 +32,29 @@ class GrpcCustomerDirectory:
             timeout=RESOLVE_DEADLINE_SECONDS,
         )
         return str(response.customer.name)
+
+    async def profile(self, tenant_id: str, customer: str) -> CustomerProfile:
+        """GetCustomer for the caller (customers applies the caller's data scope: a customer
+        out of it is NOT_FOUND, passed on with its code)."""
+        found = await call(
+            self._stub.GetCustomer,
+            customers_service_pb2.GetCustomerRequest(name=customer),
+            caller=require_caller(),
+            timeout=RESOLVE_DEADLINE_SECONDS,
+        )
+        identities = []
+        for identity in found.identities:
+            try:
+                identities.append(sender_from_pb(identity, field="identity"))
+            except InvalidArgument:
+                continue  # a channel this service does not know: not a place to write to
+        return CustomerProfile(
+            name=str(found.name),
+            language=str(found.language),
+            tags=tuple(found.tags),
+            blacklisted=bool(found.blacklisted),
+            identities=tuple(identities),
+        )
 
     async def close(self) -> None:
         await self._channel.close()

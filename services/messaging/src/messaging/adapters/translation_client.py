@@ -20,11 +20,14 @@ from crosstalk_common.grpc.channels import open_channel
 from crosstalk_common.grpc.client import call
 from messaging.adapters.mapping import understanding_from_analysis
 from messaging.app.ports import ServiceUnavailable
+from messaging.app.reply_ports import BackTranslation
 from messaging.domain.model import Understanding
 
 ANALYZE_DEADLINE_SECONDS = 2.0
 TRANSLATE_DEADLINE_SECONDS = 4.0
 TENANT_DEADLINE_SECONDS = 1.0
+# Two translations (there and back).
+BACK_TRANSLATE_DEADLINE_SECONDS = 8.0
 
 Resp = TypeVar("Resp")
 
@@ -55,6 +58,20 @@ class GrpcTranslation:
         )
         translated = await _ask(self._stub.TranslateText, request, TRANSLATE_DEADLINE_SECONDS)
         return str(translated.translated_text)
+
+    async def back_translate(self, text: str, source: str, target: str) -> BackTranslation:
+        """BackTranslate: the tenant's glossary and do-not-translate terms apply (translation
+        reads the tenant from the caller's token, which travels along)."""
+        request = tpb.BackTranslateRequest(
+            text=text, source_language=source, target_language=target
+        )
+        checked = await _ask(self._stub.BackTranslate, request, BACK_TRANSLATE_DEADLINE_SECONDS)
+        return BackTranslation(
+            translated_text=str(checked.translated_text),
+            back_translated_text=str(checked.back_translated_text),
+            similarity=float(checked.similarity),
+            engine=str(checked.engine),
+        )
 
     async def close(self) -> None:
         await self._channel.close()

@@ -66,6 +66,10 @@ class TextUnderstanding:
             return understood
         return replace(understood, translated_text=translated, translated_language=working)
 
+    async def working_language(self, tenant_id: str) -> str:
+        """The tenant's working language ("" when it has none or identity cannot say)."""
+        return await self._working_language(tenant_id)
+
     async def _working_language(self, tenant_id: str) -> str:
         cached = self._working.get(tenant_id)
         if cached is not None and self._clock() - cached[1] < WORKING_LANGUAGE_TTL_SECONDS:
