@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crosstalk.reporting.v1 import reporting_service_pb2, reporting_service_pb2_grpc
+from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
@@ -33,7 +34,9 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     def new_uow() -> ReportingUnitOfWork:
         return ReportingUnitOfWork(runtime.sessions, runtime.outbox)
 
-    servicer = ReportingServicer(ReportingService(new_uow))
+    servicer = ReportingServicer(
+        ReportingService(new_uow), PageTokenCodec(settings.page_token_secret)
+    )
     return ServiceDefinition(
         name=SERVICE,
         host=settings.host,

@@ -1,7 +1,8 @@
-"""Reporting listens to every event of every producer and counts each one.
+"""Reporting listens to every event of every producer and folds each one.
 
-A fetched batch is counted at once (a batch handler): one owner lookup and
-one write per count key for the batch, not a lookup and an upsert per event.
+A fetched batch is folded at once (a batch handler): one read of the
+projection rows it needs and one write per row it touches, not a round of
+reads and upserts per event.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from reporting.adapters.mapping import observed_event
-from reporting.app.counting import count_events
+from reporting.app.folding import fold_events
 from reporting.app.ports import UnitOfWork
 
 SOURCES = ("identity", "customers", "rules", "translation", "messaging")
@@ -31,5 +32,5 @@ def subscriptions() -> list[Subscription]:
 
 
 async def on_events(new_uow: UnitOfWorkFactory[UnitOfWork], events: Sequence[Event]) -> None:
-    """Any events: counted, in the order they came."""
-    await count_events(new_uow, [observed_event(e) for e in events])
+    """Any events: folded, in the order they came."""
+    await fold_events(new_uow, [observed_event(e) for e in events])

@@ -6,6 +6,7 @@ METHOD_PERMISSIONS: dict[str, str] = {
     "GetDashboard": "reports.read",
     "QueryMetric": "reports.read",
     "ListMetrics": "reports.read",
+    "ListMetricRows": "reports.read",
     "ExportReport": "reports.export",
     "GetReportFile": "reports.export",
     "CreateScheduledReport": "reports.export",

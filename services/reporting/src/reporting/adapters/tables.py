@@ -1,44 +1,113 @@
-"""Reporting's read models (built from events only)."""
+"""Reporting's read models (built from events only).
+
+Measures are stored per tenant, measure, UTC hour and combination of
+dimension values (``dims_key`` hashes the combination): a count, a sum, and
+in ``measure_buckets`` the histogram of measured values. Rows with a ``tag``
+are fan-out copies (one per tag of the customer) read only when a query
+groups or filters by tag. ``measure_facts`` keeps each observation for
+drill-down. The ``*_facts`` projections hold what folding needs to remember
+(reply state, case state, customers' owners and tiers) as JSON.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, MetaData, PrimaryKeyConstraint, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+)
 
 from crosstalk_common.db.event_tables import inbox_table, outbox_table
+from reporting.domain.catalogue import ROW_DIMENSIONS
 
 metadata = MetaData()
 
-# Counts per tenant, event type and day, split by the owner and department of
-# the customer the event is about, so a caller's data scope can apply to them.
-daily_event_counts = Table(
-    "daily_event_counts",
+_DIMENSION_LENGTH = 120
+
+
+def _dimension_columns() -> list[Column[str]]:
+    return [
+        Column(d.value, String(_DIMENSION_LENGTH), nullable=False, server_default="")
+        for d in ROW_DIMENSIONS
+    ]
+
+
+measure_hours = Table(
+    "measure_hours",
     metadata,
     Column("tenant_id", String(36), nullable=False),
-    Column("event_type", String(60), nullable=False),
-    Column("day", Date, nullable=False),
+    Column("measure", String(40), nullable=False),
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("dims_key", String(40), nullable=False),
     Column("owner_member_id", String(36), nullable=False, server_default=""),
     Column("department_id", String(36), nullable=False, server_default=""),
+    Column("tag", String(_DIMENSION_LENGTH), nullable=False, server_default=""),
+    *_dimension_columns(),
+    Column("count", BigInteger, nullable=False),
+    Column("total", Float, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "measure", "hour", "dims_key", name="pk_measure_hours"),
+)
+
+measure_buckets = Table(
+    "measure_buckets",
+    metadata,
+    Column("tenant_id", String(36), nullable=False),
+    Column("measure", String(40), nullable=False),
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("dims_key", String(40), nullable=False),
+    Column("bucket", SmallInteger, nullable=False),
     Column("count", BigInteger, nullable=False),
     PrimaryKeyConstraint(
-        "tenant_id",
-        "event_type",
-        "day",
-        "owner_member_id",
-        "department_id",
-        name="pk_daily_event_counts",
+        "tenant_id", "measure", "hour", "dims_key", "bucket", name="pk_measure_buckets"
     ),
 )
 
-# Who owns each customer, learnt from customer.created.
-customer_owners = Table(
-    "customer_owners",
+measure_facts = Table(
+    "measure_facts",
     metadata,
     Column("tenant_id", String(36), nullable=False),
-    Column("customer", String(100), nullable=False),
-    Column("owner_member_id", String(36), nullable=False),
-    Column("department_id", String(36), nullable=False),
-    PrimaryKeyConstraint("tenant_id", "customer", name="pk_customer_owners"),
+    Column("event_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("measure", String(40), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("customer", String(100), nullable=False, server_default=""),
+    Column("count", Integer, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("owner_member_id", String(36), nullable=False, server_default=""),
+    Column("department_id", String(36), nullable=False, server_default=""),
+    Column("tags", JSON, nullable=False),
+    *_dimension_columns(),
+    PrimaryKeyConstraint("tenant_id", "event_id", "seq", name="pk_measure_facts"),
 )
+Index(
+    "ix_measure_facts_time", measure_facts.c.tenant_id, measure_facts.c.measure, measure_facts.c.at
+)
+
+
+def _projection(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("tenant_id", String(36), nullable=False),
+        Column("subject", String(200), nullable=False),
+        Column("facts", JSON, nullable=False),
+        PrimaryKeyConstraint("tenant_id", "subject", name=f"pk_{name}"),
+    )
+
+
+customer_facts = _projection("customer_facts")
+conversation_facts = _projection("conversation_facts")
+case_facts = _projection("case_facts")
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Self
 
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
-from reporting.adapters.repository import SqlCustomerOwners, SqlEventCounts
+from reporting.adapters.repository import SqlMeasureStore, SqlProjectionStore
 
 
 class ReportingUnitOfWork(SqlUnitOfWork):
-    counts: SqlEventCounts
-    owners: SqlCustomerOwners
+    measures: SqlMeasureStore
+    projections: SqlProjectionStore
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.counts = SqlEventCounts(self.session)
-        self.owners = SqlCustomerOwners(self.session)
+        self.measures = SqlMeasureStore(self.session)
+        self.projections = SqlProjectionStore(self.session)
         return self

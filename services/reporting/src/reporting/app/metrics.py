@@ -1,37 +1,132 @@
-"""The figures callers read: the dashboard and one metric over time."""
+"""The figures callers read: metric queries, drill-down rows and the dashboard."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, datetime
 
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
-from reporting.app.ports import UnitOfWork
-from reporting.domain.metrics import COUNTED_EVENTS, MetricQuery, roll_up
+from reporting.app.ports import FactRow, UnitOfWork
+from reporting.domain.catalogue import (
+    METRICS,
+    Aggregation,
+    Dimension,
+    Measure,
+    Metric,
+)
+from reporting.domain.querying import (
+    MetricQuery,
+    QueryResult,
+    RowSpec,
+    combine,
+    row_specs,
+    shift,
+)
+
+# The dashboard's headline totals: field -> measure.
+HEADLINES = {
+    "messages_received": Measure.MESSAGES_IN,
+    "rules_fired": Measure.RULE_FIRED,
+    "customers_created": Measure.CUSTOMERS_CREATED,
+    "customers_tagged": Measure.CUSTOMERS_TAGGED,
+}
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class MetricAnswer:
+    metric: Metric
+    current: QueryResult
+    previous: QueryResult | None
+
+
+@dataclass(frozen=True)
+class RowsQuery:
+    metric: str
+    start: datetime
+    end: datetime
+    filters: tuple[tuple[Dimension, tuple[str, ...]], ...] = ()
+
+    def validate(self) -> Metric:
+        return MetricQuery(self.metric, self.start, self.end, filters=self.filters).validate()
 
 
 @dataclass(frozen=True)
 class ReportingService:
     new_uow: UnitOfWorkFactory[UnitOfWork]
 
+    def metrics(self) -> tuple[Metric, ...]:
+        return METRICS
+
     async def query(
         self, tenant_id: str, visibility: Visibility, query: MetricQuery
-    ) -> list[tuple[date, int]]:
-        """The metric's buckets within the range, oldest first (empty ones left out)."""
-        query.validate()
+    ) -> MetricAnswer:
+        metric = query.validate()
         async with self.new_uow() as uow:
-            daily = await uow.counts.daily(
+            current = await self._run(uow, tenant_id, visibility, metric, query)
+            previous = None
+            if query.compare_previous:
+                earlier = query.previous()
+                previous = await self._run(uow, tenant_id, visibility, metric, earlier)
+                length = query.end - query.start
+                previous.points[:] = shift(previous.points, length)
+        return MetricAnswer(metric, current, previous)
+
+    async def _run(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        visibility: Visibility,
+        metric: Metric,
+        query: MetricQuery,
+    ) -> QueryResult:
+        specs = row_specs(metric, query)
+        main = specs[0]
+        rows = await uow.measures.hours(tenant_id, visibility, main)
+        buckets = []
+        if metric.aggregation is Aggregation.DISTRIBUTION:
+            buckets = await uow.measures.buckets(tenant_id, visibility, main)
+        denominator = []
+        if len(specs) > 1:
+            denominator = await uow.measures.hours(tenant_id, visibility, specs[1])
+        before = None
+        if metric.aggregation is Aggregation.LEVEL:
+            before = await uow.measures.level_before(tenant_id, visibility, main)
+        return combine(metric, query, rows, buckets, denominator, before)
+
+    async def rows(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        query: RowsQuery,
+        after: tuple[datetime, str, int] | None,
+        limit: int,
+    ) -> list[FactRow]:
+        """The observations behind the metric in the range, newest first."""
+        metric = query.validate()
+        filters = query.filters
+        if metric.fixed_filter is not None:
+            dim, value = metric.fixed_filter
+            filters = (*filters, (dim, (value,)))
+        async with self.new_uow() as uow:
+            return await uow.measures.facts(
                 tenant_id,
                 visibility,
-                COUNTED_EVENTS[query.metric],
-                query.start.date(),
-                query.end.date(),
+                metric.measure,
+                query.start,
+                query.end,
+                filters,
+                after,
+                limit,
             )
-        return roll_up(daily, query.granularity)
 
     async def dashboard(self, tenant_id: str, visibility: Visibility) -> dict[str, int]:
-        """The all-time total of every metric, 0 for those never counted."""
+        """The all-time total of each headline, 0 for those never counted."""
+        totals = {}
         async with self.new_uow() as uow:
-            totals = await uow.counts.totals(tenant_id, visibility)
-        return {metric: totals.get(event_type, 0) for metric, event_type in COUNTED_EVENTS.items()}
+            for field, measure in HEADLINES.items():
+                spec = RowSpec(measure, _END_OF_TIME, _END_OF_TIME, (), ())
+                level = await uow.measures.level_before(tenant_id, visibility, spec)
+                totals[field] = sum(level.values())
+        return totals

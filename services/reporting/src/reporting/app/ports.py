@@ -2,50 +2,85 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from datetime import date
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from crosstalk_common import unit_of_work
 from crosstalk_common.visibility import Visibility
-from reporting.domain.counting import CountKey, CustomerRef, Owner
+from reporting.domain.catalogue import Dimension, Measure
+from reporting.domain.folding import Keys, Observation, Projections
+from reporting.domain.querying import BucketRow, Groups, HourRow, RowSpec
 
 
-class EventCounts(Protocol):
-    """Events per tenant, type, day and owner."""
+@dataclass(frozen=True)
+class FactRow:
+    """One observation behind a metric, for drill-down."""
 
-    async def add(self, counts: Mapping[CountKey, int]) -> None:
-        """+n to each key's count (a key not counted yet starts from 0)."""
+    at: datetime
+    event_id: str
+    seq: int
+    subject: str
+    customer: str
+    value: float
+    count: int
+    dimensions: dict[str, str]
+
+
+class MeasureStore(Protocol):
+    async def add(self, observations: Sequence[Observation]) -> None:
+        """Adds each observation's count, value and bucket to its hour's row, and
+        keeps it for drill-down; one write per row touched."""
         ...
 
-    async def daily(
-        self, tenant_id: str, visibility: Visibility, event_type: str, start: date, end: date
-    ) -> list[tuple[date, int]]:
-        """The visible count of each day from ``start`` to ``end`` (both included)
-        that has any, oldest first."""
+    async def hours(self, tenant_id: str, visibility: Visibility, spec: RowSpec) -> list[HourRow]:
+        """Counts and sums per hour and group within the spec's range."""
         ...
 
-    async def totals(self, tenant_id: str, visibility: Visibility) -> dict[str, int]:
-        """The visible all-time count of each event type counted so far."""
+    async def buckets(
+        self, tenant_id: str, visibility: Visibility, spec: RowSpec
+    ) -> list[BucketRow]:
+        """Histogram counts per hour, group and bucket within the spec's range."""
+        ...
+
+    async def level_before(
+        self, tenant_id: str, visibility: Visibility, spec: RowSpec
+    ) -> dict[Groups, int]:
+        """Each group's count over all hours before the spec's start."""
+        ...
+
+    async def facts(
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        measure: Measure,
+        start: datetime,
+        end: datetime,
+        filters: Sequence[tuple[Dimension, tuple[str, ...]]],
+        after: tuple[datetime, str, int] | None,
+        limit: int,
+    ) -> list[FactRow]:
+        """Observations newest first, after the keyset position ``after``."""
+        ...
+
+    async def clear(self) -> None:
+        """Forgets every measure and projection (before a rebuild)."""
         ...
 
 
-class CustomerOwners(Protocol):
-    """Who owns each customer, as learnt from customer.created."""
+class ProjectionStore(Protocol):
+    async def load(self, keys: Keys) -> Projections: ...
 
-    async def remember(self, owners: Mapping[CustomerRef, Owner]) -> None:
-        """Each customer's owner, replacing the one known before."""
-        ...
-
-    async def owners_of(self, customers: Collection[CustomerRef]) -> dict[CustomerRef, Owner]:
-        """The owners of those of ``customers`` that are known (any tenants)."""
+    async def save(self, projections: Projections) -> None:
+        """Writes back the rows ``projections`` marks as changed."""
         ...
 
 
 class UnitOfWork(unit_of_work.Transaction, Protocol):
-    """Reporting publishes no event yet: a transaction over its read models."""
+    """Reporting publishes no event from folding: a transaction over its read models."""
 
     @property
-    def counts(self) -> EventCounts: ...
+    def measures(self) -> MeasureStore: ...
     @property
-    def owners(self) -> CustomerOwners: ...
+    def projections(self) -> ProjectionStore: ...

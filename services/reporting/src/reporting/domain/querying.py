@@ -1,0 +1,361 @@
+"""Reading a metric: which rows to read, and how hourly rows become points.
+
+Rows are stored per UTC hour; buckets of a day, week or month are cut in the
+caller's time zone here, so "a day in Asia/Shanghai" is its own 24 hours.
+Every figure comes from stored counts, sums and histogram buckets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from crosstalk_common.errors import FieldViolation, InvalidArgument
+from reporting.domain import histogram
+from reporting.domain.catalogue import METRICS_BY_NAME, Aggregation, Dimension, Measure, Metric
+
+MAX_RANGE_DAYS = 366 * 3
+MAX_HOURLY_RANGE_DAYS = 31
+MAX_GROUP_BYS = 2
+# Lifecycle stages in funnel order.
+STAGE_ORDER = ("POTENTIAL", "INTENT", "DEAL", "REPEAT")
+
+
+class Granularity(Enum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+Groups = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    metric: str
+    start: datetime
+    end: datetime
+    granularity: Granularity = Granularity.DAY
+    time_zone: str = ""
+    group_bys: tuple[Dimension, ...] = ()
+    filters: tuple[tuple[Dimension, tuple[str, ...]], ...] = ()
+    compare_previous: bool = False
+
+    def validate(self) -> Metric:
+        """The metric asked for; INVALID_ARGUMENT naming each bad field."""
+        problems = []
+        metric = METRICS_BY_NAME.get(self.metric)
+        if metric is None:
+            known = ", ".join(sorted(METRICS_BY_NAME))
+            problems.append(
+                FieldViolation("metric", f"unknown metric {self.metric!r}; known: {known}")
+            )
+        if self.end <= self.start:
+            problems.append(FieldViolation("end_time", "must be after start_time"))
+        elif (self.end - self.start).days > MAX_RANGE_DAYS:
+            problems.append(
+                FieldViolation("end_time", f"a range spans at most {MAX_RANGE_DAYS} days")
+            )
+        elif (
+            self.granularity is Granularity.HOUR
+            and (self.end - self.start).days > MAX_HOURLY_RANGE_DAYS
+        ):
+            problems.append(
+                FieldViolation(
+                    "end_time",
+                    f"hourly buckets cover at most {MAX_HOURLY_RANGE_DAYS} days; "
+                    "use a wider granularity",
+                )
+            )
+        if self.time_zone:
+            try:
+                ZoneInfo(self.time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(
+                    FieldViolation("time_zone", f"unknown IANA time zone {self.time_zone!r}")
+                )
+        if len(self.group_bys) > MAX_GROUP_BYS:
+            problems.append(FieldViolation("group_bys", "at most 2 dimensions"))
+        if len(set(self.group_bys)) != len(self.group_bys):
+            problems.append(FieldViolation("group_bys", "a dimension is named twice"))
+        if metric is not None:
+            allowed = ", ".join(sorted(d.value for d in metric.dimensions))
+            for i, dim in enumerate(self.group_bys):
+                if dim not in metric.dimensions:
+                    problems.append(
+                        FieldViolation(
+                            f"group_bys[{i}]",
+                            f"{self.metric} cannot be split by {dim.value}; it can by: {allowed}",
+                        )
+                    )
+            for i, (dim, values) in enumerate(self.filters):
+                if dim not in metric.dimensions:
+                    problems.append(
+                        FieldViolation(
+                            f"filters[{i}].dimension",
+                            f"{self.metric} cannot be filtered by {dim.value}; "
+                            f"it can by: {allowed}",
+                        )
+                    )
+                if not values:
+                    problems.append(FieldViolation(f"filters[{i}].values", "name a value"))
+        if problems:
+            raise InvalidArgument(problems)
+        assert metric is not None
+        return metric
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone or "UTC")
+
+    def previous(self) -> MetricQuery:
+        length = self.end - self.start
+        return MetricQuery(
+            self.metric,
+            self.start - length,
+            self.start,
+            self.granularity,
+            self.time_zone,
+            self.group_bys,
+            self.filters,
+            False,
+        )
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """What the store must read for one measure of a query."""
+
+    measure: Measure
+    start: datetime  # UTC, inclusive (an hour start)
+    end: datetime  # UTC, exclusive
+    group_bys: tuple[Dimension, ...]
+    filters: tuple[tuple[Dimension, tuple[str, ...]], ...]
+
+    @property
+    def by_tag(self) -> bool:
+        return Dimension.TAG in self.group_bys or any(d is Dimension.TAG for d, _ in self.filters)
+
+
+def hour_floor(at: datetime) -> datetime:
+    at = at.astimezone(UTC)
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def row_specs(metric: Metric, query: MetricQuery) -> list[RowSpec]:
+    """The measures to read: the metric's own and, for ratios, its denominator."""
+    group_bys = query.group_bys
+    if metric.aggregation is Aggregation.FUNNEL and Dimension.STAGE not in group_bys:
+        group_bys = (*group_bys, Dimension.STAGE)
+    filters = query.filters
+    if metric.fixed_filter is not None:
+        dim, value = metric.fixed_filter
+        filters = (*filters, (dim, (value,)))
+    start = hour_floor(query.start)
+    end = query.end.astimezone(UTC)
+    specs = [RowSpec(metric.measure, start, end, group_bys, filters)]
+    if metric.denominator is not None:
+        specs.append(RowSpec(metric.denominator, start, end, group_bys, filters))
+    return specs
+
+
+@dataclass(frozen=True)
+class HourRow:
+    hour: datetime  # UTC
+    groups: Groups
+    count: int
+    total: float
+
+
+@dataclass(frozen=True)
+class BucketRow:
+    hour: datetime
+    groups: Groups
+    bucket: int
+    count: int
+
+
+@dataclass
+class Point:
+    start: datetime  # the bucket's start in the query's time zone
+    groups: Groups
+    count: int = 0
+    total: float = 0.0
+    buckets: dict[int, int] = field(default_factory=dict)
+    numerator: int = 0
+    denominator: int = 0
+    value: float = 0.0
+    p50: float = 0.0
+    p90: float = 0.0
+
+
+def bucket_start(at: datetime, zone: ZoneInfo, granularity: Granularity) -> datetime:
+    local = at.astimezone(zone)
+    if granularity is Granularity.HOUR:
+        return local.replace(minute=0, second=0, microsecond=0)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    if granularity is Granularity.WEEK:
+        day -= timedelta(days=day.weekday())
+    elif granularity is Granularity.MONTH:
+        day = day.replace(day=1)
+    return day.replace(tzinfo=zone)
+
+
+def _next_bucket(start: datetime, zone: ZoneInfo, granularity: Granularity) -> datetime:
+    naive = start.replace(tzinfo=None)
+    if granularity is Granularity.HOUR:
+        utc = start.astimezone(UTC) + timedelta(hours=1)
+        return utc.astimezone(zone)
+    if granularity is Granularity.DAY:
+        naive += timedelta(days=1)
+    elif granularity is Granularity.WEEK:
+        naive += timedelta(days=7)
+    else:
+        naive = (naive.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return naive.replace(tzinfo=zone)
+
+
+def bucket_starts(query: MetricQuery) -> list[datetime]:
+    """Every bucket start from the one holding ``start`` to the one before ``end``."""
+    zone = query.zone
+    starts = []
+    current = bucket_start(query.start, zone, query.granularity)
+    while current < query.end:
+        starts.append(current)
+        current = _next_bucket(current, zone, query.granularity)
+    return starts
+
+
+def _finish(point: Point, aggregation: Aggregation) -> None:
+    if aggregation is Aggregation.COUNT or aggregation is Aggregation.LEVEL:
+        point.value = float(point.count)
+    elif aggregation is Aggregation.SUM:
+        point.value = point.total
+    elif aggregation is Aggregation.DISTRIBUTION:
+        point.value = point.total / point.count if point.count else 0.0
+        point.p50 = histogram.quantile(point.buckets, 0.5)
+        point.p90 = histogram.quantile(point.buckets, 0.9)
+    elif aggregation is Aggregation.RATIO:
+        point.value = point.numerator / point.denominator if point.denominator else 0.0
+    elif aggregation is Aggregation.SUM_PER:
+        point.value = point.total / point.denominator if point.denominator else 0.0
+
+
+@dataclass
+class QueryResult:
+    points: list[Point]
+    summary: Point
+
+
+def combine(
+    metric: Metric,
+    query: MetricQuery,
+    rows: Sequence[HourRow],
+    buckets: Sequence[BucketRow] = (),
+    denominator_rows: Sequence[HourRow] = (),
+    level_before: Mapping[Groups, int] | None = None,
+) -> QueryResult:
+    """Points (one per bucket and group, oldest first, then by group) and the
+    whole range as one point."""
+    zone, granularity = query.zone, query.granularity
+    aggregation = metric.aggregation
+    points: dict[tuple[datetime, Groups], Point] = {}
+    summary = Point(start=bucket_start(query.start, zone, granularity), groups=())
+
+    def point(hour: datetime, groups: Groups) -> Point:
+        start = bucket_start(hour, zone, granularity)
+        found = points.get((start, groups))
+        if found is None:
+            found = points[(start, groups)] = Point(start, groups)
+        return found
+
+    for row in rows:
+        p = point(row.hour, row.groups)
+        p.count += row.count
+        p.total += row.total
+        p.numerator += row.count
+        summary.count += row.count
+        summary.total += row.total
+        summary.numerator += row.count
+    for b in buckets:
+        p = point(b.hour, b.groups)
+        p.buckets[b.bucket] = p.buckets.get(b.bucket, 0) + b.count
+        summary.buckets[b.bucket] = summary.buckets.get(b.bucket, 0) + b.count
+    for row in denominator_rows:
+        point(row.hour, row.groups).denominator += row.count
+        summary.denominator += row.count
+
+    if aggregation is Aggregation.LEVEL:
+        return _levels(metric, query, points, level_before or {})
+    if aggregation is Aggregation.FUNNEL:
+        return _funnel(query, points)
+    ordered = [points[k] for k in sorted(points, key=lambda k: (k[0], k[1]))]
+    for p in ordered:
+        _finish(p, aggregation)
+    _finish(summary, aggregation)
+    return QueryResult(ordered, summary)
+
+
+def _levels(
+    metric: Metric,
+    query: MetricQuery,
+    deltas: Mapping[tuple[datetime, Groups], Point],
+    before: Mapping[Groups, int],
+) -> QueryResult:
+    """Each group's level at the end of every bucket: what stood before the
+    range plus the changes up to that bucket."""
+    groups = sorted(set(before) | {g for _, g in deltas})
+    starts = bucket_starts(query)
+    level = {g: before.get(g, 0) for g in groups}
+    out = []
+    for start in starts:
+        for g in groups:
+            delta = deltas.get((start, g))
+            if delta is not None:
+                level[g] += delta.count
+            if level[g] or delta is not None:
+                out.append(Point(start, g, count=level[g], value=float(level[g])))
+    total = sum(level.values())
+    summary = Point(starts[0] if starts else query.start, (), count=total, value=float(total))
+    return QueryResult(out, summary)
+
+
+def _funnel(query: MetricQuery, points: Mapping[tuple[datetime, Groups], Point]) -> QueryResult:
+    """Entries of each stage ÷ entries of the stage before it, in each bucket and
+    group (the stage is the last group value)."""
+    out = []
+    totals: dict[Groups, int] = {}
+    for (start, groups), p in sorted(points.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        totals[groups] = totals.get(groups, 0) + p.count
+        stage = groups[-1]
+        if stage not in STAGE_ORDER or STAGE_ORDER.index(stage) == 0:
+            p.numerator, p.denominator = p.count, p.count
+        else:
+            before = (*groups[:-1], STAGE_ORDER[STAGE_ORDER.index(stage) - 1])
+            prev = points.get((start, before))
+            p.numerator, p.denominator = p.count, prev.count if prev else 0
+        p.value = p.numerator / p.denominator if p.denominator else 0.0
+        out.append(p)
+    first = sum(n for g, n in totals.items() if g[-1] == STAGE_ORDER[0])
+    last = sum(n for g, n in totals.items() if g[-1] == STAGE_ORDER[-1])
+    summary = Point(
+        bucket_start(query.start, query.zone, query.granularity),
+        (),
+        numerator=last,
+        denominator=first,
+        value=last / first if first else 0.0,
+    )
+    return QueryResult(out, summary)
+
+
+def shift(points: Iterable[Point], by: timedelta) -> list[Point]:
+    """Points moved later by ``by`` (a previous period lined up with the current)."""
+    moved = []
+    for p in points:
+        p.start = p.start + by
+        moved.append(p)
+    return moved
