@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import Boolean, DateTime, Integer, String, func, insert, select
 from sqlalchemy.types import JSON, BigInteger
 
-from crosstalk.events.v1 import messaging_events_pb2
+from crosstalk.events.v1 import envelope_pb2, messaging_events_pb2
+from crosstalk.messaging.v1 import resources_pb2
+from crosstalk_common.bus.envelope import Event
 from crosstalk_common.errors import (
     Aborted,
     FailedPrecondition,
@@ -24,6 +26,7 @@ from crosstalk_common.errors import (
 )
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
+from messaging.adapters.csat_consumer import on_status_changed
 from messaging.adapters.tables import (
     conversations,
     csat_surveys,
@@ -602,24 +605,39 @@ async def test_a_repeated_request_id_answers_the_first_survey(
     }
 
 
-class _Settings:
-    def __init__(self, on: bool) -> None:
-        self.send_csat_on_close = on
-
-    async def csat_settings(self, tenant_id: str) -> _Settings:
-        return self
-
-
 async def test_a_closed_conversation_gets_a_survey_when_the_setting_says_so(
     new_uow: NewUow, sessions: Sessions, tenant: str
 ) -> None:
-    csat = CsatService(new_uow, KEY)
     conversation_id = await a_conversation(sessions, tenant, assignee="members/m-2")
-    assert await csat.on_conversation_closed(tenant, conversation_id, _Settings(False)) is None
-    sent = await csat.on_conversation_closed(tenant, conversation_id, _Settings(True))
-    assert sent is not None
-    assert sent.assignee == "members/m-2"
-    # Closed again while one waits: no second survey.
-    assert await csat.on_conversation_closed(tenant, conversation_id, _Settings(True)) is None
-    survey: CsatSurvey = await csat.get(tenant, ALL, sent.id)
-    assert survey.expires_at - survey.sent_at <= timedelta(days=7)
+    handle = on_status_changed(lambda uow: CsatService(uow, KEY))
+
+    def status_changed(to: int, conversation: str = conversation_id) -> Event:
+        payload = messaging_events_pb2.ConversationStatusChanged(
+            conversation=f"conversations/{conversation}", to_status=to
+        )
+        return Event(envelope_pb2.EventEnvelope(tenant_id=tenant), payload)
+
+    async def surveys() -> list[CsatSurvey]:
+        return await CsatService(new_uow, KEY).page(
+            tenant, ALL, conversation_id="", assignee="", state=None, after=[], limit=10
+        )
+
+    closed = resources_pb2.CONVERSATION_STATUS_CLOSED
+    await handle(new_uow, status_changed(closed))
+    assert await surveys() == []  # send_csat_on_close is off by default
+    async with new_uow() as uow:
+        settings = await uow.settings.get(tenant)
+        await uow.settings.save(
+            replace(settings, send_csat_on_close=True, updated_at=datetime.now(UTC))
+        )
+        await uow.commit()
+    await handle(new_uow, status_changed(resources_pb2.CONVERSATION_STATUS_REPLIED))
+    await handle(new_uow, status_changed(closed, "no-such-conversation"))
+    assert await surveys() == []
+    await handle(new_uow, status_changed(closed))
+    sent = await surveys()
+    assert [(s.conversation_id, s.assignee) for s in sent] == [(conversation_id, "members/m-2")]
+    assert sent[0].expires_at - sent[0].sent_at <= timedelta(days=7)
+    # Closed again while one waits for its answer: no second survey.
+    await handle(new_uow, status_changed(closed))
+    assert len(await surveys()) == 1

@@ -21,6 +21,7 @@ from messaging.adapters.conversation_consumers import (
     on_customer_event,
     on_member_event,
 )
+from messaging.adapters.csat_consumer import CLOSED_CONVERSATIONS, on_status_changed
 from messaging.adapters.csat_settings import csat_settings_from_env
 from messaging.adapters.customer_facts_client import GrpcCustomerFacts
 from messaging.adapters.customers_client import GrpcCustomerDirectory
@@ -93,6 +94,17 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         DELIVERY_REQUESTS,
         in_unit_of_work(
             MessagingUnitOfWork, runtime.outbox, on_delivery_requested(delivery_worker.nudge)
+        ),
+    )
+    # CSAT: a survey when a conversation closes, if the tenant's settings say so.
+    runtime.consume(
+        CLOSED_CONVERSATIONS,
+        in_unit_of_work(
+            MessagingUnitOfWork,
+            runtime.outbox,
+            on_status_changed(
+                lambda uow: CsatService(uow, csat_settings.token_key, csat_settings.default_expiry)
+            ),
         ),
     )
     servicer = MessagingServicer(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, literal_column, or_, select, true, update
+from sqlalchemy import and_, delete, insert, or_, select, true, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,13 +15,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
 from crosstalk_common.db.keyset import past
-from crosstalk_common.db.scope import scope_clause
-from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
+from messaging.adapters.customer_scope import visible_customer
 from messaging.adapters.tables import (
     conversations,
     csat_surveys,
-    customer_snapshots,
     messages,
     reply_template_versions,
     reply_templates,
@@ -54,24 +52,11 @@ from messaging.domain.templates import (
 def customer_scope(
     visibility: Visibility | None, tenant_id: Any, customer: Any
 ) -> ColumnElement[bool]:
-    """Rows whose customer ("customers/{id}") the caller's data scope holds, through the
-    customer's owner and department as the last customer event told messaging
-    (customer_snapshots); a customer without a snapshot is outside every scope but ALL.
-    No visibility (a consumer, the public answer route): no scope."""
-    if visibility is None or visibility.scope is DataScope.ALL:
+    """The shared data-scope filter (adapters/customer_scope.py) over a row's customer; no
+    visibility (a consumer, the public answer route) means no scope."""
+    if visibility is None:
         return true()
-    snapshot = customer_snapshots.c
-    return (
-        select(literal_column("1"))
-        .where(
-            snapshot.tenant_id == tenant_id,
-            snapshot.customer == customer,
-            scope_clause(
-                visibility, owner=snapshot.owner_member_id, department=snapshot.department_id
-            ),
-        )
-        .exists()
-    )
+    return visible_customer(visibility, tenant_id, customer)
 
 
 # --- reply templates ------------------------------------------------------------------

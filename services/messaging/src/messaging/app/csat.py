@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import (
@@ -65,17 +64,6 @@ class CreatedSurvey:
     survey: CsatSurvey
     # The one-time token for the customer's link.
     token: str
-
-
-class CsatSettings(Protocol):
-    """The tenant setting the close consumer reads (messaging settings)."""
-
-    @property
-    def send_csat_on_close(self) -> bool: ...
-
-
-class CsatSettingsReader(Protocol):
-    async def csat_settings(self, tenant_id: str) -> CsatSettings: ...
 
 
 @dataclass(frozen=True)
@@ -207,15 +195,15 @@ class CsatService:
         return answered
 
     async def on_conversation_closed(
-        self, tenant_id: str, conversation_id: str, settings: CsatSettingsReader
+        self, tenant_id: str, conversation_id: str
     ) -> CsatSurvey | None:
-        """Sends a survey about a conversation that closed, when the tenant's settings
-        say so and none is waiting for an answer already. Runs in the consumer's unit
-        of work (no caller: no data scope)."""
-        if not (await settings.csat_settings(tenant_id)).send_csat_on_close:
-            return None
+        """Sends a survey about a conversation that closed, when the tenant's messaging
+        settings say so (send_csat_on_close) and none is waiting for an answer already.
+        Runs in the consumer's unit of work (no caller: no data scope)."""
         now = utc_now()
         async with self.new_uow() as uow:
+            if not (await uow.settings.get(tenant_id)).send_csat_on_close:
+                return None
             conversation = await uow.conversation_facts.conversation(
                 tenant_id, None, conversation_id
             )

@@ -132,6 +132,19 @@ class CsatRepository(Protocol):
         ...
 
 
+class CsatSetting(Protocol):
+    """The part of the tenant's messaging settings surveys read."""
+
+    @property
+    def send_csat_on_close(self) -> bool: ...
+
+
+class CsatSettingsReader(Protocol):
+    async def get(self, tenant_id: str) -> CsatSetting:
+        """The tenant's messaging settings (the defaults when it changed none)."""
+        ...
+
+
 class TemplatesUnitOfWork(unit_of_work.Transaction, Protocol):
     @property
     def templates(self) -> TemplatesRepository: ...
@@ -141,6 +154,9 @@ class TemplatesUnitOfWork(unit_of_work.Transaction, Protocol):
 
     @property
     def conversation_facts(self) -> ConversationLookup: ...
+
+    @property
+    def settings(self) -> CsatSettingsReader: ...
 
     async def record(self, event: MessagingEvent) -> None:
         """Stage an event; commit() writes it in the same transaction as the rows."""
