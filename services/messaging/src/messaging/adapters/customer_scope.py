@@ -31,7 +31,8 @@ def visible_customer(
     """Rows whose customer (``customer_column``: ``customers/{id}``) the caller may see."""
     if visibility.scope is DataScope.ALL:
         return true()
-    snapshot = customer_snapshots.c
+    # An alias, so that the filter also works on a query over customer_snapshots itself.
+    snapshot = customer_snapshots.alias("scope_snapshot").c
     clause: ColumnElement[bool] = exists(
         select(1).where(
             snapshot.tenant_id == tenant_id,
