@@ -11,10 +11,17 @@ from crosstalk_common.domain.channel import Channel
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from messaging.adapters.case_settings import case_sla_from_env
 from messaging.adapters.channel_adapters.smtp import SmtpChannel
 from messaging.adapters.channel_adapters.webhook import WebhookChannel
 from messaging.adapters.channel_settings import ChannelSettings, KeyringSecretBox, channel_keyring
+from messaging.adapters.consumers import (
+    MEMBER_CONTACTS,
+    RULE_ACTIONS,
+    on_member_contact,
+    on_rule_action,
+)
 from messaging.adapters.conversation_consumers import (
     CUSTOMERS,
     MEMBERS,
@@ -29,15 +36,20 @@ from messaging.adapters.delivery_consumer import DELIVERY_REQUESTS, on_delivery_
 from messaging.adapters.grpc_servicer import MessagingServicer
 from messaging.adapters.inbound_identity import ApiKeyIdentity
 from messaging.adapters.permissions import METHOD_PERMISSIONS
+from messaging.adapters.smtp_mailer import NotifySmtpSettings, SmtpMailer
 from messaging.adapters.tables import metadata
 from messaging.adapters.translation_client import GrpcTranslation, GrpcWorkingLanguages
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.cases import Cases
 from messaging.app.channels import ChannelConfigService, InboundChannels
+from messaging.app.conversations import ConversationService
 from messaging.app.csat import CsatService
 from messaging.app.delivery import DeliveryWorker
+from messaging.app.notifications import NotificationEmails, Notifications
 from messaging.app.ports import ChannelAdapter
 from messaging.app.replies import Replies
+from messaging.app.rule_actions import RuleActions
+from messaging.app.rule_replies import RepliesAsRule
 from messaging.app.settings import InboundTextLimit, Settings
 from messaging.app.templates import TemplateRenderer, TemplateService
 from messaging.app.understanding import TextUnderstanding
@@ -107,12 +119,36 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
             ),
         ),
     )
+    # Rule actions (core_loop §3) and member notifications.
+    case_sla = case_sla_from_env()
+    notify_smtp = NotifySmtpSettings.from_env()
+    notification_emails = NotificationEmails(new_uow, SmtpMailer(notify_smtp))
+    renderer = TemplateRenderer(new_uow, customer_facts, translation)
+
+    def rule_actions(uow: UnitOfWorkFactory[MessagingUnitOfWork]) -> RuleActions:
+        return RuleActions(
+            uow,
+            ConversationService(uow),
+            Cases(uow, case_sla),
+            Notifications(uow, email_enabled=notify_smtp.configured),
+            TemplateRenderer(uow, customer_facts, translation),
+            RepliesAsRule(Replies(uow, translation, customers, understanding)),
+        )
+
+    runtime.consume(
+        RULE_ACTIONS,
+        in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_rule_action(rule_actions)),
+    )
+    runtime.consume(
+        MEMBER_CONTACTS, in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_member_contact)
+    )
     servicer = MessagingServicer(
         messaging,
-        cases=Cases(new_uow, case_sla_from_env()),
+        notifications=Notifications(new_uow, email_enabled=notify_smtp.configured),
+        cases=Cases(new_uow, case_sla),
         page_tokens=PageTokenCodec(settings.page_token_secret),
         templates=TemplateService(new_uow),
-        renderer=TemplateRenderer(new_uow, customer_facts, translation),
+        renderer=renderer,
         csat=CsatService(new_uow, csat_settings.token_key, csat_settings.default_expiry),
         replies=Replies(new_uow, translation, customers, understanding),
         settings=Settings(new_uow),
@@ -127,7 +163,11 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         service_names=[SERVICE_NAME],
         permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
         verifier=verifier,
-        workers=[*runtime.workers, delivery_worker.run],
+        workers=[
+            *runtime.workers,
+            delivery_worker.run,
+            *([notification_emails.run] if notify_smtp.configured else []),
+        ],
         cleanups=[
             *runtime.cleanups,
             customers.close,

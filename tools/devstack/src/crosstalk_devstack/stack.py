@@ -27,7 +27,7 @@ from crosstalk_gateway.process import start_envoy, wait_ready
 from crosstalk_gateway.settings import GatewaySettings, load_settings
 
 SERVICES = ("identity", "customers", "rules", "translation", "messaging", "reporting")
-PEERS = {"messaging": ("customers", "translation")}
+PEERS = {"messaging": ("customers", "translation"), "rules": ("customers", "messaging")}
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
@@ -141,6 +141,10 @@ class Stack:
         if service == "identity":
             env["IDENTITY_JWKS_PORT"] = str(cfg.jwks_port)
             env.setdefault("IDENTITY_KEK", dev_kek(cfg.var_dir, service))
+        if service == "rules":  # seals the tenants' webhook secrets
+            env.setdefault("RULES_KEK", dev_kek(cfg.var_dir, service))
+        if service == "messaging":  # seals the channel configs' secrets
+            env.setdefault("MESSAGING_KEK", dev_kek(cfg.var_dir, service))
         if cfg.otlp_endpoint is not None:
             host, port = cfg.otlp_endpoint
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://{host}:{port}"

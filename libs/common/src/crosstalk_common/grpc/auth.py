@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,18 @@ def require_caller(context: Any = None) -> Caller:
     if caller is None:
         raise Unauthenticated("this call needs an access token (Authorization: Bearer ...)")
     return caller
+
+
+@contextmanager
+def acting_as(caller: Caller) -> Iterator[None]:
+    """Serve the block as ``caller``: for a public RPC that authenticated its request
+    another way (a channel's signature) and then acts with a token of the tenant's
+    own, verified like any caller's (``require_caller`` answers it; peers get its token)."""
+    token = _current.set(caller)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def current_principal() -> str:

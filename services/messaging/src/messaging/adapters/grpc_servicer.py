@@ -14,12 +14,14 @@ from messaging.adapters.rpc_cases import CaseRpcs
 from messaging.adapters.rpc_channels import ChannelRpcs
 from messaging.adapters.rpc_conversations import ConversationRpcs
 from messaging.adapters.rpc_csat import CsatRpcs
+from messaging.adapters.rpc_notifications import NotificationRpcs
 from messaging.adapters.rpc_replies import ReplyRpcs
 from messaging.adapters.rpc_templates import TemplateRpcs
 from messaging.app.cases import Cases
 from messaging.app.channels import ChannelConfigService, InboundChannels
 from messaging.app.conversations import ConversationService
 from messaging.app.csat import CsatService
+from messaging.app.notifications import Notifications
 from messaging.app.replies import Replies
 from messaging.app.settings import Settings
 from messaging.app.templates import TemplateRenderer, TemplateService
@@ -35,6 +37,7 @@ class MessagingServicer(
     TemplateRpcs,
     CsatRpcs,
     CaseRpcs,
+    NotificationRpcs,
     pb_grpc.MessagingServiceServicer,
 ):
     def __init__(
@@ -51,10 +54,13 @@ class MessagingServicer(
         settings: Settings | None = None,
         channel_configs: ChannelConfigService | None = None,
         inbound: InboundChannels | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         self._service = service
         self._conversations = conversations or ConversationService(service.new_uow)
         self._cases = cases
+        if notifications is not None:  # the notification RPCs need it (bootstrap passes it)
+            self._notifications = notifications
         self._page_tokens = page_tokens
         self._templates = templates
         self._renderer = renderer

@@ -556,5 +556,71 @@ Index(
 )
 Index("ix_email_headers_rfc", email_headers.c.tenant_id, email_headers.c.rfc_message_id)
 
+# Member notifications (0008): a member's in-app list, and the e-mail copy's state.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    # member id
+    Column("recipient", String(36), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("text", Text, nullable=False, server_default=""),
+    Column("source", String(100), nullable=False, server_default=""),
+    Column("conversation_id", String(36), nullable=False, server_default=""),
+    Column("customer", String(100), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=True),
+    # "" (none), "pending", "sent", "failed"
+    Column("email_state", String(10), nullable=False, server_default=""),
+    Column("email_to", String(320), nullable=False, server_default=""),
+    Column("email_attempts", Integer, nullable=False, server_default="0"),
+    Column("email_error", String(2000), nullable=False, server_default=""),
+    # Pending: not before this time (a retry's backoff, or another replica's lease).
+    Column("email_due_at", DateTime(timezone=True), nullable=True),
+)
+Index(
+    "ix_notifications_recipient",
+    notifications.c.tenant_id,
+    notifications.c.recipient,
+    notifications.c.created_at,
+    notifications.c.id,
+)
+Index("ix_notifications_email_due", notifications.c.email_state, notifications.c.email_due_at)
+
+# What messaging knows of members to notify them and find a group's lead, from
+# identity's member events (0008).
+member_contacts = Table(
+    "member_contacts",
+    metadata,
+    Column("tenant_id", String(36), nullable=False),
+    # member id
+    Column("member", String(36), nullable=False),
+    Column("email", String(320), nullable=False, server_default=""),
+    Column("display_name", String(200), nullable=False, server_default=""),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    # group ids the member leads
+    Column("led_groups", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "member", name="pk_member_contacts"),
+)
+
+# Rule actions messaging applied (0008): one row per (run, action_index), so a
+# redelivered or re-published action changes nothing.
+rule_action_applications = Table(
+    "rule_action_applications",
+    metadata,
+    Column("tenant_id", String(36), nullable=False),
+    Column("run", String(200), nullable=False),
+    Column("action_index", Integer, nullable=False),
+    Column("action_type", String(40), nullable=False),
+    Column("rule", String(100), nullable=False, server_default=""),
+    Column("outcome", String(10), nullable=False),
+    Column("reason", String(2000), nullable=False, server_default=""),
+    Column("result", String(200), nullable=False, server_default=""),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "run", "action_index", name="pk_rule_action_applications"),
+)
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

@@ -12,6 +12,11 @@ from messaging.adapters.channel_repository import (
     SqlInboundDeliveries,
 )
 from messaging.adapters.mapping import event_to_pb
+from messaging.adapters.notification_repository import (
+    SqlMemberContacts,
+    SqlNotificationsRepository,
+    SqlRuleActionLedger,
+)
 from messaging.adapters.reply_repository import (
     SqlMessagingSettingsRepository,
     SqlRepliesRepository,
@@ -48,6 +53,9 @@ class MessagingUnitOfWork(SqlUnitOfWork):
     channel_configs: SqlChannelConfigs
     inbound_deliveries: SqlInboundDeliveries
     deliveries: SqlDeliveries
+    notifications: SqlNotificationsRepository
+    member_contacts: SqlMemberContacts
+    rule_actions: SqlRuleActionLedger
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -66,6 +74,9 @@ class MessagingUnitOfWork(SqlUnitOfWork):
         self.channel_configs = SqlChannelConfigs(self.session)
         self.inbound_deliveries = SqlInboundDeliveries(self.session)
         self.deliveries = SqlDeliveries(self.session)
+        self.notifications = SqlNotificationsRepository(self.session)
+        self.member_contacts = SqlMemberContacts(self.session)
+        self.rule_actions = SqlRuleActionLedger(self.session)
         return self
 
     async def record(self, event: MessagingEvent) -> None:

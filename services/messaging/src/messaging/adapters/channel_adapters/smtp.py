@@ -1,0 +1,99 @@
+"""The e-mail channel's outbound side: one SMTP conversation per message, with the
+standard library's smtplib in a worker thread (no SMTP client in the event loop).
+
+The mail is UTF-8 text (quoted-printable, so ASCII such as an order number stays
+byte for byte), From the account's ``from_address`` (or its ``address``), with a
+Message-ID made from the message's id (the same on every attempt, so a repeat is
+recognisable) and, when it answers a customer's mail, In-Reply-To and References so
+it threads. 5xx answers fail the message for good; 4xx answers and connection
+problems are tried again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+
+from crosstalk_common.clock import utc_now
+from messaging.domain.channels import SmtpSecurity
+from messaging.domain.delivery import ChannelAccount, OutboundMessage, SendFailed, SendResult
+
+
+def message_id_for(message: OutboundMessage, from_address: str) -> str:
+    domain = from_address.rpartition("@")[2] or "crosstalk.invalid"
+    return f"<{message.message_id}@{domain}>"
+
+
+def build_mail(account: ChannelAccount, message: OutboundMessage) -> EmailMessage:
+    secrets = account.secrets
+    sender = secrets.from_address or account.config.address
+    mail = EmailMessage()
+    mail["From"] = formataddr((account.config.display_name, sender))
+    mail["To"] = message.recipient.external_id
+    mail["Subject"] = message.subject or account.config.display_name
+    mail["Date"] = format_datetime(utc_now())
+    mail["Message-ID"] = message_id_for(message, sender)
+    if message.in_reply_to:
+        mail["In-Reply-To"] = message.in_reply_to
+    if message.references:
+        mail["References"] = " ".join(message.references)
+    if message.language:
+        mail["Content-Language"] = message.language
+    mail.set_content(message.text, charset="utf-8", cte="quoted-printable")
+    return mail
+
+
+class SmtpChannel:
+    def __init__(self, timeout_seconds: float) -> None:
+        self._timeout = timeout_seconds
+
+    async def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:
+        secrets = account.secrets
+        sender = secrets.from_address or account.config.address
+        if not secrets.smtp_host or not sender:
+            raise SendFailed(
+                "the channel has no secrets.smtp_host and from address to send with",
+                permanent=True,
+            )
+        mail = build_mail(account, message)
+        await asyncio.to_thread(self._send, account, mail, sender)
+        return SendResult(external_id=str(mail["Message-ID"]))
+
+    def _send(self, account: ChannelAccount, mail: EmailMessage, sender: str) -> None:
+        secrets = account.secrets
+        host, port = secrets.smtp_host, secrets.port
+        try:
+            if secrets.smtp_security is SmtpSecurity.TLS:
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    host, port, timeout=self._timeout, context=ssl.create_default_context()
+                )
+            else:
+                client = smtplib.SMTP(host, port, timeout=self._timeout)
+            with client:
+                if secrets.smtp_security is SmtpSecurity.STARTTLS:
+                    client.starttls(context=ssl.create_default_context())
+                if secrets.smtp_username:
+                    client.login(secrets.smtp_username, secrets.smtp_password)
+                client.send_message(mail, from_addr=sender, to_addrs=[str(mail["To"])])
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            raise SendFailed(
+                f"{host}:{port} refused the recipient: {exc.recipients}",
+                permanent=all(code >= 500 for code in codes),
+            ) from None
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SendFailed(
+                f"{host}:{port} refused the login ({exc.smtp_code})", permanent=True
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            error = exc.smtp_error
+            detail = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
+            raise SendFailed(
+                f"{host}:{port} answered {exc.smtp_code} {detail}",
+                permanent=exc.smtp_code >= 500,
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise SendFailed(f"{host}:{port}: {exc!r}") from None
