@@ -47,3 +47,87 @@ class RuleActionResult:
     @classmethod
     def skipped(cls, reason: str) -> RuleActionResult:
         return cls(RuleActionOutcome.SKIPPED, reason)
+
+
+# --- what each action asks (decoded from its rule.action.* event) ----------------------
+
+
+@dataclass(frozen=True)
+class RuleActionContext:
+    """Where an action comes from and what it is about."""
+
+    key: RuleActionKey
+    rule: str  # "rules/{rule}"
+    action_type: str  # "rule.action.reply" ...
+    cause_event_id: str
+    customer: str = ""  # "customers/{id}"
+    conversation_id: str = ""
+
+    @property
+    def actor(self) -> str:
+        return self.rule or "rules"
+
+
+@dataclass(frozen=True)
+class ReplyAction:
+    template_id: str
+    translate: bool
+    variables: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class NoteAction:
+    text: str
+
+
+@dataclass(frozen=True)
+class AssignAction:
+    assignee: str  # "members/{id}" or ""
+    assignee_group: str  # "groups/{id}" or ""
+    strategy: str  # AssignStrategy's value ("round_robin" ...)
+
+
+@dataclass(frozen=True)
+class EscalateAction:
+    reason: str
+    assignee: str  # "members/{id}" or ""
+    assignee_group: str  # "groups/{id}" or ""
+    priority: int  # crosstalk.common.v1.Priority's number; 0: HIGH
+
+
+@dataclass(frozen=True)
+class PriorityAction:
+    priority: int  # 1 low .. 4 urgent
+
+
+@dataclass(frozen=True)
+class StatusAction:
+    status: str  # ConversationStatus's value ("in_progress" ...)
+
+
+@dataclass(frozen=True)
+class CaseAction:
+    case_type: str  # CaseType's value ("return" ...)
+    reason: str
+    order_external_id: str
+    priority: int  # 0: normal
+
+
+@dataclass(frozen=True)
+class NotifyAction:
+    members: tuple[str, ...]  # member ids
+    notify_assignee: bool
+    title: str
+    text: str
+
+
+RuleAction = (
+    ReplyAction
+    | NoteAction
+    | AssignAction
+    | EscalateAction
+    | PriorityAction
+    | StatusAction
+    | CaseAction
+    | NotifyAction
+)
