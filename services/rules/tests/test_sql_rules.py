@@ -15,13 +15,15 @@ from crosstalk_common.bus.consumer import EventConsumer
 from crosstalk_common.bus.envelope import Event, new_envelope, read_event
 from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_devstack.deliveries import Delivery
-from rules.adapters.consumers import MESSAGES, on_message
+from rules.adapters.consumers import MESSAGES, on_trigger
 from rules.adapters.mapping import rule_from_pb
 from rules.adapters.tables import inbox, outbox, rule_runs
 from rules.adapters.unit_of_work import RulesUnitOfWork
 from rules.app.enabled_rules import EnabledRules
-from rules.app.use_cases import RuleService
+from rules.app.ports import RuleFilter
+from rules.app.running import Engine
 from rules.domain.model import Rule, Trigger
+from services.rules.tests.management_fakes import management
 
 NewUow = Callable[[], RulesUnitOfWork]
 
@@ -44,17 +46,18 @@ def draft(tenant: str, name: str, channel: str = "CHANNEL_EMAIL", *, enabled: bo
 async def test_rules_come_back_as_stored_in_pages_and_only_enabled_ones_run(
     new_uow: NewUow, tenant: str
 ) -> None:
-    service = RuleService(new_uow)
-    made = [await service.create(draft(tenant, f"rule {i}")) for i in range(5)]
-    off = await service.create(draft(tenant, "off", enabled=False))
-    await service.create(draft("another-" + tenant, "theirs"))
+    service = management(new_uow)
+    made = [(await service.create(draft(tenant, f"rule {i}"), author="m")).rule for i in range(5)]
+    off = (await service.create(draft(tenant, "off", enabled=False), author="m")).rule
+    await service.create(draft("another-" + tenant, "theirs"), author="m")
 
     found = await service.get(tenant, made[0].id)
     assert found == made[0]
-    first = await service.page(tenant, after=[], limit=4)
+    first = await service.page(tenant, RuleFilter(), after=[], limit=4)
     last = first[-1]
     assert last.created_at is not None
-    rest = await service.page(tenant, after=[last.created_at.isoformat(), last.id], limit=4)
+    keys = [str(last.priority), last.created_at.isoformat(), last.id]
+    rest = await service.page(tenant, RuleFilter(), after=keys, limit=4)
     in_order = sorted([*made, off], key=lambda r: (r.created_at or datetime.min, r.id))
     assert [r.id for r in [*first, *rest]] == [r.id for r in in_order]
     async with new_uow() as uow:
@@ -82,13 +85,13 @@ async def staged_events(sessions: async_sessionmaker[AsyncSession], tenant: str)
 async def test_a_message_fires_its_rules_once_however_often_it_is_delivered(
     sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str
 ) -> None:
-    rule = await RuleService(new_uow).create(draft(tenant, "email buyers"))
+    rule = (await management(new_uow).create(draft(tenant, "email buyers"), author="m")).rule
     consumer = EventConsumer(
         None,  # type: ignore[arg-type]  # process() never touches JetStream
         sessions,
         inbox,
         MESSAGES,
-        in_unit_of_work(RulesUnitOfWork, outbox, on_message(EnabledRules())),
+        in_unit_of_work(RulesUnitOfWork, outbox, on_trigger(Engine(EnabledRules()))),
     )
     email = received(tenant, "customers/c1", channel_pb2.CHANNEL_EMAIL)
     again = Delivery(email.data, email.subject)
@@ -130,11 +133,11 @@ async def test_each_replica_sees_rules_created_through_another_on_the_next_event
             sessions,
             inbox,
             MESSAGES,
-            in_unit_of_work(RulesUnitOfWork, outbox, on_message(EnabledRules())),
+            in_unit_of_work(RulesUnitOfWork, outbox, on_trigger(Engine(EnabledRules()))),
         )
         for _ in range(2)
     ]
-    service = RuleService(new_uow)
+    service = management(new_uow)
 
     async def fired_by_each(customer: str, channel: int) -> list[set[str]]:
         fired = []
@@ -150,11 +153,11 @@ async def test_each_replica_sees_rules_created_through_another_on_the_next_event
         return fired
 
     assert await fired_by_each("customers/a", channel_pb2.CHANNEL_EMAIL) == [set(), set()]
-    email = await service.create(draft(tenant, "email buyers"))
+    email = (await service.create(draft(tenant, "email buyers"), author="m")).rule
     assert await fired_by_each("customers/b", channel_pb2.CHANNEL_EMAIL) == [{email.id}] * 2
-    phone = await service.create(draft(tenant, "phone buyers", "CHANNEL_PHONE"))
+    phone = (await service.create(draft(tenant, "phone buyers", "CHANNEL_PHONE"), author="m")).rule
     assert await fired_by_each("customers/c", channel_pb2.CHANNEL_PHONE) == [{phone.id}] * 2
-    await service.create(draft(tenant, "off", "CHANNEL_PHONE", enabled=False))
-    await service.create(draft("another-" + tenant, "theirs", "CHANNEL_PHONE"))
+    await service.create(draft(tenant, "off", "CHANNEL_PHONE", enabled=False), author="m")
+    await service.create(draft("another-" + tenant, "theirs", "CHANNEL_PHONE"), author="m")
     assert await fired_by_each("customers/d", channel_pb2.CHANNEL_PHONE) == [{phone.id}] * 2
     assert await fired_by_each("customers/e", channel_pb2.CHANNEL_EMAIL) == [{email.id}] * 2

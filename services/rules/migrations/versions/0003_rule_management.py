@@ -30,6 +30,9 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("segments", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("tag_labels", sa.Text(), nullable=False, server_default=""))
+        batch_op.add_column(
+            sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0")
+        )
         batch_op.create_index(
             "ix_rules_tenant_priority", ["tenant_id", "priority", "created_at", "id"], unique=False
         )
@@ -50,6 +53,7 @@ def downgrade() -> None:
     with op.batch_alter_table("rules", schema=None) as batch_op:
         batch_op.drop_index("ix_rules_tenant_priority")
         for column in (
+            "consecutive_failures",
             "tag_labels",
             "segments",
             "creator",

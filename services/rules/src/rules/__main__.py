@@ -1,7 +1,7 @@
 """`python -m rules`"""
 
 from crosstalk_common.entrypoint import run_service
-from rules.bootstrap import SERVICE, build
+from rules.bootstrap import PEERS, SERVICE, build
 
 if __name__ == "__main__":
-    run_service(SERVICE, build)
+    run_service(SERVICE, build, peers=PEERS)

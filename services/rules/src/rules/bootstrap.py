@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from crosstalk.rules.v1 import rules_service_pb2, rules_service_pb2_grpc
@@ -10,15 +11,36 @@ from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
-from rules.adapters.consumers import MESSAGES, on_message
+from crosstalk_common.secrets import Keyring, keyring_from_env
+from rules.adapters.condition_reading import read_condition
+from rules.adapters.consumers import (
+    CONVERSATIONS,
+    CUSTOMERS,
+    MESSAGES,
+    WEBHOOKS,
+    on_trigger,
+    on_webhook,
+)
 from rules.adapters.grpc_servicer import RulesServicer
+from rules.adapters.management_settings import (
+    auto_disable_failures_from_env,
+    rule_limits_from_env,
+)
+from rules.adapters.peers import GrpcSegmentDirectory, GrpcTemplateDirectory
 from rules.adapters.permissions import METHOD_PERMISSIONS
 from rules.adapters.tables import metadata
 from rules.adapters.unit_of_work import RulesUnitOfWork
+from rules.adapters.webhook_transport import HttpxTransport
+from rules.app import auto_disable
 from rules.app.enabled_rules import EnabledRules
-from rules.app.use_cases import RuleService
+from rules.app.managing import RuleManagement
+from rules.app.running import Engine
+from rules.app.runs import RunService
+from rules.app.webhooks import WebhookCaller
 
 SERVICE = "rules"
+# Rule management asks customers for saved segments, messaging for reply templates.
+PEERS = ("customers", "messaging")
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SERVICE_NAME = rules_service_pb2.DESCRIPTOR.services_by_name["RulesService"].full_name
 
@@ -26,14 +48,29 @@ SERVICE_NAME = rules_service_pb2.DESCRIPTOR.services_by_name["RulesService"].ful
 async def build(settings: ServiceSettings) -> ServiceDefinition:
     runtime = await ServiceRuntime.start(settings, metadata, MIGRATIONS)
     verifier, close_jwks = identity_verifier(settings)
+    limits = rule_limits_from_env(os.environ)
+    auto_disable.POLICY.failures = auto_disable_failures_from_env(os.environ)
+    segments = GrpcSegmentDirectory(settings.peers["customers"])
+    templates = GrpcTemplateDirectory(settings.peers["messaging"])
+
+    unit_of_work = RulesUnitOfWork.with_keyring(_keyring())
 
     def new_uow() -> RulesUnitOfWork:
-        return RulesUnitOfWork(runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge)
+        return unit_of_work(runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge)
 
+    engine = Engine(EnabledRules())
+    triggers = in_unit_of_work(unit_of_work, runtime.outbox, on_trigger(engine))
+    for subscription in (MESSAGES, CONVERSATIONS, CUSTOMERS):
+        runtime.consume(subscription, triggers)
+    transport = HttpxTransport()
     runtime.consume(
-        MESSAGES, in_unit_of_work(RulesUnitOfWork, runtime.outbox, on_message(EnabledRules()))
+        WEBHOOKS,
+        in_unit_of_work(unit_of_work, runtime.outbox, on_webhook(WebhookCaller(transport))),
     )
-    servicer = RulesServicer(RuleService(new_uow), PageTokenCodec(settings.page_token_secret))
+    management = RuleManagement(new_uow, read_condition, segments, templates, limits)
+    servicer = RulesServicer(
+        management, PageTokenCodec(settings.page_token_secret), RunService(new_uow)
+    )
     return ServiceDefinition(
         name=SERVICE,
         host=settings.host,
@@ -43,5 +80,13 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
         verifier=verifier,
         workers=runtime.workers,
-        cleanups=[*runtime.cleanups, close_jwks],
+        cleanups=[*runtime.cleanups, segments.close, templates.close, close_jwks, transport.close],
     )
+
+
+def _keyring() -> Keyring | None:
+    """Seals the tenants' webhook secrets (``RULES_KEK``, ADR 0015). Without it rules
+    runs, but refuses to store a webhook secret (webhook actions then fail)."""
+    if not os.environ.get("RULES_KEK", "").strip():
+        return None
+    return keyring_from_env("RULES")

@@ -5,20 +5,21 @@ from __future__ import annotations
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 
-from crosstalk.common.v1 import text_analysis_pb2
-from crosstalk.events.v1 import messaging_events_pb2, rule_events_pb2
+from crosstalk.events.v1 import rule_events_pb2
 from crosstalk.rules.v1 import resources_pb2
-from crosstalk_common.api.channels import channel_or_none
 from crosstalk_common.api.timestamps import to_timestamp
-from crosstalk_common.bus.envelope import Event
-from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from rules.adapters.action_mapping import action_from_pb, action_to_pb
-from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
-from rules.app.running import Occurrence
+from rules.adapters.engine_mapping import action_event_pb
 from rules.app.use_cases import rule_name
-from rules.domain.events import RuleActionTagRequested, RuleFired, RulesEvent
-from rules.domain.model import Rule, Trigger
+from rules.domain.events import (
+    ActionRequested,
+    RuleActionTagRequested,
+    RuleAutoDisabled,
+    RuleFired,
+    RulesEvent,
+)
+from rules.domain.model import Rule, TimeTrigger, Trigger
 
 # TRIGGER_CUSTOMER_TIER_CHANGED -> Trigger.CUSTOMER_TIER_CHANGED, for every trigger.
 _TRIGGERS = {resources_pb2.Trigger.Value(f"TRIGGER_{t.name}"): t for t in Trigger}
@@ -42,18 +43,14 @@ def rule_from_pb(tenant_id: str, pb: resources_pb2.Rule) -> Rule:
     if problems:
         raise InvalidArgument(problems)
     assert trigger is not None
-    condition = parse_condition(
-        pb.condition,
-        MESSAGE_FIELDS,
-        max_conditions=MAX_RULE_CONDITIONS,
-        field_path="rule.condition",
-    )
+    # The condition is read against the trigger's facts by the use case
+    # (RuleManagement.prepare), which also copies in saved segments.
     return Rule(
         id="",
         tenant_id=tenant_id,
         display_name=pb.display_name,
         trigger=trigger,
-        condition=condition,
+        condition=None,
         actions=tuple(actions),
         priority=pb.priority,
         stop_processing=pb.stop_processing,
@@ -62,6 +59,17 @@ def rule_from_pb(tenant_id: str, pb: resources_pb2.Rule) -> Rule:
         rollout_percent=pb.rollout_percent or 100,  # unset means everyone
         shadow=pb.shadow,
         condition_blob=pb.condition.SerializeToString(deterministic=True),
+        description=pb.description,
+        time_trigger=time_trigger_from_pb(pb),
+    )
+
+
+def time_trigger_from_pb(pb: resources_pb2.Rule) -> TimeTrigger | None:
+    if not pb.HasField("time_trigger"):
+        return None
+    timer = pb.time_trigger
+    return TimeTrigger(
+        delay_seconds=int(timer.delay.seconds), cron=timer.cron.strip(), time_zone=timer.time_zone
     )
 
 
@@ -82,35 +90,17 @@ def rule_to_pb(rule: Rule) -> resources_pb2.Rule:
     pb.condition.ParseFromString(rule.condition_blob)
     pb.actions.extend(action_to_pb(action) for action in rule.actions)
     pb.shadow = rule.shadow
+    pb.description = rule.description
+    if rule.time_trigger is not None:
+        timer = rule.time_trigger
+        pb.time_trigger.delay.seconds = timer.delay_seconds
+        pb.time_trigger.cron = timer.cron
+        pb.time_trigger.time_zone = timer.time_zone
+    pb.creator = f"members/{rule.creator}" if rule.creator else ""
+    pb.etag = rule.etag
+    for ref in rule.segments:
+        pb.segments.add(segment=f"segments/{ref.segment_id}", version=ref.version)
     return pb
-
-
-def message_facts(message: messaging_events_pb2.MessageReceived) -> dict[str, object]:
-    """What a rule's condition reads of a message (the fields of conditions.MESSAGE_FIELDS)."""
-    channel = channel_or_none(message.sender.channel)
-    scored = (
-        message.HasField("sentiment")
-        and message.sentiment.label != text_analysis_pb2.SENTIMENT_LABEL_UNSPECIFIED
-    )
-    return {
-        "text": message.text,
-        "language": message.language,
-        "channel": channel.value if channel else None,
-        "store": message.sender.store,
-        "translated_text": message.translated_text,
-        "sentiment": message.sentiment.score if scored else None,
-        "intents": frozenset(i.intent for i in message.intents),
-    }
-
-
-def message_received(event: Event, message: messaging_events_pb2.MessageReceived) -> Occurrence:
-    return Occurrence(
-        tenant_id=event.tenant_id,
-        trigger=Trigger.MESSAGE_RECEIVED,
-        event_id=event.event_id,
-        customer=message.customer,
-        facts=message_facts(message),
-    )
 
 
 def run_name(rule_id: str, run_id: str) -> str:
@@ -135,5 +125,18 @@ def event_pb(payload: Message | RulesEvent) -> Message:
             run=run_name(payload.rule_id, payload.run_id),
             customer=payload.customer,
             tag_labels=list(payload.tag_labels),
+        )
+    if isinstance(payload, ActionRequested):
+        return action_event_pb(payload)
+    if isinstance(payload, RuleAutoDisabled):
+        return rule_events_pb2.RuleDisabled(
+            rule=rule_name(payload.rule_id),
+            rule_version=payload.rule_version,
+            display_name=payload.display_name,
+            reason=payload.reason,
+            consecutive_failures=payload.failures,
+            last_error=payload.last_error,
+            owners=[f"members/{m}" for m in payload.owners if m],
+            run=run_name(payload.rule_id, payload.run_id) if payload.run_id else "",
         )
     raise TypeError(f"no event proto for {type(payload).__name__}")

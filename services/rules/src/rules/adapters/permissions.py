@@ -15,4 +15,9 @@ METHOD_PERMISSIONS: dict[str, str] = {
     "Backtest": "rules.edit",
     "ListRuleRuns": "rules.read",
     "ExplainRuleRun": "rules.read",
+    "RollbackRule": "rules.edit",
+    "ListFacts": "rules.read",
+    "GetRuleStatistics": "rules.read",
+    "GetRuleSettings": "rules.read",
+    "UpdateRuleSettings": "rules.edit",
 }

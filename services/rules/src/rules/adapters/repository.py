@@ -8,27 +8,31 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crosstalk.common.v1 import condition_pb2
 from crosstalk_common.clock import as_utc
-from crosstalk_common.conditions.parse import parse_condition
 from crosstalk_common.db.keyset import past
 from crosstalk_common.db.revisions import TenantRevisions
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
-from rules.adapters.conditions import MAX_RULE_CONDITIONS, MESSAGE_FIELDS
+from rules.adapters.condition_reading import (
+    segments_from_json,
+    segments_to_json,
+    stored_condition,
+)
 from rules.adapters.tables import rule_revisions, rule_runs, rules
 from rules.app.ports import RunRecord
-from rules.domain.actions import actions_from_json, actions_to_json
-from rules.domain.model import Rule, Trigger
+from rules.domain.actions import AddTag, RemoveTag, actions_from_json, actions_to_json
+from rules.domain.model import Rule, TimeTrigger, Trigger
 
 
 def _rule_from_row(row: Any) -> Rule:
-    cond = condition_pb2.Condition.FromString(row.condition)
+    trigger = Trigger(row.trigger)
+    segments = segments_from_json(row.segments)
+    timer = row.time_trigger
     return Rule(
         id=row.id,
         tenant_id=row.tenant_id,
         display_name=row.display_name,
-        trigger=Trigger(row.trigger),
-        condition=parse_condition(cond, MESSAGE_FIELDS, max_conditions=MAX_RULE_CONDITIONS),
+        trigger=trigger,
+        condition=stored_condition(row.condition, trigger, segments),
         actions=actions_from_json(row.actions),
         priority=row.priority,
         stop_processing=row.stop_processing,
@@ -39,7 +43,54 @@ def _rule_from_row(row: Any) -> Rule:
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
         condition_blob=row.condition,
+        description=row.description,
+        time_trigger=TimeTrigger(**timer) if timer else None,
+        creator=row.creator,
+        segments=segments,
+        shadow=bool(row.shadow),
     )
+
+
+rule_from_row = _rule_from_row
+
+
+def rule_row(rule: Rule) -> dict[str, Any]:
+    """The ``rules`` columns of a rule (its versions keep the same, as JSON)."""
+    timer = rule.time_trigger
+    labels = sorted(
+        {
+            tag.strip().lower()
+            for action in rule.actions
+            if isinstance(action, AddTag | RemoveTag)
+            for tag in action.tags
+        }
+    )
+    return {
+        "id": rule.id,
+        "tenant_id": rule.tenant_id,
+        "display_name": rule.display_name.strip(),
+        "trigger": rule.trigger.value,
+        "condition": rule.condition_blob,
+        "actions": actions_to_json(rule.actions),
+        "priority": rule.priority,
+        "stop_processing": rule.stop_processing,
+        "enabled": rule.enabled,
+        "cooldown_seconds": rule.cooldown_seconds,
+        "rollout_percent": rule.rollout_percent,
+        "version": rule.version,
+        "created_at": rule.created_at,
+        "updated_at": rule.updated_at,
+        "description": rule.description,
+        "time_trigger": (
+            {"delay_seconds": timer.delay_seconds, "cron": timer.cron, "time_zone": timer.time_zone}
+            if timer
+            else None
+        ),
+        "creator": rule.creator,
+        "segments": segments_to_json(rule.segments),
+        "tag_labels": "".join(f"|{label}" for label in labels) + "|" if labels else "",
+        "shadow": rule.shadow,
+    }
 
 
 # Statements run per message event, built once (issue 14).
@@ -59,24 +110,7 @@ class SqlRulesRepository:
         self._session = session
 
     async def add(self, rule: Rule) -> None:
-        await self._session.execute(
-            insert(rules).values(
-                id=rule.id,
-                tenant_id=rule.tenant_id,
-                display_name=rule.display_name.strip(),
-                trigger=rule.trigger.value,
-                condition=rule.condition_blob,
-                actions=actions_to_json(rule.actions),
-                priority=rule.priority,
-                stop_processing=rule.stop_processing,
-                enabled=rule.enabled,
-                cooldown_seconds=rule.cooldown_seconds,
-                rollout_percent=rule.rollout_percent,
-                version=rule.version,
-                created_at=rule.created_at,
-                updated_at=rule.updated_at,
-            )
-        )
+        await self._session.execute(insert(rules).values(**rule_row(rule)))
         await self._bump(rule.tenant_id)
 
     async def _bump(self, tenant_id: str) -> None:

@@ -15,11 +15,27 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from crosstalk_common.db.event_tables import inbox_table, outbox_table
 
 metadata = MetaData()
+
+# rule_hourly_stats' counter columns, one per domain.runs.Counter.
+STATISTICS_COUNTERS = (
+    "evaluated",
+    "matched",
+    "fired",
+    "shadow",
+    "suppressed_cooldown",
+    "suppressed_rollout",
+    "suppressed_stop",
+    "suppressed_loop_guard",
+    "suppressed_blacklist",
+    "actions_succeeded",
+    "actions_failed",
+)
 
 rules = Table(
     "rules",
@@ -49,6 +65,11 @@ rules = Table(
     Column("segments", JSON, nullable=True),
     # "|label|label|": lower-cased tag labels of the add/remove tag actions (ListRules tag).
     Column("tag_labels", Text, nullable=False, server_default=""),
+    # Action outcomes that failed in a row since the last success or change
+    # (auto-disable, RULES_AUTO_DISABLE_FAILURES).
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    # Shadow mode (migration 0004): evaluated and recorded, no action requested.
+    Column("shadow", Boolean, nullable=False, server_default=false()),
 )
 Index("ix_rules_tenant_trigger", rules.c.tenant_id, rules.c.trigger, rules.c.enabled)
 Index("ix_rules_tenant_created", rules.c.tenant_id, rules.c.created_at, rules.c.id)
@@ -94,6 +115,17 @@ rule_runs = Table(
     Column("customer", String(100), nullable=False),
     Column("explanation", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The engine (migration 0004): what came of the rule, the facts it saw, the
+    # condition trace, and each action's result (see domain/runs.py).
+    Column("trigger", String(40), nullable=False, server_default=""),
+    Column("conversation", String(100), nullable=False, server_default=""),
+    Column("outcome", String(30), nullable=False, server_default="matched"),
+    Column("summary", Text, nullable=False, server_default=""),
+    Column("facts", JSON, nullable=True),
+    Column("trace", JSON, nullable=True),
+    Column("actions", JSON, nullable=True),
+    Column("causation_depth", Integer, nullable=False, server_default="0"),
+    Column("error", Text, nullable=False, server_default=""),
 )
 Index(
     "ix_rule_runs_rule_customer",
@@ -101,6 +133,79 @@ Index(
     rule_runs.c.rule_id,
     rule_runs.c.customer,
     rule_runs.c.created_at,
+)
+# ListRuleRuns: a tenant's runs (or one rule's) newest first.
+Index("ix_rule_runs_tenant_created", rule_runs.c.tenant_id, rule_runs.c.created_at, rule_runs.c.id)
+Index(
+    "ix_rule_runs_tenant_rule_created",
+    rule_runs.c.tenant_id,
+    rule_runs.c.rule_id,
+    rule_runs.c.created_at,
+    rule_runs.c.id,
+)
+
+# Projections (migration 0004): the facts rules keeps of customers (from the
+# CustomerSnapshot every customer event carries; a newer version only) and of
+# conversations (from messaging's events), so evaluation never calls a service.
+customer_projections = Table(
+    "customer_projections",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("customer", String(100), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("facts", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+conversation_projections = Table(
+    "conversation_projections",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("conversation", String(100), primary_key=True),
+    Column("customer", String(100), nullable=False),
+    Column("facts", JSON, nullable=False),
+    # The time of the newest event merged in; older events are not applied.
+    Column("event_time", DateTime(timezone=True), nullable=False),
+)
+
+# The evaluation log (migration 0004): every triggering event's facts, kept for
+# the tenant's retention (30 days by default); backtests replay it.
+evaluation_log = Table(
+    "evaluation_log",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("event_id", String(100), primary_key=True),
+    Column("trigger", String(40), nullable=False),
+    Column("customer", String(100), nullable=False),
+    Column("conversation", String(100), nullable=False),
+    Column("facts", JSON, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("causing_run", String(120), nullable=False),
+    Column("causation_depth", Integer, nullable=False),
+)
+Index("ix_evaluation_log_tenant_time", evaluation_log.c.tenant_id, evaluation_log.c.occurred_at)
+
+# Per rule and hour (UTC) counters (migration 0004): GetRuleStatistics adds them up.
+rule_hourly_stats = Table(
+    "rule_hourly_stats",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("rule_id", String(36), primary_key=True),
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    *(Column(name, Integer, nullable=False, server_default="0") for name in STATISTICS_COUNTERS),
+)
+
+# A tenant's rule settings (migration 0004): time zone, calendar, log retention,
+# the sealed webhook secret.
+rule_settings = Table(
+    "rule_settings",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("time_zone", String(64), nullable=False),
+    Column("business_hours", JSON, nullable=False),
+    Column("holidays", JSON, nullable=False),
+    Column("retention_seconds", Integer, nullable=False),
+    Column("webhook_secret", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 outbox = outbox_table(metadata)

@@ -7,8 +7,18 @@ from datetime import datetime
 from typing import Protocol
 
 from crosstalk_common import unit_of_work
+from crosstalk_common.bus.causation import Causation
+from crosstalk_common.conditions.model import Node
+from rules.app.engine_ports import (
+    EvaluationLog,
+    ProjectionsRepository,
+    RunsRepository,
+    SettingsRepository,
+    StatisticsRepository,
+)
 from rules.domain.events import RulesEvent
 from rules.domain.model import Rule, Trigger
+from rules.domain.versions import RuleVersion
 
 
 @dataclass(frozen=True)
@@ -37,10 +47,114 @@ class RulesRepository(Protocol):
     async def add_run(self, run: RunRecord) -> None: ...
 
 
+@dataclass(frozen=True)
+class RuleFilter:
+    """ListRules' filters; ``None`` / empty means any."""
+
+    trigger: Trigger | None = None
+    enabled: bool | None = None
+    query: str = ""  # in the display name or description, any case
+    tag: str = ""  # a tag label of an add_tag / remove_tag action, any case
+
+
+class RuleVersions(Protocol):
+    """Rule management's writes and reads (migration 0003): every write of a rule
+    records its version and bumps the tenant's rule revision."""
+
+    async def record(self, rule: Rule, *, author: str) -> None:
+        """Keep ``rule`` as its version (after ``RulesRepository.add``)."""
+        ...
+
+    async def save(self, rule: Rule, *, expected_version: int, author: str) -> bool:
+        """Replace the rule if it is still at ``expected_version`` (else False)."""
+        ...
+
+    async def delete(self, tenant_id: str, rule_id: str, *, expected_version: int) -> bool: ...
+    async def versions(
+        self, tenant_id: str, rule_id: str, *, before: int | None, limit: int
+    ) -> list[RuleVersion]:
+        """Newest first; ``before``: only versions below it (the next page)."""
+        ...
+
+    async def version(self, tenant_id: str, rule_id: str, version: int) -> RuleVersion | None: ...
+    async def listed(
+        self, tenant_id: str, where: RuleFilter, *, after: list[str], limit: int
+    ) -> list[Rule]:
+        """By priority, then creation, then id; ``after`` is the last keys seen."""
+        ...
+
+    async def all_enabled(self, tenant_id: str) -> list[Rule]: ...
+    async def note_action_outcome(self, tenant_id: str, rule_id: str, *, failed: bool) -> int:
+        """Count a failed action outcome of the rule (a success resets the count);
+        the failures in a row now (0 when the rule is gone)."""
+        ...
+
+
+class ConditionReader(Protocol):
+    """A stored or sent condition (serialized ``Condition``) checked against the
+    trigger's facts: INVALID_ARGUMENT on ``field_path`` when it does not fit."""
+
+    def __call__(
+        self, blob: bytes, trigger: Trigger, *, field_path: str, max_conditions: int
+    ) -> Node | None: ...
+
+
+@dataclass(frozen=True)
+class SegmentCondition:
+    """A saved segment's condition over rules' facts, and its version."""
+
+    segment_id: str
+    version: int
+    condition: Node
+    condition_blob: bytes
+
+
+class SegmentDirectory(Protocol):
+    """Customers' saved segments, asked as the caller of the current RPC."""
+
+    async def condition(
+        self, tenant_id: str, segment_id: str, *, field_path: str
+    ) -> SegmentCondition:
+        """NotFound when there is no such segment the caller sees; INVALID_ARGUMENT on
+        ``field_path`` when its condition names a field rules cannot see."""
+        ...
+
+
+class TemplateDirectory(Protocol):
+    """Messaging's reply templates, asked as the caller of the current RPC."""
+
+    async def exists(self, tenant_id: str, template: str) -> bool:
+        """Whether ``replyTemplates/{id}`` exists for the tenant."""
+        ...
+
+
 class UnitOfWork(unit_of_work.Transaction, Protocol):
     @property
     def rules(self) -> RulesRepository: ...
 
-    async def emit(self, tenant_id: str, event: RulesEvent) -> str:
-        """Stage an event for the outbox (as its proto); written by ``commit``."""
+    @property
+    def rule_versions(self) -> RuleVersions: ...
+
+    # The engine's storage (app/engine_ports.py).
+    @property
+    def runs(self) -> RunsRepository: ...
+
+    @property
+    def projections(self) -> ProjectionsRepository: ...
+
+    @property
+    def evaluation_log(self) -> EvaluationLog: ...
+
+    @property
+    def statistics(self) -> StatisticsRepository: ...
+
+    @property
+    def settings(self) -> SettingsRepository: ...
+
+    async def emit(
+        self, tenant_id: str, event: RulesEvent, *, causation: Causation | None = None
+    ) -> str:
+        """Stage an event for the outbox (as its proto); written by ``commit``.
+        ``causation``: the run it is an effect of and its depth (else the
+        consumed event's, see ``crosstalk_common.bus.causation``)."""
         ...

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rules.domain.actions import Action
+
 
 @dataclass(frozen=True)
 class RuleFired:
@@ -31,4 +33,35 @@ class RuleActionTagRequested:
     tag_labels: tuple[str, ...]
 
 
-RulesEvent = RuleFired | RuleActionTagRequested
+@dataclass(frozen=True)
+class ActionRequested:
+    """A fired rule's action ``action_index``: one ``rule.action.*`` event for the
+    service that applies it (``rule.action.webhook`` for rules' own webhook worker,
+    whose ``body`` is the JSON it posts)."""
+
+    rule_id: str
+    run_id: str
+    customer: str
+    conversation: str  # "" when the trigger had none
+    action_index: int
+    action: Action
+    order_external_id: str = ""
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class RuleAutoDisabled:
+    """Rules disabled a rule (new version ``rule_version``) because its actions
+    failed ``failures`` times in a row; its owners are to be told."""
+
+    rule_id: str
+    rule_version: int
+    display_name: str
+    failures: int
+    last_error: str
+    run_id: str
+    owners: tuple[str, ...]  # member ids
+    reason: str = "ACTION_FAILURES"
+
+
+RulesEvent = RuleFired | RuleActionTagRequested | ActionRequested | RuleAutoDisabled
