@@ -99,7 +99,21 @@ def member_from_pb(
         languages=tuple(payload.languages),
         capacity=payload.capacity,
         availability=_AVAILABILITY.get(payload.availability, Availability.UNKNOWN),
-        enabled=payload.enabled,
+        enabled=payload.enabled or _from_a_producer_without_the_new_fields(payload),
+    )
+
+
+def _from_a_producer_without_the_new_fields(
+    payload: identity_events_pb2.MemberCreated | identity_events_pb2.MemberUpdated,
+) -> bool:
+    """An identity that does not fill languages, capacity, availability and enabled yet
+    leaves them all unset; its members are taken as enabled (member.disabled and
+    member.deleted still take them out)."""
+    return (
+        not payload.languages
+        and payload.capacity == 0
+        and payload.availability == identity_pb2.MEMBER_AVAILABILITY_UNSPECIFIED
+        and not payload.led_groups
     )
 
 

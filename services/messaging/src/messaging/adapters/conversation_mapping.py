@@ -99,6 +99,32 @@ def group_name(name: str, *, field: str) -> str:
     return name
 
 
+def assignment_from_pb(
+    request: pb.AssignConversationRequest,
+) -> tuple[str, str, AssignStrategy]:
+    """(assignee, group, strategy); every bad field reported at once."""
+    bad: list[FieldViolation] = []
+    found: list[str] = []
+    readers: tuple[Callable[[], str], ...] = (
+        lambda: member_name(request.assignee.strip(), field="assignee"),
+        lambda: group_name(request.assignee_group.strip(), field="assignee_group"),
+    )
+    for read in readers:
+        try:
+            found.append(read())
+        except InvalidArgument as e:
+            bad.extend(e.violations)
+            found.append("")
+    strategy = AssignStrategy.ROUND_ROBIN
+    try:
+        strategy = strategy_from_pb(request.strategy)
+    except InvalidArgument as e:
+        bad.extend(e.violations)
+    if bad:
+        raise InvalidArgument(bad)
+    return found[0], found[1], strategy
+
+
 def _owner(prefix: str, value: str) -> str:
     return f"{prefix}/{value}" if value else ""
 

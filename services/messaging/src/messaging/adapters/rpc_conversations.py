@@ -13,16 +13,14 @@ from crosstalk_common.api.resource_names import resource_ids_of
 from crosstalk_common.clock import as_utc
 from crosstalk_common.grpc.auth import Caller, require_caller
 from messaging.adapters.conversation_mapping import (
+    assignment_from_pb,
     conversation_id,
     conversation_to_pb,
     filter_from_pb,
-    group_name,
     label_id,
     label_to_pb,
-    member_name,
     priority_from_pb,
     status_from_pb,
-    strategy_from_pb,
 )
 from messaging.adapters.mapping import message_to_pb
 from messaging.app.conversations import ConversationService
@@ -147,9 +145,7 @@ class ConversationRpcs:
     ) -> resources_pb2.Conversation:
         caller = require_caller(context)
         conversation = conversation_id(request.name)
-        assignee = member_name(request.assignee.strip(), field="assignee")
-        group = group_name(request.assignee_group.strip(), field="assignee_group")
-        strategy = strategy_from_pb(request.strategy)
+        assignee, group, strategy = assignment_from_pb(request)
         changed = await self._conversations.assign(
             caller.tenant_id,
             caller.visibility,
