@@ -11,11 +11,16 @@ from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
 from reporting.adapters.consumers import on_events, subscriptions
+from reporting.adapters.cron_calendar import CroniterCalendar
 from reporting.adapters.grpc_servicer import ReportingServicer
+from reporting.adapters.options import ReportingOptions
 from reporting.adapters.permissions import METHOD_PERMISSIONS
+from reporting.adapters.report_files import SpreadsheetRenderer
 from reporting.adapters.tables import metadata
 from reporting.adapters.unit_of_work import ReportingUnitOfWork
+from reporting.app.dashboards import Dashboards
 from reporting.app.metrics import ReportingService
+from reporting.app.reports import ReportJobs
 
 SERVICE = "reporting"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -34,8 +39,17 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     def new_uow() -> ReportingUnitOfWork:
         return ReportingUnitOfWork(runtime.sessions, runtime.outbox)
 
+    metrics = ReportingService(new_uow)
+    options = ReportingOptions.from_env()
+    jobs = ReportJobs(
+        new_uow,
+        metrics,
+        SpreadsheetRenderer(),
+        options.mailer(),
+        CroniterCalendar(),
+    )
     servicer = ReportingServicer(
-        ReportingService(new_uow), PageTokenCodec(settings.page_token_secret)
+        metrics, jobs, Dashboards(new_uow, metrics), PageTokenCodec(settings.page_token_secret)
     )
     return ServiceDefinition(
         name=SERVICE,
@@ -45,6 +59,6 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         service_names=[SERVICE_NAME],
         permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
         verifier=verifier,
-        workers=runtime.workers,
+        workers=[*runtime.workers, jobs.run],
         cleanups=[*runtime.cleanups, close_jwks],
     )

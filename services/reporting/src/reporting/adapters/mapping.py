@@ -39,14 +39,14 @@ from reporting.domain.observed import (
 )
 from reporting.domain.querying import Granularity, MetricQuery, Point
 
-_GRANULARITY = {
+GRANULARITY = {
     pb.GRANULARITY_UNSPECIFIED: Granularity.DAY,
     pb.GRANULARITY_HOUR: Granularity.HOUR,
     pb.GRANULARITY_DAY: Granularity.DAY,
     pb.GRANULARITY_WEEK: Granularity.WEEK,
     pb.GRANULARITY_MONTH: Granularity.MONTH,
 }
-_GROUP_BY = {
+GROUP_BY = {
     pb.GROUP_BY_TEAM: Dimension.TEAM,
     pb.GROUP_BY_MARKET: Dimension.MARKET,
     pb.GROUP_BY_TIER: Dimension.TIER,
@@ -62,7 +62,13 @@ _GROUP_BY = {
     pb.GROUP_BY_OUTCOME: Dimension.OUTCOME,
     pb.GROUP_BY_CURRENCY: Dimension.CURRENCY,
 }
-_GROUP_BY_PB = {d: g for g, d in _GROUP_BY.items()}
+GROUP_BY_PB = {d: g for g, d in GROUP_BY.items()}
+GRANULARITY_PB = {
+    Granularity.HOUR: pb.GRANULARITY_HOUR,
+    Granularity.DAY: pb.GRANULARITY_DAY,
+    Granularity.WEEK: pb.GRANULARITY_WEEK,
+    Granularity.MONTH: pb.GRANULARITY_MONTH,
+}
 
 
 # -- events in -------------------------------------------------------------------
@@ -306,15 +312,15 @@ def _time_range(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _filters(
-    filters: Sequence[pb.MetricFilter], problems: list[FieldViolation]
+def filters_from_pb(
+    filters: Sequence[pb.MetricFilter], problems: list[FieldViolation], field: str = "filters"
 ) -> tuple[tuple[Dimension, tuple[str, ...]], ...]:
     out = []
     for i, f in enumerate(filters):
-        dimension = _GROUP_BY.get(f.dimension)
+        dimension = GROUP_BY.get(f.dimension)
         if dimension is None:
             problems.append(
-                FieldViolation(f"filters[{i}].dimension", "name a dimension (GROUP_BY_...)")
+                FieldViolation(f"{field}[{i}].dimension", "name a dimension (GROUP_BY_...)")
             )
             continue
         out.append((dimension, tuple(f.values)))
@@ -324,22 +330,22 @@ def _filters(
 def metric_query_from_pb(request: pb.QueryMetricRequest) -> MetricQuery:
     problems: list[FieldViolation] = []
     start, end = _time_range(request, problems)
-    granularity = _GRANULARITY.get(request.granularity)
+    granularity = GRANULARITY.get(request.granularity)
     if granularity is None:
         problems.append(FieldViolation("granularity", "unknown granularity"))
     group_bys: list[Dimension] = []
     if request.group_by != pb.GROUP_BY_UNSPECIFIED:
-        if request.group_by not in _GROUP_BY:
+        if request.group_by not in GROUP_BY:
             problems.append(FieldViolation("group_by", "unknown dimension"))
         else:
-            group_bys.append(_GROUP_BY[request.group_by])
+            group_bys.append(GROUP_BY[request.group_by])
     for i, g in enumerate(request.group_bys):
-        dimension = _GROUP_BY.get(g)
+        dimension = GROUP_BY.get(g)
         if dimension is None:
             problems.append(FieldViolation(f"group_bys[{i}]", "name a dimension (GROUP_BY_...)"))
         elif dimension not in group_bys:
             group_bys.append(dimension)
-    filters = _filters(request.filters, problems)
+    filters = filters_from_pb(request.filters, problems)
     if problems:
         raise InvalidArgument(problems)
     assert granularity is not None
@@ -358,7 +364,7 @@ def metric_query_from_pb(request: pb.QueryMetricRequest) -> MetricQuery:
 def rows_query_from_pb(request: pb.ListMetricRowsRequest) -> RowsQuery:
     problems: list[FieldViolation] = []
     start, end = _time_range(request, problems)
-    filters = _filters(request.filters, problems)
+    filters = filters_from_pb(request.filters, problems)
     if problems:
         raise InvalidArgument(problems)
     return RowsQuery(request.metric, start, end, filters)
@@ -412,7 +418,7 @@ def metric_definition_to_pb(metric: Metric) -> pb.MetricDefinition:
         display_name=metric.display_name,
         description=metric.description,
         unit=metric.unit,
-        group_bys=sorted(_GROUP_BY_PB[d] for d in metric.dimensions),
+        group_bys=sorted(GROUP_BY_PB[d] for d in metric.dimensions),
         aggregation=metric.aggregation.value,
     )
 
@@ -426,7 +432,3 @@ def metric_row_to_pb(row: FactRow) -> pb.MetricRow:
         dimensions=row.dimensions,
         event_id=row.event_id,
     )
-
-
-def dashboard_to_pb(totals: dict[str, int]) -> pb.Dashboard:
-    return pb.Dashboard(**totals)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 METHOD_PERMISSIONS: dict[str, str] = {
     "GetDashboard": "reports.read",
+    "UpdateDashboard": "reports.read",
     "QueryMetric": "reports.read",
     "ListMetrics": "reports.read",
     "ListMetricRows": "reports.read",

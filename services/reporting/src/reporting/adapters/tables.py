@@ -14,11 +14,13 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -108,6 +110,59 @@ def _projection(name: str) -> Table:
 customer_facts = _projection("customer_facts")
 conversation_facts = _projection("conversation_facts")
 case_facts = _projection("case_facts")
+
+# Report files: exports and scheduled runs, built by the report worker.
+report_files = Table(
+    "report_files",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("owner_member_id", String(36), nullable=False),
+    Column("visibility", JSON, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("scheduled_report", String(36), nullable=False, server_default=""),
+    Column("recipients", JSON, nullable=False),
+    Column("filename", String(200), nullable=False, server_default=""),
+    Column("content_type", String(100), nullable=False, server_default=""),
+    Column("content", LargeBinary, nullable=False),
+    Column("error", String(2000), nullable=False, server_default=""),
+)
+Index("ix_report_files_state", report_files.c.state, report_files.c.created_at)
+Index("ix_report_files_expiry", report_files.c.expires_at)
+
+scheduled_reports = Table(
+    "scheduled_reports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("owner_member_id", String(36), nullable=False),
+    Column("visibility", JSON, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("next_run_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+Index("ix_scheduled_reports_due", scheduled_reports.c.enabled, scheduled_reports.c.next_run_at)
+Index(
+    "ix_scheduled_reports_tenant",
+    scheduled_reports.c.tenant_id,
+    scheduled_reports.c.created_at,
+    scheduled_reports.c.id,
+)
+
+dashboards = Table(
+    "dashboards",
+    metadata,
+    Column("tenant_id", String(36), nullable=False),
+    Column("member_id", String(36), nullable=False),
+    Column("tiles", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "member_id", name="pk_dashboards"),
+)
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

@@ -10,8 +10,12 @@ from typing import Protocol
 from crosstalk_common import unit_of_work
 from crosstalk_common.visibility import Visibility
 from reporting.domain.catalogue import Dimension, Measure
+from reporting.domain.dashboards import Tile
+from reporting.domain.events import ReportReady
 from reporting.domain.folding import Keys, Observation, Projections
 from reporting.domain.querying import BucketRow, Groups, HourRow, RowSpec
+from reporting.domain.reports import FileFormat, ReportFile, Schedule
+from reporting.domain.reports import Table as ReportTable
 
 
 @dataclass(frozen=True)
@@ -84,3 +88,85 @@ class UnitOfWork(unit_of_work.Transaction, Protocol):
     def measures(self) -> MeasureStore: ...
     @property
     def projections(self) -> ProjectionStore: ...
+
+
+class ReportStore(Protocol):
+    """Report files and schedules, always within one tenant."""
+
+    async def add_file(self, file: ReportFile) -> None: ...
+    async def file(self, tenant_id: str, file_id: str) -> ReportFile | None: ...
+    async def claim_pending_file(self, now: datetime) -> ReportFile | None:
+        """Moves the oldest PENDING file of any tenant to RUNNING and returns it
+        (None when there is none); two workers never claim the same file."""
+        ...
+
+    async def save_file(self, file: ReportFile) -> None: ...
+    async def drop_expired_files(self, now: datetime) -> int: ...
+    async def add_schedule(self, schedule: Schedule) -> None: ...
+    async def schedule(self, tenant_id: str, schedule_id: str) -> Schedule | None: ...
+    async def schedules(
+        self, tenant_id: str, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Schedule]: ...
+    async def save_schedule(self, schedule: Schedule, expected_version: int) -> bool:
+        """Writes the schedule if its stored version is still ``expected_version``."""
+        ...
+
+    async def delete_schedule(self, tenant_id: str, schedule_id: str) -> bool: ...
+    async def due_schedules(self, now: datetime, limit: int) -> list[Schedule]: ...
+
+
+class DashboardStore(Protocol):
+    async def tiles(self, tenant_id: str, member_id: str) -> tuple[tuple[Tile, ...], int] | None:
+        """The member's saved tiles and their version; None when they saved none."""
+        ...
+
+    async def save_tiles(
+        self, tenant_id: str, member_id: str, tiles: tuple[Tile, ...], version: int
+    ) -> None: ...
+    async def forget_tiles(self, tenant_id: str, member_id: str) -> None: ...
+
+
+class ReportingEvents(Protocol):
+    async def record(self, event: ReportReady) -> None:
+        """Stage an event; commit() writes it with the rows."""
+        ...
+
+
+class JobsUnitOfWork(unit_of_work.Transaction, Protocol):
+    @property
+    def reports(self) -> ReportStore: ...
+    @property
+    def dashboards(self) -> DashboardStore: ...
+    async def record(self, event: ReportReady) -> None: ...
+
+
+class CronCalendar(Protocol):
+    def problem(self, expression: str, time_zone: str) -> str | None:
+        """Why the expression (five fields) or the zone is not usable; None when it is."""
+        ...
+
+    def next_after(self, expression: str, time_zone: str, after: datetime) -> datetime:
+        """The first time after ``after`` the expression matches in the zone (UTC)."""
+        ...
+
+
+class Mailer(Protocol):
+    async def send(
+        self,
+        recipients: Sequence[str],
+        subject: str,
+        body: str,
+        attachment: tuple[str, str, bytes],
+    ) -> None:
+        """Mails the attachment (file name, content type, bytes); raises MailFailed."""
+        ...
+
+
+class MailFailed(Exception):
+    """The mail could not be handed to the SMTP server; str() says why."""
+
+
+class ReportRenderer(Protocol):
+    def render(self, tables: Sequence[ReportTable], format: FileFormat) -> tuple[bytes, str]:
+        """The file's bytes and its content type."""
+        ...
