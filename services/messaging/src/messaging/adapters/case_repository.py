@@ -1,5 +1,5 @@
 """After-sales cases in SQL, always filtered by tenant, and by the caller's data scope
-through the customer's owner and department (customer_snapshots)."""
+through the customer's owner and department (``customer_scope.visible_customer``)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, literal_column, select, true, update
+from sqlalchemy import delete, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
 from crosstalk_common.db.keyset import past
-from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
-from messaging.adapters.tables import case_transitions, cases, conversations, customer_snapshots
+from messaging.adapters.customer_scope import visible_customer
+from messaging.adapters.tables import case_transitions, cases, conversations
 from messaging.app.case_ports import CaseFilter, DuplicateCaseRequest
 from messaging.domain.cases import (
     Case,
@@ -28,25 +27,6 @@ from messaging.domain.cases import (
     Money,
     Priority,
 )
-
-
-def customer_in_scope(visibility: Visibility, tenant_id: Any, customer: Any) -> ColumnElement[bool]:
-    """Rows whose customer ("customers/{id}") the caller's data scope holds: the customer's
-    owner and department as the last customer event told messaging. A customer messaging
-    has no snapshot of is outside every scope but ALL."""
-    if visibility.scope is DataScope.ALL:
-        return true()
-    snapshot = customer_snapshots.c
-    clause: ColumnElement[bool] = exists(
-        select(literal_column("1")).where(
-            snapshot.tenant_id == tenant_id,
-            snapshot.customer == customer,
-            scope_clause(
-                visibility, owner=snapshot.owner_member_id, department=snapshot.department_id
-            ),
-        )
-    )
-    return clause
 
 
 def _inserts(module: Any) -> Any:
@@ -75,7 +55,7 @@ class SqlCasesRepository:
                 select(cases).where(
                     cases.c.tenant_id == tenant_id,
                     cases.c.id == case_id,
-                    customer_in_scope(visibility, cases.c.tenant_id, cases.c.customer),
+                    visible_customer(visibility, tenant_id, cases.c.customer),
                 )
             )
         ).first()
@@ -148,7 +128,7 @@ class SqlCasesRepository:
     ) -> list[Case]:
         query = select(cases).where(
             cases.c.tenant_id == tenant_id,
-            customer_in_scope(visibility, cases.c.tenant_id, cases.c.customer),
+            visible_customer(visibility, tenant_id, cases.c.customer),
         )
         if filters.type is not None:
             query = query.where(cases.c.type == filters.type.value)
@@ -185,7 +165,7 @@ class SqlCasesRepository:
         if visibility.scope is DataScope.ALL:
             return True
         return bool(
-            await self._session.scalar(select(customer_in_scope(visibility, tenant_id, customer)))
+            await self._session.scalar(select(visible_customer(visibility, tenant_id, customer)))
         )
 
     async def _add_transitions(
