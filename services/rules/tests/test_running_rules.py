@@ -97,7 +97,8 @@ async def test_a_vip_with_a_negative_message_gets_the_escalation_path() -> None:
     assert fired.facts["customer.tier"] == "VIP"
     assert fired.facts["conversation.follow_ups"] == 2
     assert fired.facts["time.weekday"] == "monday"
-    assert fired.trace is not None and fired.trace["result"] is True
+    assert fired.trace is not None
+    assert fired.trace["result"] is True
     events = [payload for _, payload in uow.emitted]
     assert isinstance(events[0], RuleFired)
     actions = [e for e in events if isinstance(e, ActionRequested)]
@@ -251,7 +252,7 @@ async def test_the_webhook_is_signed_retried_with_backoff_and_its_outcome_record
     )
     assert status is ActionStatus.SUCCEEDED
     assert slept == [0.5, 1.0]
-    url, sent, headers = transport.posts[-1]
+    _, sent, headers = transport.posts[-1]
     stamp = int(NOW.timestamp())
     assert headers["X-Crosstalk-Signature"] == signature("s3cret", stamp, sent)
     assert headers["X-Crosstalk-Timestamp"] == str(stamp)

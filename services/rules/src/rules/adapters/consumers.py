@@ -1,31 +1,133 @@
-"""Events rules reacts to, each mapped to the use case it runs."""
+"""Events rules reacts to, each mapped to the use case it runs.
+
+Triggering events (a message, a customer change, an order, a conversation,
+case or CSAT event) become an ``Occurrence`` (``engine_mapping.occurrence_of``)
+that ``Engine.run`` evaluates; the customer snapshot and conversation facts
+they carry update the projections in the same unit of work. Completed actions
+(messaging's and customers') are recorded on their runs; ``rule.action.webhook``
+is rules' own action, posted by ``WebhookCaller``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from crosstalk.events.v1 import messaging_events_pb2
+from crosstalk.events.v1 import rule_events_pb2
 from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
+from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
-from rules.adapters.mapping import message_received
-from rules.app.enabled_rules import EnabledRules
+from rules.adapters.engine_mapping import (
+    action_outcome,
+    occurrence_of,
+    projection_only,
+    snapshot_of,
+)
 from rules.app.ports import UnitOfWork
-from rules.app.running import run_rules
+from rules.app.running import Engine
+from rules.app.runs import record_action_outcome
+from rules.app.webhooks import WebhookCaller, WebhookRequest
 
 MESSAGES = Subscription(
     durable="rules-messages", producer="messaging", event_types=["message.received"]
 )
+CONVERSATIONS = Subscription(
+    durable="rules-conversations",
+    producer="messaging",
+    event_types=[
+        "conversation.created",
+        "conversation.status_changed",
+        "conversation.assigned",
+        "conversation.priority_changed",
+        "case.opened",
+        "case.transitioned",
+        "csat.submitted",
+        "rule.action.completed",
+    ],
+)
+CUSTOMERS = Subscription(
+    durable="rules-customers",
+    producer="customers",
+    event_types=[
+        "customer.created",
+        "customer.updated",
+        "customer.tagged",
+        "customer.untagged",
+        "customer.tier_changed",
+        "customer.stage_changed",
+        "customer.scored",
+        "customer.blacklisted",
+        "customer.merged",
+        "customer.deleted",
+        "order.recorded",
+        "customer.rule_action_completed",
+    ],
+)
+WEBHOOKS = Subscription(
+    durable="rules-webhooks",
+    producer="rules",
+    event_types=["rule.action.webhook"],
+    ack_wait=60.0,
+)
+
+Handle = Callable[[UnitOfWorkFactory[UnitOfWork], Event], Awaitable[None]]
 
 
-def on_message(
-    enabled_rules: EnabledRules,
-) -> Callable[[UnitOfWorkFactory[UnitOfWork], Event], Awaitable[None]]:
-    """message.received: the tenant's message rules run on it (kept parsed in
-    ``enabled_rules`` between events)."""
+def on_trigger(engine: Engine) -> Handle:
+    """A triggering event: the tenant's rules of its trigger run on it. Events
+    that only carry a snapshot (blacklisted, merged, deleted) or a conversation
+    fact (priority changed) update the projections."""
 
     async def handle(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
-        if isinstance(event.payload, messaging_events_pb2.MessageReceived):
-            await run_rules(new_uow, message_received(event, event.payload), enabled_rules)
+        completed = event.payload
+        if isinstance(
+            completed,
+            rule_events_pb2.RuleActionCompleted | rule_events_pb2.CustomerRuleActionCompleted,
+        ):
+            outcome = action_outcome(completed)
+            if outcome is not None:
+                run, index, status, reason, result = outcome
+                await record_action_outcome(
+                    new_uow, event.tenant_id, run, index, status, error=reason, result=result
+                )
+            return
+        occurrence = occurrence_of(event)
+        if occurrence is not None:
+            await engine.run(new_uow, occurrence)
+            return
+        await _project(new_uow, event)
+
+    return handle
+
+
+async def _project(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
+    payload = event.payload
+    async with new_uow() as uow:
+        conversation = projection_only(event)
+        if conversation is not None:
+            name, customer, facts = conversation
+            at = as_utc(event.envelope.occurred_time.ToDatetime()) or utc_now()
+            await uow.projections.merge_conversation(event.tenant_id, name, customer, facts, at)
+        has_snapshot = "snapshot" in payload.DESCRIPTOR.fields_by_name
+        snapshot = snapshot_of(payload) if has_snapshot else None
+        customer_name = getattr(payload, "customer", "")
+        if snapshot is not None and customer_name:
+            version, customer_facts = snapshot
+            await uow.projections.save_customer(
+                event.tenant_id, customer_name, version, customer_facts
+            )
+        await uow.commit()
+
+
+def on_webhook(caller: WebhookCaller) -> Handle:
+    """rule.action.webhook: post it (signed, retried) and record the outcome."""
+
+    async def handle(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
+        p = event.payload
+        if isinstance(p, rule_events_pb2.RuleActionWebhookRequested):
+            await caller.call(
+                WebhookRequest(event.tenant_id, p.run, p.action_index, p.url, p.body),
+                new_uow=new_uow,
+            )
 
     return handle

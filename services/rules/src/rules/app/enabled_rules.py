@@ -13,14 +13,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from rules.app.matcher import CompiledRules
 from rules.app.ports import RulesRepository
-from rules.domain.model import Rule, Trigger
+from rules.domain.model import Trigger
 
 
 @dataclass(frozen=True)
 class _Cached:
     revision: int
-    rules: tuple[Rule, ...]  # in the order match_rules evaluates them
+    rules: CompiledRules  # in evaluation order, with their keyword automata
 
 
 class EnabledRules:
@@ -30,9 +31,9 @@ class EnabledRules:
 
     async def of(
         self, repository: RulesRepository, tenant_id: str, trigger: Trigger
-    ) -> tuple[Rule, ...]:
+    ) -> CompiledRules:
         """The tenant's enabled rules for the trigger as of the repository's
-        transaction: read again only when the tenant's revision moved."""
+        transaction, compiled: read again only when the tenant's revision moved."""
         key = (tenant_id, trigger)
         # The revision first: rules read after it are at least as new, so an entry
         # can be newer than its revision says (read once more), never older.
@@ -42,7 +43,7 @@ class EnabledRules:
             self._entries.move_to_end(key)
             return cached.rules
         enabled = await repository.enabled_for(tenant_id, trigger)
-        ordered = tuple(
+        ordered = CompiledRules(
             sorted(enabled, key=lambda r: (r.priority, r.created_at or datetime.min, r.id))
         )
         self._entries[key] = _Cached(revision, ordered)

@@ -1,0 +1,431 @@
+"""The engine's storage in SQL (migration 0004), always filtered by tenant:
+runs, projections, the evaluation log, hourly counters, rule settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crosstalk_common.clock import as_utc, utc_now
+from crosstalk_common.errors import FailedPrecondition, PreconditionViolation
+from crosstalk_common.secrets import Keyring
+from rules.adapters.tables import (
+    STATISTICS_COUNTERS,
+    conversation_projections,
+    customer_projections,
+    evaluation_log,
+    rule_hourly_stats,
+    rule_runs,
+    rule_settings,
+)
+from rules.domain.evaluation import Outcome
+from rules.domain.model import Trigger
+from rules.domain.runs import (
+    ActionResult,
+    Counter,
+    HourCounts,
+    LoggedTrigger,
+    Run,
+    RunFilter,
+)
+from rules.domain.settings import OpeningHours, RuleSettings
+
+
+def _dialect(session: AsyncSession) -> Any:
+    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+
+
+def _run_from_row(row: Any) -> Run:
+    return Run(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+        trigger=Trigger(row.trigger) if row.trigger else Trigger.MESSAGE_RECEIVED,
+        trigger_event_id=row.trigger_event_id,
+        customer=row.customer,
+        conversation=row.conversation,
+        outcome=Outcome(row.outcome),
+        summary=row.summary or "; ".join(row.explanation or ()),
+        facts=row.facts or {},
+        trace=row.trace,
+        actions=tuple(ActionResult.from_json(a) for a in row.actions or ()),
+        created_at=as_utc(row.created_at),
+        causation_depth=row.causation_depth,
+        error=row.error,
+    )
+
+
+class SqlRunsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_many(self, runs: Sequence[Run]) -> None:
+        if not runs:
+            return
+        await self._session.execute(
+            insert(rule_runs),
+            [
+                {
+                    "id": run.id,
+                    "tenant_id": run.tenant_id,
+                    "rule_id": run.rule_id,
+                    "rule_version": run.rule_version,
+                    "trigger_event_id": run.trigger_event_id[:36],
+                    "customer": run.customer,
+                    "explanation": [run.summary],
+                    "created_at": run.created_at,
+                    "trigger": run.trigger.value,
+                    "conversation": run.conversation,
+                    "outcome": run.outcome.value,
+                    "summary": run.summary,
+                    "facts": dict(run.facts),
+                    "trace": dict(run.trace) if run.trace is not None else None,
+                    "actions": [a.to_json() for a in run.actions],
+                    "causation_depth": run.causation_depth,
+                    "error": run.error,
+                }
+                for run in runs
+            ],
+        )
+
+    async def get(self, tenant_id: str, run_id: str) -> Run | None:
+        row = (
+            await self._session.execute(
+                select(rule_runs).where(
+                    rule_runs.c.tenant_id == tenant_id, rule_runs.c.id == run_id
+                )
+            )
+        ).first()
+        return None if row is None else _run_from_row(row)
+
+    async def save_actions(self, run: Run) -> None:
+        await self._session.execute(
+            update(rule_runs)
+            .where(rule_runs.c.tenant_id == run.tenant_id, rule_runs.c.id == run.id)
+            .values(actions=[a.to_json() for a in run.actions])
+        )
+
+    async def page(
+        self, tenant_id: str, where: RunFilter, *, after: list[str], limit: int
+    ) -> list[Run]:
+        c = rule_runs.c
+        query = select(rule_runs).where(c.tenant_id == tenant_id)
+        if where.rule_id:
+            query = query.where(c.rule_id == where.rule_id)
+        if where.customer:
+            query = query.where(c.customer == where.customer)
+        if where.trigger_event_id:
+            query = query.where(c.trigger_event_id == where.trigger_event_id)
+        if where.outcome is not None:
+            query = query.where(c.outcome == where.outcome.value)
+        if where.start is not None:
+            query = query.where(c.created_at >= where.start)
+        if where.end is not None:
+            query = query.where(c.created_at < where.end)
+        if after:
+            created, last_id = datetime.fromisoformat(after[0]), after[1]
+            query = query.where(
+                or_(c.created_at < created, and_(c.created_at == created, c.id < last_id))
+            )
+        rows = await self._session.execute(
+            query.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+        )
+        return [_run_from_row(r) for r in rows]
+
+    async def last_fired(
+        self, tenant_id: str, rule_ids: Sequence[str], customer: str
+    ) -> dict[str, datetime]:
+        c = rule_runs.c
+        rows = await self._session.execute(
+            select(c.rule_id, func.max(c.created_at))
+            .where(
+                c.tenant_id == tenant_id,
+                c.rule_id.in_(list(rule_ids)),
+                c.customer == customer,
+                c.outcome == Outcome.MATCHED.value,
+            )
+            .group_by(c.rule_id)
+        )
+        return {rule_id: as_utc(at) for rule_id, at in rows if at is not None}
+
+
+class SqlProjections:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def customer(self, tenant_id: str, customer: str) -> Mapping[str, Any] | None:
+        found = await self._session.scalar(
+            select(customer_projections.c.facts).where(
+                customer_projections.c.tenant_id == tenant_id,
+                customer_projections.c.customer == customer,
+            )
+        )
+        return dict(found) if found is not None else None
+
+    async def save_customer(
+        self, tenant_id: str, customer: str, version: int, facts: Mapping[str, Any]
+    ) -> bool:
+        table = customer_projections
+        statement = (
+            _dialect(self._session)
+            .insert(table)
+            .values(
+                tenant_id=tenant_id,
+                customer=customer,
+                version=version,
+                facts=dict(facts),
+                updated_at=utc_now(),
+            )
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.tenant_id, table.c.customer],
+            set_={
+                "version": statement.excluded.version,
+                "facts": statement.excluded.facts,
+                "updated_at": statement.excluded.updated_at,
+            },
+            where=table.c.version < statement.excluded.version,
+        ).returning(table.c.version)
+        kept = (await self._session.execute(statement)).first()
+        return kept is not None
+
+    async def conversation(self, tenant_id: str, conversation: str) -> Mapping[str, Any] | None:
+        found = await self._session.scalar(
+            select(conversation_projections.c.facts).where(
+                conversation_projections.c.tenant_id == tenant_id,
+                conversation_projections.c.conversation == conversation,
+            )
+        )
+        return dict(found) if found is not None else None
+
+    async def merge_conversation(
+        self,
+        tenant_id: str,
+        conversation: str,
+        customer: str,
+        facts: Mapping[str, Any],
+        at: datetime,
+    ) -> Mapping[str, Any]:
+        table = conversation_projections
+        row = (
+            await self._session.execute(
+                select(table.c.facts, table.c.event_time).where(
+                    table.c.tenant_id == tenant_id, table.c.conversation == conversation
+                )
+            )
+        ).first()
+        if row is None:
+            merged = dict(facts)
+            await self._session.execute(
+                insert(table).values(
+                    tenant_id=tenant_id,
+                    conversation=conversation,
+                    customer=customer,
+                    facts=merged,
+                    event_time=at,
+                )
+            )
+            return merged
+        current = dict(row.facts)
+        if as_utc(row.event_time) > as_utc(at):
+            return {**facts, **current}  # a newer event was applied: it wins
+        merged = {**current, **facts}
+        await self._session.execute(
+            update(table)
+            .where(table.c.tenant_id == tenant_id, table.c.conversation == conversation)
+            .values(facts=merged, event_time=at)
+        )
+        return merged
+
+
+class SqlEvaluationLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def append(self, entry: LoggedTrigger) -> None:
+        table = evaluation_log
+        statement = (
+            _dialect(self._session)
+            .insert(table)
+            .values(
+                tenant_id=entry.tenant_id,
+                event_id=entry.event_id,
+                trigger=entry.trigger.value,
+                customer=entry.customer,
+                conversation=entry.conversation,
+                facts=dict(entry.facts),
+                occurred_at=entry.occurred_at,
+                causing_run=entry.causing_run,
+                causation_depth=entry.causation_depth,
+            )
+        )
+        await self._session.execute(statement.on_conflict_do_nothing())
+
+    async def between(
+        self,
+        tenant_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        triggers: Sequence[Trigger] = (),
+        limit: int = 100_000,
+    ) -> list[LoggedTrigger]:
+        c = evaluation_log.c
+        query = select(evaluation_log).where(
+            c.tenant_id == tenant_id, c.occurred_at >= start, c.occurred_at < end
+        )
+        if triggers:
+            query = query.where(c.trigger.in_([t.value for t in triggers]))
+        rows = await self._session.execute(query.order_by(c.occurred_at, c.event_id).limit(limit))
+        return [
+            LoggedTrigger(
+                event_id=r.event_id,
+                tenant_id=r.tenant_id,
+                trigger=Trigger(r.trigger),
+                customer=r.customer,
+                conversation=r.conversation,
+                facts=r.facts,
+                occurred_at=as_utc(r.occurred_at),
+                causing_run=r.causing_run,
+                causation_depth=r.causation_depth,
+            )
+            for r in rows
+        ]
+
+    async def purge(self, tenant_id: str, before: datetime) -> int:
+        result: Any = await self._session.execute(
+            delete(evaluation_log).where(
+                evaluation_log.c.tenant_id == tenant_id, evaluation_log.c.occurred_at < before
+            )
+        )
+        return int(result.rowcount or 0)
+
+
+class SqlStatistics:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self, tenant_id: str, hour: datetime, increments: Mapping[str, Mapping[Counter, int]]
+    ) -> None:
+        """One statement for every rule of the pass (insert, or add on conflict)."""
+        if not increments:
+            return
+        table = rule_hourly_stats
+        rows = [
+            {
+                "tenant_id": tenant_id,
+                "rule_id": rule_id,
+                "hour": hour,
+                **{name: int(counts.get(Counter(name), 0)) for name in STATISTICS_COUNTERS},
+            }
+            for rule_id, counts in increments.items()
+        ]
+        statement = _dialect(self._session).insert(table).values(rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.tenant_id, table.c.rule_id, table.c.hour],
+            set_={
+                name: table.c[name] + getattr(statement.excluded, name)
+                for name in STATISTICS_COUNTERS
+            },
+        )
+        await self._session.execute(statement)
+
+    async def hours(
+        self, tenant_id: str, rule_id: str, start: datetime, end: datetime
+    ) -> list[HourCounts]:
+        c = rule_hourly_stats.c
+        query = select(rule_hourly_stats).where(
+            c.tenant_id == tenant_id, c.hour >= start, c.hour < end
+        )
+        if rule_id:
+            query = query.where(c.rule_id == rule_id)
+        rows = await self._session.execute(query.order_by(c.rule_id, c.hour))
+        return [
+            HourCounts(
+                rule_id=r.rule_id,
+                hour=as_utc(r.hour),
+                counts={Counter(name): int(getattr(r, name)) for name in STATISTICS_COUNTERS},
+            )
+            for r in rows
+        ]
+
+
+_SECRET_CONTEXT = "rules.webhook_secret"  # noqa: S105 (the sealing context, not a secret)
+
+
+class SqlSettings:
+    """Rule settings; the webhook secret sealed under the keyring (ADR 0015)."""
+
+    def __init__(self, session: AsyncSession, keyring: Keyring | None) -> None:
+        self._session = session
+        self._keyring = keyring
+
+    async def get(self, tenant_id: str) -> RuleSettings | None:
+        row = (
+            await self._session.execute(
+                select(rule_settings).where(rule_settings.c.tenant_id == tenant_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        secret = ""
+        if row.webhook_secret and self._keyring is not None:
+            secret = self._keyring.open(
+                row.webhook_secret, context=f"{_SECRET_CONTEXT}:{tenant_id}"
+            ).decode()
+        return RuleSettings(
+            tenant_id=tenant_id,
+            time_zone=row.time_zone,
+            hours=tuple(
+                OpeningHours(
+                    h["weekday"], time.fromisoformat(h["start"]), time.fromisoformat(h["end"])
+                )
+                for h in row.business_hours
+            ),
+            holidays=tuple(date.fromisoformat(d) for d in row.holidays),
+            retention=timedelta(seconds=row.retention_seconds),
+            webhook_secret=secret,
+            updated_at=as_utc(row.updated_at),
+        )
+
+    async def save(self, settings: RuleSettings) -> None:
+        sealed = ""
+        if settings.webhook_secret:
+            if self._keyring is None:
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "KEK", "rules", "no RULES_KEK to seal the webhook secret with"
+                        )
+                    ]
+                )
+            sealed = self._keyring.seal(
+                settings.webhook_secret.encode(),
+                context=f"{_SECRET_CONTEXT}:{settings.tenant_id}",
+            )
+        values = {
+            "time_zone": settings.time_zone,
+            "business_hours": [
+                {"weekday": h.weekday, "start": h.start.isoformat(), "end": h.end.isoformat()}
+                for h in settings.hours
+            ],
+            "holidays": [d.isoformat() for d in settings.holidays],
+            "retention_seconds": int(settings.retention.total_seconds()),
+            "webhook_secret": sealed,
+            "updated_at": settings.updated_at or utc_now(),
+        }
+        statement = (
+            _dialect(self._session)
+            .insert(rule_settings)
+            .values(tenant_id=settings.tenant_id, **values)
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(index_elements=[rule_settings.c.tenant_id], set_=values)
+        )

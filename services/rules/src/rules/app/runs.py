@@ -1,0 +1,171 @@
+"""Runs, their outcomes and explanations, statistics and the tenant's rule
+settings: the engine's read side and the outcomes coming back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from crosstalk_common.clock import utc_now
+from crosstalk_common.errors import NotFound
+from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from rules.app.auto_disable import count_action_outcome
+from rules.app.ports import UnitOfWork
+from rules.app.running import hour_of
+from rules.domain.runs import (
+    ActionStatus,
+    Counter,
+    PeriodCounts,
+    Run,
+    RunFilter,
+    by_period,
+)
+from rules.domain.settings import RuleSettings
+
+RUN_RESOURCE = "crosstalk.io/RuleRun"
+
+
+def parse_run_name(name: str) -> tuple[str, str] | None:
+    """("rule id", "run id") of "rules/{rule}/runs/{run}"."""
+    parts = name.split("/")
+    if len(parts) == 4 and parts[0] == "rules" and parts[2] == "runs" and parts[1] and parts[3]:
+        return parts[1], parts[3]
+    return None
+
+
+@dataclass(frozen=True)
+class RunService:
+    new_uow: UnitOfWorkFactory[UnitOfWork]
+    clock: Callable[[], datetime] = utc_now
+
+    async def page(
+        self, tenant_id: str, where: RunFilter, *, after: list[str], limit: int
+    ) -> list[Run]:
+        async with self.new_uow() as uow:
+            return await uow.runs.page(tenant_id, where, after=after, limit=limit)
+
+    async def get(self, tenant_id: str, rule_id: str, run_id: str) -> Run:
+        async with self.new_uow() as uow:
+            run = await uow.runs.get(tenant_id, run_id)
+        if run is None or run.rule_id != rule_id:
+            raise NotFound(RUN_RESOURCE, f"rules/{rule_id}/runs/{run_id}")
+        return run
+
+    async def statistics(
+        self,
+        tenant_id: str,
+        rule_id: str,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        week: bool,
+    ) -> list[PeriodCounts]:
+        """Per rule ("" for all) and day or week in the tenant's time zone."""
+        until = end or self.clock()
+        since = start or until - timedelta(days=30)
+        async with self.new_uow() as uow:
+            settings = await uow.settings.get(tenant_id) or RuleSettings(tenant_id)
+            hours = await uow.statistics.hours(tenant_id, rule_id, hour_of(since), until)
+        return by_period(hours, time_zone=settings.time_zone, week=week)
+
+    async def settings(self, tenant_id: str) -> RuleSettings:
+        async with self.new_uow() as uow:
+            return await uow.settings.get(tenant_id) or RuleSettings(tenant_id)
+
+    async def save_settings(self, settings: RuleSettings) -> RuleSettings:
+        async with self.new_uow() as uow:
+            saved = RuleSettings(
+                tenant_id=settings.tenant_id,
+                time_zone=settings.time_zone,
+                hours=settings.hours,
+                holidays=settings.holidays,
+                retention=settings.retention,
+                webhook_secret=settings.webhook_secret,
+                updated_at=self.clock(),
+            )
+            await uow.settings.save(saved)
+            await uow.commit()
+        return saved
+
+
+_COUNTER_OF_STATUS = {
+    ActionStatus.SUCCEEDED: Counter.ACTIONS_SUCCEEDED,
+    ActionStatus.FAILED: Counter.ACTIONS_FAILED,
+}
+
+
+async def record_action_outcome_in(
+    uow: UnitOfWork,
+    tenant_id: str,
+    run: str,
+    action_index: int,
+    status: ActionStatus,
+    *,
+    error: str = "",
+    result: str = "",
+    at: datetime | None = None,
+) -> Run | None:
+    """Record how one action of a run ended (in ``uow``, not committed); count it
+    once, on the hour the run fired. None when there is no such run or action."""
+    ids = parse_run_name(run)
+    if ids is None:
+        return None
+    found = await uow.runs.get(tenant_id, ids[1])
+    if found is None or found.rule_id != ids[0]:
+        return None
+    updated, before = found.with_outcome(
+        action_index, status, error=error, result=result, at=at or utc_now()
+    )
+    if before is None:
+        return None
+    await uow.runs.save_actions(updated)
+    if status in _COUNTER_OF_STATUS and before.status is ActionStatus.REQUESTED:
+        # Rule management's auto-disable: N failed outcomes in a row disable the rule.
+        await count_action_outcome(
+            uow,
+            tenant_id,
+            found.rule_id,
+            failed=status is ActionStatus.FAILED,
+            error=error,
+            run_id=found.id,
+            now=at or utc_now(),
+        )
+    counter = _COUNTER_OF_STATUS.get(status)
+    if counter is not None and before.status is ActionStatus.REQUESTED:
+        await uow.statistics.add(
+            tenant_id, hour_of(found.created_at), {found.rule_id: {counter: 1}}
+        )
+    return updated
+
+
+async def record_action_outcome(
+    new_uow: UnitOfWorkFactory[UnitOfWork],
+    tenant_id: str,
+    run: str,
+    action_index: int,
+    status: ActionStatus,
+    *,
+    error: str = "",
+    result: str = "",
+) -> Run | None:
+    """rule.action.completed / customer.rule_action_completed: the outcome on the run."""
+    async with new_uow() as uow:
+        updated = await record_action_outcome_in(
+            uow, tenant_id, run, action_index, status, error=error, result=result
+        )
+        await uow.commit()
+    return updated
+
+
+async def purge_evaluation_log(
+    new_uow: UnitOfWorkFactory[UnitOfWork], tenant_ids: list[str], *, now: datetime
+) -> int:
+    """Drop trigger facts older than each tenant's retention (30 days by default)."""
+    removed = 0
+    async with new_uow() as uow:
+        for tenant_id in tenant_ids:
+            settings = await uow.settings.get(tenant_id) or RuleSettings(tenant_id)
+            removed += await uow.evaluation_log.purge(tenant_id, now - settings.retention)
+        await uow.commit()
+    return removed
