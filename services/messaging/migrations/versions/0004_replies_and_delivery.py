@@ -24,9 +24,13 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("template", sa.String(100), nullable=False, server_default=""))
+        batch_op.add_column(
+            sa.Column("template", sa.String(100), nullable=False, server_default="")
+        )
         batch_op.add_column(sa.Column("delivery_state", sa.String(12), nullable=True))
-        batch_op.add_column(sa.Column("delivery_error", sa.Text(), nullable=False, server_default=""))
+        batch_op.add_column(
+            sa.Column("delivery_error", sa.Text(), nullable=False, server_default="")
+        )
         batch_op.add_column(sa.Column("similarity", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("similarity_threshold", sa.Float(), nullable=True))
         batch_op.add_column(
@@ -35,7 +39,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("translation_engine", sa.String(50), nullable=False, server_default="")
         )
-        batch_op.add_column(sa.Column("request_id", sa.String(36), nullable=False, server_default=""))
+        batch_op.add_column(
+            sa.Column("request_id", sa.String(36), nullable=False, server_default="")
+        )
         batch_op.add_column(
             sa.Column("cause_event_id", sa.String(64), nullable=False, server_default="")
         )
