@@ -36,6 +36,9 @@ _BY_TAG = frozenset(m.measure for m in METRICS if Dimension.TAG in m.dimensions)
 )
 
 
+_DIM_NAMES = tuple(d.value for d in ROW_DIMENSIONS)
+
+
 def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
@@ -106,21 +109,24 @@ class SqlMeasureStore:
         for o in observations:
             hour = o.at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
             dims = dict(o.dims)
+            dim_values = [dims.get(name, "") for name in _DIM_NAMES]
+            department_id = _department_id(dims)
             tags = ("", *o.tags) if o.tags and o.measure in _BY_TAG else ("",)
+            measure = o.measure.value
             for tag in tags:
                 key = _dims_key(o.owner, o.dims, tag)
-                row_key = (o.tenant_id, o.measure.value, hour, key)
+                row_key = (o.tenant_id, measure, hour, key)
                 row = hours.get(row_key)
                 if row is None:
                     row = hours[row_key] = {
                         "tenant_id": o.tenant_id,
-                        "measure": o.measure.value,
+                        "measure": measure,
                         "hour": hour,
                         "dims_key": key,
                         "owner_member_id": o.owner,
-                        "department_id": _department_id(dims),
+                        "department_id": department_id,
                         "tag": tag,
-                        **{d.value: dims.get(d.value, "") for d in ROW_DIMENSIONS},
+                        **dict(zip(_DIM_NAMES, dim_values, strict=True)),
                         "count": 0,
                         "total": 0.0,
                     }
@@ -131,23 +137,22 @@ class SqlMeasureStore:
                     buckets[bucket_key] = buckets.get(bucket_key, 0) + 1
             n = seq.get(o.event_id, 0)
             seq[o.event_id] = n + 1
-            facts.append(
-                {
-                    "tenant_id": o.tenant_id,
-                    "event_id": o.event_id,
-                    "seq": n,
-                    "measure": o.measure.value,
-                    "at": o.at.astimezone(UTC),
-                    "subject": o.subject[:200],
-                    "customer": o.customer[:100],
-                    "count": o.count,
-                    "value": o.value,
-                    "owner_member_id": o.owner,
-                    "department_id": _department_id(dims),
-                    "tags": list(o.tags),
-                    **{d.value: dims.get(d.value, "") for d in ROW_DIMENSIONS},
-                }
+            fact = dict(zip(_DIM_NAMES, dim_values, strict=True))
+            fact.update(
+                tenant_id=o.tenant_id,
+                event_id=o.event_id,
+                seq=n,
+                measure=measure,
+                at=o.at.astimezone(UTC),
+                subject=o.subject[:200],
+                customer=o.customer[:100],
+                count=o.count,
+                value=o.value,
+                owner_member_id=o.owner,
+                department_id=department_id,
+                tags=list(o.tags),
             )
+            facts.append(fact)
         dialect = _dialect(self._session)
         await self._session.execute(
             _ADD_HOURS[dialect], [hours[k] for k in sorted(hours, key=_sortable)]
@@ -278,7 +283,7 @@ class SqlMeasureStore:
         result = await self._session.execute(stmt.order_by(*(c.desc() for c in order)).limit(limit))
         rows = []
         for r in result.mappings():
-            dimensions = {d.value: str(r[d.value]) for d in ROW_DIMENSIONS if r[d.value]}
+            dimensions = {name: str(r[name]) for name in _DIM_NAMES if r[name]}
             for i, tag in enumerate(r["tags"] or []):
                 dimensions[f"tag.{i}"] = str(tag)
             rows.append(

@@ -162,8 +162,11 @@ class Observation:
     measured: bool = False  # True when value goes into the histogram
 
 
+_NAMES = {d: d.value for d in Dimension}
+
+
 def _dims(values: Mapping[Dimension, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((d.value, v) for d, v in values.items() if v and d is not D.TAG))
+    return tuple(sorted((_NAMES[d], v) for d, v in values.items() if v and d is not D.TAG))
 
 
 def _department(facts: CustomerFacts) -> str:
