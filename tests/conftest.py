@@ -11,6 +11,7 @@ import pytest
 from crosstalk_devstack.databases import DEFAULT_PG_URL, postgres_reachable, service_database_urls
 from crosstalk_devstack.otlp_collector import OtlpCollector
 from crosstalk_devstack.stack import SERVICES, Stack, StackConfig
+from tests.mail_sink import MailSink
 
 BACKEND = os.environ.get("CROSSTALK_TEST_DB", "sqlite")
 
@@ -40,7 +41,17 @@ def collector() -> Iterator[OtlpCollector]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, collector: OtlpCollector) -> Iterator[Stack]:
+def mail_sink() -> Iterator[MailSink]:
+    """The SMTP server the stack's services mail to (scheduled reports)."""
+    sink = MailSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, collector: OtlpCollector, mail_sink: MailSink
+) -> Iterator[Stack]:
     """The whole platform, once per session, on free loopback ports."""
     var_dir: Path = tmp_path_factory.mktemp("stack")
     config = StackConfig.on_free_ports(
@@ -48,6 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, collector: OtlpCollector) ->
         database_urls=service_database_urls(SERVICES, var_dir, "e2e"),
         otlp_endpoint=("127.0.0.1", collector.port),
         gateway_rate_limit=E2E_RATE_LIMIT,
+        extra_env={"REPORTING_SMTP_HOST": "127.0.0.1", "REPORTING_SMTP_PORT": str(mail_sink.port)},
     )
     with Stack(config) as running:
         yield running
