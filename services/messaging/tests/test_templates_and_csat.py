@@ -427,6 +427,38 @@ async def test_a_conversation_gives_the_customer_and_the_language(
         await renderer.render(ana, RenderRequest(template.id, conversation_id=other))
 
 
+async def test_without_customers_the_snapshot_fills_what_it_knows(
+    new_uow: NewUow, sessions: Sessions, tenant: str, translation: FakeTranslation
+) -> None:
+    """A rule renders with no caller to ask customers for: messaging's own snapshot of the
+    customer gives the name and language; the order stays missing."""
+
+    class NoCustomers:
+        async def facts(self, tenant_id: str, customer: str, *, with_order: bool) -> Any:
+            raise ServiceUnavailable("no caller to ask customers for")
+
+    rule = TemplateUser(tenant, "")
+    template = await TemplateService(new_uow).create(
+        shipped(visibility=TemplateVisibility.SHARED), member(tenant, shared=True)
+    )
+    renderer = TemplateRenderer(new_uow, NoCustomers(), translation)
+    await fill_row(
+        sessions,
+        customer_snapshots,
+        tenant_id=tenant,
+        customer="customers/known",
+        display_name="Hans",
+        language="de",
+        tag_labels=[],
+    )
+    rendered = await renderer.render(rule, RenderRequest(template.id, customer="customers/known"))
+    assert rendered.text == "Hallo Hans, Ihre Bestellung {{order_number}} ist unterwegs."
+    assert rendered.missing_variables == ("order_number",)
+    with pytest.raises(Exception) as caught:
+        await renderer.render(rule, RenderRequest(template.id, customer="customers/unknown"))
+    assert type(caught.value).__name__ == "Unavailable"
+
+
 # --- CSAT -----------------------------------------------------------------------------
 
 SPEED = Question(

@@ -13,9 +13,11 @@ from decimal import Decimal
 
 from crosstalk.customers.v1 import customers_service_pb2, customers_service_pb2_grpc, scoring_pb2
 from crosstalk.customers.v1 import resources_pb2 as customer_pb2
+from crosstalk_common.errors import Unauthenticated, Unavailable
 from crosstalk_common.grpc.auth import require_caller
 from crosstalk_common.grpc.channels import open_channel
 from crosstalk_common.grpc.client import call
+from messaging.app.ports import ServiceUnavailable
 from messaging.app.template_ports import CustomerFacts
 
 DEADLINE_SECONDS = 2.0
@@ -53,23 +55,29 @@ class GrpcCustomerFacts:
         self._stub = customers_service_pb2_grpc.CustomersServiceStub(self._channel)
 
     async def facts(self, tenant_id: str, customer: str, *, with_order: bool) -> CustomerFacts:
-        caller = require_caller()  # customers verifies the same token again
-        found = await call(
-            self._stub.GetCustomer,
-            customers_service_pb2.GetCustomerRequest(name=customer),
-            caller=caller,
-            timeout=DEADLINE_SECONDS,
-        )
-        fields = customer_fields(found)
-        if with_order:
-            orders = await call(
-                self._stub.ListOrders,
-                customers_service_pb2.ListOrdersRequest(parent=customer, page_size=1),
+        try:
+            caller = require_caller()  # customers verifies the same token again
+        except Unauthenticated as exc:  # a consumer (a rule's action) has no caller
+            raise ServiceUnavailable("no caller to ask customers for") from exc
+        try:
+            found = await call(
+                self._stub.GetCustomer,
+                customers_service_pb2.GetCustomerRequest(name=customer),
                 caller=caller,
                 timeout=DEADLINE_SECONDS,
             )
-            if orders.orders:
-                fields |= order_fields(orders.orders[0])
+            fields = customer_fields(found)
+            if with_order:
+                orders = await call(
+                    self._stub.ListOrders,
+                    customers_service_pb2.ListOrdersRequest(parent=customer, page_size=1),
+                    caller=caller,
+                    timeout=DEADLINE_SECONDS,
+                )
+                if orders.orders:
+                    fields |= order_fields(orders.orders[0])
+        except Unavailable as exc:  # down or too slow: the caller may fall back
+            raise ServiceUnavailable(exc.message) from exc
         return CustomerFacts(language=found.language, fields=fields)
 
     async def close(self) -> None:

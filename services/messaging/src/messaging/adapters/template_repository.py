@@ -20,12 +20,14 @@ from messaging.adapters.customer_scope import visible_customer
 from messaging.adapters.tables import (
     conversations,
     csat_surveys,
+    customer_snapshots,
     messages,
     reply_template_versions,
     reply_templates,
 )
 from messaging.app.template_ports import (
     ConversationFacts,
+    CustomerFacts,
     DuplicateSurveyRequest,
     TemplateFilter,
 )
@@ -305,6 +307,22 @@ class SqlConversationLookup:
                 )
             ) or UNDETERMINED
         return ConversationFacts(row.id, row.customer, row.assignee, language)
+
+    async def customer_snapshot(self, tenant_id: str, customer: str) -> CustomerFacts | None:
+        snapshot = customer_snapshots.c
+        row = (
+            await self._session.execute(
+                select(snapshot.display_name, snapshot.language).where(
+                    snapshot.tenant_id == tenant_id,
+                    snapshot.customer == customer,
+                    snapshot.deleted.is_(False),
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        fields = {"customer.display_name": row.display_name, "customer.language": row.language}
+        return CustomerFacts(row.language, {k: v for k, v in fields.items() if v})
 
 
 # --- CSAT surveys ---------------------------------------------------------------------

@@ -88,6 +88,11 @@ class ConversationLookup(Protocol):
         customer is in that data scope; None otherwise."""
         ...
 
+    async def customer_snapshot(self, tenant_id: str, customer: str) -> CustomerFacts | None:
+        """What messaging's own customer snapshot knows (display name, language): the
+        fallback when customers cannot be asked (no caller to ask for, e.g. a rule)."""
+        ...
+
 
 class CsatRepository(Protocol):
     async def get(

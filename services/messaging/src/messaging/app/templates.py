@@ -27,12 +27,14 @@ from crosstalk_common.errors import (
     NotFound,
     PermissionDenied,
     PreconditionViolation,
+    Unauthenticated,
     Unavailable,
 )
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from messaging.app.ports import ServiceUnavailable, TranslationPort
 from messaging.app.template_ports import (
+    CustomerFacts,
     CustomerFactsPort,
     TemplateFilter,
     TemplatesUnitOfWork,
@@ -317,9 +319,7 @@ class TemplateRenderer:
         needed = content.source_fields
         sources: Mapping[str, str] = {}
         if customer and (needed or not wanted):
-            facts = await self.customers.facts(
-                user.tenant_id, customer, with_order=bool(needed & ORDER_FIELDS)
-            )
+            facts = await self._facts(user.tenant_id, customer, bool(needed & ORDER_FIELDS))
             sources = facts.fields
             wanted = wanted or facts.language
         choice = choose_body(content, wanted)
@@ -341,7 +341,7 @@ class TemplateRenderer:
             # filled afterwards: values such as order numbers never pass an engine.
             try:
                 text = await self.translation.translate(text, choice.body.language, choice.language)
-            except ServiceUnavailable as exc:
+            except (ServiceUnavailable, Unauthenticated) as exc:  # down, or no caller
                 raise Unavailable(
                     f"could not machine-translate the template into {choice.language!r}: {exc}"
                 ) from exc
@@ -354,3 +354,16 @@ class TemplateRenderer:
             template_version=version,
             missing_variables=filled.missing,
         )
+
+    async def _facts(self, tenant_id: str, customer: str, with_order: bool) -> CustomerFacts:
+        """From customers; when customers cannot be asked (down, or no caller to ask for,
+        as when a rule renders), what messaging's customer snapshot knows (display name
+        and language; order fields then stay missing)."""
+        try:
+            return await self.customers.facts(tenant_id, customer, with_order=with_order)
+        except ServiceUnavailable as exc:
+            async with self.new_uow() as uow:
+                known = await uow.conversation_facts.customer_snapshot(tenant_id, customer)
+            if known is None:
+                raise Unavailable(f"could not read {customer} from customers: {exc}") from exc
+            return known
