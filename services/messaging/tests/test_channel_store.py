@@ -250,6 +250,8 @@ async def test_a_replayed_webhook_is_refused_and_an_idempotency_key_makes_retrie
     headers = _signed(BODY, key="order-4711-msg-1")
     first = await inbound.receive_webhook(config_id, headers, BODY)
     with pytest.raises(AlreadyExists):  # the same signed delivery again: a replay
+        await inbound.receive_webhook(config_id, headers, BODY)
+    with pytest.raises(AlreadyExists):  # ... with or without its key
         await inbound.receive_webhook(
             config_id, WebhookHeaders(headers.timestamp, headers.signature, ""), BODY
         )
@@ -477,6 +479,7 @@ async def test_a_reply_is_mailed_once_threaded_and_announced(
     mail = message_from_bytes(raw, policy=policy.default)
     assert mail.get_content().strip() == "Su pedido 4711-ÄB sale hoy."
     assert mail["In-Reply-To"] == "<es-1@mail.example.es>"
+    assert mail["Content-Language"] == "es"
     assert mail["Subject"] == "Re: Pedido 4711-ÄB"
     assert mail["Message-ID"] == f"<{out.message_id}@shop.test>"
 

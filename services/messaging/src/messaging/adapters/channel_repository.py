@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crosstalk_common.clock import as_utc
 from crosstalk_common.db.keyset import past
 from crosstalk_common.domain.channel import Channel
+from messaging.adapters.outbound_rows import outbound_fields
 from messaging.adapters.tables import (
     channel_configs,
     email_headers,
@@ -192,6 +193,15 @@ class SqlInboundDeliveries:
             .returning(webhook_deliveries.c.signature)
         )
         return (await self._session.scalar(statement)) is not None
+
+    async def seen(self, config_id: str, signature: str) -> bool:
+        found = await self._session.scalar(
+            select(webhook_deliveries.c.signature).where(
+                webhook_deliveries.c.channel_config_id == config_id,
+                webhook_deliveries.c.signature == signature,
+            )
+        )
+        return found is not None
 
     async def settle(self, config_id: str, signature: str, receipt: StoredReceipt) -> None:
         await self._session.execute(
@@ -405,6 +415,7 @@ class SqlDeliveries:
             sent_by=values.get("sent_by", ""),
             template=values.get("template", ""),
             cause_event_id=values.get("cause_event_id", ""),
+            translation_check=outbound_fields(row)["translation_check"],
         )
 
     async def thread(self, tenant_id: str, conversation_id: str) -> EmailThread:

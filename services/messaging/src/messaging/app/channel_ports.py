@@ -17,6 +17,7 @@ from messaging.domain.channels import ChannelConfig
 from messaging.domain.delivery import DeliveryJob
 from messaging.domain.events import MessagingEvent
 from messaging.domain.inbound_email import InboundEmail
+from messaging.domain.model import TranslationCheck
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ class InboundDeliveriesRepository(Protocol):
         """False when a delivery with the same signature (or key) is recorded already."""
         ...
 
+    async def seen(self, config_id: str, signature: str) -> bool:
+        """Whether a delivery with this signature was claimed."""
+        ...
+
     async def settle(self, config_id: str, signature: str, receipt: StoredReceipt) -> None: ...
     async def release(self, config_id: str, signature: str) -> None: ...
     async def by_idempotency_key(self, config_id: str, key: str) -> StoredReceipt | None: ...
@@ -93,6 +98,7 @@ class SentMessage:
     sent_by: str
     template: str
     cause_event_id: str
+    translation_check: TranslationCheck | None = None
 
 
 class DeliveriesRepository(Protocol):

@@ -13,6 +13,7 @@ from crosstalk_common.api.etags import check_etag
 from crosstalk_common.clock import utc_now
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import (
+    Aborted,
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
@@ -236,30 +237,37 @@ class InboundChannels:
                 "idempotency-key", f"at most {MAX_IDEMPOTENCY_KEY} characters"
             )
         delivery = parse_webhook_body(body)
-        if key:
-            async with self.new_uow() as uow:
-                prior = await uow.inbound_deliveries.by_idempotency_key(config_id, key)
-            if prior is not None:
-                return InboundReceipt(prior.message_id, prior.conversation_id, duplicate=True)
         api_key = self._ingest_key(config, secrets)
         signature = headers.signature.strip().lower()
+        # One row per signed delivery, also holding its idempotency key: a signature
+        # seen before is a replay (refused, whatever the key); a key seen before is the
+        # sender's retry (signed anew) and answers the message it became.
         async with self.new_uow() as uow:
             claimed = await uow.inbound_deliveries.claim(
                 config_id, config.tenant_id, signature, key, now
             )
             await uow.commit()
         if not claimed:
-            if key:  # the same key in flight or stored concurrently
-                async with self.new_uow() as uow:
-                    prior = await uow.inbound_deliveries.by_idempotency_key(config_id, key)
-                if prior is not None:
-                    return InboundReceipt(prior.message_id, prior.conversation_id, duplicate=True)
-            raise AlreadyExists(
-                "crosstalk.io/WebhookDelivery",
-                signature,
-                "this delivery was received before (a replay); sign retries anew, with the same "
-                "idempotency-key",
-                reason="WEBHOOK_REPLAYED",
+            async with self.new_uow() as uow:
+                replayed = await uow.inbound_deliveries.seen(config_id, signature)
+                prior = (
+                    await uow.inbound_deliveries.by_idempotency_key(config_id, key)
+                    if key and not replayed
+                    else None
+                )
+            if replayed:
+                raise AlreadyExists(
+                    "crosstalk.io/WebhookDelivery",
+                    signature,
+                    "this delivery was received before (a replay); sign a retry anew, with "
+                    "the same idempotency-key",
+                    reason="WEBHOOK_REPLAYED",
+                )
+            if prior is not None:
+                return InboundReceipt(prior.message_id, prior.conversation_id, duplicate=True)
+            raise Aborted(
+                "a delivery with this idempotency-key is being stored; retry shortly",
+                reason="WEBHOOK_IN_FLIGHT",
             )
         inbound = Inbound(
             sender=Sender(config.channel, delivery.sender_external_id, config.store),

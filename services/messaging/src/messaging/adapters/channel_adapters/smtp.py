@@ -40,9 +40,9 @@ def build_mail(account: ChannelAccount, message: OutboundMessage) -> EmailMessag
         mail["In-Reply-To"] = message.in_reply_to
     if message.references:
         mail["References"] = " ".join(message.references)
-    if message.language:
-        mail["Content-Language"] = message.language
     mail.set_content(message.text, charset="utf-8", cte="quoted-printable")
+    if message.language:  # after set_content, which drops every Content-* header
+        mail["Content-Language"] = message.language
     return mail
 
 
