@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from crosstalk.events.v1 import messaging_events_pb2
 from crosstalk_common.domain.channel import Channel
+from messaging.adapters.channel_mapping import message_sent_pb
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
-from messaging.domain.events import DeliveryRequested
+from messaging.domain.events import DeliveryRequested, MessageSent
 from messaging.domain.model import (
     DeliveryState,
     Direction,
@@ -264,3 +265,44 @@ async def test_a_delivery_request_carries_what_the_customer_receives(
         )
     ]
     assert events[0].recipient.external_id == "maria@example.es"
+
+
+async def test_message_sent_carries_the_stored_translation_check(
+    new_uow: NewUow, tenant: str
+) -> None:
+    conversation_id = await _conversation(new_uow, tenant)
+    message = _reply(tenant, conversation_id)
+    async with new_uow() as uow:
+        await uow.replies.add_outbound(message)
+        await uow.commit()
+
+    async with new_uow() as uow:
+        stored = await uow.deliveries.sent_message(tenant, message.id)
+
+    assert stored is not None
+    assert stored.translation_check == message.translation_check
+    assert (stored.sent_by, stored.template, stored.cause_event_id) == (
+        "members/ana",
+        "replyTemplates/t1",
+        "evt-1",
+    )
+    event = message_sent_pb(
+        MessageSent(
+            tenant,
+            message.id,
+            conversation_id,
+            message.customer,
+            MARIA,
+            stored.text,
+            stored.language,
+            stored.translated_text,
+            stored.translated_language,
+            stored.sent_by,
+            stored.template,
+            stored.cause_event_id,
+            stored.translation_check,
+        )
+    )
+    assert event.translation_check.similarity == 0.81
+    assert event.translation_check.back_translated_text == "Your order is sent today."
+    assert event.translated_text == "Su pedido se envía hoy."

@@ -11,6 +11,7 @@ from crosstalk_common.api.channels import channel_from_pb, channel_to_pb
 from crosstalk_common.api.field_mask import populated_fields, resolve_update_paths
 from crosstalk_common.api.timestamps import to_timestamp
 from crosstalk_common.errors import FieldViolation, InvalidArgument
+from messaging.adapters.reply_mapping import translation_check_pb
 from messaging.app.channels import InboundReceipt, SecretChanges, channel_config_name
 from messaging.domain.channels import (
     EDITABLE_FIELDS,
@@ -163,6 +164,7 @@ def message_sent_pb(event: MessageSent) -> messaging_events_pb2.MessageSent:
         sent_by=event.sent_by,
         template=event.template,
         cause_event_id=event.cause_event_id,
+        translation_check=translation_check_pb(event.translation_check),
     )
 
 

@@ -208,6 +208,7 @@ class DeliveryWorker:
                     sent_by=stored.sent_by if stored else "",
                     template=stored.template if stored else "",
                     cause_event_id=(stored.cause_event_id if stored else "") or job.cause_event_id,
+                    translation_check=stored.translation_check if stored else None,
                 )
             )
             await uow.commit()

@@ -12,7 +12,7 @@ from messaging.domain.cases import Case, CaseTransition
 from messaging.domain.conversation import AssignmentChange, Conversation, PriorityChange
 from messaging.domain.conversation_state import StatusChange
 from messaging.domain.csat import CsatSurvey
-from messaging.domain.model import Message, Sender
+from messaging.domain.model import Message, Sender, TranslationCheck
 from messaging.domain.rule_actions import RuleActionKey, RuleActionResult
 
 
@@ -118,6 +118,8 @@ class MessageSent:
     sent_by: str
     template: str = ""
     cause_event_id: str = ""
+    # How the translation was checked (back translation, similarity); None: sent as written.
+    translation_check: TranslationCheck | None = None
 
 
 @dataclass(frozen=True)
