@@ -22,7 +22,7 @@ from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
-from messaging.adapters.consumers import on_member_contact, on_rule_action
+from messaging.adapters.consumers import on_member_contact, on_rule_action, on_rule_disabled
 from messaging.adapters.tables import messages, notifications, outbox, rule_action_applications
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.cases import Cases
@@ -453,3 +453,35 @@ async def test_reply_with_a_template_renders_in_the_customers_language_and_sends
         .where(messages.c.conversation_id == conversation.id, messages.c.direction == "outbound")
     )
     assert await world.count(outbound) == 1
+
+
+async def test_a_rule_disabled_by_rules_is_told_to_its_owners(world: World) -> None:
+    await world.member("owner")
+    handler = in_unit_of_work(MessagingUnitOfWork, outbox, on_rule_disabled(email_enabled=True))
+    payload = rule_events_pb2.RuleDisabled(
+        rule=RULE,
+        rule_version=4,
+        display_name="Refund autoreply",
+        reason="ACTION_FAILURES",
+        consecutive_failures=5,
+        last_error="template has no body in de",
+        owners=["members/owner"],
+        run=world.run,
+    )
+    _, envelope = new_envelope(
+        world.tenant, payload, occurred_at=T0, trace_context={}, event_id=str(uuid.uuid4())
+    )
+    async with world.sessions() as session, session.begin():
+        await handler(session, Event(envelope, payload))
+    page, unread = await Notifications(world.new_uow).page(
+        world.tenant, "owner", unread_only=True, after=[], limit=5
+    )
+    assert unread == 1
+    (told,) = page
+    assert (told.title, told.source, told.email_to) == (
+        "Rule disabled: Refund autoreply",
+        RULE,
+        "owner@team.example",
+    )
+    assert "5 failed actions in a row" in told.text
+    assert "template has no body in de" in told.text

@@ -19,8 +19,10 @@ from messaging.adapters.channel_settings import ChannelSettings, KeyringSecretBo
 from messaging.adapters.consumers import (
     MEMBER_CONTACTS,
     RULE_ACTIONS,
+    RULE_DISABLED,
     on_member_contact,
     on_rule_action,
+    on_rule_disabled,
 )
 from messaging.adapters.conversation_consumers import (
     CUSTOMERS,
@@ -141,6 +143,14 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     )
     runtime.consume(
         MEMBER_CONTACTS, in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_member_contact)
+    )
+    runtime.consume(
+        RULE_DISABLED,
+        in_unit_of_work(
+            MessagingUnitOfWork,
+            runtime.outbox,
+            on_rule_disabled(email_enabled=notify_smtp.configured),
+        ),
     )
     servicer = MessagingServicer(
         messaging,

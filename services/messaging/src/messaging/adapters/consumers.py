@@ -24,6 +24,8 @@ from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from messaging.app.notification_ports import NotificationsUnitOfWork
 from messaging.app.notifications import (
+    Notifications,
+    NotifyRequest,
     disable_member_contact,
     forget_member_contact,
     keep_member_contact,
@@ -58,6 +60,9 @@ RULE_ACTION_TYPES = (
 )
 RULE_ACTIONS = Subscription(
     durable="messaging-rule-actions", producer="rules", event_types=list(RULE_ACTION_TYPES)
+)
+RULE_DISABLED = Subscription(
+    durable="messaging-rule-disabled", producer="rules", event_types=["rule.disabled"]
 )
 MEMBER_CONTACTS = Subscription(
     durable="messaging-member-contacts",
@@ -153,6 +158,44 @@ def on_rule_action(
             await actions.record_undecodable(context, "the action event names no run")
             return
         await actions.apply(context, rule_action_of(event.payload))
+
+    return handle
+
+
+def on_rule_disabled(
+    *, email_enabled: bool
+) -> Callable[[UnitOfWorkFactory[NotificationsUnitOfWork], Event], Awaitable[None]]:
+    """rule.disabled: the rule's owners are notified (in-app, and by e-mail when SMTP is
+    configured) that rules switched it off after its actions kept failing."""
+
+    async def handle(new_uow: UnitOfWorkFactory[NotificationsUnitOfWork], event: Event) -> None:
+        p = event.payload
+        if not isinstance(p, rule_events_pb2.RuleDisabled):
+            return
+        owners = [m for m in (_id(name, "members") for name in p.owners) if m]
+        if not owners:
+            return
+        failures = (
+            f"{p.consecutive_failures} failed actions in a row" if p.consecutive_failures else ""
+        )
+        text = "; ".join(
+            part
+            for part in (
+                f"{p.rule} (version {p.rule_version}) was disabled ({p.reason or 'by rules'})",
+                failures,
+                f"last error: {p.last_error}" if p.last_error else "",
+            )
+            if part
+        )
+        await Notifications(new_uow, email_enabled=email_enabled).notify(
+            event.tenant_id,
+            NotifyRequest(
+                recipients=owners,
+                title=f"Rule disabled: {p.display_name or p.rule}",
+                text=text,
+                source=p.rule or "rules",
+            ),
+        )
 
     return handle
 
