@@ -126,4 +126,4 @@ def translation_mode_from_pb(mode: int) -> TranslationMode | None:
             return domain
     if mode == replies_pb2.TRANSLATION_MODE_UNSPECIFIED:
         return None
-    raise InvalidArgument.field("translation_setting.mode", f"unknown mode {mode}")
+    raise InvalidArgument.field("mode", f"unknown mode {mode}")

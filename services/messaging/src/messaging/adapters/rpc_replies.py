@@ -13,7 +13,7 @@ from crosstalk_common.api.channels import channel_from_pb
 from crosstalk_common.api.field_mask import populated_fields, resolve_update_paths
 from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.api.resource_names import resource_id, resource_ids_of
-from crosstalk_common.errors import InvalidArgument
+from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.grpc.auth import require_caller
 from messaging.adapters.mapping import message_to_pb, sender_from_pb
 from messaging.adapters.reply_mapping import (
@@ -31,6 +31,13 @@ from messaging.domain.replies import MessagingSettings, Outbound
 
 Context = Any
 _MESSAGE = "conversations/{conversation}/messages/{message}"
+
+
+def _under(prefix: str, error: InvalidArgument) -> InvalidArgument:
+    """The same violations named as fields of the request's ``prefix`` message."""
+    return InvalidArgument(
+        [FieldViolation(f"{prefix}.{v.field}", v.description) for v in error.violations]
+    )
 
 
 def _identity(identity: channel_pb2.ChannelIdentity) -> Sender:
@@ -145,9 +152,12 @@ class ReplyRpcs:
             populated=populated_fields(request.messaging_settings),
             updatable=MessagingSettings.UPDATABLE,
         )
-        updated = await self._settings.update(
-            caller.tenant_id, wanted, paths, request.messaging_settings.etag
-        )
+        try:
+            updated = await self._settings.update(
+                caller.tenant_id, wanted, paths, request.messaging_settings.etag
+            )
+        except InvalidArgument as bad:
+            raise _under("messaging_settings", bad) from None
         return settings_to_pb(updated)
 
     async def SetTranslationSetting(
@@ -155,12 +165,15 @@ class ReplyRpcs:
     ) -> replies_pb2.TranslationSetting:
         caller = require_caller(context)
         wanted = request.translation_setting
-        stored = await self._settings.set_translation(
-            caller.tenant_id,
-            wanted.subject,
-            translation_mode_from_pb(wanted.mode),
-            wanted.target_language,
-        )
+        try:
+            stored = await self._settings.set_translation(
+                caller.tenant_id,
+                wanted.subject,
+                translation_mode_from_pb(wanted.mode),
+                wanted.target_language,
+            )
+        except InvalidArgument as bad:
+            raise _under("translation_setting", bad) from None
         return translation_setting_to_pb(stored)
 
     async def ListTranslationSettings(
