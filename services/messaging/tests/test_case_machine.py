@@ -15,11 +15,11 @@ from messaging.domain.cases import (
     CaseTransitionRefused,
     CaseType,
     Money,
-    Priority,
     allowed_next_states,
     states_of,
     validate_case,
 )
+from messaging.domain.conversation import Priority
 
 S = CaseState
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

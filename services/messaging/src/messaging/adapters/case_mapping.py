@@ -24,9 +24,9 @@ from messaging.domain.cases import (
     CaseTransition,
     CaseType,
     Money,
-    Priority,
     case_name,
 )
+from messaging.domain.conversation import Priority
 from messaging.domain.events import CaseOpened, CaseTransitioned
 
 T = TypeVar("T")

@@ -25,8 +25,8 @@ from messaging.domain.cases import (
     CaseTransition,
     CaseType,
     Money,
-    Priority,
 )
+from messaging.domain.conversation import Priority
 
 
 def _inserts(module: Any) -> Any:
@@ -227,7 +227,7 @@ def _row_of(case: Case) -> dict[str, Any]:
         "reason": case.reason,
         "description": case.description,
         "assignee": case.assignee,
-        "priority": case.priority.value,
+        "priority": case.priority.name.lower(),
         "created_at": case.created_at,
         "updated_at": case.updated_at,
         "sla_due_at": case.sla_due_at,
@@ -256,7 +256,7 @@ def _case_of(row: Row[Any], transitions: tuple[CaseTransition, ...]) -> Case:
         reason=row.reason,
         description=row.description,
         assignee=row.assignee,
-        priority=Priority(row.priority),
+        priority=Priority[row.priority.upper()],
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
         sla_due_at=as_utc(row.sla_due_at),

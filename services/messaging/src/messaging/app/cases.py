@@ -24,10 +24,10 @@ from messaging.domain.cases import (
     CaseState,
     CaseType,
     Money,
-    Priority,
     case_name,
     validate_case,
 )
+from messaging.domain.conversation import Priority
 from messaging.domain.events import CaseOpened, CaseTransitioned
 
 CASE = "crosstalk.io/Case"

@@ -40,7 +40,6 @@ from messaging.app.notification_ports import MemberContacts
 from messaging.app.notifications import Notifications, NotifyRequest, notification_name
 from messaging.app.templates import RenderRequest, TemplateRenderer, TemplateUser
 from messaging.domain.cases import CaseType
-from messaging.domain.cases import Priority as CasePriority
 from messaging.domain.conversation import Conversation, Priority
 from messaging.domain.conversation_assignment import AssignStrategy
 from messaging.domain.conversation_state import ConversationStatus
@@ -410,7 +409,5 @@ def _priority(value: int, *, field: str) -> Priority:
         raise InvalidArgument.field(field, f"{value} is not a priority") from None
 
 
-def _case_priority(value: int) -> CasePriority:
-    if not value:
-        return CasePriority.NORMAL
-    return CasePriority[_priority(value, field="priority").name]
+def _case_priority(value: int) -> Priority:
+    return _priority(value, field="priority") if value else Priority.NORMAL

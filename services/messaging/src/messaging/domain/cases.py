@@ -27,6 +27,7 @@ from crosstalk_common.errors import (
     InvalidArgument,
     PreconditionViolation,
 )
+from messaging.domain.conversation import Priority
 
 
 class CaseType(StrEnum):
@@ -52,15 +53,6 @@ class CaseState(StrEnum):
     @property
     def is_final(self) -> bool:
         return self in (CaseState.CLOSED, CaseState.CANCELLED)
-
-
-class Priority(StrEnum):
-    """How urgently a case needs attention (``crosstalk.common.v1.Priority``)."""
-
-    LOW = "low"
-    NORMAL = "normal"
-    HIGH = "high"
-    URGENT = "urgent"
 
 
 S = CaseState
