@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.events.v1 import customer_events_pb2 as ev
+from crosstalk.events.v1 import rule_events_pb2
 from crosstalk_common.bus.catalogue import event_type_of
 from crosstalk_common.domain.channel import Channel
 from customers.adapters.mapping import event_pb
@@ -20,12 +21,15 @@ from customers.domain.events import (
     CustomerEvent,
     CustomerMerged,
     CustomerScored,
+    CustomerSnapshot,
     CustomerStageChanged,
     CustomerTagged,
     CustomerTierChanged,
     CustomerUntagged,
     CustomerUpdated,
     OrderRecorded,
+    RuleActionCompleted,
+    RuleActionOutcome,
 )
 from customers.domain.model import (
     ChannelIdentity,
@@ -33,6 +37,7 @@ from customers.domain.model import (
     LifecycleStage,
     Money,
     Order,
+    OrderTotals,
 )
 from tests.event_mapping import assert_same_event
 
@@ -207,3 +212,106 @@ def test_the_other_use_cases_events_map_to_the_protos_they_built(
 def test_a_proto_is_staged_as_it_is() -> None:
     tagged = ev.CustomerTagged(customer="customers/c1", tags=["tags/t1"])
     assert event_pb(tagged) is tagged
+
+
+def test_an_event_carries_its_snapshot_of_the_customer_after_the_change() -> None:
+    customer = Customer(
+        id="c1",
+        tenant_id="t",
+        display_name="Anna",
+        identities=(ChannelIdentity(Channel.WHATSAPP, "+4915100", ""),),
+        tags=frozenset({"t2", "t1"}),
+        score=12,
+        owner_member_id="m1",
+        department_id="d1",
+        lifecycle_stage=LifecycleStage.INTENT,
+        blacklisted=True,
+        points_balance=40,
+        order_totals=OrderTotals(
+            order_count=3, order_value=Money("EUR", 20, 500_000_000), last_order_time=WHEN
+        ),
+        custom_fields={"vip_code": "A7", "visits": 4.0, "opt_in": False, "sizes": ["S", "M"]},
+        country="DE",
+        language="de",
+        tier_id="gold",
+    )
+    snapshot = CustomerSnapshot(
+        version=7,
+        customer=customer,
+        tag_labels={"t1": "VIP", "t2": "After-sales"},
+        tier_label="Gold",
+    )
+    last_order = Timestamp()
+    last_order.FromDatetime(WHEN)
+    expected_snapshot = ev.CustomerSnapshot(
+        version=7,
+        display_name="Anna",
+        owner="members/m1",
+        department="departments/d1",
+        tags=["tags/t2", "tags/t1"],  # by display name
+        tag_labels=["After-sales", "VIP"],
+        tier="Gold",
+        score=12,
+        points=40,
+        lifecycle_stage=lifecycle_stage_pb2.LIFECYCLE_STAGE_INTENT,
+        country="DE",
+        language="de",
+        custom_fields={"vip_code": "A7", "visits": "4", "opt_in": "false", "sizes": "S, M"},
+        order_count=3,
+        order_total=money_pb2.Money(currency_code="EUR", units=20, nanos=500_000_000),
+        last_order_time=last_order,
+        blacklisted=True,
+        identities=[
+            channel_pb2.ChannelIdentity(
+                channel=channel_pb2.CHANNEL_WHATSAPP, external_id="+4915100"
+            )
+        ],
+    )
+    assert_same_event(
+        event_pb(CustomerTagged("c1", ("t1",), snapshot=snapshot)),
+        ev.CustomerTagged(customer="customers/c1", tags=["tags/t1"], snapshot=expected_snapshot),
+    )
+    assert_same_event(
+        event_pb(CustomerScored("c1", 2, 12, "r", "members/m1", snapshot=snapshot)),
+        ev.CustomerScored(
+            customer="customers/c1",
+            delta=2,
+            score=12,
+            reason="r",
+            source="members/m1",
+            snapshot=expected_snapshot,
+        ),
+    )
+
+
+def test_a_deleted_customer_s_snapshot_says_deleted_and_nothing_else() -> None:
+    gone = CustomerSnapshot(version=9, customer=None)
+    assert_same_event(
+        event_pb(CustomerDeleted("c1", snapshot=gone)),
+        ev.CustomerDeleted(
+            customer="customers/c1", snapshot=ev.CustomerSnapshot(version=9, deleted=True)
+        ),
+    )
+
+
+def test_a_rule_action_s_outcome_maps_to_customer_rule_action_completed() -> None:
+    event = RuleActionCompleted(
+        rule="rules/r1",
+        run="rules/r1/runs/u1",
+        action_index=2,
+        action_type="rule.action.tag",
+        outcome=RuleActionOutcome.SKIPPED,
+        reason="the customer is gone",
+    )
+    assert event.subject_id == ""  # no snapshot for it
+    assert_same_event(
+        event_pb(event),
+        rule_events_pb2.CustomerRuleActionCompleted(
+            rule="rules/r1",
+            run="rules/r1/runs/u1",
+            action_index=2,
+            action_type="rule.action.tag",
+            outcome=rule_events_pb2.RULE_ACTION_OUTCOME_SKIPPED,
+            reason="the customer is gone",
+        ),
+    )

@@ -289,7 +289,16 @@ async def test_a_jobs_events_and_timeline_rows_read_and_sort_like_any_others(
             TENANT,
             "customer.tagged",
         )
-        assert event.payload == customer_events_pb2.CustomerTagged(
+        payload = event.payload
+        assert isinstance(payload, customer_events_pb2.CustomerTagged)
+        # the customer after the job tagged them (adapters/snapshots.py)
+        assert (list(payload.snapshot.tags), list(payload.snapshot.tag_labels)) == (
+            [f"tags/{vip}"],
+            ["VIP"],
+        )
+        assert payload.snapshot.version == 2  # created, then tagged
+        payload.ClearField("snapshot")
+        assert payload == customer_events_pb2.CustomerTagged(
             customer=f"customers/{cid}", tags=[f"tags/{vip}"]
         )
         assert row.details == {"tags": [f"tags/{vip}"], "job": f"jobs/{job.id}"}

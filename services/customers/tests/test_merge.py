@@ -61,11 +61,13 @@ TENANT = "tenant-merge"
 ALL = Visibility(DataScope.ALL)
 ACTOR = "members/admin"
 # Every table that points at a customer, and the column that does; not the
-# change feed, which keeps a row for a deleted customer to say it is gone.
+# change feed, which keeps a row for a deleted customer to say it is gone, nor
+# the snapshot versions, which a deleted customer's last snapshot continues.
+_OUTLIVE_THE_CUSTOMER = ("customer_change_log", "customer_snapshot_versions")
 CUSTOMER_COLUMNS = {
     name: "target_id" if name == "customer_merges" else "customer_id"
     for name, table in metadata.tables.items()
-    if ("customer_id" in table.c or name == "customer_merges") and name != "customer_change_log"
+    if ("customer_id" in table.c or name == "customer_merges") and name not in _OUTLIVE_THE_CUSTOMER
 }
 
 

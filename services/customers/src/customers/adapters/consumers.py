@@ -19,16 +19,14 @@ from crosstalk_common.api.resource_names import resource_id
 from crosstalk_common.api.timestamps import from_timestamp
 from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
-from crosstalk_common.errors import InvalidArgument, NotFound
+from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
-from crosstalk_common.visibility import Visibility
 from customers.adapters.mapping import stage_from_pb
 from customers.app.activity import CustomerActivity, ReceivedMessage
-from customers.app.lifecycle import LifecycleStages
 from customers.app.ports import UnitOfWork
-from customers.app.score_changes import ScoreAdjustments
-from customers.app.tags import TagLabels, TagService
+from customers.app.rule_actions import RuleAction, RuleActions
 from customers.app.tenant_settings import keep_filter_condition_limit
+from customers.domain.events import RuleActionOutcome
 
 log = logging.getLogger(__name__)
 
@@ -46,62 +44,61 @@ TENANT_SETTINGS = Subscription(
     event_types=["tenant.settings_changed"],
 )
 
-# A rule acts on any customer of its tenant, under its own name ("rules/{rule}").
-_RULE_SCOPE = Visibility.everything()
-
 
 def _customer_id(name: str) -> str:
     return resource_id(name, "customers", field="customer")
 
 
 async def on_rule_action(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
-    """rule.action.tag/untag/score/stage: the use case of AddTags, RemoveTags,
-    AdjustScore or SetLifecycleStage, acting as the rule.
-
-    A customer deleted since the rule fired, or an action the customers
-    service refuses (a score change out of bounds), is logged and skipped:
-    retrying would never succeed.
+    """rule.action.tag/untag/score/stage: applied as AddTags, RemoveTags,
+    AdjustScore or SetLifecycleStage would, acting as the rule, and reported
+    back with customer.rule_action_completed (``app/rule_actions.py``). A
+    customer deleted since the rule fired is SKIPPED, an action customers
+    refuses (a score change out of bounds) FAILED: retrying would never succeed.
     """
     payload = event.payload
-    tenant_id, cause = event.tenant_id, event.event_id
+    if not isinstance(
+        payload,
+        (
+            rule_events_pb2.RuleActionTagRequested,
+            rule_events_pb2.RuleActionUntagRequested,
+            rule_events_pb2.RuleActionScoreRequested,
+            rule_events_pb2.RuleActionStageRequested,
+        ),
+    ):
+        return
+    actions = RuleActions(new_uow)
     try:
-        if isinstance(
-            payload,
-            (rule_events_pb2.RuleActionTagRequested, rule_events_pb2.RuleActionUntagRequested),
-        ):
-            await TagService(new_uow).change_customer_tags(
-                tenant_id,
-                _RULE_SCOPE,
-                _customer_id(payload.customer),
-                TagLabels(list(payload.tag_labels)),
-                remove=isinstance(payload, rule_events_pb2.RuleActionUntagRequested),
-                actor=payload.rule or "system",
-                cause_event_id=cause,
-            )
-        elif isinstance(payload, rule_events_pb2.RuleActionScoreRequested):
-            await ScoreAdjustments(new_uow).adjust_score(
-                tenant_id,
-                _RULE_SCOPE,
-                _customer_id(payload.customer),
-                payload.delta,
-                payload.reason or f"rule {payload.rule}",
-                actor=payload.rule or "system",
-                cause_event_id=cause,
-            )
-        elif isinstance(payload, rule_events_pb2.RuleActionStageRequested):
-            if payload.stage == lifecycle_stage_pb2.LIFECYCLE_STAGE_UNSPECIFIED:
-                return
-            await LifecycleStages(new_uow).set_lifecycle_stage(
-                tenant_id,
-                _RULE_SCOPE,
-                _customer_id(payload.customer),
-                stage_from_pb(payload.stage, field="stage"),
-                f"rule {payload.rule}" if payload.rule else "",
-                actor=payload.rule or "system",
-                cause_event_id=cause,
-            )
-    except (NotFound, InvalidArgument) as exc:
-        log.warning("skipping %s %s: %s", event.type, event.event_id, exc)
+        customer_id = _customer_id(payload.customer)
+    except InvalidArgument:
+        customer_id = ""
+    action = RuleAction(
+        tenant_id=event.tenant_id,
+        rule=payload.rule,
+        run=payload.run,
+        action_index=payload.action_index,
+        action_type=event.type,
+        customer_id=customer_id,
+        cause_event_id=event.event_id,
+    )
+    if not customer_id:
+        log.warning("%s %s names no customer", event.type, event.event_id)
+        await actions.report(action, RuleActionOutcome.FAILED, "the action names no customer")
+    elif isinstance(
+        payload, (rule_events_pb2.RuleActionTagRequested, rule_events_pb2.RuleActionUntagRequested)
+    ):
+        remove = isinstance(payload, rule_events_pb2.RuleActionUntagRequested)
+        await actions.tag(action, list(payload.tag_labels), remove=remove)
+    elif isinstance(payload, rule_events_pb2.RuleActionScoreRequested):
+        await actions.score(action, payload.delta, payload.reason)
+    else:
+        stage = None
+        if payload.stage != lifecycle_stage_pb2.LIFECYCLE_STAGE_UNSPECIFIED:
+            try:
+                stage = stage_from_pb(payload.stage, field="stage")
+            except InvalidArgument:
+                stage = None
+        await actions.stage(action, stage)
 
 
 def _received_message(event: Event) -> ReceivedMessage | None:

@@ -8,7 +8,7 @@ from google.protobuf.struct_pb2 import Struct
 
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
 from crosstalk.customers.v1 import custom_fields_pb2, resources_pb2, scoring_pb2, tags_pb2
-from crosstalk.events.v1 import customer_events_pb2
+from crosstalk.events.v1 import customer_events_pb2, rule_events_pb2
 from crosstalk_common.api.channels import channel_from_pb, channel_to_pb
 from crosstalk_common.api.resource_names import optional_resource_id
 from crosstalk_common.api.timestamps import from_timestamp, timestamp_or_none, to_timestamp
@@ -23,11 +23,14 @@ from customers.domain.events import (
     CustomerEvent,
     CustomerMerged,
     CustomerScored,
+    CustomerSnapshot,
     CustomerStageChanged,
     CustomerTagged,
     CustomerTierChanged,
     CustomerUpdated,
     OrderRecorded,
+    RuleActionCompleted,
+    RuleActionOutcome,
     TagsChanged,
 )
 from customers.domain.model import (
@@ -348,10 +351,81 @@ def custom_field_to_pb(d: CustomFieldDefinition) -> custom_fields_pb2.CustomFiel
 # --- events ---------------------------------------------------------------------
 
 
+_OUTCOME_PB = {
+    RuleActionOutcome.SUCCEEDED: rule_events_pb2.RULE_ACTION_OUTCOME_SUCCEEDED,
+    RuleActionOutcome.FAILED: rule_events_pb2.RULE_ACTION_OUTCOME_FAILED,
+    RuleActionOutcome.SKIPPED: rule_events_pb2.RULE_ACTION_OUTCOME_SKIPPED,
+}
+
+
+def _field_text(value: object) -> str:
+    """A custom field's value as the snapshot carries it: text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return ", ".join(_field_text(v) for v in value)
+    return str(value)
+
+
+def snapshot_pb(snapshot: CustomerSnapshot) -> customer_events_pb2.CustomerSnapshot:
+    """The contract's CustomerSnapshot (tags ordered by display name, then id)."""
+    customer = snapshot.customer
+    if customer is None:
+        return customer_events_pb2.CustomerSnapshot(version=snapshot.version, deleted=True)
+    labels = snapshot.tag_labels
+    tag_ids = sorted(customer.tags, key=lambda t: (labels.get(t, t), t))
+    totals = customer.order_totals
+    pb = customer_events_pb2.CustomerSnapshot(
+        version=snapshot.version,
+        display_name=customer.display_name,
+        owner=f"members/{customer.owner_member_id}" if customer.owner_member_id else "",
+        department=f"departments/{customer.department_id}" if customer.department_id else "",
+        tags=[tag_name(t) for t in tag_ids],
+        tag_labels=[labels.get(t, "") for t in tag_ids],
+        tier=snapshot.tier_label,
+        score=customer.score,
+        points=customer.points_balance,
+        lifecycle_stage=stage_to_pb(customer.lifecycle_stage),
+        country=customer.country,
+        language=customer.language,
+        custom_fields={k: _field_text(v) for k, v in customer.custom_fields.items()},
+        order_count=totals.order_count,
+        blacklisted=customer.blacklisted,
+        identities=[identity_to_pb(i) for i in customer.identities],
+    )
+    if totals.order_value is not None:
+        pb.order_total.CopyFrom(money_to_pb(totals.order_value))
+    if totals.last_order_time is not None:
+        pb.last_order_time.CopyFrom(to_timestamp(totals.last_order_time))
+    return pb
+
+
 def event_pb(payload: Message | CustomerEvent) -> Message:
-    """The contract's event for a CustomerEvent; a proto is staged as it is."""
+    """The contract's event for a CustomerEvent, with its snapshot when it has
+    one; a proto is staged as it is."""
     if not isinstance(payload, CustomerEvent):
         return payload
+    pb = _event_pb(payload)
+    if payload.snapshot is not None:
+        pb.snapshot.CopyFrom(snapshot_pb(payload.snapshot))  # type: ignore[attr-defined]
+    return pb
+
+
+def _event_pb(payload: CustomerEvent) -> Message:
+    if isinstance(payload, RuleActionCompleted):
+        return rule_events_pb2.CustomerRuleActionCompleted(
+            rule=payload.rule,
+            run=payload.run,
+            action_index=payload.action_index,
+            action_type=payload.action_type,
+            outcome=_OUTCOME_PB[payload.outcome],
+            reason=payload.reason,
+            result=payload.result,
+        )
     if isinstance(payload, CustomerCreated):
         customer = payload.customer
         return customer_events_pb2.CustomerCreated(

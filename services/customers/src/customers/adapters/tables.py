@@ -471,6 +471,17 @@ Index(
     score_rule_awards.c.created_at,
 )
 
+# Each customer's snapshot version (migration 0011): the version of the
+# CustomerSnapshot the last event about them carried. Not in the customers row,
+# so it outlives the customer (its deleted=true snapshot is one version more).
+customer_snapshot_versions = Table(
+    "customer_snapshot_versions",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("version", BigInteger, nullable=False),
+)
+
 tiers = Table(
     "tiers",
     metadata,

@@ -4,25 +4,62 @@ The use cases stage these (``uow.emit``); the unit of work turns each into the
 event of the contract (``customer.created`` ...) with ``adapters/mapping.py``,
 so the app layer builds no proto for them. ``type`` is the catalogue type the
 timeline records.
+
+Every event about a customer carries a ``CustomerSnapshot``: the customer as
+the transaction that made the change leaves them. The use cases leave it
+unset; the unit of work fills it when it commits, for all the transaction's
+events at once (``adapters/snapshots.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import ClassVar
 
 from customers.domain.model import Customer, LifecycleStage, Money, Order
 
 
 @dataclass(frozen=True)
+class CustomerSnapshot:
+    """A customer after a change: ``customer`` as it is then (None once deleted),
+    the display names of its tags (by id) and of its tier.
+
+    ``version`` grows with every change of the customer (by one per event
+    about them), deletion included, so a projection keeps the snapshot of
+    the highest version it has seen."""
+
+    version: int
+    customer: Customer | None
+    tag_labels: Mapping[str, str] = field(default_factory=dict)
+    tier_label: str = ""
+
+    @property
+    def deleted(self) -> bool:
+        return self.customer is None
+
+
+@dataclass(frozen=True)
 class CustomerEvent:
     type: ClassVar[str]
+    # Filled by the unit of work as it commits (see the module's doc).
+    snapshot: CustomerSnapshot | None = field(default=None, kw_only=True)
+
+    @property
+    def subject_id(self) -> str:
+        """The customer the event is about ("" for none: no snapshot)."""
+        return str(getattr(self, "customer_id", ""))
 
 
 @dataclass(frozen=True)
 class CustomerCreated(CustomerEvent):
     type: ClassVar[str] = "customer.created"
     customer: Customer
+
+    @property
+    def subject_id(self) -> str:
+        return self.customer.id
 
 
 @dataclass(frozen=True)
@@ -124,3 +161,33 @@ class OrderRecorded(CustomerEvent):
     order: Order
     order_count: int
     order_value: Money
+
+    @property
+    def subject_id(self) -> str:
+        return self.order.customer_id
+
+
+class RuleActionOutcome(Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    # Nothing to do: already applied, the customer is gone ...
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class RuleActionCompleted(CustomerEvent):
+    """customers applied (or could not apply) action ``action_index`` of rule run
+    ``run``; ``action_type`` is the action event's type ("rule.action.tag")."""
+
+    type: ClassVar[str] = "customer.rule_action_completed"
+    rule: str
+    run: str
+    action_index: int
+    action_type: str
+    outcome: RuleActionOutcome
+    reason: str = ""
+    result: str = ""
+
+    @property
+    def subject_id(self) -> str:
+        return ""  # about a rule's action, not a customer: no snapshot
