@@ -485,3 +485,97 @@ async def test_a_rule_disabled_by_rules_is_told_to_its_owners(world: World) -> N
     )
     assert "5 failed actions in a row" in told.text
     assert "template has no body in de" in told.text
+
+
+async def english_only_template(world: World) -> str:
+    template = await TemplateService(world.new_uow).create(
+        TemplateContent(
+            display_name="Thanks",
+            category="general",
+            bodies=(TemplateBody("en", "Thank you for your message."),),
+            default_language="en",
+            visibility=TemplateVisibility.SHARED,
+        ),
+        TemplateUser(world.tenant, "m-1", can_manage_shared=True, visibility=ALL),
+    )
+    return template.id
+
+
+async def test_a_peer_that_is_down_is_retried_not_reported(world: World) -> None:
+    template_id = await english_only_template(world)
+    conversation = await world.conversation()
+    world.facts.known[conversation.customer] = CustomerFacts("es", {})
+    action = rule_events_pb2.RuleActionReplyRequested(
+        rule=RULE,
+        run=world.run,
+        action_index=0,
+        customer=conversation.customer,
+        conversation=name(conversation),
+        template=f"replyTemplates/{template_id}",
+        translate_to_customer_language=True,
+    )
+    world.translation.translation_down = True
+    with pytest.raises(Exception) as caught:
+        await world.deliver(action)
+    assert type(caught.value).__name__ == "Unavailable"
+    assert await world.completed() == []  # rolled back: nothing recorded, nothing announced
+    world.translation.translation_down = False
+    await world.deliver(action)  # the consumer's retry
+    (done,) = await world.completed()
+    assert done.outcome == OUTCOME.RULE_ACTION_OUTCOME_SUCCEEDED, done.reason
+    async with world.sessions() as session:
+        text = await session.scalar(
+            select(messages.c.text).where(messages.c.id == done.result.rpartition("/")[2])
+        )
+    assert text == "[es] Thank you for your message."
+
+
+async def test_a_template_without_the_language_fails_unless_translation_is_asked(
+    world: World,
+) -> None:
+    template_id = await english_only_template(world)
+    conversation = await world.conversation()
+    world.facts.known[conversation.customer] = CustomerFacts("es", {})
+    await world.deliver(
+        rule_events_pb2.RuleActionReplyRequested(
+            rule=RULE,
+            run=world.run,
+            action_index=0,
+            conversation=name(conversation),
+            template=f"replyTemplates/{template_id}",
+            translate_to_customer_language=False,
+        )
+    )
+    (done,) = await world.completed()
+    assert done.outcome == OUTCOME.RULE_ACTION_OUTCOME_FAILED
+    assert done.reason
+
+
+async def test_without_replies_wired_a_reply_is_failed_saying_so(world: World) -> None:
+    template_id = await english_only_template(world)
+    conversation = await world.conversation()
+
+    def without_replies(uow: UnitOfWorkFactory[MessagingUnitOfWork]) -> RuleActions:
+        return RuleActions(
+            uow,
+            ConversationService(uow),
+            Cases(uow),
+            Notifications(uow),
+            TemplateRenderer(uow, world.facts, world.translation),
+            replies=None,
+        )
+
+    world.handler = in_unit_of_work(MessagingUnitOfWork, outbox, on_rule_action(without_replies))
+    await world.deliver(
+        rule_events_pb2.RuleActionReplyRequested(
+            rule=RULE,
+            run=world.run,
+            action_index=0,
+            conversation=name(conversation),
+            template=f"replyTemplates/{template_id}",
+            translate_to_customer_language=True,
+        )
+    )
+    (done,) = await world.completed()
+    assert done.outcome == OUTCOME.RULE_ACTION_OUTCOME_FAILED
+    assert "not wired" in done.reason
