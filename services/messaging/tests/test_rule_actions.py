@@ -26,7 +26,7 @@ from messaging.adapters.consumers import on_member_contact, on_rule_action, on_r
 from messaging.adapters.tables import messages, notifications, outbox, rule_action_applications
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.cases import Cases
-from messaging.app.conversations import ConversationService, apply_member
+from messaging.app.conversations import ConversationService, apply_customer_snapshot, apply_member
 from messaging.app.notifications import Notifications
 from messaging.app.replies import Replies
 from messaging.app.rule_actions import RuleActions
@@ -36,7 +36,7 @@ from messaging.app.templates import TemplateRenderer, TemplateService, TemplateU
 from messaging.app.understanding import TextUnderstanding
 from messaging.domain.conversation import Conversation, Priority
 from messaging.domain.conversation_assignment import AssignStrategy
-from messaging.domain.conversation_projections import MemberProfile
+from messaging.domain.conversation_projections import CustomerSnapshot, MemberProfile
 from messaging.domain.conversation_state import ConversationStatus
 from messaging.domain.model import Sender
 from messaging.domain.templates import (
@@ -579,3 +579,33 @@ async def test_without_replies_wired_a_reply_is_failed_saying_so(world: World) -
     (done,) = await world.completed()
     assert done.outcome == OUTCOME.RULE_ACTION_OUTCOME_FAILED
     assert "not wired" in done.reason
+
+
+async def test_no_automated_reply_to_a_blacklisted_customer(world: World) -> None:
+    template_id = await english_only_template(world)
+    conversation = await world.conversation()
+    await apply_customer_snapshot(
+        world.new_uow,
+        world.tenant,
+        CustomerSnapshot(customer=conversation.customer, version=3, blacklisted=True),
+        T0,
+    )
+    await world.deliver(
+        rule_events_pb2.RuleActionReplyRequested(
+            rule=RULE,
+            run=world.run,
+            action_index=0,
+            conversation=name(conversation),
+            template=f"replyTemplates/{template_id}",
+            translate_to_customer_language=True,
+        )
+    )
+    (done,) = await world.completed()
+    assert done.outcome == OUTCOME.RULE_ACTION_OUTCOME_SKIPPED
+    assert "blacklisted" in done.reason
+    outbound = (
+        select(func.count())
+        .select_from(messages)
+        .where(messages.c.conversation_id == conversation.id, messages.c.direction == "outbound")
+    )
+    assert await world.count(outbound) == 0

@@ -35,6 +35,7 @@ from crosstalk_common.errors import (
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
 from messaging.app.cases import Cases, NewCase
+from messaging.app.conversation_ports import CustomerSnapshotsRepository
 from messaging.app.conversations import ConversationService
 from messaging.app.notification_ports import MemberContacts
 from messaging.app.notifications import Notifications, NotifyRequest, notification_name
@@ -87,6 +88,9 @@ class RuleActionsUnitOfWork(unit_of_work.Transaction, Protocol):
 
     @property
     def member_contacts(self) -> MemberContacts: ...
+
+    @property
+    def customer_snapshots(self) -> CustomerSnapshotsRepository: ...
 
     async def record(self, event: MessagingEvent) -> None: ...
 
@@ -211,6 +215,10 @@ class RuleActions:
     async def _reply(self, context: RuleActionContext, action: ReplyAction) -> RuleActionResult:
         conversation = await self._conversation(context)
         tenant_id = context.key.tenant_id
+        async with self.new_uow() as uow:
+            snapshot = await uow.customer_snapshots.get(tenant_id, conversation.customer)
+        if snapshot is not None and snapshot.blacklisted:
+            raise Skip(f"{conversation.customer} is blacklisted: no automated reply")
         rendered = await self.renderer.render(
             TemplateUser(tenant_id, "", visibility=_RULE_SCOPE),
             RenderRequest(
