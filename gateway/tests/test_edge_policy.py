@@ -117,6 +117,7 @@ def test_public_methods_have_per_client_buckets(
         "crosstalk.identity.v1.IdentityService/RefreshToken",
         "crosstalk.identity.v1.IdentityService/ExchangeApiKey",
         "crosstalk.messaging.v1.MessagingService/SubmitCsat",
+        "crosstalk.messaging.v1.MessagingService/GetCsatSurveyForm",
     }
     limiter = _filter(config, LIMITER)
     entries = [d["entries"] for d in limiter["descriptors"]]

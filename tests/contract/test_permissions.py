@@ -52,6 +52,7 @@ def test_only_the_sign_in_door_is_public() -> None:
     # inbound channel deliveries (signed with the channel's secret).
     assert {m for m in public if m[0] != "identity"} <= {
         ("messaging", "SubmitCsat"),
+        ("messaging", "GetCsatSurveyForm"),
         ("messaging", "ReceiveWebhook"),
         ("messaging", "ReceiveEmail"),
     }, public

@@ -224,6 +224,18 @@ def test_a_csat_token_answers_once_through_the_public_route(stack: Stack) -> Non
         fetched = ok(http.get(f"/v1/{survey['name']}", headers=team.headers))
         assert fetched.get("answerToken", "") == ""  # returned by Create only
 
+        # The page behind the link reads the questions in the customer's language.
+        form = ok(http.get(f"/v1/{survey['name']}/form", params={"token": token}))
+        assert form["language"] == "es"
+        assert form["state"] == "CSAT_SURVEY_STATE_SENT"
+        assert [q["text"] for q in form["questions"]] == [
+            "¿Qué tan rápido respondimos?",
+            "¿Algo más?",
+        ]
+        assert "customer" not in form
+        denied = http.get(f"/v1/{survey['name']}/form", params={"token": token[:-4] + "AAAA"})
+        assert denied.status_code == 401, denied.text
+
         submit = f"/v1/{survey['name']}:submit"
         answer = {
             "token": token,
@@ -253,6 +265,8 @@ def test_a_csat_token_answers_once_through_the_public_route(stack: Stack) -> Non
         assert again.json()["code"] == 9  # FAILED_PRECONDITION: the token was used
         stored = ok(http.get(f"/v1/{survey['name']}", headers=team.headers))
         assert (stored["score"], stored["comment"]) == (5, "Muy rápido")
+        answered_form = ok(http.get(f"/v1/{survey['name']}/form", params={"token": token}))
+        assert answered_form["state"] == "CSAT_SURVEY_STATE_ANSWERED"
 
         listed = ok(
             http.get(

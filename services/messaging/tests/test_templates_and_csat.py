@@ -485,6 +485,10 @@ async def test_a_survey_is_answered_once_with_its_token(
     )
     assert survey.state is SurveyState.SENT
 
+    form = await csat.form(survey.id, created.token)  # the page behind the link
+    assert (form.id, form.state) == (survey.id, SurveyState.SENT)
+    with pytest.raises(Unauthenticated):
+        await csat.form(survey.id, created.token[:-3] + "abc")
     with pytest.raises(Unauthenticated):
         await csat.submit(survey.id, created.token[:-3] + "abc", SurveyResponse(5))
     with pytest.raises(InvalidArgument):  # the required question
@@ -502,6 +506,7 @@ async def test_a_survey_is_answered_once_with_its_token(
     with pytest.raises(FailedPrecondition) as caught:
         await csat.submit(survey.id, created.token, SurveyResponse(1, "", (Answer("speed", 1),)))
     assert caught.value.reason == "CSAT_ALREADY_ANSWERED"
+    assert (await csat.form(survey.id, created.token)).state is SurveyState.ANSWERED
     stored = await csat.get(tenant, ALL, survey.id)
     assert (stored.score, stored.comment) == (4, "Rápido")
 
@@ -540,6 +545,7 @@ async def test_an_expired_or_foreign_token_stores_nothing(
     with pytest.raises(FailedPrecondition):
         await csat.submit(created.survey.id, created.token, SurveyResponse(5))
     assert (await csat.get(tenant, ALL, created.survey.id)).state is SurveyState.EXPIRED
+    assert (await csat.form(created.survey.id, expired_token)).state is SurveyState.EXPIRED
 
     other_tenant = sign_token(KEY, "other-tenant", created.survey.id, past + timedelta(days=1))
     with pytest.raises(Unauthenticated):

@@ -52,6 +52,7 @@ METHOD_PERMISSIONS: dict[str, str] = {
     # token, signed by messaging, is the credential (gateway.yaml lists it in
     # auth.public_methods too).
     "SubmitCsat": PUBLIC,
+    "GetCsatSurveyForm": PUBLIC,
     **{f"{verb}ChannelConfig": "channels.manage" for verb in _CRUD},
     "ListChannelConfigs": "channels.manage",
     # A channel's inbound deliveries: the channel's own secret is the credential

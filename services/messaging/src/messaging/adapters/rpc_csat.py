@@ -15,6 +15,7 @@ from messaging.adapters.template_mapping import (
     expire_time_from_pb,
     questions_from_pb,
     state_from_pb,
+    survey_form_to_pb,
     survey_to_pb,
 )
 from messaging.app.csat import CsatService, SurveyDraft
@@ -94,6 +95,17 @@ class CsatRpcs:
         return pb.ListCsatSurveysResponse(
             csat_surveys=[survey_to_pb(s) for s in page], next_page_token=token
         )
+
+    async def GetCsatSurveyForm(
+        self, request: pb.GetCsatSurveyFormRequest, context: Context
+    ) -> csat_pb2.CsatSurveyForm:
+        # Public: no caller. The token is checked before anything else is read.
+        if not request.token:
+            raise Unauthenticated(
+                "reading a survey needs the token from its link", reason="CSAT_TOKEN_MISSING"
+            )
+        survey_id = resource_id(request.name, _SURVEYS, field="name")
+        return survey_form_to_pb(await self._csat.form(survey_id, request.token))
 
     async def SubmitCsat(
         self, request: pb.SubmitCsatRequest, context: Context

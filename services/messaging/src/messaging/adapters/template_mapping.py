@@ -222,6 +222,24 @@ def survey_to_pb(survey: CsatSurvey, *, token: str = "") -> csat_pb2.CsatSurvey:
     )
 
 
+def survey_form_to_pb(survey: CsatSurvey) -> csat_pb2.CsatSurveyForm:
+    return csat_pb2.CsatSurveyForm(
+        name=survey_name(survey.id),
+        language=survey.language,
+        state=_STATE_TO_PB[survey.state],
+        expire_time=timestamp_or_none(survey.expires_at),
+        questions=[
+            csat_pb2.CsatFormQuestion(
+                key=q.key,
+                kind=_KIND_TO_PB[q.kind] if q.kind else csat_pb2.CSAT_QUESTION_KIND_UNSPECIFIED,
+                text=q.text_in(survey.language).text,
+                required=q.required,
+            )
+            for q in survey.questions
+        ],
+    )
+
+
 def csat_submitted_pb(event: CsatSubmitted) -> messaging_events_pb2.CsatSubmitted:
     survey = event.survey
     return messaging_events_pb2.CsatSubmitted(

@@ -194,6 +194,25 @@ class CsatService:
             await uow.commit()
         return answered
 
+    async def form(self, survey_id: str, token: str) -> CsatSurvey:
+        """The survey for the page behind its link (public: ``token`` is the credential,
+        checked before anything is read; reading does not use it up). An expired or
+        answered survey is returned with that state."""
+        now = utc_now()
+        try:
+            claims = read_token(self.token_key, token, survey_id, now, allow_expired=True)
+        except BadToken:
+            raise Unauthenticated(
+                "the survey token is not valid for this survey", reason="CSAT_TOKEN_INVALID"
+            ) from None
+        async with self.new_uow() as uow:
+            survey = await uow.csat.get_for_answer(survey_id)
+        if survey is None or survey.tenant_id != claims.tenant_id:
+            raise Unauthenticated(
+                "the survey token is not valid for this survey", reason="CSAT_TOKEN_INVALID"
+            )
+        return survey.seen_at(now)
+
     async def on_conversation_closed(
         self, tenant_id: str, conversation_id: str
     ) -> CsatSurvey | None:

@@ -281,11 +281,14 @@ def sign_token(key: bytes, tenant_id: str, survey_id: str, expires_at: datetime)
     return f"{_TOKEN_VERSION}.{payload}.{_b64(_mac(key, payload))}"
 
 
-def read_token(key: bytes, token: str, survey_id: str, now: datetime) -> TokenClaims:
+def read_token(
+    key: bytes, token: str, survey_id: str, now: datetime, *, allow_expired: bool = False
+) -> TokenClaims:
     """The claims of a token made by ``sign_token`` for ``survey_id``.
 
     BadToken when it is malformed, altered, or for another survey (checked in
-    constant time before anything in it is trusted); ExpiredToken past its expiry.
+    constant time before anything in it is trusted); ExpiredToken past its expiry
+    (unless ``allow_expired``: reading a survey's form after it expired).
     """
     parts = token.strip().split(".")
     if len(parts) != 3 or parts[0] != _TOKEN_VERSION:
@@ -300,6 +303,6 @@ def read_token(key: bytes, token: str, survey_id: str, now: datetime) -> TokenCl
         raise BadToken("malformed payload") from exc
     if not hmac.compare_digest(token_survey.encode(), survey_id.encode()):
         raise BadToken("the token is for another survey")
-    if now >= expires_at:
+    if now >= expires_at and not allow_expired:
         raise ExpiredToken(expires_at.isoformat())
     return TokenClaims(tenant_id, token_survey, expires_at)
