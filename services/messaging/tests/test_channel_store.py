@@ -45,6 +45,7 @@ from messaging.app.channels import (
     ChannelConfigService,
     InboundChannels,
     SecretChanges,
+    WebhookDeliveryPruner,
     WebhookHeaders,
 )
 from messaging.app.delivery import DeliveryWorker, queue_delivery
@@ -672,3 +673,17 @@ async def test_a_delivery_request_event_becomes_a_job() -> None:
     )
     payload.message = "messages/m-1"
     assert delivery_job_from_event(event) is None
+
+
+async def test_old_webhook_deliveries_are_forgotten(
+    configs: ChannelConfigService, inbound: InboundChannels, new_uow: NewUow, tenant: str
+) -> None:
+    config_id = await _webhook_config(configs, tenant)
+    await inbound.receive_webhook(config_id, _signed(BODY, key="k-old"), BODY)
+    keep = WebhookDeliveryPruner(new_uow, timedelta(hours=1))
+    await keep.prune_once()
+    async with new_uow() as uow:
+        assert await uow.inbound_deliveries.by_idempotency_key(config_id, "k-old") is not None
+    await WebhookDeliveryPruner(new_uow, timedelta(seconds=-1)).prune_once()
+    async with new_uow() as uow:
+        assert await uow.inbound_deliveries.by_idempotency_key(config_id, "k-old") is None

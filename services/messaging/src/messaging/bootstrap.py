@@ -43,7 +43,11 @@ from messaging.adapters.tables import metadata
 from messaging.adapters.translation_client import GrpcTranslation, GrpcWorkingLanguages
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.cases import Cases
-from messaging.app.channels import ChannelConfigService, InboundChannels
+from messaging.app.channels import (
+    ChannelConfigService,
+    InboundChannels,
+    WebhookDeliveryPruner,
+)
 from messaging.app.conversations import ConversationService
 from messaging.app.csat import CsatService
 from messaging.app.delivery import DeliveryWorker
@@ -176,6 +180,7 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         workers=[
             *runtime.workers,
             delivery_worker.run,
+            WebhookDeliveryPruner(new_uow, channel_settings.webhook_retention).run,
             *([notification_emails.run] if notify_smtp.configured else []),
         ],
         cleanups=[

@@ -20,6 +20,8 @@ class ChannelSettings:
     # One SMTP conversation / one webhook POST, at most.
     smtp_timeout: timedelta = timedelta(seconds=20)
     webhook_timeout: timedelta = timedelta(seconds=10)
+    # How long a signed inbound delivery's idempotency key answers its message.
+    webhook_retention: timedelta = timedelta(days=7)
 
     @classmethod
     def from_env(cls) -> ChannelSettings:

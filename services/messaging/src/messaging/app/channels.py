@@ -3,12 +3,14 @@ webhooks, raw e-mail), which end in the ingest use case."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from crosstalk_common.aio import sleep_unless_stopped
 from crosstalk_common.api.etags import check_etag
 from crosstalk_common.clock import utc_now
 from crosstalk_common.domain.channel import Channel
@@ -87,11 +89,16 @@ class ChannelConfigService:
         )
 
     async def create(self, draft: ChannelConfig, secrets: ChannelSecrets) -> ChannelConfig:
-        if problems := secrets.problems("channel_config.secrets"):
+        problems = list(secrets.problems("channel_config.secrets"))
+        try:
+            valid = draft.validated()
+        except InvalidArgument as bad:  # every bad field at once
+            problems = [*bad.violations, *problems]
+        if problems:
             raise InvalidArgument(problems)
         now = utc_now()
         config = replace(
-            draft.validated(),
+            valid,
             id=str(uuid.uuid4()),
             secrets_set=secrets.names_set(),
             created_at=now,
@@ -149,7 +156,7 @@ class ChannelConfigService:
                 StoredChannelConfig(updated, sealed), expected_version=current.config.version
             )
             if not saved:
-                raise AlreadyExists(CHANNEL_CONFIG, name, "changed concurrently; read it again")
+                raise Aborted.etag_mismatch(name)
             await uow.commit()
         return updated
 
@@ -347,3 +354,30 @@ def email_part_uri(mail: InboundEmail, position: int) -> str:
     """``mid:<message-id>/<n>``: the n-th attachment of the mail as its gateway received it."""
     message_id = mail.message_id.strip("<>") or "unknown"
     return f"mid:{quote(message_id, safe='@.-_~!$&*+=')}/{position}"
+
+
+@dataclass(frozen=True)
+class WebhookDeliveryPruner:
+    """Forgets signed webhook deliveries older than ``retention`` (hourly): their
+    signatures are long outside the 5-minute window, so a replay of one is refused by
+    its timestamp; only their idempotency keys stop answering."""
+
+    new_uow: UnitOfWorkFactory[ChannelsUnitOfWork]
+    retention: timedelta
+    every_seconds: float = 3600.0
+
+    async def prune_once(self) -> int:
+        async with self.new_uow() as uow:
+            pruned = await uow.inbound_deliveries.prune(utc_now() - self.retention)
+            await uow.commit()
+        return pruned
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                pruned = await self.prune_once()
+                if pruned:
+                    log.info("forgot %d webhook deliveries", pruned)
+            except Exception:
+                log.exception("pruning webhook deliveries failed; trying again later")
+            await sleep_unless_stopped(stop, self.every_seconds)
