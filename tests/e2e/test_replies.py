@@ -258,8 +258,11 @@ def test_bad_input_names_its_fields(http: httpx.Client, team: Session) -> None:
             params={"updateMask": "replySimilarityThreshold,maxInboundTextBytes"},
             json={"replySimilarityThreshold": 2, "maxInboundTextBytes": 5},
         )
-    ) == {"reply_similarity_threshold", "max_inbound_text_bytes"}
-    assert "subject" in _fields(
+    ) == {
+        "messaging_settings.reply_similarity_threshold",
+        "messaging_settings.max_inbound_text_bytes",
+    }
+    assert "translation_setting.subject" in _fields(
         http.post(
             "/v1/translationSettings:set",
             headers=team.headers,
