@@ -174,7 +174,8 @@ async def test_every_filter(new_uow: NewUow, sessions: Sessions, tenant: str) ->
         spanish.id,
         amazon.id,
     }
-    assert await _inbox(new_uow, tenant, f(customer_tier="gold")) == [amazon.id]
+    assert await _inbox(new_uow, tenant, f(customer_tier="Gold")) == [amazon.id]
+    assert await _inbox(new_uow, tenant, f(customer_tier="Silver")) == []
     assert await _inbox(new_uow, tenant, f(customer_tags=("tags/vip", "tags/de"))) == [amazon.id]
     assert await _inbox(new_uow, tenant, f(customer_tags=("tags/vip", "tags/x"))) == []
     async with new_uow() as uow:

@@ -58,7 +58,9 @@ def upgrade() -> None:
             sa.Column("channel_config", sa.String(100), nullable=False, server_default="")
         )
         batch_op.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="2"))
-        batch_op.add_column(sa.Column("assignee", sa.String(100), nullable=False, server_default=""))
+        batch_op.add_column(
+            sa.Column("assignee", sa.String(100), nullable=False, server_default="")
+        )
         batch_op.add_column(
             sa.Column("assignee_group", sa.String(100), nullable=False, server_default="")
         )
@@ -143,6 +145,16 @@ def upgrade() -> None:
             "ix_conversations_assignee", ["tenant_id", "assignee", "status"], unique=False
         )
         batch_op.create_index("ix_conversations_customer", ["tenant_id", "customer"], unique=False)
+        batch_op.create_index(
+            "ix_conversations_owner_inbox",
+            ["tenant_id", "owner_member_id", "priority", "inbox_at", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_conversations_department_inbox",
+            ["tenant_id", "department_id", "priority", "inbox_at", "id"],
+            unique=False,
+        )
 
     op.create_table(
         "message_attachments",
@@ -202,6 +214,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "customer", name="pk_customer_snapshots"),
     )
+    op.create_index(
+        "ix_customer_snapshots_tier", "customer_snapshots", ["tenant_id", "tier", "customer"]
+    )
     op.create_table(
         "customer_snapshot_tags",
         sa.Column("tenant_id", sa.String(36), nullable=False),
@@ -256,6 +271,8 @@ def downgrade() -> None:
         op.drop_table(table)
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         for index in (
+            "ix_conversations_department_inbox",
+            "ix_conversations_owner_inbox",
             "ix_conversations_customer",
             "ix_conversations_assignee",
             "ix_conversations_status_inbox",

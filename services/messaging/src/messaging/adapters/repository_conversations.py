@@ -441,7 +441,7 @@ def _filters(tenant_id: str, where: ConversationFilter) -> list[ColumnElement[bo
                 select(1).where(
                     s.tenant_id == tenant_id,
                     s.customer == C.customer,
-                    func.lower(s.tier) == where.customer_tier.lower(),
+                    s.tier == where.customer_tier,
                 )
             )
         )

@@ -88,6 +88,23 @@ Index(
     conversations.c.status,
 )
 Index("ix_conversations_customer", conversations.c.tenant_id, conversations.c.customer)
+# The inbox of a caller who sees its own customers, or one department's, in inbox order.
+Index(
+    "ix_conversations_owner_inbox",
+    conversations.c.tenant_id,
+    conversations.c.owner_member_id,
+    conversations.c.priority,
+    conversations.c.inbox_at,
+    conversations.c.id,
+)
+Index(
+    "ix_conversations_department_inbox",
+    conversations.c.tenant_id,
+    conversations.c.department_id,
+    conversations.c.priority,
+    conversations.c.inbox_at,
+    conversations.c.id,
+)
 
 messages = Table(
     "messages",
@@ -117,6 +134,8 @@ messages = Table(
     # (draft, queued, sent, delivered, failed; NULL for inbound) and why it failed, the
     # translation check, the caller's request id and the event that caused it.
     Column("template", String(100), nullable=False, server_default=""),
+    # The version of template the text was rendered from (migration 0006); 0 when none.
+    Column("template_version", Integer, nullable=False, server_default="0"),
     Column("delivery_state", String(12), nullable=True),
     Column("delivery_error", Text, nullable=False, server_default=""),
     Column("similarity", Float, nullable=True),
@@ -252,6 +271,12 @@ customer_snapshots = Table(
     Column("deleted", Boolean, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("tenant_id", "customer", name="pk_customer_snapshots"),
+)
+Index(
+    "ix_customer_snapshots_tier",
+    customer_snapshots.c.tenant_id,
+    customer_snapshots.c.tier,
+    customer_snapshots.c.customer,
 )
 customer_snapshot_tags = Table(
     "customer_snapshot_tags",
