@@ -118,3 +118,109 @@ def test_webhook_deliveries_are_verified_refused_on_replay_and_stored_once(stack
             f"/v1/channelConfigs/{uuid.uuid4()}/webhook", content=body, headers=_headers(body)
         )
         assert unknown.status_code == 401, unknown.text
+
+
+def test_channel_configs_crud_secrets_never_returned_and_isolated(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=20) as http:
+        team = sign_up(http, "Config Crafters", working_language="en")
+        other = sign_up(http, "Someone Else", working_language="en")
+
+        bad = http.post(
+            "/v1/channelConfigs",
+            headers=team.headers,
+            json={
+                "displayName": " ",
+                "channel": "CHANNEL_WEB_CHAT",
+                "secrets": {"signingSecret": "short", "outboundUrl": "ftp://x.test"},
+            },
+        )
+        assert bad.status_code == 400, bad.text
+        fields = {v["field"] for d in bad.json()["details"] for v in d.get("fieldViolations", [])}
+        assert fields == {
+            "channel_config.display_name",
+            "channel_config.secrets.signing_secret",
+            "channel_config.secrets.outbound_url",
+        }
+        no_channel = http.post(
+            "/v1/channelConfigs", headers=team.headers, json={"displayName": "No channel"}
+        )
+        assert no_channel.status_code == 400, no_channel.text
+
+        made = [
+            ok(
+                http.post(
+                    "/v1/channelConfigs",
+                    headers=team.headers,
+                    json={
+                        "displayName": f"Widget {i}",
+                        "channel": "CHANNEL_WEB_CHAT",
+                        "secrets": {"signingSecret": SECRET, "outboundUrl": "https://a.test/x"},
+                    },
+                )
+            )
+            for i in range(3)
+        ]
+        assert all(SECRET not in json.dumps(c) for c in made)
+        assert made[0]["secretsSet"] == ["outbound_url", "signing_secret"]
+        assert made[0]["enabled"] is True
+
+        first = ok(http.get("/v1/channelConfigs", headers=team.headers, params={"pageSize": 2}))
+        assert [c["name"] for c in first["channelConfigs"]] == [made[0]["name"], made[1]["name"]]
+        rest = ok(
+            http.get(
+                "/v1/channelConfigs",
+                headers=team.headers,
+                params={"pageSize": 2, "pageToken": first["nextPageToken"]},
+            )
+        )
+        assert [c["name"] for c in rest["channelConfigs"]] == [made[2]["name"]]
+        assert (
+            ok(http.get("/v1/channelConfigs", headers=other.headers)).get("channelConfigs", [])
+            == []
+        )
+        for call in (
+            lambda: http.get(f"/v1/{made[0]['name']}", headers=other.headers),
+            lambda: http.delete(f"/v1/{made[0]['name']}", headers=other.headers),
+            lambda: http.patch(
+                f"/v1/{made[0]['name']}", headers=other.headers, json={"displayName": "mine"}
+            ),
+        ):
+            assert call().status_code == 404
+
+        # A secret changed alone; the others stay; disabling needs the mask (a false).
+        updated = ok(
+            http.patch(
+                f"/v1/{made[0]['name']}",
+                headers=team.headers,
+                params={"updateMask": "secrets.outbound_url,enabled"},
+                json={
+                    "secrets": {"outboundUrl": "https://b.test/x"},
+                    "enabled": False,
+                    "etag": made[0]["etag"],
+                },
+            )
+        )
+        assert updated["secretsSet"] == ["outbound_url", "signing_secret"]
+        assert updated["enabled"] is False
+        assert updated["etag"] != made[0]["etag"]
+        stale = http.patch(
+            f"/v1/{made[0]['name']}",
+            headers=team.headers,
+            json={"displayName": "late", "etag": made[0]["etag"]},
+        )
+        assert stale.status_code == 409, stale.text
+        cleared = ok(
+            http.patch(
+                f"/v1/{made[0]['name']}",
+                headers=team.headers,
+                params={"updateMask": "secrets"},
+                json={"secrets": {"signingSecret": SECRET}},
+            )
+        )
+        assert cleared["secretsSet"] == ["signing_secret"]
+        assert http.delete(f"/v1/{made[0]['name']}", headers=team.headers).status_code == 200
+        assert http.get(f"/v1/{made[0]['name']}", headers=team.headers).status_code == 404
+        # A disabled or deleted channel takes no deliveries (the same 401 as a bad signature).
+        body = b'{"sender":{"external_id":"v"},"text":"hi"}'
+        gone = http.post(f"/v1/{made[0]['name']}/webhook", content=body, headers=_headers(body))
+        assert gone.status_code == 401
