@@ -145,14 +145,15 @@ async def test_email_copies_go_to_members_with_an_address_over_smtp(
     new_uow: NewUow, tenant: str, smtp_server: tuple[Mailbox, int]
 ) -> None:
     mailbox, port = smtp_server
-    await contacts(new_uow, tenant, "ana")
+    ana = f"ana-{uuid.uuid4().hex[:6]}"
+    await contacts(new_uow, tenant, ana)
     await contacts(new_uow, tenant, "cy")
     await disable_member_contact(new_uow, tenant, "cy", T0)
     notifications = Notifications(new_uow, email_enabled=True)
     made = await notifications.notify(
         tenant,
         NotifyRequest(
-            ["ana", "bo", "cy"],
+            [ana, "bo", "cy"],
             "Reembolso > 500 €",
             "Pedido ES-2024-00042",
             "rules/r-9",
@@ -161,14 +162,14 @@ async def test_email_copies_go_to_members_with_an_address_over_smtp(
         ),
     )
     assert [(n.recipient, n.email_state) for n in made] == [
-        ("ana", EmailState.PENDING),
+        (ana, EmailState.PENDING),
         ("bo", EmailState.NONE),  # no address known
         ("cy", EmailState.NONE),  # disabled
     ]
     worker = NotificationEmails(new_uow, mailer(port))
     while await worker.send_pending():  # other tests' pending copies too, if any
         pass
-    ours = [m for m in mailbox.received if m[1] == ["ana@team.example"]]
+    ours = [m for m in mailbox.received if m[1] == [f"{ana}@team.example"]]
     assert len(ours) == 1
     sender, _, raw = ours[0]
     assert sender == "alerts@crosstalk.example"
@@ -178,7 +179,7 @@ async def test_email_copies_go_to_members_with_an_address_over_smtp(
     body = mail.get_content()
     assert "Pedido ES-2024-00042" in body
     assert "conversations/c-7" in body
-    page, _ = await notifications.page(tenant, "ana", unread_only=False, after=[], limit=5)
+    page, _ = await notifications.page(tenant, ana, unread_only=False, after=[], limit=5)
     assert (page[0].email_state, page[0].email_attempts) == (EmailState.SENT, 1)
     assert await worker.send_pending() == 0  # sent once
 
@@ -195,7 +196,12 @@ async def test_a_refused_email_is_retried_with_backoff_then_failed(
     )
     mailbox.refuse = "550 no such user"
     worker = NotificationEmails(
-        new_uow, mailer(port), clock=clock, max_attempts=2, first_retry=timedelta(minutes=1)
+        new_uow,
+        mailer(port),
+        clock=clock,
+        max_attempts=2,
+        first_retry=timedelta(minutes=1),
+        batch=500,
     )
 
     async def state() -> tuple[EmailState, int, str]:
@@ -235,3 +241,49 @@ def test_smtp_settings_come_from_the_environment() -> None:
     assert settings.configured
     assert (settings.notify_smtp_host, settings.notify_smtp_port) == ("mail.example", 2525)
     assert not NotifySmtpSettings().configured
+
+
+class FlakyMailer:
+    """Fails the first ``failures`` sends to ``to``, then takes its mail (other mail, left
+    pending by other tests in this database, is taken and not counted)."""
+
+    def __init__(self, to: str, failures: int) -> None:
+        self.to = to
+        self.failures = failures
+        self.sent: list[tuple[str, str]] = []
+        self.tries = 0
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        if to != self.to:
+            return
+        self.tries += 1
+        if self.tries <= self.failures:
+            raise MailFailed("421 try again later")
+        self.sent.append((to, subject))
+
+
+async def test_retries_wait_twice_as_long_each_time(new_uow: NewUow, tenant: str) -> None:
+    member = f"m-{uuid.uuid4().hex[:6]}"
+    await contacts(new_uow, tenant, member)
+    clock = Clock()
+    await Notifications(new_uow, email_enabled=True, clock=clock).notify(
+        tenant, NotifyRequest([member], "Escalated", "", "system")
+    )
+    flaky = FlakyMailer(f"{member}@team.example", failures=2)
+    worker = NotificationEmails(
+        new_uow, flaky, clock=clock, max_attempts=5, first_retry=timedelta(seconds=30), batch=500
+    )
+
+    await worker.send_pending()  # attempt 1 fails: next at +30 s
+    clock.now = T0 + timedelta(seconds=29)
+    await worker.send_pending()
+    assert flaky.tries == 1
+    clock.now = T0 + timedelta(seconds=30)
+    await worker.send_pending()  # attempt 2 fails: next at +30 + 60 s
+    assert flaky.tries == 2
+    clock.now = T0 + timedelta(seconds=89)
+    await worker.send_pending()
+    assert flaky.tries == 2
+    clock.now = T0 + timedelta(seconds=90)
+    await worker.send_pending()
+    assert flaky.sent == [(f"{member}@team.example", "[Crosstalk] Escalated")]
