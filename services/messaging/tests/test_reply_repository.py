@@ -59,6 +59,7 @@ def _reply(tenant: str, conversation_id: str, **kw: object) -> Message:
         ),
         "sent_by": "members/ana",
         "template": "replyTemplates/t1",
+        "template_version": 4,
         "delivery_state": DeliveryState.QUEUED,
         "translation_check": TranslationCheck("Your order is sent today.", 0.81, 0.6, "apertium"),
         "request_id": str(uuid.uuid4()),

@@ -6,6 +6,7 @@ import pytest
 
 from crosstalk_common.errors import InvalidArgument
 from messaging.domain.language_tags import best_match, canonical_tag
+from messaging.domain.replies import Outbound
 from messaging.domain.templates import (
     TemplateBody,
     TemplateContent,
@@ -151,3 +152,13 @@ def test_choosing_a_body() -> None:
     for nothing in ("", "und"):
         default = choose_body(c, nothing)
         assert (default.body.language, default.translate) == ("en", False)
+
+
+def test_a_reply_records_a_template_version_only_with_its_template() -> None:
+    ok = Outbound("Hi", "members/m", template="replyTemplates/t", template_version=3)
+    assert ok.problems() == []
+    assert [p.field for p in Outbound("Hi", "members/m", template_version=3).problems()] == [
+        "template_version"
+    ]
+    negative = Outbound("Hi", "members/m", template="replyTemplates/t", template_version=-1)
+    assert [p.field for p in negative.problems()] == ["template_version"]

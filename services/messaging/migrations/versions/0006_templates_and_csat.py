@@ -17,6 +17,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Which version of its template a message was rendered from.
+    op.add_column(
+        "messages",
+        sa.Column("template_version", sa.Integer(), nullable=False, server_default="0"),
+    )
     op.create_table(
         "reply_templates",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -89,3 +94,4 @@ def downgrade() -> None:
     op.drop_table("reply_template_versions")
     op.drop_index("ix_reply_templates_list", table_name="reply_templates")
     op.drop_table("reply_templates")
+    op.drop_column("messages", "template_version")

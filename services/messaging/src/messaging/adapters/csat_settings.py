@@ -28,7 +28,7 @@ def csat_settings_from_env(environ: Mapping[str, str] | None = None) -> CsatSett
     if not secret:
         if env.get("CROSSTALK_ENV", "dev") != "dev":
             problems.append("MESSAGING_CSAT_TOKEN_SECRET is required outside dev")
-        secret = "dev-only-csat-token-secret-messaging-0123456789"
+        secret = "dev-only-csat-token-secret-messaging-0123456789"  # noqa: S105 (dev only)
     elif len(secret.encode()) < _MIN_SECRET_BYTES:
         problems.append(f"MESSAGING_CSAT_TOKEN_SECRET must be at least {_MIN_SECRET_BYTES} bytes")
     days_text = env.get("MESSAGING_CSAT_EXPIRY_DAYS", "7")

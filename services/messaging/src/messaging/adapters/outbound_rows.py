@@ -22,6 +22,7 @@ def outbound_fields(row: Any) -> dict[str, Any]:
     )
     return {
         "template": row.template,
+        "template_version": int(row.template_version or 0),
         "delivery_state": DeliveryState(row.delivery_state) if row.delivery_state else None,
         "delivery_error": row.delivery_error,
         "translation_check": check,
@@ -35,6 +36,7 @@ def outbound_values(message: Message) -> dict[str, Any]:
     check = message.translation_check
     return {
         "template": message.template,
+        "template_version": message.template_version,
         "delivery_state": message.delivery_state.value if message.delivery_state else None,
         "delivery_error": message.delivery_error,
         "similarity": check.similarity if check else None,

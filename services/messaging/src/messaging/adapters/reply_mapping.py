@@ -55,6 +55,7 @@ def outbound_message_fields(message: Message) -> dict[str, Any]:
     """Message's outbound fields (template, delivery, translation check)."""
     return {
         "template": message.template,
+        "template_version": message.template_version,
         "delivery_state": _DELIVERY_STATES[message.delivery_state]
         if message.delivery_state
         else resources_pb2.DELIVERY_STATE_UNSPECIFIED,

@@ -69,6 +69,7 @@ class ReplyRpcs:
             language=request.language.strip(),
             skip_translation=request.skip_translation,
             template=request.template.strip(),
+            template_version=request.template_version,
             request_id=request.request_id.strip(),
         )
         sent = await self._replies.send_reply(

@@ -388,6 +388,7 @@ class Replies:
             ),
             sent_by=outbound.sent_by,
             template=outbound.template,
+            template_version=outbound.template_version,
             delivery_state=DeliveryState.DRAFT if held else DeliveryState.QUEUED,
             translation_check=translated.check,
             request_id=outbound.request_id,

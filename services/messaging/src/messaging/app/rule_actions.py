@@ -109,6 +109,7 @@ class ReplySender(Protocol):
         sent_by: str,
         request_id: str,
         cause_event_id: str,
+        template_version: int = 0,
     ) -> str:
         """The message's name ("conversations/{c}/messages/{m}")."""
         ...
@@ -241,6 +242,7 @@ class RuleActions:
             text=rendered.text,
             language=rendered.language,
             template=f"replyTemplates/{action.template_id}",
+            template_version=rendered.template_version,
             sent_by=context.actor,
             request_id=reply_request_id(context.key),
             cause_event_id=context.cause_event_id,

@@ -26,6 +26,7 @@ class RepliesAsRule:
         language: str,
         template: str,
         sent_by: str,
+        template_version: int = 0,
         request_id: str,
         cause_event_id: str,
     ) -> str:
@@ -39,6 +40,7 @@ class RepliesAsRule:
                 language=language,
                 skip_translation=True,
                 template=template,
+                template_version=template_version,
                 request_id=request_id,
                 cause_event_id=cause_event_id,
                 hold_below_threshold=False,

@@ -195,6 +195,8 @@ class Message:
     # how the translation was checked, the caller's request id and the causing event.
     sent_by: str = ""
     template: str = ""
+    # The template's version the text was rendered from (0: unknown or no template).
+    template_version: int = 0
     delivery_state: DeliveryState | None = None
     delivery_error: str = ""
     translation_check: TranslationCheck | None = None

@@ -104,6 +104,8 @@ class Outbound:
     language: str = ""
     skip_translation: bool = False
     template: str = ""
+    # The template's version the text was rendered from (RenderTemplate's answer).
+    template_version: int = 0
     request_id: str = ""
     # The event that caused it (a rule action), empty for agents.
     cause_event_id: str = ""
@@ -118,8 +120,17 @@ class Outbound:
             resource_id_problem(self.template, "replyTemplates", "template")
             if self.template
             else None,
+            template_version_problem(self.template, self.template_version),
         ]
         return [p for p in found if p is not None]
+
+
+def template_version_problem(template: str, version: int) -> FieldViolation | None:
+    if version < 0:
+        return FieldViolation("template_version", "must not be negative")
+    if version and not template:
+        return FieldViolation("template_version", "needs template")
+    return None
 
 
 def held_as_draft(similarity: float, threshold: float) -> bool:
