@@ -19,6 +19,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
+from crosstalk.events.v1 import envelope_pb2
+from crosstalk_common.bus.envelope import Event
 from crosstalk_common.clock import utc_now
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import (
@@ -32,9 +34,10 @@ from crosstalk_common.secrets import Kek, Keyring
 from messaging.adapters.channel_adapters.smtp import SmtpChannel
 from messaging.adapters.channel_adapters.webhook import WebhookChannel
 from messaging.adapters.channel_settings import KeyringSecretBox
-from messaging.adapters.delivery_consumer import delivery_job_from_event
+from messaging.adapters.delivery_consumer import delivery_job_from_event, on_delivery_failed
 from messaging.adapters.tables import (
     channel_configs,
+    conversations,
     email_headers,
     message_attachments,
     messages,
@@ -566,6 +569,26 @@ async def test_a_refused_recipient_fails_at_once_and_an_unreachable_server_after
     assert failed[unreachable.message_id].attempts == 3
     config = await configs.get(tenant, config_id)
     assert config.last_error
+
+    # message.delivery_failed puts the conversation in EXCEPTION (consumer
+    # messaging-delivery-failures), once however often the event comes.
+    event = Event(
+        envelope_pb2.EventEnvelope(
+            event_id="ev-failed-1", type="message.delivery_failed", tenant_id=tenant
+        ),
+        failed[refused.message_id],
+    )
+    for _ in range(2):
+        await on_delivery_failed(new_uow, event)
+    async with sessions() as session:
+        status = await session.scalar(
+            select(conversations.c.status).where(conversations.c.id == conversation)
+        )
+    assert status == "exception"
+    changes = [
+        e for t, e in await outbox_events(sessions, tenant) if t == "conversation.status_changed"
+    ]
+    assert len(changes) == 1
 
 
 async def test_a_webhook_channel_posts_signed_json_and_retries_server_errors(

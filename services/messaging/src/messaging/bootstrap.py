@@ -34,7 +34,12 @@ from messaging.adapters.csat_consumer import CLOSED_CONVERSATIONS, on_status_cha
 from messaging.adapters.csat_settings import csat_settings_from_env
 from messaging.adapters.customer_facts_client import GrpcCustomerFacts
 from messaging.adapters.customers_client import GrpcCustomerDirectory
-from messaging.adapters.delivery_consumer import DELIVERY_REQUESTS, on_delivery_requested
+from messaging.adapters.delivery_consumer import (
+    DELIVERY_FAILURES,
+    DELIVERY_REQUESTS,
+    on_delivery_failed,
+    on_delivery_requested,
+)
 from messaging.adapters.grpc_servicer import MessagingServicer
 from messaging.adapters.inbound_identity import ApiKeyIdentity
 from messaging.adapters.permissions import METHOD_PERMISSIONS
@@ -113,6 +118,9 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         in_unit_of_work(
             MessagingUnitOfWork, runtime.outbox, on_delivery_requested(delivery_worker.nudge)
         ),
+    )
+    runtime.consume(
+        DELIVERY_FAILURES, in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_delivery_failed)
     )
     # CSAT: a survey when a conversation closes, if the tenant's settings say so.
     runtime.consume(

@@ -15,7 +15,9 @@ from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.errors import InvalidArgument
 from messaging.app.channel_ports import ChannelsUnitOfWork
-from messaging.app.delivery import queue_delivery
+from messaging.app.conversation_ports import ConversationUnitOfWork
+from messaging.app.conversations import ConversationService
+from messaging.app.delivery import flag_failed_delivery, queue_delivery
 from messaging.domain.delivery import DeliveryJob, OutboundMessage
 from messaging.domain.model import Sender
 
@@ -74,3 +76,24 @@ def on_delivery_requested(
             nudge()  # the worker looks again (the row is visible once this commits)
 
     return handle
+
+
+DELIVERY_FAILURES = Subscription(
+    durable="messaging-delivery-failures",
+    producer="messaging",
+    event_types=["message.delivery_failed"],
+)
+
+
+async def on_delivery_failed(new_uow: Callable[[], ConversationUnitOfWork], event: Event) -> None:
+    payload = event.payload
+    if not isinstance(payload, messaging_events_pb2.MessageDeliveryFailed):
+        return
+    try:
+        conversation_id = resource_id(payload.conversation, "conversations", field="conversation")
+    except InvalidArgument:
+        log.warning("message.delivery_failed %s names no conversation", event.event_id)
+        return
+    await flag_failed_delivery(
+        ConversationService(new_uow), event.tenant_id, conversation_id, event.event_id
+    )

@@ -21,10 +21,14 @@ from datetime import timedelta
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.domain.channel import Channel
+from crosstalk_common.errors import NotFound
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from crosstalk_common.visibility import Visibility
 from messaging.app.channel_ports import ChannelsUnitOfWork, StoredChannelConfig
 from messaging.app.channels import ChannelConfigService
+from messaging.app.conversations import ConversationService
 from messaging.app.ports import ChannelAdapter
+from messaging.domain.conversation_state import ConversationStatus
 from messaging.domain.delivery import (
     ChannelAccount,
     DeliveryJob,
@@ -261,3 +265,24 @@ class DeliveryWorker:
                         )
                     )
             await uow.commit()
+
+
+DELIVERY_ACTOR = "system"
+
+
+async def flag_failed_delivery(
+    conversations: ConversationService, tenant_id: str, conversation_id: str, cause_event_id: str
+) -> None:
+    """message.delivery_failed: the conversation needs attention (EXCEPTION, announced as
+    any status change), so an agent sees the customer did not get the answer."""
+    try:
+        await conversations.set_status(
+            tenant_id,
+            Visibility.everything(),
+            conversation_id,
+            ConversationStatus.EXCEPTION,
+            DELIVERY_ACTOR,
+            cause_event_id,
+        )
+    except NotFound:
+        log.info("delivery failed in conversation %s, which is gone", conversation_id)
