@@ -229,3 +229,21 @@ async def test_an_invalid_message_is_refused_before_anyone_is_asked(
     assert world.customers.display_names == []
     assert world.translation.analysed == []
     assert world.store.messages == []
+
+
+async def test_the_channel_account_and_subject_are_kept_on_the_conversation() -> None:
+    world = World()
+
+    message = await world.service.ingest(
+        TENANT,
+        Inbound(ANA, "hola", channel_config="channelConfigs/mail-es", subject="Pedido 4711"),
+    )
+
+    opened = world.store.events[0]
+    assert isinstance(opened, ConversationOpened)
+    assert opened.channel_config == "channelConfigs/mail-es"
+    conversation = world.store.conversations[message.conversation_id]
+    assert (conversation.channel_config, conversation.subject) == (
+        "channelConfigs/mail-es",
+        "Pedido 4711",
+    )

@@ -223,7 +223,9 @@ def understanding_from_analysis(analysis: tpb.AnalyzeTextResponse) -> Understand
 # --- events ---------------------------------------------------------------------------
 
 
-def conversation_created_pb(message: Message) -> messaging_events_pb2.ConversationCreated:
+def conversation_created_pb(
+    message: Message, channel_config: str = ""
+) -> messaging_events_pb2.ConversationCreated:
     sender = sender_to_pb(message.sender)
     return messaging_events_pb2.ConversationCreated(
         conversation=conversation_name(message.conversation_id),
@@ -231,6 +233,7 @@ def conversation_created_pb(message: Message) -> messaging_events_pb2.Conversati
         channel=sender.channel,
         identity=sender,
         language=message.language,
+        channel_config=channel_config,
     )
 
 
@@ -251,8 +254,8 @@ def message_received_pb(event: MessageReceived) -> messaging_events_pb2.MessageR
 def event_to_pb(event: MessagingEvent) -> tuple[str, ProtoMessage]:
     """The tenant the event belongs to, and the event as the contract spells it."""
     match event:
-        case ConversationOpened(first_message=message):
-            return message.tenant_id, conversation_created_pb(message)
+        case ConversationOpened(first_message=message, channel_config=channel_config):
+            return message.tenant_id, conversation_created_pb(message, channel_config)
         case MessageReceived(message=message):
             return message.tenant_id, message_received_pb(event)
         case ConversationStatusChanged(conversation=c, change=change):

@@ -87,7 +87,7 @@ class MessagingService:
             conversation, change = conversation.record_inbound(now, understood.language)
             conversation = await uow.conversations.save(conversation)
             if opened:
-                await uow.record(ConversationOpened(message))
+                await uow.record(ConversationOpened(message, conversation.channel_config))
             if change is not None:
                 await uow.record(ConversationStatusChanged(conversation, change))
             labels = await uow.conversation_labels.by_ids(tenant_id, conversation.labels)

@@ -21,6 +21,8 @@ class ConversationOpened:
     """A customer's first message on a channel opened a conversation."""
 
     first_message: Message
+    # The channel account it came through ("channelConfigs/{id}"), when known.
+    channel_config: str = ""
 
 
 @dataclass(frozen=True)
