@@ -4,13 +4,14 @@ conflict warnings, dry run; bad input is 400 naming the field; tenants are apart
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from crosstalk_devstack.stack import Stack
-from tests.e2e.rest import Session, ok, sign_up
+from tests.e2e.rest import Session, eventually, ok, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -147,6 +148,114 @@ def test_facts_are_listed_per_trigger_with_types(http: httpx.Client, team: Sessi
     message = next(t for t in every if t["trigger"] == "TRIGGER_MESSAGE_RECEIVED")
     text = next(f for f in message["facts"] if f["name"] == "message.text")
     assert "OPERATOR_MATCHES_KEYWORDS" in text["operators"]
+    first = ok(http.get("/v1/ruleFacts", headers=team.headers, params={"pageSize": 5}))
+    rest = ok(
+        http.get(
+            "/v1/ruleFacts",
+            headers=team.headers,
+            params={"pageSize": 50, "pageToken": first["nextPageToken"]},
+        )
+    )
+    paged = [t["trigger"] for t in [*first["triggers"], *rest["triggers"]]]
+    assert len(first["triggers"]) == 5
+    assert paged == [t["trigger"] for t in every]
+
+
+def test_a_backtest_of_the_last_hour_reports_what_the_rule_fired(
+    http: httpx.Client, team: Session
+) -> None:
+    h = team.headers
+    rule = ok(
+        http.post(
+            "/v1/rules",
+            headers=h,
+            json=_rule(
+                "parcels",
+                condition={
+                    "leaf": {
+                        "field": "message.text",
+                        "operator": "OPERATOR_MATCHES_KEYWORDS",
+                        "values": ["parcel"],
+                    }
+                },
+            ),
+        )
+    )
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    for text in ("where is my parcel?", "hello there", "my parcel is late"):
+        ok(
+            http.post(
+                "/v1/messages:ingest",
+                headers=h,
+                json={
+                    "sender": {"channel": "CHANNEL_EMAIL", "externalId": "pat@example.com"},
+                    "text": text,
+                },
+            )
+        )
+    eventually(
+        lambda: len(ok(http.get(f"/v1/{rule['name']}/runs", headers=h)).get("ruleRuns", [])) == 2,
+        what="the rule fired twice",
+    )
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    report = ok(
+        http.post(
+            "/v1/rules:backtest",
+            headers=h,
+            json={
+                "rules": [rule["name"]],
+                "startTime": start.isoformat(),
+                "endTime": end.isoformat(),
+            },
+        )
+    )
+    (result,) = report["results"]
+    assert result["rule"] == rule["name"]
+    assert result["hitCount"] == result["liveFiredCount"] == "2"
+    assert int(result["evaluatedCount"]) >= 3
+    assert len(result["sampleEventIds"]) == 2
+
+    wider = _rule(
+        "parcels",
+        condition={
+            "leaf": {
+                "field": "message.text",
+                "operator": "OPERATOR_MATCHES_KEYWORDS",
+                "values": ["parcel", "hello"],
+            }
+        },
+    )
+    wider["name"] = rule["name"]  # the draft stands in for the saved rule
+    drafted = ok(
+        http.post(
+            "/v1/rules:backtest",
+            headers=h,
+            json={
+                "rules": [rule["name"]],
+                "draftRules": [wider],
+                "startTime": start.isoformat(),
+                "endTime": end.isoformat(),
+            },
+        )
+    )
+    saved, draft = sorted(drafted["results"], key=lambda r: r.get("rule", ""), reverse=True)
+    assert saved["rule"] == rule["name"]
+    assert saved["hitCount"] == "2"
+    assert draft.get("rule", "") == ""  # a draft is named by its draftIndex (0) only
+    assert draft["hitCount"] == "3"
+    assert draft["liveHitCount"] == "2"
+
+    dry = ok(
+        http.post(
+            "/v1/rules:dryRun",
+            headers=h,
+            json={"message": {"text": "a parcel question"}, "rules": [rule["name"]]},
+        )
+    )
+    assert dry["evaluations"][0]["outcome"] == "RULE_RUN_OUTCOME_MATCHED"
+    assert dry["facts"]["message.text"] == "a parcel question"
+    # Neither made a run.
+    assert len(ok(http.get(f"/v1/{rule['name']}/runs", headers=h))["ruleRuns"]) == 2
 
 
 def test_bad_rules_are_400_naming_the_field(http: httpx.Client, team: Session) -> None:

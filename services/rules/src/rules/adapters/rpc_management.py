@@ -160,7 +160,21 @@ class ManagementRpcs:
     async def ListFacts(
         self, request: pb.ListFactsRequest, context: Context
     ) -> pb.ListFactsResponse:
-        require_caller(context)
-        if request.trigger:
-            return facts_to_pb([trigger_from_pb(request.trigger, "trigger")])
-        return facts_to_pb(list(Trigger))
+        caller = require_caller(context)
+        triggers = (
+            [trigger_from_pb(request.trigger, "trigger")] if request.trigger else list(Trigger)
+        )
+        window = self._tokens.window(
+            request,
+            caller.tenant_id,
+            "ruleFacts",
+            request.trigger,
+            default=len(Trigger),
+            maximum=len(Trigger),
+        )
+        start = int(window.after[0]) + 1 if window.after else 0
+        fetched = list(enumerate(triggers))[start : start + window.limit]
+        page, token = window.cut(fetched, lambda item: [str(item[0])])
+        response = facts_to_pb([trigger for _, trigger in page])
+        response.next_page_token = token
+        return response

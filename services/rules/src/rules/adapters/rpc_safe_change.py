@@ -110,9 +110,8 @@ def _sample(tenant_id: str, request: pb.DryRunRequest) -> Sample:
 
 def _evaluation_pb(evaluation: DryEvaluation) -> pb.RuleEvaluation:
     verdict = evaluation.verdict
-    new_draft = evaluation.draft_index is not None and verdict.rule.id.startswith("draft-")
     out = pb.RuleEvaluation(
-        rule="" if new_draft else rule_name(verdict.rule.id),
+        rule=rule_name(verdict.rule.id) if evaluation.draft_index is None else "",
         draft_index=evaluation.draft_index or 0,
         rule_version=verdict.rule.version,
         outcome=OUTCOME_PB[verdict.outcome],
@@ -176,7 +175,8 @@ class SafeChangeRpcs:
             added, removed = result.added, result.removed
             cap = request.max_samples or 10
             response.results.add(
-                rule=rule_name(result.rule_id) if result.rule_id else "",
+                # A draft is named by its draft_index only (rule stays empty).
+                rule=rule_name(result.rule_id) if result.draft_index is None else "",
                 draft_index=result.draft_index or 0,
                 evaluated_count=result.evaluated,
                 hit_count=result.hits,
