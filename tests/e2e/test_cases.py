@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from crosstalk_devstack.stack import Stack
-from tests.e2e.rest import Session, ok, sign_up
+from tests.e2e.rest import PASSWORD, Session, eventually, login, ok, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -201,3 +201,83 @@ def test_bad_input_names_the_fields(http: httpx.Client, team: Session) -> None:
         json={"state": "CASE_STATE_IN_REVIEW", "note": "x" * 2001},
     )
     assert "note" in _fields(too_long)
+
+
+def test_a_scoped_member_sees_only_cases_of_customers_in_scope(http: httpx.Client) -> None:
+    team = sign_up(http, "Case Scope", working_language="en")
+    admin = team.headers
+    sales, support = (
+        ok(http.post("/v1/departments", headers=admin, json={"displayName": n}))["name"]
+        for n in ("Sales", "Support")
+    )
+    email = f"senior-{uuid.uuid4().hex[:8]}@acme.test"
+    ok(
+        http.post(
+            "/v1/members",
+            headers=admin,
+            json={
+                "member": {
+                    "email": email,
+                    "displayName": "Senior in sales",
+                    "role": "roles/senior",  # data scope: department
+                    "department": sales,
+                },
+                "initialPassword": PASSWORD,
+            },
+        )
+    )
+    senior = {"authorization": f"Bearer {login(http, email)['accessToken']}"}
+    cases = {}
+    for label, department in (("ours", sales), ("theirs", support)):
+        ok(
+            http.post(
+                "/v1/customers",
+                headers=admin,
+                json={
+                    "displayName": label,
+                    "department": department,
+                    "identities": [{"channel": "CHANNEL_EMAIL", "externalId": f"{label}@b.test"}],
+                },
+            )
+        )
+        message = ok(
+            http.post(
+                "/v1/messages:ingest",
+                headers=admin,
+                json={
+                    "sender": {"channel": "CHANNEL_EMAIL", "externalId": f"{label}@b.test"},
+                    "text": "Damaged on arrival",
+                },
+            )
+        )
+        cases[label] = ok(
+            http.post(
+                "/v1/cases",
+                headers=admin,
+                json={"type": "CASE_TYPE_COMPLAINT", "conversation": message["conversation"]},
+            )
+        )["name"]
+
+    # Once the customers' snapshots reached messaging, the senior sees its department's case.
+    eventually(
+        lambda: http.get(f"/v1/{cases['ours']}", headers=senior).status_code == 200,
+        what="the in-scope case visible to the senior",
+    )
+    listed = ok(http.get("/v1/cases", headers=senior))
+    assert [c["name"] for c in listed["cases"]] == [cases["ours"]]
+    assert http.get(f"/v1/{cases['theirs']}", headers=senior).status_code == 404
+    moved = http.post(
+        f"/v1/{cases['theirs']}:transition",
+        headers=senior,
+        json={"state": "CASE_STATE_IN_REVIEW"},
+    )
+    assert moved.status_code == 404
+    ok(
+        http.post(
+            f"/v1/{cases['ours']}:transition",
+            headers=senior,
+            json={"state": "CASE_STATE_IN_REVIEW"},
+        )
+    )
+    everything = ok(http.get("/v1/cases", headers=admin))
+    assert {c["name"] for c in everything["cases"]} == set(cases.values())
