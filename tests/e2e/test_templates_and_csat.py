@@ -174,6 +174,21 @@ def test_every_change_is_a_version_and_a_rollback_restores_one(stack: Stack) -> 
         )
         assert (old["text"], old["templateVersion"]) == ("Hi Li, it is on its way.", 2)
 
+        # The reply written from it records the template and the version rendered.
+        reply = ok(
+            http.post(
+                f"/v1/{_conversation(http, team)}:sendReply",
+                headers=team.headers,
+                json={
+                    "text": old["text"],
+                    "skipTranslation": True,
+                    "template": v1["name"],
+                    "templateVersion": old["templateVersion"],
+                },
+            )
+        )
+        assert (reply["template"], reply["templateVersion"]) == (v1["name"], 2)
+
 
 def _conversation(http: httpx.Client, team: Session) -> str:
     message = ok(
