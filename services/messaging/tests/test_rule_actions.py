@@ -609,3 +609,37 @@ async def test_no_automated_reply_to_a_blacklisted_customer(world: World) -> Non
         .where(messages.c.conversation_id == conversation.id, messages.c.direction == "outbound")
     )
     assert await world.count(outbound) == 0
+
+
+async def test_escalate_without_a_group_goes_to_the_lead_of_the_team_that_has_it(
+    world: World,
+) -> None:
+    await world.member("ana", groups=("groups/desk",))
+    await world.member("lead", groups=("groups/desk",), leads=("groups/desk",))
+    conversation = await world.conversation()
+    await ConversationService(world.new_uow).assign(
+        world.tenant,
+        ALL,
+        conversation.id,
+        assignee="members/ana",
+        assignee_group="groups/desk",
+        strategy=AssignStrategy.ROUND_ROBIN,
+        actor="members/x",
+    )
+    await world.deliver(
+        rule_events_pb2.RuleActionEscalateRequested(
+            rule=RULE,
+            run=world.run,
+            action_index=0,
+            conversation=name(conversation),
+            priority=priority_pb2.PRIORITY_URGENT,
+        )
+    )
+    (done,) = await world.completed()
+    assert done.outcome == OUTCOME.RULE_ACTION_OUTCOME_SUCCEEDED, done.reason
+    stored = await world.get(conversation.id)
+    assert (stored.assignee, stored.priority, stored.status) == (
+        "members/lead",
+        Priority.URGENT,
+        ConversationStatus.EXCEPTION,
+    )

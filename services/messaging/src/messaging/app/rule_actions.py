@@ -306,8 +306,9 @@ class RuleActions:
         self, context: RuleActionContext, action: EscalateAction
     ) -> RuleActionResult:
         """Raise the priority (to the action's, HIGH when it names none; never lower it),
-        hand the conversation to the named member, else to the group's lead, else to a
-        member of the group by round robin, set it EXCEPTION, and notify whoever has it."""
+        hand the conversation to the named member, else to the lead of the named group (or
+        of the team that has the conversation), else to a member of the named group by
+        round robin, set it EXCEPTION, and notify whoever has it."""
         conversation = await self._conversation(context)
         tenant_id, actor, cause = context.key.tenant_id, context.actor, context.cause_event_id
         wanted = _priority(action.priority, field="priority") if action.priority else Priority.HIGH
@@ -316,10 +317,14 @@ class RuleActions:
                 tenant_id, _RULE_SCOPE, conversation.id, wanted, actor, cause
             )
         assignee, group = action.assignee, action.assignee_group
-        if not assignee and group:
+        # Up to the lead of the named group, else of the team that has the conversation.
+        lead_group = group or conversation.assignee_group
+        if not assignee and lead_group:
             async with self.new_uow() as uow:
-                lead = await uow.member_contacts.lead_of(tenant_id, group.removeprefix("groups/"))
-            if lead:
+                lead = await uow.member_contacts.lead_of(
+                    tenant_id, lead_group.removeprefix("groups/")
+                )
+            if lead and f"members/{lead}" != conversation.assignee:
                 assignee, group = f"members/{lead}", ""
         if assignee or group:
             conversation = await self.conversations.assign(
