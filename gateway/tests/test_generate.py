@@ -414,7 +414,14 @@ def test_unlisted_service_in_a_known_package_goes_to_that_service(
                 "DetectLanguage": "post",
                 "TranslateText": "post",
             },
-            "crosstalk.messaging.v1.MessagingService": {"IngestMessage": "post"},
+            # gateway.yaml names these (public routes, timeouts, buckets).
+            "crosstalk.messaging.v1.MessagingService": {
+                "IngestMessage": "post",
+                "SubmitCsat": "post",
+                "GetCsatSurveyForm": "get",
+                "ReceiveWebhook": "post",
+                "ReceiveEmail": "post",
+            },
         },
     )
     config = build_envoy_config(descriptor, load_settings(gateway_yaml))
