@@ -345,6 +345,11 @@ async def test_an_email_is_stored_once_with_its_attachment_and_thread_headers(
     ]
     assert attachments[0].uri == "mid:es-1@mail.example.es/1"
     assert (headers.rfc_message_id, headers.subject) == ("<es-1@mail.example.es>", "Pedido 4711-ÄB")
+    async with sessions() as session:
+        subject = await session.scalar(
+            select(conversations.c.subject).where(conversations.c.id == receipt.conversation_id)
+        )
+    assert subject == "Pedido 4711-ÄB"
     assert await _count(sessions, messages, tenant) == 1
 
 

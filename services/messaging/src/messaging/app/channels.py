@@ -341,6 +341,7 @@ def inbound_from_email(config: ChannelConfig, mail: InboundEmail) -> Inbound:
         external_id=mail.message_id,
         sender_display_name=mail.from_name,
         channel_config=channel_config_name(config.id),
+        subject=mail.subject,
         attachments=tuple(
             # Kept by reference to the part of the original mail (RFC 2392 "mid:"
             # URL): messaging stores no file content.
