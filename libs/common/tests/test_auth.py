@@ -28,6 +28,9 @@ from crosstalk_common.grpc.auth import (
     AUTHENTICATED,
     PUBLIC,
     AuthInterceptor,
+    Caller,
+    acting_as,
+    current_principal,
     full_method_names,
     require_caller,
 )
@@ -237,3 +240,22 @@ async def test_no_token_is_unauthenticated_except_on_public_methods(
 def test_permission_maps_must_name_catalogued_permissions() -> None:
     with pytest.raises(ValueError, match=r"customers\.fly"):
         full_method_names(SERVICE, {"Read": "customers.fly"})
+
+
+def test_acting_as_makes_a_caller_current_for_the_block_only() -> None:
+    caller = Caller(
+        tenant_id="t-1",
+        subject="apiKeys/k-1",
+        permissions=frozenset({"messages.ingest"}),
+        data_scope=DataScope.ALL,
+        department_id="",
+        visible_departments=frozenset(),
+        token="tok",
+    )
+    with pytest.raises(Unauthenticated):
+        require_caller()
+    with acting_as(caller):
+        assert require_caller() is caller
+        assert current_principal() == "t-1/apiKeys/k-1"
+    with pytest.raises(Unauthenticated):
+        require_caller()
