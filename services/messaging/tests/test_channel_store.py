@@ -353,6 +353,19 @@ async def test_an_email_is_stored_once_with_its_attachment_and_thread_headers(
     assert await _count(sessions, messages, tenant) == 1
 
 
+async def test_a_mail_without_message_id_is_stored_once_by_its_bytes(
+    configs: ChannelConfigService, inbound: InboundChannels, sessions: Sessions, tenant: str
+) -> None:
+    config_id = await _email_config(configs, tenant)
+    raw = b"From: bob@example.com\r\nSubject: hi\r\n\r\nWhere is my parcel?\r\n"
+    first = await inbound.receive_email(config_id, INBOUND, raw)
+    again = await inbound.receive_email(config_id, INBOUND, raw)
+    assert (again.message_id, again.duplicate) == (first.message_id, True)
+    other = await inbound.receive_email(config_id, INBOUND, raw.replace(b"parcel", b"order"))
+    assert not other.duplicate
+    assert await _count(sessions, messages, tenant) == 2
+
+
 async def test_a_webhook_channel_does_not_take_mail_nor_a_mail_channel_webhooks(
     configs: ChannelConfigService, inbound: InboundChannels, tenant: str
 ) -> None:

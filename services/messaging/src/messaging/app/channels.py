@@ -4,6 +4,7 @@ webhooks, raw e-mail), which end in the ingest use case."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -316,7 +317,7 @@ class InboundChannels:
             raise Unauthenticated("this e-mail delivery is not signed by a known channel")
         mail = parse_email(raw)
         api_key = self._ingest_key(config, secrets)
-        inbound = inbound_from_email(config, mail)
+        inbound = inbound_from_email(config, mail, raw)
         async with self.identity.acting_as(config.tenant_id, api_key):
             message, duplicate = await self._ingest(config.tenant_id, inbound)
         if not duplicate:
@@ -334,11 +335,13 @@ class InboundChannels:
         return InboundReceipt(message.id, message.conversation_id, duplicate)
 
 
-def inbound_from_email(config: ChannelConfig, mail: InboundEmail) -> Inbound:
+def inbound_from_email(config: ChannelConfig, mail: InboundEmail, raw: bytes) -> Inbound:
+    """The mail as the ingest use case takes it. Its channel id is the Message-ID; a mail
+    without one is known by its bytes' SHA-256, so a gateway's retry is stored once."""
     return Inbound(
         sender=Sender(Channel.EMAIL, mail.from_address, config.store),
         text=mail.text,
-        external_id=mail.message_id,
+        external_id=mail.message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}",
         sender_display_name=mail.from_name,
         channel_config=channel_config_name(config.id),
         subject=mail.subject,
