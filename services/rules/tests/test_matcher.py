@@ -92,7 +92,7 @@ def test_a_keyword_naming_an_intent_or_its_synonyms_hits() -> None:
     assert naive_fired(list(compiled.rules), facts) == ["refund", "delay"]
 
 
-def test_only_rules_whose_keywords_hit_or_that_need_none_are_evaluated() -> None:
+def test_only_rules_whose_gates_hold_or_that_have_none_are_evaluated() -> None:
     vip = Leaf("customer.tier", Op.EQUALS, ("VIP",))
     rules = [
         rule("kw-and", Group("and", (keywords("refund"), vip))),
@@ -102,10 +102,19 @@ def test_only_rules_whose_keywords_hit_or_that_need_none_are_evaluated() -> None
         rule("none", None),
     ]
     compiled = CompiledRules(rules)
-    evaluated = [e.rule.id for e in compiled.evaluate({"message.text": "hello"}, now=NOW)]
-    assert evaluated == ["kw-or", "not-kw", "plain", "none"]
-    evaluated = [e.rule.id for e in compiled.evaluate({"message.text": "refund"}, now=NOW)]
-    assert evaluated == ["kw-and", "kw-or", "not-kw", "plain", "none"]
+
+    def evaluated(**facts: Any) -> list[str]:
+        return [e.rule.id for e in compiled.evaluate(facts, now=NOW)]
+
+    # A keyword or a text equality that must hold gates a rule: the tier is looked up.
+    assert evaluated(**{"message.text": "hello"}) == ["not-kw", "none"]
+    assert evaluated(**{"message.text": "hello", "customer.tier": "VIP"}) == [
+        "kw-or",
+        "not-kw",
+        "plain",
+        "none",
+    ]
+    assert evaluated(**{"message.text": "refund"}) == ["kw-and", "kw-or", "not-kw", "none"]
 
 
 def test_legacy_bare_names_read_as_namespaced_facts() -> None:
@@ -132,8 +141,25 @@ def test_the_automaton_agrees_with_the_naive_loop_on_many_rules_and_messages() -
             condition = Group("and", (leaf, Leaf("customer.tier", Op.EQUALS, ("VIP",))))
         elif shape < 0.85:
             condition = Group("or", (leaf, Leaf("message.sentiment.score", Op.LT, (-0.5,))))
-        else:
-            condition = Leaf("message.language", Op.EQUALS, (rng.choice(["de", "en"]),))
+        elif shape < 0.92:
+            condition = Group(
+                "and",
+                (
+                    Leaf("message.language", Op.EQUALS, (rng.choice(["de", "en"]),)),
+                    Leaf("customer.tier", Op.IN, ("VIP", "Gold")),
+                ),
+            )
+        else:  # number comparisons only: gated by the threshold index
+            op = rng.choice([Op.LT, Op.LTE, Op.GT, Op.GTE])
+            condition = Group(
+                "and",
+                (
+                    Leaf("message.sentiment.score", op, (round(rng.uniform(-1, 1), 1),)),
+                    Leaf(
+                        "conversation.follow_ups", rng.choice([Op.GT, Op.GTE]), (rng.randint(0, 5),)
+                    ),
+                ),
+            )
         rules.append(rule(f"r{i:03}", condition))
     compiled = CompiledRules(rules)
     for _ in range(80):
@@ -144,8 +170,9 @@ def test_the_automaton_agrees_with_the_naive_loop_on_many_rules_and_messages() -
             "message.text": text.upper() if rng.random() < 0.2 else text,
             "message.translated_text": " ".join(rng.sample(vocabulary, 2)),
             "message.language": rng.choice(["de", "en"]),
-            "message.sentiment.score": rng.uniform(-1, 1),
-            "customer.tier": rng.choice(["VIP", ""]),
+            "message.sentiment.score": rng.choice([rng.uniform(-1, 1), -0.5, 0.0, None]),
+            "customer.tier": rng.choice(["VIP", "Gold", ""]),
+            "conversation.follow_ups": rng.choice([0, 1, 3, 5, 8, None]),
             "message.intents": frozenset(rng.sample(["refund", "late", "coupon"], 1)),
         }
         assert fired(compiled, facts) == naive_fired(rules, facts), facts

@@ -208,6 +208,75 @@ def requires_keyword(node: Node) -> bool:
     return False  # NOT: holds precisely when its keywords do not occur
 
 
+RANGE_OPERATORS = (Op.LT, Op.LTE, Op.GT, Op.GTE)
+
+
+def is_range_gate(leaf: Leaf) -> bool:
+    """A comparison of a number with a number: indexable by threshold."""
+    return (
+        leaf.operator in RANGE_OPERATORS
+        and isinstance(leaf.values[0], int | float)
+        and not isinstance(leaf.values[0], bool)
+    )
+
+
+def _is_gate(leaf: Leaf) -> bool:
+    if leaf.operator is Op.MATCHES_KEYWORDS:
+        return True
+    if leaf.operator in (Op.EQUALS, Op.IN):
+        return all(isinstance(v, str) for v in leaf.values)
+    return is_range_gate(leaf)
+
+
+def gate_leaves(node: Node) -> list[Leaf] | None:
+    """Leaves one of which must hold whenever ``node`` holds, each a keyword leaf
+    or an equality on text (indexable); None when there are none such. A rule
+    with gates is evaluated only when one of them holds."""
+    if isinstance(node, Leaf):
+        return [node] if _is_gate(node) else None
+    if node.op == "and":
+        options = [g for g in (gate_leaves(child) for child in node.children) if g is not None]
+        if not options:
+            return None
+        # Fewest alternatives, keywords first (they are the most selective).
+        return min(
+            options,
+            key=lambda g: (len(g), not all(x.operator is Op.MATCHES_KEYWORDS for x in g)),
+        )
+    if node.op == "or":
+        gates: list[Leaf] = []
+        for child in node.children:
+            alternatives = gate_leaves(child)
+            if alternatives is None:
+                return None
+            gates.extend(alternatives)
+        return gates
+    return None  # NOT
+
+
+def required_gates(node: Node) -> list[Leaf]:
+    """Gate leaves that must ALL hold whenever ``node`` holds (those of its
+    top-level conjunction), the most selective kind only: its keywords, else its
+    text equalities, else its number comparisons (which hold for many values)."""
+    found = _conjuncts(node)
+    keywords = [leaf for leaf in found if leaf.operator is Op.MATCHES_KEYWORDS]
+    equalities = [leaf for leaf in found if leaf.operator in (Op.EQUALS, Op.IN)]
+    return keywords or equalities or found
+
+
+def _conjuncts(node: Node) -> list[Leaf]:
+    if isinstance(node, Leaf):
+        return [node] if _is_gate(node) else []
+    if node.op != "and":
+        return []
+    found: list[Leaf] = []
+    for child in node.children:
+        for leaf in _conjuncts(child):
+            if leaf not in found:
+                found.append(leaf)
+    return found
+
+
 def keyword_leaves(node: Node) -> Iterable[Leaf]:
     if isinstance(node, Leaf):
         if node.operator is Op.MATCHES_KEYWORDS:
@@ -316,11 +385,33 @@ class Verdict:
         return self.outcome not in (Outcome.NOT_MATCHED, Outcome.SKIPPED_LOOP_GUARD, Outcome.FAILED)
 
 
+def holds(node: Node, facts: Mapping[str, Any], *, now: datetime, keywords: KeywordHits) -> bool:
+    """Whether ``node`` holds (short cut, no trace): what the trace's result would be."""
+    if isinstance(node, Leaf):
+        if node.operator is Op.MATCHES_KEYWORDS:
+            return keywords.keyword_of(node, facts) is not None
+        return leaf_matches(node, facts.get(node.field), now)
+    if node.op == "and":
+        return all(holds(c, facts, now=now, keywords=keywords) for c in node.children)
+    if node.op == "or":
+        return any(holds(c, facts, now=now, keywords=keywords) for c in node.children)
+    return not holds(node.children[0], facts, now=now, keywords=keywords)
+
+
 def evaluate_rule(
-    rule: Rule, facts: Mapping[str, Any], *, now: datetime, keywords: KeywordHits
+    rule: Rule,
+    facts: Mapping[str, Any],
+    *,
+    now: datetime,
+    keywords: KeywordHits,
+    trace_misses: bool = True,
 ) -> Evaluation:
+    """The rule's condition on the facts, with its trace (without one when it did
+    not hold and ``trace_misses`` is false: a miss records no run)."""
     if rule.condition is None:
         return Evaluation(rule, True, None, "no condition")
+    if not trace_misses and not holds(rule.condition, facts, now=now, keywords=keywords):
+        return Evaluation(rule, False, None)
     trace = trace_condition(rule.condition, facts, now=now, keywords=keywords)
     return Evaluation(rule, trace.result, trace)
 
