@@ -4,6 +4,7 @@ conflict warnings, dry run; bad input is 400 naming the field; tenants are apart
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,6 +113,29 @@ def test_create_update_versions_rollback_disable_enable_delete(
     assert http.delete(f"/v1/{name}", headers=h, params={"etag": off["etag"]}).status_code == 409
     ok(http.delete(f"/v1/{name}", headers=h, params={"etag": on["etag"]}))
     assert http.get(f"/v1/{name}", headers=h).status_code == 404
+
+
+def test_a_repeated_create_returns_the_first_rule(http: httpx.Client, team: Session) -> None:
+    request_id = str(uuid.uuid4())
+    first = ok(
+        http.post(
+            "/v1/rules",
+            headers=team.headers,
+            params={"requestId": request_id},
+            json=_rule("retried"),
+        )
+    )
+    again = ok(
+        http.post(
+            "/v1/rules",
+            headers=team.headers,
+            params={"requestId": request_id},
+            json=_rule("retried"),
+        )
+    )
+    assert again["name"] == first["name"]
+    named = ok(http.get("/v1/rules", headers=team.headers, params={"query": "retried"}))
+    assert [r["name"] for r in named["rules"]] == [first["name"]]
 
 
 def test_list_orders_by_priority_and_filters(http: httpx.Client, team: Session) -> None:

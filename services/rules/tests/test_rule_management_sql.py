@@ -261,3 +261,24 @@ async def test_bad_rules_are_refused_with_field_paths(new_uow: NewUow, tenant: s
     }
     async with new_uow() as uow:
         assert await uow.rule_versions.listed(tenant, RuleFilter(), after=[], limit=5) == []
+
+
+async def test_a_repeated_request_id_returns_the_first_rule(new_uow: NewUow, tenant: str) -> None:
+    rules = management(new_uow)
+    request = "6b0c1c52-5a55-4a31-9d36-2f1d8f5d3c11"
+    first = (await rules.create(draft(tenant, "once"), author=MEMBER, request_id=request)).rule
+    again = (await rules.create(draft(tenant, "twice"), author=MEMBER, request_id=request)).rule
+    assert again.id == first.id
+    assert again.display_name == "once"
+    listed = await rules.page(tenant, RuleFilter(), after=[], limit=10)
+    assert [r.id for r in listed] == [first.id]
+    theirs = await rules.create(draft("other-" + tenant, "x"), author=MEMBER, request_id=request)
+    assert theirs.rule.id != first.id
+    fresh = await rules.create(draft(tenant, "no id"), author=MEMBER)
+    assert fresh.rule.id != first.id
+
+    # Two requests that both miss the first lookup: the second to claim the id
+    # gets the first's rule, and its own rule is not written.
+    async with new_uow() as uow:
+        held = await uow.rule_versions.claim_request(tenant, fresh.rule.id, request)
+    assert not held

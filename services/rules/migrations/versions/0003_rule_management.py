@@ -33,6 +33,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(sa.Column("request_id", sa.String(length=36), nullable=True))
+        batch_op.create_index("uq_rules_request", ["tenant_id", "request_id"], unique=True)
         batch_op.create_index(
             "ix_rules_tenant_priority", ["tenant_id", "priority", "created_at", "id"], unique=False
         )
@@ -52,7 +54,9 @@ def downgrade() -> None:
     op.drop_table("rule_versions")
     with op.batch_alter_table("rules", schema=None) as batch_op:
         batch_op.drop_index("ix_rules_tenant_priority")
+        batch_op.drop_index("uq_rules_request")
         for column in (
+            "request_id",
             "consecutive_failures",
             "tag_labels",
             "segments",

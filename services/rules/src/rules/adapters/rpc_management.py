@@ -53,7 +53,10 @@ class ManagementRpcs:
     ) -> resources_pb2.Rule:
         caller = require_caller(context)
         draft = rule_from_pb(caller.tenant_id, request.rule)
-        return saved_to_pb(await self._management.create(draft, author=_author(caller)))
+        saved = await self._management.create(
+            draft, author=_author(caller), request_id=request.request_id.strip()
+        )
+        return saved_to_pb(saved)
 
     async def GetRule(self, request: pb.GetRuleRequest, context: Context) -> resources_pb2.Rule:
         caller = require_caller(context)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.clock import as_utc
@@ -148,6 +149,28 @@ class SqlRuleVersions:
             query = query.where(past(list(_ORDER), [priority, created, last_id]))
         rows = await self._session.execute(query.order_by(*_ORDER).limit(limit))
         return [rule_from_row(r) for r in rows]
+
+    async def claim_request(self, tenant_id: str, rule_id: str, request_id: str) -> bool:
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(
+                    update(rules)
+                    .where(rules.c.tenant_id == tenant_id, rules.c.id == rule_id)
+                    .values(request_id=request_id)
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def by_request(self, tenant_id: str, request_id: str) -> Rule | None:
+        row = (
+            await self._session.execute(
+                select(rules).where(
+                    rules.c.tenant_id == tenant_id, rules.c.request_id == request_id
+                )
+            )
+        ).first()
+        return None if row is None else rule_from_row(row)
 
     async def note_action_outcome(self, tenant_id: str, rule_id: str, *, failed: bool) -> int:
         mine = (rules.c.tenant_id == tenant_id, rules.c.id == rule_id)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 
@@ -68,11 +69,14 @@ rules = Table(
     # Action outcomes that failed in a row since the last success or change
     # (auto-disable, RULES_AUTO_DISABLE_FAILURES).
     Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    # CreateRule's request_id: a repeated request returns the rule it made.
+    Column("request_id", String(36), nullable=True),
     # Shadow mode (migration 0004): evaluated and recorded, no action requested.
     Column("shadow", Boolean, nullable=False, server_default=false()),
 )
 Index("ix_rules_tenant_trigger", rules.c.tenant_id, rules.c.trigger, rules.c.enabled)
 Index("ix_rules_tenant_created", rules.c.tenant_id, rules.c.created_at, rules.c.id)
+Index("uq_rules_request", rules.c.tenant_id, rules.c.request_id, unique=True)
 Index(
     "ix_rules_tenant_priority",
     rules.c.tenant_id,
@@ -207,6 +211,38 @@ rule_settings = Table(
     Column("webhook_secret", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# Durable timers of the time triggers (migration 0005, domain/timers.py): one
+# row per wait of a rule for a subject, unique by its key; the id is derived
+# from the key. The poller claims pending rows that are due.
+rule_timers = Table(
+    "rule_timers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("rule_id", String(36), nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("trigger", String(40), nullable=False),
+    # The conversation, the case, or "schedule".
+    Column("subject", String(100), nullable=False),
+    # The stretch of the wait: the last agent reply time, the case's open time,
+    # the schedule's occurrence.
+    Column("cycle", String(64), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(12), nullable=False),  # pending, fired, cancelled
+    Column("customer", String(100), nullable=False),
+    Column("conversation", String(100), nullable=False),
+    Column("facts", JSON, nullable=False),
+    # A schedule's occurrence: the last customer a committed batch covered.
+    Column("cursor", String(100), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("settled_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint(
+        "tenant_id", "rule_id", "rule_version", "subject", "cycle", name="uq_rule_timers_key"
+    ),
+)
+Index("ix_rule_timers_due", rule_timers.c.state, rule_timers.c.due_at)
+Index("ix_rule_timers_subject", rule_timers.c.tenant_id, rule_timers.c.subject, rule_timers.c.state)
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

@@ -69,7 +69,14 @@ class RuleManagement:
 
     # --- writes ---------------------------------------------------------------------------
 
-    async def create(self, draft: Rule, *, author: str) -> SavedRule:
+    async def create(self, draft: Rule, *, author: str, request_id: str = "") -> SavedRule:
+        """A new rule (version 1). A repeated ``request_id`` returns the rule the
+        first request made, as it is now, and writes nothing."""
+        if request_id:
+            async with self.new_uow() as uow:
+                first = await uow.rule_versions.by_request(draft.tenant_id, request_id)
+            if first is not None:
+                return SavedRule(first)
         now = self.clock()
         rule = replace(
             draft,
@@ -84,6 +91,12 @@ class RuleManagement:
             warnings = await self._conflicts(uow, rule)
             await uow.rules.add(rule)
             await uow.rule_versions.record(rule, author=author)
+            if request_id and not await uow.rule_versions.claim_request(
+                rule.tenant_id, rule.id, request_id
+            ):
+                first = await uow.rule_versions.by_request(rule.tenant_id, request_id)
+                assert first is not None  # held by a rule committed before this one
+                return SavedRule(first)  # this unit is rolled back: nothing written
             await uow.commit()
         return SavedRule(rule, warnings)
 

@@ -16,6 +16,7 @@ from rules.app.engine_ports import (
     SettingsRepository,
     StatisticsRepository,
 )
+from rules.app.timer_ports import TimerRepository
 from rules.domain.events import RulesEvent
 from rules.domain.model import Rule, Trigger
 from rules.domain.versions import RuleVersion
@@ -84,6 +85,12 @@ class RuleVersions(Protocol):
         ...
 
     async def all_enabled(self, tenant_id: str) -> list[Rule]: ...
+    async def claim_request(self, tenant_id: str, rule_id: str, request_id: str) -> bool:
+        """Mark the rule as made by CreateRule's ``request_id``; False when another
+        rule of the tenant holds it already (nothing changed)."""
+        ...
+
+    async def by_request(self, tenant_id: str, request_id: str) -> Rule | None: ...
     async def note_action_outcome(self, tenant_id: str, rule_id: str, *, failed: bool) -> int:
         """Count a failed action outcome of the rule (a success resets the count);
         the failures in a row now (0 when the rule is gone)."""
@@ -150,6 +157,22 @@ class UnitOfWork(unit_of_work.Transaction, Protocol):
 
     @property
     def settings(self) -> SettingsRepository: ...
+
+    # Durable timers of the time triggers (app/timer_ports.py).
+    @property
+    def timers(self) -> TimerRepository: ...
+
+    async def emit_with_id(
+        self,
+        tenant_id: str,
+        event: RulesEvent,
+        *,
+        event_id: str,
+        causation: Causation | None = None,
+    ) -> str:
+        """``emit`` with the event's id given (a timer's firing derives it from
+        the timer's key: it is the outbox row's key and the Nats-Msg-Id)."""
+        ...
 
     async def emit(
         self, tenant_id: str, event: RulesEvent, *, causation: Causation | None = None
