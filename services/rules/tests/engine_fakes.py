@@ -108,6 +108,9 @@ class FakeEvaluationLog:
     ) -> list[LoggedTrigger]:
         return [e for e in self.entries if start <= e.occurred_at < end][:limit]
 
+    async def tenants(self) -> list[str]:
+        return sorted({e.tenant_id for e in self.entries})
+
     async def purge(self, tenant_id: str, before: datetime) -> int:
         kept = [e for e in self.entries if e.tenant_id != tenant_id or e.occurred_at >= before]
         removed = len(self.entries) - len(kept)

@@ -298,6 +298,10 @@ class SqlEvaluationLog:
             for r in rows
         ]
 
+    async def tenants(self) -> list[str]:
+        rows = await self._session.execute(select(evaluation_log.c.tenant_id).distinct())
+        return [tenant_id for (tenant_id,) in rows]
+
     async def purge(self, tenant_id: str, before: datetime) -> int:
         result: Any = await self._session.execute(
             delete(evaluation_log).where(

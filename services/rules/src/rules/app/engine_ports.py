@@ -76,6 +76,9 @@ class EvaluationLog(Protocol):
         ...
 
     async def purge(self, tenant_id: str, before: datetime) -> int: ...
+    async def tenants(self) -> list[str]:
+        """The tenants with entries in the log."""
+        ...
 
 
 class StatisticsRepository(Protocol):

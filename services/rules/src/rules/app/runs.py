@@ -3,10 +3,13 @@ settings: the engine's read side and the outcomes coming back."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from crosstalk_common.aio import sleep_unless_stopped
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import NotFound
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
@@ -24,6 +27,7 @@ from rules.domain.runs import (
 from rules.domain.settings import RuleSettings
 
 RUN_RESOURCE = "crosstalk.io/RuleRun"
+log = logging.getLogger(__name__)
 
 
 def parse_run_name(name: str) -> tuple[str, str] | None:
@@ -159,13 +163,41 @@ async def record_action_outcome(
 
 
 async def purge_evaluation_log(
-    new_uow: UnitOfWorkFactory[UnitOfWork], tenant_ids: list[str], *, now: datetime
+    new_uow: UnitOfWorkFactory[UnitOfWork], tenant_ids: list[str] | None, *, now: datetime
 ) -> int:
-    """Drop trigger facts older than each tenant's retention (30 days by default)."""
+    """Drop trigger facts older than each tenant's retention (30 days by default);
+    every tenant in the log when ``tenant_ids`` is None."""
     removed = 0
     async with new_uow() as uow:
+        if tenant_ids is None:
+            tenant_ids = await uow.evaluation_log.tenants()
         for tenant_id in tenant_ids:
             settings = await uow.settings.get(tenant_id) or RuleSettings(tenant_id)
             removed += await uow.evaluation_log.purge(tenant_id, now - settings.retention)
         await uow.commit()
     return removed
+
+
+class EvaluationLogKeeper:
+    """Every hour, drops trigger facts past each tenant's retention."""
+
+    def __init__(
+        self,
+        new_uow: UnitOfWorkFactory[UnitOfWork],
+        *,
+        interval_seconds: float = 3600.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._new_uow = new_uow
+        self._interval = interval_seconds
+        self._clock = clock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                removed = await purge_evaluation_log(self._new_uow, None, now=self._clock())
+                if removed:
+                    log.info("purged %d evaluation log entries", removed)
+            except Exception:
+                log.exception("evaluation log purge failed; will retry")
+            await sleep_unless_stopped(stop, self._interval)
