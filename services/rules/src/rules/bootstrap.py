@@ -29,13 +29,15 @@ from rules.adapters.management_settings import (
 from rules.adapters.peers import GrpcSegmentDirectory, GrpcTemplateDirectory
 from rules.adapters.permissions import METHOD_PERMISSIONS
 from rules.adapters.tables import metadata
+from rules.adapters.timer_repository import crash_hook_from_env, timer_settings
 from rules.adapters.unit_of_work import RulesUnitOfWork
 from rules.adapters.webhook_transport import HttpxTransport
 from rules.app import auto_disable
 from rules.app.enabled_rules import EnabledRules
 from rules.app.managing import RuleManagement
 from rules.app.running import Engine
-from rules.app.runs import RunService
+from rules.app.runs import EvaluationLogKeeper, RunService
+from rules.app.timers import TimerArming, TimerPoller
 from rules.app.webhooks import WebhookCaller
 
 SERVICE = "rules"
@@ -58,14 +60,21 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     def new_uow() -> RulesUnitOfWork:
         return unit_of_work(runtime.sessions, runtime.outbox, after_commit=runtime.relay.nudge)
 
-    engine = Engine(EnabledRules())
-    triggers = in_unit_of_work(unit_of_work, runtime.outbox, on_trigger(engine))
+    enabled_rules = EnabledRules()
+    engine = Engine(enabled_rules)
+    triggers = in_unit_of_work(
+        unit_of_work, runtime.outbox, on_trigger(engine, TimerArming(enabled_rules))
+    )
     for subscription in (MESSAGES, CONVERSATIONS, CUSTOMERS):
         runtime.consume(subscription, triggers)
     transport = HttpxTransport()
     runtime.consume(
         WEBHOOKS,
         in_unit_of_work(unit_of_work, runtime.outbox, on_webhook(WebhookCaller(transport))),
+    )
+    # Time triggers: due timers fired by one worker per replica (app/timers.py).
+    timer_poller = TimerPoller(
+        new_uow, engine, checkpoint=crash_hook_from_env(os.environ), **timer_settings(os.environ)
     )
     management = RuleManagement(new_uow, read_condition, segments, templates, limits)
     servicer = RulesServicer(
@@ -79,7 +88,7 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         service_names=[SERVICE_NAME],
         permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
         verifier=verifier,
-        workers=runtime.workers,
+        workers=[*runtime.workers, timer_poller.run, EvaluationLogKeeper(new_uow).run],
         cleanups=[*runtime.cleanups, segments.close, templates.close, close_jwks, transport.close],
     )
 

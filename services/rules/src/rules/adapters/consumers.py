@@ -23,9 +23,11 @@ from rules.adapters.engine_mapping import (
     projection_only,
     snapshot_of,
 )
+from rules.adapters.timer_mapping import timer_signal_of
 from rules.app.ports import UnitOfWork
 from rules.app.running import Engine
 from rules.app.runs import record_action_outcome
+from rules.app.timers import TimerArming
 from rules.app.webhooks import WebhookCaller, WebhookRequest
 
 MESSAGES = Subscription(
@@ -73,12 +75,18 @@ WEBHOOKS = Subscription(
 Handle = Callable[[UnitOfWorkFactory[UnitOfWork], Event], Awaitable[None]]
 
 
-def on_trigger(engine: Engine) -> Handle:
+def on_trigger(engine: Engine, timers: TimerArming | None = None) -> Handle:
     """A triggering event: the tenant's rules of its trigger run on it. Events
     that only carry a snapshot (blacklisted, merged, deleted) or a conversation
-    fact (priority changed) update the projections."""
+    fact (priority changed) update the projections. With ``timers``, an event
+    that starts or ends a time trigger's wait arms or cancels its timers in the
+    same transaction (app/timers.py)."""
 
     async def handle(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
+        if timers is not None:
+            signal = timer_signal_of(event)
+            if signal is not None:
+                await timers.apply(new_uow, event.tenant_id, signal)
         completed = event.payload
         if isinstance(
             completed,

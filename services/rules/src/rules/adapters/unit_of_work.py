@@ -6,7 +6,9 @@ from typing import ClassVar, Self
 
 from google.protobuf.message import Message
 
+from crosstalk.events.v1 import envelope_pb2
 from crosstalk_common.bus.causation import Causation
+from crosstalk_common.db.outbox import outbox_row
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from crosstalk_common.secrets import Keyring
 from rules.adapters.engine_repository import (
@@ -19,6 +21,7 @@ from rules.adapters.engine_repository import (
 from rules.adapters.mapping import event_pb
 from rules.adapters.repository import SqlRulesRepository
 from rules.adapters.rule_versions import SqlRuleVersions
+from rules.adapters.timer_repository import SqlTimers
 from rules.domain.events import RulesEvent
 
 
@@ -31,6 +34,8 @@ class RulesUnitOfWork(SqlUnitOfWork):
     evaluation_log: SqlEvaluationLog
     statistics: SqlStatistics
     settings: SqlSettings
+    # Durable timers (adapters/timer_repository.py).
+    timers: SqlTimers
     # Seals the tenant's webhook secret; set by ``with_keyring`` (bootstrap).
     keyring: ClassVar[Keyring | None] = None
 
@@ -48,6 +53,7 @@ class RulesUnitOfWork(SqlUnitOfWork):
         self.evaluation_log = SqlEvaluationLog(self.session)
         self.statistics = SqlStatistics(self.session)
         self.settings = SqlSettings(self.session, self.keyring)
+        self.timers = SqlTimers(self.session)
         return self
 
     async def emit(
@@ -59,3 +65,20 @@ class RulesUnitOfWork(SqlUnitOfWork):
     ) -> str:
         """Stage an event; a RulesEvent is staged as its proto."""
         return await super().emit(tenant_id, event_pb(payload), causation=causation)
+
+    async def emit_with_id(
+        self,
+        tenant_id: str,
+        payload: Message | RulesEvent,
+        *,
+        event_id: str,
+        causation: Causation | None = None,
+    ) -> str:
+        """Stage an event whose id is given (derived from a timer's key): the
+        outbox row's key and so its Nats-Msg-Id."""
+        row = outbox_row(tenant_id, event_pb(payload), causation)
+        envelope = envelope_pb2.EventEnvelope.FromString(row["payload"])
+        envelope.event_id = event_id
+        row["id"], row["payload"] = event_id, envelope.SerializeToString()
+        self._staged.append(row)
+        return event_id

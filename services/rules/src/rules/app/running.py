@@ -42,6 +42,9 @@ from rules.domain.model import Rule, Trigger
 from rules.domain.runs import ActionResult, ActionStatus, Counter, LoggedTrigger, Run, counters_of
 from rules.domain.settings import RuleSettings
 
+# uuid5 namespace of the run ids derived from ``Occurrence.run_key``.
+RUN_KEY_NAMESPACE = uuid.UUID("0b8f3f0e-8a43-4c55-b8a4-6d1c2e9f7a10")
+
 
 def rule_name(rule_id: str) -> str:
     return f"rules/{rule_id}"
@@ -73,6 +76,9 @@ class Occurrence:
     customer_snapshot: tuple[int, Mapping[str, Any]] | None = None
     conversation_facts: Mapping[str, Any] | None = None
     order_external_id: str = ""
+    # A time trigger's firing (app/timers.py): the run's id is derived from this
+    # key and the rule's, so a timer fires one run however often it is retried.
+    run_key: str = ""
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -216,7 +222,11 @@ class Engine:
         now: datetime,
     ) -> Run:
         rule = verdict.rule
-        run_id = str(uuid.uuid4())
+        run_id = (
+            str(uuid.uuid5(RUN_KEY_NAMESPACE, f"{occurrence.run_key}/{rule.id}"))
+            if occurrence.run_key
+            else str(uuid.uuid4())
+        )
         actions: tuple[ActionResult, ...] = ()
         if verdict.fired:
             actions = await self._request_actions(uow, occurrence, rule, run_id, facts_json)
