@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: help setup vendor-protos gen lint fmt test test-sqlite test-postgres run bench proto-baseline clean
+.PHONY: help setup vendor-protos gen lint fmt test test-sqlite test-postgres run bench proto-baseline clean images k8s
 
 help:
 	@echo "make run    start NATS, the six services and Envoy on 127.0.0.1 with a demo tenant"
@@ -26,6 +26,14 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard */*/pyproject.toml) $(w
 	$(UV) sync --frozen --all-packages
 	touch $@
 
+# checkov in its own venv: its pins (packaging<24) conflict with the workspace's
+# (pytest needs packaging>=24), so it has its own hash-pinned lock (tools/checkov).
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+$(CHECKOV): $(UV) tools/checkov/requirements.lock
+	$(UV) venv --quiet --python $(PYTHON) $(TOOLS)/checkov
+	$(UV) pip sync --quiet --python $(TOOLS)/checkov/bin/python --require-hashes tools/checkov/requirements.lock
+	touch $@
+
 # The venv, plus the Debian Apertium pairs translation uses offline (root + apt;
 # elsewhere the script says what is missing and how to install it).
 setup: $(VENV)/.synced
@@ -38,6 +46,11 @@ vendor-protos: setup
 gen: setup
 	$(PY) tools/gen_protos.py
 	$(BIN)/crosstalk-gateway-gen --config gateway/gateway.yaml --descriptor build/api_descriptor.binpb --out build/envoy.yaml
+	$(BIN)/crosstalk-gateway-gen --config gateway/gateway.yaml --descriptor build/api_descriptor.binpb \
+	  --descriptor-at /app/build/api_descriptor.binpb \
+	  --out deploy/k8s/base/gateway/envoy.yaml --listen-host 0.0.0.0 --listen-port 8080 --admin-port 9901 \
+	  --jwks identity:50151 --otlp otel-collector:4317 \
+	  $(foreach s,identity:50051 customers:50052 rules:50053 translation:50054 messaging:50055 reporting:50056,--upstream $(firstword $(subst :, ,$(s)))=$(s))
 
 lint: gen
 	$(BIN)/ruff check .
@@ -57,11 +70,19 @@ fmt: setup
 # The suite twice: every test on SQLite, then the ones touching databases on PostgreSQL.
 test: test-sqlite test-postgres
 
-test-sqlite: gen
+test-sqlite: gen $(CHECKOV)
 	CROSSTALK_TEST_DB=sqlite tools/pytest.sh
 
 test-postgres: gen
 	CROSSTALK_TEST_DB=postgres CROSSTALK_TEST_PG_URL=$(PG_URL) tools/pytest.sh libs/common/tests services tests/integration tests/e2e
+
+# Container images of the six services and the gateway (docker, podman or buildah).
+images:
+	bash tools/build_images.sh
+
+# Render, validate and check the Kubernetes manifests (what tests/k8s does).
+k8s: gen $(CHECKOV)
+	CROSSTALK_TEST_DB=sqlite tools/pytest.sh tests/k8s
 
 run: gen
 	$(PY) -m crosstalk_devstack run

@@ -283,6 +283,9 @@ async def test_rest_get_is_transcoded_to_lower_camel_json(
         "rulesFired": "3",
         "customersCreated": "5",
         "customersTagged": "0",
+        "tiles": [],
+        "defaultTiles": False,
+        "etag": "",
     }
     seen = next(m for m in gateway.reporting.metadata if m.get("x-test-marker") == marker)
     # The client's copy was stripped; the gateway set it from the verified token.
@@ -304,7 +307,14 @@ async def test_rest_invalid_argument_carries_field_violations(client: httpx.Asyn
 async def test_rest_post_succeeds(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/metrics:query", json={"metric": "messages_received"})
     assert response.status_code == 200, response.text
-    assert response.json() == {"points": [], "total": 1.5}
+    assert response.json() == {
+        "points": [],
+        "total": 1.5,
+        "unit": "",
+        "aggregation": "",
+        "previousPoints": [],
+        "previousTotal": 0,
+    }
 
 
 @pytest.mark.parametrize(

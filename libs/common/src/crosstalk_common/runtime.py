@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,12 +56,13 @@ class ServiceSettings:
 
     @classmethod
     def from_env(
-        cls, service: str, *, peers: Sequence[str] = (), environ: dict[str, str] | None = None
+        cls, service: str, *, peers: Sequence[str] = (), environ: Mapping[str, str] | None = None
     ) -> ServiceSettings:
         # Every service but identity verifies tokens with identity's keys.
         if service != "identity" and "identity" not in peers:
             peers = ("identity", *peers)
-        env = dict(os.environ if environ is None else environ)
+        # Read in place (not copied), so a caller can see which settings are read.
+        env: Mapping[str, str] = os.environ if environ is None else environ
         prefix = service.upper()
         var_dir = Path(env.get("CROSSTALK_VAR_DIR", "var"))
         problems: list[str] = []

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 import nats
@@ -46,8 +47,18 @@ async def connect(url: str, *, name: str) -> Client:
     )
 
 
+def stream_replicas(environ: Mapping[str, str] | None = None) -> int:
+    """How many copies a NATS cluster keeps of each stream (``NATS_STREAM_REPLICAS``,
+    1 by default: a single server). A cluster of three runs with 3."""
+    text = (os.environ if environ is None else environ).get("NATS_STREAM_REPLICAS", "1")
+    if not text.isdigit() or not 1 <= int(text) <= 5:
+        raise ValueError(f"NATS_STREAM_REPLICAS must be 1 to 5, got {text!r}")
+    return int(text)
+
+
 def stream_config(producer: str) -> StreamConfig:
     return StreamConfig(
+        num_replicas=stream_replicas(),
         name=stream_name(producer),
         subjects=stream_subjects(producer),
         retention=RetentionPolicy.LIMITS,

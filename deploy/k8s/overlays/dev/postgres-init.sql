@@ -1,0 +1,12 @@
+CREATE ROLE identity LOGIN PASSWORD 'identity-dev-password';
+CREATE DATABASE identity OWNER identity;
+CREATE ROLE customers LOGIN PASSWORD 'customers-dev-password';
+CREATE DATABASE customers OWNER customers;
+CREATE ROLE rules LOGIN PASSWORD 'rules-dev-password';
+CREATE DATABASE rules OWNER rules;
+CREATE ROLE translation LOGIN PASSWORD 'translation-dev-password';
+CREATE DATABASE translation OWNER translation;
+CREATE ROLE messaging LOGIN PASSWORD 'messaging-dev-password';
+CREATE DATABASE messaging OWNER messaging;
+CREATE ROLE reporting LOGIN PASSWORD 'reporting-dev-password';
+CREATE DATABASE reporting OWNER reporting;
