@@ -141,7 +141,10 @@ class DeliveryWorker:
             outbound,
             in_reply_to=in_reply_to,
             references=references,
-            subject=outbound.subject or reply_subject(thread.subject),
+            # An answer to a mail is "Re: <subject>"; a first mail keeps its own subject.
+            subject=reply_subject(outbound.subject or thread.subject)
+            if in_reply_to
+            else outbound.subject,
         )
 
     async def _deliver(self, job: DeliveryJob) -> None:
