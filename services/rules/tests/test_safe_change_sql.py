@@ -86,13 +86,20 @@ async def test_a_backtest_over_a_day_reports_the_hits_the_live_rules_fired(
     ]
     pick = random.Random(7)
     moments = sorted(DAY + timedelta(minutes=pick.randrange(24 * 60)) for _ in range(150))
-    before_and_after = [DAY - timedelta(hours=2), DAY + timedelta(days=1, hours=1)]
-    for i, at in enumerate([before_and_after[0], *moments, before_and_after[1]]):
-        clock.now = at
+    # The day before ends with greetings from all three greeters: they start the
+    # day cooling down (and a message the day after is out of range too).
+    greetings = [(DAY - timedelta(hours=1, minutes=c), "hello", c) for c in range(3)]
+    day = []
+    for at in moments:
         text = pick.choice(texts)
         # Greetings come from few customers (cooldowns bite), the rest from many
         # (the 50% rollout splits them whatever the rule's id).
-        customer = pick.randrange(3) if text.startswith("hello") else pick.randrange(40)
+        day.append(
+            (at, text, pick.randrange(3) if text.startswith("hello") else 3 + pick.randrange(40))
+        )
+    after = [(DAY + timedelta(days=1, hours=1), "refund please", 1)]
+    for i, (at, text, customer) in enumerate([*greetings, *day, *after]):
+        clock.now = at
         await engine.run(
             new_uow,
             Occurrence(

@@ -10,10 +10,11 @@ the actions that would run.
 (``EvaluationLog``) are replayed, in order, through the tenant's enabled rules
 of each trigger as they are now (the live set), and again with each draft in
 place of the rule it edits (or added, for a new rule). Cooldowns and
-``stop_processing`` apply as in a live pass (cooldowns counted from the start
-of the range); rollout cohorts are the rules' own. Per rule: events evaluated,
-hits, customers hit, samples, the live version's hits and what it actually
-fired (its recorded runs), and the customers the draft adds and removes.
+``stop_processing`` apply as in a live pass (a cooldown running at the start
+of the range, from a recorded run, included); rollout cohorts are the rules'
+own. Per rule: events evaluated, hits, customers hit, samples, the live
+version's hits and what it actually fired (its recorded runs), and the
+customers the draft adds and removes.
 """
 
 from __future__ import annotations
@@ -212,10 +213,12 @@ class SafeChange:
                     result.live_fired = await self._fired(
                         uow, tenant_id, result.rule_id, start, end
                     )
+            cooling = [r for rs in live_sets.values() for r in rs] + prepared
+            fired_before = await self._fired_before(uow, tenant_id, cooling, start)
 
-        live = {t: _Replay(rules) for t, rules in live_sets.items()}
+        live = {t: _Replay(rules, fired_before) for t, rules in live_sets.items()}
         with_draft = [
-            _Replay(_ordered([*(r for r in live_sets[d.trigger] if r.id != d.id), d]))
+            _Replay(_ordered([*(r for r in live_sets[d.trigger] if r.id != d.id), d]), fired_before)
             for d in prepared
         ]
         saved_results = {r.rule_id: r for r in results if r.draft_index is None}
@@ -271,6 +274,38 @@ class SafeChange:
                     break
                 after = [page[-1].created_at.isoformat(), page[-1].id]
         return total
+
+    async def _fired_before(
+        self, uow: UnitOfWork, tenant_id: str, rules: Sequence[Rule], start: datetime
+    ) -> dict[tuple[str, str], datetime]:
+        """When each rule with a cooldown last fired for each customer in the
+        cooldown before ``start`` (its recorded runs): the replay starts with the
+        cooldowns the live rules were in."""
+        last: dict[tuple[str, str], datetime] = {}
+        longest: dict[str, int] = {}
+        for rule in rules:
+            if rule.cooldown_seconds and not rule.id.startswith("draft-"):
+                longest[rule.id] = max(longest.get(rule.id, 0), rule.cooldown_seconds)
+        for rule_id, seconds in longest.items():
+            after: list[str] = []
+            while True:
+                page = await uow.runs.page(
+                    tenant_id,
+                    RunFilter(
+                        rule_id=rule_id,
+                        outcome=Outcome.MATCHED,
+                        start=start - timedelta(seconds=seconds),
+                        end=start,
+                    ),
+                    after=after,
+                    limit=1000,
+                )
+                for run in page:  # newest first: keep the first seen per customer
+                    last.setdefault((rule_id, run.customer), run.created_at)
+                if len(page) < 1000:
+                    break
+                after = [page[-1].created_at.isoformat(), page[-1].id]
+        return last
 
     # --- shared ---------------------------------------------------------------------------
 
@@ -336,9 +371,11 @@ class SafeChange:
 class _Replay:
     """One rule set replayed over logged events in order, with its own cooldowns."""
 
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(
+        self, rules: Sequence[Rule], fired_before: Mapping[tuple[str, str], datetime]
+    ) -> None:
         self.rules = [replace(r, enabled=True) for r in rules]
-        self.last: dict[tuple[str, str], datetime] = {}
+        self.last: dict[tuple[str, str], datetime] = dict(fired_before)
 
     def run(
         self, facts: Mapping[str, Any], customer: str, at: datetime, loop: LoopContext
