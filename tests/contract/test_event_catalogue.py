@@ -13,7 +13,7 @@ pytestmark = pytest.mark.nodb
 
 EVENTS_PACKAGE = "crosstalk.events.v1"
 # Shapes events carry, not events themselves.
-NOT_PAYLOADS = {"EventEnvelope", "EventSpec", "CustomerSnapshot"}
+NOT_PAYLOADS = {"EventEnvelope", "EventSpec", "CustomerSnapshot", "RuleHourCounts"}
 SERVICES = {"identity", "customers", "rules", "translation", "messaging", "reporting"}
 # NATS subject: dot-separated tokens, each of lowercase letters, digits and "_".
 SUBJECT = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
