@@ -22,7 +22,7 @@ from identity.domain.events import (
     TenantCreated,
     TenantSettingsChanged,
 )
-from identity.domain.model import Member, Role, Tenant
+from identity.domain.model import Member, MemberAvailability, MemberState, Role, Tenant
 from tests.event_mapping import assert_same_event
 
 WHEN = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
@@ -35,6 +35,9 @@ MEMBER = Member(
     created_at=WHEN,
     department_id="d1",
     groups=("g1", "g2"),
+    languages=("de", "en"),
+    capacity=8,
+    availability=MemberAvailability.AWAY,
 )
 # no department, no groups: the proto leaves them empty
 LONE = Member(
@@ -44,6 +47,7 @@ LONE = Member(
     display_name="Bo",
     role="admin",
     created_at=WHEN,
+    state=MemberState.DISABLED,
 )
 ROLE = Role(
     id="r1",
@@ -90,7 +94,7 @@ CASES: list[tuple[IdentityEvent, Message]] = [
         ),
     ),
     (
-        MemberCreated(MEMBER),
+        MemberCreated(MEMBER, led_group_ids=("g2",)),
         ev.MemberCreated(
             member="members/m1",
             email="anna@example.com",
@@ -98,16 +102,25 @@ CASES: list[tuple[IdentityEvent, Message]] = [
             department="departments/d1",
             role="roles/agent",
             groups=["groups/g1", "groups/g2"],
+            languages=["de", "en"],
+            capacity=8,
+            availability=resources_pb2.MEMBER_AVAILABILITY_AWAY,
+            enabled=True,
+            led_groups=["groups/g2"],
         ),
     ),
     (
         MemberCreated(LONE),
         ev.MemberCreated(
-            member="members/m2", email="bo@example.com", display_name="Bo", role="roles/admin"
+            member="members/m2",
+            email="bo@example.com",
+            display_name="Bo",
+            role="roles/admin",
+            availability=resources_pb2.MEMBER_AVAILABILITY_AVAILABLE,
         ),
     ),
     (
-        MemberUpdated(MEMBER, ("role", "department")),
+        MemberUpdated(MEMBER, ("role", "department"), led_group_ids=("g2", "g1")),
         ev.MemberUpdated(
             member="members/m1",
             changed_fields=["department", "role"],
@@ -115,12 +128,23 @@ CASES: list[tuple[IdentityEvent, Message]] = [
             department="departments/d1",
             role="roles/agent",
             groups=["groups/g1", "groups/g2"],
+            email="anna@example.com",
+            languages=["de", "en"],
+            capacity=8,
+            availability=resources_pb2.MEMBER_AVAILABILITY_AWAY,
+            enabled=True,
+            led_groups=["groups/g1", "groups/g2"],
         ),
     ),
     (
         MemberUpdated(LONE, ("state",)),
         ev.MemberUpdated(
-            member="members/m2", changed_fields=["state"], display_name="Bo", role="roles/admin"
+            member="members/m2",
+            changed_fields=["state"],
+            display_name="Bo",
+            role="roles/admin",
+            email="bo@example.com",
+            availability=resources_pb2.MEMBER_AVAILABILITY_AVAILABLE,
         ),
     ),
     (

@@ -297,6 +297,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             updatable=MEMBER_FIELDS,
         )
         draft = mapping.member_from_pb(request.member, actor.tenant_id)
+        if "availability" in paths:
+            mapping.availability_from_pb(request.member.availability, field="member.availability")
         member = await self._app.members.update(actor, member_id, draft, paths, request.member.etag)
         return mapping.member_to_pb(member)
 

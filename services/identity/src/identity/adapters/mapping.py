@@ -40,6 +40,7 @@ from identity.domain.model import (
     Group,
     GroupKind,
     Member,
+    MemberAvailability,
     MemberState,
     Role,
     Session,
@@ -128,6 +129,21 @@ _STATE_TO_PB = {
     MemberState.DISABLED: resources_pb2.MEMBER_STATE_DISABLED,
 }
 _STATE_FROM_PB: dict[int, MemberState] = {v: k for k, v in _STATE_TO_PB.items()}
+_AVAILABILITY_TO_PB = {
+    MemberAvailability.AVAILABLE: resources_pb2.MEMBER_AVAILABILITY_AVAILABLE,
+    MemberAvailability.AWAY: resources_pb2.MEMBER_AVAILABILITY_AWAY,
+    MemberAvailability.OFFLINE: resources_pb2.MEMBER_AVAILABILITY_OFFLINE,
+}
+_AVAILABILITY_FROM_PB: dict[int, MemberAvailability] = {
+    v: k for k, v in _AVAILABILITY_TO_PB.items()
+}
+
+
+def availability_from_pb(value: int, *, field: str) -> MemberAvailability:
+    found = _AVAILABILITY_FROM_PB.get(value)
+    if found is None:
+        raise InvalidArgument.field(field, "must be AVAILABLE, AWAY or OFFLINE")
+    return found
 
 
 def member_to_pb(member: Member) -> resources_pb2.Member:
@@ -147,6 +163,8 @@ def member_to_pb(member: Member) -> resources_pb2.Member:
         last_login_time=timestamp_or_none(member.last_login_at),
         etag=member.etag,
         has_password=member.has_password,
+        capacity=member.capacity,
+        availability=_AVAILABILITY_TO_PB[member.availability],
     )
 
 
@@ -171,6 +189,9 @@ def member_from_pb(pb: resources_pb2.Member, tenant_id: str) -> Member:
             optional_resource_id(g, "groups", field=f"member.groups[{i}]")
             for i, g in enumerate(pb.groups)
         ),
+        capacity=pb.capacity,
+        # Unset: a new member is AVAILABLE (UpdateMember refuses an unset one it is told to set).
+        availability=_AVAILABILITY_FROM_PB.get(pb.availability, MemberAvailability.AVAILABLE),
     )
 
 
@@ -438,13 +459,19 @@ def audit_entry_for(event: Event) -> AuditEntry | None:
 # --- events ---------------------------------------------------------------------------------
 
 
-def _member_refs(member: Member) -> dict[str, Any]:
+def _member_refs(member: Member, led_group_ids: tuple[str, ...]) -> dict[str, Any]:
     """What member.created and member.updated say of the member."""
     return {
+        "email": member.email,
         "display_name": member.display_name,
         "department": _ref("departments", member.department_id),
         "role": f"roles/{member.role}",
         "groups": [f"groups/{g}" for g in member.groups],
+        "languages": list(member.languages),
+        "capacity": member.capacity,
+        "availability": _AVAILABILITY_TO_PB[member.availability],
+        "enabled": member.active,
+        "led_groups": [f"groups/{g}" for g in sorted(led_group_ids)],
     }
 
 
@@ -470,13 +497,13 @@ def event_pb(payload: Message | IdentityEvent) -> Message:
             )
         case MemberCreated(member=member):
             return identity_events_pb2.MemberCreated(
-                member=member_name(member.id), email=member.email, **_member_refs(member)
+                member=member_name(member.id), **_member_refs(member, payload.led_group_ids)
             )
         case MemberUpdated(member=member):
             return identity_events_pb2.MemberUpdated(
                 member=member_name(member.id),
                 changed_fields=sorted(payload.changed_fields),
-                **_member_refs(member),
+                **_member_refs(member, payload.led_group_ids),
             )
         case MemberDisabled():
             return identity_events_pb2.MemberDisabled(

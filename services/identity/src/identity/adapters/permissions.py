@@ -29,7 +29,9 @@ METHOD_PERMISSIONS: dict[str, str] = {
     "CreateMember": "members.manage",
     "GetMember": "members.read",
     "ListMembers": "members.read",
-    "UpdateMember": "members.manage",
+    # members.manage, except for a member's own profile, languages, capacity
+    # and availability (the use case checks: app/members.py).
+    "UpdateMember": AUTHENTICATED,
     "DeleteMember": "members.manage",
     "DisableMember": "members.manage",
     "EnableMember": "members.manage",

@@ -35,6 +35,7 @@ from identity.domain.model import (
     Group,
     GroupKind,
     Member,
+    MemberAvailability,
     MemberState,
     Role,
     Tenant,
@@ -251,6 +252,8 @@ def _member(row: Row[Any], group_ids: Sequence[str]) -> Member:
         last_login_at=utc(row.last_login_at),
         version=row.version,
         has_password=row.password_hash != UNUSABLE_PASSWORD,
+        capacity=int(row.capacity),
+        availability=MemberAvailability(row.availability),
     )
 
 
@@ -266,6 +269,8 @@ def _member_values(member: Member) -> dict[str, Any]:
         "time_zone": member.time_zone,
         "updated_at": member.updated_at or member.created_at,
         "version": member.version,
+        "capacity": member.capacity,
+        "availability": member.availability.value,
     }
 
 
@@ -767,3 +772,12 @@ class SqlOrganisationRepository:
         return await self._groups(
             [groups.c.tenant_id == tenant_id, groups.c.id.in_(sorted(set(group_ids)))]
         )
+
+    async def groups_led_by(self, tenant_id: str, member_id: str) -> tuple[str, ...]:
+        """Ids of the groups the member leads, sorted."""
+        rows = await self._session.scalars(
+            select(groups.c.id)
+            .where(groups.c.tenant_id == tenant_id, groups.c.leader_id == member_id)
+            .order_by(groups.c.id)
+        )
+        return tuple(str(r) for r in rows)

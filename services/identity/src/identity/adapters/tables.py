@@ -108,6 +108,10 @@ members = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("last_login_at", DateTime(timezone=True), nullable=True),
     Column("version", Integer, nullable=False, server_default="1"),
+    # Most open conversations assigned at once, 0: no limit (migration 0004).
+    Column("capacity", Integer, nullable=False, server_default="0"),
+    # available | away | offline
+    Column("availability", String(10), nullable=False, server_default="available"),
     ForeignKeyConstraint(
         ["tenant_id", "role_id"], ["roles.tenant_id", "roles.id"], name="fk_members_role"
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Self
 
 from google.protobuf.message import Message
@@ -21,7 +22,7 @@ from identity.adapters.repository import (
     SqlRoleRepository,
     SqlTenantRepository,
 )
-from identity.domain.events import IdentityEvent
+from identity.domain.events import IdentityEvent, MemberCreated, MemberUpdated
 
 
 class IdentityUnitOfWork(SqlUnitOfWork):
@@ -54,5 +55,10 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         *,
         causation: Causation | None = None,
     ) -> str:
-        """Stage an event; an IdentityEvent is staged as its proto."""
+        """Stage an event; an IdentityEvent is staged as its proto. member.created
+        and member.updated say which groups the member leads as of now (after
+        the unit of work's writes so far)."""
+        if isinstance(payload, (MemberCreated, MemberUpdated)):
+            led = await self.organisation.groups_led_by(tenant_id, payload.member.id)
+            payload = replace(payload, led_group_ids=led)
         return await super().emit(tenant_id, event_pb(payload), causation=causation)

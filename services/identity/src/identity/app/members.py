@@ -32,6 +32,7 @@ from identity.app.tenants import ADMIN_ROLE
 from identity.domain.departments import DepartmentTree
 from identity.domain.events import MemberCreated, MemberDeleted, MemberDisabled, MemberUpdated
 from identity.domain.model import (
+    SELF_SERVICE_FIELDS,
     Member,
     MemberState,
     normalize_email,
@@ -51,6 +52,8 @@ ATTRIBUTE_OF = {
     "languages": "languages",
     "groups": "groups",
     "time_zone": "time_zone",
+    "capacity": "capacity",
+    "availability": "availability",
 }
 # Fields whose change changes what the member may do or see.
 ACCESS_FIELDS = frozenset({"role", "department", "groups"})
@@ -243,6 +246,10 @@ class MemberService:
     ) -> Member:
         tenant = actor.tenant_id
         name = member_name(member_id)
+        if actor.member_id != member_id or not SELF_SERVICE_FIELDS.issuperset(paths):
+            # A member changes their own profile, languages, capacity and
+            # availability; anything else, or anyone else, takes members.manage.
+            actor.require("members.manage")
         async with self.new_uow() as uow:
             current = await uow.members.get(tenant, member_id)
             if current is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -272,16 +273,27 @@ class GroupService:
                     actor, now, "groups.create", group_name(group.id), after=group.snapshot()
                 )
             )
-            await self._members_changed(uow, actor, set(group.member_ids))
+            await self._members_changed(uow, actor, set(group.member_ids), {group.leader_id} - {""})
             await uow.commit()
         return group
 
-    async def _members_changed(self, uow: UnitOfWork, actor: Actor, member_ids: set[str]) -> None:
-        """Tell the bus that these members' groups changed."""
-        for member_id in sorted(member_ids):
+    async def _members_changed(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        member_ids: set[str],
+        leaders: AbstractSet[str] = frozenset(),
+    ) -> None:
+        """Tell the bus that these members' groups changed, and which groups
+        these ``leaders`` (who became or stopped being a group's leader) lead."""
+        for member_id in sorted(member_ids | leaders):
             member = await uow.members.get(actor.tenant_id, member_id)
-            if member is not None:
-                await uow.emit(actor.tenant_id, MemberUpdated(member, ("groups",)))
+            if member is None:
+                continue
+            changed: tuple[str, ...] = ("groups",) if member_id in member_ids else ()
+            if member_id in leaders:
+                changed += ("led_groups",)
+            await uow.emit(actor.tenant_id, MemberUpdated(member, changed))
 
     async def get(self, actor: Actor, group_id: str) -> Group:
         async with self.new_uow() as uow:
@@ -337,8 +349,13 @@ class GroupService:
                     after=updated.snapshot(),
                 )
             )
+            leaders = (
+                {current.leader_id, updated.leader_id} - {""}
+                if current.leader_id != updated.leader_id
+                else set()
+            )
             await self._members_changed(
-                uow, actor, set(current.member_ids) ^ set(updated.member_ids)
+                uow, actor, set(current.member_ids) ^ set(updated.member_ids), leaders
             )
             await uow.commit()
         return updated
@@ -354,5 +371,7 @@ class GroupService:
             await uow.audit.add(
                 audit_entry(actor, self.clock(), "groups.delete", name, before=current.snapshot())
             )
-            await self._members_changed(uow, actor, set(current.member_ids))
+            await self._members_changed(
+                uow, actor, set(current.member_ids), {current.leader_id} - {""}
+            )
             await uow.commit()

@@ -29,15 +29,20 @@ class TenantSettingsChanged:
 
 @dataclass(frozen=True)
 class MemberCreated:
+    """``led_group_ids``: the groups the member leads (the unit of work fills it)."""
+
     member: Member
+    led_group_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class MemberUpdated:
-    """``member`` as it is after the change of ``changed_fields``."""
+    """``member`` as it is after the change of ``changed_fields``;
+    ``led_group_ids``: the groups they lead then (the unit of work fills it)."""
 
     member: Member
     changed_fields: tuple[str, ...]
+    led_group_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -234,6 +234,18 @@ class MemberState(StrEnum):
     DISABLED = "disabled"
 
 
+class MemberAvailability(StrEnum):
+    """Whether a member takes new conversations now (assignment skips the others)."""
+
+    AVAILABLE = "available"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+# Most open conversations a member can be given a limit of (0: no limit).
+MAX_CAPACITY = 1000
+
+
 @dataclass(frozen=True)
 class Member:
     id: str
@@ -254,6 +266,9 @@ class Member:
     last_login_at: datetime | None = None
     version: int = 1
     has_password: bool = True
+    # Most open conversations assigned at once; 0 means no limit.
+    capacity: int = 0
+    availability: MemberAvailability = MemberAvailability.AVAILABLE
 
     @property
     def etag(self) -> str:
@@ -276,6 +291,8 @@ class Member:
             "time_zone": self.time_zone,
             "groups": [f"groups/{g}" for g in self.groups],
             "has_password": self.has_password,
+            "capacity": self.capacity,
+            "availability": self.availability.value,
         }
 
 
@@ -289,6 +306,14 @@ MEMBER_FIELDS = (
     "languages",
     "groups",
     "time_zone",
+    "capacity",
+    "availability",
+)
+# What a member may change of their own (without members.manage): nothing that
+# widens what they may do or see (role, department, groups) or signs them in
+# (email).
+SELF_SERVICE_FIELDS = frozenset(
+    {"display_name", "phone", "languages", "time_zone", "capacity", "availability"}
 )
 
 
@@ -310,6 +335,12 @@ def validate_member(member: Member, prefix: str = "member") -> None:
     bad = time_zone_problem(member.time_zone)
     if bad:
         problems.append(FieldViolation(f"{prefix}.time_zone", bad))
+    if not 0 <= member.capacity <= MAX_CAPACITY:
+        problems.append(
+            FieldViolation(
+                f"{prefix}.capacity", f"must be 0 (no limit) to {MAX_CAPACITY} open conversations"
+            )
+        )
     raise_if(problems)
 
 
