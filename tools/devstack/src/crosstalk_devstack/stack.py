@@ -47,6 +47,8 @@ class StackConfig:
     log_level: str = "INFO"
     # Replaces gateway.yaml's rate_limit section (same shape) when set.
     gateway_rate_limit: Mapping[str, Any] | None = None
+    # JetStream's file storage limit in bytes (nats-server's max_file_store); None: no limit.
+    nats_max_file_store: int | None = None
 
     @classmethod
     def on_free_ports(cls, var_dir: Path, **kwargs: object) -> StackConfig:
@@ -120,7 +122,10 @@ class Stack:
 
     def start_nats(self) -> None:
         self.procs["nats"] = start_nats(
-            self.config.nats_port, self.config.var_dir / "nats", self._logs / "nats.log"
+            self.config.nats_port,
+            self.config.var_dir / "nats",
+            self._logs / "nats.log",
+            max_file_store=self.config.nats_max_file_store,
         )
 
     def service_env(self, service: str) -> dict[str, str]:
