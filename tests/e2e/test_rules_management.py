@@ -476,4 +476,26 @@ def test_another_tenant_sees_none_of_it(http: httpx.Client, team: Session) -> No
     )
     assert http.delete(f"/v1/{name}", headers=other.headers).status_code == 404
     assert ok(http.get("/v1/rules", headers=other.headers)).get("rules", []) == []
+    dry = http.post(
+        "/v1/rules:dryRun",
+        headers=other.headers,
+        json={"message": {"text": "refund"}, "rules": [name]},
+    )
+    assert dry.status_code == 404
+    now = datetime.now(UTC)
+    backtest = http.post(
+        "/v1/rules:backtest",
+        headers=other.headers,
+        json={
+            "rules": [name],
+            "startTime": (now - timedelta(hours=1)).isoformat(),
+            "endTime": now.isoformat(),
+        },
+    )
+    assert backtest.status_code == 404
+    # Their own dry run sees none of our rules.
+    theirs = ok(
+        http.post("/v1/rules:dryRun", headers=other.headers, json={"message": {"text": "refund"}})
+    )
+    assert theirs.get("evaluations", []) == []
     assert ok(http.get(f"/v1/{name}", headers=team.headers))["version"] == 1
