@@ -46,6 +46,7 @@ vendor-protos: setup
 gen: setup
 	$(PY) tools/gen_protos.py
 	$(BIN)/crosstalk-gateway-gen --config gateway/gateway.yaml --descriptor build/api_descriptor.binpb --out build/envoy.yaml
+	$(PY) -m crosstalk_gateway.openapi --config gateway/gateway.yaml --descriptor build/api_descriptor.binpb --out build/openapi.json
 	$(BIN)/crosstalk-gateway-gen --config gateway/gateway.yaml --descriptor build/api_descriptor.binpb \
 	  --descriptor-at /app/build/api_descriptor.binpb \
 	  --out deploy/k8s/base/gateway/envoy.yaml --listen-host 0.0.0.0 --listen-port 8080 --admin-port 9901 \

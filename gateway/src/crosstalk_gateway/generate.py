@@ -7,6 +7,8 @@ no text templating. ``crosstalk-gateway-gen --help`` for the command line.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import sys
@@ -28,6 +30,7 @@ from .descriptors import (
     read_descriptor_set,
 )
 from .edge_policy import local_rate_limit, local_reply_config, method_path_regex
+from .openapi import OPENAPI_PATH, build_openapi
 from .settings import (
     GatewayConfigError,
     GatewaySettings,
@@ -393,7 +396,7 @@ def _http_filters(
 
 
 def _route_config(plan: _Plan, settings: GatewaySettings) -> dict[str, Any]:
-    routes: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = [_openapi_route(plan, settings)]
     for service in plan.services:
         cluster = plan.cluster_of[service.full_name]
         routes.extend(_method_route(method, cluster, settings) for method in service.methods)
@@ -429,6 +432,8 @@ def _route_config(plan: _Plan, settings: GatewaySettings) -> dict[str, Any]:
     }
     return {
         "name": ROUTE_CONFIG_NAME,
+        # The OpenAPI document is a direct_response (Envoy's default cap is 4 KiB).
+        "max_direct_response_body_size_bytes": _openapi_body_cap(routes[0]),
         "virtual_hosts": [
             {
                 "name": "crosstalk",
@@ -449,6 +454,45 @@ def _route_config(plan: _Plan, settings: GatewaySettings) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _openapi_route(plan: _Plan, settings: GatewaySettings) -> dict[str, Any]:
+    """``GET /openapi.json``: the OpenAPI 3.1 document of the REST API (openapi.py).
+
+    Generated here from the same descriptor set and public methods as the rest of
+    the config, and answered by Envoy itself (a direct_response whose body is inline,
+    so the config needs no file beside it). Public (jwt_authn's rules skip it) and
+    cacheable; the transcoder and the body-fields filter are off on this route (the
+    transcoder would refuse a path no HTTP rule has).
+    """
+    document = build_openapi(plan.descriptor_set, settings.auth.public_methods)
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    digest = hashlib.sha256(body.encode()).hexdigest()[:32]
+    disabled = {"@type": _T + "envoy.config.route.v3.FilterConfig", "disabled": True}
+    return {
+        "name": "openapi",
+        "match": {"path": OPENAPI_PATH},
+        "direct_response": {"status": 200, "body": {"inline_string": body}},
+        "response_headers_to_add": [
+            {
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                "header": {"key": key, "value": value},
+            }
+            for key, value in (
+                ("content-type", "application/json"),
+                ("cache-control", "public, max-age=300"),
+                ("etag", f'"{digest}"'),
+            )
+        ],
+        "typed_per_filter_config": {F_TRANSCODER: disabled, F_BODY_FIELDS: disabled},
+    }
+
+
+def _openapi_body_cap(route: dict[str, Any]) -> int:
+    """The direct_response cap: the document's size rounded up to whole MiB."""
+    size = len(route["direct_response"]["body"]["inline_string"].encode())
+    mib = 1 << 20
+    return max(mib, -(-size // mib) * mib)
 
 
 def _method_route(method: MethodInfo, cluster: str, settings: GatewaySettings) -> dict[str, Any]:
@@ -643,7 +687,7 @@ def _jwt_authn(plan: _Plan, settings: GatewaySettings) -> dict[str, Any]:
     """
     auth = settings.auth
     host, port = auth.jwks_endpoint
-    public_rules: list[dict[str, Any]] = []
+    public_rules: list[dict[str, Any]] = [{"match": {"path": OPENAPI_PATH}}]
     for service in plan.services:
         for method in service.methods:
             if method.key not in auth.public_methods:
