@@ -286,6 +286,7 @@ async def test_rest_get_is_transcoded_to_lower_camel_json(
         "tiles": [],
         "defaultTiles": False,
         "etag": "",
+        "name": "",
     }
     seen = next(m for m in gateway.reporting.metadata if m.get("x-test-marker") == marker)
     # The client's copy was stripped; the gateway set it from the verified token.

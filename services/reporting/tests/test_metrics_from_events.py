@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk.common.v1 import channel_pb2, lifecycle_stage_pb2, money_pb2
@@ -40,7 +41,7 @@ from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.deliveries import Delivery
 from reporting.adapters.consumers import on_events, subscriptions
-from reporting.adapters.mapping import observed_event
+from reporting.adapters.mapping import observed_events
 from reporting.adapters.tables import inbox, outbox
 from reporting.adapters.unit_of_work import ReportingUnitOfWork
 from reporting.app.folding import rebuild
@@ -297,6 +298,25 @@ def script(tenant: str) -> list[Event]:
         transition(cases_pb2.CASE_STATE_IN_REVIEW, cases_pb2.CASE_STATE_APPROVED, T0 + 60 * m),
         transition(cases_pb2.CASE_STATE_APPROVED, cases_pb2.CASE_STATE_REFUNDED, T0 + 90 * m),
         transition(cases_pb2.CASE_STATE_REFUNDED, cases_pb2.CASE_STATE_CLOSED, T0 + 120 * m),
+        ev(
+            re_.RuleStatisticsReported(
+                counts=[
+                    re_.RuleHourCounts(
+                        rule="rules/r1",
+                        hour=Timestamp(seconds=int(T0.replace(minute=0).timestamp())),
+                        evaluated=10,
+                        matched=4,
+                        suppressed={"cooldown": 1, "rollout": 2},
+                    ),
+                    re_.RuleHourCounts(
+                        rule="rules/r2",
+                        hour=Timestamp(seconds=int(T0.replace(minute=0).timestamp())),
+                        evaluated=10,
+                    ),
+                ]
+            ),
+            T0 + 5 * m,
+        ),
     ]
 
 
@@ -350,6 +370,7 @@ async def figures(service: ReportingService, tenant: str) -> dict[str, object]:
         ("customers_by_tier", {"group_bys": (Dimension.TIER,)}),
         ("rule_hits", {"group_bys": (Dimension.RULE,)}),
         ("rule_success_rate", {"group_bys": (Dimension.RULE,)}),
+        ("rule_hit_rate", {"group_bys": (Dimension.RULE,)}),
         ("messages_received", {"group_bys": (Dimension.TAG,)}),
     ]:
         answer = await service.query(tenant, EVERYTHING, q(metric, **kwargs))
@@ -441,6 +462,14 @@ async def test_every_metric_matches_the_figures_worked_out_by_hand(
     assert by_group(await answer("messages_received", group_bys=(Dimension.TAG,))) == {
         ("tags/a",): 2.0
     }
+    hit_rate = await answer("rule_hit_rate", group_bys=(Dimension.RULE,))
+    assert {p.groups: p.value for p in hit_rate.current.points} == {
+        ("rules/r1",): 0.4,
+        ("rules/r2",): 0.0,
+    }
+    assert hit_rate.current.summary.value == 0.2
+    suppressed = await answer("rule_suppressions", group_bys=(Dimension.OUTCOME,))
+    assert by_group(suppressed) == {("cooldown",): 1.0, ("rollout",): 2.0}
 
 
 async def test_a_department_admin_sees_only_their_departments_numbers(
@@ -513,9 +542,11 @@ async def test_replaying_the_stream_changes_nothing_and_a_rebuild_gives_the_same
     async def stream() -> AsyncIterator[Sequence[ObservedEvent]]:
         ordered = sorted(loaded, key=lambda e: (e.envelope.producer, e.envelope.event_id))
         for producer in ("customers", "messaging", "rules"):
-            mine = [observed_event(e) for e in ordered if e.envelope.producer == producer]
+            mine = [
+                o for e in ordered if e.envelope.producer == producer for o in observed_events(e)
+            ]
             for i in range(0, len(mine), 7):
                 yield mine[i : i + 7]
 
-    assert await rebuild(new_uow, stream()) == len(loaded)
+    assert await rebuild(new_uow, stream()) == len(loaded) + 1  # the report names two rules
     assert await figures(service, tenant) == before

@@ -13,7 +13,7 @@ from crosstalk_common.bus.catalogue import catalogue
 from crosstalk_common.bus.consumer import Subscription
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
-from reporting.adapters.mapping import observed_event
+from reporting.adapters.mapping import observed_events
 from reporting.app.folding import fold_events
 from reporting.app.ports import UnitOfWork
 
@@ -33,4 +33,4 @@ def subscriptions() -> list[Subscription]:
 
 async def on_events(new_uow: UnitOfWorkFactory[UnitOfWork], events: Sequence[Event]) -> None:
     """Any events: folded, in the order they came."""
-    await fold_events(new_uow, [observed_event(e) for e in events])
+    await fold_events(new_uow, [o for e in events for o in observed_events(e)])

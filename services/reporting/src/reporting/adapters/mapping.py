@@ -34,6 +34,7 @@ from reporting.domain.observed import (
     OrderRecorded,
     RuleActionCompleted,
     RuleFired,
+    RuleHourCounts,
     Seen,
     Unmeasured,
 )
@@ -274,6 +275,38 @@ _BY_PAYLOAD: dict[type[ProtoMessage], Callable[[Seen, ProtoMessage], ObservedEve
     rule_events_pb2.RuleActionCompleted: _action_completed,  # type: ignore[dict-item]
     rule_events_pb2.CustomerRuleActionCompleted: _action_completed,  # type: ignore[dict-item]
 }
+
+
+def _rule_statistics(event: Event) -> list[ObservedEvent]:
+    """One report carries many rules and hours: one observed event each."""
+    payload = event.payload
+    assert isinstance(payload, rule_events_pb2.RuleStatisticsReported)
+    out: list[ObservedEvent] = []
+    for i, counts in enumerate(payload.counts):
+        seen = Seen(
+            event_id=f"{event.envelope.event_id}:{i}",
+            tenant_id=event.tenant_id,
+            at=from_timestamp(event.envelope.occurred_time),
+        )
+        out.append(
+            RuleHourCounts(
+                seen,
+                rule=counts.rule,
+                hour=from_timestamp(counts.hour),
+                evaluated=counts.evaluated,
+                matched=counts.matched,
+                suppressed=tuple(sorted(counts.suppressed.items())),
+            )
+        )
+    return out
+
+
+def observed_events(event: Event) -> list[ObservedEvent]:
+    """What reporting reads in an event: usually one observed event, several for a
+    report that covers many rules and hours."""
+    if isinstance(event.payload, rule_events_pb2.RuleStatisticsReported):
+        return _rule_statistics(event)
+    return [observed_event(event)]
 
 
 def observed_event(event: Event) -> ObservedEvent:

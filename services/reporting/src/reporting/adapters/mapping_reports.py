@@ -235,6 +235,8 @@ def schedule_to_pb(schedule: Schedule) -> pb.ScheduledReport:
 
 
 def tiles_from_pb(dashboard: pb.Dashboard, paths: list[str]) -> tuple[Tile, ...]:
+    if dashboard.name not in ("", "dashboard"):
+        raise InvalidArgument.field("dashboard.name", "must be 'dashboard' (the caller's own)")
     for i, path in enumerate(paths):
         if path != "tiles":
             raise InvalidArgument.field(f"update_mask.paths[{i}]", "only 'tiles' can change")
@@ -277,6 +279,7 @@ def dashboard_to_pb(view: DashboardView) -> pb.Dashboard:
         customers_tagged=view.headlines["customers_tagged"],
         default_tiles=view.default,
         etag=dashboard_etag(view.version),
+        name="dashboard",
     )
     for tile, answer in view.tiles:
         shown = pb.DashboardTile(

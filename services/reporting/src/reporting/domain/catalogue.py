@@ -66,6 +66,9 @@ class Measure(Enum):
     CONVERSATION_STATUS = "conversation_status"
     CONVERSATIONS_ASSIGNED = "conversations_assigned"
     RULE_FIRED = "rule_fired"
+    RULE_EVALUATED = "rule_evaluated"
+    RULE_MATCHED = "rule_matched"
+    RULE_SUPPRESSED = "rule_suppressed"
     RULE_ACTIONS_COMPLETED = "rule_actions_completed"
     RULE_ACTIONS_SUCCEEDED = "rule_actions_succeeded"
     STAGE_ENTERED = "stage_entered"
@@ -173,6 +176,14 @@ METRICS: tuple[Metric, ...] = (
        "team (workload).", "count", A.COUNT, M.CONVERSATIONS_ASSIGNED, CONV),
     _m("rule_hits", "Rule hits", "Rule runs that fired.", "count", A.COUNT, M.RULE_FIRED,
        CUST | {_D.RULE}),
+    _m("rule_evaluations", "Rule evaluations", "Times each rule was evaluated, matched or "
+       "not (from rules' own counters).", "count", A.COUNT, M.RULE_EVALUATED, {_D.RULE}),
+    _m("rule_hit_rate", "Rule hit rate", "Evaluations whose condition held, of all "
+       "evaluations (fired, shadow and suppressed alike).", "ratio", A.RATIO, M.RULE_MATCHED,
+       {_D.RULE}, denominator=M.RULE_EVALUATED),
+    _m("rule_suppressions", "Rule suppressions", "Matches not acted on, by reason "
+       "(outcome: cooldown, rollout, stop, loop_guard, blacklist).", "count", A.COUNT,
+       M.RULE_SUPPRESSED, {_D.RULE, _D.OUTCOME}),
     _m("rule_actions", "Rule actions", "Rule actions applied, by outcome (SUCCEEDED, "
        "FAILED, SKIPPED).", "count", A.COUNT, M.RULE_ACTIONS_COMPLETED,
        {_D.RULE, _D.OUTCOME}),

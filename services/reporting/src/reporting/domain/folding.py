@@ -31,6 +31,7 @@ from reporting.domain.observed import (
     OrderRecorded,
     RuleActionCompleted,
     RuleFired,
+    RuleHourCounts,
     Seen,
 )
 
@@ -382,20 +383,32 @@ class _Folder:
             old_tier, old_tags = self.customer_levels(old)
             new_tier, new_tags = self.customer_levels(new)
             self.move_level(
-                e.seen, Measure.CUSTOMER_TIER, old_tier, new_tier, subject=e.customer,
+                e.seen,
+                Measure.CUSTOMER_TIER,
+                old_tier,
+                new_tier,
+                subject=e.customer,
                 customer=e.customer,
-            )  # fmt: skip
+            )
             kept = set(old_tags) & set(new_tags)
             for gone in [k for k in old_tags if k not in kept]:
                 self.move_level(
-                    e.seen, Measure.CUSTOMER_TAG, gone, None, subject=e.customer,
+                    e.seen,
+                    Measure.CUSTOMER_TAG,
+                    gone,
+                    None,
+                    subject=e.customer,
                     customer=e.customer,
-                )  # fmt: skip
+                )
             for came in [k for k in new_tags if k not in kept]:
                 self.move_level(
-                    e.seen, Measure.CUSTOMER_TAG, None, came, subject=e.customer,
+                    e.seen,
+                    Measure.CUSTOMER_TAG,
+                    None,
+                    came,
+                    subject=e.customer,
                     customer=e.customer,
-                )  # fmt: skip
+                )
             self.p.customers[key] = new
             self.p.changed_customers.add(key)
 
@@ -403,19 +416,32 @@ class _Folder:
         cust = self.customer(e.seen.tenant_id, e.customer)
         extra = {D.CURRENCY: e.currency, D.STORE: e.store}
         self.emit_for_customer(
-            e.seen, Measure.ORDER_VALUE, cust, extra, subject=e.order, customer=e.customer,
+            e.seen,
+            Measure.ORDER_VALUE,
+            cust,
+            extra,
+            subject=e.order,
+            customer=e.customer,
             value=e.amount,
-        )  # fmt: skip
+        )
         if e.order_count == 1:
             self.emit_for_customer(
-                e.seen, Measure.BUYING_CUSTOMERS, cust, extra, subject=e.order,
+                e.seen,
+                Measure.BUYING_CUSTOMERS,
+                cust,
+                extra,
+                subject=e.order,
                 customer=e.customer,
-            )  # fmt: skip
+            )
         elif e.order_count == 2:
             self.emit_for_customer(
-                e.seen, Measure.REPEAT_CUSTOMERS, cust, extra, subject=e.order,
+                e.seen,
+                Measure.REPEAT_CUSTOMERS,
+                cust,
+                extra,
+                subject=e.order,
                 customer=e.customer,
-            )  # fmt: skip
+            )
 
     # -- conversations -----------------------------------------------------------
 
@@ -433,9 +459,13 @@ class _Folder:
         conv.status = status
         new = self.status_level(conv, cust)
         self.move_level(
-            seen, Measure.CONVERSATION_STATUS, conv.level, new, subject=conversation,
+            seen,
+            Measure.CONVERSATION_STATUS,
+            conv.level,
+            new,
+            subject=conversation,
             customer=conv.customer,
-        )  # fmt: skip
+        )
         conv.level = new
 
     def conversation_opened(self, e: ConversationOpened) -> None:
@@ -465,9 +495,16 @@ class _Folder:
         dims = self.conversation_dims(conv, cust)
         dims.update(extra or {})
         self.emit(
-            seen, measure, dims, subject=subject, customer=conv.customer, tags=cust.tags,
-            owner=cust.owner, value=value, measured=measured,
-        )  # fmt: skip
+            seen,
+            measure,
+            dims,
+            subject=subject,
+            customer=conv.customer,
+            tags=cust.tags,
+            owner=cust.owner,
+            value=value,
+            measured=measured,
+        )
 
     def message_in(self, e: MessageIn) -> None:
         conv = self.conversation(e.seen.tenant_id, e.conversation, e.seen.at)
@@ -494,23 +531,38 @@ class _Folder:
         if conv.awaiting_since is not None:
             waited = max(0.0, (e.seen.at - conv.awaiting_since).total_seconds())
             self.emit_conversation(
-                e.seen, Measure.REPLY_SECONDS, e.message, conv, cust, extra, value=waited,
+                e.seen,
+                Measure.REPLY_SECONDS,
+                e.message,
+                conv,
+                cust,
+                extra,
+                value=waited,
                 measured=True,
-            )  # fmt: skip
+            )
             if not conv.answered:
                 self.emit_conversation(
-                    e.seen, Measure.FIRST_RESPONSE_SECONDS, e.conversation, conv, cust, extra,
-                    value=waited, measured=True,
-                )  # fmt: skip
+                    e.seen,
+                    Measure.FIRST_RESPONSE_SECONDS,
+                    e.conversation,
+                    conv,
+                    cust,
+                    extra,
+                    value=waited,
+                    measured=True,
+                )
             conv.awaiting_since = None
         if not conv.answered:
             conv.answered = True
             conv.first_replier = who
             if by_rule:
                 self.emit_conversation(
-                    e.seen, Measure.CONVERSATIONS_FIRST_ANSWERED_BY_RULE, e.conversation, conv,
+                    e.seen,
+                    Measure.CONVERSATIONS_FIRST_ANSWERED_BY_RULE,
+                    e.conversation,
+                    conv,
                     cust,
-                )  # fmt: skip
+                )
         if not by_rule and conv.first_replier == "rule" and not conv.agent_replied:
             self.emit_conversation(
                 e.seen, Measure.CONVERSATIONS_TRANSFERRED, e.conversation, conv, cust
@@ -537,9 +589,14 @@ class _Folder:
         if e.to_status == "CLOSED" and conv.status != "CLOSED":
             opened = conv.opened_at or e.seen.at
             self.emit_conversation(
-                e.seen, Measure.RESOLUTION_SECONDS, e.conversation, conv, cust,
-                value=max(0.0, (e.seen.at - opened).total_seconds()), measured=True,
-            )  # fmt: skip
+                e.seen,
+                Measure.RESOLUTION_SECONDS,
+                e.conversation,
+                conv,
+                cust,
+                value=max(0.0, (e.seen.at - opened).total_seconds()),
+                measured=True,
+            )
             self.emit_conversation(e.seen, Measure.CONVERSATIONS_CLOSED, e.conversation, conv, cust)
             if conv.answered:
                 self.emit_conversation(
@@ -547,9 +604,12 @@ class _Folder:
                 )
                 if conv.rule_replied and not conv.agent_replied:
                     self.emit_conversation(
-                        e.seen, Measure.CONVERSATIONS_CLOSED_AUTOMATED, e.conversation, conv,
+                        e.seen,
+                        Measure.CONVERSATIONS_CLOSED_AUTOMATED,
+                        e.conversation,
+                        conv,
                         cust,
-                    )  # fmt: skip
+                    )
         elif conv.status == "CLOSED" and e.to_status != "CLOSED":
             # Reopened: a new cycle of answering and resolving starts.
             conv.opened_at = e.seen.at
@@ -592,9 +652,13 @@ class _Folder:
         case.currency = e.currency
         cust = self.customer(e.seen.tenant_id, case.customer)
         self.emit_for_customer(
-            e.seen, Measure.CASES_OPENED, cust, {D.CASE_TYPE: e.case_type}, subject=e.case,
+            e.seen,
+            Measure.CASES_OPENED,
+            cust,
+            {D.CASE_TYPE: e.case_type},
+            subject=e.case,
             customer=case.customer,
-        )  # fmt: skip
+        )
         self.move_case(e.seen, e.case, case, "OPEN")
 
     def case_transitioned(self, e: CaseTransitioned) -> None:
@@ -604,20 +668,34 @@ class _Folder:
         cust = self.customer(e.seen.tenant_id, case.customer)
         extra = {D.CASE_TYPE: case.case_type}
         self.emit_for_customer(
-            e.seen, Measure.CASE_TRANSITIONS, cust, {**extra, D.OUTCOME: e.to_state},
-            subject=e.case, customer=case.customer,
-        )  # fmt: skip
+            e.seen,
+            Measure.CASE_TRANSITIONS,
+            cust,
+            {**extra, D.OUTCOME: e.to_state},
+            subject=e.case,
+            customer=case.customer,
+        )
         if e.to_state == "REFUNDED" and case.amount:
             self.emit_for_customer(
-                e.seen, Measure.REFUNDED_AMOUNT, cust, {**extra, D.CURRENCY: case.currency},
-                subject=e.case, customer=case.customer, value=case.amount,
-            )  # fmt: skip
+                e.seen,
+                Measure.REFUNDED_AMOUNT,
+                cust,
+                {**extra, D.CURRENCY: case.currency},
+                subject=e.case,
+                customer=case.customer,
+                value=case.amount,
+            )
         if e.to_state == "CLOSED" and case.opened_at is not None:
             self.emit_for_customer(
-                e.seen, Measure.CASE_RESOLUTION_SECONDS, cust, extra, subject=e.case,
+                e.seen,
+                Measure.CASE_RESOLUTION_SECONDS,
+                cust,
+                extra,
+                subject=e.case,
                 customer=case.customer,
-                value=max(0.0, (e.seen.at - case.opened_at).total_seconds()), measured=True,
-            )  # fmt: skip
+                value=max(0.0, (e.seen.at - case.opened_at).total_seconds()),
+                measured=True,
+            )
         self.move_case(e.seen, e.case, case, e.to_state)
 
     def csat_submitted(self, e: CsatSubmitted) -> None:
@@ -630,9 +708,16 @@ class _Folder:
         if e.assignee:
             dims[D.AGENT] = e.assignee
         self.emit(
-            e.seen, Measure.CSAT_SCORE, dims, subject=e.survey, customer=e.customer,
-            tags=cust.tags, owner=cust.owner, value=float(e.score), measured=True,
-        )  # fmt: skip
+            e.seen,
+            Measure.CSAT_SCORE,
+            dims,
+            subject=e.survey,
+            customer=e.customer,
+            tags=cust.tags,
+            owner=cust.owner,
+            value=float(e.score),
+            measured=True,
+        )
 
     def rule_fired(self, e: RuleFired) -> None:
         cust = self.customer(e.seen.tenant_id, e.customer)
@@ -645,6 +730,28 @@ class _Folder:
         self.emit(e.seen, Measure.RULE_ACTIONS_COMPLETED, dims, subject=e.run, customer="")
         if e.outcome == "SUCCEEDED":
             self.emit(e.seen, Measure.RULE_ACTIONS_SUCCEEDED, dims, subject=e.run, customer="")
+
+    def rule_hour_counts(self, e: RuleHourCounts) -> None:
+        dims = {D.RULE: e.rule}
+        for measure, count in (
+            (Measure.RULE_EVALUATED, e.evaluated),
+            (Measure.RULE_MATCHED, e.matched),
+        ):
+            if count:
+                self.emit(
+                    e.seen, measure, dims, subject=e.rule, customer="", count=count, at=e.hour
+                )
+        for reason, count in e.suppressed:
+            if count:
+                self.emit(
+                    e.seen,
+                    Measure.RULE_SUPPRESSED,
+                    {**dims, D.OUTCOME: reason},
+                    subject=e.rule,
+                    customer="",
+                    count=count,
+                    at=e.hour,
+                )
 
 
 def fold(events: Sequence[ObservedEvent], projections: Projections) -> list[Observation]:
@@ -676,6 +783,8 @@ def fold(events: Sequence[ObservedEvent], projections: Projections) -> list[Obse
                 folder.rule_fired(event)
             case RuleActionCompleted():
                 folder.rule_action_completed(event)
+            case RuleHourCounts():
+                folder.rule_hour_counts(event)
             case _:
                 pass
     return folder.out

@@ -153,6 +153,18 @@ class RuleActionCompleted:
 
 
 @dataclass(frozen=True)
+class RuleHourCounts:
+    """What one rule's evaluations added in one hour (rules' counter increments)."""
+
+    seen: Seen
+    rule: str
+    hour: datetime
+    evaluated: int
+    matched: int
+    suppressed: tuple[tuple[str, int], ...]  # (reason, count)
+
+
+@dataclass(frozen=True)
 class Unmeasured:
     seen: Seen
     event_type: str
@@ -171,5 +183,6 @@ ObservedEvent = (
     | CsatSubmitted
     | RuleFired
     | RuleActionCompleted
+    | RuleHourCounts
     | Unmeasured
 )
