@@ -20,7 +20,7 @@ class MailSink:
             self.port: int = probe.getsockname()[1]
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:
             self._received.append((tuple(envelope.rcpt_tos), bytes(envelope.content)))
         return "250 OK"
