@@ -10,7 +10,9 @@ Revises: 0002
 Create Date: 2026-12-07 01:50:00
 """
 
+import base64
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -48,6 +50,112 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "rule_id", "version"),
     )
+    _keep_current_versions()
+
+
+def _keep_current_versions() -> None:
+    """Rules saved before versions were kept get their current version recorded
+    (the content as adapters/rule_versions.py stores it), so they can be listed
+    and rolled back to, and their tag labels (ListRules' tag filter)."""
+    bind = op.get_bind()
+    rules = sa.table(
+        "rules",
+        *(
+            sa.column(name)
+            for name in (
+                "id",
+                "tenant_id",
+                "display_name",
+                "trigger",
+                "condition",
+                "actions",
+                "priority",
+                "stop_processing",
+                "enabled",
+                "cooldown_seconds",
+                "rollout_percent",
+                "version",
+                "created_at",
+                "updated_at",
+            )
+        ),
+    )
+    versions = sa.table(
+        "rule_versions",
+        sa.column("tenant_id"),
+        sa.column("rule_id"),
+        sa.column("version"),
+        sa.column("content", sa.JSON()),
+        sa.column("author"),
+        sa.column("created_at"),
+    )
+    rows = bind.execute(sa.select(rules)).mappings().all()
+    if not rows:
+        return
+    actions = sa.JSON().result_processor(bind.dialect, None)
+    entries = []
+    for row in rows:
+        listed = row["actions"]
+        if isinstance(listed, str | bytes) and actions is not None:
+            listed = actions(listed)
+        content = {
+            "id": row["id"],
+            "tenant_id": row["tenant_id"],
+            "display_name": row["display_name"],
+            "trigger": row["trigger"],
+            "condition": base64.b64encode(bytes(row["condition"])).decode(),
+            "actions": listed,
+            "priority": row["priority"],
+            "stop_processing": bool(row["stop_processing"]),
+            "enabled": bool(row["enabled"]),
+            "cooldown_seconds": row["cooldown_seconds"],
+            "rollout_percent": row["rollout_percent"],
+            "version": row["version"],
+            "created_at": _iso(row["created_at"]),
+            "updated_at": _iso(row["updated_at"]),
+            "description": "",
+            "time_trigger": None,
+            "creator": "",
+            "segments": [],
+            "tag_labels": "",
+        }
+        entries.append(
+            {
+                "tenant_id": row["tenant_id"],
+                "rule_id": row["id"],
+                "version": row["version"],
+                "content": content,
+                "author": "",
+                "created_at": row["updated_at"],
+            }
+        )
+    op.bulk_insert(versions, entries)
+    labels = sa.table("rules", sa.column("id"), sa.column("tag_labels"))
+    for entry in entries:
+        content = entry["content"]
+        found = sorted(
+            {
+                str(tag).strip().lower()
+                for action in content["actions"] or ()
+                for kind in ("add_tag", "remove_tag")
+                for tag in (action.get(kind) or {}).get("tags", ())
+            }
+        )
+        if found:
+            bind.execute(
+                labels.update()
+                .where(labels.c.id == entry["rule_id"])
+                .values(tag_labels="".join(f"|{label}" for label in found) + "|")
+            )
+
+
+def _iso(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 def downgrade() -> None:
