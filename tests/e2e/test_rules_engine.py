@@ -6,7 +6,12 @@ messaging reports them back, and the rule statistics."""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -183,3 +188,78 @@ def test_a_vip_with_a_negative_message_is_escalated_and_a_normal_customer_is_not
         assert by_rule[vip_rule]["hitRate"] == 0.25
         assert by_rule[standard_rule]["suppressedStopCount"] == "1"
         assert int(by_rule[vip_rule]["actionsSucceededCount"]) >= 2
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.send_response(500 if len(type(self).received) == 1 else 204)  # retried once
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def test_settings_and_a_signed_webhook_retried_until_it_lands(stack: Stack) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with httpx.Client(base_url=stack.config.gateway_url, timeout=15) as http_client:
+            team = sign_up(http_client, "Webhook Desk", working_language="en")
+            bad = http_client.patch(
+                "/v1/ruleSettings",
+                headers=team.headers,
+                json={"name": "ruleSettings", "timeZone": "Mars/Olympus"},
+            )
+            assert bad.status_code == 400, bad.text
+            assert "settings.time_zone" in bad.text
+            saved = ok(
+                http_client.patch(
+                    "/v1/ruleSettings",
+                    headers=team.headers,
+                    json={
+                        "name": "ruleSettings",
+                        "timeZone": "Europe/Berlin",
+                        "webhookSecret": "hook-secret",
+                        "businessHours": [{"weekday": 1, "start": "09:00", "end": "17:00"}],
+                    },
+                )
+            )
+            assert saved["webhookSecretSet"] is True
+            assert saved.get("webhookSecret", "") == ""  # write only
+            got = ok(http_client.get("/v1/ruleSettings", headers=team.headers))
+            assert (got["timeZone"], got["businessHours"][0]["start"]) == ("Europe/Berlin", "09:00")
+
+            url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+            rule = _rule(
+                http_client,
+                team,
+                {
+                    "displayName": "Tell the ERP",
+                    "trigger": "TRIGGER_MESSAGE_RECEIVED",
+                    "enabled": True,
+                    "condition": _leaf("message.text", "MATCHES_KEYWORDS", "invoice"),
+                    "actions": [{"callWebhook": {"url": url}}],
+                },
+            )
+            _ingest(http_client, team, "erp@example.com", "Please send the INVOICE again")
+
+            def landed() -> dict[str, Any] | None:
+                runs = _runs(http_client, team, rule)
+                if runs and runs[0]["actionResults"][0]["status"] == "ACTION_STATUS_SUCCEEDED":
+                    return runs[0]
+                return None
+
+            run = eventually(landed, timeout=30, what="the webhook landed")
+            assert len(_Hook.received) == 2  # a 500, then the retry
+            headers, body = _Hook.received[-1]
+            assert headers["x-crosstalk-run"] == run["name"]
+            stamp = headers["x-crosstalk-timestamp"]
+            digest = hmac.new(b"hook-secret", f"{stamp}.".encode() + body, hashlib.sha256)
+            assert headers["x-crosstalk-signature"] == f"sha256={digest.hexdigest()}"
+            assert json.loads(body)["facts"]["message.text"] == "Please send the INVOICE again"
+    finally:
+        server.shutdown()
