@@ -37,9 +37,6 @@ from rules.domain.model import Rule, Trigger
 from rules.domain.runs import LoggedTrigger
 from rules.domain.timers import Timer, TimerState
 
-# Rows per multi-row INSERT (SQLite allows 32,766 bound parameters).
-_CHUNK = 500
-
 
 def _is_postgres(session: AsyncSession) -> bool:
     return bool(session.get_bind().dialect.name == "postgresql")
@@ -90,18 +87,10 @@ class SqlTimers:
             return 0
         dialect = postgresql if _is_postgres(self._session) else sqlite
         now = utc_now()
-        armed = 0
-        for start in range(0, len(timers), _CHUNK):
-            chunk = timers[start : start + _CHUNK]
-            rows = [_timer_row(t, now) for t in chunk]
-            statement = (
-                dialect.insert(rule_timers)
-                .values(rows)
-                .on_conflict_do_nothing()
-                .returning(rule_timers.c.id)
-            )
-            armed += len((await self._session.execute(statement)).all())
-        return armed
+        # One statement, executed for many rows (compiled once, cached).
+        statement = dialect.insert(rule_timers).on_conflict_do_nothing().returning(rule_timers.c.id)
+        rows = [_timer_row(t, now) for t in timers]
+        return len((await self._session.execute(statement, rows)).all())
 
     async def cancel(
         self, tenant_id: str, subject: str, triggers: Collection[Trigger], at: datetime
@@ -224,8 +213,10 @@ class SqlTimers:
         if not entries:
             return
         dialect = postgresql if _is_postgres(self._session) else sqlite
-        for start in range(0, len(entries), _CHUNK):
-            rows = [
+        statement = dialect.insert(evaluation_log).on_conflict_do_nothing()
+        await self._session.execute(
+            statement,
+            [
                 {
                     "tenant_id": e.tenant_id,
                     "event_id": e.event_id,
@@ -237,11 +228,9 @@ class SqlTimers:
                     "causing_run": e.causing_run,
                     "causation_depth": e.causation_depth,
                 }
-                for e in entries[start : start + _CHUNK]
-            ]
-            await self._session.execute(
-                dialect.insert(evaluation_log).values(rows).on_conflict_do_nothing()
-            )
+                for e in entries
+            ],
+        )
 
 
 # --- the kill switch of the crash test ---------------------------------------------------

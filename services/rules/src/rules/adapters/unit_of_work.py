@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Self
 
 from google.protobuf.message import Message
+from opentelemetry import propagate
 
-from crosstalk.events.v1 import envelope_pb2
-from crosstalk_common.bus.causation import Causation
-from crosstalk_common.db.outbox import outbox_row
+from crosstalk_common.bus.causation import Causation, current_causation
+from crosstalk_common.bus.envelope import EnvelopeWriter
+from crosstalk_common.clock import utc_now
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 from crosstalk_common.secrets import Keyring
 from rules.adapters.engine_repository import (
@@ -36,6 +38,11 @@ class RulesUnitOfWork(SqlUnitOfWork):
     settings: SqlSettings
     # Durable timers (adapters/timer_repository.py).
     timers: SqlTimers
+    # emit_with_id's trace context, and envelope writer of the run being emitted.
+    _carrier: dict[str, str] | None = None
+    _writers: (
+        dict[tuple[str, Causation | None], tuple[EnvelopeWriter, dict[str, str], datetime]] | None
+    ) = None
     # Seals the tenant's webhook secret; set by ``with_keyring`` (bootstrap).
     keyring: ClassVar[Keyring | None] = None
 
@@ -46,6 +53,7 @@ class RulesUnitOfWork(SqlUnitOfWork):
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
+        self._carrier, self._writers = None, None
         self.rules = SqlRulesRepository(self.session)
         self.rule_versions = SqlRuleVersions(self.session)
         self.runs = SqlRunsRepository(self.session)
@@ -76,9 +84,33 @@ class RulesUnitOfWork(SqlUnitOfWork):
     ) -> str:
         """Stage an event whose id is given (derived from a timer's key): the
         outbox row's key and so its Nats-Msg-Id."""
-        row = outbox_row(tenant_id, event_pb(payload), causation)
-        envelope = envelope_pb2.EventEnvelope.FromString(row["payload"])
-        envelope.event_id = event_id
-        row["id"], row["payload"] = event_id, envelope.SerializeToString()
-        self._staged.append(row)
+        causation = causation if causation is not None else current_causation()
+        # The events of one run (one causation) share their time, trace context
+        # and envelope templates, as outbox_rows' do.
+        key = (tenant_id, causation)
+        kept = self._writers.get(key) if self._writers is not None else None
+        if kept is None:
+            # One trace context for the unit of work's events (the poller's batch).
+            if self._carrier is None:
+                self._carrier = {}
+                propagate.inject(self._carrier)
+            carrier = self._carrier
+            now = utc_now()
+            writer = EnvelopeWriter(
+                tenant_id, occurred_at=now, trace_context=carrier, causation=causation
+            )
+            kept = (writer, carrier, now)
+            self._writers = {key: kept}  # the previous run's are not needed again
+        writer, carrier, now = kept
+        event_type, envelope = writer.write(event_pb(payload), event_id)
+        self._staged.append(
+            {
+                "id": event_id,
+                "subject": event_type.subject,
+                "payload": envelope,
+                "headers": carrier,
+                "created_at": now,
+                "attempts": 0,
+            }
+        )
         return event_id

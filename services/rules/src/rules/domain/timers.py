@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -85,13 +86,13 @@ class Timer:
     # SCHEDULE: the last customer a committed batch of this occurrence covered.
     cursor: str = ""
 
-    @property
+    @cached_property
     def key(self) -> str:
         return "/".join(
             (self.tenant_id, self.rule_id, str(self.rule_version), self.subject, self.cycle)
         )
 
-    @property
+    @cached_property
     def id(self) -> str:
         return derived_id("timer", self.key)
 
