@@ -120,6 +120,8 @@ class RuleManagement:
         self, tenant_id: str, rule_id: str, version: int, etag: str, *, author: str
     ) -> SavedRule:
         current = await self._current(tenant_id, rule_id, etag)
+        if current.version == 1:
+            raise InvalidArgument.field("version", "the rule has no earlier version yet")
         if version < 1 or version >= current.version:
             raise InvalidArgument.field(
                 "version", f"must be an earlier version of the rule (1 to {current.version - 1})"
