@@ -624,6 +624,7 @@ async def test_a_webhook_channel_posts_signed_json_and_retries_server_errors(
         b"HTTP/1.1 503 Busy\r\ncontent-length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 20\r\n"
         b'\r\n{"message_id":"x-9"}',
+        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
     ]
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -632,7 +633,7 @@ async def test_a_webhook_channel_posts_signed_json_and_retries_server_errors(
         headers = {k.lower(): v for k, v in headers.items()}
         body = await reader.readexactly(int(headers["content-length"]))
         seen.append((headers, body))
-        writer.write(answers[min(len(seen) - 1, 1)])
+        writer.write(answers[min(len(seen) - 1, 2)])
         await writer.drain()
         writer.close()
 
@@ -657,10 +658,16 @@ async def test_a_webhook_channel_posts_signed_json_and_retries_server_errors(
         worker = _worker(new_uow, configs)
         assert await worker.run_due() == 1  # 503: again later
         assert await worker.run_due() == 1  # 200
+        refused = await _outbound(
+            sessions, tenant, conversation, "Hola", Sender(Channel.WEB_CHAT, "visitor-7", "eu")
+        )
+        await queue_delivery(new_uow, DeliveryJob(refused, "", 0))
+        assert await worker.run_due() == 1  # 400: failed for good, not retried
+        assert await worker.run_due() == 0
     finally:
         server.close()
         await server.wait_closed()
-    assert len(seen) == 2
+    assert len(seen) == 3
     headers, body = seen[1]
     assert headers["x-crosstalk-signature"] == signature(
         SIGNING, headers["x-crosstalk-timestamp"], body
@@ -677,6 +684,16 @@ async def test_a_webhook_channel_posts_signed_json_and_retries_server_errors(
             )
         ).one()
     assert (row.state, row.attempts, row.external_id) == ("sent", 2, "x-9")
+    async with sessions() as session:
+        failed = (
+            await session.execute(
+                select(outbound_deliveries).where(
+                    outbound_deliveries.c.message_id == refused.message_id
+                )
+            )
+        ).one()
+    assert (failed.state, failed.attempts) == ("failed", 1)
+    assert "400" in failed.last_error
 
 
 async def test_a_delivery_request_event_becomes_a_job() -> None:
