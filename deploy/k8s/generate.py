@@ -68,7 +68,7 @@ SERVICES = (
         "messaging",
         50055,
         peers=("customers", "translation"),
-        secrets=("MESSAGING_CSAT_TOKEN_SECRET",),
+        secrets=("MESSAGING_KEK", "MESSAGING_CSAT_TOKEN_SECRET"),
     ),
     Service(
         "reporting",
