@@ -111,9 +111,9 @@ class RuleManagement:
     ) -> SavedRule:
         """``changes``: Rule attributes to replace (the mapped update mask)."""
         current = await self._current(tenant_id, rule_id, etag)
+        # Checked again as a whole (prepare): the condition is read against the
+        # (maybe new) trigger and its saved segments are copied again.
         changed = replace(current, **changes)
-        if not ({"condition_blob", "trigger"} & set(changes)):
-            changed = replace(changed, segments=current.segments)
         return await self._save(current, next_version(current, changed, self.clock()), author)
 
     async def rollback(
