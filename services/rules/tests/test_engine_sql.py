@@ -5,10 +5,12 @@ the tenant's settings."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from google.protobuf.message import Message
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +29,7 @@ from crosstalk_common.conditions.model import Group, Leaf, Node, Op
 from crosstalk_common.conditions.parse import operator_name
 from crosstalk_common.secrets import Kek, Keyring
 from crosstalk_devstack.deliveries import Delivery
+from crosstalk_devstack.sqlite_trips import count_trips
 from rules.adapters.consumers import CONVERSATIONS, CUSTOMERS, MESSAGES, on_trigger
 from rules.adapters.tables import inbox, outbox, rule_settings
 from rules.adapters.unit_of_work import RulesUnitOfWork
@@ -325,3 +328,29 @@ async def test_a_delivered_event_counts_once(
         tenant, rule.id, start=None, end=None, week=True
     )
     assert stats.counts[Counter.EVALUATED] == 1
+
+
+@pytest.mark.skipif(
+    os.environ.get("CROSSTALK_TEST_DB", "sqlite") != "sqlite", reason="aiosqlite's thread"
+)
+async def test_an_event_costs_few_trips_to_aiosqlites_thread(
+    sessions: async_sessionmaker[AsyncSession],
+    new_uow: NewUow,
+    tenant: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The engine's statements per event (projections, settings, evaluation log,
+    # cooldown lookup, run, counters) run in the event loop: once the consumer's
+    # transaction has written its inbox row it holds SQLite's write lock.
+    rule = a_rule(tenant, "angry", NEGATIVE, AddNote("x"), cooldown_seconds=60)
+    async with new_uow() as uow:
+        await uow.rules.add(rule)
+        await uow.commit()
+    messages = consumer(sessions, MESSAGES)
+    await messages.process([delivery(tenant, angry("customers/warm"))])  # type: ignore[list-item]
+    trips = count_trips(monkeypatch)
+    await messages.process([delivery(tenant, angry("customers/warm"))])  # type: ignore[list-item]
+    statements = [t for t in trips if t == "_run"]
+    runs = await RunService(new_uow).page(tenant, RunFilter(rule_id=rule.id), after=[], limit=5)
+    assert sorted(r.outcome for r in runs) == [Outcome.MATCHED, Outcome.SKIPPED_COOLDOWN]
+    assert len(statements) <= 5, trips  # 9 with none of the engine's statements marked

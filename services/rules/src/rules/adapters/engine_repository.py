@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.clock import as_utc, utc_now
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.errors import FailedPrecondition, PreconditionViolation
 from crosstalk_common.secrets import Keyring
 from rules.adapters.tables import (
@@ -61,6 +62,13 @@ def _run_from_row(row: Any) -> Run:
     )
 
 
+# Statements run per triggering event are marked ``in_the_loop``: on SQLite they
+# run in the event loop (reads by key; writes inside the consumer's transaction,
+# which holds the write lock since its inbox row), instead of a trip each to
+# aiosqlite's thread (issue 14). On PostgreSQL the mark means nothing.
+_FEW_ROWS = 50
+
+
 class SqlRunsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -68,8 +76,7 @@ class SqlRunsRepository:
     async def add_many(self, runs: Sequence[Run]) -> None:
         if not runs:
             return
-        await self._session.execute(
-            insert(rule_runs),
+        statement = insert(rule_runs).values(
             [
                 {
                     "id": run.id,
@@ -91,8 +98,9 @@ class SqlRunsRepository:
                     "error": run.error,
                 }
                 for run in runs
-            ],
+            ]
         )
+        await self._session.execute(in_the_loop(statement) if len(runs) <= _FEW_ROWS else statement)
 
     async def get(self, tenant_id: str, run_id: str) -> Run | None:
         row = (
@@ -143,7 +151,7 @@ class SqlRunsRepository:
     ) -> dict[str, datetime]:
         c = rule_runs.c
         rows = await self._session.execute(
-            select(c.rule_id, func.max(c.created_at))
+            in_the_loop(select(c.rule_id, func.max(c.created_at)))
             .where(
                 c.tenant_id == tenant_id,
                 c.rule_id.in_(list(rule_ids)),
@@ -161,7 +169,7 @@ class SqlProjections:
 
     async def customer(self, tenant_id: str, customer: str) -> Mapping[str, Any] | None:
         found = await self._session.scalar(
-            select(customer_projections.c.facts).where(
+            in_the_loop(select(customer_projections.c.facts)).where(
                 customer_projections.c.tenant_id == tenant_id,
                 customer_projections.c.customer == customer,
             )
@@ -192,12 +200,12 @@ class SqlProjections:
             },
             where=table.c.version < statement.excluded.version,
         ).returning(table.c.version)
-        kept = (await self._session.execute(statement)).first()
+        kept = (await self._session.execute(in_the_loop(statement))).first()
         return kept is not None
 
     async def conversation(self, tenant_id: str, conversation: str) -> Mapping[str, Any] | None:
         found = await self._session.scalar(
-            select(conversation_projections.c.facts).where(
+            in_the_loop(select(conversation_projections.c.facts)).where(
                 conversation_projections.c.tenant_id == tenant_id,
                 conversation_projections.c.conversation == conversation,
             )
@@ -215,7 +223,7 @@ class SqlProjections:
         table = conversation_projections
         row = (
             await self._session.execute(
-                select(table.c.facts, table.c.event_time).where(
+                in_the_loop(select(table.c.facts, table.c.event_time)).where(
                     table.c.tenant_id == tenant_id, table.c.conversation == conversation
                 )
             )
@@ -223,7 +231,7 @@ class SqlProjections:
         if row is None:
             merged = dict(facts)
             await self._session.execute(
-                insert(table).values(
+                in_the_loop(insert(table)).values(
                     tenant_id=tenant_id,
                     conversation=conversation,
                     customer=customer,
@@ -237,7 +245,7 @@ class SqlProjections:
             return {**facts, **current}  # a newer event was applied: it wins
         merged = {**current, **facts}
         await self._session.execute(
-            update(table)
+            in_the_loop(update(table))
             .where(table.c.tenant_id == tenant_id, table.c.conversation == conversation)
             .values(facts=merged, event_time=at)
         )
@@ -265,7 +273,7 @@ class SqlEvaluationLog:
                 causation_depth=entry.causation_depth,
             )
         )
-        await self._session.execute(statement.on_conflict_do_nothing())
+        await self._session.execute(in_the_loop(statement.on_conflict_do_nothing()))
 
     async def between(
         self,
@@ -339,7 +347,7 @@ class SqlStatistics:
                 for name in STATISTICS_COUNTERS
             },
         )
-        await self._session.execute(statement)
+        await self._session.execute(in_the_loop(statement) if len(rows) <= _FEW_ROWS else statement)
 
     async def hours(
         self, tenant_id: str, rule_id: str, start: datetime, end: datetime
@@ -374,7 +382,7 @@ class SqlSettings:
     async def get(self, tenant_id: str) -> RuleSettings | None:
         row = (
             await self._session.execute(
-                select(rule_settings).where(rule_settings.c.tenant_id == tenant_id)
+                in_the_loop(select(rule_settings)).where(rule_settings.c.tenant_id == tenant_id)
             )
         ).first()
         if row is None:
