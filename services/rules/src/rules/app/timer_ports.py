@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rules.domain.model import Rule, Trigger
-from rules.domain.runs import LoggedTrigger
+from rules.domain.runs import LoggedTrigger, Run
 from rules.domain.timers import Timer
 
 
@@ -67,6 +67,11 @@ class TimerRepository(Protocol):
         self, tenant_id: str, after: str, limit: int
     ) -> list[tuple[str, Mapping[str, Any]]]:
         """The tenant's projected customers by name after ``after``, and their facts."""
+        ...
+
+    async def add_runs(self, runs: Sequence[Run]) -> None:
+        """Store a batch's runs as ``RunsRepository.add_many`` does, in one
+        statement executed for many rows (compiled once)."""
         ...
 
     async def log_many(self, entries: Sequence[LoggedTrigger]) -> None:

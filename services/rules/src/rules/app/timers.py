@@ -369,7 +369,7 @@ class _Batch:
         )
 
     async def flush(self) -> None:
-        await self._uow.runs.add_many(self.runs.added)
+        await self._uow.timers.add_runs(self.runs.added)
         await self._uow.timers.log_many(self.evaluation_log.entries)
         for (tenant, hour), increments in self.statistics.kept.items():
             await self._uow.statistics.add(tenant, hour, increments)
