@@ -10,12 +10,12 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: help setup vendor-protos gen lint fmt test test-sqlite test-postgres run bench proto-baseline clean images k8s
+.PHONY: help setup vendor-protos gen lint fmt test test-sqlite test-postgres run bench fuzz proto-baseline clean images k8s
 
 help:
 	@echo "make run    start NATS, the six services and Envoy on 127.0.0.1 with a demo tenant"
 	@echo "make test   run the whole suite on SQLite and on PostgreSQL"
-	@echo "other targets: setup gen lint fmt bench proto-baseline vendor-protos clean"
+	@echo "other targets: setup gen lint fmt bench fuzz proto-baseline vendor-protos clean"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -90,6 +90,14 @@ run: gen
 
 bench: gen
 	$(PY) bench/run_all.py
+
+# schemathesis against the real gateway, the long profile (CI runs 3 examples per
+# operation in at most 3 minutes: tests/e2e/test_schemathesis.py).
+FUZZ_EXAMPLES ?= 50
+FUZZ_TIME ?= 1800
+fuzz: gen
+	SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) SCHEMATHESIS_MAX_TIME=$(FUZZ_TIME) SCHEMATHESIS_RANDOM=1 \
+	  CROSSTALK_TEST_DB=sqlite tools/pytest.sh tests/e2e/test_schemathesis.py -s -p no:timeout
 
 # Accepting a contract change: rewrite the baseline `buf breaking` compares with (review it!).
 proto-baseline: setup

@@ -119,6 +119,10 @@ def test_field_behaviours_types_and_errors(document: dict[str, Any]) -> None:
     enums = [s for s in schemas.values() if "enum" in s]
     assert enums
     assert all(s["type"] == "string" for s in enums)
+    # INPUT_ONLY comes back as its zero value (always printed): not writeOnly.
+    secret = schemas["crosstalk.rules.v1.RuleSettings"]["properties"]["webhookSecret"]
+    assert "writeOnly" not in secret
+    assert "Input only" in secret["description"]
     status = schemas["google.rpc.Status"]
     assert status["required"] == ["code", "message"]
     assert status["properties"]["details"]["items"]["required"] == ["@type"]

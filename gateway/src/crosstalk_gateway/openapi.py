@@ -16,7 +16,9 @@ prints (proto3 JSON):
   ``google.rpc.Status`` (the transcoder's ``convert_grpc_status`` and Envoy's own
   local replies both answer one);
 * ``google.api.field_behavior``: REQUIRED fields are ``required``, OUTPUT_ONLY ones
-  ``readOnly``, INPUT_ONLY ones ``writeOnly``;
+  ``readOnly``; INPUT_ONLY ones say so in their description (not ``writeOnly``:
+  the transcoder prints every primitive field, so a response carries their zero
+  value);
 * JSON names are the lowerCamel ``json_name``; enums are string enums of their
   value names; 64-bit integers are strings; Timestamp is a ``date-time`` string,
   Duration and FieldMask strings, Struct an object, Value anything, wrappers their
@@ -286,7 +288,10 @@ class _Builder:
             if field_behavior_pb2.OUTPUT_ONLY in behaviors:
                 extra["readOnly"] = True
             if field_behavior_pb2.INPUT_ONLY in behaviors:
-                extra["writeOnly"] = True
+                # Not writeOnly: the transcoder prints every primitive field, so an
+                # input-only string comes back as "" (never its value).
+                note = "Input only: never returned (a response shows the zero value)."
+                extra["description"] = f"{description}\n\n{note}" if description else note
             if field_proto.options.deprecated:
                 extra["deprecated"] = True
             if extra:
