@@ -117,6 +117,10 @@ class SqlTimers:
             .order_by(c.due_at)
             .limit(limit)
         )
+        # A read first: when nothing is due (most passes) no write lock is taken
+        # (SQLite's single writer stays free for the consumers).
+        if await self._session.scalar(due.limit(1)) is None:
+            return []
         if _is_postgres(self._session):
             due = due.with_for_update(skip_locked=True)
         statement = (
