@@ -28,6 +28,7 @@ from rules.adapters.management_settings import (
 )
 from rules.adapters.peers import GrpcSegmentDirectory, GrpcTemplateDirectory
 from rules.adapters.permissions import METHOD_PERMISSIONS
+from rules.adapters.statistics_reporter import StatisticsReporter
 from rules.adapters.tables import metadata
 from rules.adapters.timer_repository import crash_hook_from_env, timer_settings
 from rules.adapters.unit_of_work import RulesUnitOfWork
@@ -88,7 +89,12 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
         service_names=[SERVICE_NAME],
         permissions=full_method_names(SERVICE_NAME, METHOD_PERMISSIONS),
         verifier=verifier,
-        workers=[*runtime.workers, timer_poller.run, EvaluationLogKeeper(new_uow).run],
+        workers=[
+            *runtime.workers,
+            timer_poller.run,
+            EvaluationLogKeeper(new_uow).run,
+            StatisticsReporter(new_uow).run,
+        ],
         cleanups=[*runtime.cleanups, segments.close, templates.close, close_jwks, transport.close],
     )
 

@@ -198,6 +198,17 @@ rule_hourly_stats = Table(
     *(Column(name, Integer, nullable=False, server_default="0") for name in STATISTICS_COUNTERS),
 )
 
+# The counter values last reported (migration 0006): rule.statistics_reported
+# carries what rule_hourly_stats gained since (adapters/statistics_reporter.py).
+rule_hourly_stats_reported = Table(
+    "rule_hourly_stats_reported",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("rule_id", String(36), primary_key=True),
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    *(Column(name, Integer, nullable=False, server_default="0") for name in STATISTICS_COUNTERS),
+)
+
 # A tenant's rule settings (migration 0004): time zone, calendar, log retention,
 # the sealed webhook secret.
 rule_settings = Table(
