@@ -175,6 +175,17 @@ def test_messages_replies_rules_and_csat_appear_in_the_metrics(
         what="the rule hit",
     )
     assert hits["points"][0]["groups"][0].startswith("rules/")
+    # Rules' own counters reach reporting: evaluated once, matched once.
+    rate = eventually(
+        lambda: (
+            (a := _query(http, team, "rule_hit_rate"))
+            and int(a["summary"].get("denominator", 0)) >= 1
+            and a
+        ),
+        timeout=40,
+        what="the rule's counters reported",
+    )
+    assert rate["summary"]["value"] == 1.0
     csat = eventually(
         lambda: (a := _query(http, team, "csat")) and _count(a) >= 1 and a, what="the CSAT answer"
     )
