@@ -30,6 +30,7 @@ import ahocorasick  # type: ignore[import-not-found]
 from crosstalk_common.conditions.model import Leaf, Op
 from rules.domain.evaluation import (
     FUZZY_MIN_LENGTH,
+    KEYWORD_SOURCES,
     Evaluation,
     KnownHits,
     evaluate_rule,
@@ -70,6 +71,7 @@ class _FieldIndex:
         self.fuzzy: dict[int, dict[str, list[tuple[str, _Entry]]]] = defaultdict(
             lambda: defaultdict(list)
         )
+        self.fuzzy_lengths: dict[int, set[int]] = defaultdict(set)
         self.automaton: Any = None
 
     def add(self, leaf: Leaf) -> None:
@@ -83,7 +85,10 @@ class _FieldIndex:
             phrase = keyword_phrase(str(keyword))
             if len(phrase) < FUZZY_MIN_LENGTH:
                 continue
-            table = self.fuzzy[len(phrase.split(" "))]
+            width = len(phrase.split(" "))
+            table = self.fuzzy[width]
+            # A window within one edit of the phrase is within one character of its length.
+            self.fuzzy_lengths[width].update(range(len(phrase) - 1, len(phrase) + 2))
             for variant in {phrase, *_deletions(phrase)}:
                 table[variant].append((phrase, entry))
 
@@ -95,8 +100,17 @@ class _FieldIndex:
             automaton.make_automaton()
             self.automaton = automaton
 
-    def find(self, field: str, facts: Mapping[str, Any], hits: dict[Leaf, str]) -> None:
-        texts = keyword_texts(field, facts)
+    def find(
+        self,
+        field: str,
+        facts: Mapping[str, Any],
+        hits: dict[Leaf, str],
+        texts: list[str] | None = None,
+    ) -> None:
+        """Add the field's keyword leaves that hit (``texts``: the field's texts
+        already normalised)."""
+        if texts is None:
+            texts = keyword_texts(field, facts)
         if self.automaton is not None and texts:
             for _, entries in self.automaton.iter(_SEPARATOR.join(texts)):
                 for entry in entries:
@@ -110,8 +124,11 @@ class _FieldIndex:
         for text in texts:
             words = tokens(text)
             for width, table in self.fuzzy.items():
+                lengths = self.fuzzy_lengths[width]
                 for start in range(len(words) - width + 1):
                     window = " ".join(words[start : start + width])
+                    if len(window) not in lengths:
+                        continue
                     for variant in (window, *_deletions(window)):
                         for phrase, entry in table.get(variant, ()):
                             if entry.leaf not in hits and within_one_edit(window, phrase):
@@ -210,8 +227,15 @@ class CompiledRules:
     def keyword_hits(self, facts: Mapping[str, Any]) -> dict[Leaf, str]:
         """Each keyword leaf (of any rule) that hits, with a keyword found."""
         hits: dict[Leaf, str] = {}
+        normalised: dict[str, str] = {}  # each source text normalised once
         for field, index in self._fields.items():
-            index.find(field, facts, hits)
+            texts = []
+            for source in KEYWORD_SOURCES.get(field, (field,)):
+                if facts.get(source):
+                    if source not in normalised:
+                        normalised[source] = normalise(str(facts[source]))
+                    texts.append(normalised[source])
+            index.find(field, facts, hits, texts)
         return hits
 
     def held_gates(self, facts: Mapping[str, Any], hits: Iterable[Leaf] = ()) -> set[int]:

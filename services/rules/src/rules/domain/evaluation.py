@@ -84,6 +84,8 @@ _SPACES = re.compile(r"\s+")
 def normalise(text: str) -> str:
     """Width folded (NFKC), case folded, diacritics dropped, spaces collapsed:
     full-width "REFUND", "Réfund" and "refund" read alike."""
+    if text.isascii():  # nothing to fold but case
+        return _SPACES.sub(" ", text.lower()).strip()
     folded = unicodedata.normalize("NFKC", text).casefold()
     decomposed = unicodedata.normalize("NFKD", folded)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
