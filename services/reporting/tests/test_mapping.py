@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.protobuf.message import Message
@@ -14,7 +15,10 @@ from crosstalk.messaging.v1 import resources_pb2
 from crosstalk.reporting.v1 import reporting_service_pb2 as pb
 from crosstalk_common.bus.envelope import Event, new_envelope
 from crosstalk_common.errors import InvalidArgument
+from crosstalk_common.permissions import DataScope
+from crosstalk_common.visibility import Visibility
 from reporting.adapters.mapping import metric_query_from_pb, observed_event
+from reporting.adapters.mapping_reports import schedule_change
 from reporting.domain.catalogue import Dimension
 from reporting.domain.observed import (
     ConversationStatusChanged,
@@ -25,6 +29,7 @@ from reporting.domain.observed import (
     Unmeasured,
 )
 from reporting.domain.querying import Granularity, MetricQuery
+from reporting.domain.reports import FileFormat, Schedule
 
 AT = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
 
@@ -133,3 +138,33 @@ def test_group_by_and_group_bys_make_one_list_of_dimensions() -> None:
         filters=((Dimension.TIER, ("VIP",)),),
         compare_previous=True,
     )
+
+
+def test_a_schedule_update_masked_to_enabled_keeps_and_checks_only_that_field() -> None:
+    everything = Visibility(DataScope.ALL)
+    current = Schedule(
+        id="s1",
+        tenant_id="t1",
+        owner="m1",
+        visibility=everything,
+        display_name="Weekly",
+        metrics=("messages_received",),
+        lookback=timedelta(days=7),
+        cron="0 9 * * MON",
+        time_zone="Asia/Shanghai",
+        format=FileFormat.XLSX,
+        recipients=("lead@example.com",),
+        enabled=True,
+        granularity=Granularity.WEEK,
+    )
+    # What PATCH ...?updateMask=enabled {"enabled": false} sends: nothing else set.
+    change = schedule_change(
+        pb.ScheduledReport(name="scheduledReports/s1", enabled=False), ["enabled"], "t1", everything
+    )
+    assert change(current) == replace(current, enabled=False)
+    renamed = schedule_change(
+        pb.ScheduledReport(display_name="周报"), ["display_name"], "t1", everything
+    )(current)
+    assert renamed == replace(current, display_name="周报")
+    with pytest.raises(InvalidArgument):  # a masked field is still checked
+        schedule_change(pb.ScheduledReport(), ["format"], "t1", everything)(current)

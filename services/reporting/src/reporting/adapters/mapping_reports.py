@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from crosstalk.common.v1 import tabular_pb2
 from crosstalk.reporting.v1 import reporting_service_pb2 as pb
@@ -182,7 +183,6 @@ def schedule_change(
     def change(current: Schedule) -> Schedule:
         name = f"scheduledReports/{current.id}"
         check_etag(message.etag, _schedule_etag(current), name)
-        given = schedule_from_pb(message, tenant_id, current.owner, visibility)
         chosen = set(paths) or {
             f
             for f in _SCHEDULE_FIELDS
@@ -191,6 +191,13 @@ def schedule_change(
         }
         if not paths and message.enabled != current.enabled:
             chosen.add("enabled")
+        # The fields outside the mask keep their stored values: a mask naming only
+        # "enabled" must not have the request's unset format or granularity checked.
+        merged = schedule_to_pb(current)
+        FieldMask(paths=sorted(chosen)).MergeMessage(
+            message, merged, replace_message_field=True, replace_repeated_field=True
+        )
+        given = schedule_from_pb(merged, tenant_id, current.owner, visibility)
         updated = current
         for field in chosen:
             if field == "group_by":
