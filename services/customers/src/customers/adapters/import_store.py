@@ -36,8 +36,8 @@ from crosstalk_common.visibility import Visibility
 from customers.adapters.id_lists import one_of
 from customers.adapters.import_events import outbox_rows
 from customers.adapters.mapping import event_pb
-from customers.adapters.repository import SqlCustomerRepository, timeline_row
 from customers.adapters.repository import _row as customer_row
+from customers.adapters.repository import timeline_row
 from customers.adapters.snapshots import with_snapshots
 from customers.adapters.tables import (
     customer_contact_keys,
@@ -190,9 +190,7 @@ class SqlImportStore:
         self, tenant_id: str, events: Sequence[tuple[str, Message | CustomerEvent]]
     ) -> None:
         # Each event about a customer with its snapshot (the batch's rows are written).
-        snapped = await with_snapshots(
-            self._session, SqlCustomerRepository(self._session), tenant_id, [e for _, e in events]
-        )
+        snapped = await with_snapshots(self._session, tenant_id, [e for _, e in events])
         rows = outbox_rows(
             tenant_id,
             [(event_id, event_pb(e)) for (event_id, _), e in zip(events, snapped, strict=True)],

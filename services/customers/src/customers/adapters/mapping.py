@@ -373,34 +373,31 @@ def _field_text(value: object) -> str:
 
 def snapshot_pb(snapshot: CustomerSnapshot) -> customer_events_pb2.CustomerSnapshot:
     """The contract's CustomerSnapshot (tags ordered by display name, then id)."""
-    customer = snapshot.customer
-    if customer is None:
+    if snapshot.deleted:
         return customer_events_pb2.CustomerSnapshot(version=snapshot.version, deleted=True)
-    labels = snapshot.tag_labels
-    tag_ids = sorted(customer.tags, key=lambda t: (labels.get(t, t), t))
-    totals = customer.order_totals
+    tags = sorted(snapshot.tags, key=lambda t: (t[1], t[0]))
     pb = customer_events_pb2.CustomerSnapshot(
         version=snapshot.version,
-        display_name=customer.display_name,
-        owner=f"members/{customer.owner_member_id}" if customer.owner_member_id else "",
-        department=f"departments/{customer.department_id}" if customer.department_id else "",
-        tags=[tag_name(t) for t in tag_ids],
-        tag_labels=[labels.get(t, "") for t in tag_ids],
+        display_name=snapshot.display_name,
+        owner=f"members/{snapshot.owner_member_id}" if snapshot.owner_member_id else "",
+        department=f"departments/{snapshot.department_id}" if snapshot.department_id else "",
+        tags=[tag_name(t) for t, _ in tags],
+        tag_labels=[label for _, label in tags],
         tier=snapshot.tier_label,
-        score=customer.score,
-        points=customer.points_balance,
-        lifecycle_stage=stage_to_pb(customer.lifecycle_stage),
-        country=customer.country,
-        language=customer.language,
-        custom_fields={k: _field_text(v) for k, v in customer.custom_fields.items()},
-        order_count=totals.order_count,
-        blacklisted=customer.blacklisted,
-        identities=[identity_to_pb(i) for i in customer.identities],
+        score=snapshot.score,
+        points=snapshot.points,
+        lifecycle_stage=stage_to_pb(snapshot.lifecycle_stage),
+        country=snapshot.country,
+        language=snapshot.language,
+        custom_fields={k: _field_text(v) for k, v in snapshot.custom_fields.items()},
+        order_count=snapshot.order_count,
+        blacklisted=snapshot.blacklisted,
+        identities=[identity_to_pb(i) for i in snapshot.identities],
     )
-    if totals.order_value is not None:
-        pb.order_total.CopyFrom(money_to_pb(totals.order_value))
-    if totals.last_order_time is not None:
-        pb.last_order_time.CopyFrom(to_timestamp(totals.last_order_time))
+    if snapshot.order_total is not None:
+        pb.order_total.CopyFrom(money_to_pb(snapshot.order_total))
+    if snapshot.last_order_time is not None:
+        pb.last_order_time.CopyFrom(to_timestamp(snapshot.last_order_time))
     return pb
 
 

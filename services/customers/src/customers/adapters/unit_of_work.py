@@ -153,7 +153,7 @@ class CustomersUnitOfWork(SqlUnitOfWork):
             for p in pending:
                 by_tenant.setdefault(p.tenant_id, []).extend(p.events)
             for tenant_id, events in by_tenant.items():
-                done = iter(await with_snapshots(self.session, self.customers, tenant_id, events))
+                done = iter(await with_snapshots(self.session, tenant_id, events))
                 for p in pending:
                     if p.tenant_id == tenant_id:
                         p.events = [next(done) for _ in p.events]

@@ -15,29 +15,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import ClassVar
 
-from customers.domain.model import Customer, LifecycleStage, Money, Order
+from customers.domain.model import ChannelIdentity, Customer, LifecycleStage, Money, Order
 
 
 @dataclass(frozen=True)
 class CustomerSnapshot:
-    """A customer after a change: ``customer`` as it is then (None once deleted),
-    the display names of its tags (by id) and of its tier.
+    """A customer after a change, as every event about them carries it.
 
     ``version`` grows with every change of the customer (by one per event
     about them), deletion included, so a projection keeps the snapshot of
-    the highest version it has seen."""
+    the highest version it has seen; a deleted customer's says ``deleted``
+    and nothing else. ``tags``: (tag id, display name) pairs."""
 
     version: int
-    customer: Customer | None
-    tag_labels: Mapping[str, str] = field(default_factory=dict)
+    deleted: bool = False
+    display_name: str = ""
+    owner_member_id: str = ""
+    department_id: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
     tier_label: str = ""
-
-    @property
-    def deleted(self) -> bool:
-        return self.customer is None
+    score: int = 0
+    points: int = 0
+    lifecycle_stage: LifecycleStage | None = None
+    country: str = ""
+    language: str = ""
+    custom_fields: Mapping[str, object] = field(default_factory=dict)
+    order_count: int = 0
+    order_total: Money | None = None
+    last_order_time: datetime | None = None
+    blacklisted: bool = False
+    identities: tuple[ChannelIdentity, ...] = ()
 
 
 @dataclass(frozen=True)
