@@ -15,6 +15,7 @@ cancelled in the transaction that consumes them), the poller fires what is due.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -48,7 +49,7 @@ from rules.app.timers import TimerArming, TimerPoller
 from rules.domain.actions import AddNote, AddTag, Escalate
 from rules.domain.evaluation import Outcome
 from rules.domain.model import Rule, TimeTrigger, Trigger
-from rules.domain.timers import derived_id
+from rules.domain.timers import derived_id, no_reply_timer
 from services.rules.tests.test_engine_sql import a_rule
 
 NewUow = Callable[[], RulesUnitOfWork]
@@ -519,3 +520,41 @@ async def test_a_poller_killed_after_claiming_or_after_committing_fires_exactly_
     # Both ids are derived from the timer's key, so any second firing would collide.
     key = f"{tenant}/{rule.id}/1/conversations/of-k/never"
     assert events[0][0] == derived_id("event", f"timer:{key}:", "1")
+
+
+async def test_two_pollers_at_once_fire_every_timer_once(
+    sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str
+) -> None:
+    rule = timed(tenant, Trigger.NO_REPLY_TIMEOUT, NO_REPLY_24H, AddNote("follow up"))
+    await save(new_uow, rule)
+    clock = Clock(T0)
+    async with new_uow() as uow:
+        await uow.timers.arm(
+            [
+                no_reply_timer(
+                    rule,
+                    conversation=f"conversations/p{i}",
+                    customer=f"customers/p{i}",
+                    last_agent_reply=None,
+                    waiting_since=T0 - timedelta(minutes=i),
+                )
+                for i in range(120)
+            ]
+        )
+        await uow.commit()
+    clock.now = T0 + DAY
+    world = World(sessions, clock)
+    one, two = world.poller(batch_size=10), world.poller(batch_size=10)
+
+    async def drain(poller: TimerPoller) -> int:
+        fired = 0
+        while (result := await poller.fire_due()).claimed:
+            fired += result.fired
+        return fired
+
+    counts = await asyncio.gather(drain(one), drain(two))
+    assert sum(counts) == 120
+    events = await action_events(sessions, tenant)
+    assert len(events) == 120
+    assert len({e.payload.conversation for _, e in events}) == 120  # type: ignore[attr-defined]
+    assert {st for _, st, _ in await timer_states(sessions, tenant)} == {"fired"}
