@@ -3,6 +3,7 @@ time zone (across a DST change), and the re-check of a no-reply wait."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from rules.domain.actions import AddNote
 from rules.domain.model import Rule, TimeTrigger, Trigger
 from rules.domain.timers import (
     NEVER,
+    TIMER_NAMESPACE,
     case_facts_at,
     case_open_timer,
     next_occurrence,
@@ -79,6 +81,7 @@ def test_a_no_reply_wait_is_keyed_by_the_stretch_since_the_last_agent_reply() ->
     assert first.event_id() == later.event_id()
     assert first.event_id("customers/a") != first.event_id("customers/b")
     assert first.run_key() != after_reply.run_key()
+    assert first.id == str(uuid.uuid5(TIMER_NAMESPACE, "\x1f".join(("timer", first.key))))
 
 
 def test_still_waiting_reads_the_conversation_as_projected_now() -> None:

@@ -21,6 +21,7 @@ a timer fires one run, whatever crashes and restarts happen around it.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ NEVER = "never"
 SCHEDULE_SUBJECT = "schedule"
 # uuid5 namespace of every id derived from a timer's key.
 TIMER_NAMESPACE = uuid.UUID("6f0c1f52-5d1e-4c8e-9a55-0b7c3f1e2d41")
+_NAMESPACE_BYTES = TIMER_NAMESPACE.bytes
 
 
 class TimerState(StrEnum):
@@ -53,8 +55,16 @@ class TimerState(StrEnum):
 
 
 def derived_id(*parts: str) -> str:
-    """A stable UUID (version 5) of the parts: the same parts, the same id."""
-    return str(uuid.uuid5(TIMER_NAMESPACE, "\x1f".join(parts)))
+    """A stable UUID (version 5) of the parts: the same parts, the same id.
+
+    ``str(uuid.uuid5(TIMER_NAMESPACE, name))`` written out (a poller's batch
+    derives several per timer; this is a third of the cost)."""
+    name = "\x1f".join(parts).encode()
+    b = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def instant_text(moment: datetime) -> str:
