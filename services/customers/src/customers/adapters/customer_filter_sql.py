@@ -116,7 +116,12 @@ def _order_value(op: Op, values: Sequence[Any]) -> ColumnElement[bool]:
         return c.order_currency != ""
     amount = cast(c.order_value_units, Float) + cast(c.order_value_nanos, Float) / 1e9
     leaf = Leaf("order_value", op, tuple(values))
-    return and_(c.order_currency != "", compile_to_sql(leaf, {"order_value": amount}))
+    clause = compile_to_sql(leaf, {"order_value": amount})
+    if op in (Op.NOT_EQUALS, Op.NOT_IN):
+        # As for every field (ADR 0004, and evaluate): a customer without orders has
+        # no order value, which is none of the values.
+        return or_(c.order_currency == "", clause)
+    return and_(c.order_currency != "", clause)
 
 
 def _custom_date(text: ColumnElement[Any], now: datetime) -> LeafCompiler:

@@ -16,7 +16,7 @@ import numpy as np
 from crosstalk_common.conditions.model import Group, Leaf, Node, Op
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
-from customers.adapters.filter_index.columns import NEGATIVE, JsonLists, Mask, Texts, Words
+from customers.adapters.filter_index.columns import JsonLists, Mask, Texts, Words
 from customers.adapters.filter_index.table import CustomerTable, date_days, micros
 from customers.domain.filter_fields import CUSTOM_FIELD_PREFIX
 from customers.domain.model import CustomFieldType
@@ -86,10 +86,6 @@ def _leaf(table: CustomerTable, leaf: Leaf, candidates: Mask, now: datetime) -> 
             op, values = _as_days(op, values, now)
     elif leaf.field == "store" and op not in (Op.CONTAINS, Op.NOT_CONTAINS):
         values = tuple(str(v).strip().lower() for v in values)
-    elif leaf.field == "order_value" and op in NEGATIVE:
-        # The SQL asks for a currency first: without orders, even "not equals" fails.
-        present = column.match(Op.IS_NOT_EMPTY, (), candidates, table.size)
-        return present & column.match(op, values, candidates, table.size)
     if isinstance(column, Words) and op in (Op.GT, Op.GTE, Op.LT, Op.LTE):
         raise ValueError(f"{op} does not apply to {leaf.field}")
     return column.match(op, values, candidates, table.size)
