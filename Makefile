@@ -75,7 +75,14 @@ test-sqlite: gen $(CHECKOV)
 	CROSSTALK_TEST_DB=sqlite tools/pytest.sh
 
 test-postgres: gen
-	CROSSTALK_TEST_DB=postgres CROSSTALK_TEST_PG_URL=$(PG_URL) tools/pytest.sh libs/common/tests services tests/integration tests/e2e
+	CROSSTALK_TEST_DB=postgres CROSSTALK_TEST_PG_URL=$(PG_URL) tools/pytest.sh libs/common/tests services tests/integration tests/e2e tests/chaos
+
+# Faults under the main job's load (tests/chaos), the long profile, on SQLite then on
+# PostgreSQL (a cluster of the tests' own, which they restart); `make test` runs the
+# short profile.
+chaos: gen
+	CROSSTALK_CHAOS_PROFILE=long CROSSTALK_TEST_DB=sqlite tools/pytest.sh tests/chaos
+	CROSSTALK_CHAOS_PROFILE=long CROSSTALK_TEST_DB=postgres CROSSTALK_TEST_PG_URL=$(PG_URL) tools/pytest.sh tests/chaos
 
 # Container images of the six services and the gateway (docker, podman or buildah).
 images:
