@@ -187,3 +187,63 @@ def test_a_keyword_rule_answers_at_once_with_the_template_in_their_language(
     assert (auto.get("translatedLanguage") or auto["language"]) == language, auto
     assert auto_text != AUTO_REPLY, auto
     assert _language_of(http, team, auto_text) == language, auto_text
+
+
+# The market's preset template bodies (为主要市场预设语言模板), written by the team.
+PRESET_BODIES = {
+    "es": "¡Hola! Su pedido está en camino. El número de seguimiento llega en un día.",
+    "de": "Hallo! Ihre Bestellung ist unterwegs. Die Sendungsnummer folgt innerhalb eines Tages.",
+    "zh": "您好!您的订单已在路上,物流单号将在一天内发送给您。",
+}
+
+
+@pytest.mark.parametrize("language", ["es", "de", "zh"])
+def test_a_keyword_rule_answers_at_once_with_the_markets_preset_template(
+    http: httpx.Client, team: Session, language: str
+) -> None:
+    question, keyword = BUYERS[language]
+    template = ok(
+        http.post(
+            "/v1/replyTemplates",
+            headers=team.headers,
+            json={
+                "displayName": f"Logistics preset ({language})",
+                "category": "ORDER_LOGISTICS",
+                "bodies": [
+                    {"language": "en", "text": AUTO_REPLY},
+                    {"language": language, "text": PRESET_BODIES[language]},
+                ],
+                "defaultLanguage": "en",
+                "visibility": "TEMPLATE_VISIBILITY_SHARED",
+            },
+        )
+    )
+    rule = save_rule(
+        http,
+        team,
+        {
+            "displayName": f"Logistics question in {language}: the market's template",
+            "trigger": "TRIGGER_MESSAGE_RECEIVED",
+            "condition": leaf("message.text", "MATCHES_KEYWORDS", keyword),
+            "actions": [{"replyWithTemplate": {"template": template["name"]}}],
+        },
+    )
+
+    inbound = customer_writes(
+        http, team, f"preset-{uuid.uuid4().hex[:8]}@shop.{language}", question
+    )
+    assert inbound["language"] == language, inbound
+
+    (run,) = eventually(
+        lambda: matched_runs(http, team, rule["name"], customer=inbound["customer"]),
+        timeout=30,
+        what="the logistics rule fired",
+    )
+    settled = settled_run(http, team, rule["name"], run["name"])
+    assert settled["actionResults"][0]["status"] == "ACTION_STATUS_SUCCEEDED", settled
+    (auto,) = eventually(
+        lambda: outbound(http, team, inbound["conversation"]), what="the automatic answer"
+    )
+    assert auto["text"] == PRESET_BODIES[language], auto
+    assert auto["language"] == language, auto
+    assert auto["template"] == template["name"], auto
