@@ -38,7 +38,7 @@ import httpx
 import pytest
 
 from crosstalk_devstack.stack import Stack
-from tests.e2e.rest import sign_up
+from tests.e2e.rest import ok, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +70,43 @@ CHECKS = (
     "content_type_conformance",
 )
 
+# Valid bodies for the creates the brief names (customers, tags, reply templates,
+# rules): the examples phase sends them, and the resources made from them before the
+# run are real ids for the fuzzed get/update/delete/custom calls (half of the time).
+SEEDS: dict[str, list[dict[str, Any]]] = {
+    "customers": [
+        {"displayName": "Ana Fuzz", "emails": ["ana@fuzz.test"], "country": "ES"},
+        {"displayName": "Bo Fuzz", "language": "de"},
+    ],
+    "tags": [{"displayName": "fuzz-a", "color": "#00aa00"}, {"displayName": "fuzz-b"}],
+    "replyTemplates": [
+        {
+            "displayName": "Order shipped",
+            "category": "shipping",
+            "bodies": [{"language": "en", "text": "Hello {{name}}, your order has shipped."}],
+            "defaultLanguage": "en",
+            "variables": [
+                {"key": "name", "sourceField": "customer.display_name", "defaultValue": "there"}
+            ],
+        }
+    ],
+    "rules": [
+        {
+            "displayName": "fuzz refunds",
+            "trigger": "TRIGGER_MESSAGE_RECEIVED",
+            "enabled": False,
+            "condition": {
+                "leaf": {
+                    "field": "message.text",
+                    "operator": "OPERATOR_MATCHES_KEYWORDS",
+                    "values": ["refund"],
+                }
+            },
+            "actions": [{"addTag": {"tags": ["refund"]}}],
+        }
+    ],
+}
+
 _ITEM = re.compile(r"^/v1/([A-Za-z]+)/\{([a-z_]+_id)\}(:[A-Za-z]+)?$")
 
 
@@ -98,6 +135,45 @@ def add_crud_links(document: dict[str, Any]) -> int:
     return count
 
 
+def seed_resources(http: httpx.Client, headers: dict[str, str]) -> dict[str, list[str]]:
+    """Create SEEDS through the gateway; path parameter -> the ids made."""
+    ids: dict[str, list[str]] = {}
+    for collection, bodies in SEEDS.items():
+        for body in bodies:
+            created = ok(http.post(f"/v1/{collection}", headers=headers, json=body))
+            param = _ITEM.match(f"/v1/{collection}/{{{_param_name(collection)}}}")
+            assert param is not None
+            ids.setdefault(param.group(2), []).append(
+                str(created["name"]).removeprefix(f"{collection}/")
+            )
+    return ids
+
+
+def _param_name(collection: str) -> str:
+    singular = collection[:-1]
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", singular).lower() + "_id"
+
+
+def add_seed_examples(document: dict[str, Any]) -> None:
+    for collection, bodies in SEEDS.items():
+        content = document["paths"][f"/v1/{collection}"]["post"]["requestBody"]["content"]
+        content["application/json"]["examples"] = {
+            f"seed{n}": {"value": body} for n, body in enumerate(bodies)
+        }
+
+
+def schemathesis_toml(ids: dict[str, list[str]]) -> str:
+    """A config binding each seeded path parameter to its real ids, half of the time."""
+    lines: list[str] = []
+    for param, values in sorted(ids.items()):
+        lines.append(f"[dictionaries.{param}]")
+        lines.append("values = [" + ", ".join(json.dumps(v) for v in values) + "]")
+    lines.append("[parameters]")
+    for param in sorted(ids):
+        lines.append(f'"path.{param}" = {{ dictionary = "{param}", probability = 0.5 }}')
+    return "\n".join(lines) + "\n"
+
+
 @pytest.mark.timeout(int(os.environ.get("SCHEMATHESIS_MAX_TIME", "180")) + 420)
 def test_the_gateway_survives_schemathesis(stack: Stack, tmp_path: Path) -> None:
     base_url = stack.config.gateway_url
@@ -106,13 +182,19 @@ def test_the_gateway_survives_schemathesis(stack: Stack, tmp_path: Path) -> None
         assert served.status_code == 200, served.text
         document = served.json()
         session = sign_up(http, "Schemathesis Fuzzers")
+        ids = seed_resources(http, session.headers)
     assert add_crud_links(document) >= 40
+    add_seed_examples(document)
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(schemathesis_toml(ids))
     schema = tmp_path / "openapi.json"
     schema.write_text(json.dumps(document))
     max_examples = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "3")
     max_time = os.environ.get("SCHEMATHESIS_MAX_TIME", "180")
     command = [
         str(SCHEMATHESIS),
+        "--config-file",
+        str(config),
         "run",
         str(schema),
         "--url",
