@@ -275,12 +275,44 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             return
         if isinstance(exc, DomainError):
             await context.abort_with_status(to_rpc_status(exc, self.domain))
+        elif database_unreachable(exc):
+            # PostgreSQL restarting or out of reach: the call changed nothing (its
+            # transaction never committed) and may be retried, like any peer that is
+            # down, once the pool has connected again.
+            log.warning("%s: the database is out of reach: %s", method, exc)
+            down = Unavailable(
+                "the database is out of reach; retry later",
+                reason="DATABASE_UNAVAILABLE",
+                retry_after=DATABASE_RETRY_AFTER,
+            )
+            await context.abort_with_status(to_rpc_status(down, self.domain))
         elif isinstance(exc, NotImplementedError):
             # The generated base servicer raises this for RPCs not built yet.
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
         else:
             log.exception("unexpected error in %s", method, exc_info=exc)
             await context.abort_with_status(_internal_status(self.domain))
+
+
+DATABASE_RETRY_AFTER = 1.0
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database error of a lost or refused connection.
+
+    SQLAlchemy marks an error on a connection the server cut
+    (``connection_invalidated``) and drops the pool's older connections, so the
+    next call connects anew; a connection the server refuses while it starts or
+    stops raises psycopg's ``OperationalError``. Both say "retry later", unlike
+    a bad statement. Duck-typed: the gRPC layer imports no database driver.
+    """
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    orig = getattr(exc, "orig", None)
+    return orig is not None and any(
+        cls.__name__ == "OperationalError" and cls.__module__.startswith("psycopg")
+        for cls in type(orig).__mro__
+    )
 
 
 # --- client side --------------------------------------------------------------------------
