@@ -5,6 +5,8 @@ their own when one can be started here (so restarting it disturbs no other datab
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +37,16 @@ class Chaos:
     postgres_unavailable: str  # why PostgreSQL cannot be restarted here ("" when it can)
 
 
-def _private_postgres(root: Path) -> tuple[PrivatePostgres | None, str]:
+def _private_postgres() -> tuple[PrivatePostgres | None, str]:
+    # Straight under the system's temporary directory: the server runs as the postgres
+    # user when the tests run as root, and pytest's own directories are private.
+    root = Path(tempfile.mkdtemp(prefix="crosstalk-chaos-pg-"))
+    root.chmod(0o755)
     try:
-        cluster = PrivatePostgres(root)
+        cluster = PrivatePostgres(root / "cluster")
         cluster.start()
-    except (FileNotFoundError, OSError, Exception) as exc:
+    except Exception as exc:  # reported as the reason of the skip
+        shutil.rmtree(root, ignore_errors=True)
         return None, f"no PostgreSQL cluster of the test's own could be started: {exc}"
     return cluster, ""
 
@@ -50,7 +57,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
     cluster: PrivatePostgres | None = None
     unavailable = "PostgreSQL is restarted only on the PostgreSQL run (CROSSTALK_TEST_DB=postgres)"
     if BACKEND == "postgres":
-        cluster, unavailable = _private_postgres(var_dir / "pg")
+        cluster, unavailable = _private_postgres()
         if cluster is not None:
             urls = {s: fresh_postgres_database(cluster.admin_url, f"chaos_{s}") for s in SERVICES}
         else:  # the shared server: every fault but its restart
@@ -100,7 +107,7 @@ def chaos_table() -> list[str]:
         for effect, keys in v.duplicated.items():
             lines.append(f"    duplicated {effect}: {len(keys)} (e.g. {', '.join(keys[:3])})")
         for kind, sample in v.samples.items():
-            lines.append(f"    first {kind}: {sample[:160]}")
+            lines.append(f"    first {kind}: {sample[:160]!r}")
     return lines
 
 

@@ -434,7 +434,9 @@ class PrivatePostgres:
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if self.user is not None:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd)}: {done.stderr.strip()[-500:]}")
 
     @property
     def admin_url(self) -> str:
@@ -464,7 +466,7 @@ class PrivatePostgres:
         try:
             self._pg_ctl("stop", "-m", "immediate")
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            shutil.rmtree(self.root.parent, ignore_errors=True)
 
 
 def new_prefix(fault: str) -> str:
