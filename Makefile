@@ -99,11 +99,13 @@ bench: gen
 	$(PY) bench/run_all.py
 
 # schemathesis against the real gateway, the long profile (CI runs 3 examples per
-# operation in at most 3 minutes: tests/e2e/test_schemathesis.py).
+# operation, 2 minutes of fuzzing and 1 of stateful: tests/e2e/test_schemathesis.py).
 FUZZ_EXAMPLES ?= 50
 FUZZ_TIME ?= 1800
+FUZZ_STATEFUL_TIME ?= 600
 fuzz: gen
-	SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) SCHEMATHESIS_MAX_TIME=$(FUZZ_TIME) SCHEMATHESIS_RANDOM=1 \
+	SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) SCHEMATHESIS_MAX_TIME=$(FUZZ_TIME) \
+	  SCHEMATHESIS_STATEFUL_TIME=$(FUZZ_STATEFUL_TIME) SCHEMATHESIS_RANDOM=1 \
 	  CROSSTALK_TEST_DB=sqlite tools/pytest.sh tests/e2e/test_schemathesis.py -s -p no:timeout
 
 # Accepting a contract change: rewrite the baseline `buf breaking` compares with (review it!).
