@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("measure", sa.String(length=40), nullable=False),
         sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
         sa.Column("dims_key", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
         sa.Column("owner_member_id", sa.String(length=36), nullable=False, server_default=""),
         sa.Column("department_id", sa.String(length=36), nullable=False, server_default=""),
         sa.Column("tag", sa.String(length=120), nullable=False, server_default=""),
@@ -67,11 +68,20 @@ def upgrade() -> None:
         sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
         sa.Column("dims_key", sa.String(length=40), nullable=False),
         sa.Column("bucket", sa.SmallInteger(), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("owner_member_id", sa.String(length=36), nullable=False, server_default=""),
+        sa.Column("department_id", sa.String(length=36), nullable=False, server_default=""),
+        sa.Column("tag", sa.String(length=120), nullable=False, server_default=""),
+        *_dimension_columns(),
         sa.Column("count", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
             "tenant_id", "measure", "hour", "dims_key", "bucket", name="pk_measure_buckets"
         ),
     )
+    for table in ("measure_hours", "measure_buckets"):
+        op.create_index(
+            f"ix_{table}_kind", table, ["tenant_id", "measure", "kind", "hour"], unique=False
+        )
     op.create_table(
         "measure_facts",
         sa.Column("tenant_id", sa.String(length=36), nullable=False),

@@ -78,8 +78,28 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def _dims_key(owner: str, dims: tuple[tuple[str, str], ...], tag: str) -> str:
-    raw = "\x1f".join([owner, tag, *(f"{k}={v}" for k, v in dims)])
+class _Hours(dict[Any, datetime]):
+    """Each stored hour read as UTC once per query (rows of many groups share it)."""
+
+    def __missing__(self, raw: Any) -> datetime:
+        value = self[raw] = _utc(raw)
+        return value
+
+
+def _row_shapes(
+    dims: tuple[tuple[str, str], ...], tags: tuple[str, ...]
+) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """The rows one observation adds to: (kind, tag, dimensions)."""
+    shapes: list[tuple[str, str, tuple[tuple[str, str], ...]]] = [("full", "", dims)]
+    shapes += [("full", tag, dims) for tag in tags]
+    shapes.append(("all", "", ()))
+    shapes += [(name, "", ((name, value),)) for name, value in dims]
+    shapes += [("tag", tag, ()) for tag in tags]
+    return shapes
+
+
+def _dims_key(kind: str, owner: str, dims: tuple[tuple[str, str], ...], tag: str) -> str:
+    raw = "\x1f".join([kind, owner, tag, *(f"{k}={v}" for k, v in dims)])
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
 
 
@@ -111,22 +131,24 @@ class SqlMeasureStore:
             dims = dict(o.dims)
             dim_values = [dims.get(name, "") for name in _DIM_NAMES]
             department_id = _department_id(dims)
-            tags = ("", *o.tags) if o.tags and o.measure in _BY_TAG else ("",)
+            by_tag = bool(o.tags) and o.measure in _BY_TAG
             measure = o.measure.value
-            for tag in tags:
-                key = _dims_key(o.owner, o.dims, tag)
+            for kind, tag, row_dims in _row_shapes(o.dims, o.tags if by_tag else ()):
+                key = _dims_key(kind, o.owner, row_dims, tag)
                 row_key = (o.tenant_id, measure, hour, key)
                 row = hours.get(row_key)
                 if row is None:
+                    shown = dict(row_dims)
                     row = hours[row_key] = {
                         "tenant_id": o.tenant_id,
                         "measure": measure,
                         "hour": hour,
                         "dims_key": key,
+                        "kind": kind,
                         "owner_member_id": o.owner,
                         "department_id": department_id,
                         "tag": tag,
-                        **dict(zip(_DIM_NAMES, dim_values, strict=True)),
+                        **{name: shown.get(name, "") for name in _DIM_NAMES},
                         "count": 0,
                         "total": 0.0,
                     }
@@ -162,10 +184,7 @@ class SqlMeasureStore:
                 _ADD_BUCKETS[dialect],
                 [
                     {
-                        "tenant_id": k[0],
-                        "measure": k[1],
-                        "hour": k[2],
-                        "dims_key": k[3],
+                        **{c: v for c, v in hours[k[:4]].items() if c not in ("count", "total")},
                         "bucket": k[4],
                         "count": n,
                     }
@@ -185,6 +204,7 @@ class SqlMeasureStore:
         measure: Measure,
         filters: Sequence[tuple[Dimension, tuple[str, ...]]],
         by_tag: bool,
+        kind: str = "",
     ) -> list[ColumnElement[bool]]:
         clauses: list[ColumnElement[bool]] = [
             table.c.tenant_id == tenant_id,
@@ -193,8 +213,10 @@ class SqlMeasureStore:
                 visibility, owner=table.c.owner_member_id, department=table.c.department_id
             ),
         ]
-        if table is measure_hours:
-            clauses.append(table.c.tag != "" if by_tag else table.c.tag == "")
+        if table is not measure_facts:
+            clauses.append(table.c.kind == kind)
+            if kind == "full":
+                clauses.append(table.c.tag != "" if by_tag else table.c.tag == "")
         for dimension, values in filters:
             if dimension is Dimension.TAG and table is measure_facts:
                 text = cast(table.c.tags, String)
@@ -206,7 +228,7 @@ class SqlMeasureStore:
     async def hours(self, tenant_id: str, visibility: Visibility, spec: RowSpec) -> list[HourRow]:
         groups = [_column(measure_hours, d) for d in spec.group_bys]
         where = self._where(
-            measure_hours, tenant_id, visibility, spec.measure, spec.filters, spec.by_tag
+            measure_hours, tenant_id, visibility, spec.measure, spec.filters, spec.by_tag, spec.kind
         )
         result = await self._session.execute(
             select(
@@ -219,32 +241,29 @@ class SqlMeasureStore:
             .group_by(measure_hours.c.hour, *groups)
         )
         n = len(groups)
+        utc = _Hours()
         return [
-            HourRow(_utc(r[0]), tuple(str(v) for v in r[1 : 1 + n]), int(r[1 + n]), float(r[2 + n]))
+            HourRow(utc[r[0]], tuple(map(str, r[1 : 1 + n])), int(r[1 + n]), float(r[2 + n]))
             for r in result
         ]
 
     async def buckets(
         self, tenant_id: str, visibility: Visibility, spec: RowSpec
     ) -> list[BucketRow]:
-        h, b = measure_hours, measure_buckets
-        groups = [_column(h, d) for d in spec.group_bys]
-        where = self._where(h, tenant_id, visibility, spec.measure, spec.filters, spec.by_tag)
+        b = measure_buckets
+        groups = [_column(b, d) for d in spec.group_bys]
+        where = self._where(
+            b, tenant_id, visibility, spec.measure, spec.filters, spec.by_tag, spec.kind
+        )
         result = await self._session.execute(
             select(b.c.hour, *groups, b.c.bucket, func.sum(b.c.count))
-            .join(
-                h,
-                (h.c.tenant_id == b.c.tenant_id)
-                & (h.c.measure == b.c.measure)
-                & (h.c.hour == b.c.hour)
-                & (h.c.dims_key == b.c.dims_key),
-            )
-            .where(*where, h.c.hour >= spec.start, h.c.hour < spec.end)
+            .where(*where, b.c.hour >= spec.start, b.c.hour < spec.end)
             .group_by(b.c.hour, *groups, b.c.bucket)
         )
         n = len(groups)
+        utc = _Hours()
         return [
-            BucketRow(_utc(r[0]), tuple(str(v) for v in r[1 : 1 + n]), int(r[1 + n]), int(r[2 + n]))
+            BucketRow(utc[r[0]], tuple(map(str, r[1 : 1 + n])), int(r[1 + n]), int(r[2 + n]))
             for r in result
         ]
 
@@ -253,7 +272,7 @@ class SqlMeasureStore:
     ) -> dict[Groups, int]:
         groups = [_column(measure_hours, d) for d in spec.group_bys]
         where = self._where(
-            measure_hours, tenant_id, visibility, spec.measure, spec.filters, spec.by_tag
+            measure_hours, tenant_id, visibility, spec.measure, spec.filters, spec.by_tag, spec.kind
         )
         result = await self._session.execute(
             select(*groups, func.sum(measure_hours.c.count))

@@ -2,11 +2,16 @@
 
 Measures are stored per tenant, measure, UTC hour and combination of
 dimension values (``dims_key`` hashes the combination): a count, a sum, and
-in ``measure_buckets`` the histogram of measured values. Rows with a ``tag``
-are fan-out copies (one per tag of the customer) read only when a query
-groups or filters by tag. ``measure_facts`` keeps each observation for
-drill-down. The ``*_facts`` projections hold what folding needs to remember
-(reply state, case state, customers' owners and tiers) as JSON.
+in ``measure_buckets`` the histogram of measured values. Each observation is
+added to several rows, told apart by ``kind``: "full" (every dimension; rows
+with a ``tag`` are fan-out copies, one per tag of the customer), "all" (no
+dimension) and one per dimension ("channel", "agent", ..., "tag") with only that
+dimension set. A query reads the narrowest kind that answers it: "all" for a
+total, the dimension's own rows for a split or filter on one dimension, "full"
+for two. Owner and department (the data scope) are on every row.
+``measure_facts`` keeps each observation for drill-down. The ``*_facts``
+projections hold what folding needs to remember (reply state, case state,
+customers' owners and tiers) as JSON.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ measure_hours = Table(
     Column("measure", String(40), nullable=False),
     Column("hour", DateTime(timezone=True), nullable=False),
     Column("dims_key", String(40), nullable=False),
+    Column("kind", String(12), nullable=False),
     Column("owner_member_id", String(36), nullable=False, server_default=""),
     Column("department_id", String(36), nullable=False, server_default=""),
     Column("tag", String(_DIMENSION_LENGTH), nullable=False, server_default=""),
@@ -57,6 +63,13 @@ measure_hours = Table(
     Column("count", BigInteger, nullable=False),
     Column("total", Float, nullable=False),
     PrimaryKeyConstraint("tenant_id", "measure", "hour", "dims_key", name="pk_measure_hours"),
+)
+Index(
+    "ix_measure_hours_kind",
+    measure_hours.c.tenant_id,
+    measure_hours.c.measure,
+    measure_hours.c.kind,
+    measure_hours.c.hour,
 )
 
 measure_buckets = Table(
@@ -67,10 +80,22 @@ measure_buckets = Table(
     Column("hour", DateTime(timezone=True), nullable=False),
     Column("dims_key", String(40), nullable=False),
     Column("bucket", SmallInteger, nullable=False),
+    Column("kind", String(12), nullable=False),
+    Column("owner_member_id", String(36), nullable=False, server_default=""),
+    Column("department_id", String(36), nullable=False, server_default=""),
+    Column("tag", String(_DIMENSION_LENGTH), nullable=False, server_default=""),
+    *_dimension_columns(),
     Column("count", BigInteger, nullable=False),
     PrimaryKeyConstraint(
         "tenant_id", "measure", "hour", "dims_key", "bucket", name="pk_measure_buckets"
     ),
+)
+Index(
+    "ix_measure_buckets_kind",
+    measure_buckets.c.tenant_id,
+    measure_buckets.c.measure,
+    measure_buckets.c.kind,
+    measure_buckets.c.hour,
 )
 
 measure_facts = Table(

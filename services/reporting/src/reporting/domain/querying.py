@@ -140,6 +140,17 @@ class RowSpec:
     def by_tag(self) -> bool:
         return Dimension.TAG in self.group_bys or any(d is Dimension.TAG for d, _ in self.filters)
 
+    @property
+    def kind(self) -> str:
+        """The rows that answer it: "all" when no dimension is named, the one
+        dimension's own rows when one is (split or filtered), "full" otherwise."""
+        named = set(self.group_bys) | {d for d, _ in self.filters}
+        if not named:
+            return "all"
+        if len(named) == 1:
+            return next(iter(named)).value
+        return "full"
+
 
 def hour_floor(at: datetime) -> datetime:
     at = at.astimezone(UTC)
@@ -266,8 +277,12 @@ def combine(
     points: dict[tuple[datetime, Groups], Point] = {}
     summary = Point(start=bucket_start(query.start, zone, granularity), groups=())
 
+    starts: dict[datetime, datetime] = {}
+
     def point(hour: datetime, groups: Groups) -> Point:
-        start = bucket_start(hour, zone, granularity)
+        start = starts.get(hour)
+        if start is None:
+            start = starts[hour] = bucket_start(hour, zone, granularity)
         found = points.get((start, groups))
         if found is None:
             found = points[(start, groups)] = Point(start, groups)
