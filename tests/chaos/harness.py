@@ -63,7 +63,7 @@ class Profile:
             return cls(rate=15, load_seconds=45, down_seconds=5, recovery_limit=120, timeout=20)
         if name != "short":
             raise ValueError(f"CROSSTALK_CHAOS_PROFILE must be short or long, got {name!r}")
-        return cls(rate=10, load_seconds=25, down_seconds=3, recovery_limit=90, timeout=20)
+        return cls(rate=10, load_seconds=15, down_seconds=3, recovery_limit=90, timeout=20)
 
 
 def rule_body() -> dict[str, Any]:
