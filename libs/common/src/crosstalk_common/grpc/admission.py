@@ -101,7 +101,9 @@ class AdmissionInterceptor(UnaryInterceptor):
             await asyncio.wait_for(asyncio.shield(ticket), timeout=wait)
         except TimeoutError:
             if ticket.done() and not ticket.cancelled():
-                return  # the slot came with the timeout: keep it
+                # The slot came with the timeout: keep it, unless the caller is out of time.
+                await self._give_up_if_late(context)
+                return
             ticket.cancel()
             raise ResourceExhausted(
                 "the service is at capacity; retry after the advised delay",
@@ -115,6 +117,15 @@ class AdmissionInterceptor(UnaryInterceptor):
             else:
                 ticket.cancel()
             raise
+        await self._give_up_if_late(context)
+
+    async def _give_up_if_late(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """A slot granted after the caller's deadline passed goes to the next waiter:
+        the call would only run for a caller who has stopped listening."""
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            self._leave()
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call's deadline had passed")
 
     def _leave(self) -> None:
         """Hand the slot to the oldest waiter still waiting, or free it."""
