@@ -70,7 +70,7 @@ def settled_run(http: httpx.Client, team: Session, rule: str, run_name: str) -> 
                 return run
         return None
 
-    return eventually(probe, timeout=30, what=f"the outcomes of {run_name}")
+    return eventually(probe, timeout=60, what=f"the outcomes of {run_name}")
 
 
 def conversation(http: httpx.Client, team: Session, name: str) -> dict[str, Any]:
