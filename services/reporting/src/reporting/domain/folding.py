@@ -255,9 +255,8 @@ class _Folder:
         value: float = 0.0,
         measured: bool = False,
         count: int = 1,
-        base: Mapping[Dimension, str] | None = None,
     ) -> None:
-        dims = dict(base) if base is not None else self.customer_dims(cust)
+        dims = self.customer_dims(cust)
         dims.update(extra)
         self.emit(
             seen,
