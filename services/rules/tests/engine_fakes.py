@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from crosstalk_common.bus.causation import Causation
+from crosstalk_common.permissions import DataScope
+from crosstalk_common.visibility import Visibility
 from rules.domain.evaluation import Outcome
 from rules.domain.model import Rule, Trigger
 from rules.domain.runs import Counter, HourCounts, LoggedTrigger, Run, RunFilter
@@ -29,9 +31,20 @@ class FakeRuns:
     async def save_actions(self, run: Run) -> None:
         self.runs = [run if r.id == run.id else r for r in self.runs]
 
+    async def get_visible(self, tenant_id: str, run_id: str, visibility: Visibility) -> Run | None:
+        assert visibility.scope is DataScope.ALL  # the fakes keep no owners
+        return await self.get(tenant_id, run_id)
+
     async def page(
-        self, tenant_id: str, where: RunFilter, *, after: list[str], limit: int
+        self,
+        tenant_id: str,
+        where: RunFilter,
+        *,
+        visibility: Visibility,
+        after: list[str],
+        limit: int,
     ) -> list[Run]:
+        assert visibility.scope is DataScope.ALL
         mine = [r for r in self.runs if r.tenant_id == tenant_id]
         if where.rule_id:
             mine = [r for r in mine if r.rule_id == where.rule_id]
@@ -103,9 +116,11 @@ class FakeEvaluationLog:
         start: datetime,
         end: datetime,
         *,
+        visibility: Visibility,
         triggers: Sequence[Trigger] = (),
         limit: int = 100_000,
     ) -> list[LoggedTrigger]:
+        assert visibility.scope is DataScope.ALL
         return [e for e in self.entries if start <= e.occurred_at < end][:limit]
 
     async def tenants(self) -> list[str]:

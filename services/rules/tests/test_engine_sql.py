@@ -28,6 +28,7 @@ from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.conditions.model import Group, Leaf, Node, Op
 from crosstalk_common.conditions.parse import operator_name
 from crosstalk_common.secrets import Kek, Keyring
+from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.deliveries import Delivery
 from crosstalk_devstack.sqlite_trips import count_trips
 from rules.adapters.consumers import CONVERSATIONS, CUSTOMERS, MESSAGES, on_trigger
@@ -44,6 +45,7 @@ from rules.domain.settings import RuleSettings
 
 NewUow = Callable[[], RulesUnitOfWork]
 VIP = Leaf("customer.tier", Op.EQUALS, ("VIP",))
+EVERYONE = Visibility.everything()
 NEGATIVE = Leaf("message.sentiment.label", Op.EQUALS, ("negative",))
 
 
@@ -158,7 +160,9 @@ async def test_a_vip_message_escalates_and_a_normal_one_takes_the_standard_path(
     await messages.process([delivery(tenant, angry("customers/n"))])  # type: ignore[list-item]
 
     service = RunService(new_uow)
-    vip_runs = await service.page(tenant, RunFilter(customer="customers/v"), after=[], limit=10)
+    vip_runs = await service.page(
+        tenant, EVERYONE, RunFilter(customer="customers/v"), after=[], limit=10
+    )
     assert [(r.rule_id, r.outcome) for r in vip_runs] == [
         (standard.id, Outcome.SKIPPED_STOPPED),
         (vip_rule.id, Outcome.MATCHED),
@@ -172,7 +176,9 @@ async def test_a_vip_message_escalates_and_a_normal_one_takes_the_standard_path(
     assert fired.trace is not None
     assert fired.trace["result"] is True
     assert [a.kind for a in fired.actions] == ["set_priority", "escalate", "add_note"]
-    normal = await service.page(tenant, RunFilter(customer="customers/n"), after=[], limit=10)
+    normal = await service.page(
+        tenant, EVERYONE, RunFilter(customer="customers/n"), after=[], limit=10
+    )
     assert [(r.rule_id, r.outcome) for r in normal] == [(standard.id, Outcome.MATCHED)]
 
     events = await staged(sessions, tenant)
@@ -202,13 +208,15 @@ async def test_a_vip_message_escalates_and_a_normal_one_takes_the_standard_path(
         result="members/lead",
     )
     await consumer(sessions, CONVERSATIONS).process([delivery(tenant, completed)])  # type: ignore[list-item]
-    stored = await service.get(tenant, vip_rule.id, fired.id)
+    stored = await service.get(tenant, EVERYONE, vip_rule.id, fired.id)
     assert [a.status for a in stored.actions] == [
         ActionStatus.REQUESTED,
         ActionStatus.SUCCEEDED,
         ActionStatus.REQUESTED,
     ]
-    (stats,) = await service.statistics(tenant, vip_rule.id, start=None, end=None, week=False)
+    (stats,) = await service.statistics(
+        tenant, EVERYONE, vip_rule.id, start=None, end=None, week=False
+    )
     assert (
         stats.counts[Counter.EVALUATED],
         stats.counts[Counter.MATCHED],
@@ -230,7 +238,9 @@ async def test_the_loop_guard_reads_the_envelope(
     await messages.process([delivery(tenant, angry("customers/a"), run=own, depth=1)])  # type: ignore[list-item]
     await messages.process([delivery(tenant, angry("customers/b"), run="rules/x/runs/y", depth=3)])  # type: ignore[list-item]
     await messages.process([delivery(tenant, angry("customers/c"), run="rules/x/runs/y", depth=2)])  # type: ignore[list-item]
-    runs = await RunService(new_uow).page(tenant, RunFilter(rule_id=rule.id), after=[], limit=10)
+    runs = await RunService(new_uow).page(
+        tenant, EVERYONE, RunFilter(rule_id=rule.id), after=[], limit=10
+    )
     assert sorted((r.customer, r.outcome, r.causation_depth) for r in runs) == [
         ("customers/a", Outcome.SKIPPED_LOOP_GUARD, 1),
         ("customers/c", Outcome.MATCHED, 2),
@@ -260,20 +270,26 @@ async def test_runs_page_newest_first_and_the_log_keeps_its_retention(
             ),
         )
     service = RunService(new_uow)
-    first = await service.page(tenant, RunFilter(), after=[], limit=3)
+    first = await service.page(tenant, EVERYONE, RunFilter(), after=[], limit=3)
     rest = await service.page(
-        tenant, RunFilter(), after=[first[-1].created_at.isoformat(), first[-1].id], limit=3
+        tenant,
+        EVERYONE,
+        RunFilter(),
+        after=[first[-1].created_at.isoformat(), first[-1].id],
+        limit=3,
     )
     everything = [*first, *rest]
     assert len(everything) == 5
     assert [r.created_at for r in everything] == sorted(
         (r.created_at for r in everything), reverse=True
     )
-    assert await service.page("another", RunFilter(), after=[], limit=3) == []
+    assert await service.page("another", EVERYONE, RunFilter(), after=[], limit=3) == []
 
     now = datetime.now(UTC)
     async with new_uow() as uow:
-        logged = await uow.evaluation_log.between(tenant, now - timedelta(days=50), now)
+        logged = await uow.evaluation_log.between(
+            tenant, now - timedelta(days=50), now, visibility=EVERYONE
+        )
     assert [e.customer for e in logged] == [f"customers/{i}" for i in range(5)]
     assert logged[0].facts["message.text"] == "hi"
     assert await purge_evaluation_log(new_uow, [tenant], now=now) == 2  # 45 and 35 days old
@@ -282,7 +298,9 @@ async def test_runs_page_newest_first_and_the_log_keeps_its_retention(
         await uow.commit()
     assert await purge_evaluation_log(new_uow, None, now=now) >= 1  # 25 days old, all tenants
     async with new_uow() as uow:
-        kept = await uow.evaluation_log.between(tenant, now - timedelta(days=50), now)
+        kept = await uow.evaluation_log.between(
+            tenant, now - timedelta(days=50), now, visibility=EVERYONE
+        )
     assert [e.customer for e in kept] == ["customers/3", "customers/4"]
 
 
@@ -321,11 +339,11 @@ async def test_a_delivered_event_counts_once(
     await messages.process([Delivery(once.data, once.subject)])  # type: ignore[list-item]
     trigger = envelope_pb2.EventEnvelope.FromString(once.data).event_id
     runs = await RunService(new_uow).page(
-        tenant, RunFilter(trigger_event_id=trigger), after=[], limit=10
+        tenant, EVERYONE, RunFilter(trigger_event_id=trigger), after=[], limit=10
     )
     assert len(runs) == 1
     (stats,) = await RunService(new_uow).statistics(
-        tenant, rule.id, start=None, end=None, week=True
+        tenant, EVERYONE, rule.id, start=None, end=None, week=True
     )
     assert stats.counts[Counter.EVALUATED] == 1
 
@@ -351,6 +369,8 @@ async def test_an_event_costs_few_trips_to_aiosqlites_thread(
     trips = count_trips(monkeypatch)
     await messages.process([delivery(tenant, angry("customers/warm"))])  # type: ignore[list-item]
     statements = [t for t in trips if t == "_run"]
-    runs = await RunService(new_uow).page(tenant, RunFilter(rule_id=rule.id), after=[], limit=5)
+    runs = await RunService(new_uow).page(
+        tenant, EVERYONE, RunFilter(rule_id=rule.id), after=[], limit=5
+    )
     assert sorted(r.outcome for r in runs) == [Outcome.MATCHED, Outcome.SKIPPED_COOLDOWN]
     assert len(statements) <= 5, trips  # 9 with none of the engine's statements marked

@@ -11,6 +11,7 @@ from typing import Any
 
 from crosstalk_common.bus.causation import Causation
 from crosstalk_common.conditions.model import Group, Leaf, Op
+from crosstalk_common.visibility import Visibility
 from rules.app.enabled_rules import EnabledRules
 from rules.app.running import Engine, Occurrence
 from rules.app.runs import RunService, record_action_outcome
@@ -24,6 +25,7 @@ from rules.domain.settings import RuleSettings
 from services.rules.tests.engine_fakes import EngineUnitOfWork
 
 TENANT = "t1"
+EVERYONE = Visibility.everything()
 CREATED = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 VIP = Leaf("customer.tier", Op.EQUALS, ("VIP",))
@@ -195,7 +197,7 @@ async def test_action_outcomes_are_recorded_on_the_run_and_counted_once() -> Non
     await record_action_outcome(uow, TENANT, name, 1, ActionStatus.FAILED, error="no such")
     assert await record_action_outcome(uow, TENANT, name, 7, ActionStatus.FAILED) is None
     assert await record_action_outcome(uow, "t2", name, 0, ActionStatus.FAILED) is None
-    stored = await RunService(uow).get(TENANT, "r1", run.id)
+    stored = await RunService(uow).get(TENANT, EVERYONE, "r1", run.id)
     assert [(a.status, a.result, a.error) for a in stored.actions] == [
         (ActionStatus.SUCCEEDED, "tags/9", ""),
         (ActionStatus.FAILED, "", "no such"),
@@ -203,7 +205,7 @@ async def test_action_outcomes_are_recorded_on_the_run_and_counted_once() -> Non
     counts = uow.statistics.of("r1")
     assert (counts[Counter.ACTIONS_SUCCEEDED], counts[Counter.ACTIONS_FAILED]) == (1, 1)
     (period,) = await RunService(uow, clock=Clock(NOW + timedelta(hours=1))).statistics(
-        TENANT, "r1", start=None, end=None, week=False
+        TENANT, EVERYONE, "r1", start=None, end=None, week=False
     )
     assert period.hit_rate == 1.0
     assert period.start == datetime(2026, 12, 7, tzinfo=UTC)
@@ -256,7 +258,7 @@ async def test_the_webhook_is_signed_retried_with_backoff_and_its_outcome_record
     stamp = int(NOW.timestamp())
     assert headers["X-Crosstalk-Signature"] == signature("s3cret", stamp, sent)
     assert headers["X-Crosstalk-Timestamp"] == str(stamp)
-    stored = await RunService(uow).get(TENANT, "hook", run.id)
+    stored = await RunService(uow).get(TENANT, EVERYONE, "hook", run.id)
     assert [(a.status, a.result) for a in stored.actions] == [(ActionStatus.SUCCEEDED, "HTTP 200")]
 
     # A 4xx is not retried; the failure goes on the run.
@@ -267,5 +269,5 @@ async def test_the_webhook_is_signed_retried_with_backoff_and_its_outcome_record
         new_uow=uow,
     )
     assert status is ActionStatus.FAILED
-    stored = await RunService(uow).get(TENANT, "hook", again.id)
+    stored = await RunService(uow).get(TENANT, EVERYONE, "hook", again.id)
     assert stored.actions[0].error == "attempt 1: HTTP 404"

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk.common.v1 import condition_pb2
 from crosstalk_common.errors import InvalidArgument
+from crosstalk_common.visibility import Visibility
 from rules.adapters.tables import outbox, rule_runs
 from rules.adapters.unit_of_work import RulesUnitOfWork
 from rules.app.enabled_rules import EnabledRules
@@ -26,6 +27,7 @@ from services.rules.tests.test_rule_management_sql import all_of, draft, leaf
 
 NewUow = Callable[[], RulesUnitOfWork]
 DAY = datetime(2026, 12, 6, tzinfo=UTC)
+EVERYONE = Visibility.everything()
 KEYWORDS = condition_pb2.OPERATOR_MATCHES_KEYWORDS
 
 
@@ -112,7 +114,9 @@ async def test_a_backtest_over_a_day_reports_the_hits_the_live_rules_fired(
             ),
         )
 
-    report = await SafeChange(rules).backtest(tenant, start=DAY, end=DAY + timedelta(days=1))
+    report = await SafeChange(rules).backtest(
+        tenant, visibility=EVERYONE, start=DAY, end=DAY + timedelta(days=1)
+    )
     assert report.events == len(moments)
     by_rule = {r.rule_id: r for r in report.results}
     assert set(by_rule) == {refunds.id, urgent.id, hello.id, half.id}
@@ -140,7 +144,12 @@ async def test_a_backtest_over_a_day_reports_the_hits_the_live_rules_fired(
     wider = replace(draft(tenant, "refunds", condition=keywords("refund", "money")), id=refunds.id)
     new = draft(tenant, "thanks", condition=keywords("thanks"))
     report = await SafeChange(rules).backtest(
-        tenant, start=DAY, end=DAY + timedelta(days=1), drafts=[wider, new], max_samples=3
+        tenant,
+        visibility=EVERYONE,
+        start=DAY,
+        end=DAY + timedelta(days=1),
+        drafts=[wider, new],
+        max_samples=3,
     )
     edit, fresh = (r for r in report.results if r.draft_index is not None)
     assert edit.rule_id == refunds.id
@@ -159,7 +168,9 @@ async def test_a_backtest_over_a_day_reports_the_hits_the_live_rules_fired(
         runs_before = await uow.session.scalar(
             select(func.count()).select_from(rule_runs).where(rule_runs.c.tenant_id == tenant)
         )
-    await SafeChange(rules).backtest(tenant, start=DAY, end=DAY + timedelta(days=1))
+    await SafeChange(rules).backtest(
+        tenant, visibility=EVERYONE, start=DAY, end=DAY + timedelta(days=1)
+    )
     async with new_uow() as uow:
         assert runs_before == await uow.session.scalar(
             select(func.count()).select_from(rule_runs).where(rule_runs.c.tenant_id == tenant)
@@ -169,11 +180,13 @@ async def test_a_backtest_over_a_day_reports_the_hits_the_live_rules_fired(
 async def test_a_backtest_refuses_bad_drafts_and_ranges(new_uow: NewUow, tenant: str) -> None:
     safe = SafeChange(management(new_uow))
     with pytest.raises(InvalidArgument) as caught:
-        await safe.backtest(tenant, start=DAY, end=DAY)
+        await safe.backtest(tenant, visibility=EVERYONE, start=DAY, end=DAY)
     assert [v.field for v in caught.value.violations] == ["end_time"]
     bad = replace(draft(tenant, "x"), rollout_percent=0)
     with pytest.raises(InvalidArgument) as caught:
-        await safe.backtest(tenant, start=DAY, end=DAY + timedelta(hours=1), drafts=[bad])
+        await safe.backtest(
+            tenant, visibility=EVERYONE, start=DAY, end=DAY + timedelta(hours=1), drafts=[bad]
+        )
     assert [v.field for v in caught.value.violations] == ["draft_rules[0].rollout_percent"]
 
 
@@ -212,7 +225,7 @@ async def test_a_dry_run_explains_each_rule_and_acts_on_nothing(
         facts={"message.text": "a refund now"},
         given={"customer.tier": "VIP"},
     )
-    result = await safe.dry_run(sample)
+    result = await safe.dry_run(sample, visibility=EVERYONE)
     assert outcomes(result) == {first.id: Outcome.MATCHED, second.id: Outcome.SKIPPED_STOPPED}
     fired = result.evaluations[0]
     assert fired.actions == first.actions
@@ -223,11 +236,11 @@ async def test_a_dry_run_explains_each_rule_and_acts_on_nothing(
     assert "time.hour" in result.facts
 
     normal = replace(sample, given={"customer.tier": "Gold"})
-    assert outcomes(await safe.dry_run(normal)) == {
+    assert outcomes(await safe.dry_run(normal, visibility=EVERYONE)) == {
         first.id: Outcome.NOT_MATCHED,
         second.id: Outcome.MATCHED,
     }
-    everything = await safe.dry_run(normal, include_disabled=True)
+    everything = await safe.dry_run(normal, visibility=EVERYONE, include_disabled=True)
     assert outcomes(everything)[off.id] == Outcome.MATCHED
 
     # A draft in place of the first rule, and a new one.
@@ -237,18 +250,18 @@ async def test_a_dry_run_explains_each_rule_and_acts_on_nothing(
         stop_processing=True,
     )
     extra = draft(tenant, "extra", condition=keywords("now"))
-    drafted = await safe.dry_run(normal, drafts=[looser, extra])
+    drafted = await safe.dry_run(normal, visibility=EVERYONE, drafts=[looser, extra])
     by_draft = {e.draft_index: e.verdict.outcome for e in drafted.evaluations}
     assert by_draft[0] == Outcome.MATCHED
     assert by_draft[1] == Outcome.SKIPPED_STOPPED  # the draft of the first stopped it
     assert by_draft[None] == Outcome.SKIPPED_STOPPED
 
-    only = await safe.dry_run(normal, rule_ids=[second.id])
+    only = await safe.dry_run(normal, visibility=EVERYONE, rule_ids=[second.id])
     assert [e.verdict.rule.id for e in only.evaluations] == [second.id]
 
     bad = replace(draft(tenant, "bad", condition=keywords("x")), rollout_percent=0)
     with pytest.raises(InvalidArgument) as caught:
-        await safe.dry_run(normal, drafts=[extra, bad])
+        await safe.dry_run(normal, visibility=EVERYONE, drafts=[extra, bad])
     assert [v.field for v in caught.value.violations] == ["draft_rules[1].rollout_percent"]
 
     assert await _outbox_count(sessions) == before  # nothing requested

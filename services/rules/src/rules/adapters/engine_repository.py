@@ -15,6 +15,8 @@ from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.errors import FailedPrecondition, PreconditionViolation
 from crosstalk_common.secrets import Keyring
+from crosstalk_common.visibility import Visibility
+from rules.adapters.customer_scope import visible_customer
 from rules.adapters.tables import (
     STATISTICS_COUNTERS,
     conversation_projections,
@@ -26,8 +28,10 @@ from rules.adapters.tables import (
 )
 from rules.domain.evaluation import Outcome
 from rules.domain.model import Trigger
+from rules.domain.run_tallies import RunTally
 from rules.domain.runs import (
     ActionResult,
+    ActionStatus,
     Counter,
     HourCounts,
     LoggedTrigger,
@@ -119,11 +123,32 @@ class SqlRunsRepository:
             .values(actions=[a.to_json() for a in run.actions])
         )
 
+    async def get_visible(self, tenant_id: str, run_id: str, visibility: Visibility) -> Run | None:
+        c = rule_runs.c
+        row = (
+            await self._session.execute(
+                select(rule_runs).where(
+                    c.tenant_id == tenant_id,
+                    c.id == run_id,
+                    visible_customer(visibility, tenant_id, c.customer),
+                )
+            )
+        ).first()
+        return None if row is None else _run_from_row(row)
+
     async def page(
-        self, tenant_id: str, where: RunFilter, *, after: list[str], limit: int
+        self,
+        tenant_id: str,
+        where: RunFilter,
+        *,
+        visibility: Visibility,
+        after: list[str],
+        limit: int,
     ) -> list[Run]:
         c = rule_runs.c
-        query = select(rule_runs).where(c.tenant_id == tenant_id)
+        query = select(rule_runs).where(
+            c.tenant_id == tenant_id, visible_customer(visibility, tenant_id, c.customer)
+        )
         if where.rule_id:
             query = query.where(c.rule_id == where.rule_id)
         if where.customer:
@@ -145,6 +170,34 @@ class SqlRunsRepository:
             query.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
         )
         return [_run_from_row(r) for r in rows]
+
+    async def tallies(
+        self,
+        tenant_id: str,
+        rule_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        visibility: Visibility,
+    ) -> list[RunTally]:
+        c = rule_runs.c
+        query = select(c.rule_id, c.outcome, c.created_at, c.actions).where(
+            c.tenant_id == tenant_id,
+            c.created_at >= start,
+            c.created_at < end,
+            visible_customer(visibility, tenant_id, c.customer),
+        )
+        if rule_id:
+            query = query.where(c.rule_id == rule_id)
+        return [
+            RunTally(
+                rule_id=row.rule_id,
+                outcome=Outcome(row.outcome),
+                at=as_utc(row.created_at),
+                actions=tuple(ActionStatus(a["status"]) for a in row.actions or ()),
+            )
+            for row in await self._session.execute(query)
+        ]
 
     async def last_fired(
         self, tenant_id: str, rule_ids: Sequence[str], customer: str
@@ -202,6 +255,29 @@ class SqlProjections:
         ).returning(table.c.version)
         kept = (await self._session.execute(in_the_loop(statement))).first()
         return kept is not None
+
+    async def customer_visible(self, tenant_id: str, customer: str, visibility: Visibility) -> bool:
+        row = await self._session.scalar(
+            select(customer_projections.c.customer).where(
+                customer_projections.c.tenant_id == tenant_id,
+                customer_projections.c.customer == customer,
+                visible_customer(visibility, tenant_id, customer_projections.c.customer),
+            )
+        )
+        return row is not None
+
+    async def conversation_visible(
+        self, tenant_id: str, conversation: str, visibility: Visibility
+    ) -> bool:
+        table = conversation_projections
+        customer = await self._session.scalar(
+            select(table.c.customer).where(
+                table.c.tenant_id == tenant_id, table.c.conversation == conversation
+            )
+        )
+        if customer is None:
+            return True  # nothing is kept of it, so nothing to show
+        return await self.customer_visible(tenant_id, customer, visibility)
 
     async def conversation(self, tenant_id: str, conversation: str) -> Mapping[str, Any] | None:
         found = await self._session.scalar(
@@ -281,12 +357,16 @@ class SqlEvaluationLog:
         start: datetime,
         end: datetime,
         *,
+        visibility: Visibility,
         triggers: Sequence[Trigger] = (),
         limit: int = 100_000,
     ) -> list[LoggedTrigger]:
         c = evaluation_log.c
         query = select(evaluation_log).where(
-            c.tenant_id == tenant_id, c.occurred_at >= start, c.occurred_at < end
+            c.tenant_id == tenant_id,
+            c.occurred_at >= start,
+            c.occurred_at < end,
+            visible_customer(visibility, tenant_id, c.customer),
         )
         if triggers:
             query = query.where(c.trigger.in_([t.value for t in triggers]))

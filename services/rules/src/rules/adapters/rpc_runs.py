@@ -93,7 +93,7 @@ class EngineRpcs:
             maximum=MAX_RUNS_PER_PAGE,
         )
         fetched = await self._runs.page(
-            caller.tenant_id, where, after=window.after, limit=window.limit
+            caller.tenant_id, caller.visibility, where, after=window.after, limit=window.limit
         )
         page, token = window.cut(fetched, _run_keys)
         return pb.ListRuleRunsResponse(
@@ -105,7 +105,8 @@ class EngineRpcs:
     ) -> resources_pb2.RuleRunExplanation:
         caller = require_caller(context)
         rule_id, run_id = resource_ids_of(request.name, "rules/{rule}/runs/{run}")
-        return explanation_to_pb(await self._runs.get(caller.tenant_id, rule_id, run_id))
+        run = await self._runs.get(caller.tenant_id, caller.visibility, rule_id, run_id)
+        return explanation_to_pb(run)
 
     async def GetRuleStatistics(
         self, request: pb.GetRuleStatisticsRequest, context: Context
@@ -114,6 +115,7 @@ class EngineRpcs:
         rule_id = _rule_of_parent(request.parent)
         periods = await self._runs.statistics(
             caller.tenant_id,
+            caller.visibility,
             rule_id,
             start=_time(request, "start_time"),
             end=_time(request, "end_time"),

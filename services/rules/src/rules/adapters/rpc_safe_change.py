@@ -139,6 +139,7 @@ class SafeChangeRpcs:
         sample = _sample(caller.tenant_id, request)
         result = await self._safe_change.dry_run(
             sample,
+            visibility=caller.visibility,
             rule_ids=[
                 resource_id(name, "rules", field=f"rules[{i}]")
                 for i, name in enumerate(request.rules)
@@ -161,6 +162,7 @@ class SafeChangeRpcs:
             )
         report = await self._safe_change.backtest(
             caller.tenant_id,
+            visibility=caller.visibility,
             start=from_timestamp(request.start_time),
             end=from_timestamp(request.end_time),
             rule_ids=[

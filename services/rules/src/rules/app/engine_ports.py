@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from crosstalk_common.visibility import Visibility
 from rules.domain.model import Trigger
+from rules.domain.run_tallies import RunTally
 from rules.domain.runs import Counter, HourCounts, LoggedTrigger, Run, RunFilter
 from rules.domain.settings import RuleSettings
 
@@ -22,10 +24,34 @@ class RunsRepository(Protocol):
         """Store the run's action results (after an outcome came back)."""
         ...
 
+    async def get_visible(self, tenant_id: str, run_id: str, visibility: Visibility) -> Run | None:
+        """The run when its customer is in the caller's data scope."""
+        ...
+
     async def page(
-        self, tenant_id: str, where: RunFilter, *, after: list[str], limit: int
+        self,
+        tenant_id: str,
+        where: RunFilter,
+        *,
+        visibility: Visibility,
+        after: list[str],
+        limit: int,
     ) -> list[Run]:
-        """Newest first (created, then id); ``after`` is the last keys seen."""
+        """Newest first (created, then id); ``after`` is the last keys seen; only
+        runs about customers in ``visibility``."""
+        ...
+
+    async def tallies(
+        self,
+        tenant_id: str,
+        rule_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        visibility: Visibility,
+    ) -> list[RunTally]:
+        """What each run in [start, end) of one rule ("" for every rule) about a
+        customer in ``visibility`` adds to the counters."""
         ...
 
     async def last_fired(
@@ -44,6 +70,17 @@ class ProjectionsRepository(Protocol):
         self, tenant_id: str, customer: str, version: int, facts: Mapping[str, Any]
     ) -> bool:
         """Keep the snapshot if its version is newer than the one kept; whether it was."""
+        ...
+
+    async def customer_visible(self, tenant_id: str, customer: str, visibility: Visibility) -> bool:
+        """Whether the customer is projected and in the caller's data scope."""
+        ...
+
+    async def conversation_visible(
+        self, tenant_id: str, conversation: str, visibility: Visibility
+    ) -> bool:
+        """Whether the conversation's customer is in scope (True when rules keeps
+        nothing of the conversation)."""
         ...
 
     async def conversation(self, tenant_id: str, conversation: str) -> Mapping[str, Any] | None: ...
@@ -69,10 +106,12 @@ class EvaluationLog(Protocol):
         start: datetime,
         end: datetime,
         *,
+        visibility: Visibility,
         triggers: Sequence[Trigger] = (),
         limit: int = 100_000,
     ) -> list[LoggedTrigger]:
-        """Oldest first; only these triggers when given."""
+        """Oldest first; only these triggers when given; only customers in
+        ``visibility``."""
         ...
 
     async def purge(self, tenant_id: str, before: datetime) -> int: ...

@@ -12,10 +12,13 @@ from datetime import datetime, timedelta
 from crosstalk_common.aio import sleep_unless_stopped
 from crosstalk_common.clock import utc_now
 from crosstalk_common.errors import NotFound
+from crosstalk_common.permissions import DataScope
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from crosstalk_common.visibility import Visibility
 from rules.app.auto_disable import count_action_outcome
 from rules.app.ports import UnitOfWork
 from rules.app.running import hour_of
+from rules.domain.run_tallies import hours_of_runs
 from rules.domain.runs import (
     ActionStatus,
     Counter,
@@ -44,14 +47,24 @@ class RunService:
     clock: Callable[[], datetime] = utc_now
 
     async def page(
-        self, tenant_id: str, where: RunFilter, *, after: list[str], limit: int
+        self,
+        tenant_id: str,
+        visibility: Visibility,
+        where: RunFilter,
+        *,
+        after: list[str],
+        limit: int,
     ) -> list[Run]:
+        """Runs about customers in the caller's data scope only."""
         async with self.new_uow() as uow:
-            return await uow.runs.page(tenant_id, where, after=after, limit=limit)
+            return await uow.runs.page(
+                tenant_id, where, visibility=visibility, after=after, limit=limit
+            )
 
-    async def get(self, tenant_id: str, rule_id: str, run_id: str) -> Run:
+    async def get(self, tenant_id: str, visibility: Visibility, rule_id: str, run_id: str) -> Run:
+        """NOT_FOUND when there is no such run or its customer is out of scope."""
         async with self.new_uow() as uow:
-            run = await uow.runs.get(tenant_id, run_id)
+            run = await uow.runs.get_visible(tenant_id, run_id, visibility)
         if run is None or run.rule_id != rule_id:
             raise NotFound(RUN_RESOURCE, f"rules/{rule_id}/runs/{run_id}")
         return run
@@ -59,18 +72,27 @@ class RunService:
     async def statistics(
         self,
         tenant_id: str,
+        visibility: Visibility,
         rule_id: str,
         *,
         start: datetime | None,
         end: datetime | None,
         week: bool,
     ) -> list[PeriodCounts]:
-        """Per rule ("" for all) and day or week in the tenant's time zone."""
+        """Per rule ("" for all) and day or week in the tenant's time zone: the
+        tenant's counters for a caller who sees everything, else the counters of
+        the runs it may see (``domain/run_tallies.py``)."""
         until = end or self.clock()
-        since = start or until - timedelta(days=30)
+        since = hour_of(start or until - timedelta(days=30))
         async with self.new_uow() as uow:
             settings = await uow.settings.get(tenant_id) or RuleSettings(tenant_id)
-            hours = await uow.statistics.hours(tenant_id, rule_id, hour_of(since), until)
+            if visibility.scope is DataScope.ALL:
+                hours = await uow.statistics.hours(tenant_id, rule_id, since, until)
+            else:
+                tallies = await uow.runs.tallies(
+                    tenant_id, rule_id, since, until, visibility=visibility
+                )
+                hours = hours_of_runs(tallies)
         return by_period(hours, time_zone=settings.time_zone, week=week)
 
     async def settings(self, tenant_id: str) -> RuleSettings:

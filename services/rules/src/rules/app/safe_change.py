@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument, NotFound
+from crosstalk_common.permissions import DataScope
+from crosstalk_common.visibility import Visibility
 from rules.app.managing import RuleManagement
 from rules.app.ports import RuleFilter, UnitOfWork
 from rules.app.use_cases import RESOURCE, rule_name
@@ -110,6 +112,7 @@ class SafeChange:
         self,
         sample: Sample,
         *,
+        visibility: Visibility,
         rule_ids: Sequence[str] = (),
         drafts: Sequence[Rule] = (),
         include_disabled: bool = False,
@@ -120,6 +123,7 @@ class SafeChange:
         prepared = await self._drafts(tenant_id, drafts, "draft_rules")
         async with self.management.new_uow() as uow:
             saved = await self._saved(uow, tenant_id, rule_ids, sample.trigger, include_disabled)
+            await _check_in_scope(uow, sample, visibility)
             facts = await self._facts(uow, sample, now)
             chosen, index_of = _with_drafts(saved, prepared, now)
             if ignore_limits:
@@ -177,6 +181,7 @@ class SafeChange:
         self,
         tenant_id: str,
         *,
+        visibility: Visibility,
         start: datetime,
         end: datetime,
         rule_ids: Sequence[str] = (),
@@ -200,6 +205,7 @@ class SafeChange:
                 tenant_id,
                 start,
                 end,
+                visibility=visibility,
                 triggers=sorted(live_sets, key=lambda t: t.value),
                 limit=MAX_REPLAYED_EVENTS,
             )
@@ -211,10 +217,10 @@ class SafeChange:
             for result in results:
                 if result.rule_id:
                     result.live_fired = await self._fired(
-                        uow, tenant_id, result.rule_id, start, end
+                        uow, tenant_id, visibility, result.rule_id, start, end
                     )
             cooling = [r for rs in live_sets.values() for r in rs] + prepared
-            fired_before = await self._fired_before(uow, tenant_id, cooling, start)
+            fired_before = await self._fired_before(uow, tenant_id, visibility, cooling, start)
 
         live = {t: _Replay(rules, fired_before) for t, rules in live_sets.items()}
         with_draft = [
@@ -257,7 +263,13 @@ class SafeChange:
         return BacktestReport(tuple(results), len(entries))
 
     async def _fired(
-        self, uow: UnitOfWork, tenant_id: str, rule_id: str, start: datetime, end: datetime
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        visibility: Visibility,
+        rule_id: str,
+        start: datetime,
+        end: datetime,
     ) -> int:
         total = 0
         for outcome in HIT_OUTCOMES:
@@ -266,6 +278,7 @@ class SafeChange:
                 page = await uow.runs.page(
                     tenant_id,
                     RunFilter(rule_id=rule_id, outcome=outcome, start=start, end=end),
+                    visibility=visibility,
                     after=after,
                     limit=1000,
                 )
@@ -276,7 +289,12 @@ class SafeChange:
         return total
 
     async def _fired_before(
-        self, uow: UnitOfWork, tenant_id: str, rules: Sequence[Rule], start: datetime
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        visibility: Visibility,
+        rules: Sequence[Rule],
+        start: datetime,
     ) -> dict[tuple[str, str], datetime]:
         """When each rule with a cooldown last fired for each customer in the
         cooldown before ``start`` (its recorded runs): the replay starts with the
@@ -297,6 +315,7 @@ class SafeChange:
                         start=start - timedelta(seconds=seconds),
                         end=start,
                     ),
+                    visibility=visibility,
                     after=after,
                     limit=1000,
                 )
@@ -366,6 +385,23 @@ class SafeChange:
         return await uow.rule_versions.listed(
             tenant_id, RuleFilter(trigger=trigger), after=[], limit=MAX_LISTED_RULES
         )
+
+
+async def _check_in_scope(uow: UnitOfWork, sample: Sample, visibility: Visibility) -> None:
+    """A sample's customer and conversation must be in the caller's data scope (else
+    NOT_FOUND, as customers answers): their projected facts and recorded runs are
+    not shown to a caller who may not see the customer."""
+    if visibility.scope is DataScope.ALL:
+        return
+    tenant_id = sample.tenant_id
+    if sample.customer and not await uow.projections.customer_visible(
+        tenant_id, sample.customer, visibility
+    ):
+        raise NotFound("crosstalk.io/Customer", sample.customer)
+    if sample.conversation and not await uow.projections.conversation_visible(
+        tenant_id, sample.conversation, visibility
+    ):
+        raise NotFound("crosstalk.io/Conversation", sample.conversation)
 
 
 class _Replay:
