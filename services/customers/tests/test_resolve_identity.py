@@ -132,6 +132,6 @@ async def test_resolving_a_held_identity_reads_in_the_event_loop(
     trips = count_trips(monkeypatch)
     found, was_created = await service.identities.resolve_identity(TENANT, ALL, buyer, "")
     assert (found.id, was_created) == (created.id, False)
-    with pytest.raises(NotFound):  # held by a customer out of scope: identities_taken
+    with pytest.raises(NotFound):  # held by a customer out of scope
         await service.identities.resolve_identity(TENANT, hidden, buyer, "")
     assert [t for t in trips if t == "_run"] == []

@@ -31,7 +31,7 @@ from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.visibility import Visibility
-from customers.adapters.contact_keys import write_contact_keys
+from customers.adapters.contact_keys import insert_contact_keys, write_contact_keys
 from customers.adapters.customer_filter_sql import custom_field_keys, customer_filter_clause
 from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.filter_index.index import FilterIndex
@@ -136,6 +136,12 @@ _TAGS_OF_ONE = in_the_loop(
 _ADD_TAG = in_the_loop(insert(customer_tags))
 _ADD_LIFECYCLE_CHANGE = in_the_loop(insert(lifecycle_changes))
 _ADD_TIMELINE = in_the_loop(insert(timeline))
+# A new customer's row (CreateCustomer, ResolveIdentity): one statement for every
+# call, not one built from the row's values each time.
+# Marked: the commit of a transaction whose every write was marked runs in the
+# event loop on SQLite (sqlite_one_trip); the first write makes its trip anyway.
+_ADD_CUSTOMER = in_the_loop(insert(customers))
+_ADD_IDENTITY = in_the_loop(insert(customer_identities))
 
 
 # ResolveIdentity's reads (per message from messaging): lookups by the unique key
@@ -174,27 +180,26 @@ class SqlCustomerRepository:
     async def add(self, customer: Customer) -> None:
         try:
             async with self._session.begin_nested():
-                await self._session.execute(insert(customers).values(**_row(customer)))
+                await self._session.execute(_ADD_CUSTOMER, _row(customer))
                 await self._insert_identities(customer)
-                await write_contact_keys(self._session, customer)
+                await insert_contact_keys(self._session, [customer])  # a new customer has none
         except IntegrityError as exc:
             raise IdentityTaken(str(exc.orig)) from exc
 
     async def _insert_identities(self, customer: Customer) -> None:
-        if customer.identities:
-            await self._session.execute(
-                insert(customer_identities),
-                [
-                    {
-                        "customer_id": customer.id,
-                        "tenant_id": customer.tenant_id,
-                        "channel": i.channel.value,
-                        "store": i.store,
-                        "external_id": i.external_id,
-                    }
-                    for i in customer.identities
-                ],
-            )
+        rows = [
+            {
+                "customer_id": customer.id,
+                "tenant_id": customer.tenant_id,
+                "channel": i.channel.value,
+                "store": i.store,
+                "external_id": i.external_id,
+            }
+            for i in customer.identities
+        ]
+        if rows:
+            # One row (ResolveIdentity's) as a single execute: it may run in the loop.
+            await self._session.execute(_ADD_IDENTITY, rows[0] if len(rows) == 1 else rows)
 
     async def get(
         self, tenant_id: str, customer_id: str, visibility: Visibility = _SYSTEM
@@ -213,10 +218,8 @@ class SqlCustomerRepository:
         ]
         return _customer(row, identities, {tag for (tag,) in row.tags_json})
 
-    async def find_by_identity(
-        self, tenant_id: str, identity: ChannelIdentity, visibility: Visibility
-    ) -> Customer | None:
-        """The customer holding the identity, if the caller may see it."""
+    async def identity_owner(self, tenant_id: str, identity: ChannelIdentity) -> str | None:
+        """The id of the customer holding the identity, whoever may see them."""
         owner = await self._session.scalar(
             _IDENTITY_OWNER,
             {
@@ -226,7 +229,7 @@ class SqlCustomerRepository:
                 "external_id": identity.external_id,
             },
         )
-        return None if owner is None else await self.get(tenant_id, owner, visibility)
+        return None if owner is None else str(owner)
 
     async def identities_taken(
         self, tenant_id: str, identities: tuple[ChannelIdentity, ...], *, except_id: str = ""

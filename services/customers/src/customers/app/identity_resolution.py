@@ -48,11 +48,11 @@ class IdentityResolution:
         if problems:
             raise InvalidArgument(problems)
         async with self.new_uow() as uow:
-            found = await uow.customers.find_by_identity(tenant_id, identity, visibility)
-            if found is not None:
-                return found, False
-            if await uow.customers.identities_taken(tenant_id, (identity,)):
-                raise _identity_out_of_scope(identity)
+            # One lookup by the identity's unique key says whether it is held at all;
+            # the holder is then read inside the caller's scope.
+            owner = await uow.customers.identity_owner(tenant_id, identity)
+            if owner is not None:
+                return await _visible_owner(uow, tenant_id, visibility, identity, owner), False
             now = utc_now()
             customer = Customer(
                 id=str(uuid.uuid4()),
@@ -72,12 +72,21 @@ class IdentityResolution:
             except IdentityTaken:
                 pass  # created concurrently by another request: read theirs
         async with self.new_uow() as uow:
-            found = await uow.customers.find_by_identity(tenant_id, identity, visibility)
-            if found is None and await uow.customers.identities_taken(tenant_id, (identity,)):
-                raise _identity_out_of_scope(identity)
-        if found is None:
-            raise Aborted("the identity was claimed concurrently; try again")
-        return found, False
+            owner = await uow.customers.identity_owner(tenant_id, identity)
+            if owner is None:
+                raise Aborted("the identity was claimed concurrently; try again")
+            return await _visible_owner(uow, tenant_id, visibility, identity, owner), False
+
+
+async def _visible_owner(
+    uow: UnitOfWork, tenant_id: str, visibility: Visibility, identity: ChannelIdentity, owner: str
+) -> Customer:
+    """The customer holding the identity; NOT_FOUND if the caller may not see them
+    (or they are gone: the identity's row goes with the customer's)."""
+    found = await uow.customers.get(tenant_id, owner, visibility)
+    if found is None:
+        raise _identity_out_of_scope(identity)
+    return found
 
 
 def _identity_out_of_scope(identity: ChannelIdentity) -> NotFound:
