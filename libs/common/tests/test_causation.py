@@ -19,9 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crosstalk.events.v1 import customer_events_pb2, envelope_pb2
 from crosstalk_common.bus.causation import Causation, caused_by, current_causation
-from crosstalk_common.bus.consumer import EventConsumer, Subscription
+from crosstalk_common.bus.consumer import EventConsumer, Subscription, Within
 from crosstalk_common.bus.envelope import Event, causation_of, new_envelope
-from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work, in_unit_of_work
+from crosstalk_common.bus.use_case_handler import (
+    batch_in_unit_of_work,
+    in_unit_of_work,
+    scoped_batch_in_unit_of_work,
+)
 from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.event_tables import inbox_table, outbox_table
@@ -224,3 +228,59 @@ async def test_a_batch_handler_runs_once_per_run_of_events_of_one_causation(
         ("customers/5", OTHER_RUN.run, 2),
         ("customers/6", "", 0),
     ]
+
+
+def _traceparent(trace_id: int) -> str:
+    return f"00-{trace_id:032x}-{trace_id:016x}-01"
+
+
+async def test_a_scoped_batch_handler_gets_the_whole_batch_and_enters_each_event_s_scope(
+    engine: AsyncEngine, tables: tuple[Table, Table]
+) -> None:
+    # One call for events of different causations; what it stages inside
+    # within(event) carries that event's causation and trace, outside it neither.
+    outbox, inbox = tables
+    calls: list[list[str]] = []
+
+    async def tag_them(
+        new_uow: Callable[[], SqlUnitOfWork], events: Sequence[Event], within: Within
+    ) -> None:
+        calls.append([e.payload.customer for e in events])  # type: ignore[attr-defined]
+        async with new_uow() as uow:
+            for event in events:
+                customer = event.payload.customer  # type: ignore[attr-defined]
+                with within(event):
+                    await uow.emit(TENANT, customer_events_pb2.CustomerTagged(customer=customer))
+            await uow.emit(TENANT, customer_events_pb2.CustomerUntagged(customer="customers/all"))
+            await uow.commit()
+
+    consumer = EventConsumer(
+        None,  # type: ignore[arg-type]
+        session_factory(engine),
+        inbox,
+        SUBSCRIPTION,
+        None,
+        scoped_batch_handler=scoped_batch_in_unit_of_work(SqlUnitOfWork, outbox, tag_them),
+    )
+    deliveries = [
+        created("customers/1", RUN),
+        created("customers/2", None),
+        created("customers/3", OTHER_RUN),
+    ]
+    for n, delivery in enumerate(deliveries, start=1):
+        delivery.headers["traceparent"] = _traceparent(n)
+    await consumer.process(deliveries)  # type: ignore[arg-type]
+    await consumer.process(deliveries[:1])  # redelivered: skipped, no call
+    assert [d.acked for d in deliveries] == [2, 1, 1]
+    assert calls == [["customers/1", "customers/2", "customers/3"]]
+    assert [(c, run, depth) for _, c, run, depth in await _staged(engine, outbox)] == [
+        ("customers/1", RUN.run, 1),
+        ("customers/2", "", 0),
+        ("customers/3", OTHER_RUN.run, 2),
+        ("customers/all", "", 0),
+    ]
+    async with engine.connect() as conn:
+        headers = (await conn.execute(select(outbox.c.headers).order_by(outbox.c.id))).scalars()
+        trace_ids = [h.get("traceparent", "")[3:35] for h in headers]
+    assert trace_ids == [f"{n:032x}" for n in (1, 2, 3)] + [""]
+    assert current_causation() is None

@@ -18,7 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from crosstalk_common.auth.jwks_client import IdentityJwks
 from crosstalk_common.auth.verifier import TokenVerifier
 from crosstalk_common.bus.connection import connect, ensure_streams
-from crosstalk_common.bus.consumer import BatchHandler, EventConsumer, Handler, Subscription
+from crosstalk_common.bus.consumer import (
+    BatchHandler,
+    EventConsumer,
+    Handler,
+    ScopedBatchHandler,
+    Subscription,
+)
 from crosstalk_common.bus.housekeeping import Housekeeper
 from crosstalk_common.bus.relay import OutboxRelay
 from crosstalk_common.config import MissingSetting, parse_bool
@@ -157,8 +163,10 @@ class ServiceRuntime:
         handler: Handler | None = None,
         *,
         batch_handler: BatchHandler | None = None,
+        scoped_batch_handler: ScopedBatchHandler | None = None,
     ) -> None:
-        """Run a consumer with a handler per event, or a batch handler (see EventConsumer)."""
+        """Run a consumer with a handler per event, a batch handler or a scoped
+        batch handler (see EventConsumer)."""
         self._consumers.append(
             EventConsumer(
                 self.js,
@@ -167,6 +175,7 @@ class ServiceRuntime:
                 subscription,
                 handler,
                 batch_handler=batch_handler,
+                scoped_batch_handler=scoped_batch_handler,
                 after_commit=self.relay.nudge,
             )
         )

@@ -17,6 +17,13 @@ caused it, ``bus.causation``) is current, so the events it emits carry it on;
 a batch handler is called once per run of consecutive new events sharing a
 causation (one call when none has any, as with a channel's messages).
 
+A scoped batch handler, given instead, is called ONCE with all the batch's
+new events whatever their causations, and with ``within``: ``with
+within(event):`` makes that event's processing span and causation current, so
+what the handler stages for an event carries that event's trace and
+causation (a rule's actions on many customers, each of its own rule run,
+applied in one go).
+
 If a handler fails, the batch is rolled back and replayed one event per
 transaction (a batch handler then gets a batch of one), so one poison event
 cannot hold back the others: it is nak'ed with a delay and terminated after
@@ -28,7 +35,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +44,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from sqlalchemy import String, Table, bindparam, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
@@ -57,6 +66,11 @@ Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 # order they were delivered; runs in the transaction that claims them in the inbox,
 # once per run of consecutive events of one causation (see the module's doc).
 BatchHandler = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
+# Makes one event's processing span and causation current (a scoped batch handler's ``within``).
+Within = Callable[[Event], AbstractContextManager[None]]
+# Applies all the new events of a batch in one call, whatever their causations,
+# entering ``within(event)`` while it stages what one event causes (see the module's doc).
+ScopedBatchHandler = Callable[[AsyncSession, Sequence[Event], Within], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -87,12 +101,15 @@ class EventConsumer:
         handler: Handler | None,
         *,
         batch_handler: BatchHandler | None = None,
+        scoped_batch_handler: ScopedBatchHandler | None = None,
         after_commit: Callable[[], None] | None = None,
     ) -> None:
         """``handler`` applies one event at a time; a ``batch_handler`` (instead)
-        gets all the new events of a fetched batch in one call."""
-        if (handler is None) == (batch_handler is None):
-            raise ValueError("give either a handler or a batch handler")
+        gets all the new events of a fetched batch in one call (per causation),
+        a ``scoped_batch_handler`` all of them in one call."""
+        given = [h for h in (handler, batch_handler, scoped_batch_handler) if h is not None]
+        if len(given) != 1:
+            raise ValueError("give either a handler, a batch handler or a scoped batch handler")
         self._after_commit = after_commit
         self._js = js
         self._sessions = sessions
@@ -100,6 +117,7 @@ class EventConsumer:
         self._sub = subscription
         self._handler = handler
         self._batch_handler = batch_handler
+        self._scoped_batch_handler = scoped_batch_handler
         self._claims: dict[str, Executable] = {}  # the inbox claim, per dialect
 
     async def _bind(self) -> Any:
@@ -181,6 +199,8 @@ class EventConsumer:
             fresh = await self._claim(session, [event.event_id for _, event in batch])
             if self._batch_handler is not None:
                 await self._apply_together(session, batch, fresh, self._batch_handler)
+            elif self._scoped_batch_handler is not None:
+                await self._apply_scoped(session, batch, fresh, self._scoped_batch_handler)
             else:
                 assert self._handler is not None
                 await self._apply_each(session, batch, fresh, self._handler)
@@ -212,17 +232,7 @@ class EventConsumer:
     ) -> None:
         """One call of the batch handler for the new events; still one span per
         event, each a child of the context the event was created in."""
-        new: list[Event] = []
-        spans: list[Span] = []
-        for msg, event in batch:
-            span = start_process_span(msg.subject, event.event_id, self._sub.durable, msg.headers)
-            if event.event_id in fresh:
-                fresh.discard(event.event_id)  # a copy later in this batch is a duplicate
-                new.append(event)
-                spans.append(span)
-            else:
-                span.set_attribute("crosstalk.duplicate", True)
-                span.end()
+        new, spans = self._new_with_spans(batch, fresh)
         try:
             # Consecutive events of one causation go together, each run with its
             # causation current (nearly always one run: no causation at all).
@@ -235,13 +245,59 @@ class EventConsumer:
                         await handler(session, new[start:i])
                     start, causation = i, following
         except Exception as exc:
-            for span in spans:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            _failed(spans, exc)
             raise
         finally:
             for span in spans:
                 span.end()
+
+    async def _apply_scoped(
+        self,
+        session: AsyncSession,
+        batch: Sequence[tuple[Msg, Event]],
+        fresh: set[str],
+        handler: ScopedBatchHandler,
+    ) -> None:
+        """One call of the scoped batch handler for all the new events, each
+        event's span and causation current inside ``within(event)``."""
+        new, spans = self._new_with_spans(batch, fresh)
+        span_of = {event.event_id: span for event, span in zip(new, spans, strict=True)}
+
+        @contextmanager
+        def within(event: Event) -> Iterator[None]:
+            with (
+                trace.use_span(span_of[event.event_id], end_on_exit=False),
+                caused_by(causation_of(event.envelope)),
+            ):
+                yield
+
+        try:
+            if new:
+                await handler(session, new, within)
+        except Exception as exc:
+            _failed(spans, exc)
+            raise
+        finally:
+            for span in spans:
+                span.end()
+
+    def _new_with_spans(
+        self, batch: Sequence[tuple[Msg, Event]], fresh: set[str]
+    ) -> tuple[list[Event], list[Span]]:
+        """The batch's new events and a started processing span for each (a
+        duplicate's span is ended at once, marked as such)."""
+        new: list[Event] = []
+        spans: list[Span] = []
+        for msg, event in batch:
+            span = start_process_span(msg.subject, event.event_id, self._sub.durable, msg.headers)
+            if event.event_id in fresh:
+                fresh.discard(event.event_id)  # a copy later in this batch is a duplicate
+                new.append(event)
+                spans.append(span)
+            else:
+                span.set_attribute("crosstalk.duplicate", True)
+                span.end()
+        return new, spans
 
     async def _claim(self, session: AsyncSession, event_ids: Sequence[str]) -> set[str]:
         """Record the event ids in the inbox; returns those not seen before."""
@@ -256,6 +312,12 @@ class EventConsumer:
             "now": utc_now(),
         }
         return set((await session.execute(statement, params)).scalars())
+
+
+def _failed(spans: Sequence[Span], exc: Exception) -> None:
+    for span in spans:
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
 
 
 def claim_statement(inbox: Table, dialect: str) -> Executable:

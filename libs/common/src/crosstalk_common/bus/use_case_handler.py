@@ -7,7 +7,9 @@ case an event goes to: a function of a unit-of-work factory and the event.
 use case's rows and the events it emits commit with the inbox entry or not at
 all, and the consumer module never sees a database session.
 ``batch_in_unit_of_work`` does the same for a use case that takes all the new
-events of a fetched batch at once (the consumer's batch handler).
+events of a fetched batch at once (the consumer's batch handler), and
+``scoped_batch_in_unit_of_work`` for one that also enters each event's scope
+(the consumer's scoped batch handler).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TypeVar
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crosstalk_common.bus.consumer import BatchHandler, Handler
+from crosstalk_common.bus.consumer import BatchHandler, Handler, ScopedBatchHandler, Within
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.db.unit_of_work import SqlUnitOfWork
 
@@ -49,5 +51,20 @@ def batch_in_unit_of_work(
 
     async def handler(session: AsyncSession, events: Sequence[Event]) -> None:
         await handle(lambda: unit_of_work.joining(session, outbox), events)
+
+    return handler
+
+
+def scoped_batch_in_unit_of_work(
+    unit_of_work: type[W],
+    outbox: Table,
+    handle: Callable[[Callable[[], W], Sequence[Event], Within], Awaitable[None]],
+) -> ScopedBatchHandler:
+    """A consumer scoped batch handler calling ``handle(new_uow, events, within)``
+    once for all the batch's new events; its units of work join the consumer's
+    transaction too."""
+
+    async def handler(session: AsyncSession, events: Sequence[Event], within: Within) -> None:
+        await handle(lambda: unit_of_work.joining(session, outbox), events, within)
 
     return handler
