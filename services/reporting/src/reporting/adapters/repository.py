@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import String, cast, delete, func, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -16,6 +14,17 @@ from crosstalk_common.db.keyset import past
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.visibility import Visibility
 from reporting.adapters import projection_json
+from reporting.adapters.bulk_sql import BulkWrite, Conflict
+from reporting.adapters.measure_rows import (
+    BUCKET_COLUMNS,
+    BUCKET_KEY,
+    DIM_NAMES,
+    FACT_COLUMNS,
+    FACT_KEY,
+    HOUR_COLUMNS,
+    HOUR_KEY,
+    measure_rows,
+)
 from reporting.adapters.tables import (
     case_facts,
     conversation_facts,
@@ -25,51 +34,23 @@ from reporting.adapters.tables import (
     measure_hours,
 )
 from reporting.app.ports import FactRow
-from reporting.domain import histogram
-from reporting.domain.catalogue import METRICS, ROW_DIMENSIONS, Dimension, Measure
+from reporting.domain.catalogue import Dimension, Measure
 from reporting.domain.folding import Keys, Observation, Projections
 from reporting.domain.querying import BucketRow, Groups, HourRow, RowSpec
 
-# Measures some metric splits or filters by tag: only these get fan-out rows.
-_BY_TAG = frozenset(m.measure for m in METRICS if Dimension.TAG in m.dimensions) | frozenset(
-    m.denominator for m in METRICS if Dimension.TAG in m.dimensions and m.denominator
-)
+_DIM_NAMES = DIM_NAMES
 
-
-_DIM_NAMES = tuple(d.value for d in ROW_DIMENSIONS)
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
-def _adding(insert: Any, table: Any, keys: Sequence[str], added: Sequence[str]) -> Any:
-    stmt = insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=[table.c[k] for k in keys],
-        set_={name: table.c[name] + stmt.excluded[name] for name in added},
-    )
-
-
-def _replacing(insert: Any, table: Any) -> Any:
-    stmt = insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=[table.c.tenant_id, table.c.subject], set_={"facts": stmt.excluded.facts}
-    )
-
-
-_HOUR_KEY = ("tenant_id", "measure", "hour", "dims_key")
-_ADD_HOURS = {
-    "postgresql": _adding(postgresql.insert, measure_hours, _HOUR_KEY, ("count", "total")),
-    "sqlite": _adding(sqlite.insert, measure_hours, _HOUR_KEY, ("count", "total")),
-}
-_ADD_BUCKETS = {
-    "postgresql": _adding(postgresql.insert, measure_buckets, (*_HOUR_KEY, "bucket"), ("count",)),
-    "sqlite": _adding(sqlite.insert, measure_buckets, (*_HOUR_KEY, "bucket"), ("count",)),
-}
+_ADD_HOURS = BulkWrite(measure_hours, HOUR_COLUMNS, Conflict(HOUR_KEY, added=("count", "total")))
+_ADD_BUCKETS = BulkWrite(measure_buckets, BUCKET_COLUMNS, Conflict(BUCKET_KEY, added=("count",)))
+_KEEP_FACTS = BulkWrite(measure_facts, FACT_COLUMNS, Conflict(FACT_KEY))
+_PROJECTION_COLUMNS = ("tenant_id", "subject", "facts")
 _PROJECTION_TABLES = (customer_facts, conversation_facts, case_facts)
 _REPLACE = {
-    t.name: {"postgresql": _replacing(postgresql.insert, t), "sqlite": _replacing(sqlite.insert, t)}
+    t.name: BulkWrite(
+        t,
+        ("tenant_id", "subject", "facts"),
+        Conflict(("tenant_id", "subject"), replaced=("facts",)),
+    )
     for t in _PROJECTION_TABLES
 }
 
@@ -84,27 +65,6 @@ class _Hours(dict[Any, datetime]):
     def __missing__(self, raw: Any) -> datetime:
         value = self[raw] = _utc(raw)
         return value
-
-
-def _row_shapes(
-    dims: tuple[tuple[str, str], ...], tags: tuple[str, ...]
-) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
-    """The rows one observation adds to: (kind, tag, dimensions)."""
-    shapes: list[tuple[str, str, tuple[tuple[str, str], ...]]] = [("full", "", dims)]
-    shapes += [("full", tag, dims) for tag in tags]
-    shapes.append(("all", "", ()))
-    shapes += [(name, "", ((name, value),)) for name, value in dims]
-    shapes += [("tag", tag, ()) for tag in tags]
-    return shapes
-
-
-def _dims_key(kind: str, owner: str, dims: tuple[tuple[str, str], ...], tag: str) -> str:
-    raw = "\x1f".join([kind, owner, tag, *(f"{k}={v}" for k, v in dims)])
-    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
-
-
-def _department_id(dims: dict[str, str]) -> str:
-    return dims.get(Dimension.DEPARTMENT.value, "").removeprefix("departments/")
 
 
 def _column(table: Any, dimension: Dimension) -> Any:
@@ -122,79 +82,12 @@ class SqlMeasureStore:
     async def add(self, observations: Sequence[Observation]) -> None:
         if not observations:
             return
-        hours: dict[tuple[str, str, datetime, str], dict[str, Any]] = {}
-        buckets: dict[tuple[str, str, datetime, str, int], int] = {}
-        facts: list[dict[str, Any]] = []
-        seq: dict[str, int] = {}
-        for o in observations:
-            hour = o.at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-            dims = dict(o.dims)
-            dim_values = [dims.get(name, "") for name in _DIM_NAMES]
-            department_id = _department_id(dims)
-            by_tag = bool(o.tags) and o.measure in _BY_TAG
-            measure = o.measure.value
-            for kind, tag, row_dims in _row_shapes(o.dims, o.tags if by_tag else ()):
-                key = _dims_key(kind, o.owner, row_dims, tag)
-                row_key = (o.tenant_id, measure, hour, key)
-                row = hours.get(row_key)
-                if row is None:
-                    shown = dict(row_dims)
-                    row = hours[row_key] = {
-                        "tenant_id": o.tenant_id,
-                        "measure": measure,
-                        "hour": hour,
-                        "dims_key": key,
-                        "kind": kind,
-                        "owner_member_id": o.owner,
-                        "department_id": department_id,
-                        "tag": tag,
-                        **{name: shown.get(name, "") for name in _DIM_NAMES},
-                        "count": 0,
-                        "total": 0.0,
-                    }
-                row["count"] += o.count
-                row["total"] += o.value * o.count if not o.measured else o.value
-                if o.measured:
-                    bucket_key = (*row_key, histogram.bucket_of(o.value))
-                    buckets[bucket_key] = buckets.get(bucket_key, 0) + 1
-            n = seq.get(o.event_id, 0)
-            seq[o.event_id] = n + 1
-            fact = dict(zip(_DIM_NAMES, dim_values, strict=True))
-            fact.update(
-                tenant_id=o.tenant_id,
-                event_id=o.event_id,
-                seq=n,
-                measure=measure,
-                at=o.at.astimezone(UTC),
-                subject=o.subject[:200],
-                customer=o.customer[:100],
-                count=o.count,
-                value=o.value,
-                owner_member_id=o.owner,
-                department_id=department_id,
-                tags=list(o.tags),
-            )
-            facts.append(fact)
-        dialect = _dialect(self._session)
-        await self._session.execute(
-            _ADD_HOURS[dialect], [hours[k] for k in sorted(hours, key=_sortable)]
-        )
-        if buckets:
-            await self._session.execute(
-                _ADD_BUCKETS[dialect],
-                [
-                    {
-                        **{c: v for c, v in hours[k[:4]].items() if c not in ("count", "total")},
-                        "bucket": k[4],
-                        "count": n,
-                    }
-                    for k, n in sorted(buckets.items(), key=lambda kv: _sortable(kv[0]))
-                ],
-            )
+        rows = measure_rows(observations)
+        await _ADD_HOURS.run(self._session, rows.hours)
+        await _ADD_BUCKETS.run(self._session, rows.buckets)
         # A replayed batch (the inbox let it through once already) finds its
         # drill-down rows there: they are kept, not doubled.
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        await self._session.execute(insert(measure_facts).on_conflict_do_nothing(), facts)
+        await _KEEP_FACTS.run(self._session, rows.facts)
 
     def _where(
         self,
@@ -328,10 +221,6 @@ def _escaped(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _sortable(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(k.isoformat() if isinstance(k, datetime) else k for k in key)
-
-
 class SqlProjectionStore:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -359,7 +248,6 @@ class SqlProjectionStore:
         )
 
     async def save(self, projections: Projections) -> None:
-        dialect = _dialect(self._session)
         writes = (
             (customer_facts, projections.customers, projections.changed_customers),
             (conversation_facts, projections.conversations, projections.changed_conversations),
@@ -369,9 +257,8 @@ class SqlProjectionStore:
             if not changed:
                 continue
             rows = [
-                {"tenant_id": k[0], "subject": k[1], "facts": projection_json.to_json(facts[k])}
+                (k[0], k[1], projection_json.to_json(facts[k]))
                 for k in sorted(changed)
                 if k in facts
             ]
-            if rows:
-                await self._session.execute(_REPLACE[table.name][dialect], rows)
+            await _REPLACE[table.name].run(self._session, rows)

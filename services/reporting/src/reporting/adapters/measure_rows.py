@@ -1,0 +1,159 @@
+"""A batch of observations as the rows it adds to, each row once (pure Python).
+
+Every observation is added to the rows of the kinds its measure needs
+(``domain.row_kinds``); rows of one batch with the same key are added up here,
+so each is written once per batch. Rows come out as tuples in the column
+order of the statements that write them, sorted by key (concurrent writers
+take row locks in the same order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from reporting.domain import histogram
+from reporting.domain.catalogue import ROW_DIMENSIONS, Dimension
+from reporting.domain.folding import Observation
+from reporting.domain.row_kinds import ROW_KINDS
+
+DIM_NAMES = tuple(d.value for d in ROW_DIMENSIONS)
+_SCOPE = ("kind", "owner_member_id", "department_id", "tag", *DIM_NAMES)
+HOUR_KEY = ("tenant_id", "measure", "hour", "dims_key")
+HOUR_COLUMNS = (*HOUR_KEY, *_SCOPE, "count", "total")
+BUCKET_KEY = (*HOUR_KEY, "bucket")
+BUCKET_COLUMNS = (*BUCKET_KEY, *_SCOPE, "count")
+FACT_KEY = ("tenant_id", "event_id", "seq")
+FACT_COLUMNS = (
+    *FACT_KEY,
+    *("measure", "at", "subject", "customer", "count", "value", "owner_member_id"),
+    *("department_id", "tags", *DIM_NAMES),
+)
+
+_POSITION = {name: i for i, name in enumerate(DIM_NAMES)}
+_BLANK = ("",) * len(DIM_NAMES)
+_DEPARTMENT = Dimension.DEPARTMENT.value
+
+Dims = tuple[tuple[str, str], ...]
+# A row's identity within a tenant, measure and hour, and its scope columns.
+_Shape = tuple[str, tuple[Any, ...]]
+
+
+def _values(dims: Dims) -> tuple[str, ...]:
+    """Every row dimension's value in column order ("" where not set)."""
+    if not dims:
+        return _BLANK
+    values = list(_BLANK)
+    for name, value in dims:
+        values[_POSITION[name]] = value
+    return tuple(values)
+
+
+def _department_id(dims: Dims) -> str:
+    for name, value in dims:
+        if name == _DEPARTMENT:
+            return value.removeprefix("departments/")
+    return ""
+
+
+def _dims_key(kind: str, owner: str, department_id: str, dims: Dims, tag: str) -> str:
+    raw = "\x1f".join([kind, owner, department_id, tag, *(f"{k}={v}" for k, v in dims)])
+    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass
+class MeasureRows:
+    hours: list[tuple[Any, ...]]
+    buckets: list[tuple[Any, ...]]
+    facts: list[tuple[Any, ...]]
+
+
+class _Shapes(dict[tuple[str, str, str, str, Dims], _Shape]):
+    """Each row shape's key and scope columns, worked out once per batch."""
+
+    def __missing__(self, shape: tuple[str, str, str, str, Dims]) -> _Shape:
+        kind, owner, department_id, tag, dims = shape
+        found = self[shape] = (
+            _dims_key(kind, owner, department_id, dims, tag),
+            (kind, owner, department_id, tag, *_values(dims)),
+        )
+        return found
+
+
+def _shapes(o: Observation, department_id: str) -> list[tuple[str, str, str, str, Dims]]:
+    """The rows (kind, owner, department, tag, dimensions) ``o`` adds to."""
+    kinds = ROW_KINDS[o.measure]
+    owner = o.owner
+    out = []
+    if kinds.full or (kinds.full_tagged and o.tags):
+        full = kinds.full_dims(o.dims)
+        if kinds.full:
+            out.append(("full", owner, department_id, "", full))
+        if kinds.full_tagged:
+            out += [("full", owner, department_id, tag, full) for tag in o.tags]
+    if kinds.all:
+        out.append(("all", owner, department_id, "", ()))
+    out += [
+        (name, owner, department_id, "", ((name, value),))
+        for name, value in o.dims
+        if name in kinds.dimensions
+    ]
+    if kinds.tag:
+        out += [("tag", owner, department_id, tag, ()) for tag in o.tags]
+    return out
+
+
+def measure_rows(observations: Sequence[Observation]) -> MeasureRows:
+    hours: dict[tuple[str, str, datetime, str], list[Any]] = {}
+    buckets: dict[tuple[str, str, datetime, str, int], list[Any]] = {}
+    facts: list[tuple[Any, ...]] = []
+    shapes = _Shapes()
+    seq: dict[str, int] = {}
+    for o in observations:
+        at = o.at.astimezone(UTC)
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        department_id = _department_id(o.dims)
+        measure = o.measure.value
+        added = o.value if o.measured else o.value * o.count
+        bucket = histogram.bucket_of(o.value) if o.measured else -1
+        for shape in _shapes(o, department_id):
+            dims_key, scope = shapes[shape]
+            key = (o.tenant_id, measure, hour, dims_key)
+            row = hours.get(key)
+            if row is None:
+                row = hours[key] = [*key, *scope, 0, 0.0]
+            row[-2] += o.count
+            row[-1] += added
+            if bucket >= 0:
+                bucket_key = (*key, bucket)
+                counted = buckets.get(bucket_key)
+                if counted is None:
+                    counted = buckets[bucket_key] = [*bucket_key, *scope, 0]
+                counted[-1] += 1
+        n = seq.get(o.event_id, 0)
+        seq[o.event_id] = n + 1
+        facts.append(
+            (
+                o.tenant_id,
+                o.event_id,
+                n,
+                measure,
+                at,
+                o.subject[:200],
+                o.customer[:100],
+                o.count,
+                o.value,
+                o.owner,
+                department_id,
+                list(o.tags),
+                *_values(o.dims),
+            )
+        )
+    return MeasureRows(
+        hours=[tuple(hours[k]) for k in sorted(hours)],
+        buckets=[tuple(buckets[k]) for k in sorted(buckets)],
+        facts=facts,
+    )
