@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -240,6 +240,26 @@ class InMemoryConversations:
         self._store.conversations[new.id] = new
         return new, True
 
+    async def join_or_insert(self, opening: Conversation) -> tuple[Conversation, bool]:
+        for c in self._store.conversations.values():
+            if (c.tenant_id, c.sender) == (opening.tenant_id, opening.sender):
+                joined = replace(
+                    c,
+                    customer=opening.customer,
+                    channel_config=opening.channel_config or c.channel_config,
+                    subject=opening.subject or c.subject,
+                )
+                self._store.conversations[c.id] = joined
+                return joined, False
+        owner = self._store.snapshots.get((opening.tenant_id, opening.customer))
+        new = replace(
+            opening,
+            owner_member_id=owner.owner_member_id if owner else "",
+            department_id=owner.department_id if owner else "",
+        )
+        self._store.conversations[new.id] = new
+        return new, True
+
     async def get(
         self,
         tenant_id: str,
@@ -350,15 +370,28 @@ class InMemorySnapshots:
     async def get(self, tenant_id: str, customer: str) -> CustomerSnapshot | None:
         return self._store.snapshots.get((tenant_id, customer))
 
-    async def put(self, tenant_id: str, snapshot: CustomerSnapshot, at: datetime) -> None:
-        self._store.snapshots[(tenant_id, snapshot.customer)] = snapshot
-        for c in list(self._store.conversations.values()):
-            if (c.tenant_id, c.customer) == (tenant_id, snapshot.customer):
-                self._store.conversations[c.id] = replace(
-                    c,
-                    owner_member_id=snapshot.owner_member_id,
-                    department_id=snapshot.department_id,
-                )
+    async def get_many(
+        self, tenant_id: str, customers: Sequence[str]
+    ) -> dict[str, CustomerSnapshot]:
+        held = ((c, self._store.snapshots.get((tenant_id, c))) for c in customers)
+        return {c: snapshot for c, snapshot in held if snapshot is not None}
+
+    async def put_many(
+        self,
+        tenant_id: str,
+        snapshots: Sequence[CustomerSnapshot],
+        held: Mapping[str, CustomerSnapshot],
+        at: datetime,
+    ) -> None:
+        for snapshot in snapshots:
+            self._store.snapshots[(tenant_id, snapshot.customer)] = snapshot
+            for c in list(self._store.conversations.values()):
+                if (c.tenant_id, c.customer) == (tenant_id, snapshot.customer):
+                    self._store.conversations[c.id] = replace(
+                        c,
+                        owner_member_id=snapshot.owner_member_id,
+                        department_id=snapshot.department_id,
+                    )
 
 
 class InMemoryMembers:

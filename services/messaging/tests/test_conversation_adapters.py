@@ -15,10 +15,10 @@ from crosstalk.identity.v1 import resources_pb2 as identity_pb2
 from crosstalk.messaging.v1 import messaging_service_pb2 as pb
 from crosstalk.messaging.v1 import resources_pb2
 from crosstalk_common.bus.envelope import Event, new_envelope
-from crosstalk_common.bus.use_case_handler import in_unit_of_work
+from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work, in_unit_of_work
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import InvalidArgument
-from messaging.adapters.conversation_consumers import on_customer_event, on_member_event
+from messaging.adapters.conversation_consumers import on_customer_events, on_member_event
 from messaging.adapters.conversation_mapping import (
     assignment_from_pb,
     conversation_to_pb,
@@ -164,31 +164,38 @@ def _event(tenant: str, payload: ProtoMessage) -> Event:
     return Event(envelope, payload)
 
 
+def _updated(
+    customer: str, version: int, owner: str, tags: tuple[str, ...] = ("tags/vip",)
+) -> customer_events_pb2.CustomerUpdated:
+    return customer_events_pb2.CustomerUpdated(
+        customer=customer,
+        snapshot=customer_events_pb2.CustomerSnapshot(
+            version=version,
+            owner=owner,
+            department="departments/d-1",
+            tier="Gold",
+            tags=list(tags),
+            tag_labels=[t.removeprefix("tags/").upper() for t in tags],
+        ),
+    )
+
+
+async def _consume(sessions: Sessions, tenant: str, *payloads: ProtoMessage) -> None:
+    """One fetched batch of customer events through the consumer's batch handler."""
+    handler = batch_in_unit_of_work(MessagingUnitOfWork, outbox, on_customer_events)
+    async with sessions.begin() as session:
+        await handler(session, [_event(tenant, p) for p in payloads])
+
+
 async def test_customer_events_keep_the_newest_snapshot(
     sessions: Sessions, new_uow: NewUow, tenant: str
 ) -> None:
-    handler = in_unit_of_work(MessagingUnitOfWork, outbox, on_customer_event)
-
-    def updated(version: int, owner: str) -> customer_events_pb2.CustomerUpdated:
-        return customer_events_pb2.CustomerUpdated(
-            customer="customers/c-1",
-            snapshot=customer_events_pb2.CustomerSnapshot(
-                version=version,
-                owner=owner,
-                department="departments/d-1",
-                tier="Gold",
-                tags=["tags/vip"],
-                tag_labels=["VIP"],
-            ),
-        )
-
     for payload in (
-        updated(5, "members/m-5"),
-        updated(4, "members/m-4"),  # late: ignored
+        _updated("customers/c-1", 5, "members/m-5"),
+        _updated("customers/c-1", 4, "members/m-4"),  # late: ignored
         customer_events_pb2.CustomerTagged(customer="customers/c-1"),  # no snapshot
     ):
-        async with sessions.begin() as session:
-            await handler(session, _event(tenant, payload))
+        await _consume(sessions, tenant, payload)
 
     async with new_uow() as uow:
         snapshot = await uow.customer_snapshots.get(tenant, "customers/c-1")
@@ -199,6 +206,52 @@ async def test_customer_events_keep_the_newest_snapshot(
         "d-1",
     )
     assert (snapshot.tier, snapshot.tags, snapshot.tag_labels) == ("Gold", ("tags/vip",), ("VIP",))
+
+
+async def test_a_batch_of_customer_events_keeps_each_customers_newest_snapshot(
+    sessions: Sessions, new_uow: NewUow, tenant: str
+) -> None:
+    ana = Sender(Channel.EMAIL, "ana@b.co")
+    async with new_uow() as uow:
+        await uow.conversations.join_or_open(tenant, "customers/c-1", ana, "", "", T0, None)
+        await uow.commit()
+
+    await _consume(
+        sessions,
+        tenant,
+        _updated("customers/c-1", 2, "members/m-2", ("tags/vip", "tags/late")),
+        _updated("customers/c-2", 1, "members/m-9", ()),
+        _updated("customers/c-1", 3, "members/m-3", ("tags/vip",)),
+        _updated("customers/c-1", 1, "members/m-1"),  # older than the batch's newest
+    )
+    async with new_uow() as uow:
+        first = await uow.customer_snapshots.get_many(
+            tenant, ["customers/c-1", "customers/c-2", "customers/c-3"]
+        )
+    # Later: c-1's tags all gone, c-2 unchanged but for its version; one late event.
+    await _consume(
+        sessions,
+        tenant,
+        _updated("customers/c-1", 4, "members/m-4", ()),
+        _updated("customers/c-2", 2, "members/m-9", ()),
+        _updated("customers/c-2", 1, "members/m-0", ("tags/x",)),
+    )
+    async with new_uow() as uow:
+        then = await uow.customer_snapshots.get_many(tenant, ["customers/c-1", "customers/c-2"])
+        conversation, _ = await uow.conversations.join_or_open(
+            tenant, "customers/c-1", ana, "", "", T0, None
+        )
+
+    assert set(first) == {"customers/c-1", "customers/c-2"}
+    assert (first["customers/c-1"].version, first["customers/c-1"].owner_member_id) == (3, "m-3")
+    assert first["customers/c-1"].tags == ("tags/vip",)
+    assert (first["customers/c-2"].version, first["customers/c-2"].tags) == (1, ())
+    assert (then["customers/c-1"].version, then["customers/c-1"].tags) == (4, ())
+    assert then["customers/c-1"].tag_labels == ()
+    assert (then["customers/c-2"].version, then["customers/c-2"].owner_member_id) == (2, "m-9")
+    assert then["customers/c-2"].tags == ()
+    # The customer's conversation carries its owner and department (data scope).
+    assert (conversation.owner_member_id, conversation.department_id) == ("m-4", "d-1")
 
 
 async def test_member_events_keep_the_member_projection(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,7 +23,7 @@ from messaging.app.conversations import ConversationService, apply_customer_snap
 from messaging.domain.conversation import Conversation, ConversationLabel, Priority
 from messaging.domain.conversation_assignment import AssignStrategy, Availability
 from messaging.domain.conversation_projections import CustomerSnapshot, MemberProfile
-from messaging.domain.conversation_state import ConversationStatus
+from messaging.domain.conversation_state import ConversationState, ConversationStatus
 from messaging.domain.events import MessageReceived
 from messaging.domain.model import Attachment, Direction, Message, Sender
 
@@ -375,3 +376,62 @@ async def test_a_conversation_of_one_identity_is_one_row_whatever_the_customer(
     assert again.id == first.id
     assert again.customer == "customers/b"
     assert again.follow_ups == 2
+
+
+async def test_join_or_insert_stores_a_new_conversation_or_locks_the_identitys_one(
+    new_uow: NewUow, tenant: str
+) -> None:
+    await apply_customer_snapshot(
+        new_uow,
+        tenant,
+        CustomerSnapshot("customers/a", 1, owner_member_id="m-1", department_id="d-1"),
+        T0,
+    )
+    sender = Sender(Channel.EMAIL, "buyer@example.com")
+
+    def opening(customer: str, channel_config: str, subject: str) -> Conversation:
+        fresh = Conversation(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant,
+            customer=customer,
+            sender=sender,
+            channel_config=channel_config,
+            state=ConversationState(opened_at=T0),
+            created_at=T0,
+            updated_at=T0,
+            last_message_at=T0,
+            subject=subject,
+        )
+        return fresh.record_inbound(T0, "de")[0]
+
+    first = opening("customers/a", "cfg-1", "Refund")
+    label = str(uuid.uuid4())
+    async with new_uow() as uow:
+        opened, is_new = await uow.conversations.join_or_insert(first)
+        await uow.commit()
+    async with new_uow() as uow:
+        stored = await uow.conversations.get(tenant, ALL, first.id)
+        # The same identity again, for another customer, without config or subject.
+        joined, joined_new = await uow.conversations.join_or_insert(opening("customers/b", "", ""))
+        await uow.commit()
+    async with new_uow() as uow:
+        labelled = await uow.conversation_labels.add(ConversationLabel(label, tenant, "VIP", T0))
+        await uow.conversations.set_labels(joined, [label])
+        await uow.commit()
+    async with new_uow() as uow:
+        later, later_new = await uow.conversations.join_or_insert(opening("customers/b", "c2", ""))
+
+    assert (is_new, joined_new, later_new, labelled) == (True, False, False, True)
+    # Stored as given, with the owner and department of the customer's snapshot.
+    assert opened == replace(first, owner_member_id="m-1", department_id="d-1")
+    assert stored == opened
+    assert (stored.follow_ups, stored.message_count, stored.language) == (1, 1, "de")
+    # Joined: the stored one, given the new customer; config and subject kept when not given.
+    assert joined.id == first.id
+    assert (joined.customer, joined.channel_config, joined.subject) == (
+        "customers/b",
+        "cfg-1",
+        "Refund",
+    )
+    assert (joined.follow_ups, joined.owner_member_id) == (1, "m-1")
+    assert (later.channel_config, later.labels) == ("c2", (label,))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from crosstalk.messaging.v1 import messaging_service_pb2, messaging_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
-from crosstalk_common.bus.use_case_handler import in_unit_of_work
+from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work, in_unit_of_work
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
@@ -27,7 +27,7 @@ from messaging.adapters.consumers import (
 from messaging.adapters.conversation_consumers import (
     CUSTOMERS,
     MEMBERS,
-    on_customer_event,
+    on_customer_events,
     on_member_event,
 )
 from messaging.adapters.csat_consumer import CLOSED_CONVERSATIONS, on_status_changed
@@ -96,7 +96,10 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     # The conversations area's projections: customers' snapshots (owner, department, tier,
     # tags: data scope and filters) and members (assignment).
     runtime.consume(
-        CUSTOMERS, in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_customer_event)
+        CUSTOMERS,
+        batch_handler=batch_in_unit_of_work(
+            MessagingUnitOfWork, runtime.outbox, on_customer_events
+        ),
     )
     runtime.consume(MEMBERS, in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_member_event))
     messaging = MessagingService(new_uow, customers, understanding, InboundTextLimit(new_uow))

@@ -1,11 +1,14 @@
 """Events the conversations area keeps projections of: customers (the snapshot every
 customer event carries) and identity's members (groups, languages, capacity, availability).
 
-Each handler runs its use case in the consumer's transaction (``in_unit_of_work``), so the
-projection row and the inbox entry commit together.
+Each handler runs its use case in the consumer's transaction (``in_unit_of_work``; customer
+events a fetched batch at a time, ``batch_in_unit_of_work``), so the projection rows and the
+inbox entries commit together.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from crosstalk.events.v1 import customer_events_pb2, identity_events_pb2
 from crosstalk.identity.v1 import resources_pb2 as identity_pb2
@@ -14,7 +17,7 @@ from crosstalk_common.bus.envelope import Event
 from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from messaging.app.conversation_ports import ConversationUnitOfWork
-from messaging.app.conversations import apply_customer_snapshot, apply_member, remove_member
+from messaging.app.conversations import apply_customer_snapshots, apply_member, remove_member
 from messaging.domain.conversation_assignment import Availability
 from messaging.domain.conversation_projections import CustomerSnapshot, MemberProfile
 
@@ -72,21 +75,32 @@ def snapshot_from_pb(
     )
 
 
-async def on_customer_event(
-    new_uow: UnitOfWorkFactory[ConversationUnitOfWork], event: Event
-) -> None:
-    """Any customer event: its snapshot is kept if newer. Events without one (version 0:
-    a producer that does not fill it yet) change nothing."""
+def _snapshot_of(event: Event) -> CustomerSnapshot | None:
+    """The snapshot a customer event carries; None without one (version 0: a producer
+    that does not fill it yet), which changes nothing."""
     payload = event.payload
     customer = getattr(payload, "customer", "")
     if not customer or not payload.HasField("snapshot"):
-        return
+        return None
     snapshot = payload.snapshot  # type: ignore[attr-defined]
     if snapshot.version <= 0:
-        return
-    await apply_customer_snapshot(
-        new_uow, event.tenant_id, snapshot_from_pb(customer, snapshot), utc_now()
-    )
+        return None
+    return snapshot_from_pb(customer, snapshot)
+
+
+async def on_customer_events(
+    new_uow: UnitOfWorkFactory[ConversationUnitOfWork], events: Sequence[Event]
+) -> None:
+    """A batch of customer events (any type): of each customer, the newest snapshot is
+    kept if newer than the one held; one unit of work per tenant in the batch."""
+    by_tenant: dict[str, list[CustomerSnapshot]] = {}
+    for event in events:
+        snapshot = _snapshot_of(event)
+        if snapshot is not None:
+            by_tenant.setdefault(event.tenant_id, []).append(snapshot)
+    now = utc_now()
+    for tenant_id, snapshots in by_tenant.items():
+        await apply_customer_snapshots(new_uow, tenant_id, snapshots, now)
 
 
 def member_from_pb(

@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.clock import as_utc
 from crosstalk_common.db.keyset import past
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.visibility import Visibility
 from messaging.adapters.customer_scope import visible_owner
@@ -130,10 +132,49 @@ def message_from_row(row: Any, attachments: Sequence[Attachment] = ()) -> Messag
     )
 
 
+def _join_or_insert(module: Any) -> Any:
+    """Ingest's one statement for its conversation (``join_or_insert``): an insert whose
+    owner and department come from the customer's snapshot, or, when the channel identity
+    has a conversation, an update of its customer (and of its channel config and subject
+    when given) that locks it; either way the row comes back."""
+    snapshot = customer_snapshots.c
+    of_the_customer = (
+        snapshot.tenant_id == bindparam("b_tenant_id"),
+        snapshot.customer == bindparam("b_customer"),
+    )
+    copied = ("owner_member_id", "department_id")
+    values: dict[str, Any] = {
+        c.name: bindparam(f"b_{c.name}") for c in conversations.columns if c.name not in copied
+    }
+    for name in copied:
+        held = select(snapshot[name]).where(*of_the_customer).scalar_subquery()
+        values[name] = func.coalesce(held, "")
+    statement = module.insert(conversations).values(values)
+    given = statement.excluded
+
+    def unless_empty(name: str) -> Any:
+        return case((given[name] != "", given[name]), else_=C[name])
+
+    return in_the_loop(
+        statement.on_conflict_do_update(
+            index_elements=[C.tenant_id, C.channel, C.store, C.sender_external_id],
+            set_={
+                "customer": given.customer,
+                "channel_config": unless_empty("channel_config"),
+                "subject": unless_empty("subject"),
+            },
+        ).returning(conversations)
+    )
+
+
+_JOIN_OR_INSERT = {"postgresql": _join_or_insert(postgresql), "sqlite": _join_or_insert(sqlite)}
+
+
 class SqlConversationsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._insert = _insert_module(session).insert
+        self._join_or_insert = _JOIN_OR_INSERT[session.get_bind().dialect.name]
 
     # --- one conversation ---------------------------------------------------------------
 
@@ -194,6 +235,17 @@ class SqlConversationsRepository:
             if inserted is not None:
                 return new, True
         raise RuntimeError(f"the conversation of {sender} kept changing under 3 attempts")
+
+    async def join_or_insert(self, opening: Conversation) -> tuple[Conversation, bool]:
+        params = {f"b_{k}": v for k, v in self._row(opening).items()}
+        params.update(b_id=opening.id, b_created_at=opening.created_at, b_version=opening.version)
+        row = (await self._session.execute(self._join_or_insert, params)).one()
+        if row.id == opening.id:
+            return replace(
+                opening, owner_member_id=row.owner_member_id, department_id=row.department_id
+            ), True
+        labels = await self._labels_of([row.id])
+        return _conversation(row, labels.get(row.id, ())), False
 
     def _row(self, conversation: Conversation) -> dict[str, Any]:
         state = conversation.state
@@ -526,82 +578,6 @@ def _label(row: Any) -> ConversationLabel:
     return ConversationLabel(row.id, row.tenant_id, row.display_name, as_utc(row.created_at))
 
 
-class SqlCustomerSnapshots:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self._insert = _insert_module(session).insert
-
-    async def get(self, tenant_id: str, customer: str) -> CustomerSnapshot | None:
-        s = customer_snapshots.c
-        row = (
-            await self._session.execute(
-                select(customer_snapshots).where(s.tenant_id == tenant_id, s.customer == customer)
-            )
-        ).first()
-        if row is None:
-            return None
-        t = customer_snapshot_tags.c
-        tags = (
-            await self._session.scalars(
-                select(t.tag)
-                .where(t.tenant_id == tenant_id, t.customer == customer)
-                .order_by(t.tag)
-            )
-        ).all()
-        return CustomerSnapshot(
-            customer=row.customer,
-            version=row.version,
-            display_name=row.display_name,
-            owner_member_id=row.owner_member_id,
-            department_id=row.department_id,
-            tier=row.tier,
-            tags=tuple(tags),
-            tag_labels=tuple(row.tag_labels),
-            language=row.language,
-            blacklisted=row.blacklisted,
-            deleted=row.deleted,
-        )
-
-    async def put(self, tenant_id: str, snapshot: CustomerSnapshot, at: datetime) -> None:
-        values = {
-            "version": snapshot.version,
-            "display_name": snapshot.display_name[:200],
-            "owner_member_id": snapshot.owner_member_id,
-            "department_id": snapshot.department_id,
-            "tier": snapshot.tier[:100],
-            "tag_labels": list(snapshot.tag_labels),
-            "language": snapshot.language[:35],
-            "blacklisted": snapshot.blacklisted,
-            "deleted": snapshot.deleted,
-            "updated_at": at,
-        }
-        s = customer_snapshots.c
-        await self._session.execute(
-            self._insert(customer_snapshots)
-            .values(tenant_id=tenant_id, customer=snapshot.customer, **values)
-            .on_conflict_do_update(index_elements=[s.tenant_id, s.customer], set_=values)
-        )
-        t = customer_snapshot_tags.c
-        await self._session.execute(
-            delete(customer_snapshot_tags).where(
-                t.tenant_id == tenant_id, t.customer == snapshot.customer
-            )
-        )
-        if snapshot.tags:
-            await self._session.execute(
-                insert(customer_snapshot_tags),
-                [
-                    {"tenant_id": tenant_id, "customer": snapshot.customer, "tag": tag}
-                    for tag in sorted(set(snapshot.tags))
-                ],
-            )
-        await self._session.execute(
-            update(conversations)
-            .where(C.tenant_id == tenant_id, C.customer == snapshot.customer)
-            .values(owner_member_id=snapshot.owner_member_id, department_id=snapshot.department_id)
-        )
-
-
 class SqlMembers:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -721,7 +697,6 @@ __all__ = [
     "IntegrityError",
     "SqlConversationLabelsRepository",
     "SqlConversationsRepository",
-    "SqlCustomerSnapshots",
     "SqlMembers",
     "message_from_row",
 ]

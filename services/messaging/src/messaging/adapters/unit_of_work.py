@@ -26,9 +26,9 @@ from messaging.adapters.repository import SqlMessagesRepository
 from messaging.adapters.repository_conversations import (
     SqlConversationLabelsRepository,
     SqlConversationsRepository,
-    SqlCustomerSnapshots,
     SqlMembers,
 )
+from messaging.adapters.snapshot_repository import SqlCustomerSnapshots
 from messaging.adapters.template_repository import (
     SqlConversationLookup,
     SqlCsatRepository,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -52,6 +52,13 @@ class ConversationsRepository(Protocol):
         owner: CustomerSnapshot | None,
     ) -> tuple[Conversation, bool]:
         """The identity's conversation, locked for this transaction (opened if new: True)."""
+        ...
+
+    async def join_or_insert(self, opening: Conversation) -> tuple[Conversation, bool]:
+        """In one statement: the conversation of ``opening``'s channel identity, locked for
+        this transaction, given ``opening``'s customer (and its channel config and subject
+        when set); or, when the identity has none, ``opening`` stored as it is, with the
+        owner and department of its customer's snapshot (True)."""
         ...
 
     async def get(
@@ -114,9 +121,22 @@ class ConversationLabelsRepository(Protocol):
 class CustomerSnapshotsRepository(Protocol):
     async def get(self, tenant_id: str, customer: str) -> CustomerSnapshot | None: ...
 
-    async def put(self, tenant_id: str, snapshot: CustomerSnapshot, at: datetime) -> None:
-        """Stores it (the caller checked it is newer) and copies owner and department onto
-        the customer's conversations."""
+    async def get_many(
+        self, tenant_id: str, customers: Sequence[str]
+    ) -> dict[str, CustomerSnapshot]:
+        """The snapshots held of these customers, by customer (one read)."""
+        ...
+
+    async def put_many(
+        self,
+        tenant_id: str,
+        snapshots: Sequence[CustomerSnapshot],
+        held: Mapping[str, CustomerSnapshot],
+        at: datetime,
+    ) -> None:
+        """Stores them (the caller checked they are newer than ``held``, what
+        ``get_many`` found) and copies owner and department onto the customers'
+        conversations."""
         ...
 
 

@@ -26,7 +26,11 @@ from messaging.domain.conversation import (
     note_text,
 )
 from messaging.domain.conversation_assignment import AssignStrategy, pick_member
-from messaging.domain.conversation_projections import CustomerSnapshot, MemberProfile
+from messaging.domain.conversation_projections import (
+    CustomerSnapshot,
+    MemberProfile,
+    newest_per_customer,
+)
 from messaging.domain.conversation_state import ConversationStatus
 from messaging.domain.events import (
     ConversationAssigned,
@@ -288,12 +292,27 @@ async def apply_customer_snapshot(
     at: datetime,
 ) -> bool:
     """Keeps the snapshot if its version is newer than the one held (True when kept)."""
+    return bool(await apply_customer_snapshots(new_uow, tenant_id, [snapshot], at))
+
+
+async def apply_customer_snapshots(
+    new_uow: UnitOfWorkFactory[ConversationUnitOfWork],
+    tenant_id: str,
+    snapshots: Sequence[CustomerSnapshot],
+    at: datetime,
+) -> list[CustomerSnapshot]:
+    """Keeps, of each customer's snapshots, the newest if it is newer than the one held;
+    the ones kept. One read and one write for all (a consumer's batch of events)."""
+    newest = newest_per_customer(snapshots)
+    if not newest:
+        return []
     async with new_uow() as uow:
-        if not snapshot.replaces(await uow.customer_snapshots.get(tenant_id, snapshot.customer)):
-            return False
-        await uow.customer_snapshots.put(tenant_id, snapshot, at)
+        held = await uow.customer_snapshots.get_many(tenant_id, [s.customer for s in newest])
+        kept = [s for s in newest if s.replaces(held.get(s.customer))]
+        if kept:
+            await uow.customer_snapshots.put_many(tenant_id, kept, held, at)
         await uow.commit()
-    return True
+    return kept
 
 
 async def apply_member(

@@ -11,6 +11,8 @@ from messaging.app.conversation_ports import ConversationUnitOfWork
 from messaging.app.ports import CustomerDirectory, DuplicateMessage
 from messaging.app.settings import InboundTextLimit
 from messaging.app.understanding import TextUnderstanding
+from messaging.domain.conversation import Conversation
+from messaging.domain.conversation_state import ConversationState
 from messaging.domain.events import ConversationOpened, ConversationStatusChanged, MessageReceived
 from messaging.domain.model import Direction, Inbound, Message, Understanding
 
@@ -48,18 +50,25 @@ class MessagingService:
             else Understanding()
         )
         now = utc_now()
+        opening = Conversation(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            customer=customer,
+            sender=inbound.sender,
+            channel_config=inbound.channel_config,
+            state=ConversationState(opened_at=now),
+            created_at=now,
+            updated_at=now,
+            last_message_at=now,
+            subject=inbound.subject,
+        )
+        # A new conversation is stored with this message counted (one statement); a
+        # known one goes through the status machine below and is saved.
+        first, first_change = opening.record_inbound(now, understood.language)
         async with self.new_uow() as uow:
             # The identity's conversation (core_loop §6): one per channel identity, its row
             # locked until commit; a CLOSED one reopens through the status machine below.
-            conversation, opened = await uow.conversations.join_or_open(
-                tenant_id,
-                customer,
-                inbound.sender,
-                inbound.channel_config,
-                inbound.subject,
-                now,
-                await uow.customer_snapshots.get(tenant_id, customer),
-            )
+            conversation, opened = await uow.conversations.join_or_insert(first)
             message = Message(
                 id=str(uuid.uuid4()),
                 tenant_id=tenant_id,
@@ -84,20 +93,25 @@ class MessagingService:
                     raise
                 return stored
             await uow.conversations.add_attachments(message)
-            conversation, change = conversation.record_inbound(now, understood.language)
-            conversation = await uow.conversations.save(conversation)
             if opened:
+                change = first_change
                 await uow.record(ConversationOpened(message, conversation.channel_config))
+            else:
+                conversation, change = conversation.record_inbound(now, understood.language)
+                conversation = await uow.conversations.save(conversation)
             if change is not None:
                 await uow.record(ConversationStatusChanged(conversation, change))
-            labels = await uow.conversation_labels.by_ids(tenant_id, conversation.labels)
-            names = {label.id: label.display_name for label in labels}
             await uow.record(
-                MessageReceived(
-                    message,
-                    conversation,
-                    tuple(names.get(label_id, "") for label_id in conversation.labels),
-                )
+                MessageReceived(message, conversation, await _label_names(uow, conversation))
             )
             await uow.commit()
         return message
+
+
+async def _label_names(uow: ConversationUnitOfWork, conversation: Conversation) -> tuple[str, ...]:
+    """The display names of the conversation's labels, in its order (none: no read)."""
+    if not conversation.labels:
+        return ()
+    labels = await uow.conversation_labels.by_ids(conversation.tenant_id, conversation.labels)
+    names = {label.id: label.display_name for label in labels}
+    return tuple(names.get(label_id, "") for label_id in conversation.labels)

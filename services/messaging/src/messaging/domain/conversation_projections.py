@@ -7,6 +7,7 @@ events that arrive late or twice change nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from messaging.domain.conversation_assignment import Availability
@@ -31,6 +32,16 @@ class CustomerSnapshot:
 
     def replaces(self, stored: CustomerSnapshot | None) -> bool:
         return stored is None or self.version > stored.version
+
+
+def newest_per_customer(snapshots: Iterable[CustomerSnapshot]) -> list[CustomerSnapshot]:
+    """Of several snapshots (a batch of events), the newest of each customer, in the order
+    the customers first came: the only ones that could replace what is held."""
+    newest: dict[str, CustomerSnapshot] = {}
+    for snapshot in snapshots:
+        if snapshot.replaces(newest.get(snapshot.customer)):
+            newest[snapshot.customer] = snapshot
+    return list(newest.values())
 
 
 @dataclass(frozen=True)
