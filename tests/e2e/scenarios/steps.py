@@ -42,6 +42,25 @@ def customer_writes(
     )
 
 
+def placed_customer(
+    http: httpx.Client, admin: Session, display_name: str, address: str, **placement: str
+) -> str:
+    """A customer reachable by e-mail at ``address``, with its ``owner`` and/or
+    ``department`` when given: its name (customers/{id})."""
+    created = ok(
+        http.post(
+            "/v1/customers",
+            headers=admin.headers,
+            json={
+                "displayName": display_name,
+                "identities": [{"channel": "CHANNEL_EMAIL", "externalId": address}],
+                **placement,
+            },
+        )
+    )
+    return str(created["name"])
+
+
 def save_rule(http: httpx.Client, team: Session, body: dict[str, Any]) -> dict[str, Any]:
     return ok(http.post("/v1/rules", headers=team.headers, json={"enabled": True, **body}))
 

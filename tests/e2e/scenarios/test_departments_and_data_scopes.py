@@ -17,7 +17,7 @@ import pytest
 
 from crosstalk_devstack.stack import Stack
 from tests.e2e.rest import eventually, ok, sign_up
-from tests.e2e.scenarios.steps import add_member, customer_writes
+from tests.e2e.scenarios.steps import add_member, customer_writes, placed_customer
 
 pytestmark = pytest.mark.e2e
 
@@ -81,18 +81,7 @@ def test_admin_department_manager_and_agent_each_see_their_own_reach(stack: Stac
         names: dict[str, str] = {}
         for number, (label, placement) in enumerate(pool.items()):
             address = f"buyer{number}-{tag}@buyer.test"
-            created = ok(
-                http.post(
-                    "/v1/customers",
-                    headers=admin.headers,
-                    json={
-                        "displayName": label,
-                        "identities": [{"channel": "CHANNEL_EMAIL", "externalId": address}],
-                        **placement,
-                    },
-                )
-            )
-            names[label] = str(created["name"])
+            names[label] = placed_customer(http, admin, label, address, **placement)
             customer_writes(http, admin, address, f"Hello from {label}")
 
         def customers_seen(headers: dict[str, str]) -> set[str]:
