@@ -24,7 +24,7 @@ from rules.domain.model import Rule, Trigger
 from rules.domain.runs import ActionStatus, Counter, RunFilter
 from services.rules.tests.management_fakes import management
 from services.rules.tests.test_rule_management_sql import draft
-from services.rules.tests.test_safe_change_sql import keywords
+from services.rules.tests.test_safe_change_sql import Clock, keywords
 
 NewUow = Callable[[], RulesUnitOfWork]
 DAY = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -34,14 +34,6 @@ PLACES = {"a": ("m1", "d1"), "b": ("m2", "d1"), "c": ("m3", "d2")}
 AGENT_M1 = Visibility(DataScope.OWN, "m1")
 HEAD_D1 = Visibility(DataScope.DEPARTMENT, "m9", frozenset({"d1"}))
 NO_DEPARTMENT = Visibility(DataScope.DEPARTMENT, "m9", frozenset())
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 async def place(
