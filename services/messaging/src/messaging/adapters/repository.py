@@ -57,8 +57,10 @@ def _insert_unless_there(insert: Any, table: Table, key: list[str], where: Any) 
 
 _MESSAGE_KEY = ["tenant_id", "channel", "store", "external_id"]
 _INSERTS = {
-    dialect: _insert_unless_there(
-        module.insert, messages, _MESSAGE_KEY, messages.c.external_id != literal_column("''")
+    dialect: in_the_loop(
+        _insert_unless_there(
+            module.insert, messages, _MESSAGE_KEY, messages.c.external_id != literal_column("''")
+        )
     )
     for dialect, module in (("postgresql", postgresql), ("sqlite", sqlite))
 }

@@ -168,6 +168,24 @@ def _join_or_insert(module: Any) -> Any:
 
 
 _JOIN_OR_INSERT = {"postgresql": _join_or_insert(postgresql), "sqlite": _join_or_insert(sqlite)}
+# A conversation's state written back (every column but its id and creation time).
+_SAVE = in_the_loop(
+    update(conversations)
+    .where(C.tenant_id == bindparam("b_tenant_id"), C.id == bindparam("b_id"))
+    .values(
+        {
+            c.name: bindparam(f"b_{c.name}")
+            for c in conversations.columns
+            if c.name not in ("id", "created_at")
+        }
+    )
+)
+_LINKS = conversation_label_links.c
+_LABELS_OF = in_the_loop(
+    select(_LINKS.conversation_id, _LINKS.label_id).where(
+        _LINKS.conversation_id.in_(bindparam("ids", expanding=True))
+    )
+)
 
 
 class SqlConversationsRepository:
@@ -275,13 +293,9 @@ class SqlConversationsRepository:
         }
 
     async def save(self, conversation: Conversation) -> Conversation:
-        values = self._row(conversation)
-        values["version"] = conversation.version + 1
-        await self._session.execute(
-            update(conversations)
-            .where(C.tenant_id == conversation.tenant_id, C.id == conversation.id)
-            .values(**values)
-        )
+        params = {f"b_{k}": v for k, v in self._row(conversation).items()}
+        params.update(b_id=conversation.id, b_version=conversation.version + 1)
+        await self._session.execute(_SAVE, params)
         return Conversation(**{**conversation.__dict__, "version": conversation.version + 1})
 
     async def get(
@@ -329,10 +343,7 @@ class SqlConversationsRepository:
     async def _labels_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         if not ids:
             return {}
-        links = conversation_label_links.c
-        rows = await self._session.execute(
-            select(links.conversation_id, links.label_id).where(links.conversation_id.in_(ids))
-        )
+        rows = await self._session.execute(_LABELS_OF, {"ids": list(ids)})
         found: dict[str, list[str]] = defaultdict(list)
         for conversation_id, label_id in rows:
             found[conversation_id].append(label_id)
