@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from google.protobuf import empty_pb2
 
-from crosstalk_common.auth.claims import AUDIENCE, ISSUER, AccessClaims
+from crosstalk_common.auth.claims import AUDIENCE, ISSUER, SERVICE_ISSUER, AccessClaims
 from crosstalk_common.auth.tokens import (
     public_jwk,
     public_key_from_jwk,
@@ -96,6 +96,16 @@ def forged_tokens() -> dict[str, str]:
             claims().to_payload(), SHARED_SECRET, "HS256", headers={"kid": KID}
         ),
         "garbage": "not-a-jwt",
+        # Only services/... subjects are signed as the service issuer, and only as it.
+        "member as service issuer": jwt.encode(
+            claims().to_payload() | {"iss": SERVICE_ISSUER}, KEY, "EdDSA", headers={"kid": KID}
+        ),
+        "service as member issuer": jwt.encode(
+            claims(subject="services/messaging").to_payload() | {"iss": ISSUER},
+            KEY,
+            "EdDSA",
+            headers={"kid": KID},
+        ),
     }
 
 
@@ -105,6 +115,13 @@ def test_a_signed_token_round_trips() -> None:
     assert verify_access_token(token, {KID: KEY.public_key()}) == original
     assert original.to_payload()["iss"] == ISSUER
     assert original.to_payload()["aud"] == AUDIENCE
+
+
+def test_a_services_token_is_signed_as_the_service_issuer_and_verifies() -> None:
+    original = claims(subject="services/messaging", data_scope=DataScope.ALL)
+    assert original.to_payload()["iss"] == SERVICE_ISSUER
+    token = sign_access_token(original, KEY, KID)
+    assert verify_access_token(token, {KID: KEY.public_key()}) == original
 
 
 def test_the_jwk_form_of_a_key_verifies_its_tokens() -> None:

@@ -15,13 +15,18 @@ from crosstalk_common.errors import Unauthenticated
 from crosstalk_common.permissions import DataScope
 
 ISSUER = "crosstalk-identity"
+# Identity signs a service's own tokens (background work acting for one tenant: ADR 0026)
+# under another issuer, which the gateway does not accept: they work between services only.
+SERVICE_ISSUER = "crosstalk-identity-services"
+SERVICE_SUBJECT_PREFIX = "services/"
 AUDIENCE = "crosstalk-api"
 ALGORITHM = "EdDSA"
 
 
 @dataclass(frozen=True)
 class AccessClaims:
-    # "members/{member}" for people, "apiKeys/{api_key}" for integrations.
+    # "members/{member}" for people, "apiKeys/{api_key}" for integrations,
+    # "services/{service}" for a service's background work (signed as SERVICE_ISSUER).
     subject: str
     tenant_id: str
     permissions: frozenset[str]
@@ -41,9 +46,14 @@ class AccessClaims:
     def member_id(self) -> str:
         return self.subject.removeprefix("members/") if self.subject.startswith("members/") else ""
 
+    @property
+    def issuer(self) -> str:
+        """A service's subject is only ever signed as SERVICE_ISSUER, anyone else's as ISSUER."""
+        return SERVICE_ISSUER if self.subject.startswith(SERVICE_SUBJECT_PREFIX) else ISSUER
+
     def to_payload(self) -> dict[str, Any]:
         return {
-            "iss": ISSUER,
+            "iss": self.issuer,
             "aud": AUDIENCE,
             "sub": self.subject,
             "tid": self.tenant_id,
@@ -60,7 +70,7 @@ class AccessClaims:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> AccessClaims:
         try:
-            return cls(
+            claims = cls(
                 subject=str(payload["sub"]),
                 tenant_id=str(payload["tid"]),
                 permissions=frozenset(str(p) for p in payload["perm"]),
@@ -74,3 +84,7 @@ class AccessClaims:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise Unauthenticated(f"the access token lacks a valid claim: {exc}") from exc
+        if payload.get("iss") != claims.issuer:
+            # A member's token signed as a service's, or the other way round.
+            raise Unauthenticated("the access token's subject does not match its issuer")
+        return claims

@@ -9,7 +9,13 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from crosstalk_common.auth.claims import ALGORITHM, AUDIENCE, ISSUER, AccessClaims
+from crosstalk_common.auth.claims import (
+    ALGORITHM,
+    AUDIENCE,
+    ISSUER,
+    SERVICE_ISSUER,
+    AccessClaims,
+)
 from crosstalk_common.errors import Unauthenticated
 
 # Tolerated clock difference between identity and a verifier.
@@ -58,7 +64,8 @@ def verify_access_token(token: str, keys: Mapping[str, Ed25519PublicKey]) -> Acc
             key,
             algorithms=[ALGORITHM],  # never "none", never a symmetric algorithm
             audience=AUDIENCE,
-            issuer=ISSUER,
+            # Either issuer; from_payload checks it against the subject.
+            issuer=[ISSUER, SERVICE_ISSUER],
             leeway=LEEWAY_SECONDS,
             options={"require": ["exp", "iat", "sub", "iss", "aud"]},
         )
