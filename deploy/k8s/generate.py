@@ -59,7 +59,9 @@ SERVICES = (
         50051,
         extra_ports={"jwks": 50151},
         config={"IDENTITY_JWKS_HOST": "0.0.0.0", "IDENTITY_JWKS_PORT": "50151"},
-        secrets=("IDENTITY_KEK",),
+        # Identity checks each service's own secret before it issues it a service token
+        # (ADR 0026); the service holds the same key of the Secret.
+        secrets=("IDENTITY_KEK", "MESSAGING_SERVICE_SECRET"),
     ),
     Service("customers", 50052, memory="768Mi"),
     Service("rules", 50053, peers=("customers", "messaging"), secrets=("RULES_KEK",)),
@@ -68,7 +70,7 @@ SERVICES = (
         "messaging",
         50055,
         peers=("customers", "translation"),
-        secrets=("MESSAGING_KEK", "MESSAGING_CSAT_TOKEN_SECRET"),
+        secrets=("MESSAGING_KEK", "MESSAGING_CSAT_TOKEN_SECRET", "MESSAGING_SERVICE_SECRET"),
     ),
     Service(
         "reporting",
@@ -584,7 +586,10 @@ def base(out: Path) -> None:
             ],
         ),
     )
-    keys = ["CROSSTALK_PAGE_TOKEN_SECRET"] + [k for s in SERVICES for k in s.secrets]
+    # A key two services read (a service's own secret, which identity checks) once.
+    keys = list(
+        dict.fromkeys(["CROSSTALK_PAGE_TOKEN_SECRET", *(k for s in SERVICES for k in s.secrets)])
+    )
     (out / "secrets.env.example").write_text(
         "# Placeholders only: overlays replace this Secret (see docs/operations.md).\n"
         + "".join(f"{k}=replace-me-{k.lower().replace('_', '-')}\n" for k in keys)

@@ -21,7 +21,7 @@ from identity.adapters.jwks_http import JwksHttpServer
 from identity.adapters.member_files import MemberFileReader
 from identity.adapters.passwords import Argon2Hasher
 from identity.adapters.permissions import METHOD_PERMISSIONS
-from identity.adapters.settings import IdentitySettings
+from identity.adapters.settings import IdentitySettings, ServiceSecrets
 from identity.adapters.signing_keys import LocalKeySource, SqlSigningKeys
 from identity.adapters.tables import metadata
 from identity.adapters.unit_of_work import IdentityUnitOfWork
@@ -69,6 +69,7 @@ async def build_parts(
         reader=MemberFileReader(),
         lifetimes=own.lifetimes,
         lockout=own.lockout,
+        service_secrets=ServiceSecrets.from_env().by_service,
     )
     key_source = LocalKeySource(keys)
     jwks_server = JwksHttpServer(keys.jwks, own.jwks_host, own.jwks_port)

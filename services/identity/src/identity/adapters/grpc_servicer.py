@@ -196,6 +196,21 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         pair, _ = await self._app.auth.exchange_api_key(request.secret)
         return self._login_response(pair)
 
+    async def IssueServiceToken(
+        self, request: pb.IssueServiceTokenRequest, context: Context
+    ) -> pb.IssueServiceTokenResponse:
+        issued = await self._app.service_tokens.issue(
+            request.service,
+            request.secret,
+            resource_id(request.tenant, "tenants", field="tenant") if request.tenant else "",
+            # Envoy sets the client address on every request it forwards.
+            through_gateway=bool(_metadata(context, CLIENT_IP_HEADER)),
+        )
+        return pb.IssueServiceTokenResponse(
+            access_token=issued.access_token,
+            access_token_expire_time=timestamp_or_none(issued.expires_at),
+        )
+
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> Empty:
         await self._app.auth.logout(actor_of(context), request.refresh_token)
         return Empty()

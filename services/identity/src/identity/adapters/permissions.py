@@ -22,6 +22,8 @@ METHOD_PERMISSIONS: dict[str, str] = {
     "RefreshToken": PUBLIC,
     "GetJwks": PUBLIC,
     "ExchangeApiKey": PUBLIC,
+    # The service's secret is the credential (ADR 0026).
+    "IssueServiceToken": PUBLIC,
     "Logout": AUTHENTICATED,
     "ListSessions": AUTHENTICATED,
     "RevokeSession": AUTHENTICATED,

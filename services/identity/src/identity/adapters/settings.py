@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from crosstalk_common.auth.service_credentials import service_secret_from_env
 from crosstalk_common.config import MissingSetting, load_settings
 from crosstalk_common.secrets import Keyring, keyring_from_env
 from identity.domain.lockout import LockoutPolicy
 from identity.domain.model import TokenLifetimes
+from identity.domain.service_principals import SERVICE_GRANTS
 from identity.domain.signing import KeyPolicy
 
 
@@ -88,3 +90,15 @@ class IdentitySettings:
             publish_ahead=self.signing_key_publish_ahead,
             token_ttl=self.access_token_ttl,
         )
+
+
+@dataclass(frozen=True)
+class ServiceSecrets:
+    """The secret of each service identity issues service tokens to (ADR 0026):
+    ``<SERVICE>_SERVICE_SECRET``, shared with that service; required outside dev."""
+
+    by_service: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSecrets:
+        return cls({s: service_secret_from_env(s, environ) for s in sorted(SERVICE_GRANTS)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from crosstalk_common.clock import utc_now
@@ -21,6 +22,7 @@ from identity.app.ports import (
     UnitOfWork,
 )
 from identity.app.roles import RoleService
+from identity.app.service_tokens import ServiceTokens
 from identity.app.tenants import TenantService
 from identity.domain.lockout import DEFAULT_LOCKOUT, LockoutPolicy
 from identity.domain.model import DEFAULT_LIFETIMES, TokenLifetimes
@@ -40,6 +42,7 @@ class IdentityApp:
     imports: ImportService
     audit: AuditService
     keys: SigningKeyStore
+    service_tokens: ServiceTokens
 
     @classmethod
     def build(
@@ -53,6 +56,7 @@ class IdentityApp:
         clock: Clock = utc_now,
         lifetimes: TokenLifetimes = DEFAULT_LIFETIMES,
         lockout: LockoutPolicy = DEFAULT_LOCKOUT,
+        service_secrets: Mapping[str, str] | None = None,
     ) -> IdentityApp:
         return cls(
             tenants=TenantService(new_uow, hasher, clock, lifetimes, lockout),
@@ -65,6 +69,7 @@ class IdentityApp:
             imports=ImportService(new_uow, reader, clock),
             audit=AuditService(new_uow),
             keys=keys,
+            service_tokens=ServiceTokens(new_uow, signer, clock, dict(service_secrets or {})),
         )
 
     async def rotate_signing_key(self, *, activate_in_seconds: float = 0) -> str:
