@@ -6,7 +6,8 @@ CROSSTALK_TEST_DB=postgres), with fakes only for the peers (customers, translati
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +21,16 @@ from crosstalk.messaging.v1 import cases_pb2, resources_pb2
 from crosstalk_common.bus.envelope import Event, new_envelope
 from crosstalk_common.bus.use_case_handler import in_unit_of_work
 from crosstalk_common.domain.channel import Channel
+from crosstalk_common.grpc.auth import Caller, acting_as, require_caller
+from crosstalk_common.permissions import DataScope
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
-from messaging.adapters.consumers import on_member_contact, on_rule_action, on_rule_disabled
+from messaging.adapters.consumers import (
+    ActingFor,
+    on_member_contact,
+    on_rule_action,
+    on_rule_disabled,
+)
 from messaging.adapters.tables import messages, notifications, outbox, rule_action_applications
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.cases import Cases
@@ -66,7 +74,13 @@ class FakeCustomerFacts:
 
 
 class World:
-    def __init__(self, sessions: Sessions, new_uow: NewUow, tenant: str) -> None:
+    def __init__(
+        self,
+        sessions: Sessions,
+        new_uow: NewUow,
+        tenant: str,
+        acting_for: ActingFor | None = None,
+    ) -> None:
         self.sessions = sessions
         self.new_uow = new_uow
         self.tenant = tenant
@@ -84,7 +98,9 @@ class World:
                 RepliesAsRule(Replies(uow, FakeBackTranslation(), FakeProfiles(), understanding)),
             )
 
-        self.handler = in_unit_of_work(MessagingUnitOfWork, outbox, on_rule_action(actions_of))
+        self.handler = in_unit_of_work(
+            MessagingUnitOfWork, outbox, on_rule_action(actions_of, acting_for)
+        )
         self.contacts = in_unit_of_work(MessagingUnitOfWork, outbox, on_member_contact)
         self.run = f"{RULE}/runs/{uuid.uuid4()}"
 
@@ -528,6 +544,98 @@ async def test_a_peer_that_is_down_is_retried_not_reported(world: World) -> None
             select(messages.c.text).where(messages.c.id == done.result.rpartition("/")[2])
         )
     assert text == "[es] Thank you for your message."
+
+
+class ServiceCallers:
+    """``acting_for`` as ServiceIdentity gives it, without identity: the block is served as
+    services/messaging of the tenant asked for (the grants identity gives messaging)."""
+
+    def __init__(self) -> None:
+        self.tenants: list[str] = []
+
+    @asynccontextmanager
+    async def acting_for(self, tenant_id: str) -> AsyncIterator[None]:
+        self.tenants.append(tenant_id)
+        caller = Caller(
+            tenant_id=tenant_id,
+            subject="services/messaging",
+            permissions=frozenset({"customers.read", "translation.use"}),
+            data_scope=DataScope.ALL,
+            department_id="",
+            visible_departments=frozenset(),
+            token="service-token",
+        )
+        with acting_as(caller):
+            yield
+
+
+class CallerRecordingTranslation(FakeTranslation):
+    """Translation as the gRPC client asks it: for the caller being served (none: refused)."""
+
+    def __init__(self) -> None:
+        super().__init__(translations={})
+        self.callers: list[Caller] = []
+
+    async def translate(self, text: str, source_language: str, target_language: str) -> str:
+        self.callers.append(require_caller())  # Unauthenticated without one, as over gRPC
+        return await super().translate(text, source_language, target_language)
+
+
+def translated_reply(
+    world: World, conversation: Conversation, template_id: str, *, index: int
+) -> rule_events_pb2.RuleActionReplyRequested:
+    """A reply with a template the customer's language (es) has no body in."""
+    return rule_events_pb2.RuleActionReplyRequested(
+        rule=RULE,
+        run=world.run,
+        action_index=index,
+        customer=conversation.customer,
+        conversation=name(conversation),
+        template=f"replyTemplates/{template_id}",
+        translate_to_customer_language=True,
+    )
+
+
+async def test_a_reply_is_translated_as_messaging_for_the_events_tenant_only(
+    sessions: Sessions, new_uow: NewUow, tenant: str
+) -> None:
+    services = ServiceCallers()
+    world = World(sessions, new_uow, tenant, services.acting_for)
+    translation = CallerRecordingTranslation()
+    world.translation = translation
+    template_id = await english_only_template(world)
+    conversation = await world.conversation()
+    world.facts.known[conversation.customer] = CustomerFacts("es", {})
+    await world.deliver(
+        rule_events_pb2.RuleActionNoteRequested(
+            rule=RULE, run=world.run, action_index=0, conversation=name(conversation), text="n"
+        )
+    )
+    assert services.tenants == []  # a note asks no peer: no token
+    await world.deliver(translated_reply(world, conversation, template_id, index=1))
+    done = await world.completed()
+    assert [d.outcome for d in done] == [OUTCOME.RULE_ACTION_OUTCOME_SUCCEEDED] * 2, done
+    assert services.tenants == [tenant]
+    (caller,) = translation.callers
+    assert (caller.tenant_id, caller.subject) == (tenant, "services/messaging")
+    async with world.sessions() as session:
+        text = await session.scalar(
+            select(messages.c.text).where(messages.c.id == done[1].result.rpartition("/")[2])
+        )
+    assert text == "[es] Thank you for your message."
+
+
+async def test_without_a_service_identity_a_translated_reply_has_no_caller(world: World) -> None:
+    """What the xfail of the cross-border scenario showed: no caller, nothing recorded, the
+    event retried (the consumer's transaction rolls back)."""
+    world.translation = CallerRecordingTranslation()
+    template_id = await english_only_template(world)
+    conversation = await world.conversation()
+    world.facts.known[conversation.customer] = CustomerFacts("es", {})
+    with pytest.raises(Exception) as caught:
+        await world.deliver(translated_reply(world, conversation, template_id, index=0))
+    assert type(caught.value).__name__ == "Unavailable"  # the renderer's answer to it
+    assert await world.completed() == []
 
 
 async def test_a_template_without_the_language_fails_unless_translation_is_asked(

@@ -43,6 +43,7 @@ from messaging.adapters.delivery_consumer import (
 from messaging.adapters.grpc_servicer import MessagingServicer
 from messaging.adapters.inbound_identity import ApiKeyIdentity
 from messaging.adapters.permissions import METHOD_PERMISSIONS
+from messaging.adapters.service_identity import ServiceIdentity
 from messaging.adapters.smtp_mailer import NotifySmtpSettings, SmtpMailer
 from messaging.adapters.tables import metadata
 from messaging.adapters.translation_client import GrpcTranslation, GrpcWorkingLanguages
@@ -152,9 +153,16 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
             RepliesAsRule(Replies(uow, translation, customers, understanding)),
         )
 
+    # A rule's reply asks translation and customers as messaging itself, for the event's
+    # tenant (a service token from identity, ADR 0026).
+    service_identity = ServiceIdentity.from_env(settings.peers["identity"], verifier)
     runtime.consume(
         RULE_ACTIONS,
-        in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_rule_action(rule_actions)),
+        in_unit_of_work(
+            MessagingUnitOfWork,
+            runtime.outbox,
+            on_rule_action(rule_actions, service_identity.acting_for),
+        ),
     )
     runtime.consume(
         MEMBER_CONTACTS, in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_member_contact)
@@ -202,6 +210,7 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
             working_languages.close,
             webhook_channel.close,
             inbound_identity.close,
+            service_identity.close,
             close_jwks,
         ],
     )

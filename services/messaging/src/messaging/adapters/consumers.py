@@ -11,6 +11,7 @@ rule.action.completed commit with the inbox entry, or not at all.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 from google.protobuf.message import Message as ProtoMessage
@@ -145,11 +146,20 @@ def rule_action_context(event: Event) -> RuleActionContext:
     )
 
 
+ActingFor = Callable[[str], AbstractAsyncContextManager[None]]
+
+
 def on_rule_action(
     actions_of: Callable[[UnitOfWorkFactory[W]], RuleActions],
+    acting_for: ActingFor | None = None,
 ) -> Callable[[UnitOfWorkFactory[W], Event], Awaitable[None]]:
     """rule.action.*: the action applied once through RuleActions, whose use cases run in
-    the consumer's transaction (``actions_of`` builds them over its units of work)."""
+    the consumer's transaction (``actions_of`` builds them over its units of work).
+
+    A reply asks peers (customers for the template's facts, translation for a missing
+    language), which need a caller: it runs as ``acting_for(tenant)``, messaging's own
+    service token for the event's tenant (adapters/service_identity.py); the other
+    actions need no peer and no token."""
 
     async def handle(new_uow: UnitOfWorkFactory[W], event: Event) -> None:
         context = rule_action_context(event)
@@ -157,7 +167,12 @@ def on_rule_action(
         if not context.key.run:
             await actions.record_undecodable(context, "the action event names no run")
             return
-        await actions.apply(context, rule_action_of(event.payload))
+        action = rule_action_of(event.payload)
+        if acting_for is not None and isinstance(action, ReplyAction):
+            async with acting_for(event.tenant_id):
+                await actions.apply(context, action)
+        else:
+            await actions.apply(context, action)
 
     return handle
 
