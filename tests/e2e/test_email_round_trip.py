@@ -61,6 +61,32 @@ def api_key(http: httpx.Client, team: Session, name: str) -> str:
     return str(created["secret"])
 
 
+def email_config(
+    http: httpx.Client, team: Session, smtp_port: int, address: str, display_name: str
+) -> dict[str, Any]:
+    """An e-mail channel config: inbound posted with INBOUND_SECRET and ingested as a new
+    API key, outbound through the test's SMTP server on ``smtp_port`` from ``address``."""
+    return ok(
+        http.post(
+            "/v1/channelConfigs",
+            headers=team.headers,
+            json={
+                "displayName": display_name,
+                "channel": "CHANNEL_EMAIL",
+                "address": address,
+                "secrets": {
+                    "inboundSecret": INBOUND_SECRET,
+                    "ingestApiKey": api_key(http, team, "mail gateway"),
+                    "smtpHost": "127.0.0.1",
+                    "smtpPort": smtp_port,
+                    "smtpSecurity": "SMTP_SECURITY_NONE",
+                    "fromAddress": address,
+                },
+            },
+        )
+    )
+
+
 def _spanish_mail(message_id: str) -> bytes:
     mail = EmailMessage()
     mail["From"] = "Lucía Fernández <lucia@example.es>"
@@ -94,25 +120,7 @@ def test_a_spanish_mail_is_answered_in_english_and_received_in_spanish(
                 json={"replySimilarityThreshold": 0.0},
             )
         )
-        config = ok(
-            http.post(
-                "/v1/channelConfigs",
-                headers=team.headers,
-                json={
-                    "displayName": "Soporte",
-                    "channel": "CHANNEL_EMAIL",
-                    "address": "support@shop.test",
-                    "secrets": {
-                        "inboundSecret": INBOUND_SECRET,
-                        "ingestApiKey": api_key(http, team, "mail gateway"),
-                        "smtpHost": "127.0.0.1",
-                        "smtpPort": port,
-                        "smtpSecurity": "SMTP_SECURITY_NONE",
-                        "fromAddress": "support@shop.test",
-                    },
-                },
-            )
-        )
+        config = email_config(http, team, port, "support@shop.test", "Soporte")
         assert "secrets" not in config
         assert INBOUND_SECRET not in str(config)
         assert set(config["secretsSet"]) >= {"inbound_secret", "ingest_api_key", "smtp_host"}

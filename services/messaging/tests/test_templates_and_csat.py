@@ -35,6 +35,7 @@ from messaging.adapters.tables import (
 )
 from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.csat import CsatService, SurveyDraft
+from messaging.app.csat_invitations import CsatOnClose
 from messaging.app.ports import ServiceUnavailable
 from messaging.app.template_ports import CustomerFacts, TemplateFilter
 from messaging.app.templates import RenderRequest, TemplateRenderer, TemplateService, TemplateUser
@@ -48,6 +49,7 @@ from messaging.domain.csat import (
     SurveyState,
     sign_token,
 )
+from messaging.domain.csat_invitation import INVITATIONS, invitation, survey_link
 from messaging.domain.templates import (
     TemplateBody,
     TemplateContent,
@@ -159,9 +161,8 @@ async def a_conversation(
         customer=customer,
         channel="email",
         store="",
-        status="unread",
         sender_external_id=f"{conversation_id}@example.es",
-        **values,
+        **({"status": "unread"} | values),
     )
     return conversation_id
 
@@ -643,11 +644,28 @@ async def test_a_repeated_request_id_answers_the_first_survey(
     }
 
 
+LINK_BASE = "https://help.example.com/csat/"
+
+
+def test_the_invitation_is_in_the_customers_language_where_messaging_has_it() -> None:
+    link = survey_link(LINK_BASE, "s-1", "v1.abc.def")
+    assert link == "https://help.example.com/csat/s-1?token=v1.abc.def"
+    assert invitation("es-MX", link) == (INVITATIONS["es"].format(link=link), "es")
+    assert invitation("zh-Hans-CN", link)[1] == "zh"
+    assert invitation("pt-BR", link)[1] == "pt"
+    for unknown in ("sw", "", "und", "not a tag!"):
+        assert invitation(unknown, link) == (INVITATIONS["en"].format(link=link), "en")
+    for text in INVITATIONS.values():
+        assert text.count("{link}") == 1
+
+
 async def test_a_closed_conversation_gets_a_survey_when_the_setting_says_so(
     new_uow: NewUow, sessions: Sessions, tenant: str
 ) -> None:
-    conversation_id = await a_conversation(sessions, tenant, assignee="members/m-2")
-    handle = on_status_changed(lambda uow: CsatService(uow, KEY))
+    conversation_id = await a_conversation(
+        sessions, tenant, assignee="members/m-2", language="es", status="closed"
+    )
+    handle = on_status_changed(lambda uow: CsatOnClose(uow, CsatService(uow, KEY), LINK_BASE))
 
     def status_changed(to: int, conversation: str = conversation_id) -> Event:
         payload = messaging_events_pb2.ConversationStatusChanged(
@@ -672,10 +690,75 @@ async def test_a_closed_conversation_gets_a_survey_when_the_setting_says_so(
     await handle(new_uow, status_changed(resources_pb2.CONVERSATION_STATUS_REPLIED))
     await handle(new_uow, status_changed(closed, "no-such-conversation"))
     assert await surveys() == []
+    assert await link_requests(sessions, tenant) == []
     await handle(new_uow, status_changed(closed))
     sent = await surveys()
     assert [(s.conversation_id, s.assignee) for s in sent] == [(conversation_id, "members/m-2")]
     assert sent[0].expires_at - sent[0].sent_at <= timedelta(days=7)
-    # Closed again while one waits for its answer: no second survey.
+    # The link goes out once, in the conversation's language, through the delivery path.
+    (requested,) = await link_requests(sessions, tenant)
+    assert requested.conversation == f"conversations/{conversation_id}"
+    assert requested.language == "es"
+    assert requested.recipient.external_id == f"{conversation_id}@example.es"
+    prefix = f"{LINK_BASE}{sent[0].id}?token="
+    assert prefix in requested.text
+    assert requested.text.startswith(INVITATIONS["es"].split("{link}")[0])
+    token = requested.text.split(prefix, 1)[1].split()[0]
+    async with new_uow() as uow:
+        conversation = await uow.conversations.get(tenant, ALL, conversation_id)
+        message = await uow.conversations.get_message(
+            tenant, conversation_id, requested.message.rsplit("/", 1)[1]
+        )
+    assert conversation is not None
+    assert conversation.status.value == "closed"
+    assert message is not None
+    assert message.sent_by == "system"
+    assert message.delivery_state is not None
+    assert message.delivery_state.value == "queued"
+    # The token in the link answers the survey, once.
+    answered = await CsatService(new_uow, KEY).submit(sent[0].id, token, SurveyResponse(5))
+    assert answered.state is SurveyState.ANSWERED
+    # Closed again (reopened meanwhile): a new survey and link; redelivered: nothing more.
     await handle(new_uow, status_changed(closed))
-    assert len(await surveys()) == 1
+    assert len(await surveys()) == 2
+    assert len(await link_requests(sessions, tenant)) == 2
+    # Closed again while one waits for its answer: no third survey nor link.
+    await handle(new_uow, status_changed(closed))
+    assert len(await surveys()) == 2
+    assert len(await link_requests(sessions, tenant)) == 2
+
+
+async def link_requests(
+    sessions: Sessions, tenant: str
+) -> list[messaging_events_pb2.MessageDeliveryRequested]:
+    return [
+        e  # type: ignore[misc]
+        for t, e in await outbox_events(sessions, tenant)
+        if t == "message.delivery_requested"
+    ]
+
+
+async def test_a_blacklisted_customer_gets_no_link(
+    new_uow: NewUow, sessions: Sessions, tenant: str
+) -> None:
+    conversation_id = await a_conversation(sessions, tenant, customer="customers/cu-black")
+    await fill_row(
+        sessions,
+        customer_snapshots,
+        tenant_id=tenant,
+        customer="customers/cu-black",
+        version=1,
+        blacklisted=True,
+    )
+    async with new_uow() as uow:
+        settings = await uow.settings.get(tenant)
+        await uow.settings.save(
+            replace(settings, send_csat_on_close=True, updated_at=datetime.now(UTC))
+        )
+        await uow.commit()
+    done = await CsatOnClose(new_uow, CsatService(new_uow, KEY), LINK_BASE).on_conversation_closed(
+        tenant, conversation_id
+    )
+    assert done is not None
+    assert done[1] is None
+    assert await link_requests(sessions, tenant) == []

@@ -56,6 +56,7 @@ from messaging.app.channels import (
 )
 from messaging.app.conversations import ConversationService
 from messaging.app.csat import CsatService
+from messaging.app.csat_invitations import CsatOnClose
 from messaging.app.delivery import DeliveryWorker
 from messaging.app.notifications import NotificationEmails, Notifications
 from messaging.app.ports import ChannelAdapter
@@ -126,14 +127,18 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     runtime.consume(
         DELIVERY_FAILURES, in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_delivery_failed)
     )
-    # CSAT: a survey when a conversation closes, if the tenant's settings say so.
+    # CSAT: a survey and its link when a conversation closes, if the tenant's settings say so.
     runtime.consume(
         CLOSED_CONVERSATIONS,
         in_unit_of_work(
             MessagingUnitOfWork,
             runtime.outbox,
             on_status_changed(
-                lambda uow: CsatService(uow, csat_settings.token_key, csat_settings.default_expiry)
+                lambda uow: CsatOnClose(
+                    uow,
+                    CsatService(uow, csat_settings.token_key, csat_settings.default_expiry),
+                    csat_settings.link_base,
+                )
             ),
         ),
     )

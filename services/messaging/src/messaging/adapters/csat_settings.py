@@ -1,4 +1,5 @@
-"""CSAT settings from the environment: the key that signs survey tokens, the default expiry."""
+"""CSAT settings from the environment: the key that signs survey tokens, the default
+expiry, where the survey page behind the customer's link lives."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from crosstalk_common.config import MissingSetting
 
@@ -16,6 +18,8 @@ _MIN_SECRET_BYTES = 32
 class CsatSettings:
     token_key: bytes
     default_expiry: timedelta
+    # The survey page: the link sent is {link_base}/{survey id}?token={token}.
+    link_base: str = "http://localhost:3000/csat"
 
 
 def csat_settings_from_env(environ: Mapping[str, str] | None = None) -> CsatSettings:
@@ -35,6 +39,12 @@ def csat_settings_from_env(environ: Mapping[str, str] | None = None) -> CsatSett
     days = int(days_text) if days_text.isdigit() else 0
     if not 1 <= days <= 90:
         problems.append(f"MESSAGING_CSAT_EXPIRY_DAYS must be 1 to 90, got {days_text!r}")
+    link_base = env.get("MESSAGING_CSAT_LINK_BASE", "") or CsatSettings.link_base
+    parts = urlsplit(link_base)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        problems.append(
+            f"MESSAGING_CSAT_LINK_BASE must be an http(s) URL without a query, got {link_base!r}"
+        )
     if problems:
         raise MissingSetting("; ".join(problems), tuple(problems))
-    return CsatSettings(secret.encode(), timedelta(days=days))
+    return CsatSettings(secret.encode(), timedelta(days=days), link_base)
