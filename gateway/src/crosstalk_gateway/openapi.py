@@ -25,6 +25,9 @@ prints (proto3 JSON):
   value or null, ``google.api.HttpBody`` a raw body;
 * methods in ``gateway.yaml``'s ``auth.public_methods`` need no token, the others a
   bearer token (identity's access token).
+* a 200 response has OpenAPI links to the next steps of its resource's lifecycle
+  (create -> get/update/delete/custom methods, get <-> update -> delete -> get):
+  ``openapi_links.py``.
 
 ``crosstalk-openapi-gen`` (``make gen``) writes ``build/openapi.json``; the gateway
 serves it at ``/openapi.json``.
@@ -47,6 +50,7 @@ from google.api import field_behavior_pb2  # type: ignore[import-untyped, unused
 from google.protobuf import descriptor_pb2
 
 from .descriptors import HttpBinding, api_services, read_descriptor_set
+from .openapi_links import Route, Variable, add_links
 from .settings import GatewayConfigError, load_settings
 
 OPENAPI_VERSION = "3.1.0"
@@ -210,6 +214,7 @@ class _Builder:
         self.public = frozenset(public_methods)
         self.schemas: dict[str, Any] = {STATUS_SCHEMA: _STATUS}
         self._pending: list[str] = []
+        self.routes: list[Route] = []
 
     # -- schemas ------------------------------------------------------------------------
 
@@ -343,7 +348,45 @@ class _Builder:
                     if verb in paths.setdefault(path, {}):
                         raise GatewayConfigError(f"{verb.upper()} {path} is bound twice")
                     paths[path][verb] = operation
+                    self.routes.append(
+                        self._route(operation, path, verb, binding, params, method)
+                    )
         return paths
+
+    def _route(
+        self,
+        operation: dict[str, Any],
+        path: str,
+        verb: str,
+        binding: HttpBinding,
+        params: list[_PathParam],
+        method: descriptor_pb2.MethodDescriptorProto,
+    ) -> Route:
+        """What the link builder needs to know of one operation."""
+        variables = tuple(
+            Variable(
+                field=m.group(1),
+                template=m.group(2) or "*",
+                params=tuple(p.name for p in params if p.field == m.group(1)),
+            )
+            for m in _VARIABLE.finditer(binding.path)
+        )
+        output = method.output_type.lstrip(".")
+        message = self.index.messages.get(output)
+        fields = () if message is None else message.proto.field
+        return Route(
+            operation=operation,
+            path=path,
+            verb=verb,
+            variables=variables,
+            ends_with_variable=binding.path.endswith("}"),
+            output=output,
+            output_fields=tuple(
+                (f.json_name or f.name, f.type_name.lstrip("."))
+                for f in fields
+                if f.type == _T.TYPE_MESSAGE and f.label != _T.LABEL_REPEATED
+            ),
+        )
 
     def _operation(
         self,
@@ -584,6 +627,7 @@ def build_openapi(
     """The OpenAPI 3.1 document of every transcoded ``crosstalk.*`` method."""
     builder = _Builder(descriptor_set, public_methods)
     paths = builder.operations()
+    add_links(builder.routes)
     schemas = dict(sorted(builder.schemas.items()))
     return {
         "openapi": OPENAPI_VERSION,
