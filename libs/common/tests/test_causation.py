@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, Table, select
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, Table, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crosstalk.events.v1 import customer_events_pb2, envelope_pb2
@@ -284,3 +284,49 @@ async def test_a_scoped_batch_handler_gets_the_whole_batch_and_enters_each_event
         trace_ids = [h.get("traceparent", "")[3:35] for h in headers]
     assert trace_ids == [f"{n:032x}" for n in (1, 2, 3)] + [""]
     assert current_causation() is None
+
+
+async def test_a_scoped_batch_handler_s_units_of_work_may_go_without_a_savepoint(
+    engine: AsyncEngine, tables: tuple[Table, Table]
+) -> None:
+    # savepoint=False: the unit of work's rows and events commit with the
+    # consumer's transaction, and no SAVEPOINT is made for it.
+    outbox, inbox = tables
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    async def tag_them(
+        new_uow: Callable[[], SqlUnitOfWork], events: Sequence[Event], within: Within
+    ) -> None:
+        async with new_uow() as uow:
+            for event in events:
+                customer = event.payload.customer  # type: ignore[attr-defined]
+                with within(event):
+                    await uow.emit(TENANT, customer_events_pb2.CustomerTagged(customer=customer))
+            await uow.commit()
+
+    consumer = EventConsumer(
+        None,  # type: ignore[arg-type]
+        session_factory(engine),
+        inbox,
+        SUBSCRIPTION,
+        None,
+        scoped_batch_handler=scoped_batch_in_unit_of_work(
+            SqlUnitOfWork, outbox, tag_them, savepoint=False
+        ),
+    )
+    deliveries = [created("customers/1", RUN), created("customers/2", None)]
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await consumer.process(deliveries)  # type: ignore[arg-type]
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    assert [d.acked for d in deliveries] == [1, 1]
+    assert [(c, run) for _, c, run, _ in await _staged(engine, outbox)] == [
+        ("customers/1", RUN.run),
+        ("customers/2", ""),
+    ]
+    assert statements
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]

@@ -59,12 +59,17 @@ def scoped_batch_in_unit_of_work(
     unit_of_work: type[W],
     outbox: Table,
     handle: Callable[[Callable[[], W], Sequence[Event], Within], Awaitable[None]],
+    *,
+    savepoint: bool = True,
 ) -> ScopedBatchHandler:
     """A consumer scoped batch handler calling ``handle(new_uow, events, within)``
     once for all the batch's new events; its units of work join the consumer's
-    transaction too."""
+    transaction too (``savepoint=False``: without a savepoint each, for a
+    ``handle`` that lets every failure propagate; see ``SqlUnitOfWork``)."""
 
     async def handler(session: AsyncSession, events: Sequence[Event], within: Within) -> None:
-        await handle(lambda: unit_of_work.joining(session, outbox), events, within)
+        await handle(
+            lambda: unit_of_work.joining(session, outbox, savepoint=savepoint), events, within
+        )
 
     return handler

@@ -32,6 +32,10 @@ class SqlUnitOfWork:
     someone else owns (an event consumer's, which also records the event in
     the inbox): it works in a savepoint, so a use case that fails leaves
     nothing behind, and its commit only releases the savepoint.
+    ``joining(..., savepoint=False)`` makes none (two statements less): for a
+    use case whose every failure propagates, so that the owner of the
+    transaction rolls it all back (a consumer's batch handler); leaving it
+    without committing keeps its statements in the transaction.
     """
 
     def __init__(
@@ -41,9 +45,11 @@ class SqlUnitOfWork:
         *,
         after_commit: Callable[[], None] | None = None,
         joined: AsyncSession | None = None,
+        savepoint: bool = True,
     ) -> None:
         if (sessions is None) == (joined is None):
             raise ValueError("give either sessions or a session to join")
+        self._in_savepoint = savepoint
         self._sessions = sessions
         self._outbox = outbox
         self._after_commit = after_commit
@@ -53,8 +59,8 @@ class SqlUnitOfWork:
         self._staged: list[dict[str, Any]] = []
 
     @classmethod
-    def joining(cls, session: AsyncSession, outbox: Table) -> Self:
-        return cls(None, outbox, joined=session)
+    def joining(cls, session: AsyncSession, outbox: Table, *, savepoint: bool = True) -> Self:
+        return cls(None, outbox, joined=session, savepoint=savepoint)
 
     @property
     def session(self) -> AsyncSession:
@@ -66,7 +72,8 @@ class SqlUnitOfWork:
         self._staged = []
         if self._joined is not None:
             self._session = self._joined
-            self._savepoint = await self._joined.begin_nested()
+            if self._in_savepoint:
+                self._savepoint = await self._joined.begin_nested()
             return self
         assert self._sessions is not None
         # The transaction begins with the first statement (the session's
@@ -82,7 +89,7 @@ class SqlUnitOfWork:
     ) -> None:
         session = self.session
         if self._joined is not None:
-            if self._savepoint.is_active:
+            if self._savepoint is not None and self._savepoint.is_active:
                 await self._savepoint.rollback()
             self._session = None
             return
@@ -134,7 +141,8 @@ class SqlUnitOfWork:
         staged, self._staged = self._staged, []
         await write_outbox_rows(self.session, self._outbox, staged)
         if self._joined is not None:
-            await self._savepoint.commit()
+            if self._savepoint is not None:
+                await self._savepoint.commit()
             return  # durable when the owner of the transaction commits
         await self.session.commit()
         if staged and self._after_commit is not None:
