@@ -68,14 +68,19 @@ fmt: setup
 	$(BIN)/ruff format .
 	$(BIN)/buf format -w proto --path proto/crosstalk
 
-# The suite twice: every test on SQLite, then the ones touching databases on PostgreSQL.
-test: test-sqlite test-postgres
+# The suite twice, both passes at once (each waits on its stack, network and
+# databases most of the time, so two cores run both in about the time of the
+# longer one): every test on SQLite, and the ones touching databases on
+# PostgreSQL. Each pass's output is printed in one piece when it ends.
+test: gen $(CHECKOV)
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 test-sqlite: gen $(CHECKOV)
 	CROSSTALK_TEST_DB=sqlite tools/pytest.sh
 
 test-postgres: gen
-	CROSSTALK_TEST_DB=postgres CROSSTALK_TEST_PG_URL=$(PG_URL) tools/pytest.sh libs/common/tests services tests/integration tests/e2e tests/chaos
+	CROSSTALK_TEST_DB=postgres CROSSTALK_TEST_PG_URL=$(PG_URL) tools/pytest.sh -o cache_dir=.pytest_cache/postgres \
+	  libs/common/tests services tests/integration tests/e2e tests/chaos
 
 # Faults under the main job's load (tests/chaos), the long profile, on SQLite then on
 # PostgreSQL (a cluster of the tests' own, which they restart); `make test` runs the
