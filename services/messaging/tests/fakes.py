@@ -17,7 +17,7 @@ from messaging.app.ports import DuplicateMessage, ServiceUnavailable
 from messaging.domain.conversation import Conversation, ConversationLabel
 from messaging.domain.conversation_assignment import Candidate
 from messaging.domain.conversation_projections import CustomerSnapshot, MemberProfile
-from messaging.domain.conversation_state import ConversationState, ConversationStatus
+from messaging.domain.conversation_state import ConversationStatus
 from messaging.domain.events import MessagingEvent
 from messaging.domain.model import Direction, Intent, Message, Sender, Understanding
 
@@ -223,17 +223,10 @@ class InMemoryConversations:
                 joined = replace(c, customer=customer)
                 self._store.conversations[c.id] = joined
                 return joined, False
-        new = Conversation(
-            id=str(uuid.uuid4()),
-            tenant_id=tenant_id,
-            customer=customer,
-            sender=sender,
-            channel_config=channel_config,
-            state=ConversationState(opened_at=at),
-            created_at=at,
-            updated_at=at,
-            last_message_at=at,
-            subject=subject,
+        new = replace(
+            Conversation.opened(
+                str(uuid.uuid4()), tenant_id, customer, sender, channel_config, subject, at
+            ),
             owner_member_id=owner.owner_member_id if owner else "",
             department_id=owner.department_id if owner else "",
         )

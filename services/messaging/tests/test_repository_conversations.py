@@ -23,7 +23,7 @@ from messaging.app.conversations import ConversationService, apply_customer_snap
 from messaging.domain.conversation import Conversation, ConversationLabel, Priority
 from messaging.domain.conversation_assignment import AssignStrategy, Availability
 from messaging.domain.conversation_projections import CustomerSnapshot, MemberProfile
-from messaging.domain.conversation_state import ConversationState, ConversationStatus
+from messaging.domain.conversation_state import ConversationStatus
 from messaging.domain.events import MessageReceived
 from messaging.domain.model import Attachment, Direction, Message, Sender
 
@@ -390,17 +390,8 @@ async def test_join_or_insert_stores_a_new_conversation_or_locks_the_identitys_o
     sender = Sender(Channel.EMAIL, "buyer@example.com")
 
     def opening(customer: str, channel_config: str, subject: str) -> Conversation:
-        fresh = Conversation(
-            id=str(uuid.uuid4()),
-            tenant_id=tenant,
-            customer=customer,
-            sender=sender,
-            channel_config=channel_config,
-            state=ConversationState(opened_at=T0),
-            created_at=T0,
-            updated_at=T0,
-            last_message_at=T0,
-            subject=subject,
+        fresh = Conversation.opened(
+            str(uuid.uuid4()), tenant, customer, sender, channel_config, subject, T0
         )
         return fresh.record_inbound(T0, "de")[0]
 

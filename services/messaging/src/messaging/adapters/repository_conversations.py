@@ -228,17 +228,10 @@ class SqlConversationsRepository:
             if row is not None:
                 labels = await self._labels_of([row.id])
                 return _conversation(row, labels.get(row.id, ())), False
-            new = Conversation(
-                id=str(uuid.uuid4()),
-                tenant_id=tenant_id,
-                customer=customer,
-                sender=sender,
-                channel_config=channel_config,
-                state=ConversationState(opened_at=at),
-                created_at=at,
-                updated_at=at,
-                last_message_at=at,
-                subject=subject,
+            new = replace(
+                Conversation.opened(
+                    str(uuid.uuid4()), tenant_id, customer, sender, channel_config, subject, at
+                ),
                 owner_member_id=owner.owner_member_id if owner else "",
                 department_id=owner.department_id if owner else "",
             )

@@ -12,7 +12,6 @@ from messaging.app.ports import CustomerDirectory, DuplicateMessage
 from messaging.app.settings import InboundTextLimit
 from messaging.app.understanding import TextUnderstanding
 from messaging.domain.conversation import Conversation
-from messaging.domain.conversation_state import ConversationState
 from messaging.domain.events import ConversationOpened, ConversationStatusChanged, MessageReceived
 from messaging.domain.model import Direction, Inbound, Message, Understanding
 
@@ -50,17 +49,14 @@ class MessagingService:
             else Understanding()
         )
         now = utc_now()
-        opening = Conversation(
-            id=str(uuid.uuid4()),
-            tenant_id=tenant_id,
-            customer=customer,
-            sender=inbound.sender,
-            channel_config=inbound.channel_config,
-            state=ConversationState(opened_at=now),
-            created_at=now,
-            updated_at=now,
-            last_message_at=now,
-            subject=inbound.subject,
+        opening = Conversation.opened(
+            str(uuid.uuid4()),
+            tenant_id,
+            customer,
+            inbound.sender,
+            inbound.channel_config,
+            inbound.subject,
+            now,
         )
         # A new conversation is stored with this message counted (one statement); a
         # known one goes through the status machine below and is saved.

@@ -78,6 +78,31 @@ class Conversation:
     department_id: str = ""
     version: int = 1
 
+    @classmethod
+    def opened(
+        cls,
+        id: str,
+        tenant_id: str,
+        customer: str,
+        sender: Sender,
+        channel_config: str,
+        subject: str,
+        at: datetime,
+    ) -> Conversation:
+        """A new conversation of a channel identity, opened at ``at`` (no message yet)."""
+        return cls(
+            id=id,
+            tenant_id=tenant_id,
+            customer=customer,
+            sender=sender,
+            channel_config=channel_config,
+            state=ConversationState(opened_at=at),
+            created_at=at,
+            updated_at=at,
+            last_message_at=at,
+            subject=subject,
+        )
+
     @property
     def status(self) -> ConversationStatus:
         return self.state.status
