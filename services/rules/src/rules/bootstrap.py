@@ -7,7 +7,7 @@ from pathlib import Path
 
 from crosstalk.rules.v1 import rules_service_pb2, rules_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
-from crosstalk_common.bus.use_case_handler import in_unit_of_work
+from crosstalk_common.bus.use_case_handler import in_unit_of_work, scoped_batch_in_unit_of_work
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
@@ -18,7 +18,7 @@ from rules.adapters.consumers import (
     CUSTOMERS,
     MESSAGES,
     WEBHOOKS,
-    on_trigger,
+    on_triggers,
     on_webhook,
 )
 from rules.adapters.grpc_servicer import RulesServicer
@@ -63,11 +63,15 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
 
     enabled_rules = EnabledRules()
     engine = Engine(enabled_rules)
-    triggers = in_unit_of_work(
-        unit_of_work, runtime.outbox, on_trigger(engine, TimerArming(enabled_rules))
+    # One unit of work per batch, without a savepoint: any failure rolls the batch back.
+    triggers = scoped_batch_in_unit_of_work(
+        unit_of_work,
+        runtime.outbox,
+        on_triggers(engine, TimerArming(enabled_rules)),
+        savepoint=False,
     )
     for subscription in (MESSAGES, CONVERSATIONS, CUSTOMERS):
-        runtime.consume(subscription, triggers)
+        runtime.consume(subscription, scoped_batch_handler=triggers)
     transport = HttpxTransport()
     runtime.consume(
         WEBHOOKS,

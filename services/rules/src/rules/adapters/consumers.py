@@ -5,15 +5,18 @@ case or CSAT event) become an ``Occurrence`` (``engine_mapping.occurrence_of``)
 that ``Engine.run`` evaluates; the customer snapshot and conversation facts
 they carry update the projections in the same unit of work. Completed actions
 (messaging's and customers') are recorded on their runs; ``rule.action.webhook``
-is rules' own action, posted by ``WebhookCaller``.
+is rules' own action, posted by ``WebhookCaller``. bootstrap applies a fetched
+batch of these events at once (``on_triggers``, the consumer's scoped batch
+handler), in one unit of work joined to the consumer's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from crosstalk.events.v1 import rule_events_pb2
-from crosstalk_common.bus.consumer import Subscription
+from crosstalk_common.bus.consumer import Subscription, Within
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
@@ -26,7 +29,7 @@ from rules.adapters.engine_mapping import (
 from rules.adapters.timer_mapping import timer_signal_of
 from rules.app.ports import UnitOfWork
 from rules.app.running import Engine
-from rules.app.runs import record_action_outcome
+from rules.app.runs import record_action_outcome_in
 from rules.app.timers import TimerArming
 from rules.app.webhooks import WebhookCaller, WebhookRequest
 
@@ -73,6 +76,27 @@ WEBHOOKS = Subscription(
 )
 
 Handle = Callable[[UnitOfWorkFactory[UnitOfWork], Event], Awaitable[None]]
+BatchHandle = Callable[[UnitOfWorkFactory[UnitOfWork], Sequence[Event], Within], Awaitable[None]]
+
+
+def on_triggers(engine: Engine, timers: TimerArming | None = None) -> BatchHandle:
+    """The new events of a fetched batch (triggers, projections, action outcomes),
+    in order, in ONE unit of work: the tenant's rule revision and settings are
+    read once, the evaluation log written and each rule's counters added once
+    for the batch (issue 14). ``within(event)`` makes the event's processing span
+    and causation current while it is applied, so the events it stages carry
+    them. See ``on_trigger`` for what each event does."""
+
+    async def handle(
+        new_uow: UnitOfWorkFactory[UnitOfWork], events: Sequence[Event], within: Within
+    ) -> None:
+        async with new_uow() as uow:
+            for event in events:
+                with within(event):
+                    await _apply(uow, engine, timers, event)
+            await uow.commit()
+
+    return handle
 
 
 def on_trigger(engine: Engine, timers: TimerArming | None = None) -> Handle:
@@ -80,51 +104,56 @@ def on_trigger(engine: Engine, timers: TimerArming | None = None) -> Handle:
     that only carry a snapshot (blacklisted, merged, deleted) or a conversation
     fact (priority changed) update the projections. With ``timers``, an event
     that starts or ends a time trigger's wait arms or cancels its timers in the
-    same transaction (app/timers.py)."""
+    same transaction (app/timers.py). Completed actions are recorded on their runs."""
+    batch = on_triggers(engine, timers)
 
     async def handle(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
-        if timers is not None:
-            signal = timer_signal_of(event)
-            if signal is not None:
-                await timers.apply(new_uow, event.tenant_id, signal)
-        completed = event.payload
-        if isinstance(
-            completed,
-            rule_events_pb2.RuleActionCompleted | rule_events_pb2.CustomerRuleActionCompleted,
-        ):
-            outcome = action_outcome(completed)
-            if outcome is not None:
-                run, index, status, reason, result = outcome
-                await record_action_outcome(
-                    new_uow, event.tenant_id, run, index, status, error=reason, result=result
-                )
-            return
-        occurrence = occurrence_of(event)
-        if occurrence is not None:
-            await engine.run(new_uow, occurrence)
-            return
-        await _project(new_uow, event)
+        await batch(new_uow, [event], _current)
 
     return handle
 
 
-async def _project(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -> None:
-    payload = event.payload
-    async with new_uow() as uow:
-        conversation = projection_only(event)
-        if conversation is not None:
-            name, customer, facts = conversation
-            at = as_utc(event.envelope.occurred_time.ToDatetime()) or utc_now()
-            await uow.projections.merge_conversation(event.tenant_id, name, customer, facts, at)
-        has_snapshot = "snapshot" in payload.DESCRIPTOR.fields_by_name
-        snapshot = snapshot_of(payload) if has_snapshot else None
-        customer_name = getattr(payload, "customer", "")
-        if snapshot is not None and customer_name:
-            version, customer_facts = snapshot
-            await uow.projections.save_customer(
-                event.tenant_id, customer_name, version, customer_facts
+def _current(_event: Event) -> AbstractContextManager[None]:
+    return nullcontext()  # one event per call: its span and causation are current
+
+
+async def _apply(uow: UnitOfWork, engine: Engine, timers: TimerArming | None, event: Event) -> None:
+    if timers is not None:
+        signal = timer_signal_of(event)
+        if signal is not None:
+            await timers.apply_in(uow, event.tenant_id, signal)
+    completed = event.payload
+    if isinstance(
+        completed,
+        rule_events_pb2.RuleActionCompleted | rule_events_pb2.CustomerRuleActionCompleted,
+    ):
+        outcome = action_outcome(completed)
+        if outcome is not None:
+            run, index, status, reason, result = outcome
+            await record_action_outcome_in(
+                uow, event.tenant_id, run, index, status, error=reason, result=result
             )
-        await uow.commit()
+        return
+    occurrence = occurrence_of(event)
+    if occurrence is not None:
+        await engine.run_in(uow, occurrence)
+        return
+    await _project(uow, event)
+
+
+async def _project(uow: UnitOfWork, event: Event) -> None:
+    payload = event.payload
+    conversation = projection_only(event)
+    if conversation is not None:
+        name, customer, facts = conversation
+        at = as_utc(event.envelope.occurred_time.ToDatetime()) or utc_now()
+        await uow.projections.merge_conversation(event.tenant_id, name, customer, facts, at)
+    has_snapshot = "snapshot" in payload.DESCRIPTOR.fields_by_name
+    snapshot = snapshot_of(payload) if has_snapshot else None
+    customer_name = getattr(payload, "customer", "")
+    if snapshot is not None and customer_name:
+        version, customer_facts = snapshot
+        await uow.projections.save_customer(event.tenant_id, customer_name, version, customer_facts)
 
 
 def on_webhook(caller: WebhookCaller) -> Handle:

@@ -17,6 +17,7 @@ from crosstalk_common.errors import FailedPrecondition, PreconditionViolation
 from crosstalk_common.secrets import Keyring
 from crosstalk_common.visibility import Visibility
 from rules.adapters.customer_scope import visible_customer
+from rules.adapters.revisions import RuleRevisions
 from rules.adapters.tables import (
     STATISTICS_COUNTERS,
     conversation_projections,
@@ -70,7 +71,79 @@ def _run_from_row(row: Any) -> Run:
 # run in the event loop (reads by key; writes inside the consumer's transaction,
 # which holds the write lock since its inbox row), instead of a trip each to
 # aiosqlite's thread (issue 14). On PostgreSQL the mark means nothing.
-_FEW_ROWS = 50
+# The writes are built once, their rows passed as parameters, so that SQLAlchemy
+# compiles each once per process (a multi-row VALUES is compiled on every use).
+_ADD_RUNS = in_the_loop(insert(rule_runs))
+_LOG = {
+    d.dialect.name: in_the_loop(d.insert(evaluation_log).on_conflict_do_nothing())
+    for d in (postgresql, sqlite)
+}
+# Up to this many rows go one statement each in the loop; more go as one executemany
+# (a trip to aiosqlite's thread on SQLite, one round trip on PostgreSQL).
+_FEW_ROWS = 4
+
+
+def _count_upsert(dialect: Any) -> Any:
+    table = rule_hourly_stats
+    statement = dialect.insert(table)
+    return in_the_loop(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.tenant_id, table.c.rule_id, table.c.hour],
+            set_={name: table.c[name] + statement.excluded[name] for name in STATISTICS_COUNTERS},
+        )
+    )
+
+
+_ADD_COUNTS = {d.dialect.name: _count_upsert(d) for d in (postgresql, sqlite)}
+
+
+async def _execute(
+    session: AsyncSession, statement: Any, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """``statement`` for each row: a few one by one (in the loop on SQLite), more at once."""
+    if len(rows) > _FEW_ROWS:
+        await session.execute(statement, list(rows))
+        return
+    for row in rows:
+        await session.execute(statement, row)
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """The rule_runs row of a run (its columns as the engine and the timers write them)."""
+    return {
+        "id": run.id,
+        "tenant_id": run.tenant_id,
+        "rule_id": run.rule_id,
+        "rule_version": run.rule_version,
+        "trigger_event_id": run.trigger_event_id[:36],
+        "customer": run.customer,
+        "explanation": [run.summary],
+        "created_at": run.created_at,
+        "trigger": run.trigger.value,
+        "conversation": run.conversation,
+        "outcome": run.outcome.value,
+        "summary": run.summary,
+        "facts": dict(run.facts),
+        "trace": dict(run.trace) if run.trace is not None else None,
+        "actions": [a.to_json() for a in run.actions],
+        "causation_depth": run.causation_depth,
+        "error": run.error,
+    }
+
+
+def log_row(entry: LoggedTrigger) -> dict[str, Any]:
+    """The evaluation_log row of an entry."""
+    return {
+        "tenant_id": entry.tenant_id,
+        "event_id": entry.event_id,
+        "trigger": entry.trigger.value,
+        "customer": entry.customer,
+        "conversation": entry.conversation,
+        "facts": dict(entry.facts),
+        "occurred_at": entry.occurred_at,
+        "causing_run": entry.causing_run,
+        "causation_depth": entry.causation_depth,
+    }
 
 
 class SqlRunsRepository:
@@ -78,33 +151,7 @@ class SqlRunsRepository:
         self._session = session
 
     async def add_many(self, runs: Sequence[Run]) -> None:
-        if not runs:
-            return
-        statement = insert(rule_runs).values(
-            [
-                {
-                    "id": run.id,
-                    "tenant_id": run.tenant_id,
-                    "rule_id": run.rule_id,
-                    "rule_version": run.rule_version,
-                    "trigger_event_id": run.trigger_event_id[:36],
-                    "customer": run.customer,
-                    "explanation": [run.summary],
-                    "created_at": run.created_at,
-                    "trigger": run.trigger.value,
-                    "conversation": run.conversation,
-                    "outcome": run.outcome.value,
-                    "summary": run.summary,
-                    "facts": dict(run.facts),
-                    "trace": dict(run.trace) if run.trace is not None else None,
-                    "actions": [a.to_json() for a in run.actions],
-                    "causation_depth": run.causation_depth,
-                    "error": run.error,
-                }
-                for run in runs
-            ]
-        )
-        await self._session.execute(in_the_loop(statement) if len(runs) <= _FEW_ROWS else statement)
+        await _execute(self._session, _ADD_RUNS, [run_row(run) for run in runs])
 
     async def get(self, tenant_id: str, run_id: str) -> Run | None:
         row = (
@@ -329,27 +376,21 @@ class SqlProjections:
 
 
 class SqlEvaluationLog:
+    """Entries are kept until the unit of work commits (``flush``): one write for a
+    consumer's whole batch."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._pending: list[dict[str, Any]] = []
 
     async def append(self, entry: LoggedTrigger) -> None:
-        table = evaluation_log
-        statement = (
-            _dialect(self._session)
-            .insert(table)
-            .values(
-                tenant_id=entry.tenant_id,
-                event_id=entry.event_id,
-                trigger=entry.trigger.value,
-                customer=entry.customer,
-                conversation=entry.conversation,
-                facts=dict(entry.facts),
-                occurred_at=entry.occurred_at,
-                causing_run=entry.causing_run,
-                causation_depth=entry.causation_depth,
-            )
-        )
-        await self._session.execute(in_the_loop(statement.on_conflict_do_nothing()))
+        self._pending.append(log_row(entry))
+
+    async def flush(self) -> None:
+        rows, self._pending = self._pending, []
+        if rows:
+            statement = _LOG[self._session.get_bind().dialect.name]
+            await _execute(self._session, statement, rows)
 
     async def between(
         self,
@@ -361,6 +402,7 @@ class SqlEvaluationLog:
         triggers: Sequence[Trigger] = (),
         limit: int = 100_000,
     ) -> list[LoggedTrigger]:
+        await self.flush()
         c = evaluation_log.c
         query = select(evaluation_log).where(
             c.tenant_id == tenant_id,
@@ -387,10 +429,12 @@ class SqlEvaluationLog:
         ]
 
     async def tenants(self) -> list[str]:
+        await self.flush()
         rows = await self._session.execute(select(evaluation_log.c.tenant_id).distinct())
         return [tenant_id for (tenant_id,) in rows]
 
     async def purge(self, tenant_id: str, before: datetime) -> int:
+        await self.flush()
         result: Any = await self._session.execute(
             delete(evaluation_log).where(
                 evaluation_log.c.tenant_id == tenant_id, evaluation_log.c.occurred_at < before
@@ -400,16 +444,24 @@ class SqlEvaluationLog:
 
 
 class SqlStatistics:
+    """Increments are folded in memory until the unit of work commits (``flush``):
+    one write per tenant, rule and hour for a consumer's whole batch."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._pending: dict[tuple[str, str, datetime], dict[Counter, int]] = {}
 
     async def add(
         self, tenant_id: str, hour: datetime, increments: Mapping[str, Mapping[Counter, int]]
     ) -> None:
-        """One statement for every rule of the pass (insert, or add on conflict)."""
-        if not increments:
-            return
-        table = rule_hourly_stats
+        for rule_id, counts in increments.items():
+            folded = self._pending.setdefault((tenant_id, rule_id, hour), {})
+            for counter, amount in counts.items():
+                folded[counter] = folded.get(counter, 0) + amount
+
+    async def flush(self) -> None:
+        """Insert each row of counters, or add to it on conflict."""
+        pending, self._pending = self._pending, {}
         rows = [
             {
                 "tenant_id": tenant_id,
@@ -417,21 +469,16 @@ class SqlStatistics:
                 "hour": hour,
                 **{name: int(counts.get(Counter(name), 0)) for name in STATISTICS_COUNTERS},
             }
-            for rule_id, counts in increments.items()
+            for (tenant_id, rule_id, hour), counts in pending.items()
         ]
-        statement = _dialect(self._session).insert(table).values(rows)
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.tenant_id, table.c.rule_id, table.c.hour],
-            set_={
-                name: table.c[name] + getattr(statement.excluded, name)
-                for name in STATISTICS_COUNTERS
-            },
-        )
-        await self._session.execute(in_the_loop(statement) if len(rows) <= _FEW_ROWS else statement)
+        if rows:
+            statement = _ADD_COUNTS[self._session.get_bind().dialect.name]
+            await _execute(self._session, statement, rows)
 
     async def hours(
         self, tenant_id: str, rule_id: str, start: datetime, end: datetime
     ) -> list[HourCounts]:
+        await self.flush()
         c = rule_hourly_stats.c
         query = select(rule_hourly_stats).where(
             c.tenant_id == tenant_id, c.hour >= start, c.hour < end
@@ -455,9 +502,13 @@ _SECRET_CONTEXT = "rules.webhook_secret"  # noqa: S105 (the sealing context, not
 class SqlSettings:
     """Rule settings; the webhook secret sealed under the keyring (ADR 0015)."""
 
-    def __init__(self, session: AsyncSession, keyring: Keyring | None) -> None:
+    def __init__(
+        self, session: AsyncSession, keyring: Keyring | None, revisions: RuleRevisions | None = None
+    ) -> None:
         self._session = session
         self._keyring = keyring
+        # A change of settings moves the rule revision: the engine keeps them by it.
+        self._revisions = revisions or RuleRevisions(session)
 
     async def get(self, tenant_id: str) -> RuleSettings | None:
         row = (
@@ -521,3 +572,4 @@ class SqlSettings:
         await self._session.execute(
             statement.on_conflict_do_update(index_elements=[rule_settings.c.tenant_id], set_=values)
         )
+        await self._revisions.bump(settings.tenant_id)

@@ -10,14 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.clock import as_utc
 from crosstalk_common.db.keyset import past
-from crosstalk_common.db.revisions import TenantRevisions
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from rules.adapters.condition_reading import (
     segments_from_json,
     segments_to_json,
     stored_condition,
 )
-from rules.adapters.tables import rule_revisions, rule_runs, rules
+from rules.adapters.revisions import RuleRevisions
+from rules.adapters.tables import rule_runs, rules
 from rules.app.ports import RunRecord
 from rules.domain.actions import AddTag, RemoveTag, actions_from_json, actions_to_json
 from rules.domain.model import Rule, TimeTrigger, Trigger
@@ -94,7 +94,6 @@ def rule_row(rule: Rule) -> dict[str, Any]:
 
 
 # Statements run per message event, built once (issue 14).
-_REVISIONS = TenantRevisions(rule_revisions)
 _LAST_FIRED = in_the_loop(
     select(func.max(rule_runs.c.created_at)).where(
         rule_runs.c.tenant_id == bindparam("tenant"),
@@ -106,8 +105,9 @@ _ADD_RUN = in_the_loop(insert(rule_runs))
 
 
 class SqlRulesRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, revisions: RuleRevisions | None = None) -> None:
         self._session = session
+        self._revisions = revisions or RuleRevisions(session)
 
     async def add(self, rule: Rule) -> None:
         await self._session.execute(insert(rules).values(**rule_row(rule)))
@@ -119,10 +119,10 @@ class SqlRulesRepository:
         Every write of a rule must call it: replicas keep a tenant's enabled rules
         until its revision moves (app/enabled_rules.py).
         """
-        await _REVISIONS.bump(self._session, tenant_id)
+        await self._revisions.bump(tenant_id)
 
     async def revision(self, tenant_id: str) -> int:
-        return await _REVISIONS.read(self._session, tenant_id)
+        return await self._revisions.read(tenant_id)
 
     async def get(self, tenant_id: str, rule_id: str) -> Rule | None:
         row = (

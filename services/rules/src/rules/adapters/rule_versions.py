@@ -17,14 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.clock import as_utc
 from crosstalk_common.db.keyset import past
-from crosstalk_common.db.revisions import TenantRevisions
 from rules.adapters.repository import rule_from_row, rule_row
-from rules.adapters.tables import rule_revisions, rule_versions, rules
+from rules.adapters.revisions import RuleRevisions
+from rules.adapters.tables import rule_versions, rules
 from rules.app.ports import RuleFilter
 from rules.domain.model import Rule
 from rules.domain.versions import RuleVersion
 
-_REVISIONS = TenantRevisions(rule_revisions)
 _ORDER = (rules.c.priority, rules.c.created_at, rules.c.id)
 
 
@@ -52,8 +51,9 @@ class _Row(dict[str, Any]):
 
 
 class SqlRuleVersions:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, revisions: RuleRevisions | None = None) -> None:
         self._session = session
+        self._revisions = revisions or RuleRevisions(session)
 
     async def record(self, rule: Rule, *, author: str) -> None:
         await self._session.execute(
@@ -84,7 +84,7 @@ class SqlRuleVersions:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
         await self.record(rule, author=author)
-        await _REVISIONS.bump(self._session, rule.tenant_id)
+        await self._revisions.bump(rule.tenant_id)
         return True
 
     async def delete(self, tenant_id: str, rule_id: str, *, expected_version: int) -> bool:
@@ -97,7 +97,7 @@ class SqlRuleVersions:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
-        await _REVISIONS.bump(self._session, tenant_id)
+        await self._revisions.bump(tenant_id)
         return True
 
     async def versions(
@@ -175,8 +175,12 @@ class SqlRuleVersions:
     async def note_action_outcome(self, tenant_id: str, rule_id: str, *, failed: bool) -> int:
         mine = (rules.c.tenant_id == tenant_id, rules.c.id == rule_id)
         count = rules.c.consecutive_failures + 1 if failed else 0
-        await self._session.execute(update(rules).where(*mine).values(consecutive_failures=count))
-        found = await self._session.scalar(select(rules.c.consecutive_failures).where(*mine))
+        found = await self._session.scalar(
+            update(rules)
+            .where(*mine)
+            .values(consecutive_failures=count)
+            .returning(rules.c.consecutive_failures)
+        )
         return int(found or 0)
 
     async def all_enabled(self, tenant_id: str) -> list[Rule]:

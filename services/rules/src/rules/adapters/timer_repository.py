@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.clock import as_utc, utc_now
+from rules.adapters.engine_repository import log_row, run_row
 from rules.adapters.repository import rule_from_row
 from rules.adapters.tables import (
     conversation_projections,
@@ -215,58 +216,17 @@ class SqlTimers:
         return [(name, dict(facts)) for name, facts in rows]
 
     async def add_runs(self, runs: Sequence[Run]) -> None:
-        # The columns SqlRunsRepository.add_many writes; an executemany here, as
-        # a multi-row VALUES of a thousand runs costs far more to compile.
+        # An executemany, as a multi-row VALUES of a thousand runs costs far more to compile.
         if not runs:
             return
-        await self._session.execute(
-            insert(rule_runs),
-            [
-                {
-                    "id": run.id,
-                    "tenant_id": run.tenant_id,
-                    "rule_id": run.rule_id,
-                    "rule_version": run.rule_version,
-                    "trigger_event_id": run.trigger_event_id[:36],
-                    "customer": run.customer,
-                    "explanation": [run.summary],
-                    "created_at": run.created_at,
-                    "trigger": run.trigger.value,
-                    "conversation": run.conversation,
-                    "outcome": run.outcome.value,
-                    "summary": run.summary,
-                    "facts": dict(run.facts),
-                    "trace": dict(run.trace) if run.trace is not None else None,
-                    "actions": [a.to_json() for a in run.actions],
-                    "causation_depth": run.causation_depth,
-                    "error": run.error,
-                }
-                for run in runs
-            ],
-        )
+        await self._session.execute(insert(rule_runs), [run_row(run) for run in runs])
 
     async def log_many(self, entries: Sequence[LoggedTrigger]) -> None:
         if not entries:
             return
         dialect = postgresql if _is_postgres(self._session) else sqlite
         statement = dialect.insert(evaluation_log).on_conflict_do_nothing()
-        await self._session.execute(
-            statement,
-            [
-                {
-                    "tenant_id": e.tenant_id,
-                    "event_id": e.event_id,
-                    "trigger": e.trigger.value,
-                    "customer": e.customer,
-                    "conversation": e.conversation,
-                    "facts": dict(e.facts),
-                    "occurred_at": e.occurred_at,
-                    "causing_run": e.causing_run,
-                    "causation_depth": e.causation_depth,
-                }
-                for e in entries
-            ],
-        )
+        await self._session.execute(statement, [log_row(e) for e in entries])
 
 
 # --- the kill switch of the crash test ---------------------------------------------------

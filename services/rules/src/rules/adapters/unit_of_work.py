@@ -22,6 +22,7 @@ from rules.adapters.engine_repository import (
 )
 from rules.adapters.mapping import event_pb
 from rules.adapters.repository import SqlRulesRepository
+from rules.adapters.revisions import RuleRevisions
 from rules.adapters.rule_versions import SqlRuleVersions
 from rules.adapters.timer_repository import SqlTimers
 from rules.domain.events import RulesEvent
@@ -54,15 +55,22 @@ class RulesUnitOfWork(SqlUnitOfWork):
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self._carrier, self._writers = None, None
-        self.rules = SqlRulesRepository(self.session)
-        self.rule_versions = SqlRuleVersions(self.session)
+        revisions = RuleRevisions(self.session)
+        self.rules = SqlRulesRepository(self.session, revisions)
+        self.rule_versions = SqlRuleVersions(self.session, revisions)
         self.runs = SqlRunsRepository(self.session)
         self.projections = SqlProjections(self.session)
         self.evaluation_log = SqlEvaluationLog(self.session)
         self.statistics = SqlStatistics(self.session)
-        self.settings = SqlSettings(self.session, self.keyring)
+        self.settings = SqlSettings(self.session, self.keyring, revisions)
         self.timers = SqlTimers(self.session)
         return self
+
+    async def commit(self) -> None:
+        """The log entries and counters kept until now are written first."""
+        await self.evaluation_log.flush()
+        await self.statistics.flush()
+        await super().commit()
 
     async def emit(
         self,

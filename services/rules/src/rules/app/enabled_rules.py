@@ -4,7 +4,10 @@ Running the rules on a message used to read the tenant's enabled rules and parse
 every condition again per event (issue 14). The parsed rules stay in this process
 until the tenant's revision moves: every write of a rule bumps it in the same
 transaction (``RulesRepository.revision``), so a change made through any replica
-is seen by the next event here, at the cost of one read by key.
+is seen by the next event here, at the cost of one read by key (once per unit
+of work: a consumer's batch). The tenant's rule settings (time zone, opening
+hours, holidays for the time facts) are kept the same way: saving them moves
+the revision too.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from rules.app.engine_ports import SettingsRepository
 from rules.app.matcher import CompiledRules
 from rules.app.ports import RulesRepository
 from rules.domain.model import Trigger
+from rules.domain.settings import RuleSettings
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,24 @@ class EnabledRules:
     def __init__(self, *, max_entries: int = 1024) -> None:
         self._max_entries = max_entries
         self._entries: OrderedDict[tuple[str, Trigger], _Cached] = OrderedDict()
+        self._settings: OrderedDict[str, tuple[int, RuleSettings]] = OrderedDict()
+
+    async def settings_of(
+        self, repository: RulesRepository, settings: SettingsRepository, tenant_id: str
+    ) -> RuleSettings:
+        """The tenant's rule settings (the defaults if never saved), read again
+        only when the tenant's revision moved."""
+        revision = await repository.revision(tenant_id)
+        cached = self._settings.get(tenant_id)
+        if cached is not None and cached[0] == revision:
+            self._settings.move_to_end(tenant_id)
+            return cached[1]
+        found = await settings.get(tenant_id) or RuleSettings(tenant_id)
+        self._settings[tenant_id] = (revision, found)
+        self._settings.move_to_end(tenant_id)
+        while len(self._settings) > self._max_entries:
+            self._settings.popitem(last=False)
+        return found
 
     async def of(
         self, repository: RulesRepository, tenant_id: str, trigger: Trigger

@@ -40,7 +40,6 @@ from rules.domain.evaluation import (
 from rules.domain.events import ActionRequested, RuleFired
 from rules.domain.model import Rule, Trigger
 from rules.domain.runs import ActionResult, ActionStatus, Counter, LoggedTrigger, Run, counters_of
-from rules.domain.settings import RuleSettings
 
 # uuid5 namespace of the run ids derived from ``Occurrence.run_key``.
 RUN_KEY_NAMESPACE = uuid.UUID("0b8f3f0e-8a43-4c55-b8a4-6d1c2e9f7a10")
@@ -134,7 +133,7 @@ class Engine:
                     await uow.projections.conversation(tenant_id, occurrence.conversation) or {}
                 )
             facts.update(conversation)
-        settings = await uow.settings.get(tenant_id) or RuleSettings(tenant_id)
+        settings = await self.enabled_rules.settings_of(uow.rules, uow.settings, tenant_id)
         facts.update(time_facts(self._clock(), settings.calendar()))
         facts.update(occurrence.facts)
         return facts

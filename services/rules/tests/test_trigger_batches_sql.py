@@ -1,0 +1,164 @@
+"""A fetched batch of triggering events applied in one unit of work (SQLite and
+PostgreSQL): every event still gets its own run, facts and causation; counters
+are added once per rule for the batch; a rule disabled by an earlier event of
+the batch no longer fires for a later one; saved settings reach the next event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from google.protobuf.message import Message
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crosstalk.events.v1 import customer_events_pb2, envelope_pb2, rule_events_pb2
+from crosstalk_common.bus.consumer import EventConsumer, Subscription
+from crosstalk_common.bus.use_case_handler import scoped_batch_in_unit_of_work
+from crosstalk_common.visibility import Visibility
+from crosstalk_devstack.deliveries import Delivery
+from rules.adapters.consumers import CUSTOMERS, MESSAGES, on_triggers
+from rules.adapters.tables import evaluation_log, inbox, outbox, rule_hourly_stats
+from rules.adapters.unit_of_work import RulesUnitOfWork
+from rules.app.enabled_rules import EnabledRules
+from rules.app.running import Engine
+from rules.app.runs import RunService
+from rules.domain.actions import AddNote, AdjustScore
+from rules.domain.evaluation import Outcome
+from rules.domain.model import Trigger
+from rules.domain.runs import Counter, RunFilter
+from rules.domain.settings import RuleSettings
+from services.rules.tests.test_engine_sql import a_rule, angry, delivery, staged
+
+NewUow = Callable[[], RulesUnitOfWork]
+EVERYONE = Visibility.everything()
+
+
+def batch_consumer(
+    sessions: async_sessionmaker[AsyncSession], subscription: Subscription
+) -> EventConsumer:
+    return EventConsumer(
+        None,  # type: ignore[arg-type]  # process() never touches JetStream
+        sessions,
+        inbox,
+        subscription,
+        None,
+        scoped_batch_handler=scoped_batch_in_unit_of_work(
+            RulesUnitOfWork, outbox, on_triggers(Engine(EnabledRules())), savepoint=False
+        ),
+    )
+
+
+def event_id(one: Delivery) -> str:
+    return envelope_pb2.EventEnvelope.FromString(one.data).event_id
+
+
+async def test_a_batch_runs_each_event_and_counts_once_per_rule(
+    sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str
+) -> None:
+    rule = a_rule(tenant, "any", None, AddNote("x"))
+    async with new_uow() as uow:
+        await uow.rules.add(rule)
+        await uow.commit()
+    customers = [f"customers/b{i}" for i in range(3)]
+    batch = [delivery(tenant, angry(c)) for c in customers]
+    await batch_consumer(sessions, MESSAGES).process(batch)  # type: ignore[arg-type]
+
+    assert [d.acked for d in batch] == [1, 1, 1]
+    runs = await RunService(new_uow).page(
+        tenant, EVERYONE, RunFilter(rule_id=rule.id), after=[], limit=10
+    )
+    assert sorted((r.customer, r.outcome, r.trigger_event_id) for r in runs) == sorted(
+        (c, Outcome.MATCHED, event_id(d)) for c, d in zip(customers, batch, strict=True)
+    )
+    notes = [e for e in await staged(sessions, tenant) if e.type == "rule.action.note"]
+    assert sorted(e.envelope.causing_run for e in notes) == sorted(
+        f"rules/{rule.id}/runs/{r.id}" for r in runs
+    )
+    async with sessions() as session:
+        stats = (
+            await session.execute(
+                select(rule_hourly_stats.c.evaluated, rule_hourly_stats.c.fired).where(
+                    rule_hourly_stats.c.tenant_id == tenant
+                )
+            )
+        ).all()
+        logged = await session.scalar(
+            select(func.count()).where(evaluation_log.c.tenant_id == tenant)
+        )
+    assert [tuple(s) for s in stats] == [(3, 3)]  # one row, added to once
+    assert logged == 3
+
+
+def updated(customer: str) -> customer_events_pb2.CustomerUpdated:
+    return customer_events_pb2.CustomerUpdated(customer=customer, changed_fields=["country"])
+
+
+def failed(run: str) -> rule_events_pb2.CustomerRuleActionCompleted:
+    return rule_events_pb2.CustomerRuleActionCompleted(
+        run=run, action_index=0, outcome=rule_events_pb2.RULE_ACTION_OUTCOME_FAILED, reason="no"
+    )
+
+
+async def test_a_rule_disabled_in_a_batch_does_not_fire_later_in_it(
+    sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str
+) -> None:
+    # Five failed outcomes in a row disable the rule (auto_disable.DEFAULT_FAILURES).
+    rule = a_rule(tenant, "score", None, AdjustScore(1), trigger=Trigger.CUSTOMER_UPDATED)
+    async with new_uow() as uow:
+        await uow.rules.add(rule)
+        await uow.commit()
+    consumer = batch_consumer(sessions, CUSTOMERS)
+    await consumer.process([delivery(tenant, updated(f"customers/u{i}")) for i in range(5)])  # type: ignore[arg-type]
+    runs = await RunService(new_uow).page(
+        tenant, EVERYONE, RunFilter(rule_id=rule.id), after=[], limit=10
+    )
+    assert len(runs) == 5
+
+    outcomes: list[Message] = [failed(f"rules/{rule.id}/runs/{r.id}") for r in runs]
+    # The batch reads the rules (for "early") before they change.
+    payloads = [updated("customers/early"), *outcomes, updated("customers/late")]
+    batch = [delivery(tenant, p) for p in payloads]
+    await consumer.process(batch)  # type: ignore[arg-type]
+
+    async with new_uow() as uow:
+        stored = await uow.rules.get(tenant, rule.id)
+    assert stored is not None
+    assert not stored.enabled
+    late = await RunService(new_uow).page(
+        tenant, EVERYONE, RunFilter(customer="customers/late"), after=[], limit=10
+    )
+    assert late == []
+    early = await RunService(new_uow).page(
+        tenant, EVERYONE, RunFilter(customer="customers/early"), after=[], limit=10
+    )
+    assert [r.outcome for r in early] == [Outcome.MATCHED]
+    (stats,) = await RunService(new_uow).statistics(
+        tenant, EVERYONE, rule.id, start=None, end=None, week=True
+    )
+    assert stats.counts[Counter.ACTIONS_FAILED] == 5
+    assert stats.counts[Counter.FIRED] == 6
+
+
+async def test_saved_settings_reach_the_next_event(
+    sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str
+) -> None:
+    rule = a_rule(tenant, "any", None, AddNote("x"))
+    async with new_uow() as uow:
+        await uow.rules.add(rule)
+        await uow.commit()
+    consumer = batch_consumer(sessions, MESSAGES)
+    await consumer.process([delivery(tenant, angry("customers/before"))])  # type: ignore[list-item]
+    await RunService(new_uow).save_settings(RuleSettings(tenant, time_zone="Asia/Kathmandu"))
+    await consumer.process([delivery(tenant, angry("customers/after"))])  # type: ignore[list-item]
+
+    hours = {}
+    for customer, zone in (("customers/before", "UTC"), ("customers/after", "Asia/Kathmandu")):
+        (run,) = await RunService(new_uow).page(
+            tenant, EVERYONE, RunFilter(customer=customer), after=[], limit=1
+        )
+        now = datetime.fromisoformat(run.facts["time.now"])
+        hours[customer] = (run.facts["time.hour"], now.astimezone(ZoneInfo(zone)).hour)
+    assert hours["customers/before"][0] == hours["customers/before"][1]
+    assert hours["customers/after"][0] == hours["customers/after"][1]
