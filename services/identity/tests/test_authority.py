@@ -201,8 +201,12 @@ async def org(engine: AsyncEngine) -> Org:
         ("auditor", frozenset({"customers.read"}), DataScope.ALL),
         ("role_manager", ROLE_MANAGER, DataScope.DEPARTMENT),
     ]:
+        # the DEPARTMENT roles reach the sub-departments (sales and de) by their own flag
+        subs = scope is DataScope.DEPARTMENT
         role = await env.app.roles.create(
-            admin, Role("", "", key, permissions, scope), sorted(permissions)
+            admin,
+            Role("", "", key, permissions, scope, include_sub_departments=subs),
+            sorted(permissions),
         )
         roles[key] = role.id
     group = await env.app.groups.create(admin, Group("", "", "Night shift"))

@@ -179,7 +179,7 @@ async def test_check_permission_answers_from_the_current_role_and_scope(env: Env
     with pytest.raises(InvalidArgument):
         await env.app.roles.check(actor, principal, "customers.fly", "")
 
-    # the tenant setting decides whether sub-departments are visible
+    # built-in roles follow the tenant's default for sub-departments
     await env.app.tenants.update_settings(
         actor, admin.tenant_id, {"include_sub_departments": False}, ""
     )

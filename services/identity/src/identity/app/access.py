@@ -2,8 +2,9 @@
 
 A member's permissions are their role's plus those of every group they belong
 to; the data scope is the role's. For the DEPARTMENT scope the member sees
-their department and, when the role's include_sub_departments or the tenant's
-setting says so, every department below it. An API key holds its role's
+their department and, when the role's own include_sub_departments says so,
+every department below it (the tenant's setting of that name is only the
+default of new roles: it never widens a role). An API key holds its role's
 permissions and scope, and belongs to no department.
 
 ``caller_access`` is the same for the caller of an action, read afresh from
@@ -38,12 +39,10 @@ def compose_access(
     role: Role | None,
     group_permissions: Iterable[frozenset[str]],
     *,
-    tenant_includes_sub_departments: bool,
     tree: DepartmentTree | None,
 ) -> Access:
-    """A member's access from their role, their groups' permissions, the tenant's
-    include_sub_departments setting and the department tree (needed for the
-    DEPARTMENT scope only)."""
+    """A member's access from their role, their groups' permissions and the
+    department tree (needed for the DEPARTMENT scope only)."""
     permissions: set[str] = set(role.permissions) if role is not None else set()
     for extra in group_permissions:
         permissions |= extra
@@ -51,9 +50,7 @@ def compose_access(
     visible: frozenset[str] = frozenset()
     include = False
     if scope is DataScope.DEPARTMENT:
-        include = tenant_includes_sub_departments or (
-            role is not None and role.include_sub_departments
-        )
+        include = role is not None and role.include_sub_departments
         if member.department_id and tree is not None:
             visible = visible_departments(
                 tree, member.department_id, include_sub_departments=include
@@ -73,25 +70,25 @@ async def member_access(uow: UnitOfWork, member: Member) -> Access:
     tenant = member.tenant_id
     role = await uow.roles.get(tenant, member.role)
     groups = await uow.organisation.groups(tenant, member.groups) if member.groups else []
-    include_setting = False
     tree: DepartmentTree | None = None
-    if role is not None and role.data_scope is DataScope.DEPARTMENT:
-        include_setting = (await uow.tenants.get_settings(tenant)).include_sub_departments
-        if member.department_id:
-            tree = DepartmentTree(await uow.organisation.department_tree(tenant))
-    return compose_access(
-        member,
-        role,
-        (g.permissions for g in groups),
-        tenant_includes_sub_departments=include_setting,
-        tree=tree,
-    )
+    if role is not None and role.data_scope is DataScope.DEPARTMENT and member.department_id:
+        tree = DepartmentTree(await uow.organisation.department_tree(tenant))
+    return compose_access(member, role, (g.permissions for g in groups), tree=tree)
 
 
 def role_access(role: Role | None) -> Access:
     if role is None:
         return NO_ACCESS
-    return Access(role.permissions, role.data_scope, "", frozenset(), role_id=role.id)
+    return Access(
+        role.permissions,
+        role.data_scope,
+        "",
+        frozenset(),
+        role_id=role.id,
+        includes_sub_departments=(
+            role.data_scope is DataScope.DEPARTMENT and role.include_sub_departments
+        ),
+    )
 
 
 async def caller_access(uow: UnitOfWork, actor: Actor, now: datetime) -> Access:

@@ -108,17 +108,10 @@ class ImportService:
         further than the caller (role, department), is an error of that row."""
         tenant = actor.tenant_id
         caller = await caller_access(uow, actor, self.clock())
-        include_setting = (await uow.tenants.get_settings(tenant)).include_sub_departments
         group_permissions: dict[str, frozenset[str]] = {}
 
         def access_of(member: Member, groups: list[frozenset[str]]) -> Access:
-            return compose_access(
-                member,
-                roles.get(member.role),
-                groups,
-                tenant_includes_sub_departments=include_setting,
-                tree=tree,
-            )
+            return compose_access(member, roles.get(member.role), groups, tree=tree)
 
         kept: list[PlannedMember] = []
         errors = list(plan.errors)

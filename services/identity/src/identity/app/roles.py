@@ -53,13 +53,6 @@ def _built_in(role: Role, what: str) -> FailedPrecondition:
     )
 
 
-async def _require_role_within(uow: UnitOfWork, caller: Access, role: Role, what: str) -> None:
-    settings = await uow.tenants.get_settings(role.tenant_id)
-    require_role_within(
-        caller, role, what, tenant_includes_sub_departments=settings.include_sub_departments
-    )
-
-
 @dataclass(frozen=True)
 class CheckResult:
     allowed: bool
@@ -88,7 +81,7 @@ class RoleService:
         actor.require_grantable(role.permissions, "these permissions")
         async with self.new_uow() as uow:
             caller = await caller_access(uow, actor, now)
-            await _require_role_within(uow, caller, role, "create this role")
+            require_role_within(caller, role, "create this role")
             try:
                 await uow.roles.add(role)
             except NameTaken as exc:
@@ -131,7 +124,7 @@ class RoleService:
                 raise _built_in(current, "changed")
             caller = await caller_access(uow, actor, self.clock())
             require_not_own_role(caller, role_id, f"change {name}")
-            await _require_role_within(uow, caller, current, f"change {name}")
+            require_role_within(caller, current, f"change {name}")
             check_etag(etag, current.etag, name)
             changes: dict[str, Any] = {
                 ROLE_ATTRIBUTE[p]: getattr(draft, ROLE_ATTRIBUTE[p]) for p in paths
@@ -142,7 +135,7 @@ class RoleService:
             updated = replace(updated, display_name=updated.display_name.strip())
             validate_role(updated, requested_permissions if "permissions" in paths else [])
             actor.require_grantable(updated.permissions - current.permissions, "these permissions")
-            await _require_role_within(uow, caller, updated, f"change {name} like this")
+            require_role_within(caller, updated, f"change {name} like this")
             try:
                 saved = await uow.roles.save(updated, expected_version=current.version)
             except NameTaken as exc:
@@ -176,7 +169,7 @@ class RoleService:
                 raise _built_in(current, "deleted")
             caller = await caller_access(uow, actor, self.clock())
             require_not_own_role(caller, role_id, f"delete {name}")
-            await _require_role_within(uow, caller, current, f"delete {name}")
+            require_role_within(caller, current, f"delete {name}")
             check_etag(etag, current.etag, name)
             problems: list[PreconditionViolation] = []
             members = await uow.members.count(tenant, role=role_id)

@@ -13,7 +13,12 @@ from crosstalk_common.permissions import BUILT_IN_ROLES
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from identity.app.context import NO_ORIGIN, Actor, Clock, Origin, audit_entry, new_id
 from identity.app.ports import EmailTaken, PasswordHasher, UnitOfWork
-from identity.domain.events import MemberCreated, TenantCreated, TenantSettingsChanged
+from identity.domain.events import (
+    MemberCreated,
+    RoleChanged,
+    TenantCreated,
+    TenantSettingsChanged,
+)
 from identity.domain.lockout import DEFAULT_LOCKOUT, LockoutPolicy
 from identity.domain.model import (
     DEFAULT_LIFETIMES,
@@ -80,6 +85,8 @@ class TenantService:
                         description=template.description,
                         permissions=template.permissions,
                         data_scope=template.data_scope,
+                        # No role says otherwise: the tenant's default applies.
+                        include_sub_departments=settings.include_sub_departments,
                         built_in=True,
                         created_at=now,
                         updated_at=now,
@@ -142,6 +149,8 @@ class TenantService:
             updated.validate(self.lifetimes)
             if not await uow.tenants.save_settings(updated, expected_version=current.version):
                 raise Aborted.etag_mismatch(name)
+            if "include_sub_departments" in changes:
+                await self._built_in_roles_follow(uow, actor, updated.include_sub_departments)
             await uow.audit.add(
                 audit_entry(
                     actor,
@@ -163,3 +172,33 @@ class TenantService:
             )
             await uow.commit()
         return updated
+
+    async def _built_in_roles_follow(
+        self, uow: UnitOfWork, actor: Actor, include_sub_departments: bool
+    ) -> None:
+        """Built-in roles cannot be edited, so the tenant's default is the one way to set
+        whether they reach sub-departments: they take each new value of it (custom
+        roles keep their own)."""
+        now = self.clock()
+        for role in await uow.roles.all(actor.tenant_id):
+            if not role.built_in or role.include_sub_departments == include_sub_departments:
+                continue
+            updated = replace(
+                role,
+                include_sub_departments=include_sub_departments,
+                updated_at=now,
+                version=role.version + 1,
+            )
+            if not await uow.roles.save(updated, expected_version=role.version):
+                raise Aborted.etag_mismatch(f"roles/{role.id}")
+            await uow.audit.add(
+                audit_entry(
+                    actor,
+                    now,
+                    "roles.update",
+                    f"roles/{role.id}",
+                    before=role.snapshot(),
+                    after=updated.snapshot(),
+                )
+            )
+            await uow.emit(actor.tenant_id, RoleChanged(updated, actor.subject))

@@ -105,7 +105,7 @@ def role_scope_beyond(
     A role belongs to no department, so scopes compare by breadth (OWN <
     DEPARTMENT < ALL); a DEPARTMENT role reaching sub-departments is wider
     than a DEPARTMENT caller who does not. ``includes_sub_departments`` is the
-    role's effective value (its own flag or the tenant's setting).
+    role's own flag: the tenant's setting is only the default of new roles.
     """
     if _BREADTH[data_scope] != _BREADTH[caller.data_scope]:
         return _BREADTH[data_scope] > _BREADTH[caller.data_scope]
@@ -116,9 +116,7 @@ def role_scope_beyond(
     )
 
 
-def require_role_within(
-    caller: Access, role: Role, what: str, *, tenant_includes_sub_departments: bool
-) -> None:
+def require_role_within(caller: Access, role: Role, what: str) -> None:
     """PERMISSION_DENIED (``PRIVILEGE_ESCALATION``) unless ``role`` lies within the caller's
     access: its permissions among the caller's, its data scope no wider."""
     missing = sorted(role.permissions - caller.permissions)
@@ -128,7 +126,7 @@ def require_role_within(
             role.permissions,
             f"you cannot {what}: it holds permissions you lack ({', '.join(missing)})",
         )
-    includes = role.include_sub_departments or tenant_includes_sub_departments
+    includes = role.include_sub_departments
     if role_scope_beyond(caller, role.data_scope, includes):
         raise PermissionDenied(
             "",
