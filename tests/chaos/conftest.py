@@ -17,6 +17,7 @@ import pytest
 from crosstalk_devstack.databases import fresh_postgres_database, service_database_urls
 from crosstalk_devstack.stack import SERVICES, Stack, StackConfig
 from tests.chaos.harness import Audit, PrivatePostgres, Profile, Verdict, rule_body
+from tests.chaos.timers import timer_rule_body
 from tests.e2e.rest import Session, ok, sign_up
 
 BACKEND = os.environ.get("CROSSTALK_TEST_DB", "sqlite")
@@ -72,14 +73,18 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
         stack.start()
         with httpx.Client(base_url=config.gateway_url, timeout=30) as http:
             tenant = sign_up(http, "Chaos Co", working_language="en")
-            ok(http.post("/v1/rules", headers=tenant.headers, json=rule_body()))
-        yield Chaos(
-            stack, tenant, Audit(stack, tenant.tenant_id), Profile.from_env(), cluster, unavailable
-        )
+            rule = ok(http.post("/v1/rules", headers=tenant.headers, json=rule_body()))
+            timer = ok(http.post("/v1/rules", headers=tenant.headers, json=timer_rule_body()))
+        audit = Audit(stack, tenant.tenant_id, _id(rule["name"]), _id(timer["name"]))
+        yield Chaos(stack, tenant, audit, Profile.from_env(), cluster, unavailable)
     finally:
         stack.stop()
         if cluster is not None:
             cluster.stop()
+
+
+def _id(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
 
 
 def _cell(counter: object) -> str:
@@ -91,21 +96,27 @@ def chaos_table() -> list[str]:
     if not VERDICTS:
         return []
     lines = [
-        f"chaos under load ({BACKEND}): fault -> messages accepted, lost, duplicated, recovery",
+        f"chaos under load ({BACKEND}): fault -> messages accepted, lost, duplicated, recovery;"
+        " timers fired once / due",
         f"{'fault':<22} {'accepted':>8} {'lost':>5} {'dup':>4} {'back s':>7} {'recovered s':>11}"
-        "  refused (clean) / failures",
+        f" {'timers':>7}  refused (clean) / failures",
     ]
     for v in VERDICTS:
         back = f"{v.back_after:.1f}" if v.back_after is not None else "-"
         recovered = f"{v.recovered_after:.1f}" if v.recovered_after is not None else "never"
+        timers = f"{v.timers_fired_once}/{v.timers}"
         lines.append(
             f"{v.fault:<22} {v.accepted:>8} {v.lost_count:>5} {v.duplicated_count:>4}"
-            f" {back:>7} {recovered:>11}  {_cell(v.refused)} / {_cell(v.failures)}"
+            f" {back:>7} {recovered:>11} {timers:>7}  {_cell(v.refused)} / {_cell(v.failures)}"
         )
-        for effect, ids in {**v.lost}.items():
-            lines.append(f"    lost {effect}: {len(ids)} (e.g. {', '.join(ids[:3])})")
-        for effect, keys in v.duplicated.items():
-            lines.append(f"    duplicated {effect}: {len(keys)} (e.g. {', '.join(keys[:3])})")
+        for what, found in (
+            ("lost", v.lost),
+            ("duplicated", v.duplicated),
+            ("never fired:", v.timers_missing),
+            ("fired twice or wrongly:", v.timers_doubled),
+        ):
+            for effect, ids in found.items():
+                lines.append(f"    {what} {effect}: {len(ids)} (e.g. {', '.join(ids[:3])})")
         for kind, sample in v.samples.items():
             lines.append(f"    first {kind}: {sample[:160]!r}")
     return lines

@@ -12,6 +12,9 @@ Each request has a client timeout (the whole call); a timeout, a connection erro
 any status other than 200, 429 or 503 is a failure: the gateway must answer, and when
 it cannot serve it must refuse cleanly.
 
+Every fifth message comes over web chat and starts a durable "no agent reply" timer
+that must fire exactly once (tests/chaos/timers.py).
+
 The audit reads the services' databases directly (SQLite files or PostgreSQL), so it
 sees duplicates an API might hide.
 """
@@ -42,9 +45,16 @@ from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.bus.envelope import read_event
 from crosstalk_devstack.ports import free_port, wait_for_port
 from crosstalk_devstack.stack import Stack
+from tests.chaos.timers import (
+    TIMER_CHANNEL,
+    TimerEffects,
+    has_timer,
+    read_timer_effects,
+)
 
 TAG = "after-sales"
 SCORE_DELTA = 5
+NOTE = "Refund asked: check the order."
 CLEAN_REFUSALS = frozenset({429, 503})
 
 
@@ -77,7 +87,7 @@ def rule_body() -> dict[str, Any]:
         "actions": [
             {"addTag": {"tags": [TAG]}},
             {"adjustScore": {"delta": str(SCORE_DELTA), "reason": "asked for a refund"}},
-            {"addNote": {"text": "Refund asked: check the order."}},
+            {"addNote": {"text": NOTE}},
         ],
     }
 
@@ -91,6 +101,7 @@ class Sent:
     kind: str = ""  # what went wrong, for the report
     customer: str = ""  # customer id, when accepted
     answered_in: float = 0.0
+    timer: bool = False  # a web chat message: its no-reply timer must fire once
 
 
 @dataclass
@@ -129,11 +140,13 @@ async def open_loop(
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(entry: Sent, n: int) -> None:
+        sender = (
+            {"channel": TIMER_CHANNEL, "externalId": f"visitor-{run.prefix}-{n}"}
+            if entry.timer
+            else {"channel": "CHANNEL_EMAIL", "externalId": f"buyer-{run.prefix}-{n}@shop.test"}
+        )
         body = {
-            "sender": {
-                "channel": "CHANNEL_EMAIL",
-                "externalId": f"buyer-{run.prefix}-{n}@shop.test",
-            },
+            "sender": sender,
             "senderDisplayName": f"Buyer {n}",
             "text": f"Hello, parcel {n} arrived broken. I would like a refund, please.",
             "externalId": entry.external_id,
@@ -161,7 +174,7 @@ async def open_loop(
         delay = at - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        entry = Sent(f"{run.prefix}-{n}", at)
+        entry = Sent(f"{run.prefix}-{n}", at, timer=has_timer(n))
         run.sent.append(entry)
         if len(tasks) >= max_in_flight:
             entry.kind = "client: in-flight cap"
@@ -215,8 +228,10 @@ def _tail(name: str) -> str:
 
 
 class Audit:
-    def __init__(self, stack: Stack, tenant_id: str) -> None:
+    def __init__(self, stack: Stack, tenant_id: str, rule_id: str, timer_rule_id: str) -> None:
         self.tenant = tenant_id
+        self.rule_id = rule_id  # the refund rule's
+        self.timer_rule_id = timer_rule_id
         self.db = {s: Database(stack.config.database_url(s)) for s in ("messaging", "rules")}
         self.db["customers"] = Database(stack.config.database_url("customers"))
         self._tagged_seen: dict[str, int] = {}  # outbox id -> 0/1 (is ours)
@@ -240,8 +255,9 @@ class Audit:
                 _tail(c): n
                 for c, n in messaging.rows(
                     "SELECT customer, count(*) FROM messages WHERE tenant_id = %s"
-                    " AND internal_note = TRUE AND sent_by LIKE 'rules/%%' GROUP BY customer",
+                    " AND internal_note = TRUE AND text = %s GROUP BY customer",
                     t,
+                    NOTE,
                 )
             }
         )
@@ -250,8 +266,9 @@ class Audit:
                 _tail(c): n
                 for c, n in rules.rows(
                     "SELECT customer, count(*) FROM rule_runs WHERE tenant_id = %s"
-                    " AND outcome = 'matched' GROUP BY customer",
+                    " AND rule_id = %s AND outcome = 'matched' GROUP BY customer",
                     t,
+                    self.rule_id,
                 )
             }
         )
@@ -278,6 +295,15 @@ class Audit:
         )
         self._read_tagged_events()
         return Effects(stored, runs, tags, Counter(self._tagged), scores, notes)
+
+    def timer_effects(self) -> TimerEffects:
+        return read_timer_effects(
+            self.tenant,
+            self.timer_rule_id,
+            rules=self.db["rules"],
+            customers=self.db["customers"],
+            messaging=self.db["messaging"],
+        )
 
     def _read_tagged_events(self) -> None:
         """customer.tagged rows of customers' outbox (each staged event once, published
@@ -308,6 +334,10 @@ class Verdict:
     recovered_after: float | None  # heal -> every message accepted so far fully in place
     lag: dict[str, int]
     samples: dict[str, str] = field(default_factory=dict)
+    timers: int = 0  # accepted web chat messages: timers that had to fire
+    timers_fired_once: int = 0  # of those, the ones with each effect exactly once
+    timers_missing: dict[str, list[str]] = field(default_factory=dict)  # effect -> messages
+    timers_doubled: dict[str, list[str]] = field(default_factory=dict)  # effect -> messages
 
     @property
     def lost_count(self) -> int:

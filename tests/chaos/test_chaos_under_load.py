@@ -10,9 +10,12 @@ each test does one thing to the platform:
 
 Then, for that fault's messages: every one Envoy accepted (200) is stored once, its
 rule fired once (one run, one tag, one ``customer.tagged`` event, one score change,
-one note), every consumer's lag is back to 0, and the gateway answered every request
-with 200, 429 or 503 in time (a client timeout is a failure, never a hang). The
-figures go into the table printed at the end of the run (``conftest.chaos_table``).
+one note), every timer fired once (each web chat conversation's "no agent reply"
+timer: one run, one score change, one note; none for the e-mail ones:
+tests/chaos/timers.py), every consumer's lag is back to 0, and the gateway answered
+every request with 200, 429 or 503 in time (a client timeout is a failure, never a
+hang). The figures go into the table printed at the end of the run
+(``conftest.chaos_table``).
 
 ``make chaos`` runs the long profile (``CROSSTALK_CHAOS_PROFILE=long``); the suite
 (CI) runs the short one.
@@ -38,6 +41,7 @@ from tests.chaos.harness import (
     open_loop,
     watch_recovery,
 )
+from tests.chaos.timers import timers_missing_and_doubled
 from tests.e2e.rest import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -84,20 +88,28 @@ async def _under_load(chaos: Chaos, fault: str, inject: Step, heal: Step) -> Ver
         finally:
             if not load.done():
                 load.cancel()
-    # Everything accepted has had its chance: the whole run must now be in place.
+    # Everything accepted has had its chance: the whole run must now be in place, and
+    # every timer due (the last ones a few seconds after the load) must have fired.
     deadline = loop.time() + profile.recovery_limit
     while True:
         effects = await asyncio.to_thread(chaos.audit.effects, run.prefix)
         lost, doubled = missing_and_doubled(run, effects, run.accepted)
+        timer_effects = await asyncio.to_thread(chaos.audit.timer_effects)
+        timers_missing, _ = timers_missing_and_doubled(run.accepted, timer_effects)
         lag = await lag_of(nc)
-        if (not lost and all(v == 0 for v in lag.values())) or loop.time() > deadline:
+        settled = not lost and not timers_missing and all(v == 0 for v in lag.values())
+        if settled or loop.time() > deadline:
             break
         await asyncio.sleep(0.5)
-    await asyncio.sleep(2)  # late redeliveries would show now
+    await asyncio.sleep(2)  # late redeliveries (and second firings) would show now
     effects = await asyncio.to_thread(chaos.audit.effects, run.prefix)
     lost, doubled = missing_and_doubled(run, effects, run.accepted)
+    timer_effects = await asyncio.to_thread(chaos.audit.timer_effects)
+    timers_missing, timers_doubled = timers_missing_and_doubled(run.accepted, timer_effects)
     lag = await lag_of(nc)
     await nc.close()
+    timed = [s for s in run.accepted if s.timer]
+    wrong = {m for ids in (*timers_missing.values(), *timers_doubled.values()) for m in ids}
     after_heal = [s for s in run.accepted if s.scheduled >= healed]
     verdict = Verdict(
         fault=fault,
@@ -110,6 +122,10 @@ async def _under_load(chaos: Chaos, fault: str, inject: Step, heal: Step) -> Ver
         recovered_after=recovered,
         lag={k: v for k, v in lag.items() if v},
         samples=run.samples,
+        timers=len(timed),
+        timers_fired_once=len([s for s in timed if s.external_id not in wrong]),
+        timers_missing=timers_missing,
+        timers_doubled=timers_doubled,
     )
     VERDICTS.append(verdict)
     return verdict
@@ -122,6 +138,9 @@ def _check(verdict: Verdict) -> None:
     )
     assert not verdict.duplicated, f"duplicated: {verdict.duplicated}"
     assert not verdict.lost, f"accepted but lost: { {k: len(v) for k, v in verdict.lost.items()} }"
+    assert verdict.timers > 0, "no timer was armed (no web chat message accepted)"
+    assert not verdict.timers_missing, f"timers that never fired: {verdict.timers_missing}"
+    assert not verdict.timers_doubled, f"timers fired twice or wrongly: {verdict.timers_doubled}"
     assert not verdict.lag, f"consumer lag did not drain: {verdict.lag}"
     assert verdict.recovered_after is not None, "the backlog was not caught up in time"
 
