@@ -7,7 +7,11 @@ from pathlib import Path
 
 from crosstalk.customers.v1 import customers_service_pb2, customers_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
-from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work, in_unit_of_work
+from crosstalk_common.bus.use_case_handler import (
+    batch_in_unit_of_work,
+    in_unit_of_work,
+    scoped_batch_in_unit_of_work,
+)
 from crosstalk_common.config import parse_bool
 from crosstalk_common.db.engine import write_slice_seconds, writers_at_once
 from crosstalk_common.grpc.auth import full_method_names
@@ -20,7 +24,7 @@ from customers.adapters.consumers import (
     RULE_ACTIONS,
     TENANT_SETTINGS,
     on_messages,
-    on_rule_action,
+    on_rule_actions,
     on_tenant_settings,
 )
 from customers.adapters.filter_index.index import FilterIndex
@@ -107,13 +111,18 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
 
     on_scorable_event = on_scorable_events(EnabledScoreRules())
     for subscription, use_case in (
-        (RULE_ACTIONS, on_rule_action),
         (TENANT_SETTINGS, on_tenant_settings),
         *((s, on_scorable_event) for s in score_rule_subscriptions()),
     ):
         runtime.consume(
             subscription, in_unit_of_work(CustomersUnitOfWork, runtime.outbox, use_case)
         )
+    runtime.consume(
+        RULE_ACTIONS,
+        scoped_batch_handler=scoped_batch_in_unit_of_work(
+            CustomersUnitOfWork, runtime.outbox, on_rule_actions
+        ),
+    )
     runtime.consume(
         MESSAGES,
         batch_handler=batch_in_unit_of_work(CustomersUnitOfWork, runtime.outbox, on_messages),

@@ -2,7 +2,9 @@
 actions, messages from customers, tenant limits.
 
 bootstrap runs each through ``in_unit_of_work`` (messages, a fetched batch at
-once, through ``batch_in_unit_of_work``): the use case's unit of work joins
+once, through ``batch_in_unit_of_work``; rule actions, a fetched batch at once
+whatever their rule runs, through ``scoped_batch_in_unit_of_work``): the use
+case's unit of work joins
 the consumer's transaction, which also records the event in the inbox,
 so its rows, timeline and events commit with the inbox entry (a redelivered
 event is skipped) or not at all.
@@ -17,7 +19,7 @@ from crosstalk.common.v1 import lifecycle_stage_pb2
 from crosstalk.events.v1 import identity_events_pb2, messaging_events_pb2, rule_events_pb2
 from crosstalk_common.api.resource_names import resource_id
 from crosstalk_common.api.timestamps import from_timestamp
-from crosstalk_common.bus.consumer import Subscription
+from crosstalk_common.bus.consumer import Subscription, Within
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
@@ -25,6 +27,7 @@ from customers.adapters.mapping import stage_from_pb
 from customers.app.activity import CustomerActivity, ReceivedMessage
 from customers.app.ports import UnitOfWork
 from customers.app.rule_actions import RuleAction, RuleActions
+from customers.app.rule_tagging import TagRequest, add_tags_together
 from customers.app.tenant_settings import keep_filter_condition_limit
 from customers.domain.events import RuleActionOutcome
 
@@ -99,6 +102,53 @@ async def on_rule_action(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -
             except InvalidArgument:
                 stage = None
         await actions.stage(action, stage)
+
+
+async def on_rule_actions(
+    new_uow: UnitOfWorkFactory[UnitOfWork], events: Sequence[Event], within: Within
+) -> None:
+    """rule.action.*, a fetched batch at once: consecutive tag actions on distinct
+    customers are applied together (``app/rule_tagging.py``, one unit of work
+    for them all), any other action alone as ``on_rule_action`` applies it; in
+    the order delivered, each inside its event's scope (its trace and causation).
+
+    A customer's second action starts a new group: each event's snapshot then
+    shows the customer as that action left them, as one at a time would."""
+    together: dict[str, TagRequest] = {}  # by customer
+    for event in events:
+        request = _tag_request(event, within)
+        if request is not None and request.action.customer_id not in together:
+            together[request.action.customer_id] = request
+            continue
+        await add_tags_together(new_uow, list(together.values()))
+        together = {}
+        if request is not None:
+            together[request.action.customer_id] = request
+            continue
+        with within(event):
+            await on_rule_action(new_uow, event)
+    await add_tags_together(new_uow, list(together.values()))
+
+
+def _tag_request(event: Event, within: Within) -> TagRequest | None:
+    """A rule.action.tag naming a customer, as the batch applies it; None for any other."""
+    payload = event.payload
+    if not isinstance(payload, rule_events_pb2.RuleActionTagRequested):
+        return None
+    try:
+        customer_id = _customer_id(payload.customer)
+    except InvalidArgument:
+        return None  # reported FAILED by on_rule_action
+    action = RuleAction(
+        tenant_id=event.tenant_id,
+        rule=payload.rule,
+        run=payload.run,
+        action_index=payload.action_index,
+        action_type=event.type,
+        customer_id=customer_id,
+        cause_event_id=event.event_id,
+    )
+    return TagRequest(action, list(payload.tag_labels), lambda: within(event))
 
 
 def _received_message(event: Event) -> ReceivedMessage | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import Executable
 
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.conditions.model import Node
@@ -117,6 +118,16 @@ _NOW = bindparam("one_now", type_=customers.c.updated_at.type)
 _BUMP_VERSION = in_the_loop(
     update(customers).where(_ONE).values(version=customers.c.version + 1, updated_at=_NOW)
 )
+# Many customers' tags changed (a batch of rule actions), run with many: each
+# customer's version up by its number of changes.
+_BUMP_VERSION_BY = in_the_loop(
+    update(customers)
+    .where(_ONE)
+    .values(
+        version=customers.c.version + bindparam("one_changes", type_=customers.c.version.type),
+        updated_at=_NOW,
+    )
+)
 # The stage (SetLifecycleStage), if the version is still the one read.
 _SAVE_STAGE = in_the_loop(
     update(customers)
@@ -157,6 +168,16 @@ _IDENTITY_OWNER = in_the_loop(
     )
 )
 _FEW_KEYS = 8
+
+
+async def _execute_rows(
+    session: AsyncSession, statement: Executable, rows: list[dict[str, Any]]
+) -> None:
+    """``statement`` run for each row, in one go: a single row as a plain execute,
+    which a statement marked ``in_the_loop`` may run in the event loop on SQLite
+    (a run with many makes its trip)."""
+    if rows:
+        await session.execute(statement, rows[0] if len(rows) == 1 else rows)
 
 
 def _one(tenant_id: str, customer_id: str, **more: Any) -> dict[str, Any]:
@@ -343,6 +364,29 @@ class SqlCustomerRepository:
             await self._session.execute(_BUMP_VERSION, _one(tenant_id, customer_id, one_now=now))
         return new
 
+    async def add_new_tags(
+        self, tenant_id: str, changes: Sequence[tuple[str, frozenset[str]]]
+    ) -> None:
+        """Tags customers do not have yet (the caller read them in this transaction),
+        each (customer, tags) one change: all the rows in one INSERT run, each
+        customer's version up by its number of changes in one UPDATE run (in id
+        order, so two transactions lock the rows in the same order)."""
+        if not changes:
+            return
+        now = utc_now()
+        rows = [
+            {"customer_id": cid, "tenant_id": tenant_id, "tag": t, "created_at": now}
+            for cid, tags in changes
+            for t in sorted(tags)
+        ]
+        await _execute_rows(self._session, _ADD_TAG, rows)
+        counts = Counter(cid for cid, _ in changes)
+        await _execute_rows(
+            self._session,
+            _BUMP_VERSION_BY,
+            [_one(tenant_id, cid, one_now=now, one_changes=counts[cid]) for cid in sorted(counts)],
+        )
+
     async def remove_tags(
         self, tenant_id: str, customer_id: str, tags: frozenset[str]
     ) -> frozenset[str]:
@@ -407,8 +451,7 @@ class SqlCustomerRepository:
 
     async def add_timeline_entries(self, entries: Sequence[TimelineEntry]) -> None:
         """All the entries in one INSERT run (executemany)."""
-        if entries:
-            await self._session.execute(insert(timeline), [timeline_row(e) for e in entries])
+        await _execute_rows(self._session, _ADD_TIMELINE, [timeline_row(e) for e in entries])
 
     async def timeline(
         self,

@@ -131,16 +131,20 @@ class RuleActions:
         self, action: RuleAction, outcome: RuleActionOutcome, reason: str = "", result: str = ""
     ) -> None:
         async with self.new_uow() as uow:
-            await uow.emit(
-                action.tenant_id,
-                RuleActionCompleted(
-                    rule=action.rule,
-                    run=action.run,
-                    action_index=action.action_index,
-                    action_type=action.action_type,
-                    outcome=outcome,
-                    reason=reason[:500],
-                    result=result,
-                ),
-            )
+            await uow.emit(action.tenant_id, completed(action, outcome, reason, result))
             await uow.commit()
+
+
+def completed(
+    action: RuleAction, outcome: RuleActionOutcome, reason: str = "", result: str = ""
+) -> RuleActionCompleted:
+    """customer.rule_action_completed: how the action went."""
+    return RuleActionCompleted(
+        rule=action.rule,
+        run=action.run,
+        action_index=action.action_index,
+        action_type=action.action_type,
+        outcome=outcome,
+        reason=reason[:500],
+        result=result,
+    )

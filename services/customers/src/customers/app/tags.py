@@ -106,15 +106,9 @@ async def change_tags(
         t.id: t.display_name for t in (await tags.tags(tenant_id, set(removed))).values()
     }
     if added:
-        names = [tag_name(t) for t in sorted(added)]
+        event, summary, details = tagged(customer.id, added, labels, cause_event_id)
         await record(
-            customers,
-            emit,
-            customer,
-            CustomerTagged(customer.id, tuple(sorted(added)), cause_event_id),
-            summary="Tagged " + ", ".join(sorted(labels.get(t, t) for t in added)),
-            actor=actor,
-            details={"tags": names},
+            customers, emit, customer, event, summary=summary, actor=actor, details=details
         )
     if removed:
         names = [tag_name(t) for t in sorted(removed)]
@@ -128,6 +122,16 @@ async def change_tags(
             details={"tags": names},
         )
     return TagChange(added, removed)
+
+
+def tagged(
+    customer_id: str, added: frozenset[str], labels: dict[str, str], cause_event_id: str
+) -> tuple[CustomerTagged, str, dict[str, object]]:
+    """customer.tagged for tags a customer did not have, with its timeline
+    summary and details (``labels``: display names by tag id)."""
+    summary = "Tagged " + ", ".join(sorted(labels.get(t, t) for t in added))
+    details: dict[str, object] = {"tags": [tag_name(t) for t in sorted(added)]}
+    return CustomerTagged(customer_id, tuple(sorted(added)), cause_event_id), summary, details
 
 
 async def resolve_display_names(tags: TagRepository, tenant_id: str, names: list[str]) -> list[Tag]:

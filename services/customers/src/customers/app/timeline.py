@@ -27,19 +27,33 @@ async def record(
     """Emit an event about a customer and add it to their timeline (same transaction)."""
     event_id = await emit(customer.tenant_id, payload)
     await customers.add_timeline(
-        TimelineEntry(
-            event_id=event_id,
-            tenant_id=customer.tenant_id,
-            customer_id=customer.id,
-            type=payload.type,
-            occurred_at=utc_now(),
-            summary=summary,
-            actor=actor,
-            resource=f"customers/{customer.id}",
-            details=details or {},
-        )
+        timeline_entry(customer, event_id, payload, summary=summary, actor=actor, details=details)
     )
     return event_id
+
+
+def timeline_entry(
+    customer: Customer,
+    event_id: str,
+    payload: CustomerEvent,
+    *,
+    summary: str,
+    actor: str,
+    details: dict[str, object] | None = None,
+) -> TimelineEntry:
+    """The timeline's row for an event about a customer (``record`` writes it at
+    once; a batch writes many in one statement)."""
+    return TimelineEntry(
+        event_id=event_id,
+        tenant_id=customer.tenant_id,
+        customer_id=customer.id,
+        type=payload.type,
+        occurred_at=utc_now(),
+        summary=summary,
+        actor=actor,
+        resource=f"customers/{customer.id}",
+        details=details or {},
+    )
 
 
 @dataclass(frozen=True)
