@@ -93,9 +93,12 @@ class CustomersUnitOfWork(SqlUnitOfWork):
         *,
         after_commit: Callable[[], None] | None = None,
         joined: AsyncSession | None = None,
+        savepoint: bool = True,
         filter_index: FilterIndex | None = None,
     ) -> None:
-        super().__init__(sessions, outbox, after_commit=after_commit, joined=joined)
+        super().__init__(
+            sessions, outbox, after_commit=after_commit, joined=joined, savepoint=savepoint
+        )
         self._filter_index = filter_index
         self._pending: list[_Pending] = []
 
