@@ -154,18 +154,19 @@ def test_with_the_setting_off_closing_sends_nothing(stack: Stack) -> None:
             "conversation"
         ]
         _close(http, team, conversation)
-        # A survey would be there before its link could be: give the consumer its time by
-        # waiting for a later event of the same stream to be handled (a second conversation
-        # closed with the setting on).
-        _send_csat_on_close(http, team)
-        later = customer_writes(http, team, "luego@example.es", "Hola otra vez.")["conversation"]
-        _close(http, team, later)
+        # Nothing to wait for when nothing happens: wait instead for a later close of the
+        # same stream to be handled, one of another tenant whose setting is on (the
+        # consumer reads a tenant's setting when it handles the event).
+        other = sign_up(http, "Con Encuestas", working_language="en")
+        _send_csat_on_close(http, other)
+        later = customer_writes(http, other, "luego@example.es", "Hola otra vez.")["conversation"]
+        _close(http, other, later)
         eventually(
             lambda: ok(
-                http.get("/v1/csatSurveys", headers=team.headers, params={"conversation": later})
+                http.get("/v1/csatSurveys", headers=other.headers, params={"conversation": later})
             ).get("csatSurveys"),
-            timeout=30,
-            what="the survey of the later conversation",
+            timeout=60,
+            what="the survey of the other tenant's conversation",
         )
         first = ok(
             http.get("/v1/csatSurveys", headers=team.headers, params={"conversation": conversation})
