@@ -38,8 +38,6 @@ _BLANK = ("",) * len(DIM_NAMES)
 _DEPARTMENT = Dimension.DEPARTMENT.value
 
 Dims = tuple[tuple[str, str], ...]
-# A row's identity within a tenant, measure and hour, and its scope columns.
-_Shape = tuple[str, tuple[Any, ...]]
 
 
 def _values(dims: Dims) -> tuple[str, ...]:
@@ -71,18 +69,6 @@ class MeasureRows:
     facts: list[tuple[Any, ...]]
 
 
-class _Shapes(dict[tuple[str, str, str, str, Dims], _Shape]):
-    """Each row shape's key and scope columns, worked out once per batch."""
-
-    def __missing__(self, shape: tuple[str, str, str, str, Dims]) -> _Shape:
-        kind, owner, department_id, tag, dims = shape
-        found = self[shape] = (
-            _dims_key(kind, owner, department_id, dims, tag),
-            (kind, owner, department_id, tag, *_values(dims)),
-        )
-        return found
-
-
 def _shapes(o: Observation, department_id: str) -> list[tuple[str, str, str, str, Dims]]:
     """The rows (kind, owner, department, tag, dimensions) ``o`` adds to."""
     kinds = ROW_KINDS[o.measure]
@@ -106,33 +92,77 @@ def _shapes(o: Observation, department_id: str) -> list[tuple[str, str, str, str
     return out
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """What every observation of one measure, owner, dimensions and tags adds to."""
+
+    department_id: str
+    values: tuple[str, ...]  # the row dimensions in column order (drill-down rows)
+    shapes: tuple[tuple[str, tuple[Any, ...]], ...]  # (dims key, scope columns) per row
+
+
+def _rows_of(o: Observation) -> _Rows:
+    department_id = _department_id(o.dims)
+    return _Rows(
+        department_id,
+        _values(o.dims),
+        tuple(
+            (
+                _dims_key(kind, owner, department, dims, tag),
+                (kind, owner, department, tag, *_values(dims)),
+            )
+            for kind, owner, department, tag, dims in _shapes(o, department_id)
+        ),
+    )
+
+
+class _Known(dict[tuple[Any, ...], _Rows]):
+    """Rows worked out per (measure, owner, dimensions, tags): a conversation's
+    observations share them, so most are found here, across batches too."""
+
+    LIMIT = 50_000
+
+    def of(self, o: Observation) -> _Rows:
+        key = (o.measure, o.owner, o.dims, o.tags)
+        found = self.get(key)
+        if found is None:
+            if len(self) >= self.LIMIT:
+                self.clear()
+            found = self[key] = _rows_of(o)
+        return found
+
+
+_KNOWN = _Known()
+
+
 def measure_rows(observations: Sequence[Observation]) -> MeasureRows:
-    hours: dict[tuple[str, str, datetime, str], list[Any]] = {}
-    buckets: dict[tuple[str, str, datetime, str, int], list[Any]] = {}
+    # Counts and sums in dicts of plain numbers, rows made once at the end: a
+    # mutable row per key made the garbage collector scan far more objects.
+    scopes: dict[tuple[str, str, datetime, str], tuple[Any, ...]] = {}
+    counts: dict[tuple[str, str, datetime, str], int] = {}
+    totals: dict[tuple[str, str, datetime, str], float] = {}
+    buckets: dict[tuple[str, str, datetime, str, int], int] = {}
     facts: list[tuple[Any, ...]] = []
-    shapes = _Shapes()
     seq: dict[str, int] = {}
     for o in observations:
+        rows = _KNOWN.of(o)
         at = o.at.astimezone(UTC)
         hour = at.replace(minute=0, second=0, microsecond=0)
-        department_id = _department_id(o.dims)
         measure = o.measure.value
         added = o.value if o.measured else o.value * o.count
         bucket = histogram.bucket_of(o.value) if o.measured else -1
-        for shape in _shapes(o, department_id):
-            dims_key, scope = shapes[shape]
+        for dims_key, scope in rows.shapes:
             key = (o.tenant_id, measure, hour, dims_key)
-            row = hours.get(key)
-            if row is None:
-                row = hours[key] = [*key, *scope, 0, 0.0]
-            row[-2] += o.count
-            row[-1] += added
+            if key in counts:
+                counts[key] += o.count
+                totals[key] += added
+            else:
+                scopes[key] = scope
+                counts[key] = o.count
+                totals[key] = added
             if bucket >= 0:
                 bucket_key = (*key, bucket)
-                counted = buckets.get(bucket_key)
-                if counted is None:
-                    counted = buckets[bucket_key] = [*bucket_key, *scope, 0]
-                counted[-1] += 1
+                buckets[bucket_key] = buckets.get(bucket_key, 0) + 1
         n = seq.get(o.event_id, 0)
         seq[o.event_id] = n + 1
         facts.append(
@@ -147,13 +177,13 @@ def measure_rows(observations: Sequence[Observation]) -> MeasureRows:
                 o.count,
                 o.value,
                 o.owner,
-                department_id,
+                rows.department_id,
                 list(o.tags),
-                *_values(o.dims),
+                *rows.values,
             )
         )
     return MeasureRows(
-        hours=[tuple(hours[k]) for k in sorted(hours)],
-        buckets=[tuple(buckets[k]) for k in sorted(buckets)],
+        hours=[(*k, *scopes[k], counts[k], totals[k]) for k in sorted(counts)],
+        buckets=[(*k, *scopes[k[:4]], n) for k, n in sorted(buckets.items())],
         facts=facts,
     )

@@ -12,9 +12,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.db.keyset import past
 from crosstalk_common.db.scope import scope_clause
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.visibility import Visibility
 from reporting.adapters import projection_json
-from reporting.adapters.bulk_sql import BulkWrite, Conflict
+from reporting.adapters.bulk_sql import ROWS_IN_THE_LOOP, BulkWrite, Conflict
 from reporting.adapters.measure_rows import (
     BUCKET_COLUMNS,
     BUCKET_KEY,
@@ -228,11 +229,13 @@ class SqlProjectionStore:
     async def _read(self, table: Any, keys: frozenset[tuple[str, str]]) -> dict[Any, Any]:
         if not keys:
             return {}
-        result = await self._session.execute(
-            select(table.c.tenant_id, table.c.subject, table.c.facts).where(
-                tuple_(table.c.tenant_id, table.c.subject).in_(sorted(keys))
-            )
+        stmt = select(table.c.tenant_id, table.c.subject, table.c.facts).where(
+            tuple_(table.c.tenant_id, table.c.subject).in_(sorted(keys))
         )
+        # A live batch's few rows by key: read in the event loop on SQLite.
+        if len(keys) <= ROWS_IN_THE_LOOP:
+            stmt = in_the_loop(stmt)
+        result = await self._session.execute(stmt)
         return {(r[0], r[1]): r[2] for r in result}
 
     async def load(self, keys: Keys) -> Projections:
