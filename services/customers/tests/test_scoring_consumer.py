@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk.common.v1 import channel_pb2, condition_pb2, money_pb2
 from crosstalk.events.v1 import customer_events_pb2, messaging_events_pb2
-from crosstalk_common.bus.consumer import EventConsumer
+from crosstalk_common.bus.causation import caused_by
+from crosstalk_common.bus.consumer import EventConsumer, Subscription
 from crosstalk_common.bus.envelope import Event, new_envelope
-from crosstalk_common.bus.use_case_handler import in_unit_of_work
+from crosstalk_common.bus.use_case_handler import in_unit_of_work, scoped_batch_in_unit_of_work
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import DataScope
@@ -25,6 +26,7 @@ from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from crosstalk_devstack.deliveries import Delivery
 from customers.adapters.score_rule_consumer import (
+    on_scorable_event_batches,
     on_scorable_events,
     score_rule_subscriptions,
     scoring_event,
@@ -45,8 +47,12 @@ ADMIN = Visibility(DataScope.ALL)
 
 
 class World:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """``batched``: events go to the scoped batch handler bootstrap runs (a batch of
+    one per delivery); otherwise to the handler of one event at a time."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, batched: bool) -> None:
         self.sessions = sessions
+        self.batched = batched
 
         def new_uow() -> CustomersUnitOfWork:
             return CustomersUnitOfWork(sessions, outbox)
@@ -58,6 +64,22 @@ class World:
         self.handler = in_unit_of_work(
             CustomersUnitOfWork, outbox, on_scorable_events(EnabledScoreRules())
         )
+        self.batch_handler = scoped_batch_in_unit_of_work(
+            CustomersUnitOfWork, outbox, on_scorable_event_batches(EnabledScoreRules())
+        )
+
+    def consumer(self, subscription: Subscription) -> EventConsumer:
+        """The consumer bootstrap runs (process() never touches JetStream)."""
+        if self.batched:
+            return EventConsumer(
+                None,  # type: ignore[arg-type]
+                self.sessions,
+                inbox,
+                subscription,
+                None,
+                scoped_batch_handler=self.batch_handler,
+            )
+        return EventConsumer(None, self.sessions, inbox, subscription, self.handler)  # type: ignore[arg-type]
 
     async def customer(self, tenant: str = TENANT) -> str:
         created = await self.profiles.create(Customer(id="", tenant_id=tenant, display_name="Anna"))
@@ -75,10 +97,15 @@ class World:
         fields.update(overrides)
         return await self.scoring.create_score_rule(ScoreRule(**fields))
 
-    async def deliver(self, event: Event) -> None:
-        """What the consumer does with one event: the handler in one transaction."""
+    async def deliver(self, *events: Event) -> None:
+        """What the consumer does with a batch: the handler in one transaction."""
         async with self.sessions() as session, session.begin():
-            await self.handler(session, event)
+            if self.batched:
+                await self.batch_handler(session, events, lambda e: caused_by(e.causation))
+            else:
+                for one in events:
+                    with caused_by(one.causation):
+                        await self.handler(session, one)
 
     async def score(self, customer_id: str) -> int:
         return (await self.profiles.get(TENANT, ADMIN, customer_id)).score
@@ -140,11 +167,11 @@ def keywords(*words: str) -> bytes:
     ).SerializeToString()
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> World:
+@pytest.fixture(params=["one at a time", "batched"])
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> World:
     url = service_database_urls(("customers",), tmp_path, "scoringevents")["customers"]
     upgrade_to_head(MIGRATIONS, url)
-    return World(session_factory(create_engine(url)))
+    return World(session_factory(create_engine(url)), batched=request.param == "batched")
 
 
 def test_a_rule_scores_a_real_event_once_even_when_redelivered(world: World) -> None:
@@ -181,13 +208,7 @@ def test_the_consumer_inbox_turns_a_redelivery_away(world: World) -> None:
         await world.rule(points=4)
         subscription = next(s for s in score_rule_subscriptions() if s.producer == "messaging")
         assert list(subscription.event_types) == ["message.received"]
-        consumer = EventConsumer(
-            None,  # type: ignore[arg-type]  # process() never touches JetStream
-            world.sessions,
-            inbox,
-            subscription,
-            world.handler,
-        )
+        consumer = world.consumer(subscription)
         one = event(message(cid))
         first, again = Delivery.of(one.envelope), Delivery.of(one.envelope)
         await consumer.process([first])  # type: ignore[list-item]
@@ -296,5 +317,28 @@ def test_rule_changes_are_seen_by_the_next_event_on_every_replica(world: World) 
         # another tenant's rule leaves this tenant's kept rules as they are
         await world.rule(tenant_id="tenant-other", points=50)
         assert await on_both(cid) == 24
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_scores_only_the_events_a_rule_matches_each_as_alone(world: World) -> None:
+    # One delivery of many events: two tenants, one with rules; events a rule
+    # matches and events none does, interleaved; the same customer twice.
+    async def scenario() -> None:
+        cid = await world.customer()
+        other = await world.customer()
+        stranger = await world.customer("tenant-no-rules")
+        await world.rule(condition_blob=keywords("refund"), points=-3)
+        await world.rule(event_type="order.recorded", points=7)
+        await world.deliver(
+            event(message(cid, "refund please")),
+            event(message(other, "hello")),
+            event(message(stranger, "refund"), tenant="tenant-no-rules"),
+            event(order(other, 10)),
+            event(message(cid, "refund again")),
+        )
+        assert (await world.score(cid), await world.score(other)) == (-6, 7)
+        assert await world.events("customer.scored") == 3
+        assert await world.count(select(func.count()).select_from(score_rule_awards)) == 3
 
     asyncio.run(scenario())

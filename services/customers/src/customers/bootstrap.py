@@ -32,7 +32,10 @@ from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.import_store import import_store_of
 from customers.adapters.permissions import METHOD_PERMISSIONS
 from customers.adapters.rpc_segments import segment_filter_reader
-from customers.adapters.score_rule_consumer import on_scorable_events, score_rule_subscriptions
+from customers.adapters.score_rule_consumer import (
+    on_scorable_event_batches,
+    score_rule_subscriptions,
+)
 from customers.adapters.spreadsheets import SpreadsheetReader, SpreadsheetWriter
 from customers.adapters.tables import metadata
 from customers.adapters.unit_of_work import CustomersUnitOfWork
@@ -109,13 +112,16 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
             filter_index=filter_index,
         )
 
-    on_scorable_event = on_scorable_events(EnabledScoreRules())
-    for subscription, use_case in (
-        (TENANT_SETTINGS, on_tenant_settings),
-        *((s, on_scorable_event) for s in score_rule_subscriptions()),
-    ):
+    runtime.consume(
+        TENANT_SETTINGS, in_unit_of_work(CustomersUnitOfWork, runtime.outbox, on_tenant_settings)
+    )
+    on_scorable_batch = on_scorable_event_batches(EnabledScoreRules())
+    for subscription in score_rule_subscriptions():
         runtime.consume(
-            subscription, in_unit_of_work(CustomersUnitOfWork, runtime.outbox, use_case)
+            subscription,
+            scoped_batch_handler=scoped_batch_in_unit_of_work(
+                CustomersUnitOfWork, runtime.outbox, on_scorable_batch
+            ),
         )
     runtime.consume(
         RULE_ACTIONS,

@@ -5,7 +5,7 @@ bootstrap runs in a unit of work joined to the consumer's transaction."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from google.protobuf.message import Message
@@ -16,12 +16,12 @@ from crosstalk_common.api.channels import channel_or_none
 from crosstalk_common.api.resource_names import resource_id
 from crosstalk_common.api.timestamps import from_timestamp
 from crosstalk_common.bus.catalogue import catalogue
-from crosstalk_common.bus.consumer import Subscription
+from crosstalk_common.bus.consumer import Subscription, Within
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from customers.app.ports import UnitOfWork
-from customers.app.score_rules import EnabledScoreRules, score_event
+from customers.app.score_rules import EnabledScoreRules, score_event, worth_scoring
 from customers.domain.scoring import SCORABLE_EVENT_TYPES, ScoringEvent
 
 
@@ -131,3 +131,27 @@ def on_scorable_events(
             await score_event(new_uow, rules, scored)
 
     return on_scorable_event
+
+
+def on_scorable_event_batches(
+    rules: EnabledScoreRules,
+) -> Callable[[UnitOfWorkFactory[UnitOfWork], Sequence[Event], Within], Awaitable[None]]:
+    """The scoped batch handler of events score rules may name (bootstrap's):
+    which events some enabled rule matches is read once for the batch, and only
+    those are scored, each in its own unit of work inside its event's scope (its
+    trace and causation), in the order delivered, as ``on_scorable_events``
+    scores one."""
+
+    async def on_scorable_batch(
+        new_uow: UnitOfWorkFactory[UnitOfWork], events: Sequence[Event], within: Within
+    ) -> None:
+        scored = [(e, s) for e in events if (s := scoring_event(e)) is not None]
+        if not scored:
+            return
+        hits = {s.event_id for s in await worth_scoring(new_uow, rules, [s for _, s in scored])}
+        for e, s in scored:
+            if s.event_id in hits:
+                with within(e):
+                    await score_event(new_uow, rules, s)
+
+    return on_scorable_batch
