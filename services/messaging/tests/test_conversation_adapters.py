@@ -4,6 +4,7 @@ and its consumers run on a migrated database (customer snapshots, members)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +16,7 @@ from crosstalk.identity.v1 import resources_pb2 as identity_pb2
 from crosstalk.messaging.v1 import messaging_service_pb2 as pb
 from crosstalk.messaging.v1 import resources_pb2
 from crosstalk_common.bus.envelope import Event, new_envelope
-from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work, in_unit_of_work
+from crosstalk_common.bus.use_case_handler import in_unit_of_work, scoped_batch_in_unit_of_work
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import InvalidArgument
 from messaging.adapters.conversation_consumers import on_customer_events, on_member_event
@@ -182,9 +183,11 @@ def _updated(
 
 async def _consume(sessions: Sessions, tenant: str, *payloads: ProtoMessage) -> None:
     """One fetched batch of customer events through the consumer's batch handler."""
-    handler = batch_in_unit_of_work(MessagingUnitOfWork, outbox, on_customer_events)
+    handler = scoped_batch_in_unit_of_work(
+        MessagingUnitOfWork, outbox, on_customer_events, savepoint=False
+    )
     async with sessions.begin() as session:
-        await handler(session, [_event(tenant, p) for p in payloads])
+        await handler(session, [_event(tenant, p) for p in payloads], lambda _: nullcontext())
 
 
 async def test_customer_events_keep_the_newest_snapshot(

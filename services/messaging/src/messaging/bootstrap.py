@@ -6,7 +6,7 @@ from pathlib import Path
 
 from crosstalk.messaging.v1 import messaging_service_pb2, messaging_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
-from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work, in_unit_of_work
+from crosstalk_common.bus.use_case_handler import in_unit_of_work, scoped_batch_in_unit_of_work
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
@@ -99,8 +99,8 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     # tags: data scope and filters) and members (assignment).
     runtime.consume(
         CUSTOMERS,
-        batch_handler=batch_in_unit_of_work(
-            MessagingUnitOfWork, runtime.outbox, on_customer_events
+        scoped_batch_handler=scoped_batch_in_unit_of_work(
+            MessagingUnitOfWork, runtime.outbox, on_customer_events, savepoint=False
         ),
     )
     runtime.consume(MEMBERS, in_unit_of_work(MessagingUnitOfWork, runtime.outbox, on_member_event))

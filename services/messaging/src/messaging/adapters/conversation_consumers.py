@@ -2,8 +2,8 @@
 customer event carries) and identity's members (groups, languages, capacity, availability).
 
 Each handler runs its use case in the consumer's transaction (``in_unit_of_work``; customer
-events a fetched batch at a time, ``batch_in_unit_of_work``), so the projection rows and the
-inbox entries commit together.
+events a fetched batch at a time, ``scoped_batch_in_unit_of_work``), so the projection rows
+and the inbox entries commit together.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from crosstalk.events.v1 import customer_events_pb2, identity_events_pb2
 from crosstalk.identity.v1 import resources_pb2 as identity_pb2
-from crosstalk_common.bus.consumer import Subscription
+from crosstalk_common.bus.consumer import Subscription, Within
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.clock import utc_now
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
@@ -89,10 +89,13 @@ def _snapshot_of(event: Event) -> CustomerSnapshot | None:
 
 
 async def on_customer_events(
-    new_uow: UnitOfWorkFactory[ConversationUnitOfWork], events: Sequence[Event]
+    new_uow: UnitOfWorkFactory[ConversationUnitOfWork], events: Sequence[Event], _within: Within
 ) -> None:
-    """A batch of customer events (any type): of each customer, the newest snapshot is
-    kept if newer than the one held; one unit of work per tenant in the batch."""
+    """A fetched batch of customer events (any type, whatever rule runs caused them): of
+    each customer, the newest snapshot is kept if newer than the one held; one unit of
+    work per tenant in the batch. It emits nothing and calls nothing, so no event's span
+    or causation needs to be current; every failure propagates (the consumer rolls the
+    batch back), so its units of work need no savepoint."""
     by_tenant: dict[str, list[CustomerSnapshot]] = {}
     for event in events:
         snapshot = _snapshot_of(event)
