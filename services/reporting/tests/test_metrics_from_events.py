@@ -550,3 +550,47 @@ async def test_replaying_the_stream_changes_nothing_and_a_rebuild_gives_the_same
 
     assert await rebuild(new_uow, stream()) == len(loaded) + 1  # the report names two rules
     assert await figures(service, tenant) == before
+
+
+async def test_messagings_own_csat_invitation_is_sent_but_answers_no_one(
+    sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str
+) -> None:
+    """A conversation closed unanswered, then messaging's CSAT invitation (sent by
+    "system"): a message out, yet no first response, no reply time, no agent."""
+
+    def ev(payload: Message, at: datetime) -> Event:
+        _, envelope = new_envelope(tenant, payload, occurred_at=at, trace_context={})
+        return Event(envelope, payload)
+
+    conv, customer = "conversations/9", "customers/9"
+    await consume(
+        sessions,
+        [
+            ev(me.ConversationCreated(conversation=conv, customer=customer, language="de"), T0),
+            ev(me.MessageReceived(message=f"{conv}/messages/1", conversation=conv), T0),
+            ev(
+                me.ConversationStatusChanged(
+                    conversation=conv,
+                    customer=customer,
+                    from_status=resources_pb2.CONVERSATION_STATUS_UNREAD,
+                    to_status=resources_pb2.CONVERSATION_STATUS_CLOSED,
+                ),
+                T0 + timedelta(minutes=5),
+            ),
+            ev(
+                me.MessageSent(message=f"{conv}/messages/2", conversation=conv, sent_by="system"),
+                T0 + timedelta(minutes=5),
+            ),
+        ],
+    )
+    service = ReportingService(new_uow)
+    sent = await service.query(
+        tenant, EVERYTHING, q("messages_sent", group_bys=(Dimension.OUTCOME,))
+    )
+    assert [(p.groups, p.value) for p in sent.current.points] == [(("system",), 1.0)]
+    for metric in ("first_response_time", "reply_time"):
+        assert (await service.query(tenant, EVERYTHING, q(metric))).current.summary.count == 0
+    agents = await service.query(
+        tenant, EVERYTHING, q("messages_sent", group_bys=(Dimension.AGENT,))
+    )
+    assert all(p.groups != ("system",) for p in agents.current.points)

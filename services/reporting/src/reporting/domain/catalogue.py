@@ -145,8 +145,9 @@ CUST = CUSTOMER_DIMENSIONS
 METRICS: tuple[Metric, ...] = (
     _m("messages_received", "Messages in", "Inbound customer messages.", "count",
        A.COUNT, M.MESSAGES_IN, CONV),
-    _m("messages_sent", "Messages out", "Replies sent to customers, by agents or rules "
-       "(outcome: agent or rule).", "count", A.COUNT, M.MESSAGES_OUT,
+    _m("messages_sent", "Messages out", "Messages sent to customers, by agents, rules or "
+       "messaging itself (outcome: agent, rule or system: the CSAT invitation).", "count",
+       A.COUNT, M.MESSAGES_OUT,
        CONV | {_D.RULE, _D.OUTCOME}),
     _m("first_response_time", "First response time", "From a conversation's first "
        "unanswered message to its first reply.", "seconds", A.DISTRIBUTION,

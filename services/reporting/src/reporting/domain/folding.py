@@ -18,6 +18,7 @@ from datetime import datetime
 
 from reporting.domain.catalogue import Dimension, Measure
 from reporting.domain.observed import (
+    SYSTEM_SENDER,
     CaseOpened,
     CaseTransitioned,
     ConversationAssigned,
@@ -519,6 +520,14 @@ class _Folder:
         conv = self.conversation(e.seen.tenant_id, e.conversation, e.seen.at)
         conv.customer = e.customer or conv.customer
         cust = self.customer(e.seen.tenant_id, conv.customer)
+        if e.sent_by == SYSTEM_SENDER:
+            # Messaging's own message (the CSAT invitation on close) answers no one: it
+            # counts as sent, and neither as a reply nor as an agent's work.
+            extra_system: dict[Dimension, str] = {D.OUTCOME: "system"}
+            self.emit_conversation(
+                e.seen, Measure.MESSAGES_OUT, e.message, conv, cust, extra_system
+            )
+            return
         by_rule = e.sent_by.startswith("rules/")
         who = "rule" if by_rule else "agent"
         extra: dict[Dimension, str] = {D.OUTCOME: who}

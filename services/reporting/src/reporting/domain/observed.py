@@ -83,8 +83,12 @@ class MessageOut:
     message: str
     conversation: str
     customer: str
-    sent_by: str  # "members/{id}" or "rules/{id}"
+    sent_by: str  # "members/{id}", "rules/{id}" or SYSTEM_SENDER
     language: str
+
+
+# Who sent a message messaging sent on its own (the CSAT invitation on close).
+SYSTEM_SENDER = "system"
 
 
 @dataclass(frozen=True)
