@@ -71,19 +71,8 @@ async def on_rule_action(new_uow: UnitOfWorkFactory[UnitOfWork], event: Event) -
     ):
         return
     actions = RuleActions(new_uow)
-    try:
-        customer_id = _customer_id(payload.customer)
-    except InvalidArgument:
-        customer_id = ""
-    action = RuleAction(
-        tenant_id=event.tenant_id,
-        rule=payload.rule,
-        run=payload.run,
-        action_index=payload.action_index,
-        action_type=event.type,
-        customer_id=customer_id,
-        cause_event_id=event.event_id,
-    )
+    action = _rule_action(event, payload)
+    customer_id = action.customer_id
     if not customer_id:
         log.warning("%s %s names no customer", event.type, event.event_id)
         await actions.report(action, RuleActionOutcome.FAILED, "the action names no customer")
@@ -135,11 +124,26 @@ def _tag_request(event: Event, within: Within) -> TagRequest | None:
     payload = event.payload
     if not isinstance(payload, rule_events_pb2.RuleActionTagRequested):
         return None
+    action = _rule_action(event, payload)
+    if not action.customer_id:
+        return None  # reported FAILED by on_rule_action
+    return TagRequest(action, list(payload.tag_labels), lambda: within(event))
+
+
+def _rule_action(
+    event: Event,
+    payload: rule_events_pb2.RuleActionTagRequested
+    | rule_events_pb2.RuleActionUntagRequested
+    | rule_events_pb2.RuleActionScoreRequested
+    | rule_events_pb2.RuleActionStageRequested,
+) -> RuleAction:
+    """Which action of which run the event asks for; customer_id "" when the
+    event names no customer (or a malformed one)."""
     try:
         customer_id = _customer_id(payload.customer)
     except InvalidArgument:
-        return None  # reported FAILED by on_rule_action
-    action = RuleAction(
+        customer_id = ""
+    return RuleAction(
         tenant_id=event.tenant_id,
         rule=payload.rule,
         run=payload.run,
@@ -148,7 +152,6 @@ def _tag_request(event: Event, within: Within) -> TagRequest | None:
         customer_id=customer_id,
         cause_event_id=event.event_id,
     )
-    return TagRequest(action, list(payload.tag_labels), lambda: within(event))
 
 
 def _received_message(event: Event) -> ReceivedMessage | None:
