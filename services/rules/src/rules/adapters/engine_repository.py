@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,6 +95,20 @@ def _count_upsert(dialect: Any) -> Any:
 
 
 _ADD_COUNTS = {d.dialect.name: _count_upsert(d) for d in (postgresql, sqlite)}
+_CONVERSATION = in_the_loop(
+    select(conversation_projections.c.facts, conversation_projections.c.event_time).where(
+        conversation_projections.c.tenant_id == bindparam("tenant"),
+        conversation_projections.c.conversation == bindparam("conversation"),
+    )
+)
+_NEW_CONVERSATION = {
+    d.dialect.name: in_the_loop(
+        d.insert(conversation_projections)
+        .on_conflict_do_nothing()
+        .returning(conversation_projections.c.conversation)
+    )
+    for d in (postgresql, sqlite)
+}
 
 
 async def _execute(
@@ -344,25 +358,27 @@ class SqlProjections:
         at: datetime,
     ) -> Mapping[str, Any]:
         table = conversation_projections
-        row = (
-            await self._session.execute(
-                in_the_loop(select(table.c.facts, table.c.event_time)).where(
-                    table.c.tenant_id == tenant_id, table.c.conversation == conversation
-                )
-            )
-        ).first()
+        key = {"tenant": tenant_id, "conversation": conversation}
+        row = (await self._session.execute(_CONVERSATION, key)).first()
         if row is None:
             merged = dict(facts)
-            await self._session.execute(
-                in_the_loop(insert(table)).values(
-                    tenant_id=tenant_id,
-                    conversation=conversation,
-                    customer=customer,
-                    facts=merged,
-                    event_time=at,
-                )
+            added = await self._session.execute(
+                _NEW_CONVERSATION[self._session.get_bind().dialect.name],
+                {
+                    "tenant_id": tenant_id,
+                    "conversation": conversation,
+                    "customer": customer,
+                    "facts": merged,
+                    "event_time": at,
+                },
             )
-            return merged
+            if added.first() is not None:
+                return merged
+            # Added meanwhile by another transaction (on PostgreSQL, the consumers of
+            # conversation.created and message.received at once): merge into its row.
+            row = (await self._session.execute(_CONVERSATION, key)).first()
+            if row is None:
+                return merged
         current = dict(row.facts)
         if as_utc(row.event_time) > as_utc(at):
             return {**facts, **current}  # a newer event was applied: it wins
