@@ -26,7 +26,7 @@ from rules.app.running import Engine
 from rules.app.runs import RunService
 from rules.domain.actions import AddNote, AdjustScore
 from rules.domain.evaluation import Outcome
-from rules.domain.model import Trigger
+from rules.domain.model import Rule, Trigger
 from rules.domain.runs import Counter, RunFilter
 from rules.domain.settings import RuleSettings
 from services.rules.tests.test_engine_sql import a_rule, angry, delivery, staged
@@ -50,6 +50,12 @@ def batch_consumer(
     )
 
 
+async def add_rule(new_uow: NewUow, rule: Rule) -> None:
+    async with new_uow() as uow:
+        await uow.rules.add(rule)
+        await uow.commit()
+
+
 def event_id(one: Delivery) -> str:
     return envelope_pb2.EventEnvelope.FromString(one.data).event_id
 
@@ -58,9 +64,7 @@ async def test_a_batch_runs_each_event_and_counts_once_per_rule(
     sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str
 ) -> None:
     rule = a_rule(tenant, "any", None, AddNote("x"))
-    async with new_uow() as uow:
-        await uow.rules.add(rule)
-        await uow.commit()
+    await add_rule(new_uow, rule)
     customers = [f"customers/b{i}" for i in range(3)]
     batch = [delivery(tenant, angry(c)) for c in customers]
     await batch_consumer(sessions, MESSAGES).process(batch)  # type: ignore[arg-type]
@@ -106,9 +110,7 @@ async def test_a_rule_disabled_in_a_batch_does_not_fire_later_in_it(
 ) -> None:
     # Five failed outcomes in a row disable the rule (auto_disable.DEFAULT_FAILURES).
     rule = a_rule(tenant, "score", None, AdjustScore(1), trigger=Trigger.CUSTOMER_UPDATED)
-    async with new_uow() as uow:
-        await uow.rules.add(rule)
-        await uow.commit()
+    await add_rule(new_uow, rule)
     consumer = batch_consumer(sessions, CUSTOMERS)
     await consumer.process([delivery(tenant, updated(f"customers/u{i}")) for i in range(5)])  # type: ignore[arg-type]
     runs = await RunService(new_uow).page(
@@ -145,9 +147,7 @@ async def test_saved_settings_reach_the_next_event(
     sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str
 ) -> None:
     rule = a_rule(tenant, "any", None, AddNote("x"))
-    async with new_uow() as uow:
-        await uow.rules.add(rule)
-        await uow.commit()
+    await add_rule(new_uow, rule)
     consumer = batch_consumer(sessions, MESSAGES)
     await consumer.process([delivery(tenant, angry("customers/before"))])  # type: ignore[list-item]
     await RunService(new_uow).save_settings(RuleSettings(tenant, time_zone="Asia/Kathmandu"))
