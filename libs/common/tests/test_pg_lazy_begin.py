@@ -20,6 +20,7 @@ from .conftest import selected_backend
 def test_which_statements_open_the_transaction() -> None:
     assert not needs_transaction("SELECT a FROM t WHERE b = %(b)s")
     assert not needs_transaction("  select a from t")
+    assert not needs_transaction("SELECT pg_advisory_lock(7)")  # session-scoped: no need
     for statement in [
         "INSERT INTO t (a) VALUES (1)",
         "UPDATE t SET a = 1",
@@ -31,6 +32,9 @@ def test_which_statements_open_the_transaction() -> None:
         "SELECT a FROM t WHERE a = 1 FOR NO KEY UPDATE",
         "SELECT a FROM t FOR SHARE",
         "SELECT a FROM t FOR KEY SHARE",
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended(%(key)s, 0))",
+        "SELECT pg_advisory_xact_lock(h) FROM (SELECT 1 AS h) AS s",
+        "select pg_try_advisory_xact_lock(7)",
         "CREATE TABLE t (a int)",
     ]:
         assert needs_transaction(statement), statement

@@ -4,6 +4,7 @@ labels, the customer and member projections, and events with the conversation's 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -424,5 +425,58 @@ async def test_join_or_insert_stores_a_new_conversation_or_locks_the_identitys_o
         "cfg-1",
         "Refund",
     )
-    assert (joined.follow_ups, joined.owner_member_id) == (1, "m-1")
+    # It takes the new customer's owner and department (none known for b yet).
+    assert (joined.follow_ups, joined.owner_member_id, joined.department_id) == (1, "", "")
     assert (later.channel_config, later.labels) == ("c2", (label,))
+
+
+async def test_a_save_keeps_the_owner_the_projection_copied_meanwhile(
+    new_uow: NewUow, tenant: str
+) -> None:
+    """A conversation read before its customer's new owner was copied onto it and saved
+    after does not put the old owner back: only ingest and the projection write it."""
+    conversation = await _conversation(new_uow, tenant, n=1)
+    async with new_uow() as uow:
+        stale = await uow.conversations.get(tenant, ALL, conversation.id)
+    assert stale is not None
+    assert stale.owner_member_id == ""
+    await apply_customer_snapshot(
+        new_uow, tenant, CustomerSnapshot("customers/c-1", 1, owner_member_id="m-1"), T0
+    )
+    async with new_uow() as uow:
+        await uow.conversations.save(stale.set_priority(Priority.HIGH, T0, "members/m")[0])
+        await uow.commit()
+    async with new_uow() as uow:
+        now = await uow.conversations.get(tenant, ALL, conversation.id)
+    assert now is not None
+    assert (now.priority, now.owner_member_id) == (Priority.HIGH, "m-1")
+
+
+async def test_a_snapshot_stored_while_a_conversation_is_being_opened_reaches_it(
+    new_uow: NewUow, tenant: str
+) -> None:
+    """Ingest opens a conversation while the projection stores the customer's first
+    snapshot (on PostgreSQL the two run side by side): the owner reaches it either way."""
+    sender = Sender(Channel.EMAIL, "race@example.com")
+    opening = Conversation.opened(
+        str(uuid.uuid4()), tenant, "customers/r", sender, "", "", T0
+    ).record_inbound(T0, "de")[0]
+    async with new_uow() as ingest:
+        opened, _ = await ingest.conversations.join_or_insert(opening)
+        assert opened.owner_member_id == ""  # no snapshot yet
+        # The projection, while ingest has not committed (it waits on PostgreSQL).
+        projection = asyncio.create_task(
+            apply_customer_snapshot(
+                new_uow,
+                tenant,
+                CustomerSnapshot("customers/r", 1, owner_member_id="m-7", department_id="d-7"),
+                T0,
+            )
+        )
+        await asyncio.sleep(0.2)
+        await ingest.commit()
+    assert await projection
+    async with new_uow() as uow:
+        stored = await uow.conversations.get(tenant, ALL, opening.id)
+    assert stored is not None
+    assert (stored.owner_member_id, stored.department_id) == ("m-7", "d-7")

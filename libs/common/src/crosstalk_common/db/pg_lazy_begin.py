@@ -10,14 +10,14 @@ Here a pooled connection rests in autocommit mode, so reads before any write
 (and the pre-ping) run as statements of their own, and the transaction
 begins, as psycopg's implicit BEGIN, just before the first statement that
 needs one: anything but a plain SELECT (INSERT, UPDATE, DELETE, SAVEPOINT, a
-CTE that writes, ...), a SELECT that locks rows (FOR UPDATE / SHARE) and a
-streamed SELECT (server-side cursors live in a transaction). Under READ
-COMMITTED, PostgreSQL's default and the level every engine here runs at,
-each statement sees the data committed when it starts, inside a transaction
-or not, so those earlier reads see what they saw before; the commit or
-rollback of a transaction that never began has nothing to do and makes no
-round trip. The connection goes back to autocommit when it returns to the
-pool.
+CTE that writes, ...), a SELECT that locks rows (FOR UPDATE / SHARE) or takes a
+transaction-scoped advisory lock (pg_advisory_xact_lock...), and a streamed
+SELECT (server-side cursors live in a transaction). Under READ COMMITTED,
+PostgreSQL's default and the level every engine here runs at, each statement
+sees the data committed when it starts, inside a transaction or not, so those
+earlier reads see what they saw before; the commit or rollback of a transaction
+that never began has nothing to do and makes no round trip. The connection goes
+back to autocommit when it returns to the pool.
 """
 
 from __future__ import annotations
@@ -32,7 +32,12 @@ from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
-_LOCKING_READ = re.compile(r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY\s+UPDATE|KEY\s+SHARE)\b", re.I)
+_LOCKING_READ = re.compile(
+    r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY\s+UPDATE|KEY\s+SHARE)\b"
+    # a transaction-scoped advisory lock, released at once outside a transaction
+    r"|\bpg_(try_)?advisory_xact_lock(_shared)?\s*\(",
+    re.I,
+)
 
 
 def needs_transaction(statement: str, server_side: bool = False) -> bool:

@@ -25,6 +25,7 @@ from crosstalk_common.db.keyset import past
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.visibility import Visibility
+from messaging.adapters.customer_copy_lock import copying_from
 from messaging.adapters.customer_scope import visible_owner
 from messaging.adapters.outbound_rows import outbound_fields
 from messaging.adapters.tables import (
@@ -146,9 +147,10 @@ def _join_or_insert(module: Any) -> Any:
     values: dict[str, Any] = {
         c.name: bindparam(f"b_{c.name}") for c in conversations.columns if c.name not in copied
     }
+    fresh: dict[str, Any] = {}
     for name in copied:
         held = select(snapshot[name]).where(*of_the_customer).scalar_subquery()
-        values[name] = func.coalesce(held, "")
+        values[name] = fresh[name] = func.coalesce(held, "")
     statement = module.insert(conversations).values(values)
     given = statement.excluded
 
@@ -162,13 +164,23 @@ def _join_or_insert(module: Any) -> Any:
                 "customer": given.customer,
                 "channel_config": unless_empty("channel_config"),
                 "subject": unless_empty("subject"),
+                # A conversation that moves to another customer (merged, re-identified)
+                # takes that customer's owner and department.
+                **{
+                    name: case((C.customer != given.customer, fresh[name]), else_=C[name])
+                    for name in copied
+                },
             },
         ).returning(conversations)
     )
 
 
 _JOIN_OR_INSERT = {"postgresql": _join_or_insert(postgresql), "sqlite": _join_or_insert(sqlite)}
-# A conversation's state written back (every column but its id and creation time).
+# A conversation's state written back: every column but its id, its creation time and
+# the owner and department it copies from its customer, which only ingest and the
+# customer projection write (a save of a conversation read before the projection
+# copied a newer owner would put the old one back).
+_NOT_SAVED = ("id", "created_at", "owner_member_id", "department_id")
 _SAVE = in_the_loop(
     update(conversations)
     .where(C.tenant_id == bindparam("b_tenant_id"), C.id == bindparam("b_id"))
@@ -176,7 +188,7 @@ _SAVE = in_the_loop(
         {
             c.name: bindparam(f"b_{c.name}")
             for c in conversations.columns
-            if c.name not in ("id", "created_at")
+            if c.name not in _NOT_SAVED
         }
     )
 )
@@ -219,6 +231,7 @@ class SqlConversationsRepository:
             touched["channel_config"] = channel_config
         if subject:
             touched["subject"] = subject
+        await copying_from(self._session, tenant_id, customer)
         for _ in range(3):
             row = (
                 await self._session.execute(
@@ -250,6 +263,7 @@ class SqlConversationsRepository:
     async def join_or_insert(self, opening: Conversation) -> tuple[Conversation, bool]:
         params = {f"b_{k}": v for k, v in self._row(opening).items()}
         params.update(b_id=opening.id, b_created_at=opening.created_at, b_version=opening.version)
+        await copying_from(self._session, opening.tenant_id, opening.customer)
         row = (await self._session.execute(self._join_or_insert, params)).one()
         if row.id == opening.id:
             return replace(
@@ -286,7 +300,7 @@ class SqlConversationsRepository:
         }
 
     async def save(self, conversation: Conversation) -> Conversation:
-        params = {f"b_{k}": v for k, v in self._row(conversation).items()}
+        params = {f"b_{k}": v for k, v in self._row(conversation).items() if k not in _NOT_SAVED}
         params.update(b_id=conversation.id, b_version=conversation.version + 1)
         await self._session.execute(_SAVE, params)
         return Conversation(**{**conversation.__dict__, "version": conversation.version + 1})

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
+from messaging.adapters.customer_copy_lock import copying_to
 from messaging.adapters.tables import conversations, customer_snapshot_tags, customer_snapshots
 from messaging.domain.conversation_projections import CustomerSnapshot
 
@@ -121,6 +122,7 @@ class SqlCustomerSnapshots:
     ) -> None:
         if not snapshots:
             return
+        await copying_to(self._session, tenant_id, [s.customer for s in snapshots])
         await self._session.execute(self._upsert, [_row(tenant_id, s, at) for s in snapshots])
         retagged = [s for s in snapshots if _tags_changed(s, held.get(s.customer))]
         if retagged:
