@@ -348,9 +348,7 @@ class _Builder:
                     if verb in paths.setdefault(path, {}):
                         raise GatewayConfigError(f"{verb.upper()} {path} is bound twice")
                     paths[path][verb] = operation
-                    self.routes.append(
-                        self._route(operation, path, verb, binding, params, method)
-                    )
+                    self.routes.append(self._route(operation, path, verb, binding, params, method))
         return paths
 
     def _route(
