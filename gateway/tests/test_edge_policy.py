@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from crosstalk_gateway.body_fields import LUA_FILTER, body_schemas
+from crosstalk_gateway.body_fields import LUA_FILTER, body_schemas, path_name
 from crosstalk_gateway.descriptors import read_descriptor_set
 from crosstalk_gateway.edge_policy import GRPC_CODE_OF_STATUS
 from crosstalk_gateway.generate import build_envoy_config
@@ -185,12 +185,17 @@ def test_every_local_reply_is_a_json_status(config: dict[str, Any]) -> None:
     matcher = unknown_field["filter"]["metadata_filter"]
     assert matcher["match_if_key_not_found"] is False
     template = unknown_field["body_format_override"]["text_format_source"]["inline_string"]
-    filled = template.replace("%LOCAL_REPLY_BODY%", "Unknown field a.b").replace(
-        "%DYNAMIC_METADATA(crosstalk.gateway.reply:field)%", "a.b"
+    filled = (
+        template.replace("%LOCAL_REPLY_BODY%", "Unknown field a.b")
+        .replace("%DYNAMIC_METADATA(crosstalk.gateway.reply:field)%", "a.b")
+        .replace("%DYNAMIC_METADATA(crosstalk.gateway.reply:description)%", "is not a field")
     )
     status = json.loads(filled)
     assert status["code"] == 3
-    assert status["details"][0]["fieldViolations"][0]["field"] == "a.b"
+    assert status["details"][0]["fieldViolations"][0] == {
+        "field": "a.b",
+        "description": "is not a field",
+    }
     bodies = {}
     for mapper in mappers[2:]:
         body = mapper["body_format_override"]
@@ -241,6 +246,30 @@ def test_rest_routes_say_which_message_their_body_is(config: dict[str, Any]) -> 
     # CreateMember's body is the whole request: the password travels in it.
     assert metadata["rest /v1/members"]["POST"] == "crosstalk.identity.v1.CreateMemberRequest"
     assert "GET" not in metadata["rest /v1/members"]
+    # An Update's path is its body's name: the filter compares the two.
+    member = metadata["rest /v1/{name=members/*}"]
+    assert member["PATCH name"] == "member.name"
+    assert member["PATCH prefix"] == "/v1/"
+    assert "PATCH name" not in metadata["rest /v1/customers"]
     lua = _filter(config, LUA_FILTER)["default_source_code"]["inline_string"]
     assert '["crosstalk.customers.v1.Customer"] = {' in lua
     assert "function envoy_on_request" in lua
+
+
+@pytest.mark.parametrize(
+    ("template", "body", "expected"),
+    [
+        ("/v1/{member.name=members/*}", "member", [("PATCH name", "member.name")]),
+        ("/v1/{dashboard.name=dashboard}", "dashboard", [("PATCH name", "dashboard.name")]),
+        ("/v1/{name=members/*}", "*", [("PATCH name", "name")]),
+        ("/v1/{member.name=members/*}:move", "member", []),  # more than the name
+        ("/v1/{parent=tenants/*}/members", "member", []),
+        ("/v1/{member.id=members/*}", "member", []),
+        ("/v1/members", "member", []),
+    ],
+)
+def test_path_name_only_where_the_path_is_the_bodys_name(
+    template: str, body: str, expected: list[tuple[str, str]]
+) -> None:
+    entries = path_name("PATCH", template, body)
+    assert entries == ([*expected, ("PATCH prefix", "/v1/")] if expected else [])

@@ -70,7 +70,9 @@ class Reporting:
         self.get_request = classes("crosstalk.reporting.v1.GetDashboardRequest")
         self.query_request = classes("crosstalk.reporting.v1.QueryMetricRequest")
         self.query_response = classes("crosstalk.reporting.v1.QueryMetricResponse")
+        self.update_request = classes("crosstalk.reporting.v1.UpdateScheduledReportRequest")
         self.metadata: list[dict[str, str]] = []
+        self.updated: dict[str, str] = {}  # x-test-marker -> scheduled_report.name received
 
     async def _record(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """Keep the metadata; fail with UNAVAILABLE while this marker has failures left
@@ -113,6 +115,13 @@ class Reporting:
             await context.abort(rich.code, rich.details, rich.trailing_metadata)
         return self.query_response(total=1.5)
 
+    async def update_scheduled_report(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        await self._record(context)
+        self.updated[self.metadata[-1].get("x-test-marker", "")] = request.scheduled_report.name
+        return request.scheduled_report
+
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
             SERVICE,
@@ -125,6 +134,11 @@ class Reporting:
                 "QueryMetric": grpc.unary_unary_rpc_method_handler(
                     self.query_metric,
                     request_deserializer=self.query_request.FromString,
+                    response_serializer=lambda m: m.SerializeToString(),
+                ),
+                "UpdateScheduledReport": grpc.unary_unary_rpc_method_handler(
+                    self.update_scheduled_report,
+                    request_deserializer=self.update_request.FromString,
                     response_serializer=lambda m: m.SerializeToString(),
                 ),
             },
@@ -354,6 +368,72 @@ async def test_rest_unknown_json_field_is_refused(
     assert response.json()["code"] == 3
     assert "noSuchField" in response.json()["message"]
     assert not any(m.get("x-test-marker") == marker for m in gateway.reporting.metadata)
+
+
+async def _patch_marked(
+    client: httpx.AsyncClient, path: str, content: str
+) -> tuple[str, httpx.Response]:
+    """PATCH a JSON body with a fresh x-test-marker; the marker and the answer."""
+    marker = uuid.uuid4().hex
+    headers = {"x-test-marker": marker, "content-type": "application/json"}
+    return marker, await client.patch(path, content=content, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("/v1/scheduledReports/r1", '{"name": "scheduledReports/r2", "displayName": "x"}'),
+        ("/v1/scheduledReports/r1?updateMask=displayName", '{"name": "scheduledReports/r2"}'),
+        ("/v1/scheduledReports/r1", '{"displayName": "x", "name": "scheduledReports/r12"}'),
+        ("/v1/scheduledReports/r1", '{"name": "scheduledReports/r1", "name": "x/r2"}'),
+        # The transcoder would send the empty name rather than the path's.
+        ("/v1/scheduledReports/r1", '{"name": "", "displayName": "x"}'),
+    ],
+    ids=["other", "other-with-query", "longer", "second-of-two", "empty"],
+)
+async def test_rest_update_body_naming_another_resource_is_refused(
+    gateway: Gateway, client: httpx.AsyncClient, path: str, content: str
+) -> None:
+    """The transcoder lets the body's name override the path's (found by schemathesis:
+    PATCH /v1/members/0 updated the member the body named); the body-fields filter
+    refuses a body name other than the path's before the service is called."""
+    marker, response = await _patch_marked(client, path, content)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == code_pb2.INVALID_ARGUMENT
+    (detail,) = body["details"]
+    assert detail["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+    (violation,) = detail["fieldViolations"]
+    assert violation["field"] == "scheduled_report.name"
+    assert "path" in violation["description"]
+    assert gateway.reporting.calls(marker) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "name"),
+    [
+        ("/v1/scheduledReports/r1", '{"name": "scheduledReports/r1"}', "scheduledReports/r1"),
+        ("/v1/scheduledReports/r1", '{"displayName": "x"}', "scheduledReports/r1"),
+        (
+            "/v1/scheduledReports/r1?updateMask=displayName",
+            '{"name": "scheduledReports/r1", "displayName": "x"}',
+            "scheduledReports/r1",
+        ),
+        (
+            "/v1/scheduledReports/r%C3%A9",
+            r'{"name": "scheduledReports/r\u00e9"}',
+            "scheduledReports/ré",
+        ),
+        ("/v1/scheduledReports/r1", r'{"name": "scheduledReports\/r1"}', "scheduledReports/r1"),
+    ],
+    ids=["same", "absent", "same-with-query", "escaped", "json-escaped"],
+)
+async def test_rest_update_body_naming_the_path_resource_passes(
+    gateway: Gateway, client: httpx.AsyncClient, path: str, content: str, name: str
+) -> None:
+    marker, response = await _patch_marked(client, path, content)
+    assert response.status_code == 200, response.text
+    assert gateway.reporting.updated[marker] == name
 
 
 async def test_unknown_query_parameter_is_400(client: httpx.AsyncClient) -> None:

@@ -155,3 +155,25 @@ def test_missing_tenant_is_unauthenticated(stack: Stack) -> None:
     with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
         response = http.get("/v1/customers")
     assert response.status_code == 401
+
+
+def test_update_body_naming_another_resource_is_refused(stack: Stack, tenant: Session) -> None:
+    """The transcoder would let the body's name override the path's (schemathesis:
+    PATCH /v1/members/0 updated the member its body named); the gateway refuses it."""
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
+        headers = tenant.headers
+        first = ok(http.post("/v1/customers", headers=headers, json={"displayName": "First"}))
+        second = ok(http.post("/v1/customers", headers=headers, json={"displayName": "Second"}))
+        response = http.patch(
+            f"/v1/{first['name']}",
+            headers=headers,
+            json={"name": second["name"], "displayName": "Renamed"},
+        )
+        assert _rest_violations(response) == ["customer.name"]
+        assert ok(http.get(f"/v1/{second['name']}", headers=headers))["displayName"] == "Second"
+        same = http.patch(
+            f"/v1/{first['name']}",
+            headers=headers,
+            json={"name": first["name"], "displayName": "Renamed"},
+        )
+        assert ok(same)["displayName"] == "Renamed"

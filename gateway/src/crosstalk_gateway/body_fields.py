@@ -13,6 +13,14 @@ is, per HTTP method (route metadata). Well-known types (Timestamp, Struct, Any .
 and scalars are not looked into. A body that is not valid JSON is left to the
 transcoder, which answers its own 400.
 
+The transcoder also lets a body's resource ``name`` override the one its path names
+(``PATCH /v1/members/0`` with ``{"name": "members/7"}`` would update members/7). For
+routes whose whole path after a literal prefix is the body's ``name``
+(``/v1/{member.name=members/*}``) the route metadata carries that field and prefix,
+and the filter refuses a body whose top-level ``name`` differs from the path's
+(query string cut, prefix dropped, percent-escapes decoded or not). An empty
+``name`` is refused too: the transcoder would send it instead of the path's.
+
 A path or query whose percent-escapes decode to invalid UTF-8
 (``/v1/customers/%ff%fe``) is left to the service: the transcoder puts those bytes
 into the string field they bind to, and every service answers INVALID_ARGUMENT
@@ -85,6 +93,21 @@ def body_message(
     return None
 
 
+def path_name(verb: str, template: str, body: str) -> list[tuple[str, str]]:
+    """Route metadata entries when the path after its literal prefix is the body's name.
+
+    ``("PATCH", "/v1/{member.name=members/*}", "member")`` ->
+    ``[("PATCH name", "member.name"), ("PATCH prefix", "/v1/")]``; else ``[]``.
+    """
+    field = "name" if body == "*" else f"{body}.name"
+    prefix, brace, rest = template.partition("{")
+    if not brace or not rest.endswith("}") or "}" in rest[:-1]:
+        return []
+    if rest[:-1].partition("=")[0] != field:
+        return []
+    return [(f"{verb} name", field), (f"{verb} prefix", prefix)]
+
+
 def lua_filter(schemas: BodySchemas) -> dict[str, str]:
     """The Lua filter's typed_config (without @type)."""
     namespace = f'local REPLY_NAMESPACE = "{REPLY_METADATA_NAMESPACE}"\n'
@@ -154,7 +177,8 @@ def _lua_types(schemas: BodySchemas) -> str:
 
 
 def route_metadata(bodies: Iterable[tuple[str, str]]) -> dict[str, dict[str, str]]:
-    """Route metadata for the Lua filter: HTTP method -> body message."""
+    """Route metadata for the Lua filter: HTTP method -> body message, and
+    ``"<method> name"`` / ``"<method> prefix"`` from ``path_name``."""
     return {LUA_FILTER: dict(sorted(bodies))}
 
 
@@ -179,6 +203,75 @@ local function str(s, i)
 end
 
 local value
+-- The top-level "name" strings of the body being read (raw, as in the JSON).
+local TOP_NAMES = {}
+
+local function utf8(cp)
+  local f = math.floor
+  if cp < 0x80 then return string.char(cp) end
+  if cp < 0x800 then return string.char(0xC0 + f(cp / 64), 0x80 + cp % 64) end
+  if cp < 0x10000 then
+    return string.char(0xE0 + f(cp / 4096), 0x80 + f(cp / 64) % 64, 0x80 + cp % 64)
+  end
+  return string.char(
+    0xF0 + f(cp / 262144), 0x80 + f(cp / 4096) % 64, 0x80 + f(cp / 64) % 64, 0x80 + cp % 64)
+end
+
+local ESCAPES = {b = "\b", f = "\f", n = "\n", r = "\r", t = "\t"}
+
+local function unescape(raw)
+  if not string.find(raw, "\\", 1, true) then return raw end
+  local out, i = {}, 1
+  while i <= #raw do
+    local c = string.sub(raw, i, i)
+    if c ~= "\\" then
+      out[#out + 1] = c
+      i = i + 1
+    elseif string.sub(raw, i + 1, i + 1) == "u" then
+      local cp = tonumber(string.sub(raw, i + 2, i + 5), 16) or 0xFFFD
+      i = i + 6
+      if cp >= 0xD800 and cp < 0xDC00 and string.sub(raw, i, i + 1) == "\\u" then
+        local low = tonumber(string.sub(raw, i + 2, i + 5), 16)
+        if low and low >= 0xDC00 and low < 0xE000 then
+          cp = 0x10000 + (cp - 0xD800) * 0x400 + (low - 0xDC00)
+          i = i + 6
+        end
+      end
+      out[#out + 1] = utf8(cp)
+    else
+      local e = string.sub(raw, i + 1, i + 1)
+      out[#out + 1] = ESCAPES[e] or e
+      i = i + 2
+    end
+  end
+  return table.concat(out)
+end
+
+local function refuse(handle, field, description, message)
+  -- Named in a BadRequest field violation by the gateway's local reply mapper.
+  local metadata = handle:streamInfo():dynamicMetadata()
+  metadata:set(REPLY_NAMESPACE, "field", field)
+  metadata:set(REPLY_NAMESPACE, "description", description)
+  handle:respond({[":status"] = "400", ["content-type"] = "text/plain"}, message)
+end
+
+-- The first top-level "name" that differs from the path's, or nil. An empty one
+-- too: the transcoder would send it instead of the path's.
+local function other_name(handle, method)
+  local prefix = handle:metadata():get(method .. " prefix")
+  if prefix == nil then return nil end
+  local path = string.match(handle:headers():get(":path") or "", "^[^?#]*")
+  if string.sub(path, 1, #prefix) ~= prefix then return nil end
+  local raw = string.sub(path, #prefix + 1)
+  local decoded = string.gsub(raw, "%%(%x%x)", function(hex)
+    return string.char(tonumber(hex, 16))
+  end)
+  for _, name in ipairs(TOP_NAMES) do
+    name = unescape(name)
+    if name ~= raw and name ~= decoded then return name end
+  end
+  return nil
+end
 
 local function object(s, i, typename, is_map, path)
   i = skip(s, i + 1)
@@ -199,6 +292,9 @@ local function object(s, i, typename, is_map, path)
       if spec == nil then
         error({unknown = path .. key, message = typename}, 0)
       end
+    end
+    if path == "" and key == "name" and string.byte(s, i) == 34 then
+      TOP_NAMES[#TOP_NAMES + 1] = (str(s, i))
     end
     i = value(s, i, spec, path .. key .. ".")
     i = skip(s, i)
@@ -257,16 +353,17 @@ function envoy_on_request(handle)
   local body = handle:body()
   if body == nil or body:length() == 0 then return end
   local s = body:getBytes(0, body:length())
+  TOP_NAMES = {}
   local ok, err = pcall(value, s, skip(s, 1), typename, "")
-  if not ok and type(err) == "table" and err.unknown ~= nil then
+  if ok and other_name(handle, method) ~= nil then
+    local field = handle:metadata():get(method .. " name")
+    refuse(handle, field, "must be left out or name the resource of the path",
+      field .. " differs from the name in the path")
+  elseif not ok and type(err) == "table" and err.unknown ~= nil then
     local field = err.unknown
     if string.find(field, "^[%w_%.]+$") then
-      -- Named in a BadRequest field violation by the gateway's local reply mapper.
-      handle:streamInfo():dynamicMetadata():set(REPLY_NAMESPACE, "field", field)
-      handle:respond(
-        {[":status"] = "400", ["content-type"] = "text/plain"},
-        "Unknown field " .. field .. " in " .. err.message
-      )
+      refuse(handle, field, "is not a field of this request",
+        "Unknown field " .. field .. " in " .. err.message)
     else
       handle:respond(
         {[":status"] = "400", ["content-type"] = "text/plain"},

@@ -192,14 +192,16 @@ def _mapper(
 
 
 def _unknown_body_field() -> dict[str, Any]:
-    """The body checker's refusal (body_fields): a BadRequest naming the unknown field.
+    """The body checker's refusal (body_fields): a BadRequest naming the field (an
+    unknown one, or a name differing from the path's) and saying what is wrong.
 
     The checker only sets the field when it is made of letters, digits, "_" and
-    ".", so the text below stays valid JSON without escaping; its message too.
+    ".", and the description from fixed texts, so the text below stays valid JSON
+    without escaping; its message too.
     """
     violation = (
         '{"field":"%DYNAMIC_METADATA(' + REPLY_METADATA_NAMESPACE + ':field)%",'
-        '"description":"is not a field of this request"}'
+        '"description":"%DYNAMIC_METADATA(' + REPLY_METADATA_NAMESPACE + ':description)%"}'
     )
     body = (
         '{"code":3,"message":"%LOCAL_REPLY_BODY%","details":[{"@type":'

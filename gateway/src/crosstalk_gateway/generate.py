@@ -22,7 +22,14 @@ from typing import Any
 import yaml
 from google.protobuf import descriptor_pb2
 
-from .body_fields import LUA_FILTER, body_message, body_schemas, lua_filter, route_metadata
+from .body_fields import (
+    LUA_FILTER,
+    body_message,
+    body_schemas,
+    lua_filter,
+    path_name,
+    route_metadata,
+)
 from .descriptors import (
     MethodInfo,
     ServiceInfo,
@@ -537,7 +544,9 @@ def _rest_routes(plan: _Plan, settings: GatewaySettings) -> list[dict[str, Any]]
                 regex = path_template_regex(binding.path, where=method.key)
                 message = body_message(method, binding.body, plan.descriptor_set)
                 if message is not None:
-                    bodies.setdefault(regex, []).append((binding.verb, message))
+                    verbs = bodies.setdefault(regex, [])
+                    verbs.append((binding.verb, message))
+                    verbs.extend(path_name(binding.verb, binding.path, binding.body))
                 if regex in routes:
                     continue
                 routes[regex] = {
@@ -549,7 +558,8 @@ def _rest_routes(plan: _Plan, settings: GatewaySettings) -> list[dict[str, Any]]
                     },
                 }
     for regex, verbs in bodies.items():
-        # Which message each method's JSON body is, for the body-fields filter.
+        # Which message each method's JSON body is, and which body field the path
+        # names, for the body-fields filter.
         routes[regex]["metadata"] = {"filter_metadata": route_metadata(verbs)}
     return list(routes.values())
 
