@@ -66,16 +66,8 @@ class TimerArming:
         self._enabled_rules = enabled_rules
         self._clock = clock
 
-    async def apply(
-        self, new_uow: UnitOfWorkFactory[UnitOfWork], tenant_id: str, signal: TimerSignal
-    ) -> int:
-        """How many timers the signal armed or cancelled."""
-        async with new_uow() as uow:
-            changed = await self.apply_in(uow, tenant_id, signal)
-            await uow.commit()
-        return changed
-
     async def apply_in(self, uow: UnitOfWork, tenant_id: str, signal: TimerSignal) -> int:
+        """Arms or cancels the signal's timers inside the consumer's ``uow``; how many."""
         now = self._clock()
         if isinstance(signal, CustomerWaiting):
             rules = await self._rules(uow, tenant_id, Trigger.NO_REPLY_TIMEOUT)
