@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rules.app.engine_ports import SettingsRepository
-from rules.app.matcher import CompiledRules
+from rules.app.matcher import CompiledRules, keep_out_of_collections
 from rules.app.ports import RulesRepository
 from rules.domain.model import Trigger
 from rules.domain.settings import RuleSettings
@@ -69,6 +69,7 @@ class EnabledRules:
         ordered = CompiledRules(
             sorted(enabled, key=lambda r: (r.priority, r.created_at or datetime.min, r.id))
         )
+        keep_out_of_collections()
         self._entries[key] = _Cached(revision, ordered)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:

@@ -12,33 +12,50 @@ hold unless one of some keyword or text-equality leaves holds
 or the fact's value looked up in a per-field index); every other rule always
 is.
 
-The answers are those of ``domain.evaluation.NaiveKeywords`` (a test holds
+A keyword leaf that hits records the keyword the naive scan would name (the
+first of its keywords found exactly or as a synonym, else the first found
+fuzzily). What a window of words is within one edit of is kept (bounded):
+most words of most messages are the same few.
+
+The candidates are evaluated by their compiled conditions
+(``domain.compiled``): each distinct leaf is worked out once per event, however
+many rules share it. The answers and traces are those of the naive loop
+(``domain.evaluation.evaluate_pass`` with ``NaiveKeywords``; property tests hold
 the two together); ``bench/rules_bench.py`` measures both.
+
+``keep_out_of_collections`` moves what the process holds (the compiled rules
+above all) out of the cyclic garbage collector's reach: a full collection of a
+heap holding 10,000 compiled rules took ~120 ms, one event's evaluation then.
 """
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import ahocorasick  # type: ignore[import-not-found]
 
 from crosstalk_common.conditions.model import Leaf, Op
+from rules.domain.compiled import (
+    CompiledCondition,
+    EventLeaves,
+    LeafNumbers,
+    compile_condition,
+    evaluate_compiled,
+)
 from rules.domain.evaluation import (
     FUZZY_MIN_LENGTH,
     KEYWORD_SOURCES,
     Evaluation,
-    KnownHits,
-    evaluate_rule,
     gate_leaves,
     is_range_gate,
     keyword_leaves,
     keyword_phrase,
-    keyword_texts,
     normalise,
     required_gates,
     synonyms_of,
@@ -50,47 +67,78 @@ from rules.domain.facts import with_canonical_names
 from rules.domain.model import Rule
 
 _SEPARATOR = "\x1f"  # between the texts scanned together; no keyword holds it
+_WINDOWS_KEPT = 50_000  # fuzzy answers kept per field, then forgotten all at once
+
+# A keyword leaf's number, the rank of the keyword (its position among the
+# leaf's keywords; fuzzy ones after all exact ones) and the keyword.
+_Entry = tuple[int, int, str]
+# leaf number -> (rank, keyword) of the best-ranked keyword found
+Hits = dict[int, tuple[int, str]]
+
+
+def keep_out_of_collections() -> None:
+    """Freeze what the process holds now (compiled rules, modules, caches) out of
+    later collections: they live until replaced, and compiled rules hold no
+    reference cycle, so reference counting frees them then. What was frozen
+    before is thawed and collected first: whatever died since in a cycle is not
+    kept for good. Costs one full collection: call it when rules were compiled."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
-@dataclass(frozen=True)
-class _Entry:
-    leaf: Leaf
-    keyword: str
+def _phrase_keys(words: list[str]) -> list[str]:
+    """For each word of a phrase, its position and the phrase's other words."""
+    return [f"{i}{_SEPARATOR}" + " ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
+
+
+def _hit(hits: Hits, number: int, rank: int, keyword: str) -> None:
+    found = hits.get(number)
+    if found is None or rank < found[0]:
+        hits[number] = (rank, keyword)
 
 
 class _FieldIndex:
     """Every keyword leaf on one field."""
 
     def __init__(self) -> None:
-        self.exact: dict[str, list[_Entry]] = defaultdict(list)
-        # width (words) -> variant -> (phrase, entry)
-        self.fuzzy: dict[int, dict[str, list[tuple[str, _Entry]]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        self.fuzzy_lengths: dict[int, set[int]] = defaultdict(set)
+        self.exact: dict[str, list[_Entry]] = {}
+        # One-word phrases: variant (the word or one of its one-deletions) -> (phrase, entry).
+        self.fuzzy: dict[str, list[tuple[str, _Entry]]] = {}
+        # Longer phrases: a window of as many words within one edit of one has all its
+        # words but one the same, and the edit within that word. Keyed by the position
+        # of the word that may differ and the other words.
+        self.phrases: dict[str, list[tuple[str, _Entry]]] = {}
+        self.fuzzy_lengths: dict[int, set[int]] = {}  # width (words) -> window lengths
+        self.windows: dict[str, tuple[_Entry, ...]] = {}  # window -> fuzzy entries it hits
         self.automaton: Any = None
 
-    def add(self, leaf: Leaf) -> None:
-        for keyword in leaf.values:
-            entry = _Entry(leaf, str(keyword))
+    def add(self, leaf: Leaf, number: int) -> None:
+        count = len(leaf.values)
+        for position, keyword in enumerate(leaf.values):
             wanted = normalise(str(keyword))
             if wanted:
-                self.exact[wanted].append(entry)
+                self.exact.setdefault(wanted, []).append((number, position, str(keyword)))
             if not leaf.fuzzy:
                 continue
             phrase = keyword_phrase(str(keyword))
             if len(phrase) < FUZZY_MIN_LENGTH:
                 continue
             width = len(phrase.split(" "))
-            table = self.fuzzy[width]
             # A window within one edit of the phrase is within one character of its length.
-            self.fuzzy_lengths[width].update(range(len(phrase) - 1, len(phrase) + 2))
-            for variant in {phrase, *_deletions(phrase)}:
-                table[variant].append((phrase, entry))
+            lengths = self.fuzzy_lengths.setdefault(width, set())
+            lengths.update(range(len(phrase) - 1, len(phrase) + 2))
+            entry = (number, count + position, str(keyword))
+            if width == 1:
+                for variant in {phrase, *_deletions(phrase)}:
+                    self.fuzzy.setdefault(variant, []).append((phrase, entry))
+            else:
+                for key in _phrase_keys(phrase.split(" ")):
+                    self.phrases.setdefault(key, []).append((phrase, entry))
 
     def build(self) -> None:
         automaton = ahocorasick.Automaton()
@@ -100,52 +148,63 @@ class _FieldIndex:
             automaton.make_automaton()
             self.automaton = automaton
 
-    def find(
-        self,
-        field: str,
-        facts: Mapping[str, Any],
-        hits: dict[Leaf, str],
-        texts: list[str] | None = None,
-    ) -> None:
+    def find(self, field: str, facts: Mapping[str, Any], hits: Hits, texts: list[str]) -> None:
         """Add the field's keyword leaves that hit (``texts``: the field's texts
-        already normalised)."""
-        if texts is None:
-            texts = keyword_texts(field, facts)
+        normalised)."""
         if self.automaton is not None and texts:
             for _, entries in self.automaton.iter(_SEPARATOR.join(texts)):
-                for entry in entries:
-                    hits.setdefault(entry.leaf, entry.keyword)
+                for number, rank, keyword in entries:
+                    _hit(hits, number, rank, keyword)
         if uses_synonyms(field):
             for synonym in synonyms_of(facts):
-                for entry in self.exact.get(synonym, ()):
-                    hits.setdefault(entry.leaf, entry.keyword)
-        if not self.fuzzy:
+                for number, rank, keyword in self.exact.get(synonym, ()):
+                    _hit(hits, number, rank, keyword)
+        if not self.fuzzy_lengths:
             return
         for text in texts:
             words = tokens(text)
-            for width, table in self.fuzzy.items():
-                lengths = self.fuzzy_lengths[width]
+            for width, lengths in self.fuzzy_lengths.items():
                 for start in range(len(words) - width + 1):
-                    window = " ".join(words[start : start + width])
+                    window = words[start] if width == 1 else " ".join(words[start : start + width])
                     if len(window) not in lengths:
                         continue
-                    for variant in (window, *_deletions(window)):
-                        for phrase, entry in table.get(variant, ()):
-                            if entry.leaf not in hits and within_one_edit(window, phrase):
-                                hits[entry.leaf] = entry.keyword
+                    found = self.windows.get(window)
+                    if found is None:
+                        found = self._fuzzy_hits(window)
+                    for number, rank, keyword in found:
+                        _hit(hits, number, rank, keyword)
+
+    def _fuzzy_hits(self, window: str) -> tuple[_Entry, ...]:
+        if " " in window:
+            table, keys = self.phrases, _phrase_keys(window.split(" "))
+        else:
+            table, keys = self.fuzzy, [window, *_deletions(window)]
+        found: dict[_Entry, None] = {}
+        for key in keys:
+            for phrase, entry in table.get(key, ()):
+                if entry not in found and within_one_edit(window, phrase):
+                    found[entry] = None
+        if len(self.windows) >= _WINDOWS_KEPT:
+            self.windows.clear()
+        answer = self.windows[window] = tuple(found)
+        return answer
 
 
 class CompiledRules:
-    """Rules in evaluation order, with their keyword automata and gate indexes.
+    """Rules in evaluation order, with their keyword automata, gate indexes and
+    compiled conditions.
 
     A gate is a leaf that must hold for a rule's condition to hold, and that can
     be found without evaluating the rule: a keyword (the automata), a text
     equality (a per-field index of values) or a number comparison (thresholds,
     bisected). A rule whose top-level conjunction requires gates is posted under
-    the rarest of them, and becomes a candidate when that one and all its other
+    the most selective of them (a keyword; else the text equality naming the
+    smallest share of the values rules compare the field with; then the rarest
+    among rules), and becomes a candidate when that one and all its other
     required gates hold; a rule without such gates but whose disjunction has a
     gate in every branch is posted under each; any other rule is evaluated for
-    every event. Gates are numbered (a Leaf hashes its whole content each time).
+    every event. Gates are leaves, numbered (a Leaf hashes its whole content
+    each time).
     """
 
     def __init__(self, rules: Sequence[Rule]) -> None:
@@ -156,11 +215,16 @@ class CompiledRules:
             else r
             for r in rules
         )
+        self._numbers = LeafNumbers()
+        self._conditions: tuple[CompiledCondition | None, ...] = tuple(
+            compile_condition(r.condition, self._numbers) if r.condition is not None else None
+            for r in self.rules
+        )
         self._always: list[int] = []
-        self._gate_ids: dict[Leaf, int] = {}
+        self._indexed: set[int] = set()  # gates (leaf numbers) in an index
         self._posted: dict[int, list[int]] = defaultdict(list)
         # rule index -> the other gates its conjunction requires (besides its posting)
-        self._also: dict[int, tuple[int, ...]] = {}
+        self._also: dict[int, frozenset[int]] = {}
         self._fields: dict[str, _FieldIndex] = {}
         # field -> value -> equality gates (EQUALS / IN on text) that hold for it
         self._equalities: dict[str, dict[str, list[int]]] = {}
@@ -168,25 +232,42 @@ class CompiledRules:
         self._range_leaves: dict[str, dict[Op, list[Leaf]]] = {}
         self._ranges: dict[str, dict[Op, tuple[list[Any], list[int]]]] = {}
 
-        required: list[list[Leaf]] = []
-        frequency: dict[Leaf, int] = defaultdict(int)
+        numbers = self._numbers
+        keyword_numbers: set[int] = set()
         for rule in self.rules:
-            condition = rule.condition
-            for leaf in keyword_leaves(condition) if condition is not None else ():
+            for leaf in keyword_leaves(rule.condition) if rule.condition is not None else ():
+                number = numbers.number(leaf)
+                if number in keyword_numbers:
+                    continue
+                keyword_numbers.add(number)
                 field_index = self._fields.get(leaf.field)
                 if field_index is None:
                     field_index = self._fields[leaf.field] = _FieldIndex()
-                field_index.add(leaf)
-            must = required_gates(condition) if condition is not None else []
-            required.append(must)
+                field_index.add(leaf, number)
+        required = [
+            required_gates(r.condition) if r.condition is not None else [] for r in self.rules
+        ]
+        frequency: dict[Leaf, int] = defaultdict(int)
+        compared: dict[str, set[str]] = defaultdict(set)  # field -> text values compared with
+        for must in required:
             for leaf in must:
                 frequency[leaf] += 1
+        for leaf in numbers.leaves:
+            if leaf.operator in (Op.EQUALS, Op.IN):
+                compared[leaf.field].update(str(v) for v in leaf.values)
+
+        def selectivity(leaf: Leaf) -> tuple[float, int]:
+            share = 0.0
+            if leaf.operator in (Op.EQUALS, Op.IN):  # holds for a share of the values
+                share = len(set(leaf.values)) / (len(compared[leaf.field]) + 1)
+            return share, frequency[leaf]
+
         for index, rule in enumerate(self.rules):
             must = required[index]
             if must:
-                rarest = min(must, key=lambda leaf: frequency[leaf])
-                posted: list[Leaf] = [rarest]
-                others = tuple(self._index_gate(leaf) for leaf in must if leaf != rarest)
+                best = min(must, key=selectivity)
+                posted: list[Leaf] = [best]
+                others = frozenset(self._index_gate(leaf) for leaf in must if leaf != best)
                 if others:
                     self._also[index] = others
             else:
@@ -202,17 +283,17 @@ class CompiledRules:
                 leaves.sort(key=lambda leaf: leaf.values[0])
                 self._ranges.setdefault(field, {})[op] = (
                     [leaf.values[0] for leaf in leaves],
-                    [self._gate_ids[leaf] for leaf in leaves],
+                    [numbers.number(leaf) for leaf in leaves],
                 )
         for field_index in self._fields.values():
             field_index.build()
 
     def _index_gate(self, gate: Leaf) -> int:
         """The gate's number, indexing it the first time."""
-        found = self._gate_ids.get(gate)
-        if found is not None:
-            return found
-        number = self._gate_ids[gate] = len(self._gate_ids)
+        number = self._numbers.number(gate)
+        if number in self._indexed:
+            return number
+        self._indexed.add(number)
         if gate.operator is Op.MATCHES_KEYWORDS:
             pass  # in its field's automaton
         elif is_range_gate(gate):
@@ -220,13 +301,12 @@ class CompiledRules:
             by_operator.setdefault(gate.operator, []).append(gate)
         else:
             by_value = self._equalities.setdefault(gate.field, {})
-            for value in gate.values:
+            for value in dict.fromkeys(gate.values):
                 by_value.setdefault(str(value), []).append(number)
         return number
 
-    def keyword_hits(self, facts: Mapping[str, Any]) -> dict[Leaf, str]:
-        """Each keyword leaf (of any rule) that hits, with a keyword found."""
-        hits: dict[Leaf, str] = {}
+    def _hits(self, facts: Mapping[str, Any]) -> Hits:
+        hits: Hits = {}
         normalised: dict[str, str] = {}  # each source text normalised once
         for field, index in self._fields.items():
             texts = []
@@ -238,11 +318,15 @@ class CompiledRules:
             index.find(field, facts, hits, texts)
         return hits
 
-    def held_gates(self, facts: Mapping[str, Any], hits: Iterable[Leaf] = ()) -> set[int]:
+    def keyword_hits(self, facts: Mapping[str, Any]) -> dict[Leaf, str]:
+        """Each keyword leaf (of any rule) that hits, with the keyword found."""
+        leaves = self._numbers.leaves
+        return {leaves[number]: keyword for number, (_, keyword) in self._hits(facts).items()}
+
+    def held_gates(self, facts: Mapping[str, Any], hits: Mapping[int, Any]) -> set[int]:
         """The numbers of the gates that hold: the keyword leaves that hit, and the
         indexed equalities and number comparisons the facts satisfy."""
-        ids = self._gate_ids
-        held: list[int] = [n for n in (ids.get(leaf) for leaf in hits) if n is not None]
+        held: list[int] = list(hits)
         for field, by_value in self._equalities.items():
             value = facts.get(field)
             if isinstance(value, str):
@@ -262,23 +346,26 @@ class CompiledRules:
                     held.extend(gates[: bisect_right(thresholds, number)])
         return set(held)
 
-    def candidates(self, holding: set[int]) -> list[Rule]:
-        """The rules to evaluate, in evaluation order, given the gates that hold."""
+    def candidates(self, holding: set[int]) -> list[int]:
+        """The indexes of the rules to evaluate, in evaluation order, given the
+        gates that hold."""
         posted, also = self._posted, self._also
         chosen = set(self._always)
         for gate in holding:
             for index in posted.get(gate, ()):
                 others = also.get(index)
-                if others is None or holding.issuperset(others):
+                if others is None or others <= holding:
                     chosen.add(index)
-        return [self.rules[i] for i in sorted(chosen)]
+        return sorted(chosen)
 
     def evaluate(self, facts: Mapping[str, Any], *, now: datetime) -> list[Evaluation]:
         """The evaluations of the candidate rules, in order: no other rule's
         condition can hold. A condition that does not hold gets no trace."""
-        hits = self.keyword_hits(facts)
-        known = KnownHits(hits)
+        hits = self._hits(facts)
+        found = {number: keyword for number, (_, keyword) in hits.items()}
+        leaves = EventLeaves(self._numbers.leaves, facts, now, found)
+        rules, conditions = self.rules, self._conditions
         return [
-            evaluate_rule(rule, facts, now=now, keywords=known, trace_misses=False)
-            for rule in self.candidates(self.held_gates(facts, hits))
+            evaluate_compiled(rules[i], conditions[i], leaves)
+            for i in self.candidates(self.held_gates(facts, found))
         ]

@@ -320,18 +320,36 @@ def _actual(value: Any) -> tuple[str, ...]:
 def _trace_leaf(
     leaf: Leaf, facts: Mapping[str, Any], now: datetime, keywords: KeywordHits
 ) -> Trace:
-    value = facts.get(leaf.field)
     if leaf.operator is Op.MATCHES_KEYWORDS:
         found = keyword_of_leaf(leaf, facts, keywords)
-        texts = KEYWORD_SOURCES.get(leaf.field, (leaf.field,))
-        shown = tuple(str(facts[s])[:200] for s in texts if facts.get(s))
-        if found is not None:
-            return Trace(True, leaf=leaf, actual=shown, detail=f"found {render(found)}")
-        what = "no keyword found" + (" (fuzzy)" if leaf.fuzzy else "")
-        return Trace(False, leaf=leaf, actual=shown, detail=what)
-    result = leaf_matches(leaf, value, now)
-    detail = f"{leaf.field} is empty" if is_empty(value) else f"{leaf.field} is {render(value)}"
-    return Trace(result, leaf=leaf, actual=_actual(value), detail=detail)
+        return keyword_trace(leaf, found, keyword_shown(leaf.field, facts))
+    value = facts.get(leaf.field)
+    return fact_trace(leaf, leaf_matches(leaf, value, now), fact_view(leaf.field, value))
+
+
+def keyword_shown(leaf_field: str, facts: Mapping[str, Any]) -> tuple[str, ...]:
+    """The texts a keyword leaf on ``leaf_field`` searched, as its trace shows them."""
+    texts = KEYWORD_SOURCES.get(leaf_field, (leaf_field,))
+    return tuple(str(facts[s])[:200] for s in texts if facts.get(s))
+
+
+def keyword_trace(leaf: Leaf, found: str | None, shown: tuple[str, ...]) -> Trace:
+    """A keyword leaf's trace: ``found``, the keyword that hit (None: none did)."""
+    if found is not None:
+        return Trace(True, leaf=leaf, actual=shown, detail=f"found {render(found)}")
+    what = "no keyword found" + (" (fuzzy)" if leaf.fuzzy else "")
+    return Trace(False, leaf=leaf, actual=shown, detail=what)
+
+
+def fact_view(leaf_field: str, value: Any) -> tuple[tuple[str, ...], str]:
+    """How a leaf's trace shows the fact's value: as text, and in its note."""
+    detail = f"{leaf_field} is empty" if is_empty(value) else f"{leaf_field} is {render(value)}"
+    return _actual(value), detail
+
+
+def fact_trace(leaf: Leaf, result: bool, view: tuple[tuple[str, ...], str]) -> Trace:
+    """Any other leaf's trace, given whether it held and ``fact_view`` of its fact."""
+    return Trace(result, leaf=leaf, actual=view[0], detail=view[1])
 
 
 def keyword_of_leaf(leaf: Leaf, facts: Mapping[str, Any], keywords: KeywordHits) -> str | None:
