@@ -22,10 +22,14 @@ from reporting.domain.row_kinds import ROW_KINDS
 
 DIM_NAMES = tuple(d.value for d in ROW_DIMENSIONS)
 _SCOPE = ("kind", "owner_member_id", "department_id", "tag", *DIM_NAMES)
+# A row's identity (dims_key decides the kind; the tables' keys also hold the
+# kind, before the hour, and are what an upsert names: *_CONFLICT).
 HOUR_KEY = ("tenant_id", "measure", "hour", "dims_key")
 HOUR_COLUMNS = (*HOUR_KEY, *_SCOPE, "count", "total")
+HOUR_CONFLICT = ("tenant_id", "measure", "kind", "hour", "dims_key")
 BUCKET_KEY = (*HOUR_KEY, "bucket")
 BUCKET_COLUMNS = (*BUCKET_KEY, *_SCOPE, "count")
+BUCKET_CONFLICT = (*HOUR_CONFLICT, "bucket")
 FACT_KEY = ("tenant_id", "event_id", "seq")
 FACT_COLUMNS = (
     *FACT_KEY,

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, delete, func, or_, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    String,
+    case,
+    cast,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from crosstalk_common.db.keyset import past
 from crosstalk_common.db.scope import scope_clause
@@ -18,12 +33,12 @@ from reporting.adapters import projection_json
 from reporting.adapters.bulk_sql import ROWS_IN_THE_LOOP, BulkWrite, Conflict
 from reporting.adapters.measure_rows import (
     BUCKET_COLUMNS,
-    BUCKET_KEY,
+    BUCKET_CONFLICT,
     DIM_NAMES,
     FACT_COLUMNS,
     FACT_KEY,
     HOUR_COLUMNS,
-    HOUR_KEY,
+    HOUR_CONFLICT,
     measure_rows,
 )
 from reporting.adapters.tables import (
@@ -37,12 +52,16 @@ from reporting.adapters.tables import (
 from reporting.app.ports import FactRow
 from reporting.domain.catalogue import Dimension, Measure
 from reporting.domain.folding import Keys, Observation, Projections
-from reporting.domain.querying import BucketRow, Groups, HourRow, RowSpec
+from reporting.domain.querying import BucketCounts, Cuts, Granularity, Groups, HourRow, RowSpec
 
 _DIM_NAMES = DIM_NAMES
 
-_ADD_HOURS = BulkWrite(measure_hours, HOUR_COLUMNS, Conflict(HOUR_KEY, added=("count", "total")))
-_ADD_BUCKETS = BulkWrite(measure_buckets, BUCKET_COLUMNS, Conflict(BUCKET_KEY, added=("count",)))
+_ADD_HOURS = BulkWrite(
+    measure_hours, HOUR_COLUMNS, Conflict(HOUR_CONFLICT, added=("count", "total"))
+)
+_ADD_BUCKETS = BulkWrite(
+    measure_buckets, BUCKET_COLUMNS, Conflict(BUCKET_CONFLICT, added=("count",))
+)
 _KEEP_FACTS = BulkWrite(measure_facts, FACT_COLUMNS, Conflict(FACT_KEY))
 _PROJECTION_COLUMNS = ("tenant_id", "subject", "facts")
 _PROJECTION_TABLES = (customer_facts, conversation_facts, case_facts)
@@ -60,11 +79,88 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-class _Hours(dict[Any, datetime]):
-    """Each stored hour read as UTC once per query (rows of many groups share it)."""
+class epoch_seconds(FunctionElement[int]):  # noqa: N801 - an SQL function, named like one
+    """Seconds since 1970-01-01 UTC of a stored time."""
 
-    def __missing__(self, raw: Any) -> datetime:
-        value = self[raw] = _utc(raw)
+    type = BigInteger()
+    name = "epoch_seconds"
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_seconds_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_seconds_postgresql(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS BIGINT)"
+
+
+class histogram_json(FunctionElement[str]):  # noqa: N801 - an SQL function, named like one
+    """Aggregate: a group's (histogram bucket, count) pairs as a JSON object's text."""
+
+    type = String()
+    name = "histogram_json"
+    inherit_cache = True
+
+
+@compiles(histogram_json, "sqlite")
+def _histogram_json_sqlite(element: histogram_json, compiler: SQLCompiler, **kw: Any) -> str:
+    bucket, count = (compiler.process(c, **kw) for c in element.clauses)
+    return f"json_group_object(CAST({bucket} AS TEXT), {count})"
+
+
+@compiles(histogram_json, "postgresql")
+def _histogram_json_postgresql(element: histogram_json, compiler: SQLCompiler, **kw: Any) -> str:
+    bucket, count = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(json_object_agg({bucket}, {count}) AS TEXT)"
+
+
+def _number(value: int) -> ColumnElement[int]:
+    return literal_column(str(int(value)), BigInteger)
+
+
+def _bucket_key(hour: Any, cuts: Cuts) -> ColumnElement[int]:
+    """The key of the bucket an hour row counts in (``Cuts``), in integers, so
+    SQLite and PostgreSQL cut alike. Constants are written into the text (no
+    parameters), so the key in GROUP BY is the one selected."""
+    seconds = epoch_seconds(hour)
+    if cuts.granularity is Granularity.HOUR:
+        return seconds // _number(3600)
+    offsets = cuts.offsets
+    offset: ColumnElement[int] = _number(offsets[-1][1])
+    if len(offsets) > 1:
+        offset = case(
+            *[
+                (seconds < _number(offsets[i + 1][0]), _number(value))
+                for i, (_, value) in enumerate(offsets[:-1])
+            ],
+            else_=offset,
+        )
+    day = (seconds + offset) // _number(86_400)
+    if cuts.granularity is Granularity.DAY:
+        return day
+    if cuts.granularity is Granularity.WEEK:
+        return (day + _number(3)) // _number(7)
+    later = cuts.months[1:]
+    if not later:
+        return _number(0)
+    return case(
+        *[(day < _number(first), _number(i)) for i, first in enumerate(later)],
+        else_=_number(len(later)),
+    )
+
+
+class _Instants(dict[int, datetime]):
+    """Each bucket key's instant once per query (rows of many groups share it)."""
+
+    def __init__(self, cuts: Cuts) -> None:
+        super().__init__()
+        self._cuts = cuts
+
+    def __missing__(self, key: int) -> datetime:
+        value = self[key] = self._cuts.instant(key)
         return value
 
 
@@ -124,41 +220,55 @@ class SqlMeasureStore:
         where = self._where(
             measure_hours, tenant_id, visibility, spec.measure, spec.filters, spec.by_tag, spec.kind
         )
+        key = _bucket_key(measure_hours.c.hour, spec.cuts)
         result = await self._session.execute(
             select(
-                measure_hours.c.hour,
+                key,
                 *groups,
                 func.sum(measure_hours.c.count),
                 func.sum(measure_hours.c.total),
             )
             .where(*where, measure_hours.c.hour >= spec.start, measure_hours.c.hour < spec.end)
-            .group_by(measure_hours.c.hour, *groups)
+            .group_by(key, *groups)
         )
         n = len(groups)
-        utc = _Hours()
+        at = _Instants(spec.cuts)
         return [
-            HourRow(utc[r[0]], tuple(map(str, r[1 : 1 + n])), int(r[1 + n]), float(r[2 + n]))
-            for r in result
+            HourRow(at[r[0]], tuple(map(str, r[1 : 1 + n])), int(r[1 + n]), float(r[2 + n]))
+            for r in result.all()
         ]
 
     async def buckets(
         self, tenant_id: str, visibility: Visibility, spec: RowSpec
-    ) -> list[BucketRow]:
+    ) -> list[BucketCounts]:
         b = measure_buckets
         groups = [_column(b, d) for d in spec.group_bys]
         where = self._where(
             b, tenant_id, visibility, spec.measure, spec.filters, spec.by_tag, spec.kind
         )
-        result = await self._session.execute(
-            select(b.c.hour, *groups, b.c.bucket, func.sum(b.c.count))
+        key = _bucket_key(b.c.hour, spec.cuts).label("key")
+        labelled = [g.label(f"g{i}") for i, g in enumerate(groups)]
+        added = (
+            select(key, *labelled, b.c.bucket, func.sum(b.c.count).label("n"))
             .where(*where, b.c.hour >= spec.start, b.c.hour < spec.end)
-            .group_by(b.c.hour, *groups, b.c.bucket)
+            .group_by(key, *groups, b.c.bucket)
+            .subquery()
+        )
+        # One row per query bucket and group, its histogram as one JSON object
+        # (a row per histogram bucket cost more to fetch than to add up).
+        outer = [added.c.key, *(added.c[f"g{i}"] for i in range(len(groups)))]
+        result = await self._session.execute(
+            select(*outer, histogram_json(added.c.bucket, added.c.n)).group_by(*outer)
         )
         n = len(groups)
-        utc = _Hours()
+        at = _Instants(spec.cuts)
         return [
-            BucketRow(utc[r[0]], tuple(map(str, r[1 : 1 + n])), int(r[1 + n]), int(r[2 + n]))
-            for r in result
+            BucketCounts(
+                at[r[0]],
+                tuple(map(str, r[1 : 1 + n])),
+                {int(k): int(v) for k, v in json.loads(r[1 + n]).items()},
+            )
+            for r in result.all()
         ]
 
     async def level_before(

@@ -62,14 +62,12 @@ measure_hours = Table(
     *_dimension_columns(),
     Column("count", BigInteger, nullable=False),
     Column("total", Float, nullable=False),
-    PrimaryKeyConstraint("tenant_id", "measure", "hour", "dims_key", name="pk_measure_hours"),
-)
-Index(
-    "ix_measure_hours_kind",
-    measure_hours.c.tenant_id,
-    measure_hours.c.measure,
-    measure_hours.c.kind,
-    measure_hours.c.hour,
+    # A query reads one kind over a range of hours: one stretch of the key. On
+    # SQLite the rows live in the key's B-tree (no rowid table beside it).
+    PrimaryKeyConstraint(
+        "tenant_id", "measure", "kind", "hour", "dims_key", name="pk_measure_hours"
+    ),
+    sqlite_with_rowid=False,
 )
 
 measure_buckets = Table(
@@ -87,15 +85,9 @@ measure_buckets = Table(
     *_dimension_columns(),
     Column("count", BigInteger, nullable=False),
     PrimaryKeyConstraint(
-        "tenant_id", "measure", "hour", "dims_key", "bucket", name="pk_measure_buckets"
+        "tenant_id", "measure", "kind", "hour", "dims_key", "bucket", name="pk_measure_buckets"
     ),
-)
-Index(
-    "ix_measure_buckets_kind",
-    measure_buckets.c.tenant_id,
-    measure_buckets.c.measure,
-    measure_buckets.c.kind,
-    measure_buckets.c.hour,
+    sqlite_with_rowid=False,
 )
 
 measure_facts = Table(

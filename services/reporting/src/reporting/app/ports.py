@@ -13,7 +13,7 @@ from reporting.domain.catalogue import Dimension, Measure
 from reporting.domain.dashboards import Tile
 from reporting.domain.events import ReportReady
 from reporting.domain.folding import Keys, Observation, Projections
-from reporting.domain.querying import BucketRow, Groups, HourRow, RowSpec
+from reporting.domain.querying import BucketCounts, Groups, HourRow, RowSpec
 from reporting.domain.reports import FileFormat, ReportFile, Schedule
 from reporting.domain.reports import Table as ReportTable
 
@@ -39,13 +39,15 @@ class MeasureStore(Protocol):
         ...
 
     async def hours(self, tenant_id: str, visibility: Visibility, spec: RowSpec) -> list[HourRow]:
-        """Counts and sums per hour and group within the spec's range."""
+        """Counts and sums per bucket of ``spec.cuts`` and group within the spec's
+        range (each row's hour an instant in its bucket)."""
         ...
 
     async def buckets(
         self, tenant_id: str, visibility: Visibility, spec: RowSpec
-    ) -> list[BucketRow]:
-        """Histogram counts per hour, group and bucket within the spec's range."""
+    ) -> list[BucketCounts]:
+        """Histogram counts per bucket of ``spec.cuts`` and group within the
+        spec's range."""
         ...
 
     async def level_before(

@@ -1,16 +1,19 @@
 """Reading a metric: which rows to read, and how hourly rows become points.
 
 Rows are stored per UTC hour; buckets of a day, week or month are cut in the
-caller's time zone here, so "a day in Asia/Shanghai" is its own 24 hours.
-Every figure comes from stored counts, sums and histogram buckets.
+caller's time zone, so "a day in Asia/Shanghai" is its own 24 hours. The
+store adds the hours up per bucket as ``Cuts`` says (the zone's offsets over
+the range, worked out here), and ``combine`` makes the points. Every figure
+comes from stored counts, sums and histogram buckets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
@@ -126,15 +129,110 @@ class MetricQuery:
         )
 
 
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+_HOUR = 3600
+_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Cuts:
+    """How stored hours fall into a query's buckets, so that the store adds
+    them up per bucket (one row per bucket and group) instead of handing over
+    every hour.
+
+    An hour ``h`` (its UTC start, as seconds since the epoch ``s``) counts in
+    the bucket of its local time ``local = s + offset``, the zone's UTC offset
+    at ``h`` (``offsets``: from the range's first hour on, each first hour, as
+    epoch seconds, of a stretch with one offset, and that offset). Its bucket's
+    key is, by granularity:
+
+    - hour: ``s // 3600``;
+    - day: ``local // 86400``, the local date as days since 1970-01-01;
+    - week: ``(local // 86400 + 3) // 7``, weeks since Monday 1969-12-29;
+    - month: how many of ``months[1:]`` (local day numbers of the 1sts of the
+      months after the first bucket's) are <= ``local // 86400``.
+
+    That is ``bucket_start`` worked out in integers (what a database does with
+    no time zones of its own), and ``instant(key)`` is an instant inside the
+    bucket, so the points are those the hours cut one by one would give.
+    """
+
+    zone: ZoneInfo
+    granularity: Granularity
+    offsets: tuple[tuple[int, int], ...]
+    months: tuple[int, ...] = ()
+
+    def instant(self, key: int) -> datetime:
+        """An instant in the bucket of ``key`` (its start for day, week, month)."""
+        if self.granularity is Granularity.HOUR:
+            return datetime.fromtimestamp(key * _HOUR, UTC)
+        if self.granularity is Granularity.DAY:
+            day = key
+        elif self.granularity is Granularity.WEEK:
+            day = key * 7 - 3
+        else:
+            day = self.months[min(key, len(self.months) - 1)]
+        local = date.fromordinal(day + _EPOCH_DAY)
+        return datetime(local.year, local.month, local.day, tzinfo=self.zone)
+
+
+def _offset(zone: ZoneInfo, seconds: int) -> int:
+    at = datetime.fromtimestamp(seconds, UTC).astimezone(zone)
+    delta = at.utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+@lru_cache(maxsize=256)
+def cuts_for(zone_name: str, granularity: Granularity, start: datetime, end: datetime) -> Cuts:
+    """The cuts of the hours from ``start`` (an hour start) until ``end`` (UTC)."""
+    zone = ZoneInfo(zone_name or "UTC")
+    first = int(start.timestamp())
+    last = int(end.timestamp())
+    offsets = [(first, _offset(zone, first))]
+    # The offset sampled a day apart; where it moved, the first hour with the
+    # new one found by halving (zones change it at most once a day).
+    at = first
+    while at < last:
+        following = min(at + _DAY, first + (last - 1 - first) // _HOUR * _HOUR)
+        if following <= at:
+            break
+        value = _offset(zone, following)
+        if value != offsets[-1][1]:
+            low, high = at, following  # low has the old offset, high the new
+            while high - low > _HOUR:
+                middle = low + (high - low) // 2 // _HOUR * _HOUR
+                if _offset(zone, middle) == value:
+                    high = middle
+                else:
+                    low = middle
+            offsets.append((high, value))
+        at = following
+    months: tuple[int, ...] = ()
+    if granularity is Granularity.MONTH:
+        begin = bucket_start(start, zone, granularity).date()
+        stop = bucket_start(end, zone, granularity).date()
+        firsts = [begin]
+        while firsts[-1] < stop:
+            previous = firsts[-1]
+            firsts.append(date(previous.year + previous.month // 12, previous.month % 12 + 1, 1))
+        months = tuple(d.toordinal() - _EPOCH_DAY for d in firsts)
+    return Cuts(zone, granularity, tuple(offsets), months)
+
+
+HOURLY_UTC = Cuts(ZoneInfo("UTC"), Granularity.HOUR, ((0, 0),))
+
+
 @dataclass(frozen=True)
 class RowSpec:
-    """What the store must read for one measure of a query."""
+    """What the store must read for one measure of a query, added up per
+    bucket of ``cuts``."""
 
     measure: Measure
     start: datetime  # UTC, inclusive (an hour start)
     end: datetime  # UTC, exclusive
     group_bys: tuple[Dimension, ...]
     filters: tuple[tuple[Dimension, tuple[str, ...]], ...]
+    cuts: Cuts = HOURLY_UTC
 
     @property
     def by_tag(self) -> bool:
@@ -168,9 +266,10 @@ def row_specs(metric: Metric, query: MetricQuery) -> list[RowSpec]:
         filters = (*filters, (dim, (value,)))
     start = hour_floor(query.start)
     end = query.end.astimezone(UTC)
-    specs = [RowSpec(metric.measure, start, end, group_bys, filters)]
+    cuts = cuts_for(query.time_zone, query.granularity, start, end)
+    specs = [RowSpec(metric.measure, start, end, group_bys, filters, cuts)]
     if metric.denominator is not None:
-        specs.append(RowSpec(metric.denominator, start, end, group_bys, filters))
+        specs.append(RowSpec(metric.denominator, start, end, group_bys, filters, cuts))
     return specs
 
 
@@ -183,11 +282,13 @@ class HourRow:
 
 
 @dataclass(frozen=True)
-class BucketRow:
+class BucketCounts:
+    """A group's histogram in one bucket of the query (``hour`` is an instant in
+    it): the count of each histogram bucket."""
+
     hour: datetime
     groups: Groups
-    bucket: int
-    count: int
+    counts: dict[int, int]
 
 
 @dataclass
@@ -266,7 +367,7 @@ def combine(
     metric: Metric,
     query: MetricQuery,
     rows: Sequence[HourRow],
-    buckets: Sequence[BucketRow] = (),
+    buckets: Sequence[BucketCounts] = (),
     denominator_rows: Sequence[HourRow] = (),
     level_before: Mapping[Groups, int] | None = None,
 ) -> QueryResult:
@@ -297,9 +398,8 @@ def combine(
         summary.total += row.total
         summary.numerator += row.count
     for b in buckets:
-        p = point(b.hour, b.groups)
-        p.buckets[b.bucket] = p.buckets.get(b.bucket, 0) + b.count
-        summary.buckets[b.bucket] = summary.buckets.get(b.bucket, 0) + b.count
+        histogram.merge(point(b.hour, b.groups).buckets, b.counts)
+        histogram.merge(summary.buckets, b.counts)
     for row in denominator_rows:
         point(row.hour, row.groups).denominator += row.count
         summary.denominator += row.count
