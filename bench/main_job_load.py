@@ -79,11 +79,13 @@ from nats.aio.msg import Msg
 from psycopg import sql
 
 from bench.stats import percentile
+from bench.trace_hops import HopTable, cut, new_traceparent, print_hops
 from crosstalk.events.v1 import customer_events_pb2
 from crosstalk_common.bus.catalogue import subject_for
 from crosstalk_common.bus.envelope import read_event
 from crosstalk_devstack.databases import DEFAULT_PG_URL, fresh_postgres_database
 from crosstalk_devstack.demo import keyword_tag_rule, login
+from crosstalk_devstack.otlp_collector import OtlpCollector
 from crosstalk_devstack.stack import SERVICES, Stack, StackConfig
 
 EMAIL = "load@bench.test"
@@ -174,6 +176,8 @@ class StepResult:
     lag_by_consumer: dict[str, int] = field(default_factory=dict)
     drain: float | None = None
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    traced: dict[str, float] = field(default_factory=dict)  # trace id -> scheduled wall time
+    hops: HopTable | None = None
 
 
 class Tagged:
@@ -219,7 +223,9 @@ class Load:
         roots: dict[str, int],
         run: str,
         timeout: float,
+        collector: OtlpCollector | None = None,
     ) -> None:
+        self.collector = collector
         self.clients = clients
         self.timeout = timeout
         self.nc = nc
@@ -245,10 +251,14 @@ class Load:
             "text": f"Hello, parcel {n} arrived broken. I would like a refund, please.",
             "externalId": f"mail-{self.run}-{n}",
         }
+        headers = {}
+        trace_id = ""
+        if self.collector is not None:
+            trace_id, headers["traceparent"] = new_traceparent()
         try:
             # The whole call, pool wait and connect included (httpx times each phase).
             async with asyncio.timeout(self.timeout):
-                response = await client.post("/v1/messages:ingest", json=body)
+                response = await client.post("/v1/messages:ingest", json=body, headers=headers)
         except TimeoutError:
             out.errors["client: timeout"] += 1
             return
@@ -263,6 +273,8 @@ class Load:
         out.ingest.append(loop.time() - scheduled)
         out.ok += 1
         sent.append((str(response.json()["customer"]), scheduled + wall_minus_loop))
+        if trace_id:
+            out.traced[trace_id] = scheduled + wall_minus_loop
 
     async def step(
         self, rate: float, seconds: float, max_in_flight: int, drain_limit: float
@@ -321,6 +333,10 @@ class Load:
                 continue
             out.applied.append(seen[0] - at)
             out.on_bus.append(seen[1] - at)
+        if self.collector is not None:
+            # Envoy exports its spans every 5 s, the services every 0.2 s.
+            await asyncio.sleep(6.0)
+            out.hops = cut(out.traced, self.collector.spans())
         return out
 
 
@@ -348,6 +364,8 @@ def print_step(r: StepResult) -> None:
         f"  CPU ms/msg   {cpu}",
         flush=True,
     )
+    if r.hops is not None:
+        print_hops(r.hops)
 
 
 def print_table(results: list[StepResult], backend: str, sources: int) -> None:
@@ -370,7 +388,13 @@ def print_table(results: list[StepResult], backend: str, sources: int) -> None:
 
 
 # -- the run -----------------------------------------------------------------------------
-async def drive(stack: Stack, token: str, args: argparse.Namespace, deadline: float) -> None:
+async def drive(
+    stack: Stack,
+    token: str,
+    args: argparse.Namespace,
+    deadline: float,
+    collector: OtlpCollector | None,
+) -> None:
     rates = args.rates
     sources = max(args.sources, math.ceil(max(rates) / PER_ADDRESS))
     per_client = args.max_in_flight // sources + 1
@@ -390,7 +414,7 @@ async def drive(stack: Stack, token: str, args: argparse.Namespace, deadline: fl
     ]
     nc = await nats.connect(stack.config.nats_url, name="bench-main-job-load")
     roots = {name: stack.procs[name].pid for name in PROCESSES} | {"bench": os.getpid()}
-    load = Load(clients, nc, roots, uuid.uuid4().hex[:8], args.timeout)
+    load = Load(clients, nc, roots, uuid.uuid4().hex[:8], args.timeout, collector)
     await nc.subscribe(subject_for("customers", "customer.tagged"), cb=load.tagged.on_message)
     results: list[StepResult] = []
     try:
@@ -444,6 +468,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="per request, s")
     parser.add_argument("--sources", type=int, default=2, help="client addresses (at least)")
     parser.add_argument("--keep-var", type=Path, help="run the stack in this directory and keep it")
+    parser.add_argument(
+        "--traces",
+        action="store_true",
+        help="trace every message (Envoy and services export to an in-memory OTLP collector)"
+        " and print where its time goes, hop by hop; tracing costs CPU of its own",
+    )
     args = parser.parse_args()
     deadline = time.monotonic() + args.budget_seconds - 15  # room to stop everything
 
@@ -451,15 +481,19 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             var = args.keep_var.resolve() if args.keep_var else Path(tmp)
-            stack = Stack(StackConfig.on_free_ports(var, database_urls=urls))
+            collector = OtlpCollector().start() if args.traces else None
+            otlp = ("127.0.0.1", collector.port) if collector is not None else None
+            stack = Stack(StackConfig.on_free_ports(var, database_urls=urls, otlp_endpoint=otlp))
             started = time.monotonic()
             stack.start()
             try:
                 print(f"stack up in {time.monotonic() - started:.1f} s ({args.db})", flush=True)
                 token = seed_tenant(stack.config.gateway_url)
-                asyncio.run(drive(stack, token, args, deadline))
+                asyncio.run(drive(stack, token, args, deadline, collector))
             finally:
                 stack.stop()
+                if collector is not None:
+                    collector.stop()
     finally:
         if urls:
             drop_databases(args.pg_url, urls)

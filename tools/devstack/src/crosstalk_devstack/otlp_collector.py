@@ -24,6 +24,8 @@ class CollectedSpan:
     parent_span_id: str
     kind: int
     attributes: dict[str, Any]
+    start_ns: int = 0  # Unix epoch nanoseconds, as the span's process stamped it
+    end_ns: int = 0
 
 
 def _attr_value(value: Any) -> Any:
@@ -54,6 +56,8 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
                             parent_span_id=span.parent_span_id.hex(),
                             kind=span.kind,
                             attributes={a.key: _attr_value(a.value) for a in span.attributes},
+                            start_ns=span.start_time_unix_nano,
+                            end_ns=span.end_time_unix_nano,
                         )
                     )
         with self._lock:
