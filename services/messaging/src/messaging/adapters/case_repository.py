@@ -17,7 +17,7 @@ from crosstalk_common.db.keyset import past
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from messaging.adapters.customer_scope import visible_customer
-from messaging.adapters.tables import case_transitions, cases, conversations
+from messaging.adapters.tables import case_transitions, cases, conversations, given
 from messaging.app.case_ports import CaseFilter, DuplicateCaseRequest
 from messaging.domain.cases import (
     Case,
@@ -67,7 +67,9 @@ class SqlCasesRepository:
         row = (
             await self._session.execute(
                 select(cases).where(
-                    cases.c.tenant_id == tenant_id, cases.c.request_id == request_id
+                    cases.c.tenant_id == tenant_id,
+                    cases.c.request_id == request_id,
+                    given(cases.c.request_id),
                 )
             )
         ).first()

@@ -18,6 +18,7 @@ from messaging.adapters.outbound_rows import outbound_fields
 from messaging.adapters.tables import (
     channel_configs,
     email_headers,
+    given,
     messages,
     outbound_deliveries,
     webhook_deliveries,
@@ -228,6 +229,7 @@ class SqlInboundDeliveries:
                 select(webhook_deliveries.c.message_id, webhook_deliveries.c.conversation_id).where(
                     webhook_deliveries.c.channel_config_id == config_id,
                     webhook_deliveries.c.idempotency_key == key,
+                    given(webhook_deliveries.c.idempotency_key),
                     webhook_deliveries.c.message_id != "",
                 )
             )

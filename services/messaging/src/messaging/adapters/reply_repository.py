@@ -17,6 +17,7 @@ from messaging.adapters.outbound_rows import outbound_values
 from messaging.adapters.repository_conversations import message_from_row
 from messaging.adapters.tables import (
     conversations,
+    given,
     messages,
     messaging_settings,
     translation_settings,
@@ -40,7 +41,9 @@ class SqlRepliesRepository:
     async def find_by_request_id(self, tenant_id: str, request_id: str) -> Message | None:
         row = (
             await self._session.execute(
-                select(messages).where(M.tenant_id == tenant_id, M.request_id == request_id)
+                select(messages).where(
+                    M.tenant_id == tenant_id, M.request_id == request_id, given(M.request_id)
+                )
             )
         ).first()
         return None if row is None else message_from_row(row)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crosstalk_common.clock import as_utc
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from crosstalk_common.domain.channel import Channel
-from messaging.adapters.tables import messages
+from messaging.adapters.tables import given, messages
 from messaging.app.ports import DuplicateMessage
 from messaging.domain.model import (
     Direction,
@@ -33,6 +33,7 @@ _FIND_BY_EXTERNAL_ID = in_the_loop(
         messages.c.channel == bindparam("channel"),
         messages.c.store == bindparam("store"),
         messages.c.external_id == bindparam("external_id"),
+        given(messages.c.external_id),
     )
 )
 

@@ -17,11 +17,24 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    literal_column,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from crosstalk_common.db.event_tables import inbox_table, outbox_table
 
 metadata = MetaData()
+
+
+def given(column: Column[str]) -> ColumnElement[bool]:
+    """``column != ''`` with the '' written into the SQL text: the predicate of the
+    partial unique indexes below (a key that is optional). A lookup by such a key
+    must say it too, or no index serves it: neither SQLite's planner nor a generic
+    PostgreSQL plan can tell that a bound parameter is not '', so each lookup read
+    the whole table (ingest's check for a known channel message id scanned every
+    message of every tenant)."""
+    return column != literal_column("''")
+
 
 conversations = Table(
     "conversations",

@@ -21,6 +21,7 @@ from messaging.adapters.tables import (
     conversations,
     csat_surveys,
     customer_snapshots,
+    given,
     messages,
     reply_template_versions,
     reply_templates,
@@ -407,7 +408,9 @@ class SqlCsatRepository:
         s = csat_surveys.c
         row = (
             await self._session.execute(
-                select(csat_surveys).where(s.tenant_id == tenant_id, s.request_id == request_id)
+                select(csat_surveys).where(
+                    s.tenant_id == tenant_id, s.request_id == request_id, given(s.request_id)
+                )
             )
         ).first()
         return None if row is None else _survey(row)
