@@ -64,7 +64,7 @@ attribute_leaf = st.one_of(
     st.builds(
         lambda op, v: Leaf("message.sentiment.score", op, (v,)),
         st.sampled_from([Op.LT, Op.LTE, Op.GT, Op.GTE]),
-        st.sampled_from([-0.5, 0.0, 0.5, -1, 1]),
+        st.sampled_from([-0.5, 0.0, 0.5, -1, 1, float("nan")]),
     ),
     st.builds(
         lambda op, v: Leaf("conversation.follow_ups", op, (v,)),
@@ -128,7 +128,9 @@ def messages(draw: st.DrawFn) -> dict[str, Any]:
         "message.text": draw(texts),
         "message.translated_text": draw(texts),
         "message.language": draw(st.sampled_from(LANGUAGES)),
-        "message.sentiment.score": draw(st.sampled_from([-1, -0.5, -0.2, 0.0, 0.5, 1, None])),
+        "message.sentiment.score": draw(
+            st.sampled_from([-1, -0.5, -0.2, 0.0, 0.5, 1, None, float("nan")])
+        ),
         "conversation.follow_ups": draw(st.sampled_from([0, 1, 2, 4, None])),
         "customer.tags": frozenset(draw(st.lists(st.sampled_from(["vip", "angry", "new"])))),
         "message.intents": frozenset(draw(st.lists(st.sampled_from(["refund", "late_parcel"])))),
@@ -275,3 +277,31 @@ def test_a_keyword_found_exactly_is_named_before_an_earlier_one_found_fuzzily() 
         facts = {"message.text": text}
         assert NaiveKeywords().keyword_of(leaf, facts) == named
         assert compiled.keyword_hits(facts) == {leaf: named}
+
+
+def test_no_number_comparison_holds_for_nan() -> None:
+    def on_score(op: Op, threshold: float) -> Rule:
+        return Rule(
+            id=f"{op.value} {threshold}",
+            tenant_id="t1",
+            display_name="r",
+            trigger=Trigger.MESSAGE_RECEIVED,
+            condition=Group(
+                "and",
+                (
+                    Leaf("message.sentiment.score", op, (threshold,)),
+                    Leaf("customer.tier", Op.EQUALS, ("VIP",)),
+                ),
+            ),
+            actions=(AddTag(("x",)),),
+        )
+
+    rules = [on_score(op, t) for op in (Op.LT, Op.LTE, Op.GT, Op.GTE) for t in (-1, 0.5, 1)]
+    rules.append(on_score(Op.LT, float("nan")))
+    compiled = CompiledRules(rules)
+    for score in (float("nan"), 0.5):
+        facts = {"message.sentiment.score": score, "customer.tier": "VIP"}
+        fired = [e.rule.id for e in compiled.evaluate(facts, now=NOW) if e.matched]
+        naive = evaluate_pass(rules, facts, subject="customers/c7", now=NOW)
+        assert fired == [v.rule.id for v in naive if v.fired]
+        assert fired or score != score  # NaN: none fires; 0.5: some do

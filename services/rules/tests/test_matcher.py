@@ -114,7 +114,15 @@ def test_only_rules_whose_gates_hold_or_that_have_none_are_evaluated() -> None:
         "plain",
         "none",
     ]
-    assert evaluated(**{"message.text": "refund"}) == ["kw-and", "kw-or", "not-kw", "none"]
+    # Every gate of the conjunction must hold: the keyword alone does not bring kw-and in.
+    assert evaluated(**{"message.text": "refund"}) == ["kw-or", "not-kw", "none"]
+    assert evaluated(**{"message.text": "refund", "customer.tier": "VIP"}) == [
+        "kw-and",
+        "kw-or",
+        "not-kw",
+        "plain",
+        "none",
+    ]
 
 
 def test_legacy_bare_names_read_as_namespaced_facts() -> None:

@@ -52,6 +52,7 @@ from rules.domain.evaluation import (
     FUZZY_MIN_LENGTH,
     KEYWORD_SOURCES,
     Evaluation,
+    conjunct_gates,
     gate_leaves,
     is_range_gate,
     keyword_leaves,
@@ -200,11 +201,11 @@ class CompiledRules:
     bisected). A rule whose top-level conjunction requires gates is posted under
     the most selective of them (a keyword; else the text equality naming the
     smallest share of the values rules compare the field with; then the rarest
-    among rules), and becomes a candidate when that one and all its other
-    required gates hold; a rule without such gates but whose disjunction has a
-    gate in every branch is posted under each; any other rule is evaluated for
-    every event. Gates are leaves, numbered (a Leaf hashes its whole content
-    each time).
+    among rules), and becomes a candidate when that one and all the other gates
+    of its conjunction (number comparisons too) hold; a rule without such gates
+    but whose disjunction has a gate in every branch is posted under each; any
+    other rule is evaluated for every event. Gates are leaves, numbered (a Leaf
+    hashes its whole content each time).
     """
 
     def __init__(self, rules: Sequence[Rule]) -> None:
@@ -222,9 +223,8 @@ class CompiledRules:
         )
         self._always: list[int] = []
         self._indexed: set[int] = set()  # gates (leaf numbers) in an index
-        self._posted: dict[int, list[int]] = defaultdict(list)
-        # rule index -> the other gates its conjunction requires (besides its posting)
-        self._also: dict[int, frozenset[int]] = {}
+        # gate -> (rule index, the other gates the rule's conjunction requires)
+        self._posted: dict[int, list[tuple[int, frozenset[int]]]] = defaultdict(list)
         self._fields: dict[str, _FieldIndex] = {}
         # field -> value -> equality gates (EQUALS / IN on text) that hold for it
         self._equalities: dict[str, dict[str, list[int]]] = {}
@@ -264,12 +264,13 @@ class CompiledRules:
 
         for index, rule in enumerate(self.rules):
             must = required[index]
+            others: frozenset[int] = frozenset()
             if must:
                 best = min(must, key=selectivity)
                 posted: list[Leaf] = [best]
-                others = frozenset(self._index_gate(leaf) for leaf in must if leaf != best)
-                if others:
-                    self._also[index] = others
+                # Checked against every gate the conjunction requires, of any kind.
+                every = conjunct_gates(rule.condition) if rule.condition is not None else must
+                others = frozenset(self._index_gate(leaf) for leaf in every if leaf != best)
             else:
                 alternatives = gate_leaves(rule.condition) if rule.condition is not None else None
                 if not alternatives:
@@ -277,7 +278,7 @@ class CompiledRules:
                     continue
                 posted = alternatives
             for leaf in dict.fromkeys(posted):
-                self._posted[self._index_gate(leaf)].append(index)
+                self._posted[self._index_gate(leaf)].append((index, others))
         for field, by_operator in self._range_leaves.items():
             for op, leaves in by_operator.items():
                 leaves.sort(key=lambda leaf: leaf.values[0])
@@ -285,6 +286,7 @@ class CompiledRules:
                     [leaf.values[0] for leaf in leaves],
                     [numbers.number(leaf) for leaf in leaves],
                 )
+        self._posting = frozenset(self._posted)  # gates a rule is posted under
         for field_index in self._fields.values():
             field_index.build()
 
@@ -335,6 +337,8 @@ class CompiledRules:
             number = facts.get(field)
             if not isinstance(number, int | float) or isinstance(number, bool):
                 continue
+            if number != number:  # NaN: no comparison holds, and it does not bisect
+                continue
             for op, (thresholds, gates) in ranges.items():
                 if op is Op.LT:  # number < threshold
                     held.extend(gates[bisect_right(thresholds, number) :])
@@ -349,12 +353,11 @@ class CompiledRules:
     def candidates(self, holding: set[int]) -> list[int]:
         """The indexes of the rules to evaluate, in evaluation order, given the
         gates that hold."""
-        posted, also = self._posted, self._also
+        posted = self._posted
         chosen = set(self._always)
-        for gate in holding:
-            for index in posted.get(gate, ()):
-                others = also.get(index)
-                if others is None or others <= holding:
+        for gate in holding & self._posting:  # many held gates post no rule
+            for index, others in posted[gate]:
+                if others <= holding:
                     chosen.add(index)
         return sorted(chosen)
 
@@ -363,9 +366,8 @@ class CompiledRules:
         condition can hold. A condition that does not hold gets no trace."""
         hits = self._hits(facts)
         found = {number: keyword for number, (_, keyword) in hits.items()}
-        leaves = EventLeaves(self._numbers.leaves, facts, now, found)
+        held = self.held_gates(facts, found)
+        # A gate found to hold is a leaf that holds: not worked out again.
+        leaves = EventLeaves(self._numbers.leaves, facts, now, found, held=held)
         rules, conditions = self.rules, self._conditions
-        return [
-            evaluate_compiled(rules[i], conditions[i], leaves)
-            for i in self.candidates(self.held_gates(facts, found))
-        ]
+        return [evaluate_compiled(rules[i], conditions[i], leaves) for i in self.candidates(held)]

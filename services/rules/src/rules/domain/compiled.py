@@ -19,7 +19,7 @@ back to them: a compiled rule set is freed by reference counting alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from rules.domain.evaluation import (
     Trace,
     fact_trace,
     fact_view,
+    group_trace,
     keyword_shown,
     keyword_trace,
 )
@@ -58,7 +59,8 @@ class EventLeaves:
     """The leaves of a rule set on one event, each worked out when first asked.
 
     ``hits``: for each keyword leaf (by number) that hit, the keyword its trace
-    names; a keyword leaf not in it did not hit.
+    names; a keyword leaf not in it did not hit. ``held``: leaves (by number)
+    already known to hold (the gates the indexes found), not worked out again.
     """
 
     __slots__ = ("_facts", "_hits", "_leaves", "_now", "_results", "_shown", "_traces", "_views")
@@ -69,12 +71,14 @@ class EventLeaves:
         facts: Mapping[str, Any],
         now: datetime,
         hits: Mapping[int, str],
+        *,
+        held: Iterable[int] = (),
     ) -> None:
         self._leaves = leaves
         self._facts = facts
         self._now = now
         self._hits = hits
-        self._results: dict[int, bool] = {}
+        self._results: dict[int, bool] = dict.fromkeys(held, True)
         self._traces: dict[int, Trace] = {}
         # field -> how traces show it: keyword_shown for keyword leaves, else fact_view
         self._shown: dict[str, tuple[str, ...]] = {}
@@ -129,6 +133,8 @@ def compile_condition(node: Node, numbers: LeafNumbers) -> CompiledCondition:
     """``node`` compiled, its leaves numbered in ``numbers``."""
     if isinstance(node, Leaf):
         return _leaf(numbers.number(node))
+    if node.op == "and" and all(isinstance(child, Leaf) for child in node.children):
+        return _all_leaves(tuple(numbers.number(child) for child in node.children))  # type: ignore[arg-type]
     parts = [compile_condition(child, numbers) for child in node.children]
     checks = tuple(p.holds for p in parts)
     builds = tuple(p.trace for p in parts)
@@ -148,7 +154,7 @@ def compile_condition(node: Node, numbers: LeafNumbers) -> CompiledCondition:
         def trace_group(leaves: EventLeaves) -> Trace:
             children = tuple([build(leaves) for build in builds])
             held = [c.result for c in children]
-            return Trace(any(held) if settles else all(held), op=op, children=children)
+            return group_trace(any(held) if settles else all(held), op, children)
 
         return CompiledCondition(holds_group, trace_group)
     check, build = checks[0], builds[0]
@@ -158,9 +164,27 @@ def compile_condition(node: Node, numbers: LeafNumbers) -> CompiledCondition:
 
     def trace_not(leaves: EventLeaves) -> Trace:
         child = build(leaves)
-        return Trace(not child.result, op=op, children=(child,))
+        return group_trace(not child.result, op, (child,))
 
     return CompiledCondition(holds_not, trace_not)
+
+
+def _all_leaves(numbers: tuple[int, ...]) -> CompiledCondition:
+    """A conjunction of leaves (the commonest shape), without a closure per leaf."""
+
+    def holds(leaves: EventLeaves) -> bool:
+        result = leaves.result
+        for number in numbers:  # noqa: SIM110 (a loop: no generator made per call)
+            if not result(number):
+                return False
+        return True
+
+    def trace(leaves: EventLeaves) -> Trace:
+        leaf_trace = leaves.trace
+        children = tuple([leaf_trace(number) for number in numbers])
+        return group_trace(all(c.result for c in children), "and", children)
+
+    return CompiledCondition(holds, trace)
 
 
 def _leaf(number: int) -> CompiledCondition:
