@@ -1,25 +1,35 @@
 """Reporting: folding throughput, event-to-visible latency, and 90-day queries.
 
 1. **Fold.** Synthetic conversations (messages in and out, status changes,
-   CSAT, orders) over 90 days, folded through reporting's own use case,
-   SQL store and projections, in batches as the consumer hands them over.
-   Prints events/s and what 10,000,000 events take at that rate (pass
-   ``--events 10000000`` to fold them all).
+   CSAT) over 90 days, folded through reporting's own use case, SQL store and
+   projections, in batches of 500 as the consumer hands them over. Prints
+   events/s of the fold (reporting's work; making the events is timed apart)
+   and what 10,000,000 events take at that rate (``--events 10000000`` folds
+   them all).
 2. **Query.** Over what was folded: 90 days of a count and of a
    distribution (average, p50, p90) by day in a time zone, grouped by one
    dimension, against the naive query over the raw observations (one row
-   per event) in the same run.
-3. **Event to visible** (``--latency``): a real nats-server, the kit's
-   EventConsumer with reporting's batch handler, events published to
-   JetStream at a fixed rate (2,000/s by default); each event's time from
-   publish until a query counts it.
+   per event) in the same run. On PostgreSQL the tables are analyzed first,
+   as autovacuum would after such a load.
+3. **Event to visible** (``--latency``): as deployed, the producer and
+   reporting are separate processes. A child process plays messaging: at a
+   fixed rate (2,000/s by default), open-loop (event i is due at t0 + i/rate
+   whatever became of the ones before), every 10 ms it stages the events due
+   in one unit of work with its outbox (``SqlUnitOfWork.emit``) and commits;
+   the kit's ``OutboxRelay`` publishes them to JetStream (a real nats-server).
+   This process runs reporting's consumer as ``bootstrap`` wires it (the kit's
+   ``EventConsumer``, reporting's batch handler) and queries every 20 ms.
+   Each event's latency runs from when it was due until a query counts it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,14 +39,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import MetaData, func, select, text
 
-from bench.stats import summary_ms
+from bench.stats import percentile, summary_ms
 from crosstalk.common.v1 import channel_pb2
 from crosstalk.events.v1 import messaging_events_pb2 as me
 from crosstalk.messaging.v1 import resources_pb2
 from crosstalk_common.bus.envelope import Event, new_envelope
 from crosstalk_common.db.engine import create_engine, session_factory
+from crosstalk_common.db.event_tables import outbox_table
 from crosstalk_common.db.migrations import upgrade_to_head
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
@@ -50,6 +61,7 @@ from reporting.bootstrap import MIGRATIONS
 from reporting.domain.catalogue import Dimension
 from reporting.domain.querying import MetricQuery
 
+ROOT = Path(__file__).resolve().parents[1]
 EVERYTHING = Visibility(DataScope.ALL)
 CHANNELS = (
     channel_pb2.CHANNEL_EMAIL,
@@ -141,18 +153,31 @@ def conversation_events(tenant: str, rng: random.Random, n: int) -> list[Event]:
     return out
 
 
-async def fold_phase(new_uow: Callable[[], ReportingUnitOfWork], tenant: str, total: int) -> float:
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f} ({os.cpu_count()} cores)"
+
+
+async def fold_phase(
+    new_uow: Callable[[], ReportingUnitOfWork], tenant: str, total: int
+) -> tuple[float, float]:
+    """Events/s of the fold alone, and with the events' making."""
     rng = random.Random(7)
     folded = 0
     started = time.perf_counter()
+    folding = 0.0
     pending: list[Event] = []
     while folded < total:
         while len(pending) < 500:
             pending.extend(conversation_events(tenant, rng, rng.randint(1, 4)))
         batch, pending = pending[:500], pending[500:]
+        t0 = time.perf_counter()
         await fold_events(new_uow, [observed_event(e) for e in batch])
+        folding += time.perf_counter() - t0
         folded += len(batch)
-    return folded / (time.perf_counter() - started)
+        if folded % 1_000_000 == 0:
+            print(f"  {folded:,} events folded, {folded / folding:,.0f}/s, {load()}", flush=True)
+    return folded / folding, folded / (time.perf_counter() - started)
 
 
 async def query_phase(new_uow: Callable[[], ReportingUnitOfWork], tenant: str, runs: int) -> None:
@@ -198,7 +223,85 @@ async def query_phase(new_uow: Callable[[], ReportingUnitOfWork], tenant: str, r
         print(summary_ms(f"  naive: same over raw events ({measure})", naive))
 
 
-async def latency_phase(database_url: str, rate: int, seconds: int) -> None:
+def message_received(i: int) -> me.MessageReceived:
+    conversation = f"conversations/c{i % 500}"
+    return me.MessageReceived(
+        message=f"{conversation}/messages/{i}",
+        conversation=conversation,
+        customer=f"customers/{i % 1000}",
+        language="en",
+        sender=channel_pb2.ChannelIdentity(channel=channel_pb2.CHANNEL_EMAIL),
+    )
+
+
+async def produce(
+    nats_url: str, db_url: str, tenant: str, rate: int, seconds: int, tick: float
+) -> None:
+    """The producing service (a child process): at a fixed rate, open-loop,
+    every ``tick`` the events due are staged and committed with the outbox;
+    the kit's relay publishes them. Prints when each was committed."""
+    from crosstalk_common.bus.connection import connect, ensure_streams
+    from crosstalk_common.bus.relay import OutboxRelay
+    from crosstalk_common.db.unit_of_work import SqlUnitOfWork
+
+    metadata = MetaData()
+    producer_outbox = outbox_table(metadata)
+    engine = create_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    sessions = session_factory(engine)
+    nc = await connect(nats_url, name="bench-messaging")
+    js = nc.jetstream()
+    await ensure_streams(js, ["messaging"])
+    relay = OutboxRelay(sessions, producer_outbox, js)
+    stop = asyncio.Event()
+    relay_task = asyncio.create_task(relay.run(stop))
+    print("ready", flush=True)
+    sys.stdin.readline()  # the consumer's side is listening
+    total = rate * seconds
+    committed: list[float] = []
+    cpu = time.process_time()
+    t0 = time.time()
+    i = 0
+    while i < total:
+        due = min(total, int((time.time() - t0) * rate) + 1)
+        async with SqlUnitOfWork(sessions, producer_outbox, after_commit=relay.nudge) as uow:
+            for n in range(i, due):
+                await uow.emit(tenant, message_received(n))
+            await uow.commit()
+        committed += [time.time()] * (due - i)
+        i = due
+        if i < total:
+            await asyncio.sleep(max(0.0, min(tick, t0 + i / rate - time.time())))
+    while True:  # until the relay published them all
+        if not await relay.pending_count():
+            break
+        await asyncio.sleep(0.01)
+    published = time.time()
+    cpu = time.process_time() - cpu
+    stop.set()
+    await relay_task
+    await nc.close()
+    await engine.dispose()
+    print(json.dumps({"t0": t0, "committed": committed, "published": published, "cpu": cpu}))
+
+
+def start_producer(
+    nats_url: str, db_url: str, tenant: str, rate: int, seconds: int
+) -> subprocess.Popen[str]:
+    """The producer process, ready (its relay connected), waiting for a line."""
+    cmd = [sys.executable, "-m", "bench.reporting_bench", "--produce", nats_url, db_url,
+           tenant, str(rate), str(seconds)]  # fmt: skip
+    producer = subprocess.Popen(
+        cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert producer.stdout is not None
+    if producer.stdout.readline().strip() != "ready":
+        raise RuntimeError("the producer did not start")
+    return producer
+
+
+async def latency_phase(database_url: str, producer_url: str, rate: int, seconds: int) -> None:
     from crosstalk_common.bus.connection import connect, ensure_streams
     from crosstalk_common.bus.consumer import EventConsumer
     from crosstalk_common.bus.use_case_handler import batch_in_unit_of_work
@@ -210,10 +313,13 @@ async def latency_phase(database_url: str, rate: int, seconds: int) -> None:
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="reporting-bench-"))
     nats = start_nats(port, tmp / "js", tmp / "nats.log")
+    nats_url = f"nats://127.0.0.1:{port}"
     engine = create_engine(database_url)
     sessions = session_factory(engine)
+    tenant = f"latency-{uuid.uuid4().hex[:8]}"
+    total = rate * seconds
     try:
-        nc = await connect(f"nats://127.0.0.1:{port}", name="reporting-bench")
+        nc = await connect(nats_url, name="reporting-bench")
         js = nc.jetstream()
         await ensure_streams(js, ["messaging"])
         subscription = next(s for s in subscriptions() if s.producer == "messaging")
@@ -226,54 +332,28 @@ async def latency_phase(database_url: str, rate: int, seconds: int) -> None:
             batch_handler=batch_in_unit_of_work(ReportingUnitOfWork, outbox, on_events),
         )
         stop = asyncio.Event()
-        task = asyncio.create_task(consumer.run(stop))
-        tenant = f"latency-{uuid.uuid4().hex[:8]}"
         service = ReportingService(lambda: ReportingUnitOfWork(sessions, outbox))
         now = datetime.now(UTC)
         query = MetricQuery("messages_received", now - timedelta(hours=1), now + timedelta(hours=2))
-        published: list[float] = []
-        visible: list[float] = []
-        rng = random.Random(3)
+        seen: list[tuple[float, int]] = []  # (when, how many a query counted)
 
         async def poll() -> None:
-            while len(visible) < len(published) or not published or len(published) < rate * seconds:
+            while not seen or seen[-1][1] < total:
                 answer = await service.query(tenant, EVERYTHING, query)
-                seen = int(answer.current.summary.count)
-                t = time.perf_counter()
-                while len(visible) < min(seen, len(published)):
-                    visible.append(t)
+                seen.append((time.time(), int(answer.current.summary.count)))
                 await asyncio.sleep(0.02)
 
+        producer = start_producer(nats_url, producer_url, tenant, rate, seconds)
+        assert producer.stdin is not None
+        task = asyncio.create_task(consumer.run(stop))
         poller = asyncio.create_task(poll())
-        interval = 1 / rate
-        t0 = time.perf_counter()
-        for i in range(rate * seconds):
-            due = t0 + i * interval
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            customer = f"customers/{rng.randrange(1000)}"
-            payload = me.MessageReceived(
-                message=f"conversations/c{i % 500}/messages/{i}",
-                conversation=f"conversations/c{i % 500}",
-                customer=customer,
-                language="en",
-                sender=channel_pb2.ChannelIdentity(channel=channel_pb2.CHANNEL_EMAIL),
-            )
-            event_type, envelope = new_envelope(
-                tenant, payload, occurred_at=datetime.now(UTC), trace_context={}
-            )
-            await js.publish(
-                event_type.subject,
-                envelope.SerializeToString(),
-                headers={"Nats-Msg-Id": envelope.event_id},
-            )
-            published.append(time.perf_counter())
-        sent_rate = len(published) / (time.perf_counter() - t0)
-        await asyncio.wait_for(poller, timeout=120)
-        latencies = [v - p for p, v in zip(published, visible, strict=False)]
-        print(f"published {len(published)} events at {sent_rate:,.0f}/s (asked {rate}/s)")
-        print(summary_ms("event -> visible in a query", latencies, target="p95 <= 2 s"))
+        cpu = time.process_time()
+        producer.stdin.write("go\n")
+        producer.stdin.flush()
+        out, _ = await asyncio.to_thread(producer.communicate, timeout=seconds + 600)
+        produced = json.loads(out.strip().splitlines()[-1])
+        await asyncio.wait_for(poller, timeout=600)
+        cpu = time.process_time() - cpu
         stop.set()
         await asyncio.wait_for(task, timeout=30)
         await nc.close()
@@ -281,6 +361,31 @@ async def latency_phase(database_url: str, rate: int, seconds: int) -> None:
         await engine.dispose()
         nats.terminate()
         nats.wait(10)
+    t0 = produced["t0"]
+    committed = produced["committed"]
+    # Event i is visible from the first query that counted more than i.
+    latencies, at = [], 0
+    for i in range(total):
+        while seen[at][1] <= i:
+            at += 1
+        latencies.append(seen[at][0] - (t0 + i / rate))
+    last = seen[at][0]
+    lag = [c - (t0 + i / rate) for i, c in enumerate(committed)]
+    print(
+        f"producer: {total:,} events due at {rate:,}/s, committed at "
+        f"{total / (committed[-1] - t0):,.0f}/s (commit lag p95 "
+        f"{percentile(lag, 95) * 1000:.0f} ms), all published (JetStream acks) "
+        f"{produced['published'] - t0:.1f} s after the start; producer CPU "
+        f"{produced['cpu'] / total * 1e6:.0f} us/event"
+    )
+    print(
+        f"reporting: {total / (last - t0):,.0f} events/s visible sustained, the last "
+        f"{last - t0:.1f} s after the start; consumer + queries CPU "
+        f"{cpu / total * 1e6:.0f} us/event"
+    )
+    print(summary_ms("event due -> visible in a query", latencies, target="p95 <= 2 s"))
+    after_commit = [v - lag[i] for i, v in enumerate(latencies)]
+    print(summary_ms("  of which producer commit -> visible", after_commit))
 
 
 async def main() -> None:
@@ -292,10 +397,15 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=20)
     args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="reporting-bench-")
     if args.db == "postgres":
-        url = fresh_postgres_database(DEFAULT_PG_URL, "crosstalk_reporting_bench")
+        # CROSSTALK_TEST_PG_PREFIX keeps two runs on one cluster apart, as in the tests.
+        prefix = os.environ.get("CROSSTALK_TEST_PG_PREFIX", "crosstalk")
+        url = fresh_postgres_database(DEFAULT_PG_URL, f"{prefix}_reporting_bench")
+        producer_url = fresh_postgres_database(DEFAULT_PG_URL, f"{prefix}_reporting_bench_producer")
     else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='reporting-bench-')}/reporting.db"
+        url = f"sqlite:///{tmp}/reporting.db"
+        producer_url = f"sqlite:///{tmp}/producer.db"
     await asyncio.to_thread(upgrade_to_head, MIGRATIONS, url)
     engine = create_engine(url)
     sessions = session_factory(engine)
@@ -304,19 +414,30 @@ async def main() -> None:
         return ReportingUnitOfWork(sessions, outbox)
 
     tenant = "bench-tenant"
-    rate = await fold_phase(new_uow, tenant, args.events)
-    async with new_uow() as uow:
-        facts = await uow.session.scalar(select(func.count()).select_from(measure_facts))
-    print(
-        f"[{args.db}] folded {args.events:,} events at {rate:,.0f} events/s "
-        f"({facts:,} observations); 10,000,000 events at this rate: "
-        f"{10_000_000 / rate / 60:,.1f} min"
-    )
-    await query_phase(new_uow, tenant, args.runs)
+    print(f"[{args.db}] {load()}")
+    if args.events:
+        rate, overall = await fold_phase(new_uow, tenant, args.events)
+        async with new_uow() as uow:
+            facts = await uow.session.scalar(select(func.count()).select_from(measure_facts))
+            if args.db == "postgres":
+                await uow.session.execute(text("ANALYZE"))
+                await uow.commit()
+        print(
+            f"[{args.db}] folded {args.events:,} events at {rate:,.0f} events/s "
+            f"({overall:,.0f}/s with making them; {facts:,} observations); "
+            f"10,000,000 events at this rate: {10_000_000 / rate / 60:,.1f} min; {load()}"
+        )
+        await query_phase(new_uow, tenant, args.runs)
+        print(f"[{args.db}] {load()}")
     await engine.dispose()
     if args.latency:
-        await latency_phase(url, args.rate, args.seconds)
+        await latency_phase(url, producer_url, args.rate, args.seconds)
+        print(f"[{args.db}] {load()}")
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--produce":
+        nats_url, db_url, tenant, rate, seconds = sys.argv[2:7]
+        asyncio.run(produce(nats_url, db_url, tenant, int(rate), int(seconds), 0.01))
+        sys.exit(0)
     sys.exit(asyncio.run(main()))
