@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +23,19 @@ from rules.domain.actions import AddTag
 from rules.domain.compiled import EventLeaves, LeafNumbers, compile_condition
 from rules.domain.evaluation import (
     SYNONYMS_FACT,
+    Evaluation,
     LoopContext,
     NaiveKeywords,
     Outcome,
+    Trace,
     Verdict,
     decide,
     evaluate_pass,
+    group_trace,
     keyword_leaves,
+    leaf_trace,
+    made_evaluation,
+    made_verdict,
     trace_condition,
 )
 from rules.domain.model import Rule, Trigger
@@ -305,3 +312,35 @@ def test_no_number_comparison_holds_for_nan() -> None:
         naive = evaluate_pass(rules, facts, subject="customers/c7", now=NOW)
         assert fired == [v.rule.id for v in naive if v.fired]
         assert fired or score != score  # NaN: none fires; 0.5: some do
+
+
+def test_traces_made_without_init_are_the_traces_init_makes() -> None:
+    leaf = Leaf("customer.tier", Op.EQUALS, ("VIP",))
+    made = leaf_trace(True, leaf, ("VIP",), "customer.tier is 'VIP'")
+    group = group_trace(False, "not", (made,))
+    assert made == Trace(True, leaf=leaf, actual=("VIP",), detail="customer.tier is 'VIP'")
+    assert group == Trace(False, op="not", children=(made,))
+    every = {f.name for f in fields(Trace)}
+    assert set(vars(made)) == every
+    assert set(vars(group)) == every
+    assert hash(made) == hash(
+        Trace(True, leaf=leaf, actual=("VIP",), detail="customer.tier is 'VIP'")
+    )
+
+
+def test_evaluations_and_verdicts_made_without_init_are_those_init_makes() -> None:
+    rule = Rule(
+        id="r",
+        tenant_id="t1",
+        display_name="r",
+        trigger=Trigger.MESSAGE_RECEIVED,
+        condition=None,
+        actions=(AddTag(("x",)),),
+    )
+    trace = group_trace(True, "and", ())
+    made = made_evaluation(rule, True, trace, "note")
+    assert made == Evaluation(rule, True, trace, "note")
+    assert set(vars(made)) == {f.name for f in fields(Evaluation)}
+    verdict = made_verdict(rule, Outcome.MATCHED, trace, "condition held")
+    assert verdict == Verdict(rule, Outcome.MATCHED, trace, "condition held")
+    assert set(vars(verdict)) == {f.name for f in fields(Verdict)}

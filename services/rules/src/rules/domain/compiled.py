@@ -33,6 +33,7 @@ from rules.domain.evaluation import (
     group_trace,
     keyword_shown,
     keyword_trace,
+    made_evaluation,
 )
 from rules.domain.model import Rule
 
@@ -203,8 +204,8 @@ def evaluate_compiled(
     """What ``evaluate_rule(rule, ..., trace_misses=False)`` gives: the rule's
     condition on the event, traced only when it held."""
     if condition is None:
-        return Evaluation(rule, True, None, "no condition")
+        return made_evaluation(rule, True, None, "no condition")
     if not condition.holds(leaves):
-        return Evaluation(rule, False, None)
+        return made_evaluation(rule, False, None)
     trace = condition.trace(leaves)
-    return Evaluation(rule, trace.result, trace)
+    return made_evaluation(rule, trace.result, trace)

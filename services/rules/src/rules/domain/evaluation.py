@@ -444,6 +444,21 @@ class Verdict:
         return self.outcome not in (Outcome.NOT_MATCHED, Outcome.SKIPPED_LOOP_GUARD, Outcome.FAILED)
 
 
+def made_evaluation(rule: Rule, matched: bool, trace: Trace | None, note: str = "") -> Evaluation:
+    """``Evaluation(rule, matched, trace, note)``, made as ``group_trace`` makes a
+    trace: one per candidate rule on every event."""
+    made = _new(Evaluation)
+    made.__dict__.update({"rule": rule, "matched": matched, "trace": trace, "note": note})
+    return made
+
+
+def made_verdict(rule: Rule, outcome: Outcome, trace: Trace | None, summary: str) -> Verdict:
+    """``Verdict(rule, outcome, trace, summary)``, made as ``group_trace`` makes a trace."""
+    made = _new(Verdict)
+    made.__dict__.update({"rule": rule, "outcome": outcome, "trace": trace, "summary": summary})
+    return made
+
+
 def holds(node: Node, facts: Mapping[str, Any], *, now: datetime, keywords: KeywordHits) -> bool:
     """Whether ``node`` holds (short cut, no trace): what the trace's result would be."""
     if isinstance(node, Leaf):
@@ -520,7 +535,9 @@ def decide(
             continue
         if not ev.matched:
             verdicts.append(
-                Verdict(rule, Outcome.NOT_MATCHED, ev.trace, ev.note or "condition did not hold")
+                made_verdict(
+                    rule, Outcome.NOT_MATCHED, ev.trace, ev.note or "condition did not hold"
+                )
             )
             continue
         if stopped_by is not None:
@@ -543,7 +560,7 @@ def decide(
             outcome, why = Outcome.MATCHED, "condition held" if ev.trace else "no condition"
             if rule.stop_processing:
                 stopped_by = rule
-        verdicts.append(Verdict(rule, outcome, ev.trace, why))
+        verdicts.append(made_verdict(rule, outcome, ev.trace, why))
     return verdicts
 
 
