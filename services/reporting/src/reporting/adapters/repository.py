@@ -17,7 +17,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -25,6 +24,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from crosstalk_common.db.key_pairs import pairs_in
 from crosstalk_common.db.keyset import past
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
@@ -340,7 +340,7 @@ class SqlProjectionStore:
         if not keys:
             return {}
         stmt = select(table.c.tenant_id, table.c.subject, table.c.facts).where(
-            tuple_(table.c.tenant_id, table.c.subject).in_(sorted(keys))
+            pairs_in(table.c.tenant_id, table.c.subject, keys)
         )
         # A live batch's few rows by key: read in the event loop on SQLite.
         if len(keys) <= ROWS_IN_THE_LOOP:
