@@ -27,6 +27,7 @@ from sqlalchemy.sql.expression import Executable
 
 from crosstalk_common.clock import as_utc, utc_now
 from crosstalk_common.conditions.model import Node
+from crosstalk_common.db.key_pairs import pairs_in
 from crosstalk_common.db.keyset import past
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.db.sqlite_one_trip import in_the_loop
@@ -647,7 +648,7 @@ class SqlCustomerRepository:
             return set()
         c = customers.c
         rows = await self._session.execute(
-            select(c.tenant_id, c.id).where(tuple_(c.tenant_id, c.id).in_(list(latest)))
+            select(c.tenant_id, c.id).where(pairs_in(c.tenant_id, c.id, latest))
         )
         present = {(r[0], r[1]) for r in rows}
         if present:
