@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from crosstalk_common.conditions.model import Group, Leaf, Node, Op
 from rules.app.matcher import CompiledRules
-from rules.domain.actions import AddTag
 from rules.domain.compiled import EventLeaves, LeafNumbers, compile_condition
 from rules.domain.evaluation import (
     SYNONYMS_FACT,
@@ -38,7 +37,8 @@ from rules.domain.evaluation import (
     made_verdict,
     trace_condition,
 )
-from rules.domain.model import Rule, Trigger
+from rules.domain.model import Rule
+from services.rules.tests.test_matcher import rule
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 WORDS = [
@@ -49,6 +49,8 @@ TYPOS = ["refnd", "parcl", "delivry", "brokn", "mony back", "where is mi", "tres
 FILLER = ["hello", "the", "my", "please", "is", "where", "thanks"]
 TIERS = ["VIP", "Gold", "Basic"]
 LANGUAGES = ["en", "de", "fr"]
+VIP = Leaf("customer.tier", Op.EQUALS, ("VIP",))
+
 
 keyword_leaf = st.builds(
     lambda field, words, fuzzy: Leaf(field, Op.MATCHES_KEYWORDS, tuple(words), fuzzy),
@@ -107,19 +109,14 @@ def rule_sets(draw: st.DrawFn) -> list[Rule]:
     for i in range(count):
         condition = draw(st.one_of(st.sampled_from(pool), conditions, st.none()))
         rules.append(
-            Rule(
-                id=f"r{i:02}",
-                tenant_id="t1",
-                display_name=f"r{i}",
-                trigger=Trigger.MESSAGE_RECEIVED,
-                condition=condition,
-                actions=(AddTag(("x",)),),
+            rule(
+                f"r{i:02}",
+                condition,
                 priority=draw(st.integers(0, 3)),
                 stop_processing=draw(st.booleans()),
                 cooldown_seconds=draw(st.sampled_from([0, 0, 60])),
                 rollout_percent=draw(st.sampled_from([100, 100, 50, 10])),
                 shadow=draw(st.booleans()),
-                created_at=NOW,
             )
         )
     rules.sort(key=lambda r: (r.priority, r.id))
@@ -230,23 +227,14 @@ def test_keyword_hits_name_the_keyword_the_naive_scan_names(
 def test_compiled_rules_are_freed_without_the_cycle_collector() -> None:
     """Frozen out of collections (keep_out_of_collections), compiled rules must hold
     no reference cycle, or replacing them would leak them."""
-    rules = [
-        Rule(
-            id=f"r{i}",
-            tenant_id="t1",
-            display_name="r",
-            trigger=Trigger.MESSAGE_RECEIVED,
-            condition=Group(
-                "or",
-                (
-                    Group("and", (Leaf("message.text", Op.MATCHES_KEYWORDS, ("refund",), True),)),
-                    Group("not", (Leaf("customer.tier", Op.EQUALS, ("VIP",)),)),
-                ),
-            ),
-            actions=(AddTag(("x",)),),
-        )
-        for i in range(3)
-    ]
+    condition = Group(
+        "or",
+        (
+            Group("and", (Leaf("message.text", Op.MATCHES_KEYWORDS, ("refund",), True),)),
+            Group("not", (VIP,)),
+        ),
+    )
+    rules = [rule(f"r{i}", condition) for i in range(3)]
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -264,17 +252,7 @@ def test_compiled_rules_are_freed_without_the_cycle_collector() -> None:
 
 def test_a_keyword_found_exactly_is_named_before_an_earlier_one_found_fuzzily() -> None:
     leaf = Leaf("message.text", Op.MATCHES_KEYWORDS, ("refund", "parcel", "money back"), True)
-    rules = [
-        Rule(
-            id="r",
-            tenant_id="t1",
-            display_name="r",
-            trigger=Trigger.MESSAGE_RECEIVED,
-            condition=leaf,
-            actions=(AddTag(("x",)),),
-        )
-    ]
-    compiled = CompiledRules(rules)
+    compiled = CompiledRules([rule("r", leaf)])
     for text, named in [
         ("a refnd for my parcel", "parcel"),
         ("a refnd for my parcl", "refund"),
@@ -288,20 +266,8 @@ def test_a_keyword_found_exactly_is_named_before_an_earlier_one_found_fuzzily() 
 
 def test_no_number_comparison_holds_for_nan() -> None:
     def on_score(op: Op, threshold: float) -> Rule:
-        return Rule(
-            id=f"{op.value} {threshold}",
-            tenant_id="t1",
-            display_name="r",
-            trigger=Trigger.MESSAGE_RECEIVED,
-            condition=Group(
-                "and",
-                (
-                    Leaf("message.sentiment.score", op, (threshold,)),
-                    Leaf("customer.tier", Op.EQUALS, ("VIP",)),
-                ),
-            ),
-            actions=(AddTag(("x",)),),
-        )
+        score = Leaf("message.sentiment.score", op, (threshold,))
+        return rule(f"{op.value} {threshold}", Group("and", (score, VIP)))
 
     rules = [on_score(op, t) for op in (Op.LT, Op.LTE, Op.GT, Op.GTE) for t in (-1, 0.5, 1)]
     rules.append(on_score(Op.LT, float("nan")))
@@ -315,7 +281,7 @@ def test_no_number_comparison_holds_for_nan() -> None:
 
 
 def test_traces_made_without_init_are_the_traces_init_makes() -> None:
-    leaf = Leaf("customer.tier", Op.EQUALS, ("VIP",))
+    leaf = VIP
     made = leaf_trace(True, leaf, ("VIP",), "customer.tier is 'VIP'")
     group = group_trace(False, "not", (made,))
     assert made == Trace(True, leaf=leaf, actual=("VIP",), detail="customer.tier is 'VIP'")
@@ -329,18 +295,11 @@ def test_traces_made_without_init_are_the_traces_init_makes() -> None:
 
 
 def test_evaluations_and_verdicts_made_without_init_are_those_init_makes() -> None:
-    rule = Rule(
-        id="r",
-        tenant_id="t1",
-        display_name="r",
-        trigger=Trigger.MESSAGE_RECEIVED,
-        condition=None,
-        actions=(AddTag(("x",)),),
-    )
+    plain = rule("r", None)
     trace = group_trace(True, "and", ())
-    made = made_evaluation(rule, True, trace, "note")
-    assert made == Evaluation(rule, True, trace, "note")
+    made = made_evaluation(plain, True, trace, "note")
+    assert made == Evaluation(plain, True, trace, "note")
     assert set(vars(made)) == {f.name for f in fields(Evaluation)}
-    verdict = made_verdict(rule, Outcome.MATCHED, trace, "condition held")
-    assert verdict == Verdict(rule, Outcome.MATCHED, trace, "condition held")
+    verdict = made_verdict(plain, Outcome.MATCHED, trace, "condition held")
+    assert verdict == Verdict(plain, Outcome.MATCHED, trace, "condition held")
     assert set(vars(verdict)) == {f.name for f in fields(Verdict)}
