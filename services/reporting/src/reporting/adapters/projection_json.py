@@ -11,22 +11,30 @@ from reporting.domain.folding import CaseFacts, ConversationFacts, CustomerFacts
 _TIMES = {"stage_since", "opened_at", "awaiting_since"}
 
 
+# Each projection's field names, worked out once (dataclasses.fields is slow
+# enough to show on every event folded).
+_NAMES: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls))
+    for cls in (CustomerFacts, ConversationFacts, CaseFacts)
+}
+
+
 def to_json(facts: CustomerFacts | ConversationFacts | CaseFacts) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    for f in dataclasses.fields(facts):
-        value = getattr(facts, f.name)
+    for name in _NAMES[type(facts)]:
+        value = getattr(facts, name)
         if isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, LevelKey):
             value = value.as_json()
         elif isinstance(value, tuple):
             value = list(value)
-        data[f.name] = value
+        data[name] = value
     return data
 
 
 def _fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _NAMES[cls]
     values: dict[str, Any] = {}
     for name, value in data.items():
         if name not in names:

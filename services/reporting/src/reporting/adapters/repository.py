@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     String,
+    and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -328,6 +331,26 @@ class SqlMeasureStore:
             await self._session.execute(delete(table))
 
 
+def _by_key_arrays(table: Any) -> Any:
+    """PostgreSQL: a projection's rows whose (tenant, subject) is one of the
+    pairs of two arrays, zipped."""
+    wanted = (
+        func.unnest(
+            bindparam("tenants", type_=postgresql.ARRAY(String)),
+            bindparam("subjects", type_=postgresql.ARRAY(String)),
+        )
+        .table_valued("tenant_id", "subject")
+        .render_derived(name="wanted")
+    )
+    return select(table.c.tenant_id, table.c.subject, table.c.facts).join(
+        wanted,
+        and_(table.c.tenant_id == wanted.c.tenant_id, table.c.subject == wanted.c.subject),
+    )
+
+
+_BY_KEY_ARRAYS = {t.name: _by_key_arrays(t) for t in _PROJECTION_TABLES}
+
+
 def _escaped(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -339,6 +362,14 @@ class SqlProjectionStore:
     async def _read(self, table: Any, keys: frozenset[tuple[str, str]]) -> dict[Any, Any]:
         if not keys:
             return {}
+        if self._session.get_bind().dialect.name == "postgresql":
+            # The keys as two arrays: one statement text whatever their number
+            # (an IN list is a new text for each length, which psycopg parses
+            # again every time once it is long).
+            tenants, subjects = (list(c) for c in zip(*keys, strict=True))
+            params = {"tenants": tenants, "subjects": subjects}
+            rows = await self._session.execute(_BY_KEY_ARRAYS[table.name], params)
+            return {(r[0], r[1]): r[2] for r in rows}
         stmt = select(table.c.tenant_id, table.c.subject, table.c.facts).where(
             pairs_in(table.c.tenant_id, table.c.subject, keys)
         )
