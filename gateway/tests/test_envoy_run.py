@@ -657,6 +657,32 @@ async def test_access_log_is_json(gateway: Gateway, client: httpx.AsyncClient) -
     assert "duration_ms" in entry
 
 
+# Envoy remembers a verified token (jwt_cache_config) and checks a remembered one's
+# expiry with 60 s of clock skew (a fresh check: clock_skew_seconds, 30 s).
+_REMEMBERED_TOKEN_SKEW = 60
+
+
+async def test_a_remembered_token_still_sets_the_caller_and_is_refused_once_expired(
+    gateway: Gateway,
+) -> None:
+    # Expired 28 s ago: a fresh check (30 s of skew) still takes it for 2 s.
+    token = access_token(expires_in=-28)
+    expires_at = int(time.time()) - 28
+    auth = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10.0, headers=auth) as http:
+        for _ in range(2):  # verified and remembered, then taken from the cache
+            marker = uuid.uuid4().hex
+            response = await http.get(
+                "/v1/dashboard",
+                headers={"x-crosstalk-tenant-id": "spoofed", "x-test-marker": marker},
+            )
+            assert response.status_code == 200, response.text
+            seen = next(m for m in gateway.reporting.metadata if m.get("x-test-marker") == marker)
+            assert seen["x-crosstalk-tenant-id"] == TOKEN_TENANT  # from the token, not the client
+        await asyncio.sleep(max(0.0, expires_at + _REMEMBERED_TOKEN_SKEW + 1 - time.time()))
+        assert (await http.get("/v1/dashboard")).status_code == 401
+
+
 async def test_calls_without_a_valid_token_are_401(gateway: Gateway) -> None:
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10.0) as anonymous:
         assert (await anonymous.get("/v1/dashboard")).status_code == 401
