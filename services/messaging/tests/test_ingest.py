@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.domain.channel import Channel
-from crosstalk_common.errors import InvalidArgument
+from crosstalk_common.errors import InvalidArgument, NotFound
 from messaging.app.understanding import TextUnderstanding
 from messaging.app.use_cases import MessagingService
 from messaging.domain.conversation_state import ConversationStatus
@@ -247,3 +248,72 @@ async def test_the_channel_account_and_subject_are_kept_on_the_conversation() ->
         "channelConfigs/mail-es",
         "Pedido 4711",
     )
+
+
+class _MeetingCustomers(FakeCustomers):
+    """Answers only once translation has been asked: an ingest that waited for the
+    customer before analysing the text would never finish."""
+
+    def __init__(self, analysing: asyncio.Event) -> None:
+        super().__init__()
+        self.analysing = analysing
+
+    async def resolve(self, tenant_id: str, sender: Sender, display_name: str) -> str:
+        await self.analysing.wait()
+        return await super().resolve(tenant_id, sender, display_name)
+
+
+class _SignallingTranslation(FakeTranslation):
+    def __init__(self, analysing: asyncio.Event) -> None:
+        super().__init__(Understanding(language="en"))
+        self.analysing = analysing
+        self.finished = False
+
+    async def analyse(self, text: str) -> Understanding:
+        self.analysing.set()
+        await asyncio.sleep(0.01)
+        self.finished = True
+        return await super().analyse(text)
+
+
+async def test_the_text_is_analysed_while_the_sender_is_resolved() -> None:
+    world = World()
+    analysing = asyncio.Event()
+    world.customers = _MeetingCustomers(analysing)
+    world.translation = _SignallingTranslation(analysing)
+    service = MessagingService(
+        lambda: InMemoryUnitOfWork(world.store),
+        world.customers,
+        TextUnderstanding(world.translation, world.languages),
+    )
+
+    async with asyncio.timeout(5):
+        message = await service.ingest(TENANT, Inbound(ANA, "where is my parcel?"))
+
+    assert message.language == "en"
+    assert world.store.messages == [message]
+
+
+class _RefusingCustomers(FakeCustomers):
+    async def resolve(self, tenant_id: str, sender: Sender, display_name: str) -> str:
+        await asyncio.sleep(0)
+        raise NotFound("crosstalk.io/ChannelIdentity", "email::ana@b.co")
+
+
+async def test_a_sender_that_cannot_be_resolved_stores_nothing_and_stops_the_analysis() -> None:
+    world = World()
+    analysing = asyncio.Event()
+    translation = _SignallingTranslation(analysing)
+    service = MessagingService(
+        lambda: InMemoryUnitOfWork(world.store),
+        _RefusingCustomers(),
+        TextUnderstanding(translation, world.languages),
+    )
+
+    with pytest.raises(NotFound):
+        await service.ingest(TENANT, Inbound(ANA, "where is my parcel?"))
+    await asyncio.sleep(0.05)
+
+    assert (world.store.messages, world.store.events) == ([], [])
+    assert analysing.is_set()
+    assert not translation.finished  # cancelled mid-analysis

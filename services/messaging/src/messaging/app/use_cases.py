@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -40,14 +41,17 @@ class MessagingService:
                 )
             if known is not None:
                 return known
-        customer = await self.customers.resolve(
-            tenant_id, inbound.sender, inbound.sender_display_name
-        )
-        understood = (
-            await self.understanding.understand(tenant_id, inbound.text)
-            if inbound.text.strip()
-            else Understanding()
-        )
+        # The two peer calls are independent: the text is analysed while customers
+        # resolves the sender (understanding never fails; a failed resolve cancels it).
+        understanding = asyncio.ensure_future(self._understand(tenant_id, inbound.text))
+        try:
+            customer = await self.customers.resolve(
+                tenant_id, inbound.sender, inbound.sender_display_name
+            )
+        except BaseException:
+            understanding.cancel()
+            raise
+        understood = await understanding
         now = utc_now()
         opening = Conversation.opened(
             str(uuid.uuid4()),
@@ -102,6 +106,11 @@ class MessagingService:
             )
             await uow.commit()
         return message
+
+    async def _understand(self, tenant_id: str, text: str) -> Understanding:
+        if not text.strip():
+            return Understanding()
+        return await self.understanding.understand(tenant_id, text)
 
 
 async def _label_names(uow: ConversationUnitOfWork, conversation: Conversation) -> tuple[str, ...]:
