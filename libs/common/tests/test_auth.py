@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -17,6 +18,7 @@ from google.protobuf import empty_pb2
 
 from crosstalk_common.auth.claims import AUDIENCE, ISSUER, SERVICE_ISSUER, AccessClaims
 from crosstalk_common.auth.tokens import (
+    LEEWAY_SECONDS,
     public_jwk,
     public_key_from_jwk,
     sign_access_token,
@@ -148,6 +150,39 @@ async def test_the_verifier_fetches_keys_again_for_an_unknown_kid() -> None:
     verified = await verifier.verify(sign_access_token(claims(), rotated, "key-2"))
     assert verified.tenant_id == "tenant-a"
     assert source.calls == 2
+
+
+async def test_a_remembered_token_needs_no_second_check_while_its_key_is_published() -> None:
+    source = StaticKeys({KID: KEY.public_key()})
+    verifier = TokenVerifier(source)
+    token = sign_access_token(claims(), KEY, KID)
+    first, again = await verifier.verify(token), await verifier.verify(token)
+    assert again == first
+    assert source.calls == 1
+
+
+async def test_a_remembered_token_is_refused_once_expired() -> None:
+    # Valid for about one more second, the clock leeway included.
+    expires_at = int(time.time()) - LEEWAY_SECONDS + 1
+    token = sign_access_token(claims(expires_at=expires_at), KEY, KID)
+    verifier = TokenVerifier(StaticKeys({KID: KEY.public_key()}))
+    await verifier.verify(token)
+    await asyncio.sleep(expires_at + LEEWAY_SECONDS + 1.1 - time.time())
+    with pytest.raises(Unauthenticated, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn() -> None:
+    source = StaticKeys({KID: KEY.public_key()})
+    # Keys older than max_age are fetched again, on a remembered token's call too.
+    verifier = TokenVerifier(source, max_age=0.0, min_refresh_interval=0.0)
+    token = sign_access_token(claims(), KEY, KID)
+    await verifier.verify(token)
+    rotated = Ed25519PrivateKey.generate()
+    source.keys = {"key-2": rotated.public_key()}  # identity rotated KEY out
+    with pytest.raises(Unauthenticated, match="unknown key"):
+        await verifier.verify(token)
+    assert (await verifier.verify(sign_access_token(claims(), rotated, "key-2"))).subject
 
 
 # -- the interceptor --------------------------------------------------------------------

@@ -27,7 +27,11 @@ class TokenVerifier:
 
     A verified token is remembered (keyed by the whole signed token, so a
     changed byte is a different key) until it expires: a client reuses its
-    token for many calls, and checking the signature once is enough.
+    token for many calls, and checking the signature once is enough. A
+    remembered token passes only while the key that signed it is still among
+    identity's keys: once the keys are ``max_age`` old they are fetched again
+    (on a remembered token's call too), and a token whose key identity no
+    longer publishes (rotated out, withdrawn) is refused like a new one.
     """
 
     def __init__(
@@ -44,7 +48,8 @@ class TokenVerifier:
         self._keys: Mapping[str, Ed25519PublicKey] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
-        self._verified: dict[str, AccessClaims] = {}
+        # token -> its claims and the id of the key that signed it
+        self._verified: dict[str, tuple[AccessClaims, str]] = {}
         self._max_remembered = max_remembered
 
     async def _refresh(self, *, force: bool) -> Mapping[str, Ed25519PublicKey]:
@@ -64,17 +69,20 @@ class TokenVerifier:
     async def verify(self, token: str) -> AccessClaims:
         known = self._verified.get(token)
         if known is not None:
-            if known.expires_at + LEEWAY_SECONDS >= time.time():
-                return known
-            del self._verified[token]
-        claims = await self._verify_signature(token)
+            claims, kid = known
+            if time.monotonic() - self._fetched_at >= self._max_age:
+                await self._refresh(force=False)
+            if claims.expires_at + LEEWAY_SECONDS >= time.time() and kid in self._keys:
+                return claims
+            self._verified.pop(token, None)
+        kid = token_kid(token)
+        claims = await self._verify_signature(token, kid)
         if len(self._verified) >= self._max_remembered:
             self._verified.clear()  # crude but bounded; tokens live minutes
-        self._verified[token] = claims
+        self._verified[token] = (claims, kid)
         return claims
 
-    async def _verify_signature(self, token: str) -> AccessClaims:
-        kid = token_kid(token)
+    async def _verify_signature(self, token: str, kid: str) -> AccessClaims:
         keys = await self._refresh(force=False)
         if kid not in keys:
             keys = await self._refresh(force=True)
