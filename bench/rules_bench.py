@@ -168,7 +168,7 @@ def evaluation(rules_count: int, messages: int, naive_messages: int, seed: int) 
     started = time.perf_counter()
     compiled = CompiledRules(rules)
     compiled_at = time.perf_counter()
-    keep_out_of_collections()  # as EnabledRules does after compiling
+    keep_out_of_collections(compiled)  # as EnabledRules does after compiling
     print(
         f"  compile (automata, indexes, conditions): {(compiled_at - started) * 1000:.0f} ms, "
         f"then out of the collector's reach: {(time.perf_counter() - compiled_at) * 1000:.0f} ms"

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crosstalk_common.conditions.model import Group, Leaf, Node, Op
-from rules.app.matcher import CompiledRules
+from rules.app.matcher import FREEZE_FROM_RULES, CompiledRules, keep_out_of_collections
 from rules.domain.compiled import EventLeaves, LeafNumbers, compile_condition
 from rules.domain.evaluation import (
     SYNONYMS_FACT,
@@ -303,3 +303,16 @@ def test_evaluations_and_verdicts_made_without_init_are_those_init_makes() -> No
     verdict = made_verdict(plain, Outcome.MATCHED, trace, "condition held")
     assert verdict == Verdict(plain, Outcome.MATCHED, trace, "condition held")
     assert set(vars(verdict)) == {f.name for f in fields(Verdict)}
+
+
+def test_large_rule_sets_are_frozen_out_of_collections_and_small_ones_not() -> None:
+    small = CompiledRules([rule(f"r{i}", VIP) for i in range(FREEZE_FROM_RULES - 1)])
+    large = CompiledRules([rule(f"r{i}", VIP) for i in range(FREEZE_FROM_RULES)])
+    try:
+        gc.unfreeze()
+        assert not keep_out_of_collections(small)
+        assert gc.get_freeze_count() == 0
+        assert keep_out_of_collections(large)
+        assert gc.get_freeze_count() > len(large.rules)
+    finally:
+        gc.unfreeze()

@@ -69,7 +69,7 @@ class EnabledRules:
         ordered = CompiledRules(
             sorted(enabled, key=lambda r: (r.priority, r.created_at or datetime.min, r.id))
         )
-        keep_out_of_collections()
+        keep_out_of_collections(ordered)
         self._entries[key] = _Cached(revision, ordered)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
