@@ -8,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from crosstalk_common.db.idle_ping import ping_when_idle
 from crosstalk_common.db.pg_lazy_begin import begin_lazily
 from crosstalk_common.db.sqlite_one_trip import OneTripDbapi, run_marked_statements_in_the_loop
 from crosstalk_common.db.write_gate import WriteGate
@@ -15,6 +16,8 @@ from crosstalk_common.db.write_gate import WriteGate
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 BUSY_TIMEOUT_SECONDS = 10.0
+# A pooled PostgreSQL connection back in the pool this long is pinged before use.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def _with_driver(url: str | URL, drivers: dict[str, str]) -> URL:
@@ -118,7 +121,9 @@ def create_engine(
             event.listen(engine.sync_engine, "connect", _no_checkpoint_on_commit)
         return engine
     pool = pool or {"pool_size": 10, "max_overflow": 10}
-    engine = create_async_engine(target, echo=echo, pool_pre_ping=True, **pool)
+    engine = create_async_engine(target, echo=echo, **pool)
+    # Connections idle a while are pinged before use; not every one (idle_ping).
+    ping_when_idle(engine.sync_engine, idle_seconds=PING_AFTER_IDLE_SECONDS)
     # Reads before a transaction's first write run without BEGIN/ROLLBACK (pg_lazy_begin).
     begin_lazily(engine.sync_engine)
     return engine
