@@ -58,6 +58,7 @@ from crosstalk_common.bus.connection import ensure_streams
 from crosstalk_common.bus.envelope import Event, UndecodableEvent, causation_of, read_event
 from crosstalk_common.bus.tracing import process_span, start_process_span
 from crosstalk_common.clock import utc_now
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +340,11 @@ def claim_statement(inbox: Table, dialect: str) -> Executable:
     listed = func.json_each(bindparam("event_ids", type_=String)).table_valued("value")
     # WHERE true: SQLite reads "SELECT ... FROM f(x) ON CONFLICT" as a join's ON otherwise.
     rows = select(consumer, listed.c.value, now).where(true())
-    return (
+    # Marked: the claim is its transaction's first write and makes its trip to
+    # the connection's thread anyway, but as a marked write it lets the batch's
+    # COMMIT run in the event loop when the handler's writes are marked too
+    # (sqlite_one_trip): one trip less per batch.
+    return in_the_loop(
         sqlite.insert(inbox)
         .from_select(["consumer", "event_id", "processed_at"], rows)
         .on_conflict_do_nothing()
