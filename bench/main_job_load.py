@@ -48,7 +48,10 @@ Figures per step:
   at most ``--drain-seconds``; the next step starts only after it);
 - CPU ms per message: utime+stime (/proc/<pid>/stat, the process and its live
   descendants, plus reaped children) of each process over the step and its drain,
-  divided by the step's successful ingests; "bench" is this load generator.
+  divided by the step's successful ingests; "bench" is this load generator. On
+  PostgreSQL, "postgres" is the server's backends for this run's databases plus
+  its WAL writer, checkpointer and background writer (the latter work for every
+  database on the server).
 
 Bounded: the whole run (start-up, steps, drains, stop) stays within
 ``--budget-seconds`` (default 300); steps that would not fit are skipped and
@@ -132,6 +135,35 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
             todo.extend(c for c in children.get(pid, ()) if c not in named)
         result[name] = ticks / CLK_TCK
     return result
+
+
+# PostgreSQL's own processes that work for every database: the WAL writer, the
+# checkpointer and the background writer (a run's commits drive them).
+PG_SHARED = ("walwriter", "checkpointer", "background writer")
+
+
+def postgres_seconds(databases: frozenset[str]) -> float:
+    """CPU time of the PostgreSQL server's backends serving ``databases`` (their
+    cmdline names the database) plus its shared writers. A backend that exits
+    during a step takes its time with it (the services keep pooled connections)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            if not cmdline.startswith("postgres: "):
+                continue
+            # "postgres: [15/main: ]walwriter" or "postgres: [15/main: ]user database host ..."
+            title = cmdline.split(": ")[-1] if ": " in cmdline else ""
+            words = title.split()
+            if not (title.startswith(PG_SHARED) or (len(words) > 1 and words[1] in databases)):
+                continue
+            ticks += _stat(int(entry))[1]
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / CLK_TCK
 
 
 # -- the tenant ------------------------------------------------------------------------
@@ -224,8 +256,10 @@ class Load:
         run: str,
         timeout: float,
         collector: OtlpCollector | None = None,
+        pg_databases: frozenset[str] = frozenset(),
     ) -> None:
         self.collector = collector
+        self.pg_databases = pg_databases
         self.clients = clients
         self.timeout = timeout
         self.nc = nc
@@ -276,13 +310,19 @@ class Load:
         if trace_id:
             out.traced[trace_id] = scheduled + wall_minus_loop
 
+    def _cpu(self) -> dict[str, float]:
+        cpu = cpu_seconds(self.roots)
+        if self.pg_databases:
+            cpu["postgres"] = postgres_seconds(self.pg_databases)
+        return cpu
+
     async def step(
         self, rate: float, seconds: float, max_in_flight: int, drain_limit: float
     ) -> StepResult:
         out = StepResult(rate, seconds)
         loop = asyncio.get_running_loop()
         wall_minus_loop = time.time() - loop.time()
-        cpu_before = cpu_seconds(self.roots)
+        cpu_before = self._cpu()
         sent: list[tuple[str, float]] = []  # (customer, scheduled wall time) per ingest
         tasks: set[asyncio.Task[None]] = set()
         start = loop.time() + 0.05
@@ -322,8 +362,8 @@ class Load:
                 break
             await asyncio.sleep(0.1)
 
-        cpu_after = cpu_seconds(self.roots)
-        for name in self.roots:
+        cpu_after = self._cpu()
+        for name in cpu_after:
             used = cpu_after[name] - cpu_before[name]
             out.cpu_ms[name] = used * 1000 / out.ok if out.ok else math.nan
         for customer, at in sent:
@@ -414,7 +454,10 @@ async def drive(
     ]
     nc = await nats.connect(stack.config.nats_url, name="bench-main-job-load")
     roots = {name: stack.procs[name].pid for name in PROCESSES} | {"bench": os.getpid()}
-    load = Load(clients, nc, roots, uuid.uuid4().hex[:8], args.timeout, collector)
+    databases = frozenset(
+        url.rsplit("/", 1)[1] for url in stack.config.database_urls.values() if "/" in url
+    )
+    load = Load(clients, nc, roots, uuid.uuid4().hex[:8], args.timeout, collector, databases)
     await nc.subscribe(subject_for("customers", "customer.tagged"), cb=load.tagged.on_message)
     results: list[StepResult] = []
     try:
