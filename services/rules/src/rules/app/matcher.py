@@ -36,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import ahocorasick  # type: ignore[import-not-found]
@@ -117,7 +118,8 @@ def _hit(hits: Hits, number: int, rank: int, keyword: str) -> None:
 class _FieldIndex:
     """Every keyword leaf on one field."""
 
-    def __init__(self) -> None:
+    def __init__(self, field: str) -> None:
+        self.synonyms = uses_synonyms(field)  # a keyword naming an intent hits
         self.exact: dict[str, list[_Entry]] = {}
         # One-word phrases: variant (the word or one of its one-deletions) -> (phrase, entry).
         self.fuzzy: dict[str, list[tuple[str, _Entry]]] = {}
@@ -125,6 +127,7 @@ class _FieldIndex:
         # words but one the same, and the edit within that word. Keyed by the position
         # of the word that may differ and the other words.
         self.phrases: dict[str, list[tuple[str, _Entry]]] = {}
+        self.phrase_words: set[str] = set()  # the words of those longer phrases
         self.fuzzy_lengths: dict[int, set[int]] = {}  # width (words) -> window lengths
         self.windows: dict[str, tuple[_Entry, ...]] = {}  # window -> fuzzy entries it hits
         self.automaton: Any = None
@@ -149,6 +152,7 @@ class _FieldIndex:
                 for variant in {phrase, *_deletions(phrase)}:
                     self.fuzzy.setdefault(variant, []).append((phrase, entry))
             else:
+                self.phrase_words.update(phrase.split(" "))
                 for key in _phrase_keys(phrase.split(" ")):
                     self.phrases.setdefault(key, []).append((phrase, entry))
 
@@ -160,31 +164,46 @@ class _FieldIndex:
             automaton.make_automaton()
             self.automaton = automaton
 
-    def find(self, field: str, facts: Mapping[str, Any], hits: Hits, texts: list[str]) -> None:
+    def find(
+        self, facts: Mapping[str, Any], hits: Hits, texts: list[tuple[str, list[str]]]
+    ) -> None:
         """Add the field's keyword leaves that hit (``texts``: the field's texts
-        normalised)."""
+        normalised, each with its words; ``facts``: for the synonyms)."""
         if self.automaton is not None and texts:
-            for _, entries in self.automaton.iter(_SEPARATOR.join(texts)):
+            for _, entries in self.automaton.iter(_SEPARATOR.join(text for text, _ in texts)):
                 for number, rank, keyword in entries:
                     _hit(hits, number, rank, keyword)
-        if uses_synonyms(field):
+        if self.synonyms:
             for synonym in synonyms_of(facts):
                 for number, rank, keyword in self.exact.get(synonym, ()):
                     _hit(hits, number, rank, keyword)
         if not self.fuzzy_lengths:
             return
-        for text in texts:
-            words = tokens(text)
+        known = self.windows
+        for _, words in texts:
             for width, lengths in self.fuzzy_lengths.items():
-                for start in range(len(words) - width + 1):
-                    window = words[start] if width == 1 else " ".join(words[start : start + width])
+                # Of longer windows, those all of whose words but one are a phrase's.
+                windows = words if width == 1 else self._windows(words, width)
+                for window in windows:
                     if len(window) not in lengths:
                         continue
-                    found = self.windows.get(window)
+                    found = known.get(window)
                     if found is None:
                         found = self._fuzzy_hits(window)
                     for number, rank, keyword in found:
                         _hit(hits, number, rank, keyword)
+
+    def _windows(self, words: list[str], width: int) -> list[str]:
+        """The windows of ``width`` words that may be within one edit of a phrase."""
+        known = self.phrase_words
+        if width == 2:
+            return [f"{a} {b}" for a, b in pairwise(words) if a in known or b in known]
+        windows = []
+        for start in range(len(words) - width + 1):
+            window = words[start : start + width]
+            if sum(word not in known for word in window) <= 1:
+                windows.append(" ".join(window))
+        return windows
 
     def _fuzzy_hits(self, window: str) -> tuple[_Entry, ...]:
         if " " in window:
@@ -253,7 +272,7 @@ class CompiledRules:
                 keyword_numbers.add(number)
                 field_index = self._fields.get(leaf.field)
                 if field_index is None:
-                    field_index = self._fields[leaf.field] = _FieldIndex()
+                    field_index = self._fields[leaf.field] = _FieldIndex(leaf.field)
                 field_index.add(leaf, number)
         required = [
             required_gates(r.condition) if r.condition is not None else [] for r in self.rules
@@ -320,15 +339,17 @@ class CompiledRules:
 
     def _hits(self, facts: Mapping[str, Any]) -> Hits:
         hits: Hits = {}
-        normalised: dict[str, str] = {}  # each source text normalised once
+        # each source text normalised and split into words once
+        normalised: dict[str, tuple[str, list[str]]] = {}
         for field, index in self._fields.items():
             texts = []
             for source in KEYWORD_SOURCES.get(field, (field,)):
                 if facts.get(source):
                     if source not in normalised:
-                        normalised[source] = normalise(str(facts[source]))
+                        text = normalise(str(facts[source]))
+                        normalised[source] = (text, tokens(text))
                     texts.append(normalised[source])
-            index.find(field, facts, hits, texts)
+            index.find(facts, hits, texts)
         return hits
 
     def keyword_hits(self, facts: Mapping[str, Any]) -> dict[Leaf, str]:
