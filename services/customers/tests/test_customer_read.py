@@ -4,7 +4,7 @@ its identities and tags in one statement, within the tenant and the caller's sco
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from crosstalk_common.domain.channel import Channel
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
+from customers.adapters.one_customer_reads import OneCustomerReads
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.domain.model import ChannelIdentity, Customer
@@ -59,15 +60,38 @@ async def _add(sessions: async_sessionmaker[Any], *added: Customer) -> None:
         await uow.commit()
 
 
-async def _get(
-    sessions: async_sessionmaker[Any], customer_id: str, visibility: Visibility = ALL
-) -> Customer | None:
-    async with CustomersUnitOfWork(sessions, outbox) as uow:
-        return await uow.customers.get(TENANT, customer_id, visibility)
+Read = Callable[[str, str, Visibility], Awaitable[Customer | None]]
+
+
+@pytest.fixture(params=["in a unit of work", "on a connection of its own"])
+def read(request: pytest.FixtureRequest, sessions: async_sessionmaker[Any]) -> Read:
+    """Every single-customer write reads in its unit of work; GetCustomer reads
+    on a connection of its own (OneCustomerReads): the same customer either way."""
+    if request.param == "in a unit of work":
+
+        async def in_unit_of_work(
+            tenant_id: str, customer_id: str, visibility: Visibility
+        ) -> Customer | None:
+            async with CustomersUnitOfWork(sessions, outbox) as uow:
+                return await uow.customers.get(tenant_id, customer_id, visibility)
+
+        return in_unit_of_work
+    reads = OneCustomerReads(sessions.kw["bind"])
+
+    async def on_its_own(
+        tenant_id: str, customer_id: str, visibility: Visibility
+    ) -> Customer | None:
+        return await reads(tenant_id, visibility, customer_id)
+
+    return on_its_own
+
+
+async def _get(read: Read, customer_id: str, visibility: Visibility = ALL) -> Customer | None:
+    return await read(TENANT, customer_id, visibility)
 
 
 async def test_a_customer_comes_back_with_its_identities_and_tags(
-    sessions: async_sessionmaker[Any],
+    sessions: async_sessionmaker[Any], read: Read
 ) -> None:
     identities = (
         ChannelIdentity(Channel.EMAIL, "ada@example.com"),
@@ -86,25 +110,24 @@ async def test_a_customer_comes_back_with_its_identities_and_tags(
     bare = _customer("c-bare")
     await _add(sessions, full, bare)
 
-    got = await _get(sessions, "c-full")
+    got = await _get(read, "c-full")
     assert got is not None
     ordered = tuple(sorted(identities, key=lambda i: (i.channel.value, i.store, i.external_id)))
     # add_tags moved the version on and the time of the last update.
     assert replace(got, version=1, updated_at=full.updated_at) == replace(full, identities=ordered)
     assert got.tags == full.tags
 
-    empty = await _get(sessions, "c-bare")
+    empty = await _get(read, "c-bare")
     assert empty is not None
     assert (empty.identities, empty.tags) == ((), frozenset())
 
 
 async def test_no_customer_outside_the_tenant_or_the_callers_scope(
-    sessions: async_sessionmaker[Any],
+    sessions: async_sessionmaker[Any], read: Read
 ) -> None:
     await _add(sessions, _customer("c-1", owner_member_id="m-1", department_id="d-1"))
-    assert await _get(sessions, "c-missing") is None
-    async with CustomersUnitOfWork(sessions, outbox) as uow:
-        assert await uow.customers.get("another-tenant", "c-1", ALL) is None
+    assert await _get(read, "c-missing") is None
+    assert await read("another-tenant", "c-1", ALL) is None
     for visibility, seen in [
         (Visibility(DataScope.OWN, "m-1"), True),
         (Visibility(DataScope.OWN, "m-2"), False),
@@ -114,4 +137,4 @@ async def test_no_customer_outside_the_tenant_or_the_callers_scope(
     ]:
         # Each scope twice: the second finds its statement already built.
         for _ in range(2):
-            assert (await _get(sessions, "c-1", visibility) is not None) is seen, visibility
+            assert (await _get(read, "c-1", visibility) is not None) is seen, visibility

@@ -14,6 +14,7 @@ from crosstalk_common.errors import NotFound
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
+from customers.adapters.one_customer_reads import OneCustomerReads
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.profiles import CustomerProfiles
@@ -39,12 +40,14 @@ class UseCases:
 def service(tmp_path: Path) -> UseCases:
     url = service_database_urls(("customers",), tmp_path, "scope")["customers"]
     upgrade_to_head(MIGRATIONS, url)
-    sessions = session_factory(create_engine(url))
+    engine = create_engine(url)
+    sessions = session_factory(engine)
 
     def new_uow() -> CustomersUnitOfWork:
         return CustomersUnitOfWork(sessions, outbox)
 
-    return UseCases(CustomerProfiles(new_uow), CustomerSearch(new_uow))
+    # GetCustomer reads as the service does: on a connection of its own.
+    return UseCases(CustomerProfiles(new_uow, OneCustomerReads(engine)), CustomerSearch(new_uow))
 
 
 async def _seed(service: UseCases) -> dict[str, str]:

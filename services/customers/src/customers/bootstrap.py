@@ -30,6 +30,7 @@ from customers.adapters.consumers import (
 from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.import_store import import_store_of
+from customers.adapters.one_customer_reads import OneCustomerReads
 from customers.adapters.permissions import METHOD_PERMISSIONS
 from customers.adapters.rpc_segments import segment_filter_reader
 from customers.adapters.score_rule_consumer import (
@@ -53,7 +54,7 @@ from customers.app.orders import Orders
 from customers.app.points import Points
 from customers.app.points_expiry import PointsExpiry
 from customers.app.ports import UnitOfWork
-from customers.app.profiles import CustomerProfiles
+from customers.app.profiles import CustomerProfiles, OneCustomerRead
 from customers.app.score_changes import ScoreAdjustments
 from customers.app.score_rules import EnabledScoreRules
 from customers.app.scoring import ScoringService
@@ -70,13 +71,16 @@ SERVICE_NAME = customers_service_pb2.DESCRIPTOR.services_by_name["CustomersServi
 
 
 def compose_servicer(
-    new_uow: UnitOfWorkFactory[UnitOfWork], page_tokens: PageTokenCodec
+    new_uow: UnitOfWorkFactory[UnitOfWork],
+    page_tokens: PageTokenCodec,
+    *,
+    read_one: OneCustomerRead | None = None,
 ) -> CustomersServicer:
     """The servicer with every use case it maps to (also used by tests)."""
     search = CustomerSearch(new_uow)
     return CustomersServicer(
         page_tokens,
-        profiles=CustomerProfiles(new_uow),
+        profiles=CustomerProfiles(new_uow, read_one),
         search=search,
         identities=IdentityResolution(new_uow),
         lifecycle=LifecycleStages(new_uow),
@@ -145,7 +149,11 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
             JobKind.EXPORT: ExportHandler(new_uow, SpreadsheetWriter()),
         },
     )
-    servicer = compose_servicer(new_uow, PageTokenCodec(settings.page_token_secret))
+    servicer = compose_servicer(
+        new_uow,
+        PageTokenCodec(settings.page_token_secret),
+        read_one=OneCustomerReads(runtime.engine),
+    )
     return ServiceDefinition(
         name=SERVICE,
         host=settings.host,

@@ -232,13 +232,7 @@ class SqlCustomerRepository:
                 one_customer(visibility), {TENANT: tenant_id, CUSTOMER: customer_id}
             )
         ).first()
-        if row is None:
-            return None
-        identities = [
-            ChannelIdentity(Channel(channel), external_id, store)
-            for channel, store, external_id in row.identities_json
-        ]
-        return _customer(row, identities, {tag for (tag,) in row.tags_json})
+        return None if row is None else customer_of_one_customer_row(row)
 
     async def identity_owner(self, tenant_id: str, identity: ChannelIdentity) -> str | None:
         """The id of the customer holding the identity, whoever may see them."""
@@ -959,6 +953,15 @@ def timeline_row(entry: TimelineEntry) -> dict[str, Any]:
         "resource": entry.resource,
         "details": entry.details,
     }
+
+
+def customer_of_one_customer_row(row: Any) -> Customer:
+    """The customer of a row of ``one_customer_sql.one_customer``."""
+    identities = [
+        ChannelIdentity(Channel(channel), external_id, store)
+        for channel, store, external_id in row.identities_json
+    ]
+    return _customer(row, identities, {tag for (tag,) in row.tags_json})
 
 
 def _customer(r: Any, identities: list[ChannelIdentity], tags: set[str]) -> Customer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from crosstalk_common.api.etags import check_etag
 from crosstalk_common.clock import utc_now
@@ -19,9 +20,21 @@ from customers.domain.model import Customer, validate_custom_fields, validate_pr
 from customers.domain.names import CUSTOMER, customer_name
 
 
+class OneCustomerRead(Protocol):
+    """The customer, if ``visibility`` lets its holder see it (in ``tenant_id``);
+    read without a unit of work."""
+
+    async def __call__(
+        self, tenant_id: str, visibility: Visibility, customer_id: str
+    ) -> Customer | None: ...
+
+
 @dataclass(frozen=True)
 class CustomerProfiles:
     new_uow: UnitOfWorkFactory[UnitOfWork]
+    # GetCustomer's read on a connection of its own (adapters/one_customer_reads);
+    # without one it reads in a unit of work.
+    read_one: OneCustomerRead | None = None
 
     async def create(self, draft: Customer, *, actor: str = "system") -> Customer:
         now = utc_now()
@@ -43,8 +56,13 @@ class CustomerProfiles:
         return customer
 
     async def get(self, tenant_id: str, visibility: Visibility, customer_id: str) -> Customer:
-        async with self.new_uow() as uow:
-            return await visible_customer(uow, tenant_id, visibility, customer_id)
+        if self.read_one is None:
+            async with self.new_uow() as uow:
+                return await visible_customer(uow, tenant_id, visibility, customer_id)
+        customer = await self.read_one(tenant_id, visibility, customer_id)
+        if customer is None:
+            raise NotFound(CUSTOMER, customer_name(customer_id))
+        return customer
 
     @retried_when_changed_meanwhile
     async def update(
