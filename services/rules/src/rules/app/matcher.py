@@ -360,11 +360,11 @@ class CompiledRules:
     def held_gates(self, facts: Mapping[str, Any], hits: Mapping[int, Any]) -> set[int]:
         """The numbers of the gates that hold: the keyword leaves that hit, and the
         indexed equalities and number comparisons the facts satisfy."""
-        held: list[int] = list(hits)
+        held = set(hits)
         for field, by_value in self._equalities.items():
             value = facts.get(field)
             if isinstance(value, str):
-                held.extend(by_value.get(value, ()))
+                held.update(by_value.get(value, ()))
         for field, ranges in self._ranges.items():
             number = facts.get(field)
             if not isinstance(number, int | float) or isinstance(number, bool):
@@ -373,14 +373,14 @@ class CompiledRules:
                 continue
             for op, (thresholds, gates) in ranges.items():
                 if op is Op.LT:  # number < threshold
-                    held.extend(gates[bisect_right(thresholds, number) :])
+                    held.update(gates[bisect_right(thresholds, number) :])
                 elif op is Op.LTE:
-                    held.extend(gates[bisect_left(thresholds, number) :])
+                    held.update(gates[bisect_left(thresholds, number) :])
                 elif op is Op.GT:  # number > threshold
-                    held.extend(gates[: bisect_left(thresholds, number)])
+                    held.update(gates[: bisect_left(thresholds, number)])
                 else:
-                    held.extend(gates[: bisect_right(thresholds, number)])
-        return set(held)
+                    held.update(gates[: bisect_right(thresholds, number)])
+        return held
 
     def candidates(self, holding: set[int]) -> list[int]:
         """The indexes of the rules to evaluate, in evaluation order, given the

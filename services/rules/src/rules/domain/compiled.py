@@ -19,7 +19,7 @@ back to them: a compiled rule set is freed by reference counting alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,7 +64,17 @@ class EventLeaves:
     already known to hold (the gates the indexes found), not worked out again.
     """
 
-    __slots__ = ("_facts", "_hits", "_leaves", "_now", "_results", "_shown", "_traces", "_views")
+    __slots__ = (
+        "_facts",
+        "_held",
+        "_hits",
+        "_leaves",
+        "_now",
+        "_results",
+        "_shown",
+        "_traces",
+        "_views",
+    )
 
     def __init__(
         self,
@@ -73,13 +83,14 @@ class EventLeaves:
         now: datetime,
         hits: Mapping[int, str],
         *,
-        held: Iterable[int] = (),
+        held: Collection[int] = (),
     ) -> None:
         self._leaves = leaves
         self._facts = facts
         self._now = now
         self._hits = hits
-        self._results: dict[int, bool] = dict.fromkeys(held, True)
+        self._held = held
+        self._results: dict[int, bool] = {}
         self._traces: dict[int, Trace] = {}
         # field -> how traces show it: keyword_shown for keyword leaves, else fact_view
         self._shown: dict[str, tuple[str, ...]] = {}
@@ -91,6 +102,8 @@ class EventLeaves:
             leaf = self._leaves[number]
             if leaf.operator is Op.MATCHES_KEYWORDS:
                 found = number in self._hits
+            elif number in self._held:
+                found = True
             else:
                 found = leaf_matches(leaf, self._facts.get(leaf.field), self._now)
             self._results[number] = found
