@@ -20,81 +20,31 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The row dimensions, in column order (as in 0003).
-_DIMENSIONS = (
-    "team",
-    "department",
-    "agent",
-    "market",
-    "store",
-    "channel",
-    "language",
-    "tier",
-    "rule",
-    "case_type",
-    "stage",
-    "outcome",
-    "currency",
-)
-
-
-def _columns(key_tail: list[sa.Column], values: list[sa.Column]) -> list[sa.Column]:
-    return [
-        sa.Column("tenant_id", sa.String(length=36), nullable=False),
-        sa.Column("measure", sa.String(length=40), nullable=False),
-        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
-        *key_tail,
-        sa.Column("kind", sa.String(length=12), nullable=False),
-        sa.Column("owner_member_id", sa.String(length=36), nullable=False, server_default=""),
-        sa.Column("department_id", sa.String(length=36), nullable=False, server_default=""),
-        sa.Column("tag", sa.String(length=120), nullable=False, server_default=""),
-        *(
-            sa.Column(name, sa.String(length=120), nullable=False, server_default="")
-            for name in _DIMENSIONS
-        ),
-        *values,
-    ]
-
-
-def _tables() -> dict[str, tuple[list[sa.Column], list[sa.Column]]]:
-    return {
-        "measure_hours": (
-            [sa.Column("dims_key", sa.String(length=40), nullable=False)],
-            [
-                sa.Column("count", sa.BigInteger(), nullable=False),
-                sa.Column("total", sa.Float(), nullable=False),
-            ],
-        ),
-        "measure_buckets": (
-            [
-                sa.Column("dims_key", sa.String(length=40), nullable=False),
-                sa.Column("bucket", sa.SmallInteger(), nullable=False),
-            ],
-            [sa.Column("count", sa.BigInteger(), nullable=False)],
-        ),
-    }
+_KEY_TAILS = {"measure_hours": ("dims_key",), "measure_buckets": ("dims_key", "bucket")}
 
 
 def upgrade() -> None:
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    for name, (key_tail, values) in _tables().items():
-        key = ["tenant_id", "measure", "kind", "hour", *(c.name for c in key_tail)]
+    bind = op.get_bind()
+    for name, tail in _KEY_TAILS.items():
+        old_key = ", ".join(("tenant_id", "measure", "hour", *tail))
+        new_key = ["tenant_id", "measure", "kind", "hour", *tail]
         op.drop_index(f"ix_{name}_kind", table_name=name)
-        if not sqlite:
+        if bind.dialect.name != "sqlite":
             op.drop_constraint(f"pk_{name}", name, type_="primary")
-            op.create_primary_key(f"pk_{name}", name, key)
+            op.create_primary_key(f"pk_{name}", name, new_key)
             continue
-        # SQLite cannot change a key or drop the rowid in place: a new table.
+        # SQLite cannot change a key or drop the rowid in place: the table is
+        # made again from its own DDL with the new key, and the rows copied.
+        ddl = bind.execute(
+            sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
+            {"name": name},
+        ).scalar_one()
+        old = f"PRIMARY KEY ({old_key})"
+        if old not in ddl:
+            raise RuntimeError(f"{name}: unexpected DDL {ddl!r}")
         op.rename_table(name, f"{name}_old")
-        columns = _columns(key_tail, values)
-        op.create_table(
-            name,
-            *columns,
-            sa.PrimaryKeyConstraint(*key, name=f"pk_{name}"),
-            sqlite_with_rowid=False,
-        )
-        names = ", ".join(c.name for c in columns)
-        op.execute(f"INSERT INTO {name} ({names}) SELECT {names} FROM {name}_old")  # noqa: S608
+        op.execute(ddl.replace(old, f"PRIMARY KEY ({', '.join(new_key)})") + " WITHOUT ROWID")
+        op.execute(f"INSERT INTO {name} SELECT * FROM {name}_old")  # noqa: S608 (table names)
         op.drop_table(f"{name}_old")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -82,42 +82,42 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-class epoch_seconds(FunctionElement[int]):  # noqa: N801 - an SQL function, named like one
+class _PerDialect(FunctionElement[Any]):
+    """An SQL function written in each database's own words: ``templates``
+    maps a dialect's name to the text, ``{0}``, ``{1}``... its arguments."""
+
+    inherit_cache = True
+    templates: ClassVar[dict[str, str]] = {}
+
+
+@compiles(_PerDialect)
+def _per_dialect(element: _PerDialect, compiler: SQLCompiler, **kw: Any) -> str:
+    arguments = [compiler.process(c, **kw) for c in element.clauses]
+    return element.templates[compiler.dialect.name].format(*arguments)
+
+
+class epoch_seconds(_PerDialect):  # noqa: N801 - an SQL function, named like one
     """Seconds since 1970-01-01 UTC of a stored time."""
 
     type = BigInteger()
     name = "epoch_seconds"
     inherit_cache = True
+    templates: ClassVar[dict[str, str]] = {
+        "sqlite": "CAST(strftime('%s', {0}) AS INTEGER)",
+        "postgresql": "CAST(EXTRACT(EPOCH FROM {0}) AS BIGINT)",
+    }
 
 
-@compiles(epoch_seconds, "sqlite")
-def _epoch_seconds_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-@compiles(epoch_seconds, "postgresql")
-def _epoch_seconds_postgresql(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS BIGINT)"
-
-
-class histogram_json(FunctionElement[str]):  # noqa: N801 - an SQL function, named like one
+class histogram_json(_PerDialect):  # noqa: N801 - an SQL function, named like one
     """Aggregate: a group's (histogram bucket, count) pairs as a JSON object's text."""
 
     type = String()
     name = "histogram_json"
     inherit_cache = True
-
-
-@compiles(histogram_json, "sqlite")
-def _histogram_json_sqlite(element: histogram_json, compiler: SQLCompiler, **kw: Any) -> str:
-    bucket, count = (compiler.process(c, **kw) for c in element.clauses)
-    return f"json_group_object(CAST({bucket} AS TEXT), {count})"
-
-
-@compiles(histogram_json, "postgresql")
-def _histogram_json_postgresql(element: histogram_json, compiler: SQLCompiler, **kw: Any) -> str:
-    bucket, count = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(json_object_agg({bucket}, {count}) AS TEXT)"
+    templates: ClassVar[dict[str, str]] = {
+        "sqlite": "json_group_object(CAST({0} AS TEXT), {1})",
+        "postgresql": "CAST(json_object_agg({0}, {1}) AS TEXT)",
+    }
 
 
 def _number(value: int) -> ColumnElement[int]:
