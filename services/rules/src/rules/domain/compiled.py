@@ -52,9 +52,6 @@ class LeafNumbers:
             self.leaves.append(leaf)
         return found
 
-    def get(self, leaf: Leaf) -> int | None:
-        return self._numbers.get(leaf)
-
 
 class EventLeaves:
     """The leaves of a rule set on one event, each worked out when first asked.
