@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -43,6 +44,12 @@ async def _ok(request: bytes, context: Any) -> bytes:
     return request
 
 
+async def _current(request: bytes, context: Any) -> bytes:
+    """The span current in the handler: trace id and span id, hex."""
+    current = trace.get_current_span().get_span_context()
+    return f"{current.trace_id:032x}-{current.span_id:016x}".encode()
+
+
 async def _missing(request: bytes, context: Any) -> bytes:
     raise NotFound("customer", "customers/42")
 
@@ -63,7 +70,12 @@ async def channel(
     )
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(behavior)
-        for name, behavior in {"Ok": _ok, "Missing": _missing, "Broken": _broken}.items()
+        for name, behavior in {
+            "Ok": _ok,
+            "Current": _current,
+            "Missing": _missing,
+            "Broken": _broken,
+        }.items()
     }
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
     port = server.add_insecure_port("127.0.0.1:0")
@@ -120,3 +132,14 @@ async def test_a_server_failure_marks_the_span_as_an_error(
     assert span.attributes is not None
     assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
     assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_the_calls_span_is_current_in_the_handler(
+    channel: grpc.aio.Channel, exporter: InMemorySpanExporter
+) -> None:
+    # What the handler writes to the outbox and sends to peers continues this span.
+    call = channel.unary_unary(f"/{SERVICE}/Current")
+    seen = await call(b"", metadata=[("traceparent", TRACEPARENT)], timeout=5)
+    (span,) = exporter.get_finished_spans()
+    assert seen.decode() == f"{span.context.trace_id:032x}-{span.context.span_id:016x}"
+    assert span.context.trace_id == CALLER_TRACE

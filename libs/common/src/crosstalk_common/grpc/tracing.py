@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -46,29 +47,38 @@ class ServerTracingInterceptor(UnaryInterceptor):
     def wrap(self, behavior: Behavior, method: str) -> Callable[[Any, Any], Awaitable[Any]]:
         service, _, name = method.lstrip("/").partition("/")
         tracer = self._tracer
+        # The span's attributes, per method (the SDK copies them into the span).
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             carrier = dict(context.invocation_metadata() or ())
             parent = propagate.extract(carrier) if "traceparent" in carrier else None
-            with tracer.start_as_current_span(
+            # start_span and attach rather than start_as_current_span: the same
+            # span made current, without its two generator context managers.
+            span = tracer.start_span(
                 method,
                 context=parent,
                 kind=SpanKind.SERVER,
-                attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+                attributes=attributes,
                 record_exception=False,
                 set_status_on_exception=False,
-            ) as span:
-                try:
-                    response = await run(behavior, request, context)
-                except grpc.aio.AbortError:
-                    _finish(span, context.code() or grpc.StatusCode.UNKNOWN)
-                    raise
-                except Exception as error:
-                    span.record_exception(error)
-                    _finish(span, grpc.StatusCode.UNKNOWN)
-                    raise
+            )
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                response = await run(behavior, request, context)
+            except grpc.aio.AbortError:
+                _finish(span, context.code() or grpc.StatusCode.UNKNOWN)
+                raise
+            except Exception as error:
+                span.record_exception(error)
+                _finish(span, grpc.StatusCode.UNKNOWN)
+                raise
+            else:
                 _finish(span, context.code() or grpc.StatusCode.OK)
                 return response
+            finally:
+                otel_context.detach(token)
+                span.end()
 
         return call
 
