@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from crosstalk_devstack.sqlite_trips import count_trips
 from customers.adapters.tables import outbox
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.identity_resolution import IdentityResolution
+from customers.app.ports import IdentityTaken
 from customers.app.profiles import CustomerProfiles
 from customers.app.search import CustomerSearch
 from customers.domain.model import ChannelIdentity, Customer
@@ -135,3 +137,45 @@ async def test_resolving_a_held_identity_reads_in_the_event_loop(
     with pytest.raises(NotFound):  # held by a customer out of scope
         await service.identities.resolve_identity(TENANT, hidden, buyer, "")
     assert [t for t in trips if t == "_run"] == []
+
+
+async def test_a_first_contact_made_concurrently_creates_one_customer(service: UseCases) -> None:
+    # The claims race: each request finds the identity free, one claims it, the
+    # others' claims come back empty and they answer the winner's customer.
+    buyer = ChannelIdentity(Channel.EMAIL, "race@shop.test")
+    answers = await asyncio.gather(
+        *(service.identities.resolve_identity(TENANT, ALL, buyer, f"Racer {n}") for n in range(4))
+    )
+    assert len({customer.id for customer, _ in answers}) == 1
+    assert [created for _, created in answers].count(True) == 1
+    assert await service.search.count(TENANT, ALL, None) == 1
+
+
+async def test_a_new_customer_whose_identity_is_held_is_refused_and_leaves_nothing(
+    service: UseCases,
+) -> None:
+    buyer = ChannelIdentity(Channel.AMAZON, "A-9", "amazon-de")
+    first, _ = await service.identities.resolve_identity(TENANT, ALL, buyer, "First")
+    now = utc_now()
+    other = ChannelIdentity(Channel.EMAIL, "second@shop.test")
+    for n, identities in enumerate(((other, buyer), (other, other))):  # held; named twice
+        async with service.identities.new_uow() as uow:
+            with pytest.raises(IdentityTaken):
+                await uow.customers.add(
+                    Customer(
+                        id=f"c-refused-{n}",
+                        tenant_id=TENANT,
+                        display_name="Second",
+                        emails=("second@shop.test",),
+                        identities=identities,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+    assert await service.search.count(TENANT, ALL, None) == 1
+    found, created = await service.identities.resolve_identity(TENANT, ALL, buyer, "")
+    assert (found.id, created) == (first.id, False)
+    # The identity the refused customers named first is still free.
+    new, created = await service.identities.resolve_identity(TENANT, ALL, other, "Second")
+    assert created
+    assert new.id not in {"c-refused-0", "c-refused-1"}

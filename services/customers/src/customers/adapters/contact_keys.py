@@ -13,9 +13,12 @@ from collections.abc import Sequence
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from customers.adapters.tables import customer_contact_keys
 from customers.domain.duplicates import contact_keys
 from customers.domain.model import Customer
+
+_ADD_CONTACT_KEY = in_the_loop(insert(customer_contact_keys))
 
 
 async def write_contact_keys(session: AsyncSession, customer: Customer) -> None:
@@ -33,5 +36,7 @@ async def insert_contact_keys(session: AsyncSession, batch: Sequence[Customer]) 
         for c in batch
         for kind, value in sorted(contact_keys(c.emails, c.phones))
     ]
-    if rows:
-        await session.execute(insert(customer_contact_keys), rows)
+    if len(rows) == 1:  # a new customer's one e-mail (ResolveIdentity): in the loop on SQLite
+        await session.execute(_ADD_CONTACT_KEY, rows[0])
+    elif rows:
+        await session.execute(_ADD_CONTACT_KEY, rows)

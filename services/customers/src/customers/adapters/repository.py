@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Table,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -154,6 +155,17 @@ _ADD_TIMELINE = in_the_loop(insert(timeline))
 # event loop on SQLite (sqlite_one_trip); the first write makes its trip anyway.
 _ADD_CUSTOMER = in_the_loop(insert(customers))
 _ADD_IDENTITY = in_the_loop(insert(customer_identities))
+# A new customer's identity, claimed: skipped (no row back) when the tenant's
+# identity is held already, so that taking it needs no savepoint to survive
+# the unique violation (the caller rolls the whole transaction back).
+_CLAIM_IDENTITY = {
+    dialect: in_the_loop(
+        insert_of(customer_identities)
+        .on_conflict_do_nothing()
+        .returning(customer_identities.c.customer_id)
+    )
+    for dialect, insert_of in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 
 
 # ResolveIdentity's reads (per message from messaging): lookups by the unique key
@@ -181,6 +193,28 @@ async def _execute_rows(
         await session.execute(statement, rows[0] if len(rows) == 1 else rows)
 
 
+_S = TypeVar("_S", bound=Executable)
+
+
+def _few_in_the_loop(statement: _S, ids: Sequence[str]) -> _S:
+    """A read of a few customers by key (a live batch's) marked to run in the
+    event loop on SQLite; of more (a page, an import's batch), as it is."""
+    return in_the_loop(statement) if len(ids) <= _FEW_KEYS else statement
+
+
+def _identity_rows(customer: Customer) -> list[dict[str, Any]]:
+    return [
+        {
+            "customer_id": customer.id,
+            "tenant_id": customer.tenant_id,
+            "channel": i.channel.value,
+            "store": i.store,
+            "external_id": i.external_id,
+        }
+        for i in customer.identities
+    ]
+
+
 def _one(tenant_id: str, customer_id: str, **more: Any) -> dict[str, Any]:
     return {"one_tenant": tenant_id, "one_customer": customer_id, **more}
 
@@ -200,25 +234,21 @@ class SqlCustomerRepository:
         return one_of(self._session.get_bind().dialect, column, ids)
 
     async def add(self, customer: Customer) -> None:
-        try:
-            async with self._session.begin_nested():
-                await self._session.execute(_ADD_CUSTOMER, _row(customer))
-                await self._insert_identities(customer)
-                await insert_contact_keys(self._session, [customer])  # a new customer has none
-        except IntegrityError as exc:
-            raise IdentityTaken(str(exc.orig)) from exc
+        """A new customer, with their identities and contact keys. IdentityTaken
+        when one of the identities is held already (or named twice): the
+        customer's row is written by then, so the caller rolls back."""
+        await self._session.execute(_ADD_CUSTOMER, _row(customer))
+        claim = _CLAIM_IDENTITY[self._session.get_bind().dialect.name]
+        for row in _identity_rows(customer):
+            # One statement per identity (a new customer has one or a few), each
+            # built once and run in the loop on SQLite.
+            if (await self._session.execute(claim, row)).first() is None:
+                identity = f"{row['channel']}:{row['store']}:{row['external_id']}"
+                raise IdentityTaken(f"the identity {identity} is held already")
+        await insert_contact_keys(self._session, [customer])  # a new customer has none
 
     async def _insert_identities(self, customer: Customer) -> None:
-        rows = [
-            {
-                "customer_id": customer.id,
-                "tenant_id": customer.tenant_id,
-                "channel": i.channel.value,
-                "store": i.store,
-                "external_id": i.external_id,
-            }
-            for i in customer.identities
-        ]
+        rows = _identity_rows(customer)
         if rows:
             # One row (ResolveIdentity's) as a single execute: it may run in the loop.
             await self._session.execute(_ADD_IDENTITY, rows[0] if len(rows) == 1 else rows)
@@ -599,7 +629,9 @@ class SqlCustomerRepository:
         """The customers with these ids, in the order given (looked up by key, not
         by walking an ordered index as ORDER BY could make the planner do)."""
         where = [customers.c.tenant_id == tenant_id, self._one_of(customers.c.id, ids)]
-        rows = (await self._session.execute(select(customers).where(*where))).all()
+        rows = (
+            await self._session.execute(_few_in_the_loop(select(customers).where(*where), ids))
+        ).all()
         position = {cid: n for n, cid in enumerate(ids)}
         return await self._customers(
             tenant_id, sorted(rows, key=lambda r: position.get(r.id, len(position)))
@@ -614,7 +646,7 @@ class SqlCustomerRepository:
         # Identities and tags in one statement (a round trip less per load):
         # tag rows have the tag in ``channel`` and are told apart by ``kind``.
         i, t = customer_identities.c, customer_tags.c
-        for r in await self._session.execute(
+        both = (
             select(literal("i").label("kind"), i.customer_id, i.channel, i.store, i.external_id)
             .where(self._one_of(i.customer_id, ids))
             .union_all(
@@ -622,7 +654,8 @@ class SqlCustomerRepository:
                     t.tenant_id == tenant_id, self._one_of(t.customer_id, ids)
                 )
             )
-        ):
+        )
+        for r in await self._session.execute(_few_in_the_loop(both, ids)):
             if r.kind == "t":
                 tags[r.customer_id].add(r.channel)
             else:
@@ -641,16 +674,15 @@ class SqlCustomerRepository:
         if not latest:
             return set()
         c = customers.c
-        rows = await self._session.execute(
-            select(c.tenant_id, c.id).where(pairs_in(c.tenant_id, c.id, latest))
-        )
-        present = {(r[0], r[1]) for r in rows}
-        if present:
-            marks = [
-                {"tenant": tenant_id, "customer": customer_id, "at": latest[tenant_id, customer_id]}
-                for tenant_id, customer_id in sorted(present)
-            ]
-            await self._session.execute(_MARK_ACTIVE, marks)
+        present_ones = select(c.tenant_id, c.id).where(pairs_in(c.tenant_id, c.id, latest))
+        if len(latest) <= _FEW_KEYS:  # a live batch's few customers: lookups by key
+            present_ones = in_the_loop(present_ones)
+        present = {(r[0], r[1]) for r in await self._session.execute(present_ones)}
+        marks = [
+            {"tenant": tenant_id, "customer": customer_id, "at": latest[tenant_id, customer_id]}
+            for tenant_id, customer_id in sorted(present)
+        ]
+        await _execute_rows(self._session, _MARK_ACTIVE, marks)
         return present
 
     # --- scores and points ----------------------------------------------------
@@ -929,7 +961,7 @@ def _row(customer: Customer) -> dict[str, Any]:
 
 _ACTIVE_AT = bindparam("at", type_=customers.c.last_active_at.type)
 # last_active_at = max(last_active_at, :at) of one customer, run with many (executemany).
-_MARK_ACTIVE = (
+_MARK_ACTIVE = in_the_loop(
     update(customers)
     .where(
         customers.c.tenant_id == bindparam("tenant"),

@@ -60,6 +60,16 @@ _TAGS_BY_ID = in_the_loop(
     )
 )
 
+# Tags by display name (the unique key uq_tag_name_per_tenant), built once: a
+# rule's few labels in the event loop on SQLite, a longer list (an import's)
+# makes its trip.
+_TAGS_BY_NAME = select(tags).where(
+    tags.c.tenant_id == bindparam("tenant_id"),
+    tags.c.display_name.in_(bindparam("names", expanding=True)),
+)
+_TAGS_BY_NAME_FEW = in_the_loop(_TAGS_BY_NAME)
+_FEW_NAMES = 8
+
 
 class SqlTagRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -161,10 +171,9 @@ class SqlTagRepository:
     async def tags_by_display_name(self, tenant_id: str, names: set[str]) -> dict[str, Tag]:
         if not names:
             return {}
+        statement = _TAGS_BY_NAME_FEW if len(names) <= _FEW_NAMES else _TAGS_BY_NAME
         rows = await self._session.execute(
-            select(tags).where(
-                tags.c.tenant_id == tenant_id, tags.c.display_name.in_(sorted(names))
-            )
+            statement, {"tenant_id": tenant_id, "names": sorted(names)}
         )
         return {r.display_name: _tag(r) for r in rows}
 

@@ -101,6 +101,10 @@ async def worth_scoring(
     async with new_uow() as uow:
         for tenant_id, event_type in dict.fromkeys((e.tenant_id, e.type) for e in events):
             enabled[tenant_id, event_type] = await rules.of(uow, tenant_id, event_type)
+        # Nothing written: committing releases a consumer's savepoint in the event
+        # loop on SQLite, where rolling back to it would make a trip to the
+        # connection's thread.
+        await uow.commit()
     return [
         e
         for e in events
