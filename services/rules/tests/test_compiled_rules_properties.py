@@ -269,7 +269,7 @@ def test_a_keyword_found_exactly_is_named_before_an_earlier_one_found_fuzzily() 
         assert compiled.keyword_hits(facts) == ({leaf: named} if named else {})
 
 
-def test_no_number_comparison_holds_for_nan() -> None:
+def test_number_comparisons_as_leaves_make_them_for_nan_and_bools() -> None:
     def on_score(op: Op, threshold: float) -> Rule:
         score = Leaf("message.sentiment.score", op, (threshold,))
         return rule(f"{op.value} {threshold}", Group("and", (score, VIP)))
@@ -277,12 +277,12 @@ def test_no_number_comparison_holds_for_nan() -> None:
     rules = [on_score(op, t) for op in (Op.LT, Op.LTE, Op.GT, Op.GTE) for t in (-1, 0.5, 1)]
     rules.append(on_score(Op.LT, float("nan")))
     compiled = CompiledRules(rules)
-    for score in (float("nan"), 0.5):
+    for score in (float("nan"), 0.5, True, False):
         facts = {"message.sentiment.score": score, "customer.tier": "VIP"}
         fired = [e.rule.id for e in compiled.evaluate(facts, now=NOW) if e.matched]
         naive = evaluate_pass(rules, facts, subject="customers/c7", now=NOW)
         assert fired == [v.rule.id for v in naive if v.fired]
-        assert fired or score != score  # NaN: none fires; 0.5: some do
+        assert fired or score != score  # NaN: none fires; others: some do
 
 
 def test_traces_made_without_init_are_the_traces_init_makes() -> None:

@@ -367,7 +367,7 @@ class CompiledRules:
                 held.update(by_value.get(value, ()))
         for field, ranges in self._ranges.items():
             number = facts.get(field)
-            if not isinstance(number, int | float) or isinstance(number, bool):
+            if not isinstance(number, int | float):  # a bool compares as 0 or 1, as in leaves
                 continue
             if number != number:  # NaN: no comparison holds, and it does not bisect
                 continue
