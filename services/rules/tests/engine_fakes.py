@@ -25,6 +25,9 @@ class FakeRuns:
     async def add_many(self, runs: Sequence[Run]) -> None:
         self.runs.extend(runs)
 
+    async def preload(self, tenant_id: str, run_ids: Sequence[str]) -> None:
+        return None  # every run is at hand already
+
     async def get(self, tenant_id: str, run_id: str) -> Run | None:
         return next((r for r in self.runs if (r.tenant_id, r.id) == (tenant_id, run_id)), None)
 
@@ -69,6 +72,11 @@ class FakeProjections:
     def __init__(self) -> None:
         self.customers: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         self.conversations: dict[tuple[str, str], tuple[datetime, dict[str, Any]]] = {}
+
+    async def preload(
+        self, tenant_id: str, customers: Sequence[str], conversations: Sequence[str]
+    ) -> None:
+        return None  # every projection is at hand already
 
     async def customer(self, tenant_id: str, customer: str) -> Mapping[str, Any] | None:
         found = self.customers.get((tenant_id, customer))

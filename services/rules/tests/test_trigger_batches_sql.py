@@ -5,21 +5,36 @@ the batch no longer fires for a later one; saved settings reach the next event."
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from google.protobuf.message import Message
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crosstalk.events.v1 import customer_events_pb2, envelope_pb2, rule_events_pb2
+from crosstalk.common.v1 import priority_pb2
+from crosstalk.events.v1 import (
+    customer_events_pb2,
+    envelope_pb2,
+    messaging_events_pb2,
+    rule_events_pb2,
+)
 from crosstalk_common.bus.consumer import EventConsumer, Subscription
 from crosstalk_common.bus.use_case_handler import scoped_batch_in_unit_of_work
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.deliveries import Delivery
 from rules.adapters.consumers import CUSTOMERS, MESSAGES, on_triggers
-from rules.adapters.tables import evaluation_log, inbox, outbox, rule_hourly_stats
+from rules.adapters.tables import (
+    conversation_projections,
+    evaluation_log,
+    inbox,
+    outbox,
+    rule_hourly_stats,
+    rules,
+)
 from rules.adapters.unit_of_work import RulesUnitOfWork
 from rules.app.enabled_rules import EnabledRules
 from rules.app.running import Engine
@@ -29,7 +44,13 @@ from rules.domain.evaluation import Outcome
 from rules.domain.model import Rule, Trigger
 from rules.domain.runs import Counter, RunFilter
 from rules.domain.settings import RuleSettings
-from services.rules.tests.test_engine_sql import a_rule, angry, delivery, staged
+from services.rules.tests.test_engine_sql import (
+    a_rule,
+    angry,
+    delivery,
+    staged,
+    tier_changed,
+)
 
 NewUow = Callable[[], RulesUnitOfWork]
 EVERYONE = Visibility.everything()
@@ -162,3 +183,126 @@ async def test_saved_settings_reach_the_next_event(
         hours[customer] = (run.facts["time.hour"], now.astimezone(ZoneInfo(zone)).hour)
     assert hours["customers/before"][0] == hours["customers/before"][1]
     assert hours["customers/after"][0] == hours["customers/after"][1]
+
+
+def said(customer: str, conversation: str, follow_ups: int) -> Message:
+    message = angry(customer)
+    message.conversation, message.follow_ups = conversation, follow_ups
+    return message
+
+
+def outcome(
+    run: str, status: rule_events_pb2.RuleActionOutcome.ValueType
+) -> rule_events_pb2.CustomerRuleActionCompleted:
+    return rule_events_pb2.CustomerRuleActionCompleted(
+        run=run, action_index=0, outcome=status, reason="no" if status == FAILED else ""
+    )
+
+
+SUCCEEDED = rule_events_pb2.RULE_ACTION_OUTCOME_SUCCEEDED
+FAILED = rule_events_pb2.RULE_ACTION_OUTCOME_FAILED
+
+
+async def what_came_of_it(
+    sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str, rule: Rule
+) -> tuple[list[Any], list[Any], int | None, list[tuple[Counter, int]]]:
+    """Runs (facts but the clock's, action results), projections, failures, counters."""
+    runs = await RunService(new_uow).page(
+        tenant, EVERYONE, RunFilter(rule_id=rule.id), after=[], limit=20
+    )
+    seen = sorted(
+        (
+            sorted((k, repr(v)) for k, v in r.facts.items() if not k.startswith("time.")),
+            [(a.status, a.error) for a in r.actions],
+        )
+        for r in runs
+    )
+    async with sessions() as session:
+        conversations = sorted(
+            (row.conversation, sorted(row.facts.items()))
+            for row in await session.execute(
+                select(conversation_projections).where(
+                    conversation_projections.c.tenant_id == tenant
+                )
+            )
+        )
+        failures = await session.scalar(
+            select(rules.c.consecutive_failures).where(rules.c.id == rule.id)
+        )
+    (stats,) = await RunService(new_uow).statistics(
+        tenant, EVERYONE, rule.id, start=None, end=None, week=True
+    )
+    return seen, conversations, failures, sorted(stats.counts.items())
+
+
+async def test_a_batch_reads_its_runs_and_projections_at_once_as_one_at_a_time_would(
+    sessions: async_sessionmaker[AsyncSession], new_uow: NewUow
+) -> None:
+    # A batch reads the runs of its completed actions and the customers and
+    # conversations its events need at once; each event must still see what the
+    # events before it in the batch did (a conversation merged twice, a run's
+    # outcome followed by another of the same action, a projection-only event).
+    came_of_it: list[tuple[list[Any], list[Any], int | None, list[tuple[Counter, int]]]] = []
+    for together in (False, True):
+        tenant = f"tenant-{uuid.uuid4().hex[:10]}"
+        rule = a_rule(tenant, "any", None, AddNote("x"))
+        await add_rule(new_uow, rule)
+        customers = batch_consumer(sessions, CUSTOMERS)
+        messages = batch_consumer(sessions, MESSAGES)
+        await customers.process([delivery(tenant, tier_changed("customers/c1", 3, "VIP"))])  # type: ignore[list-item]
+        raised = messaging_events_pb2.ConversationPriorityChanged(
+            conversation="conversations/1",
+            customer="customers/c1",
+            to_priority=priority_pb2.PRIORITY_HIGH,
+        )
+        payloads: list[Message] = [
+            said("customers/c1", "conversations/1", 1),
+            said("customers/c2", "conversations/2", 1),
+            said("customers/c1", "conversations/1", 2),
+            said("customers/c1", "conversations/1", 3),
+            raised,
+        ]
+        await process(messages, [delivery(tenant, p) for p in payloads], together)
+        runs = await RunService(new_uow).page(
+            tenant, EVERYONE, RunFilter(rule_id=rule.id), after=[], limit=10
+        )
+        by_turn = sorted(
+            runs, key=lambda r: (r.customer, r.facts["conversation.follow_ups"])
+        )  # c1 1, 2, 3; c2 1
+        names = [f"rules/{rule.id}/runs/{r.id}" for r in by_turn]
+        outcomes = [
+            outcome(names[0], SUCCEEDED),
+            outcome(names[1], FAILED),
+            outcome(names[1], SUCCEEDED),  # the same action again: not counted twice
+            outcome(names[2], FAILED),
+            outcome(names[3], FAILED),
+            outcome("rules/x/runs/none", FAILED),
+        ]
+        await process(customers, [delivery(tenant, p) for p in outcomes], together)
+        came_of_it.append(await what_came_of_it(sessions, new_uow, tenant, rule))
+    one_at_a_time, batched = came_of_it
+    assert batched == one_at_a_time
+    seen, conversations, failures, counts = batched
+    assert failures == 3  # the second outcome of a failed action changes nothing
+    assert dict(counts)[Counter.ACTIONS_FAILED] == 3
+    assert dict(counts)[Counter.ACTIONS_SUCCEEDED] == 1
+    assert [dict(facts)["conversation.follow_ups"] for facts, _ in seen] == ["1", "1", "2", "3"]
+    assert [dict(facts).get("customer.tier") for facts, _ in seen] == [
+        "'VIP'",
+        None,
+        "'VIP'",
+        "'VIP'",
+    ]
+    ((first, facts), (second, _)) = conversations
+    assert (first, second) == ("conversations/1", "conversations/2")
+    assert dict(facts)["conversation.follow_ups"] == 3
+    assert dict(facts)["conversation.priority"] == "high"
+
+
+async def process(consumer: EventConsumer, batch: list[Delivery], together: bool) -> None:
+    if together:
+        await consumer.process(batch)  # type: ignore[arg-type]
+        return
+    for one in batch:
+        await consumer.process([one])  # type: ignore[list-item]
+    assert [d.acked for d in batch] == [1] * len(batch)

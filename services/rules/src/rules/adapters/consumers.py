@@ -12,6 +12,7 @@ handler), in one unit of work joined to the consumer's transaction.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
@@ -28,8 +29,8 @@ from rules.adapters.engine_mapping import (
 )
 from rules.adapters.timer_mapping import timer_signal_of
 from rules.app.ports import UnitOfWork
-from rules.app.running import Engine
-from rules.app.runs import record_action_outcome_in
+from rules.app.running import Engine, Occurrence
+from rules.app.runs import parse_run_name, record_action_outcome_in
 from rules.app.timers import TimerArming
 from rules.app.webhooks import WebhookCaller, WebhookRequest
 
@@ -91,9 +92,12 @@ def on_triggers(engine: Engine, timers: TimerArming | None = None) -> BatchHandl
         new_uow: UnitOfWorkFactory[UnitOfWork], events: Sequence[Event], within: Within
     ) -> None:
         async with new_uow() as uow:
-            for event in events:
+            planned = [(event, _occurrence(event)) for event in events]
+            if len(planned) > 1:
+                await _preload(uow, planned)
+            for event, occurrence in planned:
                 with within(event):
-                    await _apply(uow, engine, timers, event)
+                    await _apply(uow, engine, timers, event, occurrence)
             await uow.commit()
 
     return handle
@@ -117,16 +121,56 @@ def _current(_event: Event) -> AbstractContextManager[None]:
     return nullcontext()  # one event per call: its span and causation are current
 
 
-async def _apply(uow: UnitOfWork, engine: Engine, timers: TimerArming | None, event: Event) -> None:
+_COMPLETED = rule_events_pb2.RuleActionCompleted | rule_events_pb2.CustomerRuleActionCompleted
+
+
+def _occurrence(event: Event) -> Occurrence | None:
+    """The occurrence of a triggering event (None for a completed action's)."""
+    return None if isinstance(event.payload, _COMPLETED) else occurrence_of(event)
+
+
+async def _preload(uow: UnitOfWork, planned: Sequence[tuple[Event, Occurrence | None]]) -> None:
+    """Read what the batch's events will read, at once per tenant and table: the
+    runs of the completed actions, the customers not carried as a snapshot, the
+    conversations."""
+    runs: dict[str, dict[str, None]] = defaultdict(dict)
+    customers: dict[str, dict[str, None]] = defaultdict(dict)
+    conversations: dict[str, dict[str, None]] = defaultdict(dict)
+    for event, occurrence in planned:
+        tenant = event.tenant_id
+        if occurrence is not None:
+            if occurrence.customer and occurrence.customer_snapshot is None:
+                customers[tenant][occurrence.customer] = None
+            if occurrence.conversation:
+                conversations[tenant][occurrence.conversation] = None
+        elif isinstance(event.payload, _COMPLETED):
+            outcome = action_outcome(event.payload)
+            ids = parse_run_name(outcome[0]) if outcome is not None else None
+            if ids is not None:
+                runs[tenant][ids[1]] = None
+        elif (conversation := projection_only(event)) is not None:
+            conversations[tenant][conversation[0]] = None
+    for tenant, run_ids in runs.items():
+        await uow.runs.preload(tenant, list(run_ids))
+    for tenant in customers.keys() | conversations.keys():
+        await uow.projections.preload(
+            tenant, list(customers.get(tenant, ())), list(conversations.get(tenant, ()))
+        )
+
+
+async def _apply(
+    uow: UnitOfWork,
+    engine: Engine,
+    timers: TimerArming | None,
+    event: Event,
+    occurrence: Occurrence | None,
+) -> None:
     if timers is not None:
         signal = timer_signal_of(event)
         if signal is not None:
             await timers.apply_in(uow, event.tenant_id, signal)
     completed = event.payload
-    if isinstance(
-        completed,
-        rule_events_pb2.RuleActionCompleted | rule_events_pb2.CustomerRuleActionCompleted,
-    ):
+    if isinstance(completed, _COMPLETED):
         outcome = action_outcome(completed)
         if outcome is not None:
             run, index, status, reason, result = outcome
@@ -134,7 +178,6 @@ async def _apply(uow: UnitOfWork, engine: Engine, timers: TimerArming | None, ev
                 uow, event.tenant_id, run, index, status, error=reason, result=result
             )
         return
-    occurrence = occurrence_of(event)
     if occurrence is not None:
         await engine.run_in(uow, occurrence)
         return

@@ -101,6 +101,77 @@ _CONVERSATION = in_the_loop(
         conversation_projections.c.conversation == bindparam("conversation"),
     )
 )
+_CUSTOMER = in_the_loop(
+    select(customer_projections.c.facts).where(
+        customer_projections.c.tenant_id == bindparam("tenant"),
+        customer_projections.c.customer == bindparam("customer"),
+    )
+)
+
+
+def _customer_upsert(dialect: Any) -> Any:
+    """A customer's snapshot kept when newer than the one kept; RETURNING a row if it was."""
+    table = customer_projections
+    statement = dialect.insert(table)
+    return in_the_loop(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.tenant_id, table.c.customer],
+            set_={
+                "version": statement.excluded.version,
+                "facts": statement.excluded.facts,
+                "updated_at": statement.excluded.updated_at,
+            },
+            where=table.c.version < statement.excluded.version,
+        ).returning(table.c.version)
+    )
+
+
+_SAVE_CUSTOMER = {d.dialect.name: _customer_upsert(d) for d in (postgresql, sqlite)}
+_MERGED_CONVERSATION = in_the_loop(
+    update(conversation_projections)
+    .where(
+        conversation_projections.c.tenant_id == bindparam("b_tenant"),
+        conversation_projections.c.conversation == bindparam("b_conversation"),
+    )
+    .values(
+        facts=bindparam("b_facts", type_=conversation_projections.c.facts.type),
+        event_time=bindparam("b_at", type_=conversation_projections.c.event_time.type),
+    )
+)
+# An action outcome's run, read and its actions saved by key (one per outcome).
+_RUN = in_the_loop(
+    select(rule_runs).where(
+        rule_runs.c.tenant_id == bindparam("tenant"), rule_runs.c.id == bindparam("run")
+    )
+)
+_SAVE_ACTIONS = in_the_loop(
+    update(rule_runs)
+    .where(rule_runs.c.tenant_id == bindparam("b_tenant"), rule_runs.c.id == bindparam("b_run"))
+    .values(actions=bindparam("b_actions", type_=rule_runs.c.actions.type))
+)
+# A consumer batch's projections and runs, read at once (``preload``).
+_CUSTOMERS = in_the_loop(
+    select(customer_projections.c.customer, customer_projections.c.facts).where(
+        customer_projections.c.tenant_id == bindparam("tenant"),
+        customer_projections.c.customer.in_(bindparam("customers", expanding=True)),
+    )
+)
+_CONVERSATIONS = in_the_loop(
+    select(
+        conversation_projections.c.conversation,
+        conversation_projections.c.facts,
+        conversation_projections.c.event_time,
+    ).where(
+        conversation_projections.c.tenant_id == bindparam("tenant"),
+        conversation_projections.c.conversation.in_(bindparam("conversations", expanding=True)),
+    )
+)
+_RUNS = in_the_loop(
+    select(rule_runs).where(
+        rule_runs.c.tenant_id == bindparam("tenant"),
+        rule_runs.c.id.in_(bindparam("runs", expanding=True)),
+    )
+)
 _NEW_CONVERSATION = {
     d.dialect.name: in_the_loop(
         d.insert(conversation_projections)
@@ -161,30 +232,47 @@ def log_row(entry: LoggedTrigger) -> dict[str, Any]:
 
 
 class SqlRunsRepository:
+    """Action results saved are kept until the unit of work commits (``flush``), the
+    last of each run written once: a run's outcomes in one consumer batch make one
+    write. ``get`` sees them; every other read writes them first."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._saved: dict[tuple[str, str], Run] = {}
+        self._read: dict[tuple[str, str], Run] = {}
+
+    async def preload(self, tenant_id: str, run_ids: Sequence[str]) -> None:
+        rows = await self._session.execute(_RUNS, {"tenant": tenant_id, "runs": list(run_ids)})
+        for row in rows:
+            self._read[(tenant_id, row.id)] = _run_from_row(row)
 
     async def add_many(self, runs: Sequence[Run]) -> None:
         await _execute(self._session, _ADD_RUNS, [run_row(run) for run in runs])
 
     async def get(self, tenant_id: str, run_id: str) -> Run | None:
-        row = (
-            await self._session.execute(
-                select(rule_runs).where(
-                    rule_runs.c.tenant_id == tenant_id, rule_runs.c.id == run_id
-                )
-            )
-        ).first()
+        saved = self._saved.get((tenant_id, run_id)) or self._read.get((tenant_id, run_id))
+        if saved is not None:
+            return saved
+        row = (await self._session.execute(_RUN, {"tenant": tenant_id, "run": run_id})).first()
         return None if row is None else _run_from_row(row)
 
     async def save_actions(self, run: Run) -> None:
-        await self._session.execute(
-            update(rule_runs)
-            .where(rule_runs.c.tenant_id == run.tenant_id, rule_runs.c.id == run.id)
-            .values(actions=[a.to_json() for a in run.actions])
-        )
+        self._saved[(run.tenant_id, run.id)] = run
+
+    async def flush(self) -> None:
+        saved, self._saved = self._saved, {}
+        rows = [
+            {
+                "b_tenant": run.tenant_id,
+                "b_run": run.id,
+                "b_actions": [a.to_json() for a in run.actions],
+            }
+            for run in saved.values()
+        ]
+        await _execute(self._session, _SAVE_ACTIONS, rows)
 
     async def get_visible(self, tenant_id: str, run_id: str, visibility: Visibility) -> Run | None:
+        await self.flush()
         c = rule_runs.c
         row = (
             await self._session.execute(
@@ -206,6 +294,7 @@ class SqlRunsRepository:
         after: list[str],
         limit: int,
     ) -> list[Run]:
+        await self.flush()
         c = rule_runs.c
         query = select(rule_runs).where(
             c.tenant_id == tenant_id, visible_customer(visibility, tenant_id, c.customer)
@@ -241,6 +330,7 @@ class SqlRunsRepository:
         *,
         visibility: Visibility,
     ) -> list[RunTally]:
+        await self.flush()
         c = rule_runs.c
         query = select(c.rule_id, c.outcome, c.created_at, c.actions).where(
             c.tenant_id == tenant_id,
@@ -263,6 +353,7 @@ class SqlRunsRepository:
     async def last_fired(
         self, tenant_id: str, rule_ids: Sequence[str], customer: str
     ) -> dict[str, datetime]:
+        await self.flush()
         c = rule_runs.c
         rows = await self._session.execute(
             in_the_loop(select(c.rule_id, func.max(c.created_at)))
@@ -278,43 +369,59 @@ class SqlRunsRepository:
 
 
 class SqlProjections:
+    """A consumer's batch reads its customers and conversations at once
+    (``preload``), and each event's facts come from there until this unit of work
+    writes the row (then it is read from the table again, as stored). Only these
+    methods write the projections."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        # (tenant, name) -> facts (customers), (facts, event time) (conversations);
+        # None: there is none.
+        self._customers: dict[tuple[str, str], Mapping[str, Any] | None] = {}
+        self._conversations: dict[tuple[str, str], tuple[Mapping[str, Any], datetime] | None] = {}
+
+    async def preload(
+        self, tenant_id: str, customers: Sequence[str], conversations: Sequence[str]
+    ) -> None:
+        if customers:
+            rows = await self._session.execute(
+                _CUSTOMERS, {"tenant": tenant_id, "customers": list(customers)}
+            )
+            found = {row.customer: row.facts for row in rows}
+            for name in customers:
+                self._customers[(tenant_id, name)] = found.get(name)
+        if conversations:
+            kept = {
+                row.conversation: (row.facts, row.event_time)
+                for row in await self._session.execute(
+                    _CONVERSATIONS, {"tenant": tenant_id, "conversations": list(conversations)}
+                )
+            }
+            for name in conversations:
+                self._conversations[(tenant_id, name)] = kept.get(name)
 
     async def customer(self, tenant_id: str, customer: str) -> Mapping[str, Any] | None:
-        found = await self._session.scalar(
-            in_the_loop(select(customer_projections.c.facts)).where(
-                customer_projections.c.tenant_id == tenant_id,
-                customer_projections.c.customer == customer,
-            )
-        )
+        key = (tenant_id, customer)
+        if key in self._customers:
+            kept = self._customers[key]
+            return dict(kept) if kept is not None else None
+        found = await self._session.scalar(_CUSTOMER, {"tenant": tenant_id, "customer": customer})
         return dict(found) if found is not None else None
 
     async def save_customer(
         self, tenant_id: str, customer: str, version: int, facts: Mapping[str, Any]
     ) -> bool:
-        table = customer_projections
-        statement = (
-            _dialect(self._session)
-            .insert(table)
-            .values(
-                tenant_id=tenant_id,
-                customer=customer,
-                version=version,
-                facts=dict(facts),
-                updated_at=utc_now(),
-            )
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.tenant_id, table.c.customer],
-            set_={
-                "version": statement.excluded.version,
-                "facts": statement.excluded.facts,
-                "updated_at": statement.excluded.updated_at,
-            },
-            where=table.c.version < statement.excluded.version,
-        ).returning(table.c.version)
-        kept = (await self._session.execute(in_the_loop(statement))).first()
+        row = {
+            "tenant_id": tenant_id,
+            "customer": customer,
+            "version": version,
+            "facts": dict(facts),
+            "updated_at": utc_now(),
+        }
+        statement = _SAVE_CUSTOMER[self._session.get_bind().dialect.name]
+        kept = (await self._session.execute(statement, row)).first()
+        self._customers.pop((tenant_id, customer), None)  # read from the table again
         return kept is not None
 
     async def customer_visible(self, tenant_id: str, customer: str, visibility: Visibility) -> bool:
@@ -341,13 +448,8 @@ class SqlProjections:
         return await self.customer_visible(tenant_id, customer, visibility)
 
     async def conversation(self, tenant_id: str, conversation: str) -> Mapping[str, Any] | None:
-        found = await self._session.scalar(
-            in_the_loop(select(conversation_projections.c.facts)).where(
-                conversation_projections.c.tenant_id == tenant_id,
-                conversation_projections.c.conversation == conversation,
-            )
-        )
-        return dict(found) if found is not None else None
+        row = await self._conversation_row(tenant_id, conversation)
+        return dict(row[0]) if row is not None else None
 
     async def merge_conversation(
         self,
@@ -357,9 +459,8 @@ class SqlProjections:
         facts: Mapping[str, Any],
         at: datetime,
     ) -> Mapping[str, Any]:
-        table = conversation_projections
         key = {"tenant": tenant_id, "conversation": conversation}
-        row = (await self._session.execute(_CONVERSATION, key)).first()
+        row = await self._conversation_row(tenant_id, conversation)
         if row is None:
             merged = dict(facts)
             added = await self._session.execute(
@@ -372,23 +473,34 @@ class SqlProjections:
                     "event_time": at,
                 },
             )
+            self._conversations.pop((tenant_id, conversation), None)  # read again
             if added.first() is not None:
                 return merged
             # Added meanwhile by another transaction (on PostgreSQL, the consumers of
             # conversation.created and message.received at once): merge into its row.
-            row = (await self._session.execute(_CONVERSATION, key)).first()
-            if row is None:
+            found = (await self._session.execute(_CONVERSATION, key)).first()
+            if found is None:
                 return merged
-        current = dict(row.facts)
-        if as_utc(row.event_time) > as_utc(at):
+            row = (found.facts, found.event_time)
+        current = dict(row[0])
+        if as_utc(row[1]) > as_utc(at):
             return {**facts, **current}  # a newer event was applied: it wins
         merged = {**current, **facts}
         await self._session.execute(
-            in_the_loop(update(table))
-            .where(table.c.tenant_id == tenant_id, table.c.conversation == conversation)
-            .values(facts=merged, event_time=at)
+            _MERGED_CONVERSATION,
+            {"b_tenant": tenant_id, "b_conversation": conversation, "b_facts": merged, "b_at": at},
         )
+        self._conversations.pop((tenant_id, conversation), None)  # read again
         return merged
+
+    async def _conversation_row(
+        self, tenant_id: str, conversation: str
+    ) -> tuple[Mapping[str, Any], datetime] | None:
+        if (tenant_id, conversation) in self._conversations:
+            return self._conversations[(tenant_id, conversation)]
+        key = {"tenant": tenant_id, "conversation": conversation}
+        row = (await self._session.execute(_CONVERSATION, key)).first()
+        return None if row is None else (row.facts, row.event_time)
 
 
 class SqlEvaluationLog:

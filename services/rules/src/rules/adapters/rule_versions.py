@@ -11,12 +11,13 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosstalk_common.clock import as_utc
 from crosstalk_common.db.keyset import past
+from crosstalk_common.db.sqlite_one_trip import in_the_loop
 from rules.adapters.repository import rule_from_row, rule_row
 from rules.adapters.revisions import RuleRevisions
 from rules.adapters.tables import rule_versions, rules
@@ -173,14 +174,8 @@ class SqlRuleVersions:
         return None if row is None else rule_from_row(row)
 
     async def note_action_outcome(self, tenant_id: str, rule_id: str, *, failed: bool) -> int:
-        mine = (rules.c.tenant_id == tenant_id, rules.c.id == rule_id)
-        count = rules.c.consecutive_failures + 1 if failed else 0
-        found = await self._session.scalar(
-            update(rules)
-            .where(*mine)
-            .values(consecutive_failures=count)
-            .returning(rules.c.consecutive_failures)
-        )
+        statement = _FAILED if failed else _SUCCEEDED
+        found = await self._session.scalar(statement, {"tenant": tenant_id, "rule": rule_id})
         return int(found or 0)
 
     async def all_enabled(self, tenant_id: str) -> list[Rule]:
@@ -188,6 +183,25 @@ class SqlRuleVersions:
             select(rules).where(rules.c.tenant_id == tenant_id, rules.c.enabled.is_(True))
         )
         return [rule_from_row(r) for r in rows]
+
+
+# An action outcome counted on its rule, per outcome of the main job (issue 14): built
+# once, run in the event loop on SQLite (the consumer's transaction holds the write
+# lock). A success writes only when there were failures to forget: nearly always
+# the count is 0 already, and SQLite then rewrites no row.
+_MINE = (rules.c.tenant_id == bindparam("tenant"), rules.c.id == bindparam("rule"))
+_FAILED = in_the_loop(
+    update(rules)
+    .where(*_MINE)
+    .values(consecutive_failures=rules.c.consecutive_failures + 1)
+    .returning(rules.c.consecutive_failures)
+)
+_SUCCEEDED = in_the_loop(
+    update(rules)
+    .where(*_MINE, rules.c.consecutive_failures != 0)
+    .values(consecutive_failures=0)
+    .returning(rules.c.consecutive_failures)
+)
 
 
 def _version(row: Any) -> RuleVersion:

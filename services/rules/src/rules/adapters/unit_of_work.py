@@ -70,6 +70,7 @@ class RulesUnitOfWork(SqlUnitOfWork):
         """The log entries and counters kept until now are written first."""
         await self.evaluation_log.flush()
         await self.statistics.flush()
+        await self.runs.flush()
         await super().commit()
 
     async def emit(

@@ -19,6 +19,11 @@ from rules.domain.settings import RuleSettings
 
 class RunsRepository(Protocol):
     async def add_many(self, runs: Sequence[Run]) -> None: ...
+    async def preload(self, tenant_id: str, run_ids: Sequence[str]) -> None:
+        """Read these runs at once (a consumer batch's action outcomes): ``get``
+        answers them without a read each."""
+        ...
+
     async def get(self, tenant_id: str, run_id: str) -> Run | None: ...
     async def save_actions(self, run: Run) -> None:
         """Store the run's action results (after an outcome came back)."""
@@ -62,6 +67,14 @@ class RunsRepository(Protocol):
 
 
 class ProjectionsRepository(Protocol):
+    async def preload(
+        self, tenant_id: str, customers: Sequence[str], conversations: Sequence[str]
+    ) -> None:
+        """Read these customers' and conversations' projections at once (a
+        consumer batch's): ``customer``, ``conversation`` and ``merge_conversation``
+        then answer from them, without a read each."""
+        ...
+
     async def customer(self, tenant_id: str, customer: str) -> Mapping[str, Any] | None:
         """The customer's facts as last projected (JSON-safe), None if unknown."""
         ...
