@@ -64,8 +64,11 @@ class World:
         self.handler = in_unit_of_work(
             CustomersUnitOfWork, outbox, on_scorable_events(EnabledScoreRules())
         )
-        self.batch_handler = scoped_batch_in_unit_of_work(
-            CustomersUnitOfWork, outbox, on_scorable_event_batches(EnabledScoreRules())
+        self.batch_handler = scoped_batch_in_unit_of_work(  # as bootstrap makes it
+            CustomersUnitOfWork,
+            outbox,
+            on_scorable_event_batches(EnabledScoreRules()),
+            savepoint=False,
         )
 
     def consumer(self, subscription: Subscription) -> EventConsumer:

@@ -121,10 +121,13 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     )
     on_scorable_batch = on_scorable_event_batches(EnabledScoreRules())
     for subscription in score_rule_subscriptions():
+        # No savepoint per unit of work: scoring catches no failure (a failed
+        # batch is rolled back whole and retried event by event by the consumer),
+        # and an award taken meanwhile has a savepoint of its own (add_award).
         runtime.consume(
             subscription,
             scoped_batch_handler=scoped_batch_in_unit_of_work(
-                CustomersUnitOfWork, runtime.outbox, on_scorable_batch
+                CustomersUnitOfWork, runtime.outbox, on_scorable_batch, savepoint=False
             ),
         )
     runtime.consume(
