@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk.events.v1 import rule_events_pb2
 from crosstalk_common.bus.envelope import read_event
-from rules.adapters.statistics_reporter import StatisticsReporter
+from rules.adapters.statistics_reporter import WINDOW, StatisticsReporter, unreported_rows
 from rules.adapters.tables import outbox
 from rules.adapters.unit_of_work import RulesUnitOfWork
 from rules.domain.runs import Counter
@@ -76,3 +78,26 @@ async def test_hours_older_than_the_window_are_not_reported(
     later = StatisticsReporter(new_uow, clock=lambda: NOW + timedelta(days=3))  # type: ignore[arg-type]
     await later.report()
     assert await reports(sessions, tenant) == []
+
+
+async def test_the_reporters_read_searches_the_hour_index(
+    sessions: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    """Every few seconds the reporter reads the last two days of counters: through
+    the hour index, not every rule's every hour since the service began."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("reads SQLite's query plan")
+    compiled = unreported_rows(NOW - WINDOW).compile(
+        dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True}
+    )
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    async with sessions() as session:
+        connection = await session.connection()
+        plan = [
+            str(row[-1])
+            for row in await connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + str(compiled), params
+            )
+        ]
+    assert any("ix_rule_hourly_stats_hour" in step for step in plan), plan
+    assert "SCAN rule_hourly_stats" not in plan, plan

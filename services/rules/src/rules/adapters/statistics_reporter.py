@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, literal, or_, select, update
+from sqlalchemy import Select, and_, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crosstalk.events.v1 import rule_events_pb2
@@ -55,6 +55,27 @@ def _counts(rule_id: str, hour: datetime, delta: dict[str, int]) -> rule_events_
     )
 
 
+def unreported_rows(since: datetime) -> Select[Any]:
+    """The counter rows from ``since`` on that differ from what was last reported
+    (at most MOST_ROWS), with the reported values beside them (r_...)."""
+    s, r = rule_hourly_stats, rule_hourly_stats_reported
+    keys = and_(s.c.tenant_id == r.c.tenant_id, s.c.rule_id == r.c.rule_id, s.c.hour == r.c.hour)
+    differs = or_(*(s.c[n] != r.c[n] for n in STATISTICS_COUNTERS), r.c.tenant_id.is_(None))
+    return (
+        select(
+            s.c.tenant_id,
+            s.c.rule_id,
+            s.c.hour,
+            *(s.c[n] for n in STATISTICS_COUNTERS),
+            *(r.c[n].label(f"r_{n}") for n in STATISTICS_COUNTERS),
+            r.c.tenant_id.label("r_tenant"),
+        )
+        .select_from(s.outerjoin(r, keys))
+        .where(s.c.hour >= since, differs)
+        .limit(MOST_ROWS)
+    )
+
+
 class StatisticsReporter:
     def __init__(
         self,
@@ -69,24 +90,7 @@ class StatisticsReporter:
 
     async def report(self) -> int:
         """One round; how many rule-hours were reported."""
-        s, r = rule_hourly_stats, rule_hourly_stats_reported
-        keys = and_(
-            s.c.tenant_id == r.c.tenant_id, s.c.rule_id == r.c.rule_id, s.c.hour == r.c.hour
-        )
-        differs = or_(*(s.c[n] != r.c[n] for n in STATISTICS_COUNTERS), r.c.tenant_id.is_(None))
-        query = (
-            select(
-                s.c.tenant_id,
-                s.c.rule_id,
-                s.c.hour,
-                *(s.c[n] for n in STATISTICS_COUNTERS),
-                *(r.c[n].label(f"r_{n}") for n in STATISTICS_COUNTERS),
-                r.c.tenant_id.label("r_tenant"),
-            )
-            .select_from(s.outerjoin(r, keys))
-            .where(s.c.hour >= self._clock() - WINDOW, differs)
-            .limit(MOST_ROWS)
-        )
+        query = unreported_rows(self._clock() - WINDOW)
         async with self._new_uow() as uow:
             rows = (await uow.session.execute(query)).mappings().all()
             by_tenant: dict[str, list[rule_events_pb2.RuleHourCounts]] = defaultdict(list)
