@@ -1,4 +1,5 @@
-"""SQLite writers of one process take turns at the engine's WriteGate, in the order they came.
+"""SQLite writers of one process take turns at the engine's WriteGate: callers first, then
+in the order they came.
 
 No durations are asserted: the tests hold a write transaction open on
 purpose and check who got in, in which order, and that nobody failed.
@@ -15,7 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crosstalk_common.db.engine import create_engine, session_factory
-from crosstalk_common.db.write_gate import WriteGate, begin_writing, gate_of, writes
+from crosstalk_common.db.write_gate import (
+    CALLERS_IN_A_ROW,
+    WriteGate,
+    begin_writing,
+    gate_of,
+    writes,
+)
+from crosstalk_common.serving import serving_a_caller
 
 
 @pytest.fixture
@@ -142,3 +150,78 @@ async def test_a_writer_whose_connection_was_invalidated_rolls_back_and_frees_th
     assert not gate.taken
     await write(engine, "next")
     assert await entries(engine) == ["next"]
+
+
+async def _as_caller(engine: AsyncEngine, who: str) -> None:
+    serving_a_caller()  # this task serves a gRPC call
+    await write(engine, who)
+
+
+async def _queue_behind_a_long_batch(
+    engine: AsyncEngine, writers: list[tuple[str, bool]]
+) -> list[str]:
+    """Holds the write lock, queues ``writers`` (name, serves a caller) one by one
+    in that order, lets go, and returns the order they wrote in."""
+    gate = the_gate(engine)
+    release = asyncio.Event()
+
+    async def long_batch() -> None:
+        async with session_factory(engine)() as session:
+            await begin_writing(session)
+            await session.execute(text("INSERT INTO entries (who) VALUES ('batch')"))
+            await release.wait()
+            await session.commit()
+
+    batch = asyncio.create_task(long_batch())
+    await until(lambda: gate.taken)
+    tasks = []
+    for queued, (who, caller) in enumerate(writers, start=1):
+        tasks.append(asyncio.create_task((_as_caller if caller else write)(engine, who)))
+        await until(lambda: gate.waiting == queued)  # noqa: B023 (awaited at once)
+    release.set()
+    await asyncio.gather(batch, *tasks)
+    assert not gate.taken
+    return (await entries(engine))[1:]
+
+
+async def test_a_writer_serving_a_caller_goes_before_background_writers(
+    engine: AsyncEngine,
+) -> None:
+    order = await _queue_behind_a_long_batch(
+        engine, [("consumer-1", False), ("relay", False), ("call-1", True), ("call-2", True)]
+    )
+    assert order == ["call-1", "call-2", "consumer-1", "relay"]
+
+
+async def test_a_background_writer_still_goes_after_a_few_callers_in_a_row(
+    engine: AsyncEngine,
+) -> None:
+    callers = [(f"call-{k}", True) for k in range(CALLERS_IN_A_ROW + 2)]
+    order = await _queue_behind_a_long_batch(engine, [("consumer", False), *callers])
+    expected = [who for who, _ in callers]
+    expected.insert(CALLERS_IN_A_ROW, "consumer")
+    assert order == expected
+
+
+async def test_a_writer_cancelled_in_the_queue_is_skipped(engine: AsyncEngine) -> None:
+    gate = the_gate(engine)
+    release = asyncio.Event()
+
+    async def long_batch() -> None:
+        async with session_factory(engine)() as session:
+            await begin_writing(session)
+            await release.wait()
+            await session.commit()
+
+    batch = asyncio.create_task(long_batch())
+    await until(lambda: gate.taken)
+    gone = asyncio.create_task(_as_caller(engine, "gone"))
+    await until(lambda: gate.waiting == 1)
+    stays = asyncio.create_task(write(engine, "stays"))
+    await until(lambda: gate.waiting == 2)
+    gone.cancel()
+    await until(lambda: gate.waiting == 1)
+    release.set()
+    await asyncio.gather(batch, stays)
+    assert await entries(engine) == ["stays"]
+    assert not gate.taken

@@ -1,4 +1,4 @@
-"""SQLite writers of one process take turns, first come first served.
+"""SQLite writers of one process take turns: callers first, then first come first served.
 
 SQLite lets one transaction write at a time. A connection that finds the
 write lock taken sleeps in SQLite's busy handler and tries again after 1, 2,
@@ -13,9 +13,18 @@ runs out and it fails with "database is locked".
 connection takes the gate just before the first statement that writes in
 its transaction, and gives it back as its COMMIT or ROLLBACK starts (or,
 for a write outside a transaction, when the connection returns to the
-pool). The gate is a FIFO lock, so writers get the database in the
-order they asked, each at once when the one before it is done, and no
-thread polls. Reads never take it: in WAL mode they run beside the writer.
+pool). Writers get the database in the order they asked, each at once
+when the one before it is done, and no thread polls. Reads never take it:
+in WAL mode they run beside the writer.
+
+Writers that serve a waiting caller (a gRPC call: ``serving.a_caller_waits``)
+queue ahead of the service's own background writers (event consumers, the
+outbox relay, housekeeping): a consumer's batch holds the lock for the whole
+batch, and under load each ingest's ResolveIdentity waited behind several of
+them (in customers at 25 messages/s, p50 42 ms at the gate). So that the
+background still moves under a steady stream of calls, after
+``CALLERS_IN_A_ROW`` callers in a row one background writer that waits goes
+next.
 
 SQLite's own busy timeout stays the rule between processes (a migration, a
 second service instance on the same file). A connection that waits longer
@@ -28,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import deque
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -35,6 +45,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util import await_only
+
+from crosstalk_common.serving import a_caller_waits
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +73,9 @@ def writes(statement: str) -> bool:
 
 _gates: WeakKeyDictionary[Engine, WriteGate] = WeakKeyDictionary()
 
+# Callers let in one after another while a background writer waits, at most.
+CALLERS_IN_A_ROW = 4
+
 
 def gate_of(engine: AsyncEngine) -> WriteGate | None:
     """The engine's gate (SQLite engines made by ``create_engine``)."""
@@ -71,7 +86,11 @@ class WriteGate:
     """One per engine: see the module's docstring."""
 
     def __init__(self, *, wait_at_most: float) -> None:
-        self._lock = asyncio.Lock()
+        self._held = False
+        # Turns asked for and not given yet, oldest first; a cancelled one is skipped.
+        self._callers: deque[asyncio.Future[None]] = deque()
+        self._background: deque[asyncio.Future[None]] = deque()
+        self._callers_in_a_row = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wait_at_most = wait_at_most
         self._waiting = 0
@@ -79,7 +98,7 @@ class WriteGate:
 
     @property
     def taken(self) -> bool:
-        return self._lock.locked()
+        return self._held
 
     @property
     def waiting(self) -> int:
@@ -119,18 +138,54 @@ class WriteGate:
 
     async def _take(self) -> bool:
         self._asked += 1
+        loop = asyncio.get_running_loop()
+        if not self._held:
+            self._held = True
+            self._loop = loop
+            return True
+        turn: asyncio.Future[None] = loop.create_future()
+        (self._callers if a_caller_waits() else self._background).append(turn)
         self._waiting += 1
         try:
-            await asyncio.wait_for(self._lock.acquire(), self._wait_at_most)
+            await asyncio.wait_for(asyncio.shield(turn), self._wait_at_most)
         except TimeoutError:
+            if turn.done() and not turn.cancelled():
+                self._loop = loop
+                return True  # the turn came with the timeout: take it
+            turn.cancel()
             log.warning(
                 "waited %.0f s for the SQLite write gate; writing without it", self._wait_at_most
             )
             return False
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._hand_over()  # given the turn as the task was cancelled: pass it on
+            else:
+                turn.cancel()
+            raise
         finally:
             self._waiting -= 1
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         return True
+
+    def _hand_over(self) -> None:
+        """The holder is done: give the turn to the next writer, or free the gate."""
+        while True:
+            callers_next = self._callers and (
+                not self._background or self._callers_in_a_row < CALLERS_IN_A_ROW
+            )
+            if callers_next:
+                turn = self._callers.popleft()
+            elif self._background:
+                turn = self._background.popleft()
+            else:
+                self._held = False
+                return
+            if turn.cancelled():
+                continue
+            self._callers_in_a_row = self._callers_in_a_row + 1 if callers_next else 0
+            turn.set_result(None)  # the gate stays held: it passes to that writer
+            return
 
     def _transaction_ended(self, conn: Connection) -> None:
         # Called just before the COMMIT or ROLLBACK runs: the next writer is
@@ -157,9 +212,9 @@ class WriteGate:
         except RuntimeError:
             running = None
         if loop is None or running is loop:
-            self._lock.release()
+            self._hand_over()
         else:  # a connection finalized outside the loop (garbage collected)
-            loop.call_soon_threadsafe(self._lock.release)
+            loop.call_soon_threadsafe(self._hand_over)
 
 
 async def begin_writing(session: AsyncSession) -> None:

@@ -32,6 +32,7 @@ from crosstalk_common.config import env_duration, env_int
 from crosstalk_common.errors import ResourceExhausted
 from crosstalk_common.grpc.deadlines import serve_until
 from crosstalk_common.grpc.unary_interceptor import Behavior, UnaryInterceptor, run
+from crosstalk_common.serving import serving_a_caller
 
 OVERLOADED = "OVERLOADED"
 
@@ -88,6 +89,7 @@ class AdmissionInterceptor(UnaryInterceptor):
     async def _enter(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         remaining = context.time_remaining()
         serve_until(remaining)
+        serving_a_caller()
         if remaining is not None and remaining <= 0:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call's deadline had passed")
         self._drop_abandoned()
