@@ -5,6 +5,7 @@ the batch no longer fires for a later one; saved settings reach the next event."
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -24,6 +25,7 @@ from crosstalk.events.v1 import (
 )
 from crosstalk_common.bus.consumer import EventConsumer, Subscription
 from crosstalk_common.bus.use_case_handler import scoped_batch_in_unit_of_work
+from crosstalk_common.db.write_gate import begin_writing
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.deliveries import Delivery
 from rules.adapters.consumers import CUSTOMERS, MESSAGES, on_triggers
@@ -42,7 +44,7 @@ from rules.app.runs import RunService
 from rules.domain.actions import AddNote, AdjustScore
 from rules.domain.evaluation import Outcome
 from rules.domain.model import Rule, Trigger
-from rules.domain.runs import Counter, RunFilter
+from rules.domain.runs import ActionResult, ActionStatus, Counter, Run, RunFilter
 from rules.domain.settings import RuleSettings
 from services.rules.tests.test_engine_sql import (
     a_rule,
@@ -306,3 +308,63 @@ async def process(consumer: EventConsumer, batch: list[Delivery], together: bool
     for one in batch:
         await consumer.process([one])  # type: ignore[list-item]
     assert [d.acked for d in batch] == [1] * len(batch)
+
+
+async def test_two_outcomes_of_one_run_recorded_side_by_side_both_stay(
+    new_uow: NewUow, tenant: str
+) -> None:
+    """The outcomes of one run's actions come from different services, to consumers
+    that run side by side. The second to read the run waits for the first to
+    commit, so it records its outcome on top of the first's instead of undoing
+    it (on SQLite writers take turns anyway)."""
+    at = datetime(2026, 12, 7, 9, 0, tzinfo=ZoneInfo("UTC"))
+    run = Run(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant,
+        rule_id=str(uuid.uuid4()),
+        rule_version=1,
+        trigger=Trigger.MESSAGE_RECEIVED,
+        trigger_event_id=str(uuid.uuid4()),
+        customer="customers/c-1",
+        conversation="",
+        outcome=Outcome.MATCHED,
+        summary="fired",
+        facts={},
+        trace=None,
+        actions=(
+            ActionResult(0, "set_priority", "rule.action.set_priority_requested"),
+            ActionResult(1, "add_tag", "rule.action.add_tag_requested"),
+        ),
+        created_at=at,
+    )
+    async with new_uow() as uow:
+        await uow.runs.add_many([run])
+        await uow.commit()
+
+    first_read = asyncio.Event()
+    first_may_commit = asyncio.Event()
+
+    async def record(index: int, *, first: bool) -> None:
+        async with new_uow() as uow:
+            await begin_writing(uow.session)  # as a consumer's inbox claim does first
+            await uow.runs.preload(tenant, [run.id])
+            stored = await uow.runs.get(tenant, run.id)
+            assert stored is not None
+            done, _ = stored.with_outcome(index, ActionStatus.SUCCEEDED, error="", result="", at=at)
+            await uow.runs.save_actions(done)
+            if first:
+                first_read.set()
+                await first_may_commit.wait()
+            await uow.commit()
+
+    first = asyncio.create_task(record(0, first=True))
+    await first_read.wait()
+    second = asyncio.create_task(record(1, first=False))
+    await asyncio.sleep(0.2)  # the second reads now, or waits for the first's lock
+    first_may_commit.set()
+    await asyncio.gather(first, second)
+
+    async with new_uow() as uow:
+        stored = await uow.runs.get(tenant, run.id)
+    assert stored is not None
+    assert [a.status for a in stored.actions] == [ActionStatus.SUCCEEDED] * 2

@@ -138,11 +138,15 @@ _MERGED_CONVERSATION = in_the_loop(
         event_time=bindparam("b_at", type_=conversation_projections.c.event_time.type),
     )
 )
-# An action outcome's run, read and its actions saved by key (one per outcome).
+# An action outcome's run, read and its actions saved by key (one per outcome). Read
+# FOR UPDATE: the outcomes of one run's actions come from several services, to
+# consumers that run side by side; on PostgreSQL two of them would each read the
+# actions and write back their own, the later one undoing the earlier outcome
+# (SQLite's writers take turns anyway: the clause is not rendered there).
 _RUN = in_the_loop(
-    select(rule_runs).where(
-        rule_runs.c.tenant_id == bindparam("tenant"), rule_runs.c.id == bindparam("run")
-    )
+    select(rule_runs)
+    .where(rule_runs.c.tenant_id == bindparam("tenant"), rule_runs.c.id == bindparam("run"))
+    .with_for_update()
 )
 _SAVE_ACTIONS = in_the_loop(
     update(rule_runs)
@@ -167,10 +171,13 @@ _CONVERSATIONS = in_the_loop(
     )
 )
 _RUNS = in_the_loop(
-    select(rule_runs).where(
+    select(rule_runs)
+    .where(
         rule_runs.c.tenant_id == bindparam("tenant"),
         rule_runs.c.id.in_(bindparam("runs", expanding=True)),
     )
+    .order_by(rule_runs.c.id)  # locked in one order by every consumer
+    .with_for_update()
 )
 _NEW_CONVERSATION = {
     d.dialect.name: in_the_loop(
