@@ -6,7 +6,8 @@ then error mapping); spans go to an in-memory exporter.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -85,13 +86,24 @@ async def channel(
     await server.stop(None)
 
 
+async def finished_spans(exporter: InMemorySpanExporter) -> Sequence[Any]:
+    """The spans finished so far, once there is one: the server ends a call's span in
+    its own task, which may run after the client has its answer (at most 2 s)."""
+    for _ in range(200):
+        spans = exporter.get_finished_spans()
+        if spans:
+            return spans
+        await asyncio.sleep(0.01)
+    return exporter.get_finished_spans()
+
+
 async def test_a_call_is_one_server_span_in_the_callers_trace(
     channel: grpc.aio.Channel, exporter: InMemorySpanExporter
 ) -> None:
     call = channel.unary_unary(f"/{SERVICE}/Ok")
     assert await call(b"x", metadata=[("traceparent", TRACEPARENT)], timeout=5) == b"x"
 
-    (span,) = exporter.get_finished_spans()
+    (span,) = await finished_spans(exporter)
     assert span.name == f"/{SERVICE}/Ok"
     assert span.kind is SpanKind.SERVER
     assert span.context.trace_id == CALLER_TRACE
@@ -113,7 +125,7 @@ async def test_a_domain_error_sets_the_code_without_an_exception_event(
         await channel.unary_unary(f"/{SERVICE}/Missing")(b"x", timeout=5)
     assert refused.value.code() is grpc.StatusCode.NOT_FOUND
 
-    (span,) = exporter.get_finished_spans()
+    (span,) = await finished_spans(exporter)
     assert span.parent is None  # no traceparent: a trace of its own
     assert span.attributes is not None
     assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
@@ -128,7 +140,7 @@ async def test_a_server_failure_marks_the_span_as_an_error(
         await channel.unary_unary(f"/{SERVICE}/Broken")(b"x", timeout=5)
     assert failed.value.code() is grpc.StatusCode.INTERNAL
 
-    (span,) = exporter.get_finished_spans()
+    (span,) = await finished_spans(exporter)
     assert span.attributes is not None
     assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
     assert span.status.status_code is StatusCode.ERROR
@@ -140,6 +152,6 @@ async def test_the_calls_span_is_current_in_the_handler(
     # What the handler writes to the outbox and sends to peers continues this span.
     call = channel.unary_unary(f"/{SERVICE}/Current")
     seen = await call(b"", metadata=[("traceparent", TRACEPARENT)], timeout=5)
-    (span,) = exporter.get_finished_spans()
+    (span,) = await finished_spans(exporter)
     assert seen.decode() == f"{span.context.trace_id:032x}-{span.context.span_id:016x}"
     assert span.context.trace_id == CALLER_TRACE
