@@ -53,6 +53,17 @@ async def write(engine: AsyncEngine, who: str) -> None:
         await session.commit()
 
 
+async def hold_the_write_lock(engine: AsyncEngine, release: asyncio.Event, who: str = "") -> None:
+    """A transaction that holds the write lock until ``release``, as a bulk job's batch
+    does (writing ``who`` first, if given)."""
+    async with session_factory(engine)() as session:
+        await begin_writing(session)
+        if who:
+            await session.execute(text("INSERT INTO entries (who) VALUES (:who)"), {"who": who})
+        await release.wait()
+        await session.commit()
+
+
 async def entries(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
         rows = await conn.execute(text("SELECT who FROM entries ORDER BY n"))
@@ -78,14 +89,7 @@ async def test_writers_queued_behind_a_long_transaction_go_in_the_order_they_cam
     gate = the_gate(engine)
     release = asyncio.Event()
 
-    async def long_batch() -> None:
-        async with session_factory(engine)() as session:
-            await begin_writing(session)
-            await session.execute(text("INSERT INTO entries (who) VALUES ('batch')"))
-            await release.wait()  # holds the write lock, as a bulk job's batch does
-            await session.commit()
-
-    batch = asyncio.create_task(long_batch())
+    batch = asyncio.create_task(hold_the_write_lock(engine, release, "batch"))
     await until(lambda: gate.taken)
     writers = []
     for k in range(6):
@@ -165,14 +169,7 @@ async def _queue_behind_a_long_batch(
     gate = the_gate(engine)
     release = asyncio.Event()
 
-    async def long_batch() -> None:
-        async with session_factory(engine)() as session:
-            await begin_writing(session)
-            await session.execute(text("INSERT INTO entries (who) VALUES ('batch')"))
-            await release.wait()
-            await session.commit()
-
-    batch = asyncio.create_task(long_batch())
+    batch = asyncio.create_task(hold_the_write_lock(engine, release, "batch"))
     await until(lambda: gate.taken)
     tasks = []
     for queued, (who, caller) in enumerate(writers, start=1):
@@ -207,13 +204,7 @@ async def test_a_writer_cancelled_in_the_queue_is_skipped(engine: AsyncEngine) -
     gate = the_gate(engine)
     release = asyncio.Event()
 
-    async def long_batch() -> None:
-        async with session_factory(engine)() as session:
-            await begin_writing(session)
-            await release.wait()
-            await session.commit()
-
-    batch = asyncio.create_task(long_batch())
+    batch = asyncio.create_task(hold_the_write_lock(engine, release))
     await until(lambda: gate.taken)
     gone = asyncio.create_task(_as_caller(engine, "gone"))
     await until(lambda: gate.waiting == 1)
