@@ -32,3 +32,11 @@ class Transaction(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
     async def commit(self) -> None: ...
+
+
+class Snapshot(Protocol):
+    """A unit of work whose reads can be made to agree: after
+    ``read_one_snapshot()``, called before its first statement, every read sees
+    the data as of the first (a result put together from several reads)."""
+
+    async def read_one_snapshot(self) -> None: ...

@@ -13,6 +13,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk_common.bus.causation import Causation, current_causation
+from crosstalk_common.db.one_snapshot import read_one_snapshot
 from crosstalk_common.db.outbox import outbox_row, outbox_rows, write_outbox_rows
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,11 @@ class SqlUnitOfWork:
                 await _close_interrupted(session)
         finally:
             self._session = None
+
+    async def read_one_snapshot(self) -> None:
+        """Every read after this one sees the database as of the first
+        (``db.one_snapshot``); call it before the unit of work's first statement."""
+        await read_one_snapshot(self.session)
 
     async def emit(
         self, tenant_id: str, payload: Message, *, causation: Causation | None = None

@@ -64,6 +64,8 @@ class ReportingService:
     ) -> MetricAnswer:
         metric = query.validate()
         async with self.new_uow() as uow:
+            # A writer's commit between two reads would part what it wrote together.
+            await uow.read_one_snapshot()
             current = await self._run(uow, tenant_id, visibility, metric, query)
             previous = None
             if query.compare_previous:

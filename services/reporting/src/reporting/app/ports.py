@@ -83,8 +83,10 @@ class ProjectionStore(Protocol):
         ...
 
 
-class UnitOfWork(unit_of_work.Transaction, Protocol):
-    """Reporting publishes no event from folding: a transaction over its read models."""
+class UnitOfWork(unit_of_work.Transaction, unit_of_work.Snapshot, Protocol):
+    """Reporting publishes no event from folding: a transaction over its read models.
+    A query's reads (a rate's numerator and denominator, a distribution's counts
+    and buckets) are made in one snapshot, so they agree."""
 
     @property
     def measures(self) -> MeasureStore: ...
