@@ -239,6 +239,37 @@ async def test_updating_a_schedule_checks_its_version(new_uow: NewUow, tenant: s
         await runner.schedule("other-" + tenant, schedule.id)
 
 
+async def test_a_cron_that_names_no_date_is_refused_and_stores_nothing(
+    new_uow: NewUow, tenant: str
+) -> None:
+    runner = jobs(new_uow, Clock(datetime(2026, 3, 5, tzinfo=UTC)))
+    draft = Schedule(
+        "",
+        tenant,
+        "boss",
+        EVERYTHING,
+        "Leap day",
+        ("messages_received",),
+        timedelta(days=1),
+        "0 9 30 2 *",  # 30 February: parses, never fires
+        "UTC",
+        FileFormat.CSV,
+        ("a@b.test",),
+        True,
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        await runner.create_schedule(draft)
+    assert [v.field for v in caught.value.violations] == ["scheduled_report.cron"]
+    assert "never fires" in caught.value.violations[0].description
+    assert await runner.schedules(tenant, None, 10) == []
+    stored = await runner.create_schedule(replace(draft, cron="0 9 29 2 *"))  # leap years
+    assert stored.next_run_at == datetime(2028, 2, 29, 9, tzinfo=UTC)
+    with pytest.raises(InvalidArgument) as caught:
+        await runner.update_schedule(tenant, stored.id, lambda s: replace(s, cron="0 9 31 4 *"))
+    assert [v.field for v in caught.value.violations] == ["scheduled_report.cron"]
+    assert (await runner.schedule(tenant, stored.id)).cron == "0 9 29 2 *"
+
+
 async def test_a_dashboard_starts_from_the_roles_tiles_and_keeps_the_members_own(
     sessions: async_sessionmaker[AsyncSession], new_uow: NewUow, tenant: str
 ) -> None:
