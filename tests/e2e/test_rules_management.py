@@ -309,6 +309,8 @@ def test_bad_rules_are_400_naming_the_field(http: httpx.Client, team: Session) -
     cron = _rule("x", trigger="TRIGGER_SCHEDULE", timeTrigger={"cron": "0 25 * * MON"})
     del cron["condition"]
     assert refused(cron) == ["rule.time_trigger.cron"]
+    cron["timeTrigger"] = {"cron": "0 9 30 2 *"}  # parses, but 30 February never comes
+    assert refused(cron) == ["rule.time_trigger.cron"]
     hook = _rule("x", actions=[{"callWebhook": {"url": "http://hooks.example.com/x"}}])
     assert refused(hook) == ["rule.actions[0].call_webhook.url"]
     leaves = [

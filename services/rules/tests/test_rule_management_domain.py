@@ -58,6 +58,8 @@ def fields(r: Rule, limits: RuleLimits | None = None) -> list[str]:
         ("0 9 * * FUNDAY", False),
         ("* * *", False),
         ("0 0 9 * * MON", False),  # six fields (seconds) is not cron here
+        ("0 9 30 2 *", False),  # parses, names no date: never fires
+        ("0 9 29 2 *", True),  # leap years
         ("", False),
     ],
 )

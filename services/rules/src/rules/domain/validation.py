@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from rules.domain.actions import CallWebhook
@@ -113,6 +114,11 @@ def cron_problem(expression: str) -> str | None:
         return f"a cron expression has 5 fields (minute hour day month weekday), got {len(fields)}"
     if not croniter.is_valid(expression):
         return f"{expression!r} does not parse as a cron expression"
+    try:
+        # It parses, yet may name no date ("0 9 30 2 *"): the timer would never be armed.
+        croniter(expression, datetime(2026, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        return f"{expression!r} never fires: no date matches its day and month"
     return None
 
 
