@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from crosstalk_devstack.stack import Stack
-from tests.e2e.rest import ok, sign_up
+from tests.e2e.rest import Session, ok, sign_up
 from tests.e2e.test_email_round_trip import api_key
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +33,10 @@ def _headers(body: bytes, *, secret: str = SECRET, at: int = 0, key: str = "") -
     if key:
         headers["idempotency-key"] = key
     return headers
+
+
+def _fields(response: httpx.Response) -> list[str]:
+    return [v["field"] for d in response.json()["details"] for v in d.get("fieldViolations", [])]
 
 
 def test_webhook_deliveries_are_verified_refused_on_replay_and_stored_once(stack: Stack) -> None:
@@ -135,7 +139,7 @@ def test_channel_configs_crud_secrets_never_returned_and_isolated(stack: Stack) 
             },
         )
         assert bad.status_code == 400, bad.text
-        fields = {v["field"] for d in bad.json()["details"] for v in d.get("fieldViolations", [])}
+        fields = set(_fields(bad))
         assert fields == {
             "channel_config.display_name",
             "channel_config.secrets.signing_secret",
@@ -224,3 +228,33 @@ def test_channel_configs_crud_secrets_never_returned_and_isolated(stack: Stack) 
         body = b'{"sender":{"external_id":"v"},"text":"hi"}'
         gone = http.post(f"/v1/{made[0]['name']}/webhook", content=body, headers=_headers(body))
         assert gone.status_code == 401
+
+        # A message ingested through the API names a channel config of its own tenant and
+        # of its sender's channel (its replies go out through it), never a deleted one or
+        # another tenant's; nothing is stored for a refused one.
+        def ingest(session: Session, config: str, channel: str) -> httpx.Response:
+            return http.post(
+                "/v1/messages:ingest",
+                headers=session.headers,
+                json={
+                    "sender": {"channel": channel, "externalId": "chat-visitor-7"},
+                    "text": "hello",
+                    "channelConfig": config,
+                },
+            )
+
+        for session, config, channel in (
+            (other, made[1]["name"], "CHANNEL_WEB_CHAT"),
+            (team, made[0]["name"], "CHANNEL_WEB_CHAT"),
+            (team, made[1]["name"], "CHANNEL_WHATSAPP"),
+        ):
+            refused = ingest(session, config, channel)
+            assert refused.status_code == 400, refused.text
+            assert _fields(refused) == ["channel_config"]
+        assert ok(http.get("/v1/conversations", headers=other.headers)).get("conversations") in (
+            None,
+            [],
+        )
+        taken = ok(ingest(team, made[1]["name"], "CHANNEL_WEB_CHAT"))
+        conversation = ok(http.get(f"/v1/{taken['conversation']}", headers=team.headers))
+        assert conversation["channelConfig"] == made[1]["name"]

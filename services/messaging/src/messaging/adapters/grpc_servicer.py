@@ -81,4 +81,7 @@ class MessagingServicer(
     ) -> resources_pb2.Message:
         caller = require_caller(context)
         inbound = inbound_from_pb(request)
+        channel_configs: ChannelConfigService | None = getattr(self, "_channel_configs", None)
+        if channel_configs is not None:
+            await channel_configs.check_inbound_reference(caller.tenant_id, inbound)
         return message_to_pb(await self._service.ingest(caller.tenant_id, inbound))

@@ -19,6 +19,7 @@ from crosstalk_common.errors import (
     Aborted,
     AlreadyExists,
     FailedPrecondition,
+    FieldViolation,
     InvalidArgument,
     NotFound,
     PreconditionViolation,
@@ -42,6 +43,7 @@ from messaging.domain.channels import (
     verify_signature,
 )
 from messaging.domain.inbound_email import InboundEmail, parse_email
+from messaging.domain.ingest_rules import channel_config_problem
 from messaging.domain.model import Attachment, Inbound, Message, Sender
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,29 @@ class ChannelConfigService:
         if found is None:
             raise NotFound(CHANNEL_CONFIG, channel_config_name(config_id))
         return found.config
+
+    async def check_inbound_reference(self, tenant_id: str, inbound: Inbound) -> None:
+        """An ingested message's ``channel_config``, when it names one, is the tenant's
+        own and of the sender's channel: the conversation is bound to it and every
+        reply is sent through it, so a name that is not (a typo, a deleted config,
+        another tenant's) would leave each reply failed."""
+        name = inbound.channel_config
+        if not name or channel_config_problem(name):
+            return  # none, or malformed: the message's own validation names it
+        async with self.new_uow() as uow:
+            found = await uow.channel_configs.get(tenant_id, name.removeprefix("channelConfigs/"))
+        if found is None:
+            raise InvalidArgument([FieldViolation("channel_config", "no such channel config")])
+        if found.config.channel is not inbound.sender.channel:
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "channel_config",
+                        f"is a channel config of {found.config.channel.name}, the sender's "
+                        f"channel is {inbound.sender.channel.name}",
+                    )
+                ]
+            )
 
     async def page(self, tenant_id: str, *, after: list[str], limit: int) -> list[ChannelConfig]:
         async with self.new_uow() as uow:
