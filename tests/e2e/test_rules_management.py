@@ -336,6 +336,10 @@ def test_bad_rules_are_400_naming_the_field(http: httpx.Client, team: Session) -
     )
     assert _fields(bad_patch) == ["rule.rollout_percent"]
     assert ok(http.get(f"/v1/{made['name']}", headers=h))["version"] == 1  # nothing written
+    backwards = {"startTime": "2026-03-02T00:00:00Z", "endTime": "2026-03-01T00:00:00Z"}
+    for read in ("runs", "statistics"):
+        answer = http.get(f"/v1/{made['name']}/{read}", headers=h, params=backwards)
+        assert _fields(answer) == ["end_time"]
 
 
 def test_an_existing_template_and_a_saved_segment_are_accepted(

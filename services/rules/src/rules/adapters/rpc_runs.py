@@ -3,7 +3,7 @@ GetRuleSettings, UpdateRuleSettings (proto mapping only)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -41,6 +41,15 @@ def _time(request: Any, name: str) -> Any:
     return as_utc(getattr(request, name).ToDatetime()) if request.HasField(name) else None
 
 
+def _window(request: Any) -> tuple[datetime | None, datetime | None]:
+    """A request's start_time and end_time (each optional); an end at or before the
+    start is refused, not answered with an empty page."""
+    start, end = _time(request, "start_time"), _time(request, "end_time")
+    if start is not None and end is not None and end <= start:
+        raise InvalidArgument.field("end_time", "must be after start_time")
+    return start, end
+
+
 def settings_to_pb(settings: RuleSettings) -> pb.RuleSettings:
     out = pb.RuleSettings(
         name=SETTINGS_NAME,
@@ -72,13 +81,14 @@ class EngineRpcs:
             outcome = OUTCOME_OF_PB.get(request.outcome)
             if outcome is None:
                 raise InvalidArgument([FieldViolation("outcome", "not a known outcome")])
+        start, end = _window(request)
         where = RunFilter(
             rule_id=rule_id,
             customer=request.customer,
             trigger_event_id=request.trigger_event_id,
             outcome=outcome,
-            start=_time(request, "start_time"),
-            end=_time(request, "end_time"),
+            start=start,
+            end=end,
         )
         window = self._tokens.window(
             request,
@@ -113,12 +123,13 @@ class EngineRpcs:
     ) -> pb.GetRuleStatisticsResponse:
         caller = require_caller(context)
         rule_id = _rule_of_parent(request.parent)
+        start, end = _window(request)
         periods = await self._runs.statistics(
             caller.tenant_id,
             caller.visibility,
             rule_id,
-            start=_time(request, "start_time"),
-            end=_time(request, "end_time"),
+            start=start,
+            end=end,
             week=request.period == pb.STATISTICS_PERIOD_WEEK,
         )
         out = pb.GetRuleStatisticsResponse()
