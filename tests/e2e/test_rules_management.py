@@ -326,6 +326,8 @@ def test_bad_rules_are_400_naming_the_field(http: httpx.Client, team: Session) -
         "x", actions=[{"replyWithTemplate": {"template": "replyTemplates/no-such-template"}}]
     )
     assert refused(template) == ["rule.actions[0].reply_with_template.template"]
+    assign = _rule("x", actions=[{"assign": {"member": "ana"}}])
+    assert refused(assign) == ["rule.actions[0].assign.member"]
 
     made = ok(http.post("/v1/rules", headers=h, json=_rule("fine")))
     bad_patch = http.patch(

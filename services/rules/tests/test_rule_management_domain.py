@@ -12,6 +12,8 @@ from rules.domain.actions import (
     AddTag,
     Assign,
     CallWebhook,
+    Escalate,
+    Notify,
     RemoveTag,
     ReplyWithTemplate,
     SetPriority,
@@ -65,6 +67,31 @@ def fields(r: Rule, limits: RuleLimits | None = None) -> list[str]:
 )
 def test_cron_expressions(expression: str, ok: bool) -> None:
     assert (cron_problem(expression) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("action", "refused"),
+    [
+        (Assign(member="members/ana"), []),
+        (Assign(group="groups/after-sales", strategy="least_busy"), []),
+        (Assign(strategy="round_robin"), ["rule.actions[0].assign"]),
+        (Assign(member="ana"), ["rule.actions[0].assign.member"]),
+        (Assign(member="members/"), ["rule.actions[0].assign.member"]),
+        (Assign(member="groups/g1"), ["rule.actions[0].assign.member"]),
+        (Assign(group="groups/a/b"), ["rule.actions[0].assign.group"]),
+        (Escalate(), []),
+        (Escalate(member="members/lead", group="teams/x"), ["rule.actions[0].escalate.group"]),
+        (
+            Notify(members=("members/a", "b", "")),
+            [f"rule.actions[0].notify.members[{i}]" for i in (1, 2)],
+        ),
+        (Notify(notify_assignee=True), []),
+    ],
+)
+def test_actions_name_members_and_groups_by_their_resource_names(
+    action: object, refused: list[str]
+) -> None:
+    assert fields(rule(actions=(action,))) == refused
 
 
 def test_timer_triggers_need_their_time_trigger_and_only_they_take_one() -> None:

@@ -11,6 +11,7 @@ use case, which asks their owners.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -19,13 +20,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, croniter
 
 from crosstalk_common.errors import FieldViolation, InvalidArgument
-from rules.domain.actions import CallWebhook
+from rules.domain.actions import Action, Assign, CallWebhook, Escalate, Notify
 from rules.domain.model import Rule, Trigger
 
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_DELAY_SECONDS = 400 * 24 * 3600
 _DELAYED = (Trigger.NO_REPLY_TIMEOUT, Trigger.CASE_OPEN_TIMEOUT)
 _LOOPBACK_NAMES = frozenset({"localhost"})
+# The id in "members/{id}" or "groups/{id}": no "/", no blank.
+_RESOURCE_ID = re.compile(r"[^/\s]+")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ def rule_problems(rule: Rule, limits: RuleLimits) -> list[FieldViolation]:
         )
     problems.extend(time_trigger_problems(rule))
     for i, action in enumerate(rule.actions):
+        problems.extend(assignee_problems(action, f"rule.actions[{i}]"))
         if isinstance(action, CallWebhook):
             problem = webhook_url_problem(
                 action.url, allow_loopback_http=limits.allow_loopback_http
@@ -103,6 +107,41 @@ def time_trigger_problems(rule: Rule) -> list[FieldViolation]:
             )
         ]
     return []
+
+
+def assignee_problems(action: Action, path: str) -> list[FieldViolation]:
+    """The members and groups an action names are "members/{id}" and "groups/{id}",
+    and an assign names one of them: messaging cannot act on anything else (an assign
+    or escalation fails, a notification skips the name), so a rule saved with one
+    would fail every time it fires."""
+    named: list[tuple[str, str, str]] = []  # (field, name, collection); "" names none
+    if isinstance(action, Assign):
+        if not action.member and not action.group:
+            return [FieldViolation(f"{path}.assign", "name a member or a group to assign to")]
+        named = [
+            (f"{path}.assign.member", action.member, "members"),
+            (f"{path}.assign.group", action.group, "groups"),
+        ]
+    elif isinstance(action, Escalate):
+        named = [
+            (f"{path}.escalate.member", action.member, "members"),
+            (f"{path}.escalate.group", action.group, "groups"),
+        ]
+    elif isinstance(action, Notify):
+        named = [
+            (f"{path}.notify.members[{j}]", member or " ", "members")
+            for j, member in enumerate(action.members)
+        ]
+    return [
+        FieldViolation(field, f"must look like '{collection}/{{id}}'")
+        for field, name, collection in named
+        if name and _malformed(name, collection)
+    ]
+
+
+def _malformed(name: str, collection: str) -> bool:
+    prefix = f"{collection}/"
+    return not name.startswith(prefix) or _RESOURCE_ID.fullmatch(name[len(prefix) :]) is None
 
 
 def cron_problem(expression: str) -> str | None:
