@@ -8,19 +8,36 @@ is seen by the next event here, at the cost of one read by key (once per unit
 of work: a consumer's batch). The tenant's rule settings (time zone, opening
 hours, holidays for the time facts) are kept the same way: saving them moves
 the revision too.
+
+A large rule set is compiled in a worker thread (``COMPILE_IN_A_THREAD_FROM``
+rules on): 10,000 rules take about a second, which the event loop would
+otherwise spend on them while every other tenant's events and the service's
+calls waited. The unit of work that needs them still waits for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from rules.app.engine_ports import SettingsRepository
 from rules.app.matcher import CompiledRules, keep_out_of_collections
 from rules.app.ports import RulesRepository
-from rules.domain.model import Trigger
+from rules.domain.model import Rule, Trigger
 from rules.domain.settings import RuleSettings
+
+COMPILE_IN_A_THREAD_FROM = 500  # rules: below this, the thread hop costs more
+
+
+def _compiled(enabled: Sequence[Rule]) -> CompiledRules:
+    ordered = CompiledRules(
+        sorted(enabled, key=lambda r: (r.priority, r.created_at or datetime.min, r.id))
+    )
+    keep_out_of_collections(ordered)
+    return ordered
 
 
 @dataclass(frozen=True)
@@ -66,10 +83,10 @@ class EnabledRules:
             self._entries.move_to_end(key)
             return cached.rules
         enabled = await repository.enabled_for(tenant_id, trigger)
-        ordered = CompiledRules(
-            sorted(enabled, key=lambda r: (r.priority, r.created_at or datetime.min, r.id))
-        )
-        keep_out_of_collections(ordered)
+        if len(enabled) >= COMPILE_IN_A_THREAD_FROM:
+            ordered = await asyncio.to_thread(_compiled, enabled)
+        else:
+            ordered = _compiled(enabled)
         self._entries[key] = _Cached(revision, ordered)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
