@@ -351,6 +351,56 @@ async def test_rest_bad_json_is_400_not_503(client: httpx.AsyncClient, content: 
     assert response.status_code == 400, response.text
 
 
+@pytest.mark.parametrize(
+    ("path", "content", "field"),
+    [
+        (
+            "/v1/metrics:query",
+            b'{"metric": "m", "granularity": "GRANULARITY_HOURLY"}',
+            "granularity",
+        ),
+        ("/v1/metrics:query", b'{"metric": 5}', "metric"),
+        ("/v1/metrics:query", b'{"metric": "m", "startTime": "yesterday"}', "start_time"),
+        (
+            "/v1/metrics:query",
+            b'{"metric": "m", "filters": [{"dimension": "GROUP_BY_TAG", "values": [5]}]}',
+            "filters[0].values[0]",
+        ),
+        ("/v1/dashboard?bogus=1", None, "bogus"),
+    ],
+    ids=["bad-enum", "wrong-type", "bad-timestamp", "nested-wrong-type", "unknown-query"],
+)
+async def test_rest_values_the_transcoder_refuses_are_named_in_a_bad_request(
+    gateway: Gateway, client: httpx.AsyncClient, path: str, content: bytes | None, field: str
+) -> None:
+    """The transcoder's own refusals name the field only in their message; the
+    gateway adds the BadRequest field violation every other 400 carries."""
+    marker = uuid.uuid4().hex
+    headers = {"x-test-marker": marker, "content-type": "application/json"}
+    if content is None:
+        response = await client.get(path, headers=headers)
+    else:
+        response = await client.post(path, content=content, headers=headers)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == code_pb2.INVALID_ARGUMENT
+    assert field in body["message"]
+    (detail,) = body["details"]
+    assert detail["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+    (violation,) = detail["fieldViolations"]
+    assert violation["field"] == field
+    assert violation["description"]
+    assert gateway.reporting.calls(marker) == 0
+
+
+async def test_rest_malformed_json_names_no_field(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/metrics:query", content=b'{"metric": ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["details"] == []
+
+
 async def test_rest_unknown_json_field_is_refused(
     gateway: Gateway, client: httpx.AsyncClient
 ) -> None:

@@ -21,6 +21,12 @@ and the filter refuses a body whose top-level ``name`` differs from the path's
 (query string cut, prefix dropped, percent-escapes decoded or not). An empty
 ``name`` is refused too: the transcoder would send it instead of the path's.
 
+The same filter completes the transcoder's own 400s on the way back: a value of the
+wrong type, an enum name or timestamp it cannot read, an unknown query parameter
+(``rule.priority: invalid value "high" for type TYPE_INT32``) name the field only in
+their message, so the answer gets a BadRequest field violation naming it, as every
+other refusal has. Only 400 JSON answers of at most 4 KiB are read.
+
 A path or query whose percent-escapes decode to invalid UTF-8
 (``/v1/customers/%ff%fe``) is left to the service: the transcoder puts those bytes
 into the string field they bind to, and every service answers INVALID_ARGUMENT
@@ -341,6 +347,43 @@ value = function(s, i, spec, path)
   if j == nil then return #s + 1 end
   if j == i then syntax() end
   return j
+end
+
+-- The transcoder's own 400s (a value of the wrong type, an enum name it does not
+-- know, a bad timestamp, an unknown query parameter) name the field only in their
+-- message; the local reply mapper has made them {"code":3,"details":[],"message":...}.
+-- Those that name one get it as a BadRequest field violation too, as the services'
+-- own refusals do. Only small 400 JSON answers are read.
+local TRANSCODER_REPLY = '^{"code":3,"details":%[%],"message":"(.*)"}%s*$'
+local FIELD_PATH = "^[%w_][%w_%.%[%]]*$"
+
+local function violation_of(message)
+  local field, rest = string.match(message, "^([^ :]+): (invalid value .*)$")
+  if field ~= nil and string.find(field, FIELD_PATH) then return field, rest end
+  field = string.match(message, '^Could not find field \\"([^\\"]+)\\" in the type ')
+  if field ~= nil and string.find(field, FIELD_PATH) then
+    return field, "is not a field of this request"
+  end
+  return nil, nil
+end
+
+function envoy_on_response(handle)
+  local headers = handle:headers()
+  if headers:get(":status") ~= "400" then return end
+  if string.find(headers:get("content-type") or "", "application/json", 1, true) ~= 1 then
+    return
+  end
+  local length = tonumber(headers:get("content-length") or "")
+  if length == nil or length > 4096 then return end
+  local body = handle:body()
+  if body == nil then return end
+  local message = string.match(body:getBytes(0, body:length()), TRANSCODER_REPLY)
+  if message == nil then return end
+  local field, description = violation_of(message)
+  if field == nil then return end
+  body:setBytes('{"code":3,"message":"' .. message .. '","details":[{"@type":'
+    .. '"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"'
+    .. field .. '","description":"' .. description .. '"}]}]}')
 end
 
 function envoy_on_request(handle)
