@@ -173,6 +173,7 @@ def test_a_webhook_body_is_read() -> None:
     [
         (b"\xff", ["body"]),
         (b"[1]", ["body"]),
+        (b'{"sender":{"external_id":"u-1"},"text":"hi","x":' + b"[" * 100_000, ["body"]),
         (b"{}", ["body.sender.external_id", "body.text"]),
         (
             b'{"sender":{"external_id":1},"text":2,"message_id":3}',

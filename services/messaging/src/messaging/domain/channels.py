@@ -237,6 +237,8 @@ def parse_webhook_body(body: bytes) -> WebhookDelivery:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidArgument.field("body", "must be a JSON object in UTF-8") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise InvalidArgument.field("body", "is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise InvalidArgument.field("body", "must be a JSON object")
     sender = data.get("sender")
