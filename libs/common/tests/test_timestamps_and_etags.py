@@ -46,3 +46,26 @@ def test_an_etag_given_must_be_the_current_one() -> None:
         check_etag("v1", "v2", "rules/r1")
     assert caught.value.reason == "ETAG_MISMATCH"
     assert caught.value.metadata == {"resourceName": "rules/r1"}
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        AT,
+        AT.replace(tzinfo=None),
+        AT.astimezone(timezone(timedelta(hours=3))),
+        datetime(
+            2026, 12, 31, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-5, minutes=-30))
+        ),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),
+        datetime(1900, 2, 28, 12, 0, 0, 1),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    ],
+)
+def test_a_time_has_the_seconds_and_nanos_protobuf_gives_it(moment: datetime) -> None:
+    expected = Timestamp()
+    expected.FromDatetime(moment)
+    got = to_timestamp(moment)
+    assert (got.seconds, got.nanos) == (expected.seconds, expected.nanos)
