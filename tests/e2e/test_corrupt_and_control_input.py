@@ -258,6 +258,8 @@ def _ingest_with(http: httpx.Client, tenant: Session, **extra: Any) -> httpx.Res
         ({"sendTime": "1970-01-01T00:00:00Z"}, "send_time"),
         ({"channelConfig": "channelConfigs/../../x"}, "channel_config"),
         ({"channelConfig": "customers/1"}, "channel_config"),
+        # Well spelled, but not a channel config of this tenant.
+        ({"channelConfig": "channelConfigs/shop-eu_1"}, "channel_config"),
     ],
 )
 def test_implausible_ingest_claims_are_refused(
@@ -268,4 +270,11 @@ def test_implausible_ingest_claims_are_refused(
 
 def test_plausible_ingest_claims_are_accepted(tenant: Session, http: httpx.Client) -> None:
     an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ok(_ingest_with(http, tenant, sendTime=an_hour_ago, channelConfig="channelConfigs/shop-eu_1"))
+    config = ok(
+        http.post(
+            "/v1/channelConfigs",
+            headers=tenant.headers,
+            json={"displayName": "Shop EU", "channel": "CHANNEL_EMAIL"},
+        )
+    )
+    ok(_ingest_with(http, tenant, sendTime=an_hour_ago, channelConfig=config["name"]))
