@@ -251,6 +251,12 @@ def test_bad_input_names_its_fields(http: httpx.Client, team: Session) -> None:
             json={"text": " ", "language": "not a tag", "requestId": "nope"},
         )
     ) == {"text", "language", "request_id"}
+    # A template the tenant does not have (deleted, mistyped, another tenant's) is not
+    # recorded on the message.
+    unknown = {"text": "Hola", "template": "replyTemplates/no-such-template"}
+    assert _fields(
+        http.post(f"/v1/{conversation}:sendReply", headers=team.headers, json=unknown)
+    ) == {"template"}
     assert _fields(
         http.patch(
             "/v1/messagingSettings",

@@ -76,6 +76,8 @@ class Store:
     settings: dict[str, MessagingSettings] = field(default_factory=dict)
     translation: dict[tuple[str, str], TranslationSetting] = field(default_factory=dict)
     snapshots: dict[tuple[str, str], CustomerSnapshot] = field(default_factory=dict)
+    # (tenant, template id) of the reply templates that exist.
+    templates: set[tuple[str, str]] = field(default_factory=set)
     # A message with this request id "arrives concurrently" right before add_outbound.
     racing: Message | None = None
 
@@ -212,6 +214,16 @@ class _Replies:
         return max(found, key=lambda c: c.last_message_at).id if found else None
 
 
+class _Templates:
+    """Only what replies ask: whether a tenant has a template."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def get(self, tenant_id: str, template_id: str) -> object | None:
+        return template_id if (tenant_id, template_id) in self._store.templates else None
+
+
 class _Settings:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -277,6 +289,7 @@ class FakeUnitOfWork:
         self.replies = _Replies(store, self._messages)
         self.settings = _Settings(store)
         self.translation_settings = _TranslationSettings(store)
+        self.templates = _Templates(store)
 
     async def __aenter__(self) -> Self:
         return self

@@ -272,6 +272,21 @@ async def test_bad_input_names_every_field_and_writes_nothing() -> None:
     assert w.store.messages == {}
 
 
+async def test_a_template_the_tenant_does_not_have_is_refused_and_one_it_has_is_recorded() -> None:
+    w = World()
+    w.store.conversation(TENANT, "c1")
+    w.store.templates.add(("other-tenant", "t-theirs"))
+    w.store.templates.add((TENANT, "t-mine"))
+
+    for template in ("replyTemplates/t-theirs", "replyTemplates/t-gone"):
+        with pytest.raises(InvalidArgument) as bad:
+            await w.replies.send_reply(TENANT, ALL, "c1", reply(template=template))
+        assert [v.field for v in bad.value.violations] == ["template"]
+    assert w.store.messages == {}
+    sent = await w.replies.send_reply(TENANT, ALL, "c1", reply(template="replyTemplates/t-mine"))
+    assert sent.template == "replyTemplates/t-mine"
+
+
 async def test_another_tenants_conversation_is_not_found() -> None:
     w = World()
     w.store.conversation("t-2", "c1")

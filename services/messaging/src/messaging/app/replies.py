@@ -108,6 +108,7 @@ class Replies:
             return stored
         async with self.new_uow() as uow:
             conversation = await self._conversation(uow, tenant_id, visibility, conversation_id)
+            await _check_template(uow, tenant_id, outbound.template)
             settings = await uow.settings.get(tenant_id)
             snapshot = await uow.customer_snapshots.get(tenant_id, conversation.customer)
         translated = await self._translate(
@@ -153,6 +154,7 @@ class Replies:
         profile = await self.profiles.profile(tenant_id, customer)
         refuse_blacklisted(profile)
         async with self.new_uow() as uow:
+            await _check_template(uow, tenant_id, outbound.template)
             recent_id = await uow.replies.latest_conversation_id(tenant_id, profile.name, channel)
             recent = (
                 await uow.conversations.get(tenant_id, visibility, recent_id) if recent_id else None
@@ -437,3 +439,12 @@ def _not_a_draft(name: str) -> FailedPrecondition:
         [PreconditionViolation("DELIVERY_STATE", name, f"{name} is not a draft (anymore)")],
         reason="NOT_A_DRAFT",
     )
+
+
+async def _check_template(uow: ReplyUnitOfWork, tenant_id: str, template: str) -> None:
+    """The template a message says it was written from is one of the tenant's: the
+    name is recorded on the message and its message.sent event, so a deleted one, a
+    typo or another tenant's is refused rather than stored."""
+    template_id = template.removeprefix("replyTemplates/")
+    if template and await uow.templates.get(tenant_id, template_id) is None:
+        raise InvalidArgument.field("template", f"{template} does not exist in this tenant")

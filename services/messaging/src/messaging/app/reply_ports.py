@@ -14,6 +14,7 @@ from typing import Protocol
 
 from crosstalk_common.domain.channel import Channel
 from messaging.app.conversation_ports import ConversationUnitOfWork
+from messaging.app.template_ports import TemplatesRepository
 from messaging.domain.events import MessagingEvent
 from messaging.domain.model import Message
 from messaging.domain.replies import (
@@ -118,5 +119,8 @@ class ReplyUnitOfWork(ConversationUnitOfWork, Protocol):
 
     @property
     def translation_settings(self) -> TranslationSettingsRepository: ...
+
+    @property
+    def templates(self) -> TemplatesRepository: ...
 
     async def record(self, event: MessagingEvent) -> None: ...
