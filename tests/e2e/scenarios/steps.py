@@ -3,6 +3,7 @@ named for what a user does (a customer writes, an admin saves a rule, ...)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 from tests.e2e.rest import PASSWORD, Session, eventually, login, ok
 
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+ADAPTER_ATTEMPTS = 3
 
 
 def leaf(field: str, op: str, *values: str) -> dict[str, Any]:
@@ -25,21 +27,41 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
+def retry_delay(response: httpx.Response) -> float:
+    """The wait a refusal advises (Retry-After, else google.rpc.RetryInfo), 1 s if none."""
+    if "retry-after" in response.headers:
+        return float(response.headers["retry-after"])
+    try:
+        details = response.json().get("details", [])
+    except ValueError:
+        details = []
+    for detail in details:
+        if detail.get("@type", "").endswith("google.rpc.RetryInfo"):
+            return float(str(detail.get("retryDelay", "1s")).rstrip("s"))
+    return 1.0
+
+
 def customer_writes(
     http: httpx.Client, team: Session, sender: str, text: str, **extra: Any
 ) -> dict[str, Any]:
-    """A customer's message arrives (e-mail channel), as a channel adapter posts it."""
-    return ok(
-        http.post(
-            "/v1/messages:ingest",
-            headers=team.headers,
-            json={
-                "sender": {"channel": "CHANNEL_EMAIL", "externalId": sender},
-                "text": text,
-                **extra,
-            },
-        )
-    )
+    """A customer's message arrives (e-mail channel), as a channel adapter posts it:
+    with the channel's message id, and posted again, as an adapter does, while the
+    platform answers 503 or 429 with retry advice (the id makes that safe: the
+    message is stored once)."""
+    body = {
+        "sender": {"channel": "CHANNEL_EMAIL", "externalId": sender},
+        "text": text,
+        "externalId": f"mail-{uuid.uuid4().hex}",
+        **extra,
+    }
+    for _ in range(ADAPTER_ATTEMPTS - 1):
+        response = http.post("/v1/messages:ingest", headers=team.headers, json=body)
+        if response.status_code not in (429, 503):
+            break
+        time.sleep(retry_delay(response))
+    else:
+        response = http.post("/v1/messages:ingest", headers=team.headers, json=body)
+    return ok(response)
 
 
 def placed_customer(
