@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 
 from crosstalk_devstack.stack import Stack
 from tests.e2e.rest import Session, eventually, ok, sign_up
+from tests.e2e.scenarios.steps import add_member
 from tests.mail_sink import MailSink
 
 pytestmark = pytest.mark.e2e
@@ -251,6 +252,42 @@ def test_a_scheduled_report_arrives_by_mail(
     book = load_workbook(io.BytesIO(attachment.get_payload(decode=True)), read_only=True)
     assert book.sheetnames == ["messages_received", "first_response_time"]
     ok(http.delete(f"/v1/{created['name']}", headers=team.headers))
+
+
+def test_a_department_lead_cannot_redirect_the_administrators_schedule(
+    http: httpx.Client, team: Session
+) -> None:
+    """A schedule reports what its owner sees; a narrower member who could change its
+    recipients would have the whole tenant's figures mailed to them."""
+    created = ok(
+        http.post(
+            "/v1/scheduledReports",
+            headers=team.headers,
+            json={
+                "displayName": "Company weekly",
+                "metrics": ["messages_received"],
+                "cron": "0 8 * * MON",
+                "lookback": "604800s",
+                "format": "FILE_FORMAT_CSV",
+                "recipients": ["board@numbers.test"],
+                "enabled": True,
+            },
+        )
+    )
+    sales = ok(http.post("/v1/departments", headers=team.headers, json={"displayName": "Sales"}))
+    _, lead = add_member(http, team, "Sales Lead", "roles/senior", department=sales["name"])
+    name = created["name"]
+    redirected = http.patch(
+        f"/v1/{name}",
+        headers=lead,
+        params={"updateMask": "recipients"},
+        json={"recipients": ["lead@elsewhere.test"]},
+    )
+    assert redirected.status_code == 403, redirected.text
+    assert http.delete(f"/v1/{name}", headers=lead).status_code == 403
+    kept = ok(http.get(f"/v1/{name}", headers=team.headers))
+    assert kept["recipients"] == ["board@numbers.test"]
+    ok(http.delete(f"/v1/{name}", headers=team.headers))
 
 
 def test_another_tenant_sees_none_of_it_and_bad_queries_name_their_fields(

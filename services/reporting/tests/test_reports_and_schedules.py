@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk.events.v1 import reporting_events_pb2
 from crosstalk_common.bus.envelope import read_event
-from crosstalk_common.errors import Aborted, InvalidArgument, NotFound
+from crosstalk_common.errors import Aborted, InvalidArgument, NotFound, PermissionDenied
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from reporting.adapters.cron_calendar import CroniterCalendar
@@ -30,7 +30,7 @@ from reporting.adapters.tables import outbox
 from reporting.adapters.unit_of_work import ReportingUnitOfWork
 from reporting.app.dashboards import Dashboards
 from reporting.app.metrics import ReportingService
-from reporting.app.reports import ReportJobs
+from reporting.app.reports import ReportJobs, ScheduleCaller
 from reporting.domain.catalogue import Dimension
 from reporting.domain.dashboards import Tile
 from reporting.domain.querying import MetricQuery
@@ -268,6 +268,51 @@ async def test_a_cron_that_names_no_date_is_refused_and_stores_nothing(
         await runner.update_schedule(tenant, stored.id, lambda s: replace(s, cron="0 9 31 4 *"))
     assert [v.field for v in caught.value.violations] == ["scheduled_report.cron"]
     assert (await runner.schedule(tenant, stored.id)).cron == "0 9 29 2 *"
+
+
+async def test_only_its_owner_or_someone_who_sees_as_much_changes_a_schedule(
+    new_uow: NewUow, tenant: str
+) -> None:
+    runner = jobs(new_uow, Clock(datetime(2026, 3, 5, tzinfo=UTC)))
+    schedule = await runner.create_schedule(
+        Schedule(
+            "",
+            tenant,
+            "boss",
+            EVERYTHING,
+            "Whole company",
+            ("messages_received",),
+            timedelta(days=7),
+            "0 8 * * MON",
+            "UTC",
+            FileFormat.CSV,
+            ("boss@shop.test",),
+            True,
+        )
+    )
+    sales_lead = ScheduleCaller("lead", Visibility(DataScope.DEPARTMENT, "lead", frozenset({"s"})))
+    agent = ScheduleCaller("agent", Visibility(DataScope.OWN, "agent"))
+
+    def to_me(current: Schedule) -> Schedule:
+        return replace(current, recipients=("me@elsewhere.test",))
+
+    for narrower in (sales_lead, agent):
+        with pytest.raises(PermissionDenied):
+            await runner.update_schedule(tenant, schedule.id, to_me, narrower)
+        with pytest.raises(PermissionDenied):
+            await runner.delete_schedule(tenant, schedule.id, lambda s: None, narrower)
+    assert (await runner.schedule(tenant, schedule.id)).recipients == ("boss@shop.test",)
+
+    # The owner, and another member who sees everything, may.
+    owner = ScheduleCaller("boss", Visibility(DataScope.OWN, "boss"))
+    renamed = await runner.update_schedule(
+        tenant, schedule.id, lambda s: replace(s, display_name="Company"), owner
+    )
+    assert renamed.display_name == "Company"
+    admin = ScheduleCaller("admin", EVERYTHING)
+    await runner.delete_schedule(tenant, schedule.id, lambda s: None, admin)
+    with pytest.raises(NotFound):
+        await runner.schedule(tenant, schedule.id)
 
 
 async def test_a_dashboard_starts_from_the_roles_tiles_and_keeps_the_members_own(

@@ -34,7 +34,7 @@ from reporting.adapters.mapping_reports import (
 from reporting.app.dashboards import Dashboards
 from reporting.app.metrics import ReportingService
 from reporting.app.ports import FactRow
-from reporting.app.reports import ReportJobs
+from reporting.app.reports import ReportJobs, ScheduleCaller
 from reporting.domain.reports import Schedule
 
 Context = Any
@@ -219,8 +219,9 @@ class ReportingServicer(pb_grpc.ReportingServiceServicer):
             caller.tenant_id,
             caller.visibility,
         )
+        who = ScheduleCaller(caller.member_id, caller.visibility)
         return schedule_to_pb(
-            await self._jobs.update_schedule(caller.tenant_id, schedule_id, change)
+            await self._jobs.update_schedule(caller.tenant_id, schedule_id, change, who)
         )
 
     async def DeleteScheduledReport(
@@ -232,5 +233,6 @@ class ReportingServicer(pb_grpc.ReportingServiceServicer):
         def etag_check(current: Schedule) -> None:
             check_etag(request.etag, schedule_to_pb(current).etag, request.name)
 
-        await self._jobs.delete_schedule(caller.tenant_id, schedule_id, etag_check)
+        who = ScheduleCaller(caller.member_id, caller.visibility)
+        await self._jobs.delete_schedule(caller.tenant_id, schedule_id, etag_check, who)
         return Empty()

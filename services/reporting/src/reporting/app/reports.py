@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from crosstalk_common.clock import utc_now
-from crosstalk_common.errors import Aborted, NotFound
+from crosstalk_common.errors import Aborted, NotFound, PermissionDenied
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
@@ -30,6 +30,7 @@ from reporting.domain.reports import (
     ReportFile,
     ReportSpec,
     Schedule,
+    may_manage,
     table_of,
 )
 
@@ -196,12 +197,15 @@ class ReportJobs:
         tenant_id: str,
         schedule_id: str,
         change: Callable[[Schedule], Schedule],
+        caller: ScheduleCaller | None = None,
     ) -> Schedule:
-        """Applies ``change`` (which checks the etag and the mask) to the stored schedule."""
+        """Applies ``change`` (which checks the etag and the mask) to the stored schedule;
+        ``caller``, when given, must be allowed to (``may_manage``)."""
         async with self.new_uow() as uow:
             current = await uow.reports.schedule(tenant_id, schedule_id)
             if current is None:
                 raise NotFound("scheduledReport", f"scheduledReports/{schedule_id}")
+            _check_manager(current, caller)
             changed = change(current)
             changed.validate(self.calendar.problem(changed.cron, changed.time_zone or "UTC"))
             now = self.clock()
@@ -217,12 +221,17 @@ class ReportJobs:
         return changed
 
     async def delete_schedule(
-        self, tenant_id: str, schedule_id: str, etag_check: Callable[[Schedule], None]
+        self,
+        tenant_id: str,
+        schedule_id: str,
+        etag_check: Callable[[Schedule], None],
+        caller: ScheduleCaller | None = None,
     ) -> None:
         async with self.new_uow() as uow:
             current = await uow.reports.schedule(tenant_id, schedule_id)
             if current is None:
                 raise NotFound("scheduledReport", f"scheduledReports/{schedule_id}")
+            _check_manager(current, caller)
             etag_check(current)
             await uow.reports.delete_schedule(tenant_id, schedule_id)
             await uow.commit()
@@ -274,3 +283,21 @@ class ReportJobs:
                 log.exception("report worker round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), idle.total_seconds())
+
+
+@dataclass(frozen=True)
+class ScheduleCaller:
+    """Who changes or deletes a schedule: their member id and data scope."""
+
+    member_id: str
+    visibility: Visibility
+
+
+def _check_manager(schedule: Schedule, caller: ScheduleCaller | None) -> None:
+    if caller is not None and not may_manage(schedule, caller.member_id, caller.visibility):
+        raise PermissionDenied(
+            "reports.export",
+            f"scheduledReports/{schedule.id} reports what its owner sees, more than the "
+            "caller does: only its owner or someone who sees at least as much may change it",
+            reason="SCHEDULE_OWNER_SCOPE",
+        )

@@ -175,6 +175,21 @@ class Schedule:
             raise InvalidArgument(problems)
 
 
+def may_manage(schedule: Schedule, member_id: str, visibility: Visibility) -> bool:
+    """Whether a caller may change or delete ``schedule``: its owner, or a caller who
+    sees at least what it reports. A schedule keeps its owner's data scope, so anyone
+    narrower who could change its recipients would have the owner's figures mailed
+    to them."""
+    if member_id and member_id == schedule.owner:
+        return True
+    wanted = schedule.visibility
+    if visibility.scope is DataScope.ALL:
+        return True
+    if visibility.scope is DataScope.DEPARTMENT and wanted.scope is DataScope.DEPARTMENT:
+        return wanted.departments <= visibility.departments
+    return False
+
+
 @dataclass(frozen=True)
 class Table:
     """One metric's figures as rows of a sheet (or a block of a csv)."""
