@@ -205,24 +205,28 @@ async def test_a_scheduled_report_runs_once_at_its_time_in_its_zone_and_arrives_
     assert stored.last_report_file
 
 
+def daily(tenant: str, **changes: Any) -> Schedule:
+    """The boss's daily CSV of messages received (everything in scope), with ``changes``."""
+    schedule = Schedule(
+        "",
+        tenant,
+        "boss",
+        EVERYTHING,
+        "Daily",
+        ("messages_received",),
+        timedelta(days=1),
+        "0 9 * * *",
+        "UTC",
+        FileFormat.CSV,
+        ("a@b.test",),
+        True,
+    )
+    return replace(schedule, **changes)
+
+
 async def test_updating_a_schedule_checks_its_version(new_uow: NewUow, tenant: str) -> None:
     runner = jobs(new_uow, Clock(datetime(2026, 3, 5, tzinfo=UTC)))
-    schedule = await runner.create_schedule(
-        Schedule(
-            "",
-            tenant,
-            "boss",
-            EVERYTHING,
-            "Daily",
-            ("messages_received",),
-            timedelta(days=1),
-            "0 9 * * *",
-            "UTC",
-            FileFormat.CSV,
-            ("a@b.test",),
-            True,
-        )
-    )
+    schedule = await runner.create_schedule(daily(tenant))
     renamed = await runner.update_schedule(
         tenant, schedule.id, lambda s: replace(s, display_name="Daily volume")
     )
@@ -243,20 +247,7 @@ async def test_a_cron_that_names_no_date_is_refused_and_stores_nothing(
     new_uow: NewUow, tenant: str
 ) -> None:
     runner = jobs(new_uow, Clock(datetime(2026, 3, 5, tzinfo=UTC)))
-    draft = Schedule(
-        "",
-        tenant,
-        "boss",
-        EVERYTHING,
-        "Leap day",
-        ("messages_received",),
-        timedelta(days=1),
-        "0 9 30 2 *",  # 30 February: parses, never fires
-        "UTC",
-        FileFormat.CSV,
-        ("a@b.test",),
-        True,
-    )
+    draft = daily(tenant, cron="0 9 30 2 *")  # 30 February: parses, never fires
     with pytest.raises(InvalidArgument) as caught:
         await runner.create_schedule(draft)
     assert [v.field for v in caught.value.violations] == ["scheduled_report.cron"]
@@ -274,22 +265,7 @@ async def test_only_its_owner_or_someone_who_sees_as_much_changes_a_schedule(
     new_uow: NewUow, tenant: str
 ) -> None:
     runner = jobs(new_uow, Clock(datetime(2026, 3, 5, tzinfo=UTC)))
-    schedule = await runner.create_schedule(
-        Schedule(
-            "",
-            tenant,
-            "boss",
-            EVERYTHING,
-            "Whole company",
-            ("messages_received",),
-            timedelta(days=7),
-            "0 8 * * MON",
-            "UTC",
-            FileFormat.CSV,
-            ("boss@shop.test",),
-            True,
-        )
-    )
+    schedule = await runner.create_schedule(daily(tenant, recipients=("boss@shop.test",)))
     sales_lead = ScheduleCaller("lead", Visibility(DataScope.DEPARTMENT, "lead", frozenset({"s"})))
     agent = ScheduleCaller("agent", Visibility(DataScope.OWN, "agent"))
 
