@@ -83,6 +83,14 @@ def _mark_in_the_loop(
         cursor.in_the_loop = True
 
 
+def run_next_in_the_loop_if_marked(cursor: Any, statement: Executable) -> None:
+    """For a statement run on a DBAPI cursor directly (``prebuilt_read``): its
+    execute runs in the loop, as through a ``Connection``, if it is marked
+    ``in_the_loop`` and the cursor is a one-trip SQLite cursor."""
+    if isinstance(cursor, OneTripCursor) and statement.get_execution_options().get(_IN_THE_LOOP):
+        cursor.in_the_loop = True
+
+
 def _let_writes_run_here(dbapi_connection: Any, _record: Any) -> None:
     if isinstance(dbapi_connection, _OneTripConnection):
         dbapi_connection.writes_here = True
