@@ -342,6 +342,8 @@ def test_bad_rules_are_400_naming_the_field(http: httpx.Client, team: Session) -
     for read in ("runs", "statistics"):
         answer = http.get(f"/v1/{made['name']}/{read}", headers=h, params=backwards)
         assert _fields(answer) == ["end_time"]
+    not_a_customer = http.get(f"/v1/{made['name']}/runs", headers=h, params={"customer": "ana"})
+    assert _fields(not_a_customer) == ["customer"]
 
 
 def test_an_existing_template_and_a_saved_segment_are_accepted(

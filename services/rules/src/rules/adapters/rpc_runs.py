@@ -82,6 +82,8 @@ class EngineRpcs:
             if outcome is None:
                 raise InvalidArgument([FieldViolation("outcome", "not a known outcome")])
         start, end = _window(request)
+        if request.customer:  # "customers/{id}", as runs store it
+            resource_id(request.customer, "customers", field="customer")
         where = RunFilter(
             rule_id=rule_id,
             customer=request.customer,
