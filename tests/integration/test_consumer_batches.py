@@ -274,3 +274,69 @@ def test_the_relay_span_of_a_batch_links_each_creating_context_once(
         (0xB1, 0x11),
         (0xB2, 0x22),
     ]
+
+
+class _PullQueue:
+    """A pull subscription over a queue: a fetch answers what is waiting (up to
+    the batch size), or waits for the first event to come."""
+
+    def __init__(self) -> None:
+        self.waiting: asyncio.Queue[Redeliverable] = asyncio.Queue()
+
+    async def fetch(self, batch: int, timeout: float) -> list[Redeliverable]:  # noqa: ASYNC109 (nats' own signature)
+        first = await asyncio.wait_for(self.waiting.get(), timeout)
+        got = [first]
+        while len(got) < batch and not self.waiting.empty():
+            got.append(self.waiting.get_nowait())
+        return got
+
+    async def unsubscribe(self) -> None:
+        return None
+
+
+def test_a_lingering_consumer_gathers_what_arrives_after_a_short_batch(db_url: str) -> None:
+    """With ``linger``, events that trickle in while the consumer waits after a
+    batch that was not full are applied together, in one transaction."""
+
+    async def scenario(engine: AsyncEngine) -> None:
+        seen = Effects()
+        applied: asyncio.Queue[None] = asyncio.Queue()
+
+        async def many(session: AsyncSession, events: Sequence[Event]) -> None:
+            await seen.many(session, events)
+            applied.put_nowait(None)
+
+        lingering = Subscription(
+            durable="test-linger",
+            producer="customers",
+            event_types=["customer.created"],
+            batch_size=50,
+            linger=1.0,
+        )
+        consumer = EventConsumer(
+            None,  # type: ignore[arg-type]  # _bind is replaced below
+            session_factory(engine),
+            inbox,
+            lingering,
+            None,
+            batch_handler=many,
+        )
+        pull = _PullQueue()
+
+        async def bind() -> _PullQueue:
+            return pull
+
+        consumer._bind = bind  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        running = asyncio.create_task(consumer.run(stop))
+        pull.waiting.put_nowait(created("customers/first"))
+        await asyncio.wait_for(applied.get(), 10)
+        for n in range(5):  # one at a time, while the consumer lingers
+            pull.waiting.put_nowait(created(f"customers/{n}"))
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(applied.get(), 10)
+        stop.set()
+        await running
+        assert seen.calls == [["customers/first"], [f"customers/{n}" for n in range(5)]]
+
+    _run(db_url, scenario)

@@ -86,6 +86,11 @@ class Subscription:
     ack_wait: float = 30.0
     max_deliver: int = 10
     retry_delay: float = 1.0
+    # After a batch smaller than batch_size, wait this long before fetching
+    # again, so the next batch gathers what arrives meanwhile: fewer, larger
+    # transactions, each event later by up to this much. For consumers whose
+    # readers can wait (a read model), not for the main job's hops.
+    linger: float = 0.0
 
     @property
     def subjects(self) -> list[str]:
@@ -153,6 +158,8 @@ class EventConsumer:
                 await sleep_unless_stopped(stop, 0.5)
                 continue
             await self.process(msgs)
+            if self._sub.linger and len(msgs) < self._sub.batch_size:
+                await sleep_unless_stopped(stop, self._sub.linger)
         if psub is not None:
             try:
                 await psub.unsubscribe()
