@@ -193,6 +193,17 @@ def test_bad_input_names_the_fields(http: httpx.Client, team: Session) -> None:
         json={"type": "CASE_TYPE_RETURN", "conversation": _conversation(http, team)},
     )
     assert _fields(missing) == {"case.order_external_id"}
+    nobody = http.post(
+        "/v1/cases",
+        headers=team.headers,
+        json={
+            "type": "CASE_TYPE_RETURN",
+            "conversation": _conversation(http, team),
+            "orderExternalId": "A-1",
+            "assignee": "members/nobody-here",
+        },
+    )
+    assert _fields(nobody) == {"case.assignee"}
     no_state = http.post("/v1/cases/abc:transition", headers=team.headers, json={})
     assert _fields(no_state) == {"state"}
     too_long = http.post(

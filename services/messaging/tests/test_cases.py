@@ -19,6 +19,7 @@ from messaging.adapters.unit_of_work import MessagingUnitOfWork
 from messaging.app.case_ports import CaseFilter
 from messaging.app.cases import CaseChanges, Cases, NewCase
 from messaging.domain.cases import CaseSla, CaseState, CaseTransitionRefused, CaseType, Money
+from messaging.domain.conversation_projections import MemberProfile
 
 from .conftest import Sessions, outbox_events
 
@@ -42,6 +43,17 @@ def clock() -> Clock:
 @pytest.fixture
 def cases(new_uow: Callable[[], MessagingUnitOfWork], clock: Clock) -> Cases:
     return Cases(new_uow, CaseSla.parse("refund=24h"), clock)
+
+
+async def members(
+    new_uow: Callable[[], MessagingUnitOfWork], tenant: str, *ids: str, enabled: bool = True
+) -> None:
+    """Members of the tenant as messaging knows them (its member projection)."""
+    async with new_uow() as uow:
+        for member_id in ids:
+            profile = MemberProfile(f"members/{member_id}", member_id, enabled=enabled)
+            await uow.members.put(tenant, profile, T0)
+        await uow.commit()
 
 
 async def a_conversation(
@@ -223,7 +235,7 @@ async def test_transitions_follow_the_machine_record_actor_and_note_and_announce
 
 
 async def test_update_changes_details_with_etags_but_never_the_state(
-    cases: Cases, sessions: Sessions, tenant: str
+    cases: Cases, sessions: Sessions, new_uow: Callable[[], MessagingUnitOfWork], tenant: str
 ) -> None:
     conversation, _ = await a_conversation(sessions, tenant)
     case = await cases.open(
@@ -232,6 +244,12 @@ async def test_update_changes_details_with_etags_but_never_the_state(
         NewCase(CaseType.EXCHANGE, conversation_id=conversation, order_external_id="A-2"),
         actor="members/m1",
     )
+    await members(new_uow, tenant, "m9")
+    await members(new_uow, tenant, "gone", enabled=False)
+    for nobody in ("m404", "gone"):  # no such member, a disabled one: nothing changes
+        with pytest.raises(InvalidArgument) as refused:
+            await cases.update(tenant, ALL, case.id, CaseChanges({"assignee": nobody}), case.etag)
+        assert [v.field for v in refused.value.violations] == ["case.assignee"]
     updated = await cases.update(
         tenant,
         ALL,
@@ -250,8 +268,13 @@ async def test_update_changes_details_with_etags_but_never_the_state(
 
 
 async def test_lists_filter_and_page_newest_first(
-    cases: Cases, sessions: Sessions, tenant: str, clock: Clock
+    cases: Cases,
+    sessions: Sessions,
+    new_uow: Callable[[], MessagingUnitOfWork],
+    tenant: str,
+    clock: Clock,
 ) -> None:
+    await members(new_uow, tenant, "m1")
     conversation, customer = await a_conversation(sessions, tenant)
     other_conversation, _ = await a_conversation(sessions, tenant)
     opened = []

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from crosstalk_common import unit_of_work
 from crosstalk_common.visibility import Visibility
+from messaging.app.conversation_ports import MembersRepository
 from messaging.domain.cases import Case, CaseState, CaseType
 from messaging.domain.events import MessagingEvent
 
@@ -68,6 +69,9 @@ class CasesRepository(Protocol):
 class CasesUnitOfWork(unit_of_work.Transaction, Protocol):
     @property
     def cases(self) -> CasesRepository: ...
+
+    @property
+    def members(self) -> MembersRepository: ...
 
     async def record(self, event: MessagingEvent) -> None:
         """Stage an event; commit() writes it in the same transaction as the rows."""

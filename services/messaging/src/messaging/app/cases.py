@@ -116,6 +116,7 @@ class Cases:
                 created_by=actor,
             )
             validate_case(case)
+            await _check_assignee(uow, tenant_id, case.assignee)
             try:
                 await uow.cases.add(case)
             except DuplicateCaseRequest:
@@ -204,6 +205,8 @@ class Cases:
                         "case.conversation", "must be a conversation of the case's customer"
                     )
             validate_case(updated)
+            if updated.assignee != current.assignee:
+                await _check_assignee(uow, tenant_id, updated.assignee)
             if not await uow.cases.save(updated, expected_version=current.version):
                 raise Aborted.etag_mismatch(case_name(case_id))
             await uow.commit()
@@ -251,3 +254,15 @@ async def _visible(
     if case is None:
         raise NotFound(CASE, case_name(case_id))
     return case
+
+
+async def _check_assignee(uow: CasesUnitOfWork, tenant_id: str, assignee: str) -> None:
+    """A case is assigned to an active member of the tenant, as a conversation is
+    (AssignConversation): not to an id nobody has, nor to a disabled member."""
+    if not assignee:
+        return
+    profile = await uow.members.get(tenant_id, f"members/{assignee}")
+    if profile is None or not profile.enabled:
+        raise InvalidArgument.field(
+            "case.assignee", f"members/{assignee} is not an active member of this tenant"
+        )
