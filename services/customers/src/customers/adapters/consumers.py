@@ -38,8 +38,15 @@ RULE_ACTIONS = Subscription(
     producer="rules",
     event_types=["rule.action.tag", "rule.action.untag", "rule.action.score", "rule.action.stage"],
 )
+# Activity and timeline entries, and score rules, can be a moment late: their
+# consumers gather what arrives within LINGER after a batch that was not full
+# (fewer, larger transactions; the kit's Subscription.linger).
+LINGER = 0.25  # seconds
 MESSAGES = Subscription(
-    durable="customers-messages", producer="messaging", event_types=["message.received"]
+    durable="customers-messages",
+    producer="messaging",
+    event_types=["message.received"],
+    linger=LINGER,
 )
 TENANT_SETTINGS = Subscription(
     durable="customers-tenant-settings",

@@ -20,6 +20,7 @@ from crosstalk_common.bus.consumer import Subscription, Within
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
+from customers.adapters.consumers import LINGER
 from customers.app.ports import UnitOfWork
 from customers.app.score_rules import EnabledScoreRules, score_event, worth_scoring
 from customers.domain.scoring import SCORABLE_EVENT_TYPES, ScoringEvent
@@ -106,13 +107,17 @@ def scoring_event(event: Event) -> ScoringEvent | None:
 
 
 def score_rule_subscriptions() -> list[Subscription]:
-    """One durable consumer per producer of the scorable event types."""
+    """One durable consumer per producer of the scorable event types; a score
+    may come a moment late, so they linger (LINGER, as the activity consumer)."""
     by_producer: dict[str, list[str]] = defaultdict(list)
     for event_type in SCORABLE_EVENT_TYPES:
         by_producer[catalogue()[event_type].producer].append(event_type)
     return [
         Subscription(
-            durable=f"customers-score-rules-{producer}", producer=producer, event_types=types
+            durable=f"customers-score-rules-{producer}",
+            producer=producer,
+            event_types=types,
+            linger=LINGER,
         )
         for producer, types in sorted(by_producer.items())
     ]
