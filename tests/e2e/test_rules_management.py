@@ -344,6 +344,18 @@ def test_bad_rules_are_400_naming_the_field(http: httpx.Client, team: Session) -
         assert _fields(answer) == ["end_time"]
     not_a_customer = http.get(f"/v1/{made['name']}/runs", headers=h, params={"customer": "ana"})
     assert _fields(not_a_customer) == ["customer"]
+    for samples in (-1, 101):
+        backtest = http.post(
+            "/v1/rules:backtest",
+            headers=h,
+            json={
+                "rules": [made["name"]],
+                "startTime": "2026-03-01T00:00:00Z",
+                "endTime": "2026-03-02T00:00:00Z",
+                "maxSamples": samples,
+            },
+        )
+        assert _fields(backtest) == ["max_samples"]
 
 
 def test_an_existing_template_and_a_saved_segment_are_accepted(

@@ -28,6 +28,7 @@ from rules.domain.model import Rule, Trigger
 
 Context = Any
 MAX_GIVEN_FACTS = 200
+MOST_SAMPLES = 100  # sample event ids per rule a backtest answers with
 
 
 def _drafts(tenant_id: str, drafts: Any, path: str) -> list[Rule]:
@@ -155,6 +156,10 @@ class SafeChangeRpcs:
 
     async def Backtest(self, request: pb.BacktestRequest, context: Context) -> pb.BacktestResponse:
         caller = require_caller(context)
+        if not 0 <= request.max_samples <= MOST_SAMPLES:
+            raise InvalidArgument.field(
+                "max_samples", f"must be 1 to {MOST_SAMPLES} (or 0 for the default, 10)"
+            )
         if not request.HasField("start_time") or not request.HasField("end_time"):
             raise InvalidArgument.field(
                 "start_time" if not request.HasField("start_time") else "end_time",
@@ -170,7 +175,7 @@ class SafeChangeRpcs:
                 for i, name in enumerate(request.rules)
             ],
             drafts=_drafts(caller.tenant_id, request.draft_rules, "draft_rules"),
-            max_samples=min(request.max_samples or 10, 100),
+            max_samples=request.max_samples or 10,
         )
         response = pb.BacktestResponse(event_count=report.events)
         for result in report.results:
