@@ -96,6 +96,13 @@ def test_the_bad_placeholder_itself_is_reported() -> None:
     assert "{{Order-No}} is not a variable" in fields_of(caught)["reply_template.bodies[0].text"]
 
 
+@pytest.mark.parametrize("text", ["Hello {{name", "Hello {{name}}, order {{ order_no", "{{{{"])
+def test_an_unclosed_placeholder_is_refused(text: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate_content(content(bodies=(TemplateBody("en", text),)))
+    assert "is not closed" in fields_of(caught)["reply_template.bodies[0].text"]
+
+
 def test_a_template_needs_a_body() -> None:
     with pytest.raises(InvalidArgument) as caught:
         validate_content(content(bodies=()))

@@ -286,6 +286,8 @@ def _checked_bodies(
             bad.append(FieldViolation(f"{path}.text", "must not be empty"))
         elif len(text) > MAX_BODY_LENGTH:
             bad.append(FieldViolation(f"{path}.text", f"at most {MAX_BODY_LENGTH} characters"))
+        if "{{" in _PLACEHOLDER.sub("", text):
+            bad.append(FieldViolation(f"{path}.text", "a {{ is not closed: write {{key}}"))
         for raw in _PLACEHOLDER.findall(text):
             key = raw.strip()
             if not _KEY.match(key):
