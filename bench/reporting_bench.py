@@ -57,7 +57,7 @@ from crosstalk_devstack.databases import DEFAULT_PG_URL, fresh_postgres_database
 from reporting.adapters.mapping import observed_event
 from reporting.adapters.tables import measure_facts, outbox
 from reporting.adapters.unit_of_work import ReportingUnitOfWork
-from reporting.app.folding import fold_events
+from reporting.app.folding import fold_events, keep_days_for
 from reporting.app.metrics import ReportingService
 from reporting.bootstrap import MIGRATIONS
 from reporting.domain.catalogue import Dimension
@@ -429,6 +429,12 @@ async def main() -> None:
         action="store_true",
         help="fold each conversation at a random time (batches touch ~500 hours each)",
     )
+    parser.add_argument(
+        "--day-zones",
+        default="Asia/Shanghai",
+        help="REPORTING_DAY_ZONES: zones whose local days are kept as day rows "
+        "(the queries' zone by default; '' for hour rows only)",
+    )
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=20)
@@ -450,7 +456,9 @@ async def main() -> None:
         return ReportingUnitOfWork(sessions, outbox)
 
     tenant = "bench-tenant"
-    print(f"[{args.db}] {load()}")
+    zones = [z.strip() for z in args.day_zones.split(",") if z.strip()]
+    await keep_days_for(new_uow, zones)
+    print(f"[{args.db}] day rows for {', '.join(zones) or 'no zone'}; {load()}")
     if args.events:
         rate, overall = await fold_phase(new_uow, tenant, args.events, args.shuffled)
         async with new_uow() as uow:

@@ -9,15 +9,24 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
+from reporting.adapters.tables import measure_days
 from reporting.adapters.unit_of_work import ReportingUnitOfWork
 from reporting.app.metrics import ReportingService
 from reporting.domain import histogram
 from reporting.domain.catalogue import Dimension, Measure
 from reporting.domain.folding import Observation
-from reporting.domain.querying import Granularity, MetricQuery, bucket_start
+from reporting.domain.querying import (
+    Granularity,
+    MetricQuery,
+    bucket_start,
+    cover,
+    cuts_for,
+    zone_shifts,
+)
 
 EVERYTHING = Visibility(DataScope.ALL)
 # Spans Europe's and the US's spring change, Lord Howe's 30-minute autumn
@@ -83,6 +92,15 @@ async def test_the_database_cuts_local_days_weeks_and_months_as_the_zone_does(
     async with new_uow() as uow:
         await uow.measures.add(observations)
         await uow.commit()
+    await _check_every_cut(new_uow, tenant, zone_name, observations)
+
+
+async def _check_every_cut(
+    new_uow: Callable[[], ReportingUnitOfWork],
+    tenant: str,
+    zone_name: str,
+    observations: list[Observation],
+) -> None:
     service = ReportingService(new_uow)
     zone = ZoneInfo(zone_name)
     end = FIRST + timedelta(hours=HOURS)
@@ -106,3 +124,40 @@ async def test_the_database_cuts_local_days_weeks_and_months_as_the_zone_does(
             assert [p.start for p in answer.current.points] == sorted(
                 p.start for p in answer.current.points
             )
+
+
+@pytest.mark.parametrize("zone_name", ZONES)
+async def test_local_days_read_from_day_rows_equal_the_hours_cut_one_by_one(
+    new_uow: Callable[[], ReportingUnitOfWork], tenant: str, zone_name: str
+) -> None:
+    """Half the hours are folded before the zone's shifts get day rows (filled
+    from the hour rows), half after (added by the fold); a shift given up
+    again leaves the hour rows to answer. Every cut equals the hours cut one by
+    one, across the zone's daylight-saving changes."""
+    observations = _observations(tenant)
+    half = len(observations) // 2
+    shifts = zone_shifts([zone_name], around=FIRST)
+    async with new_uow() as uow:
+        await uow.measures.add(observations[:half])
+        before = await uow.measures.day_shifts()
+        await uow.measures.keep_day_shifts(before | shifts)
+        await uow.measures.add(observations[half:])
+        await uow.commit()
+    end = FIRST + timedelta(hours=HOURS)
+    cuts = cuts_for(zone_name, Granularity.DAY, FIRST, end)
+    assert cover(cuts, FIRST, end, shifts).days  # the day rows are read
+    async with new_uow() as uow:
+        stored = await uow.session.scalar(
+            select(func.count())
+            .select_from(measure_days)
+            .where(measure_days.c.tenant_id == tenant, measure_days.c.shift.in_(shifts))
+        )
+        assert stored
+    await _check_every_cut(new_uow, tenant, zone_name, observations)
+    async with new_uow() as uow:
+        await uow.measures.keep_day_shifts(before - shifts)
+        await uow.commit()
+    await _check_every_cut(new_uow, tenant, zone_name, observations)
+    async with new_uow() as uow:
+        await uow.measures.keep_day_shifts(before)
+        await uow.commit()

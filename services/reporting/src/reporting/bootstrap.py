@@ -19,6 +19,7 @@ from reporting.adapters.report_files import SpreadsheetRenderer
 from reporting.adapters.tables import metadata
 from reporting.adapters.unit_of_work import ReportingUnitOfWork
 from reporting.app.dashboards import Dashboards
+from reporting.app.folding import keep_days_for
 from reporting.app.metrics import ReportingService
 from reporting.app.reports import ReportJobs
 
@@ -29,6 +30,12 @@ SERVICE_NAME = reporting_service_pb2.DESCRIPTOR.services_by_name["ReportingServi
 
 async def build(settings: ServiceSettings) -> ServiceDefinition:
     runtime = await ServiceRuntime.start(settings, metadata, MIGRATIONS)
+    options = ReportingOptions.from_env()
+
+    def new_uow() -> ReportingUnitOfWork:
+        return ReportingUnitOfWork(runtime.sessions, runtime.outbox)
+
+    await keep_days_for(new_uow, options.day_zones)
     verifier, close_jwks = identity_verifier(settings)
     for subscription in subscriptions():
         runtime.consume(
@@ -36,11 +43,7 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
             batch_handler=batch_in_unit_of_work(ReportingUnitOfWork, runtime.outbox, on_events),
         )
 
-    def new_uow() -> ReportingUnitOfWork:
-        return ReportingUnitOfWork(runtime.sessions, runtime.outbox)
-
     metrics = ReportingService(new_uow)
-    options = ReportingOptions.from_env()
     jobs = ReportJobs(
         new_uow,
         metrics,

@@ -30,6 +30,11 @@ HOUR_CONFLICT = ("tenant_id", "measure", "kind", "hour", "dims_key")
 BUCKET_KEY = (*HOUR_KEY, "bucket")
 BUCKET_COLUMNS = (*BUCKET_KEY, *_SCOPE, "count")
 BUCKET_CONFLICT = (*HOUR_CONFLICT, "bucket")
+DAY_KEY = ("tenant_id", "measure", "shift", "day", "dims_key")
+DAY_COLUMNS = (*DAY_KEY, *_SCOPE, "count", "total")
+DAY_CONFLICT = ("tenant_id", "measure", "kind", "shift", "day", "dims_key")
+DAY_BUCKET_COLUMNS = (*DAY_KEY, "bucket", *_SCOPE, "count")
+DAY_BUCKET_CONFLICT = (*DAY_CONFLICT, "bucket")
 FACT_KEY = ("tenant_id", "event_id", "seq")
 FACT_COLUMNS = (
     *FACT_KEY,
@@ -190,4 +195,44 @@ def measure_rows(observations: Sequence[Observation]) -> MeasureRows:
         hours=[(*k, *scopes[k], counts[k], totals[k]) for k in sorted(counts)],
         buckets=[(*k, *scopes[k[:4]], n) for k, n in sorted(buckets.items())],
         facts=facts,
+    )
+
+
+def day_rows(
+    rows: MeasureRows, shifts: frozenset[int]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The hour and histogram rows of a batch added up per day of each shift
+    (``DAY_COLUMNS``, ``DAY_BUCKET_COLUMNS``; ``domain.querying.day_shift``),
+    sorted by key."""
+    if not shifts:
+        return [], []
+    ordered = sorted(shifts)
+    width = len(_SCOPE)
+    days: dict[tuple[Any, ...], list[Any]] = {}
+    for row in rows.hours:
+        tenant, measure, hour, dims_key = row[:4]
+        epoch = int(hour.timestamp())
+        for shift in ordered:
+            key = (tenant, measure, shift, (epoch + 3600 * shift) // 86_400, dims_key)
+            found = days.get(key)
+            if found is None:
+                days[key] = [*row[4 : 4 + width], row[-2], row[-1]]
+            else:
+                found[-2] += row[-2]
+                found[-1] += row[-1]
+    buckets: dict[tuple[Any, ...], list[Any]] = {}
+    for row in rows.buckets:
+        tenant, measure, hour, dims_key, bucket = row[:5]
+        epoch = int(hour.timestamp())
+        for shift in ordered:
+            day = (epoch + 3600 * shift) // 86_400
+            bucket_key = (tenant, measure, shift, day, dims_key, bucket)
+            found = buckets.get(bucket_key)
+            if found is None:
+                buckets[bucket_key] = [*row[5 : 5 + width], row[-1]]
+            else:
+                found[-1] += row[-1]
+    return (
+        [(*k, *days[k]) for k in sorted(days)],
+        [(*k[:5], k[5], *buckets[k]) for k in sorted(buckets)],
     )

@@ -12,7 +12,10 @@ from reporting.adapters.smtp_mailer import SmtpMailer
 class ReportingOptions:
     """REPORTING_SMTP_HOST (unset: scheduled reports are built but not mailed),
     REPORTING_SMTP_PORT (25), REPORTING_SMTP_FROM, REPORTING_SMTP_USERNAME,
-    REPORTING_SMTP_PASSWORD, REPORTING_SMTP_STARTTLS ("1" to upgrade)."""
+    REPORTING_SMTP_PASSWORD, REPORTING_SMTP_STARTTLS ("1" to upgrade),
+    REPORTING_DAY_ZONES (IANA zones, comma-separated: their local days are
+    kept as day rows, so queries by day, week or month in them read a row per
+    day instead of 24 hour rows)."""
 
     smtp_host: str = ""
     smtp_port: int = 25
@@ -20,6 +23,7 @@ class ReportingOptions:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    day_zones: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> ReportingOptions:
@@ -31,6 +35,9 @@ class ReportingOptions:
             smtp_username=env.get("REPORTING_SMTP_USERNAME", ""),
             smtp_password=env.get("REPORTING_SMTP_PASSWORD", ""),
             smtp_starttls=env.get("REPORTING_SMTP_STARTTLS", "") == "1",
+            day_zones=tuple(
+                z.strip() for z in env.get("REPORTING_DAY_ZONES", "").split(",") if z.strip()
+            ),
         )
 
     def mailer(self) -> SmtpMailer | None:

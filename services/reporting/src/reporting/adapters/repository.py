@@ -19,6 +19,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,11 +38,17 @@ from reporting.adapters.bulk_sql import ROWS_IN_THE_LOOP, BulkWrite, Conflict
 from reporting.adapters.measure_rows import (
     BUCKET_COLUMNS,
     BUCKET_CONFLICT,
+    DAY_BUCKET_COLUMNS,
+    DAY_BUCKET_CONFLICT,
+    DAY_COLUMNS,
+    DAY_CONFLICT,
     DIM_NAMES,
     FACT_COLUMNS,
     FACT_KEY,
     HOUR_COLUMNS,
     HOUR_CONFLICT,
+    MeasureRows,
+    day_rows,
     measure_rows,
 )
 from reporting.adapters.tables import (
@@ -49,13 +56,26 @@ from reporting.adapters.tables import (
     conversation_facts,
     customer_facts,
     measure_buckets,
+    measure_day_buckets,
+    measure_day_shifts,
+    measure_days,
     measure_facts,
     measure_hours,
 )
 from reporting.app.ports import FactRow
 from reporting.domain.catalogue import Dimension, Measure
 from reporting.domain.folding import Keys, Observation, Projections
-from reporting.domain.querying import BucketCounts, Cuts, Granularity, Groups, HourRow, RowSpec
+from reporting.domain.querying import (
+    BucketCounts,
+    Cover,
+    Cuts,
+    DayRun,
+    Granularity,
+    Groups,
+    HourRow,
+    RowSpec,
+    cover,
+)
 
 _DIM_NAMES = DIM_NAMES
 
@@ -64,6 +84,10 @@ _ADD_HOURS = BulkWrite(
 )
 _ADD_BUCKETS = BulkWrite(
     measure_buckets, BUCKET_COLUMNS, Conflict(BUCKET_CONFLICT, added=("count",))
+)
+_ADD_DAYS = BulkWrite(measure_days, DAY_COLUMNS, Conflict(DAY_CONFLICT, added=("count", "total")))
+_ADD_DAY_BUCKETS = BulkWrite(
+    measure_day_buckets, DAY_BUCKET_COLUMNS, Conflict(DAY_BUCKET_CONFLICT, added=("count",))
 )
 _KEEP_FACTS = BulkWrite(measure_facts, FACT_COLUMNS, Conflict(FACT_KEY))
 _PROJECTION_COLUMNS = ("tenant_id", "subject", "facts")
@@ -76,6 +100,10 @@ _REPLACE = {
     )
     for t in _PROJECTION_TABLES
 }
+
+
+def _instant(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _utc(at: datetime) -> datetime:
@@ -141,7 +169,11 @@ def _bucket_key(hour: Any, cuts: Cuts) -> ColumnElement[int]:
             ],
             else_=offset,
         )
-    day = (seconds + offset) // _number(86_400)
+    return _day_bucket_key((seconds + offset) // _number(86_400), cuts)
+
+
+def _day_bucket_key(day: ColumnElement[int], cuts: Cuts) -> ColumnElement[int]:
+    """The key of the bucket a local day (days since 1970-01-01) counts in."""
     if cuts.granularity is Granularity.DAY:
         return day
     if cuts.granularity is Granularity.WEEK:
@@ -175,9 +207,24 @@ def _column(table: Any, dimension: Dimension) -> Any:
     )
 
 
+class _Part:
+    """One range a query reads: its table, bucket key, group columns and
+    conditions, and for day rows the run of days."""
+
+    def __init__(
+        self, table: Any, key: ColumnElement[int], within: ColumnElement[bool], run: DayRun | None
+    ) -> None:
+        self.table = table
+        self.key = key
+        self.where: list[ColumnElement[bool]] = [within]
+        self.groups: list[Any] = []
+        self.run = run
+
+
 class SqlMeasureStore:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._shifts: frozenset[int] | None = None  # day_shifts, read once
 
     async def add(self, observations: Sequence[Observation]) -> None:
         if not observations:
@@ -185,6 +232,7 @@ class SqlMeasureStore:
         rows = measure_rows(observations)
         await _ADD_HOURS.run(self._session, rows.hours)
         await _ADD_BUCKETS.run(self._session, rows.buckets)
+        await self._add_days(rows)
         # A replayed batch (the inbox let it through once already) finds its
         # drill-down rows there: they are kept, not doubled.
         await _KEEP_FACTS.run(self._session, rows.facts)
@@ -218,61 +266,199 @@ class SqlMeasureStore:
                 clauses.append(_column(table, dimension).in_(list(values)))
         return clauses
 
-    async def hours(self, tenant_id: str, visibility: Visibility, spec: RowSpec) -> list[HourRow]:
-        groups = [_column(measure_hours, d) for d in spec.group_bys]
-        where = self._where(
-            measure_hours, tenant_id, visibility, spec.measure, spec.filters, spec.by_tag, spec.kind
-        )
-        key = _bucket_key(measure_hours.c.hour, spec.cuts)
-        result = await self._session.execute(
-            select(
-                key,
-                *groups,
-                func.sum(measure_hours.c.count),
-                func.sum(measure_hours.c.total),
+    async def _add_days(self, rows: MeasureRows) -> None:
+        # The shifts are read after the hour rows are written: on PostgreSQL a
+        # shift being filled (keep_day_shifts) holds the hour tables in SHARE
+        # mode, so this batch either wrote its hours before the fill read them,
+        # or reads the shift as there and adds its own day rows.
+        days, buckets = day_rows(rows, await self.day_shifts())
+        await _ADD_DAYS.run(self._session, days)
+        await _ADD_DAY_BUCKETS.run(self._session, buckets)
+
+    async def day_shifts(self) -> frozenset[int]:
+        """The shifts whose day rows hold every hour row (read once per unit of
+        work: a query reads them in its snapshot, a fold after its hour rows)."""
+        if self._shifts is None:
+            shifts = await self._session.scalars(in_the_loop(select(measure_day_shifts.c.shift)))
+            self._shifts = frozenset(int(s) for s in shifts)
+        return self._shifts
+
+    async def keep_day_shifts(self, shifts: frozenset[int]) -> None:
+        """Day rows for exactly ``shifts``: a new shift's are added up from the
+        hour rows, a shift no longer wanted loses them."""
+        have = await self.day_shifts()
+        self._shifts = shifts
+        for shift in sorted(have - shifts):
+            for table in (measure_days, measure_day_buckets):
+                await self._session.execute(delete(table).where(table.c.shift == shift))
+            await self._session.execute(
+                delete(measure_day_shifts).where(measure_day_shifts.c.shift == shift)
             )
-            .where(*where, measure_hours.c.hour >= spec.start, measure_hours.c.hour < spec.end)
-            .group_by(key, *groups)
-        )
-        n = len(groups)
+        if not shifts - have:
+            return
+        if self._session.get_bind().dialect.name == "postgresql":
+            # Folds write hour rows before reading the shifts (_add_days).
+            await self._session.execute(
+                text("LOCK TABLE measure_hours, measure_buckets IN SHARE MODE")
+            )
+        for shift in sorted(shifts - have):
+            for source, target, columns in (
+                (measure_hours, measure_days, DAY_COLUMNS),
+                (measure_buckets, measure_day_buckets, DAY_BUCKET_COLUMNS),
+            ):
+                day = (epoch_seconds(source.c.hour) + _number(3600 * shift)) // _number(86_400)
+                picked: list[Any] = []
+                grouped: list[Any] = []
+                for name in columns:
+                    if name == "shift":
+                        picked.append(_number(shift))
+                    elif name == "day":
+                        picked.append(day)
+                        grouped.append(day)
+                    elif name in ("count", "total"):
+                        picked.append(func.sum(source.c[name]))
+                    else:
+                        picked.append(source.c[name])
+                        grouped.append(source.c[name])
+                # In the key's order, so that a range of days is a range of pages.
+                order: list[Any] = [source.c[c] for c in ("tenant_id", "measure", "kind")]
+                order += [day, source.c.dims_key]
+                if source is measure_buckets:
+                    order.append(source.c.bucket)
+                await self._session.execute(
+                    target.insert().from_select(
+                        list(columns), select(*picked).group_by(*grouped).order_by(*order)
+                    )
+                )
+            await self._session.execute(measure_day_shifts.insert().values(shift=shift))
+
+    async def _cover(self, spec: RowSpec) -> Cover:
+        if spec.cuts.granularity is Granularity.HOUR:
+            return cover(spec.cuts, spec.start, spec.end, frozenset())
+        return cover(spec.cuts, spec.start, spec.end, await self.day_shifts())
+
+    async def _parts(
+        self, table: Any, day_table: Any, tenant_id: str, visibility: Visibility, spec: RowSpec
+    ) -> list[_Part]:
+        """The parts of the spec's range: each stretch of hours from ``table``,
+        each run of whole local days from ``day_table``; one range of each
+        table's key apiece."""
+        plan = await self._cover(spec)
+        parts = []
+        for start, end in plan.hours:
+            within = and_(table.c.hour >= _instant(start), table.c.hour < _instant(end))
+            parts.append(_Part(table, _bucket_key(table.c.hour, spec.cuts), within, None))
+        d = day_table
+        for run in plan.days:
+            within = and_(
+                d.c.shift == run.shift,
+                d.c.day >= run.first - run.days,
+                d.c.day <= run.last - run.days,
+            )
+            local = d.c.day + _number(run.days) if run.days else d.c.day
+            parts.append(_Part(d, _day_bucket_key(local, spec.cuts), within, run))
+        for part in parts:
+            part.groups = [_column(part.table, g) for g in spec.group_bys]
+            part.where = [
+                *self._where(
+                    part.table,
+                    tenant_id,
+                    visibility,
+                    spec.measure,
+                    spec.filters,
+                    spec.by_tag,
+                    spec.kind,
+                ),
+                part.where[0],
+            ]
+        return parts
+
+    async def hours(self, tenant_id: str, visibility: Visibility, spec: RowSpec) -> list[HourRow]:
+        n = len(spec.group_bys)
         at = _Instants(spec.cuts)
-        return [
-            HourRow(at[r[0]], tuple(map(str, r[1 : 1 + n])), int(r[1 + n]), float(r[2 + n]))
-            for r in result.all()
-        ]
+        out: list[HourRow] = []
+        for part in await self._parts(measure_hours, measure_days, tenant_id, visibility, spec):
+            table, key, groups = part.table, part.key, part.groups
+            result = await self._session.execute(
+                select(key, *groups, func.sum(table.c.count), func.sum(table.c.total))
+                .where(*part.where)
+                .group_by(key, *groups)
+            )
+            out += [
+                HourRow(at[r[0]], tuple(map(str, r[1 : 1 + n])), int(r[1 + n]), float(r[2 + n]))
+                for r in result.all()
+            ]
+        return out
 
     async def buckets(
         self, tenant_id: str, visibility: Visibility, spec: RowSpec
     ) -> list[BucketCounts]:
-        b = measure_buckets
-        groups = [_column(b, d) for d in spec.group_bys]
-        where = self._where(
-            b, tenant_id, visibility, spec.measure, spec.filters, spec.by_tag, spec.kind
-        )
-        key = _bucket_key(b.c.hour, spec.cuts).label("key")
-        labelled = [g.label(f"g{i}") for i, g in enumerate(groups)]
-        added = (
-            select(key, *labelled, b.c.bucket, func.sum(b.c.count).label("n"))
-            .where(*where, b.c.hour >= spec.start, b.c.hour < spec.end)
-            .group_by(key, *groups, b.c.bucket)
-            .subquery()
-        )
-        # One row per query bucket and group, its histogram as one JSON object
-        # (a row per histogram bucket cost more to fetch than to add up).
-        outer = [added.c.key, *(added.c[f"g{i}"] for i in range(len(groups)))]
+        n = len(spec.group_bys)
+        at = _Instants(spec.cuts)
+        out: list[BucketCounts] = []
+        parts = await self._parts(measure_buckets, measure_day_buckets, tenant_id, visibility, spec)
+        for part in parts:
+            b, key, groups, where, run = part.table, part.key, part.groups, part.where, part.run
+            if run is not None and self._session.get_bind().dialect.name == "sqlite":
+                out += await self._day_buckets(b, where, groups, run, spec.cuts, at)
+                continue
+            labelled = [g.label(f"g{i}") for i, g in enumerate(groups)]
+            added = (
+                select(key.label("key"), *labelled, b.c.bucket, func.sum(b.c.count).label("n"))
+                .where(*where)
+                .group_by(key, *groups, b.c.bucket)
+                .subquery()
+            )
+            # One row per query bucket and group, its histogram as one JSON object
+            # (a row per histogram bucket cost more to fetch than to add up).
+            outer = [added.c.key, *(added.c[f"g{i}"] for i in range(n))]
+            result = await self._session.execute(
+                select(*outer, histogram_json(added.c.bucket, added.c.n)).group_by(*outer)
+            )
+            out += [
+                BucketCounts(
+                    at[r[0]],
+                    tuple(map(str, r[1 : 1 + n])),
+                    {int(k): int(v) for k, v in json.loads(r[1 + n]).items()},
+                )
+                for r in result.all()
+            ]
+        return out
+
+    async def _day_buckets(
+        self,
+        b: Any,
+        where: list[ColumnElement[bool]],
+        groups: list[Any],
+        run: DayRun,
+        cuts: Cuts,
+        at: _Instants,
+    ) -> list[BucketCounts]:
+        """SQLite: a run of days' histograms, one JSON object per stored row
+        group (day and dimensions key), read in the key's order: the database
+        adds nothing up (which made it sort every histogram row: 12 against
+        2.4 ms of CPU for 9,100 rows), the points' are merged here. PostgreSQL
+        adds them up in hash tables, faster than sorting them by the key."""
         result = await self._session.execute(
-            select(*outer, histogram_json(added.c.bucket, added.c.n)).group_by(*outer)
+            select(
+                b.c.day,
+                *(func.min(g) for g in groups),
+                histogram_json(b.c.bucket, b.c.count),
+            )
+            .where(*where)
+            .group_by(b.c.day, b.c.dims_key)
         )
         n = len(groups)
-        at = _Instants(spec.cuts)
-        return [
-            BucketCounts(
-                at[r[0]],
-                tuple(map(str, r[1 : 1 + n])),
-                {int(k): int(v) for k, v in json.loads(r[1 + n]).items()},
-            )
-            for r in result.all()
-        ]
+        merged: dict[tuple[int, Groups], dict[int, int]] = {}
+        for r in result.all():
+            point = (cuts.day_key(int(r[0]) + run.days), tuple(map(str, r[1 : 1 + n])))
+            counts = merged.get(point)
+            if counts is None:
+                counts = merged[point] = {}
+            for k, v in json.loads(r[1 + n]).items():
+                bucket = int(k)
+                counts[bucket] = counts.get(bucket, 0) + int(v)
+        return [BucketCounts(at[k], g, counts) for (k, g), counts in merged.items()]
 
     async def level_before(
         self, tenant_id: str, visibility: Visibility, spec: RowSpec
@@ -327,7 +513,8 @@ class SqlMeasureStore:
         return rows
 
     async def clear(self) -> None:
-        for table in (measure_hours, measure_buckets, measure_facts, *_PROJECTION_TABLES):
+        measures = (measure_hours, measure_buckets, measure_days, measure_day_buckets)
+        for table in (*measures, measure_facts, *_PROJECTION_TABLES):
             await self._session.execute(delete(table))
 
 

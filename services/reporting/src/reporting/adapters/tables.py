@@ -16,6 +16,8 @@ customers' owners and tiers) as JSON.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -48,46 +50,62 @@ def _dimension_columns() -> list[Column[str]]:
     ]
 
 
-measure_hours = Table(
-    "measure_hours",
-    metadata,
-    Column("tenant_id", String(36), nullable=False),
-    Column("measure", String(40), nullable=False),
-    Column("hour", DateTime(timezone=True), nullable=False),
-    Column("dims_key", String(40), nullable=False),
-    Column("kind", String(12), nullable=False),
-    Column("owner_member_id", String(36), nullable=False, server_default=""),
-    Column("department_id", String(36), nullable=False, server_default=""),
-    Column("tag", String(_DIMENSION_LENGTH), nullable=False, server_default=""),
-    *_dimension_columns(),
-    Column("count", BigInteger, nullable=False),
-    Column("total", Float, nullable=False),
-    # A query reads one kind over a range of hours: one stretch of the key. On
-    # SQLite the rows live in the key's B-tree (no rowid table beside it).
-    PrimaryKeyConstraint(
-        "tenant_id", "measure", "kind", "hour", "dims_key", name="pk_measure_hours"
-    ),
-    sqlite_with_rowid=False,
-)
+def _measure_table(name: str, when: list[Column[Any]], histogram: bool, *key: str) -> Table:
+    """A measure table: per tenant, measure, ``when`` (an hour, or a shift's
+    day) and dimensions key (and histogram bucket), the kind, scope and
+    dimension columns and the count (and total)."""
+    return Table(
+        name,
+        metadata,
+        Column("tenant_id", String(36), nullable=False),
+        Column("measure", String(40), nullable=False),
+        *when,
+        Column("dims_key", String(40), nullable=False),
+        *([Column("bucket", SmallInteger, nullable=False)] if histogram else []),
+        Column("kind", String(12), nullable=False),
+        Column("owner_member_id", String(36), nullable=False, server_default=""),
+        Column("department_id", String(36), nullable=False, server_default=""),
+        Column("tag", String(_DIMENSION_LENGTH), nullable=False, server_default=""),
+        *_dimension_columns(),
+        Column("count", BigInteger, nullable=False),
+        *([] if histogram else [Column("total", Float, nullable=False)]),
+        # A query reads one kind over a range of hours (days): one stretch of
+        # the key. On SQLite the rows live in the key's B-tree (no rowid table
+        # beside it).
+        PrimaryKeyConstraint(*key, name=f"pk_{name}"),
+        sqlite_with_rowid=False,
+    )
 
-measure_buckets = Table(
-    "measure_buckets",
+
+def _hour() -> list[Column[Any]]:
+    return [Column("hour", DateTime(timezone=True), nullable=False)]
+
+
+def _day() -> list[Column[Any]]:
+    return [
+        Column("shift", SmallInteger, nullable=False),
+        Column("day", Integer, nullable=False),
+    ]
+
+
+_HOUR_KEY = ("tenant_id", "measure", "kind", "hour", "dims_key")
+measure_hours = _measure_table("measure_hours", _hour(), False, *_HOUR_KEY)
+measure_buckets = _measure_table("measure_buckets", _hour(), True, *_HOUR_KEY, "bucket")
+
+# The hour rows added up per day, for the shifts in ``measure_day_shifts``:
+# day = (epoch seconds of the hour + 3600 * shift) // 86400, so the local days
+# of a zone whose offset is ``shift`` hours (mod 24) are stored days
+# (``domain/querying.cover``). Same kinds, dimensions and scope as the hours.
+_DAY_KEY = ("tenant_id", "measure", "kind", "shift", "day", "dims_key")
+measure_days = _measure_table("measure_days", _day(), False, *_DAY_KEY)
+measure_day_buckets = _measure_table("measure_day_buckets", _day(), True, *_DAY_KEY, "bucket")
+
+# The shifts whose day rows hold every hour row (written in the same
+# transaction as the day rows they vouch for).
+measure_day_shifts = Table(
+    "measure_day_shifts",
     metadata,
-    Column("tenant_id", String(36), nullable=False),
-    Column("measure", String(40), nullable=False),
-    Column("hour", DateTime(timezone=True), nullable=False),
-    Column("dims_key", String(40), nullable=False),
-    Column("bucket", SmallInteger, nullable=False),
-    Column("kind", String(12), nullable=False),
-    Column("owner_member_id", String(36), nullable=False, server_default=""),
-    Column("department_id", String(36), nullable=False, server_default=""),
-    Column("tag", String(_DIMENSION_LENGTH), nullable=False, server_default=""),
-    *_dimension_columns(),
-    Column("count", BigInteger, nullable=False),
-    PrimaryKeyConstraint(
-        "tenant_id", "measure", "kind", "hour", "dims_key", "bucket", name="pk_measure_buckets"
-    ),
-    sqlite_with_rowid=False,
+    Column("shift", SmallInteger, primary_key=True, autoincrement=False),
 )
 
 measure_facts = Table(

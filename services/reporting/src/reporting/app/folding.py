@@ -8,6 +8,7 @@ from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from reporting.app.ports import UnitOfWork
 from reporting.domain.folding import fold, keys_needed
 from reporting.domain.observed import ObservedEvent
+from reporting.domain.querying import zone_shifts
 
 
 async def fold_events(
@@ -43,3 +44,11 @@ async def rebuild(
             folded += len(batch)
         await uow.commit()
     return folded
+
+
+async def keep_days_for(new_uow: UnitOfWorkFactory[UnitOfWork], zones: Sequence[str]) -> None:
+    """Day rows for the local days of ``zones`` (and only those): run at start,
+    before the consumers fold."""
+    async with new_uow() as uow:
+        await uow.measures.keep_day_shifts(zone_shifts(zones))
+        await uow.commit()

@@ -74,6 +74,16 @@ class MeasureStore(Protocol):
         """Forgets every measure and projection (before a rebuild)."""
         ...
 
+    async def day_shifts(self) -> frozenset[int]:
+        """The shifts (``querying.day_shift``) whose day rows are kept."""
+        ...
+
+    async def keep_day_shifts(self, shifts: frozenset[int]) -> None:
+        """Keeps hour rows added up per local day of exactly ``shifts`` from now
+        on (a new shift's filled from the hour rows there): a query by day, week
+        or month reads its whole local days of those shifts from them."""
+        ...
+
 
 class ProjectionStore(Protocol):
     async def load(self, keys: Keys) -> Projections: ...

@@ -9,6 +9,7 @@ comes from stored counts, sums and histogram buckets.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -162,6 +163,14 @@ class Cuts:
     offsets: tuple[tuple[int, int], ...]
     months: tuple[int, ...] = ()
 
+    def day_key(self, day: int) -> int:
+        """The key of the bucket a local day (days since 1970-01-01) is in."""
+        if self.granularity is Granularity.WEEK:
+            return (day + 3) // 7
+        if self.granularity is Granularity.MONTH:
+            return bisect_right(self.months, day, 1) - 1
+        return day
+
     def instant(self, key: int) -> datetime:
         """An instant in the bucket of ``key`` (its start for day, week, month)."""
         if self.granularity is Granularity.HOUR:
@@ -220,6 +229,82 @@ def cuts_for(zone_name: str, granularity: Granularity, start: datetime, end: dat
 
 
 HOURLY_UTC = Cuts(ZoneInfo("UTC"), Granularity.HOUR, ((0, 0),))
+
+
+def day_shift(offset: int) -> tuple[int, int]:
+    """Where a zone's local days fall among stored day rows, for a UTC offset
+    (seconds): ``(shift, days)``. Day rows of shift ``s`` (0-23) add up the
+    hours ``h`` (epoch seconds) by ``(h + 3600 * s) // 86400``; a local day
+    (``Cuts``: ``(h + offset) // 86400``, hours cut at the whole hour below the
+    offset) is that stored day plus ``days`` (-1 west of UTC)."""
+    hours = offset // _HOUR
+    return hours % 24, hours // 24
+
+
+def zone_shifts(zones: Iterable[str], around: datetime | None = None) -> frozenset[int]:
+    """The shifts of the offsets ``zones`` have had over the longest range a
+    query spans before ``around`` (now) and use for a year after it."""
+    at = hour_floor(around or datetime.now(UTC))
+    start, end = at - timedelta(days=MAX_RANGE_DAYS), at + timedelta(days=366)
+    return frozenset(
+        day_shift(offset)[0]
+        for zone in zones
+        for _, offset in cuts_for(zone, Granularity.DAY, start, end).offsets
+    )
+
+
+@dataclass(frozen=True)
+class DayRun:
+    """Local days ``first``..``last`` (day numbers, ``Cuts``) read from the day
+    rows of ``shift``: stored day = local day - ``days``."""
+
+    shift: int
+    days: int
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class Cover:
+    """How a range is read: whole local days from day rows, the rest of its
+    hours (``hours``: [start, end) epoch-second ranges) from hour rows."""
+
+    days: tuple[DayRun, ...]
+    hours: tuple[tuple[int, int], ...]
+
+
+def cover(cuts: Cuts, start: datetime, end: datetime, shifts: frozenset[int]) -> Cover:
+    """The local days of ``cuts`` wholly inside ``start`` (an hour start) ..
+    ``end`` with one offset all day, whose shift has day rows (``shifts``);
+    every other hour of the range is read hour by hour. Buckets of an hour
+    never read day rows."""
+    first, last = int(start.timestamp()), int(end.timestamp())
+    whole = first, last + (-last % _HOUR)  # the hours a query reads: h < end
+    if cuts.granularity is Granularity.HOUR or not shifts or whole[0] >= whole[1]:
+        return Cover((), (whole,))
+    runs: list[DayRun] = []
+    hours: list[tuple[int, int]] = []
+    at = whole[0]  # hours before ``at`` are placed
+    stretches = [*cuts.offsets[1:], (whole[1], 0)]
+    for (since, offset), (until, _) in zip(cuts.offsets, stretches, strict=True):
+        shift, days = day_shift(offset)
+        if shift not in shifts:
+            continue
+        local_hours = offset // _HOUR
+        # Local day n holds the hours from 86400 n - 3600 * local_hours, 24 of them.
+        day = -(-(max(since, at) + _HOUR * local_hours) // _DAY)
+        while (begin := _DAY * day - _HOUR * local_hours) + _DAY <= min(until, whole[1]):
+            if begin > at:
+                hours.append((at, begin))
+            if runs and runs[-1].shift == shift and runs[-1].last == day - 1:
+                runs[-1] = DayRun(shift, days, runs[-1].first, day)
+            else:
+                runs.append(DayRun(shift, days, day, day))
+            at = begin + _DAY
+            day += 1
+    if at < whole[1]:
+        hours.append((at, whole[1]))
+    return Cover(tuple(runs), tuple(hours))
 
 
 @dataclass(frozen=True)
