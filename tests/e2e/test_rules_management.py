@@ -112,6 +112,9 @@ def test_create_update_versions_rollback_disable_enable_delete(
 
     assert http.delete(f"/v1/{name}", headers=h, params={"etag": off["etag"]}).status_code == 409
     ok(http.delete(f"/v1/{name}", headers=h, params={"etag": on["etag"]}))
+    # A deleted rule's runs and counters can still be read.
+    assert ok(http.get(f"/v1/{name}/runs", headers=h)).get("runs", []) == []
+    ok(http.get(f"/v1/{name}/statistics", headers=h))
     assert http.get(f"/v1/{name}", headers=h).status_code == 404
 
 
@@ -497,6 +500,10 @@ def test_another_tenant_sees_none_of_it(http: httpx.Client, team: Session) -> No
         == 404
     )
     assert http.delete(f"/v1/{name}", headers=other.headers).status_code == 404
+    for read in ("runs", "statistics"):  # another tenant's rule is no rule
+        assert http.get(f"/v1/{name}/{read}", headers=other.headers).status_code == 404
+        nobody = "rules/00000000-0000-4000-8000-000000000000"
+        assert http.get(f"/v1/{nobody}/{read}", headers=team.headers).status_code == 404
     assert ok(http.get("/v1/rules", headers=other.headers)).get("rules", []) == []
     dry = http.post(
         "/v1/rules:dryRun",

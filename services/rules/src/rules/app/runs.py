@@ -18,6 +18,7 @@ from crosstalk_common.visibility import Visibility
 from rules.app.auto_disable import count_action_outcome
 from rules.app.ports import UnitOfWork
 from rules.app.running import hour_of
+from rules.app.use_cases import RESOURCE, rule_name
 from rules.domain.run_tallies import hours_of_runs
 from rules.domain.runs import (
     ActionStatus,
@@ -30,6 +31,18 @@ from rules.domain.runs import (
 from rules.domain.settings import RuleSettings
 
 RUN_RESOURCE = "crosstalk.io/RuleRun"
+
+
+async def _known_rule(uow: UnitOfWork, tenant_id: str, rule_id: str) -> None:
+    """NOT_FOUND unless the tenant has or had the rule ("" is every rule): its
+    first version is kept after a delete, so a deleted rule's runs and counters
+    can still be read, and another tenant's rule is no rule here."""
+    if not rule_id or await uow.rules.get(tenant_id, rule_id) is not None:
+        return
+    if await uow.rule_versions.version(tenant_id, rule_id, 1) is None:
+        raise NotFound(RESOURCE, rule_name(rule_id))
+
+
 log = logging.getLogger(__name__)
 
 
@@ -55,8 +68,10 @@ class RunService:
         after: list[str],
         limit: int,
     ) -> list[Run]:
-        """Runs about customers in the caller's data scope only."""
+        """Runs about customers in the caller's data scope only; NOT_FOUND for a
+        rule the tenant never had (a deleted rule's runs stay listed)."""
         async with self.new_uow() as uow:
+            await _known_rule(uow, tenant_id, where.rule_id)
             return await uow.runs.page(
                 tenant_id, where, visibility=visibility, after=after, limit=limit
             )
@@ -85,6 +100,7 @@ class RunService:
         until = end or self.clock()
         since = hour_of(start or until - timedelta(days=30))
         async with self.new_uow() as uow:
+            await _known_rule(uow, tenant_id, rule_id)
             settings = await uow.settings.get(tenant_id) or RuleSettings(tenant_id)
             if visibility.scope is DataScope.ALL:
                 hours = await uow.statistics.hours(tenant_id, rule_id, since, until)
