@@ -470,6 +470,15 @@ async def test_every_metric_matches_the_figures_worked_out_by_hand(
     assert hit_rate.current.summary.value == 0.2
     suppressed = await answer("rule_suppressions", group_bys=(Dimension.OUTCOME,))
     assert by_group(suppressed) == {("cooldown",): 1.0, ("rollout",): 2.0}
+    # Split by a dimension some records do not name (rules' replies have no
+    # agent), those records are the group "" and still count in the total.
+    sent = await answer("messages_sent", group_bys=(Dimension.AGENT,))
+    assert by_group(sent) == {("members/anna",): 1.0, ("",): 2.0}
+    assert sent.current.summary.value == 3.0
+    first_by_agent = await answer("first_response_time", group_bys=(Dimension.AGENT,))
+    assert {p.groups for p in first_by_agent.current.points} == {("",)}
+    assert (first_by_agent.current.summary.count, first_by_agent.current.summary.value) == (2, 90.0)
+    assert first_by_agent.current.summary.p50 == first.p50  # the histogram's rest as well
 
 
 async def test_a_department_admin_sees_only_their_departments_numbers(

@@ -22,6 +22,11 @@ from reporting.domain.querying import (
     combine,
     row_specs,
     shift,
+    unset_dimension,
+    whole,
+    with_unset_buckets,
+    with_unset_level,
+    with_unset_rows,
 )
 
 # The dashboard's headline totals: field -> measure.
@@ -85,16 +90,32 @@ class ReportingService:
     ) -> QueryResult:
         specs = row_specs(metric, query)
         main = specs[0]
-        rows = await uow.measures.hours(tenant_id, visibility, main)
+        # Split by one dimension, the records naming none of it are a group too.
+        unset = unset_dimension(main) is not None
+        store = uow.measures
+        rows = await store.hours(tenant_id, visibility, main)
+        if unset:
+            rows = with_unset_rows(
+                query, rows, await store.hours(tenant_id, visibility, whole(main))
+            )
         buckets = []
         if metric.aggregation is Aggregation.DISTRIBUTION:
-            buckets = await uow.measures.buckets(tenant_id, visibility, main)
+            buckets = await store.buckets(tenant_id, visibility, main)
+            if unset:
+                everything = await store.buckets(tenant_id, visibility, whole(main))
+                buckets = with_unset_buckets(query, buckets, everything)
         denominator = []
         if len(specs) > 1:
-            denominator = await uow.measures.hours(tenant_id, visibility, specs[1])
+            denominator = await store.hours(tenant_id, visibility, specs[1])
+            if unset:
+                everything_below = await store.hours(tenant_id, visibility, whole(specs[1]))
+                denominator = with_unset_rows(query, denominator, everything_below)
         before = None
         if metric.aggregation is Aggregation.LEVEL:
-            before = await uow.measures.level_before(tenant_id, visibility, main)
+            before = await store.level_before(tenant_id, visibility, main)
+            if unset:
+                everything_before = await store.level_before(tenant_id, visibility, whole(main))
+                before = with_unset_level(before, everything_before)
         return combine(metric, query, rows, buckets, denominator, before)
 
     async def rows(

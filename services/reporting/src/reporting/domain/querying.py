@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from functools import lru_cache
@@ -374,6 +374,83 @@ class BucketCounts:
     hour: datetime
     groups: Groups
     counts: dict[int, int]
+
+
+# The group of the records that name no value of the dimension split by.
+UNSET: Groups = ("",)
+
+
+def unset_dimension(spec: RowSpec) -> Dimension | None:
+    """The dimension ``spec`` splits by when the records that name no value of it
+    must be added as a group of their own (UNSET): a dimension's own rows hold
+    only the records that name one (a conversation with no agent, a customer
+    with no country), so a split by it alone would leave the rest out of the
+    points and the total. Their figures are the whole's less the groups'. Not
+    for tags (a record counts once per tag, so the groups do not add up to the
+    whole), nor when filters are given (the rows read then hold every record,
+    the unset ones under "")."""
+    if len(spec.group_bys) != 1 or spec.filters:
+        return None
+    dimension = spec.group_bys[0]
+    return None if dimension is Dimension.TAG else dimension
+
+
+def whole(spec: RowSpec) -> RowSpec:
+    """``spec`` unsplit and unfiltered: every record in its range."""
+    return replace(spec, group_bys=(), filters=())
+
+
+def with_unset_rows(
+    query: MetricQuery, grouped: Sequence[HourRow], everything: Sequence[HourRow]
+) -> list[HourRow]:
+    """``grouped`` and, per bucket of the query, what ``everything`` holds beyond
+    the groups, as the UNSET group."""
+    left: dict[datetime, list[float]] = {}
+    for r in everything:
+        at = bucket_start(r.hour, query.zone, query.granularity)
+        acc = left.setdefault(at, [0, 0.0])
+        acc[0] += r.count
+        acc[1] += r.total
+    for r in grouped:
+        found = left.get(bucket_start(r.hour, query.zone, query.granularity))
+        if found is not None:
+            found[0] -= r.count
+            found[1] -= r.total
+    # A level's changes may be negative (customers leaving "no tier" for one).
+    unset = [HourRow(at, UNSET, int(n), total) for at, (n, total) in left.items() if n]
+    return [*grouped, *unset]
+
+
+def with_unset_buckets(
+    query: MetricQuery, grouped: Sequence[BucketCounts], everything: Sequence[BucketCounts]
+) -> list[BucketCounts]:
+    """As ``with_unset_rows``, for histogram counts."""
+    left: dict[datetime, dict[int, int]] = {}
+    for b in everything:
+        at = bucket_start(b.hour, query.zone, query.granularity)
+        histogram.merge(left.setdefault(at, {}), b.counts)
+    for b in grouped:
+        counts = left.get(bucket_start(b.hour, query.zone, query.granularity))
+        if counts is not None:
+            for bucket, n in b.counts.items():
+                counts[bucket] = counts.get(bucket, 0) - n
+    unset = []
+    for at, counts in left.items():
+        kept = {bucket: n for bucket, n in counts.items() if n > 0}
+        if kept:
+            unset.append(BucketCounts(at, UNSET, kept))
+    return [*grouped, *unset]
+
+
+def with_unset_level(
+    grouped: Mapping[Groups, int], everything: Mapping[Groups, int]
+) -> dict[Groups, int]:
+    """As ``with_unset_rows``, for the levels standing before the range."""
+    out = dict(grouped)
+    rest = sum(everything.values()) - sum(grouped.values())
+    if rest:
+        out[UNSET] = rest
+    return out
 
 
 @dataclass
