@@ -18,6 +18,7 @@ from typing import Any
 from reporting.domain import histogram
 from reporting.domain.catalogue import ROW_DIMENSIONS, Dimension
 from reporting.domain.folding import Observation
+from reporting.domain.querying import stored_day
 from reporting.domain.row_kinds import ROW_KINDS
 
 DIM_NAMES = tuple(d.value for d in ROW_DIMENSIONS)
@@ -202,7 +203,7 @@ def day_rows(
     rows: MeasureRows, shifts: frozenset[int]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The hour and histogram rows of a batch added up per day of each shift
-    (``DAY_COLUMNS``, ``DAY_BUCKET_COLUMNS``; ``domain.querying.day_shift``),
+    (``DAY_COLUMNS``, ``DAY_BUCKET_COLUMNS``; ``domain.querying.stored_day``),
     sorted by key."""
     if not shifts:
         return [], []
@@ -213,7 +214,7 @@ def day_rows(
         tenant, measure, hour, dims_key = row[:4]
         epoch = int(hour.timestamp())
         for shift in ordered:
-            key = (tenant, measure, shift, (epoch + 3600 * shift) // 86_400, dims_key)
+            key = (tenant, measure, shift, stored_day(epoch, shift), dims_key)
             found = days.get(key)
             if found is None:
                 days[key] = [*row[4 : 4 + width], row[-2], row[-1]]
@@ -225,8 +226,7 @@ def day_rows(
         tenant, measure, hour, dims_key, bucket = row[:5]
         epoch = int(hour.timestamp())
         for shift in ordered:
-            day = (epoch + 3600 * shift) // 86_400
-            bucket_key = (tenant, measure, shift, day, dims_key, bucket)
+            bucket_key = (tenant, measure, shift, stored_day(epoch, shift), dims_key, bucket)
             found = buckets.get(bucket_key)
             if found is None:
                 buckets[bucket_key] = [*row[5 : 5 + width], row[-1]]

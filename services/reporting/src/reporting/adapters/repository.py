@@ -63,6 +63,7 @@ from reporting.adapters.tables import (
     measure_hours,
 )
 from reporting.app.ports import FactRow
+from reporting.domain import histogram
 from reporting.domain.catalogue import Dimension, Measure
 from reporting.domain.folding import Keys, Observation, Projections
 from reporting.domain.querying import (
@@ -452,12 +453,8 @@ class SqlMeasureStore:
         merged: dict[tuple[int, Groups], dict[int, int]] = {}
         for r in result.all():
             point = (cuts.day_key(int(r[0]) + run.days), tuple(map(str, r[1 : 1 + n])))
-            counts = merged.get(point)
-            if counts is None:
-                counts = merged[point] = {}
-            for k, v in json.loads(r[1 + n]).items():
-                bucket = int(k)
-                counts[bucket] = counts.get(bucket, 0) + int(v)
+            counts = {int(k): int(v) for k, v in json.loads(r[1 + n]).items()}
+            histogram.merge(merged.setdefault(point, {}), counts)
         return [BucketCounts(at[k], g, counts) for (k, g), counts in merged.items()]
 
     async def level_before(

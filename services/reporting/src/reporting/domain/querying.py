@@ -241,6 +241,11 @@ def day_shift(offset: int) -> tuple[int, int]:
     return hours % 24, hours // 24
 
 
+def stored_day(epoch_seconds: int, shift: int) -> int:
+    """The stored day of shift ``shift`` an hour (its epoch seconds) counts in."""
+    return (epoch_seconds + _HOUR * shift) // _DAY
+
+
 def zone_shifts(zones: Iterable[str], around: datetime | None = None) -> frozenset[int]:
     """The shifts of the offsets ``zones`` have had over the longest range a
     query spans before ``around`` (now) and use for a year after it."""
