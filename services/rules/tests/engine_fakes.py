@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -12,10 +13,38 @@ from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from rules.domain.evaluation import Outcome
 from rules.domain.model import Rule, Trigger
-from rules.domain.runs import Counter, HourCounts, LoggedTrigger, Run, RunFilter
+from rules.domain.runs import ActionResult, Counter, HourCounts, LoggedTrigger, Run, RunFilter
 from rules.domain.settings import RuleSettings
 from services.rules.tests.fakes import FakeRules
 from tests.in_memory_units import InMemoryUnitOfWork
+
+
+def fired_run(
+    tenant_id: str,
+    rule_id: str,
+    actions: tuple[ActionResult, ...],
+    *,
+    created_at: datetime,
+    run_id: str = "",
+    customer: str = "customers/c1",
+) -> Run:
+    """A run of a message-received rule that matched and requested ``actions``."""
+    return Run(
+        id=run_id or str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        rule_id=rule_id,
+        rule_version=1,
+        trigger=Trigger.MESSAGE_RECEIVED,
+        trigger_event_id=str(uuid.uuid4()),
+        customer=customer,
+        conversation="",
+        outcome=Outcome.MATCHED,
+        summary="",
+        facts={},
+        trace=None,
+        actions=actions,
+        created_at=created_at,
+    )
 
 
 class FakeRuns:

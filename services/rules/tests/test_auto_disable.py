@@ -18,9 +18,8 @@ from rules.adapters.tables import outbox
 from rules.adapters.unit_of_work import RulesUnitOfWork
 from rules.app.auto_disable import AutoDisable, count_action_outcome
 from rules.app.runs import record_action_outcome
-from rules.domain.evaluation import Outcome
-from rules.domain.model import Trigger
-from rules.domain.runs import ActionResult, ActionStatus, Run
+from rules.domain.runs import ActionResult, ActionStatus
+from services.rules.tests.engine_fakes import fired_run
 from services.rules.tests.management_fakes import management
 from services.rules.tests.test_rule_management_sql import draft
 
@@ -108,21 +107,12 @@ async def test_reported_outcomes_of_runs_are_counted_once(
     async with new_uow() as uow:
         await uow.runs.add_many(
             [
-                Run(
-                    id=run_id,
-                    tenant_id=tenant,
-                    rule_id=rule.id,
-                    rule_version=1,
-                    trigger=Trigger.MESSAGE_RECEIVED,
-                    trigger_event_id=str(uuid.uuid4()),
-                    customer="customers/c1",
-                    conversation="",
-                    outcome=Outcome.MATCHED,
-                    summary="",
-                    facts={},
-                    trace=None,
-                    actions=(ActionResult(0, "add_tag", "rule.action.tag"),),
+                fired_run(
+                    tenant,
+                    rule.id,
+                    (ActionResult(0, "add_tag", "rule.action.tag"),),
                     created_at=NOW,
+                    run_id=run_id,
                 )
                 for run_id in run_ids
             ]

@@ -44,8 +44,9 @@ from rules.app.runs import RunService
 from rules.domain.actions import AddNote, AdjustScore
 from rules.domain.evaluation import Outcome
 from rules.domain.model import Rule, Trigger
-from rules.domain.runs import ActionResult, ActionStatus, Counter, Run, RunFilter
+from rules.domain.runs import ActionResult, ActionStatus, Counter, RunFilter
 from rules.domain.settings import RuleSettings
+from services.rules.tests.engine_fakes import fired_run
 from services.rules.tests.test_engine_sql import (
     a_rule,
     angry,
@@ -318,24 +319,15 @@ async def test_two_outcomes_of_one_run_recorded_side_by_side_both_stay(
     commit, so it records its outcome on top of the first's instead of undoing
     it (on SQLite writers take turns anyway)."""
     at = datetime(2026, 12, 7, 9, 0, tzinfo=ZoneInfo("UTC"))
-    run = Run(
-        id=str(uuid.uuid4()),
-        tenant_id=tenant,
-        rule_id=str(uuid.uuid4()),
-        rule_version=1,
-        trigger=Trigger.MESSAGE_RECEIVED,
-        trigger_event_id=str(uuid.uuid4()),
-        customer="customers/c-1",
-        conversation="",
-        outcome=Outcome.MATCHED,
-        summary="fired",
-        facts={},
-        trace=None,
-        actions=(
+    run = fired_run(
+        tenant,
+        str(uuid.uuid4()),
+        (
             ActionResult(0, "set_priority", "rule.action.set_priority_requested"),
             ActionResult(1, "add_tag", "rule.action.add_tag_requested"),
         ),
         created_at=at,
+        customer="customers/c-1",
     )
     async with new_uow() as uow:
         await uow.runs.add_many([run])
