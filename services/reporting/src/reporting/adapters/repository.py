@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -208,18 +209,16 @@ def _column(table: Any, dimension: Dimension) -> Any:
     )
 
 
+@dataclass(frozen=True)
 class _Part:
     """One range a query reads: its table, bucket key, group columns and
     conditions, and for day rows the run of days."""
 
-    def __init__(
-        self, table: Any, key: ColumnElement[int], within: ColumnElement[bool], run: DayRun | None
-    ) -> None:
-        self.table = table
-        self.key = key
-        self.where: list[ColumnElement[bool]] = [within]
-        self.groups: list[Any] = []
-        self.run = run
+    table: Any
+    key: ColumnElement[int]
+    groups: list[Any]
+    where: list[ColumnElement[bool]]
+    run: DayRun | None
 
 
 class SqlMeasureStore:
@@ -307,6 +306,7 @@ class SqlMeasureStore:
                 (measure_hours, measure_days, DAY_COLUMNS),
                 (measure_buckets, measure_day_buckets, DAY_BUCKET_COLUMNS),
             ):
+                # querying.stored_day, in SQL
                 day = (epoch_seconds(source.c.hour) + _number(3600 * shift)) // _number(86_400)
                 picked: list[Any] = []
                 grouped: list[Any] = []
@@ -345,10 +345,26 @@ class SqlMeasureStore:
         each run of whole local days from ``day_table``; one range of each
         table's key apiece."""
         plan = await self._cover(spec)
+
+        def part(
+            source: Any, key: ColumnElement[int], within: ColumnElement[bool], run: DayRun | None
+        ) -> _Part:
+            scope = self._where(
+                source,
+                tenant_id,
+                visibility,
+                spec.measure,
+                spec.filters,
+                spec.by_tag,
+                spec.kind,
+            )
+            groups = [_column(source, g) for g in spec.group_bys]
+            return _Part(source, key, groups, [*scope, within], run)
+
         parts = []
         for start, end in plan.hours:
             within = and_(table.c.hour >= _instant(start), table.c.hour < _instant(end))
-            parts.append(_Part(table, _bucket_key(table.c.hour, spec.cuts), within, None))
+            parts.append(part(table, _bucket_key(table.c.hour, spec.cuts), within, None))
         d = day_table
         for run in plan.days:
             within = and_(
@@ -357,21 +373,7 @@ class SqlMeasureStore:
                 d.c.day <= run.last - run.days,
             )
             local = d.c.day + _number(run.days) if run.days else d.c.day
-            parts.append(_Part(d, _day_bucket_key(local, spec.cuts), within, run))
-        for part in parts:
-            part.groups = [_column(part.table, g) for g in spec.group_bys]
-            part.where = [
-                *self._where(
-                    part.table,
-                    tenant_id,
-                    visibility,
-                    spec.measure,
-                    spec.filters,
-                    spec.by_tag,
-                    spec.kind,
-                ),
-                part.where[0],
-            ]
+            parts.append(part(d, _day_bucket_key(local, spec.cuts), within, run))
         return parts
 
     async def hours(self, tenant_id: str, visibility: Visibility, spec: RowSpec) -> list[HourRow]:
