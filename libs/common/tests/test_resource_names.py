@@ -5,6 +5,7 @@ import re
 import pytest
 
 from crosstalk_common.api.resource_names import (
+    names_one,
     optional_resource_id,
     resource_id,
     resource_ids,
@@ -71,3 +72,12 @@ def test_a_bad_nested_name_shows_the_pattern(name: str) -> None:
     assert caught.value.violations == (
         FieldViolation("name", "must look like 'members/{member}/sessions/{session}'"),
     )
+
+
+def test_names_one_answers_what_resource_id_would_read() -> None:
+    blank_free = re.compile(r"\S+")
+    assert names_one("members/m1", "members")
+    for bad in ("members/", "members/a/b", "groups/g1", "m1", ""):
+        assert not names_one(bad, "members"), bad
+    assert names_one("members/a b", "members")
+    assert not names_one("members/a b", "members", id_pattern=blank_free)

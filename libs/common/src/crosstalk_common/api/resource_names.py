@@ -24,6 +24,12 @@ def resource_id(
     return found
 
 
+def names_one(name: str, collection: str, *, id_pattern: re.Pattern[str] | None = None) -> bool:
+    """Whether ``name`` is ``"{collection}/{id}"`` (as ``resource_id`` reads it),
+    for a caller that gathers violations rather than raising the first."""
+    return _ids_of(name, f"{collection}/{{id}}", id_pattern) is not None
+
+
 def optional_resource_id(name: str, collection: str, *, field: str) -> str:
     """As ``resource_id``, but an empty name (the field left out) gives ``""``."""
     return resource_id(name, collection, field=field) if name else ""

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
+from crosstalk_common.api.resource_names import names_one
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from rules.domain.actions import Action, Assign, CallWebhook, Escalate, Notify
 from rules.domain.model import Rule, Trigger
@@ -27,8 +28,8 @@ MAX_DESCRIPTION_LENGTH = 2000
 MAX_DELAY_SECONDS = 400 * 24 * 3600
 _DELAYED = (Trigger.NO_REPLY_TIMEOUT, Trigger.CASE_OPEN_TIMEOUT)
 _LOOPBACK_NAMES = frozenset({"localhost"})
-# The id in "members/{id}" or "groups/{id}": no "/", no blank.
-_RESOURCE_ID = re.compile(r"[^/\s]+")
+# The id in "members/{id}" or "groups/{id}": no blank (and, as any id, no "/").
+_NO_BLANK = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -135,13 +136,8 @@ def assignee_problems(action: Action, path: str) -> list[FieldViolation]:
     return [
         FieldViolation(field, f"must look like '{collection}/{{id}}'")
         for field, name, collection in named
-        if name and _malformed(name, collection)
+        if name and not names_one(name, collection, id_pattern=_NO_BLANK)
     ]
-
-
-def _malformed(name: str, collection: str) -> bool:
-    prefix = f"{collection}/"
-    return not name.startswith(prefix) or _RESOURCE_ID.fullmatch(name[len(prefix) :]) is None
 
 
 def cron_problem(expression: str) -> str | None:
