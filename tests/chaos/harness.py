@@ -377,6 +377,20 @@ async def lag_of(nc: Client) -> dict[str, int]:
         return {f"unknown ({type(exc).__name__})": -1}
 
 
+async def lag_left(nc: Client, within: float) -> dict[str, int]:
+    """The consumers still behind after waiting up to ``within`` seconds for all to
+    reach 0. One reading is not enough: events keep coming after the load (the rules
+    service reports its counters every few seconds, timers fire), and a consumer that
+    lingers and folds a batch is one behind for a moment each time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        lag = {k: v for k, v in (await lag_of(nc)).items() if v}
+        if not lag or loop.time() > deadline:
+            return lag
+        await asyncio.sleep(0.5)
+
+
 async def watch_recovery(
     audit: Audit,
     run: LoadRun,
