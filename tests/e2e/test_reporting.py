@@ -254,7 +254,7 @@ def test_a_scheduled_report_arrives_by_mail(
     ok(http.delete(f"/v1/{created['name']}", headers=team.headers))
 
 
-def test_a_department_lead_cannot_redirect_the_administrators_schedule(
+def test_a_department_lead_neither_sees_nor_redirects_the_administrators_schedule(
     http: httpx.Client, team: Session
 ) -> None:
     """A schedule reports what its owner sees; a narrower member who could change its
@@ -283,8 +283,12 @@ def test_a_department_lead_cannot_redirect_the_administrators_schedule(
         params={"updateMask": "recipients"},
         json={"recipients": ["lead@elsewhere.test"]},
     )
-    assert redirected.status_code == 403, redirected.text
-    assert http.delete(f"/v1/{name}", headers=lead).status_code == 403
+    # For the lead it does not exist: neither its recipients nor that the owner has one.
+    assert redirected.status_code == 404, redirected.text
+    assert http.delete(f"/v1/{name}", headers=lead).status_code == 404
+    assert http.get(f"/v1/{name}", headers=lead).status_code == 404
+    listed = ok(http.get("/v1/scheduledReports", headers=lead))
+    assert name not in [s["name"] for s in listed.get("scheduledReports", [])]
     kept = ok(http.get(f"/v1/{name}", headers=team.headers))
     assert kept["recipients"] == ["board@numbers.test"]
     ok(http.delete(f"/v1/{name}", headers=team.headers))

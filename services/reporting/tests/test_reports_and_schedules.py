@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk.events.v1 import reporting_events_pb2
 from crosstalk_common.bus.envelope import read_event
-from crosstalk_common.errors import Aborted, InvalidArgument, NotFound, PermissionDenied
+from crosstalk_common.errors import Aborted, InvalidArgument, NotFound
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from reporting.adapters.cron_calendar import CroniterCalendar
@@ -261,7 +261,7 @@ async def test_a_cron_that_names_no_date_is_refused_and_stores_nothing(
     assert (await runner.schedule(tenant, stored.id)).cron == "0 9 29 2 *"
 
 
-async def test_only_its_owner_or_someone_who_sees_as_much_changes_a_schedule(
+async def test_only_its_owner_or_someone_who_sees_as_much_sees_or_changes_a_schedule(
     new_uow: NewUow, tenant: str
 ) -> None:
     runner = jobs(new_uow, Clock(datetime(2026, 3, 5, tzinfo=UTC)))
@@ -273,10 +273,14 @@ async def test_only_its_owner_or_someone_who_sees_as_much_changes_a_schedule(
         return replace(current, recipients=("me@elsewhere.test",))
 
     for narrower in (sales_lead, agent):
-        with pytest.raises(PermissionDenied):
+        # For them it does not exist: its recipients and what it reports are the owner's.
+        with pytest.raises(NotFound):
             await runner.update_schedule(tenant, schedule.id, to_me, narrower)
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFound):
             await runner.delete_schedule(tenant, schedule.id, lambda s: None, narrower)
+        with pytest.raises(NotFound):
+            await runner.schedule(tenant, schedule.id, narrower)
+        assert await runner.schedules(tenant, None, 10, narrower) == []
     assert (await runner.schedule(tenant, schedule.id)).recipients == ("boss@shop.test",)
 
     # The owner, and another member who sees everything, may.
@@ -286,6 +290,7 @@ async def test_only_its_owner_or_someone_who_sees_as_much_changes_a_schedule(
     )
     assert renamed.display_name == "Company"
     admin = ScheduleCaller("admin", EVERYTHING)
+    assert (await runner.schedule(tenant, schedule.id, admin)).id == schedule.id
     await runner.delete_schedule(tenant, schedule.id, lambda s: None, admin)
     with pytest.raises(NotFound):
         await runner.schedule(tenant, schedule.id)
@@ -322,3 +327,27 @@ async def test_a_dashboard_starts_from_the_roles_tiles_and_keeps_the_members_own
         tenant, EVERYTHING, "boss", DataScope.ALL, frozenset({"reports.export"})
     )
     assert "order_value" in [t.metric for t, _ in manager.tiles]
+
+
+async def test_a_members_page_of_schedules_skips_those_they_may_not_see(
+    new_uow: NewUow, tenant: str
+) -> None:
+    runner = jobs(new_uow, Clock(datetime(2026, 3, 5, tzinfo=UTC)))
+    agent = ScheduleCaller("agent", Visibility(DataScope.OWN, "agent"))
+    visible = []
+    for i in range(7):  # the boss's between the agent's, more than a page of them
+        await runner.create_schedule(daily(tenant, recipients=(f"boss{i}@shop.test",)))
+        await runner.create_schedule(daily(tenant, recipients=(f"boss{i}b@shop.test",)))
+        mine = daily(tenant, owner="agent", visibility=agent.visibility)
+        visible.append((await runner.create_schedule(mine)).id)
+    pages, after = [], None
+    while True:
+        page = await runner.schedules(tenant, after, 3, agent)
+        pages.append([s.id for s in page])
+        if len(page) < 3:
+            break
+        assert page[-1].created_at is not None
+        after = (page[-1].created_at, page[-1].id)
+    listed = [i for p in pages for i in p]  # in (created_at, id) order: all made at one time
+    assert listed == sorted(visible)
+    assert [len(p) for p in pages] == [3, 3, 1]

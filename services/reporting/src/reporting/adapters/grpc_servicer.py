@@ -190,7 +190,11 @@ class ReportingServicer(pb_grpc.ReportingServiceServicer):
         self, request: pb.GetScheduledReportRequest, context: Context
     ) -> pb.ScheduledReport:
         caller = require_caller(context)
-        found = await self._jobs.schedule(caller.tenant_id, _id(request.name, "scheduledReports"))
+        found = await self._jobs.schedule(
+            caller.tenant_id,
+            _id(request.name, "scheduledReports"),
+            ScheduleCaller(caller.member_id, caller.visibility),
+        )
         return schedule_to_pb(found)
 
     async def ListScheduledReports(
@@ -199,7 +203,10 @@ class ReportingServicer(pb_grpc.ReportingServiceServicer):
         caller = require_caller(context)
         window = self._page_tokens.window(request, "scheduledReports")
         fetched = await self._jobs.schedules(
-            caller.tenant_id, _after_schedule(window.after), window.limit
+            caller.tenant_id,
+            _after_schedule(window.after),
+            window.limit,
+            ScheduleCaller(caller.member_id, caller.visibility),
         )
         page, token = window.cut(fetched, _schedule_keys)
         return pb.ListScheduledReportsResponse(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from crosstalk_common.clock import utc_now
-from crosstalk_common.errors import Aborted, NotFound, PermissionDenied
+from crosstalk_common.errors import Aborted, NotFound
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.unit_of_work import UnitOfWorkFactory
 from crosstalk_common.visibility import Visibility
@@ -179,18 +179,39 @@ class ReportJobs:
             await uow.commit()
         return schedule
 
-    async def schedule(self, tenant_id: str, schedule_id: str) -> Schedule:
+    async def schedule(
+        self, tenant_id: str, schedule_id: str, caller: ScheduleCaller | None = None
+    ) -> Schedule:
+        """The schedule; ``caller``, when given, must be one who may manage it (a
+        schedule another may not manage does not exist for them: its recipients
+        and the figures it asks for are its owner's business)."""
         async with self.new_uow() as uow:
             found = await uow.reports.schedule(tenant_id, schedule_id)
-        if found is None:
+        if found is None or not _visible_to(found, caller):
             raise NotFound("scheduledReport", f"scheduledReports/{schedule_id}")
         return found
 
     async def schedules(
-        self, tenant_id: str, after: tuple[datetime, str] | None, limit: int
+        self,
+        tenant_id: str,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        caller: ScheduleCaller | None = None,
     ) -> list[Schedule]:
+        """Up to ``limit`` schedules after ``after`` (created_at, id), those ``caller``
+        may manage when given: stored ones are read in pages until that many are
+        found or none are left."""
+        found: list[Schedule] = []
         async with self.new_uow() as uow:
-            return await uow.reports.schedules(tenant_id, after, limit)
+            while len(found) < limit:
+                page = await uow.reports.schedules(tenant_id, after, limit)
+                found.extend(s for s in page if _visible_to(s, caller))
+                if len(page) < limit:
+                    break
+                last = page[-1]
+                assert last.created_at is not None
+                after = (last.created_at, last.id)
+        return found[:limit]
 
     async def update_schedule(
         self,
@@ -200,12 +221,11 @@ class ReportJobs:
         caller: ScheduleCaller | None = None,
     ) -> Schedule:
         """Applies ``change`` (which checks the etag and the mask) to the stored schedule;
-        ``caller``, when given, must be allowed to (``may_manage``)."""
+        ``caller``, when given, must be one who may manage it (NotFound otherwise)."""
         async with self.new_uow() as uow:
             current = await uow.reports.schedule(tenant_id, schedule_id)
-            if current is None:
+            if current is None or not _visible_to(current, caller):
                 raise NotFound("scheduledReport", f"scheduledReports/{schedule_id}")
-            _check_manager(current, caller)
             changed = change(current)
             changed.validate(self.calendar.problem(changed.cron, changed.time_zone or "UTC"))
             now = self.clock()
@@ -229,9 +249,8 @@ class ReportJobs:
     ) -> None:
         async with self.new_uow() as uow:
             current = await uow.reports.schedule(tenant_id, schedule_id)
-            if current is None:
+            if current is None or not _visible_to(current, caller):
                 raise NotFound("scheduledReport", f"scheduledReports/{schedule_id}")
-            _check_manager(current, caller)
             etag_check(current)
             await uow.reports.delete_schedule(tenant_id, schedule_id)
             await uow.commit()
@@ -287,17 +306,14 @@ class ReportJobs:
 
 @dataclass(frozen=True)
 class ScheduleCaller:
-    """Who changes or deletes a schedule: their member id and data scope."""
+    """Who reads, changes or deletes a schedule: their member id and data scope."""
 
     member_id: str
     visibility: Visibility
 
 
-def _check_manager(schedule: Schedule, caller: ScheduleCaller | None) -> None:
-    if caller is not None and not may_manage(schedule, caller.member_id, caller.visibility):
-        raise PermissionDenied(
-            "reports.export",
-            f"scheduledReports/{schedule.id} reports what its owner sees, more than the "
-            "caller does: only its owner or someone who sees at least as much may change it",
-            reason="SCHEDULE_OWNER_SCOPE",
-        )
+def _visible_to(schedule: Schedule, caller: ScheduleCaller | None) -> bool:
+    """Whether ``caller`` (when given) may see, change and delete ``schedule``. One
+    who may not is answered as if it did not exist: its recipients and what it
+    reports are its owner's business."""
+    return caller is None or may_manage(schedule, caller.member_id, caller.visibility)
