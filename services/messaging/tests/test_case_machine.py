@@ -191,3 +191,14 @@ def test_sla_per_type_with_a_default() -> None:
 def test_a_bad_sla_setting_is_refused_naming_the_part(spec: str) -> None:
     with pytest.raises(ValueError, match="case SLA"):
         CaseSla.parse(spec)
+
+
+@pytest.mark.parametrize("code", ["ZZZ", "XAU", "eur", "EURO", ""])
+def test_an_amount_names_an_iso_4217_currency(code: str) -> None:
+    """Three capitals are not enough: a made-up or non-money code is refused."""
+    from dataclasses import replace
+
+    with pytest.raises(InvalidArgument) as bad:
+        validate_case(replace(a_case(CaseType.RETURN), amount=Money(code, 5, 0)))
+    assert [v.field for v in bad.value.violations] == ["case.amount.currency_code"]
+    validate_case(replace(a_case(CaseType.RETURN), amount=Money("VND", 50_000, 0)))

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crosstalk_common.currencies import ISO_4217_CURRENCIES
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.text_rules import normalized_identity
@@ -399,18 +400,6 @@ def validate_request_id(request_id: str, *, field_name: str = "request_id") -> s
 
 # --- orders -----------------------------------------------------------------
 
-# ISO 4217 active currency codes (funds and precious metals excluded).
-_CURRENCY_CODES = """
-    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
-    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD
-    FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY
-    KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP
-    MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR
-    RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT
-    TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER
-    ZAR ZMW ZWG
-"""
-CURRENCIES = frozenset(_CURRENCY_CODES.split())
 NANOS = 1_000_000_000
 _ORDER_CLOCK_SKEW = timedelta(minutes=5)
 MAX_EXTERNAL_ID_LENGTH = 200
@@ -486,7 +475,7 @@ def validate_order(order: Order, *, now: datetime, prefix: str = "order") -> Ord
         )
     if len(store) > MAX_STORE_LENGTH:
         bad.append(FieldViolation(f"{prefix}.store", f"at most {MAX_STORE_LENGTH} characters"))
-    if currency not in CURRENCIES:
+    if currency not in ISO_4217_CURRENCIES:
         bad.append(
             FieldViolation(
                 f"{prefix}.amount.currency_code", "must be an ISO 4217 currency code, e.g. EUR"

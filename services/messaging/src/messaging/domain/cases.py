@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
 
+from crosstalk_common.currencies import ISO_4217_CURRENCIES
 from crosstalk_common.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -121,7 +122,6 @@ class CaseTransitionRefused(FailedPrecondition):
 
 # --- values ---------------------------------------------------------------------------
 
-_CURRENCY = re.compile(r"[A-Z]{3}")
 _NANOS = 1_000_000_000
 MAX_REASON = 500
 MAX_DESCRIPTION = 5000
@@ -139,7 +139,7 @@ class Money:
 
     def violations(self, field_name: str) -> list[FieldViolation]:
         found = []
-        if not _CURRENCY.fullmatch(self.currency_code):
+        if self.currency_code not in ISO_4217_CURRENCIES:
             found.append(
                 FieldViolation(
                     f"{field_name}.currency_code", "must be an ISO 4217 code such as EUR"
