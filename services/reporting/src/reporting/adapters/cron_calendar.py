@@ -1,11 +1,11 @@
-"""Five-field cron expressions in a time zone (croniter)."""
+"""Five-field cron expressions in a time zone (the kit's, on croniter)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, CroniterError, croniter
+from crosstalk_common.cron import cron_problem, next_after
 
 
 class CroniterCalendar:
@@ -14,22 +14,7 @@ class CroniterCalendar:
             ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             return f"unknown IANA time zone {time_zone!r}"
-        if len(expression.split()) != 5:
-            return "a cron expression has five fields: minute hour day month weekday"
-        try:
-            schedule = croniter(expression, datetime(2026, 1, 1, tzinfo=ZoneInfo(time_zone)))
-        except (CroniterError, ValueError, KeyError) as exc:
-            return f"does not parse: {exc}"
-        try:
-            # A valid expression can name no date at all ("0 0 30 2 *"): croniter only
-            # says so when asked for the next run, which creating the schedule does.
-            schedule.get_next(datetime)
-        except CroniterBadDateError:
-            return "never fires: no date matches its day and month"
-        return None
+        return cron_problem(expression)
 
     def next_after(self, expression: str, time_zone: str, after: datetime) -> datetime:
-        zone = ZoneInfo(time_zone)
-        nxt = croniter(expression, after.astimezone(zone)).get_next(datetime)
-        assert isinstance(nxt, datetime)
-        return nxt.astimezone(UTC)
+        return next_after(expression, ZoneInfo(time_zone), after)

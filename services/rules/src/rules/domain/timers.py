@@ -31,8 +31,7 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
+from crosstalk_common.cron import next_after
 from rules.domain.model import Rule, Trigger
 
 TIMER_TRIGGERS = (Trigger.NO_REPLY_TIMEOUT, Trigger.CASE_OPEN_TIMEOUT, Trigger.SCHEDULE)
@@ -181,12 +180,7 @@ def next_occurrence(rule: Rule, after: datetime, tenant_zone: str = "") -> datet
     """The schedule's first occurrence strictly after ``after`` (UTC)."""
     if rule.time_trigger is None or not rule.time_trigger.cron:
         raise ValueError(f"rule {rule.id} has no cron")
-    zone = schedule_zone(rule, tenant_zone)
-    local = after.astimezone(zone)
-    found = croniter(rule.time_trigger.cron, local).get_next(datetime)
-    if found.tzinfo is None:
-        found = found.replace(tzinfo=zone)
-    return found.astimezone(UTC)
+    return next_after(rule.time_trigger.cron, schedule_zone(rule, tenant_zone), after)
 
 
 def schedule_timer(rule: Rule, occurrence: datetime) -> Timer:

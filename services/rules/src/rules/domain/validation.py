@@ -13,13 +13,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, croniter
-
 from crosstalk_common.api.resource_names import names_one
+from crosstalk_common.cron import cron_problem as kit_cron_problem
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from rules.domain.actions import Action, Assign, CallWebhook, Escalate, Notify
 from rules.domain.model import Rule, Trigger
@@ -141,20 +139,10 @@ def assignee_problems(action: Action, path: str) -> list[FieldViolation]:
 
 
 def cron_problem(expression: str) -> str | None:
-    """Why ``expression`` is not a five-field cron expression, or None."""
-    fields = expression.split()
-    if not fields:
+    """Why ``expression`` is not a five-field cron expression that fires, or None."""
+    if not expression.split():
         return 'TRIGGER_SCHEDULE needs a cron expression, e.g. "0 9 * * MON"'
-    if len(fields) != 5:
-        return f"a cron expression has 5 fields (minute hour day month weekday), got {len(fields)}"
-    if not croniter.is_valid(expression):
-        return f"{expression!r} does not parse as a cron expression"
-    try:
-        # It parses, yet may name no date ("0 9 30 2 *"): the timer would never be armed.
-        croniter(expression, datetime(2026, 1, 1, tzinfo=UTC)).get_next(datetime)
-    except CroniterBadDateError:
-        return f"{expression!r} never fires: no date matches its day and month"
-    return None
+    return kit_cron_problem(expression)
 
 
 def webhook_url_problem(url: str, *, allow_loopback_http: bool) -> str | None:
