@@ -111,7 +111,7 @@ FUZZ_STATEFUL_TIME ?= 600
 fuzz: gen
 	SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) SCHEMATHESIS_MAX_TIME=$(FUZZ_TIME) \
 	  SCHEMATHESIS_STATEFUL_TIME=$(FUZZ_STATEFUL_TIME) SCHEMATHESIS_RANDOM=1 \
-	  CROSSTALK_TEST_DB=sqlite tools/pytest.sh tests/e2e/test_schemathesis.py -s -p no:timeout
+	  CROSSTALK_TEST_DB=sqlite tools/pytest.sh tests/e2e/test_schemathesis.py -s
 
 # Accepting a contract change: rewrite the baseline `buf breaking` compares with (review it!).
 proto-baseline: setup

@@ -401,8 +401,11 @@ async def test_a_past_version_renders_as_it_was(
     then = await renderer.render(ana, RenderRequest(template.id, language="de", version=1))
     assert then.template_version == 1
     assert then.text.startswith("Hallo there")
-    with pytest.raises(NotFound):
+    # The template is there; a version it never had is a bad argument, naming the field.
+    with pytest.raises(InvalidArgument) as caught:
         await renderer.render(ana, RenderRequest(template.id, version=7))
+    assert [v.field for v in caught.value.violations] == ["version"]
+    assert "current version 2" in caught.value.violations[0].description
 
 
 async def test_a_conversation_gives_the_customer_and_the_language(

@@ -294,6 +294,11 @@ class TemplateRenderer:
         async with self.new_uow() as uow:
             template = await _visible(uow, request.template_id, user)
             content, version = template.content, template.version
+            if request.version > template.version:
+                # The template is there; the request names a version it never had.
+                raise InvalidArgument.field(
+                    "version", f"must be at most the template's current version {version}"
+                )
             if request.version and request.version != template.version:
                 past = await uow.templates.version(user.tenant_id, template.id, request.version)
                 if past is None:
