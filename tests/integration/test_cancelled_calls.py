@@ -166,8 +166,10 @@ async def served(db_url: str) -> AsyncIterator[Served]:
 
     async def held_copy(uow: SqlUnitOfWork) -> None:
         assert proxy is not None
+        for _ in range(10):  # more than a few: the outbox rows go in with a COPY
+            await uow.emit("tenants/t1", customer_events_pb2.CustomerTagged(customer="customers/1"))
         proxy.armed = True
-        await uow.commit()  # the outbox row goes in with a COPY
+        await uow.commit()
 
     async def commit(uow: SqlUnitOfWork) -> None:
         await uow.commit()

@@ -9,6 +9,7 @@ import enum
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -144,9 +145,11 @@ class _Colour(enum.Enum):
     RED = "red"
 
 
-def test_every_column_type_is_stored_as_sqlalchemy_stores_it(db_url: str) -> None:
-    """Binary COPY where each type has a binary form, text COPY where one does not
-    (an Enum column), executemany on SQLite: the same stored values as an INSERT."""
+@pytest.mark.parametrize("copies", [1, 6], ids=["a few rows", "many rows"])
+def test_every_column_type_is_stored_as_sqlalchemy_stores_it(db_url: str, copies: int) -> None:
+    """On PostgreSQL one INSERT for a few rows, and for more a binary COPY where each
+    type has a binary form, a text COPY where one does not (an Enum column); on SQLite
+    multi-row INSERTs: the same stored values as SQLAlchemy's own INSERT."""
     kinds = MetaData()
     typed = Table(
         "typed",
@@ -188,19 +191,32 @@ def test_every_column_type_is_stored_as_sqlalchemy_stores_it(db_url: str) -> Non
         async with engine.begin() as conn:
             await conn.run_sync(kinds.create_all)
         sessions = session_factory(engine)
+        bulk = [
+            row
+            for n in range(copies)
+            for row in ({"id": f"full{n}", **full}, {"id": f"empty{n}", **empty})
+        ]
+        colour_rows = [{"id": f"copied{n}", "colour": _Colour.RED} for n in range(2 * copies)]
         async with sessions() as session, session.begin():
-            await insert_rows(session, typed, [{"id": "full", **full}, {"id": "empty", **empty}])
+            await insert_rows(session, typed, bulk)
             await session.execute(
                 insert(typed), [{"id": "sa-full", **full}, {"id": "sa-empty", **empty}]
             )
-            await insert_rows(session, with_enum, [{"id": "copied", "colour": _Colour.RED}])
+            await insert_rows(session, with_enum, colour_rows)
             await session.execute(insert(with_enum), [{"id": "sa", "colour": _Colour.RED}])
         async with engine.connect() as conn:
             stored = {r[0]: r[1:] for r in await conn.exec_driver_sql("SELECT * FROM typed")}
             read = {r.id: r for r in await conn.execute(select(typed))}
             colours = dict((await conn.exec_driver_sql("SELECT id, colour FROM with_enum")).all())
-        assert stored["full"] == stored["sa-full"]
-        assert stored["empty"] == stored["sa-empty"]
+        assert len(stored) == len(bulk) + 2
+        for n in range(copies):
+            assert stored[f"full{n}"] == stored["sa-full"]
+            assert stored[f"empty{n}"] == stored["sa-empty"]
+        assert len(colours) == len(colour_rows) + 1
+        assert all(colours[row["id"]] == colours["sa"] for row in colour_rows)
+        stored["full"], stored["empty"] = stored["full0"], stored["empty0"]
+        read["full"] = read["full0"]
+        colours["copied"] = colours["copied0"]
         assert stored["empty"][:-1] == (None,) * (len(full) - 1)  # JSON None is stored 'null'
         assert {k: getattr(read["full"], k) for k in full} == {
             **full,

@@ -1,9 +1,12 @@
 """Inserting many rows at once, without SQLAlchemy's per-row parameter handling.
 
 On PostgreSQL a COPY ... FROM STDIN (binary where every column's type has a
-binary form we know, which costs the client half the CPU of text), on
-SQLite INSERTs of many rows each (plain values); both on the session's
-own connection, so the rows are part of its transaction. Values are stored
+binary form we know, which costs the client half the CPU of text) for more
+than a few rows, and one INSERT of them all for a few (a transaction's
+outbox events: a COPY is two round trips, its start and then its rows, and
+the transaction holds its locks across both); on SQLite INSERTs of many rows
+each (plain values); all on the session's own connection, so the rows are
+part of its transaction. Values are stored
 as SQLAlchemy's own INSERT would store them (the column type's bind
 processing on SQLite, JSON as ``json.dumps`` text), each conversion done once
 per distinct object when consecutive rows share it (a batch's time, its
@@ -81,7 +84,10 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
 async def _insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
-        await _copy(session, table, rows)
+        if len(rows) <= _PG_ROWS_BY_INSERT:
+            await _pg_insert(session, dialect, table, rows)
+        else:
+            await _copy(session, table, rows)
         return
     insert, columns = _sqlite_insert(dialect, table, tuple(rows[0]))
     converters = [(name, _Reused(process) if process else None) for name, process in columns]
@@ -187,6 +193,36 @@ def _binary_type(column_type: TypeEngine[Any]) -> str | None:
     if isinstance(column_type, String):
         return None if isinstance(column_type, Enum) else "text"
     return next((name for kind, name in _BINARY_FORMS if isinstance(column_type, kind)), None)
+
+
+# Up to this many rows go to PostgreSQL in one INSERT, more with a COPY.
+_PG_ROWS_BY_INSERT = 8
+_pg_inserts: dict[tuple[Dialect, str, tuple[str, ...], int], str] = {}
+
+
+async def _pg_insert(
+    session: AsyncSession, dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]]
+) -> None:
+    """One INSERT ... VALUES of the rows (its text kept per table, columns and row
+    count, so psycopg prepares it once it repeats); values as the COPY sends them."""
+    names = tuple(rows[0])
+    key = (dialect, table.name, names, len(rows))
+    statement = _pg_inserts.get(key)
+    if statement is None:
+        quote = dialect.identifier_preparer.quote
+        row = f"({', '.join('%s' for _ in names)})"
+        statement = _pg_inserts[key] = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "  # noqa: S608 (table and column names)
+            + ", ".join([row] * len(rows))
+        )
+    dumps = [_Reused(json.dumps) if isinstance(table.c[n].type, JSON) else None for n in names]
+    values = [
+        row[name] if dump is None else dump(row[name])
+        for row in rows
+        for name, dump in zip(names, dumps, strict=True)
+    ]
+    driver = await driver_connection(session)
+    await driver.execute(statement, values)
 
 
 async def _copy(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
