@@ -7,25 +7,33 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosstalk_common.clock import utc_now
 from crosstalk_common.db.engine import create_engine, session_factory
 from crosstalk_common.db.migrations import upgrade_to_head
+from crosstalk_common.domain.score import SCORE_LIMIT
 from crosstalk_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
 from crosstalk_devstack.databases import service_database_urls
 from customers.adapters.mapping import customer_to_pb
-from customers.adapters.tables import orders, outbox, points_entries, score_changes
+from customers.adapters.tables import customers, orders, outbox, points_entries, score_changes
 from customers.adapters.unit_of_work import CustomersUnitOfWork
 from customers.app.orders import Orders
 from customers.app.points import Points
 from customers.app.profiles import CustomerProfiles
 from customers.app.score_changes import ScoreAdjustments
 from customers.app.timeline import Timeline
-from customers.domain.model import Customer, Money, Order, PointsKind
+from customers.domain.model import (
+    MAX_POINTS_ENTRY,
+    POINTS_LIMIT,
+    Customer,
+    Money,
+    Order,
+    PointsKind,
+)
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 TENANT = "tenant-score"
@@ -136,6 +144,41 @@ def test_adjust_score_rejects_bad_input_and_foreign_customers(world: World) -> N
     asyncio.run(scenario())
 
 
+def test_a_score_stops_at_its_limit_and_a_balance_below_its_own(world: World) -> None:
+    """Huge amounts are refused, and repeated large ones leave the score at the limit
+    instead of overflowing PostgreSQL's integer (a 500 before)."""
+
+    async def scenario() -> None:
+        cid = await world.customer()
+        for delta in (SCORE_LIMIT + 1, -(2**63)):
+            with pytest.raises(InvalidArgument) as bad:
+                await world.scores.adjust_score(TENANT, ADMIN, cid, delta, "x", actor=ACTOR)
+            assert [v.field for v in bad.value.violations] == ["delta"]
+        for _ in range(3):
+            await world.scores.adjust_score(TENANT, ADMIN, cid, SCORE_LIMIT, "up", actor=ACTOR)
+        assert (await world.profiles.get(TENANT, ADMIN, cid)).score == SCORE_LIMIT
+        await world.scores.adjust_score(TENANT, ADMIN, cid, -1, "down", actor=ACTOR)
+        for _ in range(3):
+            await world.scores.adjust_score(TENANT, ADMIN, cid, -SCORE_LIMIT, "down", actor=ACTOR)
+        assert (await world.profiles.get(TENANT, ADMIN, cid)).score == -SCORE_LIMIT
+        history = await world.scores.score_history(TENANT, ADMIN, cid, after=[], limit=10)
+        assert history[0].score == -SCORE_LIMIT
+
+        async with world.sessions() as session, session.begin():  # a balance near the top
+            await session.execute(
+                update(customers)
+                .where(customers.c.id == cid)
+                .values(points_balance=POINTS_LIMIT - MAX_POINTS_ENTRY)
+            )
+        await world.points.earn_points(TENANT, ADMIN, cid, MAX_POINTS_ENTRY, "r", actor=ACTOR)
+        with pytest.raises(FailedPrecondition) as full:
+            await world.points.earn_points(TENANT, ADMIN, cid, 1, "r", actor=ACTOR)
+        assert full.value.violations[0].type == "POINTS_LIMIT"
+        assert (await world.profiles.get(TENANT, ADMIN, cid)).points_balance == POINTS_LIMIT
+
+    asyncio.run(scenario())
+
+
 def test_concurrent_score_adjustments_lose_nothing(world: World) -> None:
     async def scenario() -> None:
         cid = await world.customer()
@@ -213,6 +256,7 @@ def test_points_reject_bad_input_and_foreign_customers(world: World) -> None:
         cases = [
             ({"points": 0}, "points"),
             ({"points": -5}, "points"),
+            ({"points": MAX_POINTS_ENTRY + 1}, "points"),
             ({"reason": ""}, "reason"),
             ({"expire_time": utc_now() - timedelta(seconds=1)}, "expire_time"),
         ]
@@ -354,6 +398,7 @@ def test_record_order_rejects_bad_input_and_respects_scope(world: World) -> None
             (_order(cid, "x", 1, currency="ABC"), "order.amount.currency_code"),
             (_order(cid, "x", 1, amount=Money("EUR", -1, 0)), "order.amount"),
             (_order(cid, "x", 1, amount=Money("EUR", 1, -5)), "order.amount.nanos"),
+            (_order(cid, "x", 1, amount=Money("EUR", 2**63 - 1, 0)), "order.amount.units"),
             (_order(cid, "x", 1, item_count=-1), "order.item_count"),
             (_order(cid, "x", 1, order_time=utc_now() + timedelta(days=1)), "order.order_time"),
         ]

@@ -10,6 +10,7 @@ import pytest
 from crosstalk_common.conditions.model import Group, Leaf, Op
 from rules.domain.actions import (
     AddTag,
+    AdjustScore,
     Assign,
     CallWebhook,
     Escalate,
@@ -92,6 +93,17 @@ def test_actions_name_members_and_groups_by_their_resource_names(
     action: object, refused: list[str]
 ) -> None:
     assert fields(rule(actions=(action,))) == refused
+
+
+@pytest.mark.parametrize(
+    ("delta", "ok"),
+    [(5, True), (-1_000_000_000, True), (0, False), (1_000_000_001, False), (-(2**63), False)],
+)
+def test_a_score_action_asks_for_a_change_customers_can_make(delta: int, ok: bool) -> None:
+    """Customers refuses a change of 0 or past its limit: a rule asking for one would
+    fail every time it fired, so it is refused when saved."""
+    refused = [] if ok else ["rule.actions[1].adjust_score.delta"]
+    assert fields(rule(actions=(AddTag(("vip",)), AdjustScore(delta, "why")))) == refused
 
 
 def test_timer_triggers_need_their_time_trigger_and_only_they_take_one() -> None:

@@ -36,6 +36,7 @@ from crosstalk_common.db.write_gate import begin_writing, turns_asked, writers_w
 from crosstalk_common.visibility import Visibility
 from customers.adapters.id_lists import one_of
 from customers.adapters.repository import timeline_row
+from customers.adapters.score_arithmetic import score_plus
 from customers.adapters.tables import customer_tags, customers, score_changes, timeline
 from customers.domain.model import ScoreChange, TimelineEntry
 
@@ -180,9 +181,7 @@ class SqlBulkCustomerWrites:
         updated = await self._session.execute(
             update(customers)
             .where(customers.c.tenant_id == tenant_id, self._among(customers.c.id, fresh))
-            .values(
-                score=customers.c.score + delta, version=customers.c.version + 1, updated_at=now
-            )
+            .values(score=score_plus(delta), version=customers.c.version + 1, updated_at=now)
             .returning(customers.c.id, customers.c.score)
         )
         scores = {r.id: int(r.score) for r in updated}

@@ -18,6 +18,7 @@ from crosstalk_common.db.keyset import past
 from crosstalk_common.db.scope import scope_clause
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
+from customers.adapters.score_arithmetic import score_plus
 from customers.adapters.tables import (
     customer_contact_keys,
     customer_identities,
@@ -150,7 +151,7 @@ class SqlMergeRepository:
             update(customers)
             .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
             .values(
-                score=customers.c.score + score,
+                score=score_plus(score),
                 points_balance=customers.c.points_balance + points,
             )
         )

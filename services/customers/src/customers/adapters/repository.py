@@ -40,6 +40,7 @@ from customers.adapters.field_repository import SqlCustomFieldRepository
 from customers.adapters.filter_index.index import FilterIndex
 from customers.adapters.id_lists import one_of
 from customers.adapters.one_customer_sql import CUSTOMER, TENANT, one_customer
+from customers.adapters.score_arithmetic import score_plus
 from customers.adapters.tables import (
     customer_identities,
     customer_tags,
@@ -53,6 +54,7 @@ from customers.adapters.tables import (
 )
 from customers.app.ports import IdentityTaken, OrderTaken, RequestReplayed
 from customers.domain.model import (
+    POINTS_LIMIT,
     ChannelIdentity,
     Customer,
     CustomFieldDefinition,
@@ -695,7 +697,7 @@ class SqlCustomerRepository:
             update(customers)
             .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
             .values(
-                score=customers.c.score + delta,
+                score=score_plus(delta),
                 version=customers.c.version + 1,
                 updated_at=now,
             )
@@ -705,13 +707,16 @@ class SqlCustomerRepository:
     async def add_points(
         self, tenant_id: str, customer_id: str, points: int, *, now: datetime
     ) -> bool:
-        """points_balance += points in one conditional UPDATE that never goes below 0.
+        """points_balance += points in one conditional UPDATE that never goes below 0
+        nor above POINTS_LIMIT.
 
-        False when the balance is too small (nothing changed).
+        False when the balance is too small, or too large (nothing changed).
         """
         where = [customers.c.tenant_id == tenant_id, customers.c.id == customer_id]
         if points < 0:
             where.append(customers.c.points_balance >= -points)
+        else:
+            where.append(customers.c.points_balance <= POINTS_LIMIT - points)
         result = await self._session.execute(
             update(customers)
             .where(*where)

@@ -20,6 +20,7 @@ from customers.app.lookup import read_of_visible_customer, visible_customer
 from customers.app.ports import RequestReplayed, UnitOfWork
 from customers.app.tiers import reassess_tier
 from customers.domain.model import (
+    POINTS_LIMIT,
     PointsEntry,
     PointsKind,
     validate_points,
@@ -124,6 +125,13 @@ class Points:
                             customer_name(customer_id),
                             f"the balance is {current.points_balance} point(s); "
                             f"cannot spend {-signed}",
+                        )
+                        if signed < 0
+                        else PreconditionViolation(
+                            "POINTS_LIMIT",
+                            customer_name(customer_id),
+                            f"the balance is {current.points_balance} point(s); earning "
+                            f"{signed} would take it over {POINTS_LIMIT:,}",
                         )
                     ]
                 )

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crosstalk_common.currencies import ISO_4217_CURRENCIES
 from crosstalk_common.domain.channel import Channel
+from crosstalk_common.domain.score import SCORE_LIMIT
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from crosstalk_common.text_rules import normalized_identity
 
@@ -377,15 +378,31 @@ class PointsEntry:
     created_at: datetime
 
 
+# A score stays within ±SCORE_LIMIT (the kit's: a change that would take it further
+# stops at the limit) and one change is at most that much. A points balance stays at
+# most POINTS_LIMIT; one entry is at most MAX_POINTS_ENTRY. An order's amount is at
+# most MAX_ORDER_UNITS, so the sum of a customer's orders stays far within an 8-byte
+# integer.
+POINTS_LIMIT = 10**15
+MAX_POINTS_ENTRY = 10**12
+MAX_ORDER_UNITS = 10**12
+
+
 def validate_score_delta(delta: int, *, field_name: str = "delta") -> int:
     if delta == 0:
         raise InvalidArgument([FieldViolation(field_name, "must not be 0")])
+    if abs(delta) > SCORE_LIMIT:
+        raise InvalidArgument(
+            [FieldViolation(field_name, f"between -{SCORE_LIMIT:,} and {SCORE_LIMIT:,}")]
+        )
     return delta
 
 
 def validate_points(points: int, *, field_name: str = "points") -> int:
     if points <= 0:
         raise InvalidArgument([FieldViolation(field_name, "must be a positive number of points")])
+    if points > MAX_POINTS_ENTRY:
+        raise InvalidArgument([FieldViolation(field_name, f"at most {MAX_POINTS_ENTRY:,}")])
     return points
 
 
@@ -490,6 +507,8 @@ def validate_order(order: Order, *, now: datetime, prefix: str = "order") -> Ord
         )
     elif units < 0 or nanos < 0:
         bad.append(FieldViolation(f"{prefix}.amount", "must not be negative"))
+    elif units > MAX_ORDER_UNITS:
+        bad.append(FieldViolation(f"{prefix}.amount.units", f"at most {MAX_ORDER_UNITS:,}"))
     if order.item_count < 0:
         bad.append(FieldViolation(f"{prefix}.item_count", "must not be negative"))
     if order.order_time > now + _ORDER_CLOCK_SKEW:

@@ -11,8 +11,9 @@ from typing import Any
 
 from crosstalk_common.conditions.evaluate import evaluate, explain
 from crosstalk_common.conditions.model import Node
+from crosstalk_common.domain.score import SCORE_LIMIT
 from crosstalk_common.errors import FieldViolation, InvalidArgument
-from rules.domain.actions import Action, AddTag
+from rules.domain.actions import Action, AddTag, AdjustScore
 
 # What one rule may hold. MAX_RULE_BYTES bounds a whole rule, so that a page of
 # MAX_RULES_PER_PAGE rules stays far below the gateway's response buffer (ADR 0016).
@@ -123,6 +124,13 @@ class Rule:
         for i, action in enumerate(self.actions):
             if isinstance(action, AddTag):
                 problems.extend(_tag_problems(action.tags, f"rule.actions[{i}].add_tag.tags"))
+            elif isinstance(action, AdjustScore) and not 0 < abs(action.delta) <= SCORE_LIMIT:
+                problems.append(
+                    FieldViolation(
+                        f"rule.actions[{i}].adjust_score.delta",
+                        f"must not be 0, and between -{SCORE_LIMIT:,} and {SCORE_LIMIT:,}",
+                    )
+                )
         if not 1 <= self.rollout_percent <= 100:
             problems.append(FieldViolation("rule.rollout_percent", "must be between 1 and 100"))
         if self.cooldown_seconds < 0:
