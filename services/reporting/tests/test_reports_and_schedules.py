@@ -261,6 +261,14 @@ async def test_a_cron_that_names_no_date_is_refused_and_stores_nothing(
     assert (await runner.schedule(tenant, stored.id)).cron == "0 9 29 2 *"
 
 
+async def test_a_lookback_of_millennia_is_refused_by_name(new_uow: NewUow, tenant: str) -> None:
+    """It reached before year 1 when the range it would ask for was checked: a 500."""
+    runner = jobs(new_uow, Clock(datetime(2026, 3, 5, tzinfo=UTC)))
+    with pytest.raises(InvalidArgument) as caught:
+        await runner.create_schedule(daily(tenant, lookback=timedelta(seconds=315_576_000_000)))
+    assert [v.field for v in caught.value.violations] == ["scheduled_report.lookback"]
+
+
 async def test_only_its_owner_or_someone_who_sees_as_much_sees_or_changes_a_schedule(
     new_uow: NewUow, tenant: str
 ) -> None:

@@ -106,6 +106,15 @@ def test_a_score_action_asks_for_a_change_customers_can_make(delta: int, ok: boo
     assert fields(rule(actions=(AddTag(("vip",)), AdjustScore(delta, "why")))) == refused
 
 
+@pytest.mark.parametrize(
+    ("seconds", "ok"), [(0, True), (400 * 86400, True), (-1, False), (315_576_000_000, False)]
+)
+def test_a_cooldown_is_up_to_400_days(seconds: int, ok: bool) -> None:
+    """A longer one (a Duration may name 10,000 years) was stored in a 4-byte column:
+    a 500 on PostgreSQL."""
+    assert fields(rule(cooldown_seconds=seconds)) == ([] if ok else ["rule.cooldown"])
+
+
 def test_timer_triggers_need_their_time_trigger_and_only_they_take_one() -> None:
     schedule = rule(trigger=Trigger.SCHEDULE, time_trigger=TimeTrigger(cron="0 9 * * MON"))
     assert fields(schedule) == []

@@ -18,6 +18,7 @@ from rules.domain.actions import Action, AddTag, AdjustScore
 # What one rule may hold. MAX_RULE_BYTES bounds a whole rule, so that a page of
 # MAX_RULES_PER_PAGE rules stays far below the gateway's response buffer (ADR 0016).
 MAX_DISPLAY_NAME_LENGTH = 200
+MAX_COOLDOWN_SECONDS = 400 * 24 * 3600  # as a timer's delay
 MAX_ACTIONS = 20
 MAX_TAGS_PER_ACTION = 50
 MAX_TAG_LENGTH = 64
@@ -133,8 +134,8 @@ class Rule:
                 )
         if not 1 <= self.rollout_percent <= 100:
             problems.append(FieldViolation("rule.rollout_percent", "must be between 1 and 100"))
-        if self.cooldown_seconds < 0:
-            problems.append(FieldViolation("rule.cooldown", "must not be negative"))
+        if not 0 <= self.cooldown_seconds <= MAX_COOLDOWN_SECONDS:
+            problems.append(FieldViolation("rule.cooldown", "must be from 0 to 400 days"))
         if not problems and self.size_in_bytes() > MAX_RULE_BYTES:
             problems.append(
                 FieldViolation(
