@@ -121,3 +121,32 @@ def test_a_query_names_each_bad_field() -> None:
     with pytest.raises(InvalidArgument) as unknown:
         MetricQuery("nope", start, start.replace(day=5)).validate()
     assert [v.field for v in unknown.value.violations] == ["metric"]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "refused"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), datetime(1, 1, 5, tzinfo=UTC), ["start_time"]),
+        (datetime(9999, 12, 25, tzinfo=UTC), datetime.max.replace(tzinfo=UTC), ["end_time"]),
+        (
+            datetime(1969, 12, 31, tzinfo=UTC),
+            datetime(3000, 1, 2, tzinfo=UTC),
+            ["start_time", "end_time"],
+        ),
+        (datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 2, tzinfo=UTC), []),
+    ],
+)
+def test_a_range_lies_between_1970_and_3000(
+    start: datetime, end: datetime, refused: list[str]
+) -> None:
+    """Its buckets and its previous period in a time zone reached past year 1 or 9999
+    at the ends of what a timestamp holds: a 500."""
+    query = MetricQuery(
+        "messages_received", start, end, time_zone="Asia/Shanghai", compare_previous=True
+    )
+    if not refused:
+        query.validate()
+        return
+    with pytest.raises(InvalidArgument) as caught:
+        query.validate()
+    assert [v.field for v in caught.value.violations] == refused

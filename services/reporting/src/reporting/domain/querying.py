@@ -22,6 +22,11 @@ from reporting.domain import histogram
 from reporting.domain.catalogue import METRICS_BY_NAME, Aggregation, Dimension, Measure, Metric
 
 MAX_RANGE_DAYS = 366 * 3
+# A range lies within these: hours, local days and the previous period of a range
+# at the ends of what a timestamp can hold are not times anyone has figures for,
+# and reached past year 1 or 9999 when worked out in a time zone.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 MAX_HOURLY_RANGE_DAYS = 31
 MAX_GROUP_BYS = 2
 # Lifecycle stages in funnel order.
@@ -58,7 +63,14 @@ class MetricQuery:
             problems.append(
                 FieldViolation("metric", f"unknown metric {self.metric!r}; known: {known}")
             )
-        if self.end <= self.start:
+        within = self.start >= EARLIEST and self.end <= LATEST
+        if self.start < EARLIEST:
+            problems.append(FieldViolation("start_time", "must be 1970-01-01 or later"))
+        if self.end > LATEST:
+            problems.append(FieldViolation("end_time", "must be 3000-01-01 or earlier"))
+        if not within:
+            pass  # a range past those ends is not looked into further
+        elif self.end <= self.start:
             problems.append(FieldViolation("end_time", "must be after start_time"))
         elif (self.end - self.start).days > MAX_RANGE_DAYS:
             problems.append(
