@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -401,6 +401,7 @@ def test_record_order_rejects_bad_input_and_respects_scope(world: World) -> None
             (_order(cid, "x", 1, amount=Money("EUR", 2**63 - 1, 0)), "order.amount.units"),
             (_order(cid, "x", 1, item_count=-1), "order.item_count"),
             (_order(cid, "x", 1, order_time=utc_now() + timedelta(days=1)), "order.order_time"),
+            (_order(cid, "x", 1, order_time=datetime(1, 1, 1, tzinfo=UTC)), "order.order_time"),
         ]
         for order, field in cases:
             with pytest.raises(InvalidArgument) as bad:

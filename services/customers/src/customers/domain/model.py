@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -419,6 +419,7 @@ def validate_request_id(request_id: str, *, field_name: str = "request_id") -> s
 
 NANOS = 1_000_000_000
 _ORDER_CLOCK_SKEW = timedelta(minutes=5)
+_EARLIEST_ORDER = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_EXTERNAL_ID_LENGTH = 200
 MAX_STORE_LENGTH = 100
 
@@ -513,6 +514,10 @@ def validate_order(order: Order, *, now: datetime, prefix: str = "order") -> Ord
         bad.append(FieldViolation(f"{prefix}.item_count", "must not be negative"))
     if order.order_time > now + _ORDER_CLOCK_SKEW:
         bad.append(FieldViolation(f"{prefix}.order_time", "must not be in the future"))
+    elif order.order_time < _EARLIEST_ORDER:
+        # Reports cut an order's time into local hours and days: near year 1 those
+        # reach before it.
+        bad.append(FieldViolation(f"{prefix}.order_time", "must be 1970-01-01 or later"))
     if bad:
         raise InvalidArgument(bad)
     return replace(
