@@ -108,10 +108,12 @@ bench: gen
 FUZZ_EXAMPLES ?= 50
 FUZZ_TIME ?= 1800
 FUZZ_STATEFUL_TIME ?= 600
+FUZZ_DB ?= sqlite
 fuzz: gen
 	SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) SCHEMATHESIS_MAX_TIME=$(FUZZ_TIME) \
 	  SCHEMATHESIS_STATEFUL_TIME=$(FUZZ_STATEFUL_TIME) SCHEMATHESIS_RANDOM=1 \
-	  CROSSTALK_TEST_DB=sqlite tools/pytest.sh tests/e2e/test_schemathesis.py -s
+	  CROSSTALK_TEST_DB=$(FUZZ_DB) CROSSTALK_FUZZ_ON_POSTGRES=1 \
+	  tools/pytest.sh tests/e2e/test_schemathesis.py -s
 
 # Accepting a contract change: rewrite the baseline `buf breaking` compares with (review it!).
 proto-baseline: setup
