@@ -32,6 +32,7 @@ from crosstalk_common.errors import FailedPrecondition, InvalidArgument, NotFoun
 from crosstalk_common.grpc import auth
 from crosstalk_common.permissions import DataScope
 from crosstalk_devstack.databases import service_database_urls
+from customers.adapters import xlsx_stream
 from customers.adapters.grpc_servicer import CustomersServicer
 from customers.adapters.import_events import outbox_rows
 from customers.adapters.import_store import import_store_of
@@ -564,6 +565,43 @@ async def test_an_excel_workbook_with_shared_strings_dates_and_booleans(world: W
     with pytest.raises(InvalidArgument) as bad:
         await world.start(excel_like_xlsx(rows, doctype=True), format=tabular_pb2.FILE_FORMAT_XLSX)
     assert [v.field for v in bad.value.violations] == ["content"]
+
+
+def _bombed(xlsx: bytes, part: str, extra: str) -> bytes:
+    """The workbook with ``extra`` (text that deflates to almost nothing) added at
+    the end of one part's root element."""
+    source = zipfile.ZipFile(io.BytesIO(xlsx))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in source.namelist():
+            text = source.read(name).decode()
+            if name == part:
+                closing = text.rindex("</")
+                text = text[:closing] + extra + text[closing:]
+            archive.writestr(name, text)
+    return out.getvalue()
+
+
+async def test_a_workbook_that_unpacks_to_too_much_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip bomb (a part deflated a thousandfold) or an endless row is refused by
+    name, before its strings or cells are held in memory."""
+    monkeypatch.setattr(xlsx_stream, "MAX_PART_BYTES", 256 * 1024)
+    monkeypatch.setattr(xlsx_stream, "MAX_COLUMNS", 4)
+    rows: list[list[object]] = [["Name", "Phone"], ["Quinn Rivera", "+4915112345678"]]
+    strings = "<si><t>" + "A" * 1000 + "</t></si>"
+    bomb = _bombed(excel_like_xlsx(rows), "xl/strings.xml", strings * 300)
+    assert len(bomb) < 20_000  # 300 KB of strings, deflated
+    wide = excel_like_xlsx([["Name", "Phone", "a", "b", "c"], ["Quinn", "+4915112345678"]])
+    for workbook in (bomb, wide):
+        with pytest.raises(InvalidArgument) as bad:
+            await world.start(workbook, format=tabular_pb2.FILE_FORMAT_XLSX)
+        assert [v.field for v in bad.value.violations] == ["content"]
+    done, summary = await world.run(
+        excel_like_xlsx(rows), format=tabular_pb2.FILE_FORMAT_XLSX, preview_only=True
+    )
+    assert (done.state, summary.valid_rows) == (jobs_pb2.JOB_STATE_SUCCEEDED, 1)
 
 
 async def test_phones_match_whatever_their_spelling(world: World) -> None:

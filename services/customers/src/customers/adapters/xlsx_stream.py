@@ -38,16 +38,29 @@ class XlsxError(Exception):
     """The file is not a workbook this reader understands."""
 
 
+# The most a part may hold uncompressed, and the most cells a row may hold (Excel's
+# columns). A zip deflates repeated text about a thousandfold: within the upload
+# limit a part could otherwise unpack to gigabytes (a "zip bomb"), held in memory
+# as shared strings or as one endless row.
+MAX_PART_BYTES = 256 * 1024 * 1024
+MAX_COLUMNS = 16_384
+
+
 class _NoDtd:
-    """A part's bytes, refused if they declare a DTD or entities: workbooks
-    need none, and entity tricks (billion laughs, external entities) need one."""
+    """A part's bytes, refused if they declare a DTD or entities (workbooks need
+    none, and entity tricks, billion laughs or external entities, need one) or
+    unpack to more than MAX_PART_BYTES."""
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._tail = b""
+        self._read = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
+        self._read += len(data)
+        if self._read > MAX_PART_BYTES:
+            raise ValueError(f"a workbook part unpacks to more than {MAX_PART_BYTES:,} bytes")
         seen = (self._tail + data).upper()
         if b"<!DOCTYPE" in seen or b"<!ENTITY" in seen:
             raise ValueError("a workbook part declares a DTD")
@@ -169,6 +182,8 @@ class _SheetRows:
         if tag == tags.cell:
             match = _CELL_REF.match(self._ref)
             column = column_index_from_string(match.group(1)) - 1 if match else len(self._cells)
+            if column >= MAX_COLUMNS:
+                raise ValueError(f"a row has more than {MAX_COLUMNS:,} columns")
             inline = None if self._inline is None else "".join(self._inline)
             self._cells[column] = self._book._value(self._kind, self._raw, inline, self._style)
         elif tag == tags.value:
