@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+import zipfile
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +12,7 @@ from openpyxl import Workbook
 
 from crosstalk_common.errors import InvalidArgument
 from crosstalk_common.permissions import DataScope
+from identity.adapters import member_files
 from identity.app.context import Actor
 from identity.app.ports import MemberFilter
 from identity.domain.model import AuditFilter, Department, Role
@@ -163,3 +165,25 @@ async def test_unreadable_files_and_missing_columns_are_invalid_arguments(env: E
     )
     assert mapped.errors == []
     assert mapped.members[0].display_name == "张三"
+
+
+async def test_a_workbook_that_unpacks_to_too_much_is_refused(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip bomb: a part of repeated text deflates a thousandfold, and openpyxl
+    would hold all its shared strings in memory."""
+    actor, _ = await _tenant(env)
+    monkeypatch.setattr(member_files, "MAX_UNPACKED_BYTES", 1024 * 1024)
+    plain = as_xlsx([["email", "display_name"], ["bomb@example.com", "Bomb"]])
+    source = zipfile.ZipFile(io.BytesIO(plain))
+    bombed = io.BytesIO()
+    with zipfile.ZipFile(bombed, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in source.namelist():
+            archive.writestr(name, source.read(name))
+        archive.writestr("xl/padding.xml", "<x>" + "A" * 2_000_000 + "</x>")
+    assert len(bombed.getvalue()) < 30_000
+    with pytest.raises(InvalidArgument) as caught:
+        await env.app.imports.preview(actor, bombed.getvalue(), "xlsx", [])
+    assert caught.value.violations[0].field == "content"
+    assert "unpacks to more than" in caught.value.violations[0].description
+    assert (await env.app.imports.preview(actor, plain, "xlsx", [])).errors == []

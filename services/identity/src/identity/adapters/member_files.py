@@ -13,6 +13,9 @@ from openpyxl import load_workbook
 from crosstalk_common.errors import InvalidArgument
 from identity.domain.importing import MAX_ROWS, Sheet
 
+# 20,000 members' rows unpack to a few MiB.
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024
+
 CSV = "csv"
 XLSX = "xlsx"
 
@@ -84,6 +87,16 @@ class MemberFileReader:
     @staticmethod
     def _xlsx(content: bytes) -> Sheet:
         try:
+            # What the parts unpack to, as the zip declares it (a part is never read
+            # past its declared size): a few rows' workbook that unpacks to
+            # gigabytes of shared strings is a zip bomb, refused before openpyxl
+            # holds them in memory.
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                unpacked = sum(info.file_size for info in archive.infolist())
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise InvalidArgument.field(
+                    "content", f"the workbook unpacks to more than {MAX_UNPACKED_BYTES:,} bytes"
+                )
             workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
             raise InvalidArgument.field(
