@@ -3,8 +3,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from crosstalk_common.conditions.evaluate import evaluate, explain, find_keyword, levenshtein
+from crosstalk_common.conditions.evaluate import (
+    evaluate,
+    explain,
+    find_keyword,
+    levenshtein,
+    within_one_edit,
+)
 from crosstalk_common.conditions.model import Group, Leaf, Op
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -112,3 +120,66 @@ def test_explain_gives_one_line_per_leaf() -> None:
         "sentiment is between -1 and -0.3: not matched (sentiment is 0.2)",
         "created_at is within the last P7D: not matched (created_at is empty)",
     ]
+
+
+def _distance(a: str, b: str) -> int:
+    """The full table of edit distances, no shortcut: the reference."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            )
+        previous = current
+    return previous[-1]
+
+
+@given(st.text("abc", max_size=8), st.text("abc", max_size=8))
+def test_one_edit_agrees_with_the_full_distance(a: str, b: str) -> None:
+    assert within_one_edit(a, b) == (_distance(a, b) <= 1)
+    assert levenshtein(a, b, limit=1) == min(_distance(a, b), 2)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["refund", "refnd", "order", "ordr", "money", "back", "x"]), max_size=12
+    ),
+    st.lists(
+        st.sampled_from(["refund", "money back", "order late", "back", "zzzzz"]),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_fuzzy_search_finds_what_every_window_compared_finds(
+    words: list[str], keywords: list[str]
+) -> None:
+    """The first keyword (in their order) that some window of as many words is
+    within one edit of, as comparing every window with every keyword would say."""
+    text = " ".join(words)
+    expected = next((k for k in keywords if k in text), None)
+    if expected is None:
+        for keyword in keywords:
+            phrase = keyword
+            width = len(phrase.split())
+            if len(phrase) >= 5 and any(
+                _distance(" ".join(words[i : i + width]), phrase) <= 1
+                for i in range(len(words) - width + 1)
+            ):
+                expected = keyword
+                break
+    assert find_keyword(text, keywords, fuzzy=True) == expected
+
+
+# A customer writes the text, so its cost is theirs to choose. Here every window is
+# the length of every keyword and the same up to its end: a table of distances per
+# window fills all 200 x 201 cells of each of 150,000 comparisons (hours). The
+# timeout guards the linear search with a wide margin.
+@pytest.mark.timeout(60)
+def test_a_hostile_message_is_searched_in_linear_time() -> None:
+    near = "abcdefghij" * 20
+    text = " ".join([near] * 1500)
+    keywords = [near[:-1] + chr(ord("k") + i % 10) + str(i % 10) for i in range(100)]
+    assert find_keyword(text, keywords, fuzzy=True) is None
+    # "...ij3" is one substitution from "...in3" (the fourth keyword), two from the rest.
+    assert find_keyword(text + " " + near + "3", keywords, fuzzy=True) == keywords[3]

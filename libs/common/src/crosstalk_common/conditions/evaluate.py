@@ -128,7 +128,10 @@ def find_keyword(text: str, keywords: Sequence[str], *, fuzzy: bool = False) -> 
     """The first keyword found in ``text`` (case-insensitive substring), else ``None``.
 
     With ``fuzzy``, a keyword of at least ``FUZZY_MIN_LENGTH`` characters also
-    matches words of the text within one edit of it.
+    matches words of the text within one edit of it. Windows of the text are
+    compared only with keywords of as many words whose length is within one of
+    theirs, and each comparison is linear: a customer's message cannot make the
+    search cost the product of its length, the keywords' and theirs.
     """
     lowered = text.lower()
     for keyword in keywords:
@@ -136,23 +139,70 @@ def find_keyword(text: str, keywords: Sequence[str], *, fuzzy: bool = False) -> 
             return keyword
     if not fuzzy:
         return None
+    # width (words) -> length -> [(position among the keywords, phrase, keyword)]
+    wanted: dict[int, dict[int, list[tuple[int, str, str]]]] = {}
+    for position, keyword in enumerate(keywords):
+        words = _TOKEN.findall(keyword.lower())
+        phrase = " ".join(words)
+        if len(phrase) >= FUZZY_MIN_LENGTH:
+            wanted.setdefault(len(words), {}).setdefault(len(phrase), []).append(
+                (position, phrase, keyword)
+            )
+    if not wanted:
+        return None
     tokens = _TOKEN.findall(lowered)
-    for keyword in keywords:
-        wanted = _TOKEN.findall(keyword.lower())
-        phrase = " ".join(wanted)
-        if len(phrase) < FUZZY_MIN_LENGTH:
-            continue
-        width = len(wanted)
+    ends = [0]  # ends[i]: the length of the first i tokens, spaces between them included
+    for token in tokens:
+        ends.append(ends[-1] + len(token) + (1 if len(ends) > 1 else 0))
+    best: tuple[int, str] | None = None
+    for width, by_length in wanted.items():
         for start in range(len(tokens) - width + 1):
-            if levenshtein(" ".join(tokens[start : start + width]), phrase, limit=1) <= 1:
-                return keyword
-    return None
+            length = ends[start + width] - ends[start] - (1 if start else 0)
+            window = ""
+            for candidate in (length - 1, length, length + 1):
+                for position, phrase, keyword in by_length.get(candidate, ()):
+                    if best is not None and position >= best[0]:
+                        continue
+                    window = window or " ".join(tokens[start : start + width])
+                    if within_one_edit(window, phrase):
+                        best = (position, keyword)
+    return best[1] if best is not None else None
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` becomes ``b`` by at most one insertion, deletion or substitution.
+    Linear: past the common prefix, the rests must be equal once the one edit is
+    made (string comparisons, not a table of distances)."""
+    if a == b:
+        return True
+    if len(a) > len(b):
+        a, b = b, a
+    if len(b) - len(a) > 1:
+        return False
+    same = _common_prefix(a, b)
+    if len(a) == len(b):
+        return a[same + 1 :] == b[same + 1 :]
+    return a[same:] == b[same + 1 :]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix (a binary search of slice comparisons)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def levenshtein(a: str, b: str, *, limit: int | None = None) -> int:
     """Edit distance of ``a`` and ``b``; stops early once it must exceed ``limit``."""
     if limit is not None and abs(len(a) - len(b)) > limit:
         return limit + 1
+    if limit == 1:  # the fuzzy keyword's case: answered in linear time
+        return 0 if a == b else 1 if within_one_edit(a, b) else 2
     previous = list(range(len(b) + 1))
     for i, char_a in enumerate(a, start=1):
         current = [i]
