@@ -89,8 +89,7 @@ def strip_quoted(text: str) -> str:
         )
     kept: list[str] = []
     for index, line in enumerate(lines):
-        following = lines[index + 1] if index + 1 < len(lines) else ""
-        if len(line) <= _MAX_MARKER_LINE and _ends_new_text(line, following, lines, index):
+        if _ends_new_text(lines, index):
             break
         if _QUOTED.match(line):
             # a quoted block ends the new text once everything after it is quoted or blank
@@ -101,9 +100,13 @@ def strip_quoted(text: str) -> str:
     return "\n".join(kept).strip()
 
 
-def _ends_new_text(line: str, following: str, lines: list[str], index: int) -> bool:
-    """Whether ``line`` (short enough to be one) opens the quoted history or the
-    signature."""
+def _ends_new_text(lines: list[str], index: int) -> bool:
+    """Whether line ``index`` opens the quoted history or the signature (a line
+    longer than any marker never does)."""
+    line = lines[index]
+    if len(line) > _MAX_MARKER_LINE:
+        return False
+    following = lines[index + 1] if index + 1 < len(lines) else ""
     if _SIGNATURE.match(line) or _SEPARATORS.match(line) or _ATTRIBUTION.match(line):
         return True
     # "On Mon, 7 Dec 2026 at 10:00, Shop <a@b>" + "wrote:" wrapped onto the next line

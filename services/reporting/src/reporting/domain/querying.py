@@ -54,6 +54,29 @@ class MetricQuery:
     filters: tuple[tuple[Dimension, tuple[str, ...]], ...] = ()
     compare_previous: bool = False
 
+    def _range_problems(self) -> list[FieldViolation]:
+        ends = []
+        if self.start < EARLIEST:
+            ends.append(FieldViolation("start_time", "must be 1970-01-01 or later"))
+        if self.end > LATEST:
+            ends.append(FieldViolation("end_time", "must be 3000-01-01 or earlier"))
+        if ends:  # a range past those ends is not looked into further
+            return ends
+        days = (self.end - self.start).days
+        if self.end <= self.start:
+            return [FieldViolation("end_time", "must be after start_time")]
+        if days > MAX_RANGE_DAYS:
+            return [FieldViolation("end_time", f"a range spans at most {MAX_RANGE_DAYS} days")]
+        if self.granularity is Granularity.HOUR and days > MAX_HOURLY_RANGE_DAYS:
+            return [
+                FieldViolation(
+                    "end_time",
+                    f"hourly buckets cover at most {MAX_HOURLY_RANGE_DAYS} days; "
+                    "use a wider granularity",
+                )
+            ]
+        return []
+
     def validate(self) -> Metric:
         """The metric asked for; INVALID_ARGUMENT naming each bad field."""
         problems = []
@@ -63,30 +86,7 @@ class MetricQuery:
             problems.append(
                 FieldViolation("metric", f"unknown metric {self.metric!r}; known: {known}")
             )
-        within = self.start >= EARLIEST and self.end <= LATEST
-        if self.start < EARLIEST:
-            problems.append(FieldViolation("start_time", "must be 1970-01-01 or later"))
-        if self.end > LATEST:
-            problems.append(FieldViolation("end_time", "must be 3000-01-01 or earlier"))
-        if not within:
-            pass  # a range past those ends is not looked into further
-        elif self.end <= self.start:
-            problems.append(FieldViolation("end_time", "must be after start_time"))
-        elif (self.end - self.start).days > MAX_RANGE_DAYS:
-            problems.append(
-                FieldViolation("end_time", f"a range spans at most {MAX_RANGE_DAYS} days")
-            )
-        elif (
-            self.granularity is Granularity.HOUR
-            and (self.end - self.start).days > MAX_HOURLY_RANGE_DAYS
-        ):
-            problems.append(
-                FieldViolation(
-                    "end_time",
-                    f"hourly buckets cover at most {MAX_HOURLY_RANGE_DAYS} days; "
-                    "use a wider granularity",
-                )
-            )
+        problems.extend(self._range_problems())
         if self.time_zone:
             try:
                 ZoneInfo(self.time_zone)
