@@ -1,4 +1,10 @@
-"""The demo tenant `make run` seeds (once; later runs find it in var/demo.json)."""
+"""The demo tenant `make run` seeds (once; later runs find it in var/demo.json).
+
+A new user who signs in finds a working inbox, not an empty one: the refund rule,
+and a handful of buyers' first messages from several channels and languages, each
+through the same ingest a channel adapter uses (so each made its customer, was
+understood and translated, counted by reporting, and matched against the rule).
+"""
 
 from __future__ import annotations
 
@@ -42,6 +48,70 @@ def keyword_tag_rule(display_name: str, keywords: list[str], tag: str) -> dict[s
     }
 
 
+# Buyers' first messages: (channel, address, display name, subject, text). Spanish
+# and French translate offline into the working language (English); German and
+# Vietnamese have no offline pair, so they show what an untranslated message looks
+# like (their language is still detected, and the rule still reads German).
+DEMO_MESSAGES: tuple[tuple[str, str, str, str, str], ...] = (
+    (
+        "CHANNEL_EMAIL",
+        "lucia.fernandez@correo.test",
+        "Lucía Fernández",
+        "Auriculares rotos",
+        "Hola, los auriculares llegaron rotos. Quiero un reembolso, por favor.",
+    ),
+    (
+        "CHANNEL_AMAZON",
+        "amzn-buyer-7f3k2q",
+        "Camille Martin",
+        "",
+        "Bonjour, quand est-ce que ma commande sera livrée ? Merci beaucoup.",
+    ),
+    (
+        "CHANNEL_SHOPEE",
+        "shopee-nguyen-84",
+        "Nguyễn Thị Hoa",
+        "",
+        "Xin chào, khi nào đơn hàng của tôi được giao? Cảm ơn bạn.",
+    ),
+    (
+        "CHANNEL_EBAY",
+        "ebay-kmueller",
+        "Klaus Müller",
+        "",
+        "Hallo, ich möchte eine Rückerstattung für meine Bestellung.",
+    ),
+    (
+        "CHANNEL_EMAIL",
+        "sam.taylor@mail.test",
+        "Sam Taylor",
+        "Charger stock",
+        "Hi, is the 65 W USB-C charger back in stock? I would order ten.",
+    ),
+)
+
+
+def ingest_demo_messages(http: httpx.Client, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Each of DEMO_MESSAGES ingested once (its external id makes a repeat a no-op);
+    the ingest answers, in order."""
+    return [
+        _check(
+            http.post(
+                "/v1/messages:ingest",
+                headers=headers,
+                json={
+                    "sender": {"channel": channel, "externalId": address},
+                    "senderDisplayName": name,
+                    "subject": subject,
+                    "text": text,
+                    "externalId": f"demo-{n}",
+                },
+            )
+        )
+        for n, (channel, address, name, subject, text) in enumerate(DEMO_MESSAGES, start=1)
+    ]
+
+
 def seed_demo(gateway_url: str, state_file: Path) -> dict[str, Any]:
     if state_file.exists():
         return dict(json.loads(state_file.read_text()))
@@ -75,6 +145,7 @@ def seed_demo(gateway_url: str, state_file: Path) -> dict[str, Any]:
                 ),
             )
         )
+        ingest_demo_messages(http, headers)
     state = {"tenant_id": tenant_id, "email": DEMO_EMAIL, "password": DEMO_PASSWORD}
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.write_text(json.dumps(state, indent=2))
