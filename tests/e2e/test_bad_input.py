@@ -177,3 +177,41 @@ def test_update_body_naming_another_resource_is_refused(stack: Stack, tenant: Se
             json={"name": first["name"], "displayName": "Renamed"},
         )
         assert ok(same)["displayName"] == "Renamed"
+
+
+def test_destinations_inside_the_platform_network_are_refused(
+    stack: Stack, tenant: Session
+) -> None:
+    """Server-side request forgery: a channel's webhook or SMTP host, or a rule's
+    webhook, at a cloud metadata, private or link-local address is a 400 naming the
+    field, and nothing is saved. (The test stack allows loopback for its own
+    receivers; the kit's and the services' tests cover loopback refused.)"""
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=10) as http:
+        for secrets, field in [
+            ({"outboundUrl": "http://169.254.169.254/latest/meta-data/"}, "outbound_url"),
+            ({"outboundUrl": "https://[fd00::5]:8443/hook"}, "outbound_url"),
+            ({"smtpHost": "10.0.0.25", "fromAddress": "shop@example.com"}, "smtp_host"),
+        ]:
+            response = http.post(
+                "/v1/channelConfigs",
+                headers=tenant.headers,
+                json={
+                    "displayName": "Forged",
+                    "channel": "CHANNEL_WHATSAPP",
+                    "secrets": secrets,
+                },
+            )
+            assert _rest_violations(response) == [f"channel_config.secrets.{field}"]
+        listed = ok(http.get("/v1/channelConfigs", headers=tenant.headers))
+        assert [c for c in listed.get("channelConfigs", []) if c["displayName"] == "Forged"] == []
+
+        response = http.post(
+            "/v1/rules",
+            headers=tenant.headers,
+            json={
+                "displayName": "Forged hook",
+                "trigger": "TRIGGER_MESSAGE_RECEIVED",
+                "actions": [{"callWebhook": {"url": "https://169.254.169.254/hook"}}],
+            },
+        )
+        assert _rest_violations(response) == ["rule.actions[0].call_webhook.url"]

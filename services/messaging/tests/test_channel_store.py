@@ -24,6 +24,7 @@ from crosstalk.events.v1 import envelope_pb2
 from crosstalk_common.bus.envelope import Event
 from crosstalk_common.clock import utc_now
 from crosstalk_common.domain.channel import Channel
+from crosstalk_common.egress import EgressPolicy
 from crosstalk_common.errors import (
     Aborted,
     AlreadyExists,
@@ -66,6 +67,8 @@ NewUow = Callable[[], MessagingUnitOfWork]
 SIGNING = "whsec-test-0123456789"
 INBOUND = "mailgw-test-0123456789"
 API_KEY = "ctk_test_api_key"
+# The tests' SMTP server and webhook receivers listen on loopback.
+LOOPBACK = EgressPolicy.parse("127.0.0.0/8")
 
 
 class FakeIdentity:
@@ -89,7 +92,7 @@ def box() -> KeyringSecretBox:
 
 @pytest.fixture
 def configs(new_uow: NewUow, box: KeyringSecretBox) -> ChannelConfigService:
-    return ChannelConfigService(new_uow, box)
+    return ChannelConfigService(new_uow, box, LOOPBACK)
 
 
 @pytest.fixture
@@ -457,8 +460,8 @@ def _worker(
     return DeliveryWorker(
         new_uow,
         configs,
-        {Channel.EMAIL: SmtpChannel(5.0)},
-        WebhookChannel(5.0),
+        {Channel.EMAIL: SmtpChannel(5.0, LOOPBACK)},
+        WebhookChannel(5.0, egress=LOOPBACK),
         policy or RetryPolicy(max_attempts=3, first_delay=timedelta(0)),
     )
 

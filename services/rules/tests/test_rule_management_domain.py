@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from crosstalk_common.conditions.model import Group, Leaf, Op
+from crosstalk_common.egress import EgressPolicy
 from rules.domain.actions import (
     AddTag,
     AdjustScore,
@@ -133,13 +134,47 @@ def test_webhooks_are_https_and_loopback_http_only_in_dev() -> None:
     assert webhook_url_problem("https://hooks.example.com/x", allow_loopback_http=False) is None
     assert webhook_url_problem("http://hooks.example.com/x", allow_loopback_http=True)
     assert webhook_url_problem("http://127.0.0.1:8080/x", allow_loopback_http=False)
-    assert webhook_url_problem("http://127.0.0.1:8080/x", allow_loopback_http=True) is None
-    assert webhook_url_problem("http://localhost/x", allow_loopback_http=True) is None
+    loopback = EgressPolicy.parse("127.0.0.0/8")
+    assert (
+        webhook_url_problem("http://127.0.0.1:8080/x", allow_loopback_http=True, egress=loopback)
+        is None
+    )
+    assert (
+        webhook_url_problem("http://localhost/x", allow_loopback_http=True, egress=loopback) is None
+    )
+    # Loopback http in dev still needs the egress policy to allow the address.
+    assert "public address" in str(
+        webhook_url_problem("http://127.0.0.1:8080/x", allow_loopback_http=True)
+    )
     assert webhook_url_problem("ftp://example.com", allow_loopback_http=True)
     assert webhook_url_problem("https://user:pw@example.com", allow_loopback_http=False)
     assert webhook_url_problem("not a url", allow_loopback_http=False)
     bad = rule(actions=(AddTag(("a",)), CallWebhook("http://example.com")))
     assert fields(bad) == ["rule.actions[1].call_webhook.url"]
+
+
+def test_webhooks_to_private_addresses_are_refused_unless_allowed() -> None:
+    for url in [
+        "https://10.0.0.5/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/x",
+        "https://[::ffff:127.0.0.1]/x",
+        "https://localhost:9901/quitquitquit",
+        "https://api.localhost/x",
+        "https://192.168.1.1/x",
+    ]:
+        problem = webhook_url_problem(url, allow_loopback_http=False)
+        assert problem is not None, url
+        assert "public address" in problem, url
+    office = EgressPolicy.parse("10.0.0.0/8:443")
+
+    def office_problem(url: str) -> str | None:
+        return webhook_url_problem(url, allow_loopback_http=False, egress=office)
+
+    assert office_problem("https://10.0.0.5/hook") is None
+    assert office_problem("https://10.0.0.5:8443/hook")  # another port
+    bad = rule(actions=(CallWebhook("https://169.254.169.254/"),))
+    assert fields(bad) == ["rule.actions[0].call_webhook.url"]
 
 
 def test_rollout_is_one_to_a_hundred_and_descriptions_are_bounded() -> None:

@@ -11,7 +11,9 @@ from typing import Any
 
 from crosstalk_common.bus.causation import Causation
 from crosstalk_common.conditions.model import Group, Leaf, Op
+from crosstalk_common.egress import PUBLIC_ONLY
 from crosstalk_common.visibility import Visibility
+from rules.adapters.webhook_transport import HttpxTransport
 from rules.app.enabled_rules import EnabledRules
 from rules.app.running import Engine, Occurrence
 from rules.app.runs import RunService, record_action_outcome
@@ -271,3 +273,30 @@ async def test_the_webhook_is_signed_retried_with_backoff_and_its_outcome_record
     assert status is ActionStatus.FAILED
     stored = await RunService(uow).get(TENANT, EVERYONE, "hook", again.id)
     assert stored.actions[0].error == "attempt 1: HTTP 404"
+
+
+async def test_a_webhook_to_a_refused_destination_fails_at_once_without_a_connection() -> None:
+    """A name that resolves to loopback (here ``localhost``) is refused by the real
+    transport before it connects, and the caller does not try it again."""
+    uow = EngineUnitOfWork(rule("hook", None, actions=(CallWebhook("https://localhost/x"),)))
+    uow.settings.by_tenant[TENANT] = RuleSettings(TENANT, webhook_secret="s3cret")
+    (run,) = await Engine(EnabledRules(), clock=Clock()).run(uow, message())
+    transport = HttpxTransport(egress=PUBLIC_ONLY)
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    try:
+        caller = WebhookCaller(transport, sleep=sleep, clock=Clock())
+        status = await caller.call(
+            WebhookRequest(TENANT, f"rules/hook/runs/{run.id}", 0, "https://localhost/x", b"{}"),
+            new_uow=uow,
+        )
+    finally:
+        await transport.close()
+    assert status is ActionStatus.FAILED
+    assert slept == []
+    stored = await RunService(uow).get(TENANT, EVERYONE, "hook", run.id)
+    assert "not a public address" in stored.actions[0].error
+    assert stored.actions[0].error.startswith("attempt 1:")

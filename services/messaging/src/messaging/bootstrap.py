@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from crosstalk.messaging.v1 import messaging_service_pb2, messaging_service_pb2_grpc
 from crosstalk_common.api.pagination import PageTokenCodec
 from crosstalk_common.bus.use_case_handler import in_unit_of_work, scoped_batch_in_unit_of_work
 from crosstalk_common.domain.channel import Channel
+from crosstalk_common.egress import EgressPolicy
 from crosstalk_common.grpc.auth import full_method_names
 from crosstalk_common.grpc.server import ServiceDefinition
 from crosstalk_common.runtime import ServiceRuntime, ServiceSettings, identity_verifier
@@ -74,10 +76,12 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SERVICE_NAME = messaging_service_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name
 
 
-def channel_adapters(channel_settings: ChannelSettings) -> dict[Channel, ChannelAdapter]:
+def channel_adapters(
+    channel_settings: ChannelSettings, egress: EgressPolicy
+) -> dict[Channel, ChannelAdapter]:
     """The adapter of each channel that has its own; every other channel goes through
     the API/webhook adapter. A marketplace adapter is one more entry here."""
-    return {Channel.EMAIL: SmtpChannel(channel_settings.smtp_timeout.total_seconds())}
+    return {Channel.EMAIL: SmtpChannel(channel_settings.smtp_timeout.total_seconds(), egress)}
 
 
 async def build(settings: ServiceSettings) -> ServiceDefinition:
@@ -108,13 +112,16 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     # Channels: configs with sealed secrets, public inbound routes acting as the
     # channel's API key, and the delivery worker behind the ChannelAdapter port.
     channel_settings = ChannelSettings.from_env()
-    channel_configs = ChannelConfigService(new_uow, KeyringSecretBox(channel_keyring()))
+    egress = EgressPolicy.from_env(os.environ)
+    channel_configs = ChannelConfigService(new_uow, KeyringSecretBox(channel_keyring()), egress)
     inbound_identity = ApiKeyIdentity(settings.peers["identity"], verifier)
-    webhook_channel = WebhookChannel(channel_settings.webhook_timeout.total_seconds())
+    webhook_channel = WebhookChannel(
+        channel_settings.webhook_timeout.total_seconds(), egress=egress
+    )
     delivery_worker = DeliveryWorker(
         new_uow,
         channel_configs,
-        channel_adapters(channel_settings),
+        channel_adapters(channel_settings, egress),
         webhook_channel,
         channel_settings.retry_policy,
     )

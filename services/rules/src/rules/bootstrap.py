@@ -72,7 +72,7 @@ async def build(settings: ServiceSettings) -> ServiceDefinition:
     )
     for subscription in (MESSAGES, CONVERSATIONS, CUSTOMERS):
         runtime.consume(subscription, scoped_batch_handler=triggers)
-    transport = HttpxTransport()
+    transport = HttpxTransport(egress=limits.egress)
     runtime.consume(
         WEBHOOKS,
         in_unit_of_work(unit_of_work, runtime.outbox, on_webhook(WebhookCaller(transport))),

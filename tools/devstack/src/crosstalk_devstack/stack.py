@@ -49,6 +49,10 @@ class StackConfig:
     gateway_rate_limit: Mapping[str, Any] | None = None
     # JetStream's file storage limit in bytes (nats-server's max_file_store); None: no limit.
     nats_max_file_store: int | None = None
+    # CROSSTALK_EGRESS_ALLOW: what tenants' webhooks and SMTP hosts may reach besides
+    # public addresses. Nothing for `make run` (the gateway's admin port and every
+    # service listen on loopback); tests' stacks allow loopback for their receivers.
+    egress_allow: str = ""
 
     @classmethod
     def on_free_ports(cls, var_dir: Path, **kwargs: object) -> StackConfig:
@@ -59,7 +63,7 @@ class StackConfig:
             nats_port=free_port(),
             jwks_port=free_port(),
             service_ports={s: free_port() for s in SERVICES},
-            **kwargs,  # type: ignore[arg-type]
+            **{"egress_allow": "127.0.0.0/8,::1", **kwargs},  # type: ignore[arg-type]
         )
 
     def database_url(self, service: str) -> str:
@@ -139,6 +143,7 @@ class Stack:
             "CROSSTALK_VAR_DIR": str(cfg.var_dir),
             "CROSSTALK_LOG_LEVEL": cfg.log_level,
             "OTEL_SERVICE_NAME": service,
+            "CROSSTALK_EGRESS_ALLOW": cfg.egress_allow,
             **cfg.extra_env,
         }
         for peer in ("identity", *PEERS.get(service, ())):

@@ -15,6 +15,7 @@ from crosstalk_common.aio import sleep_unless_stopped
 from crosstalk_common.api.etags import check_etag
 from crosstalk_common.clock import utc_now
 from crosstalk_common.domain.channel import Channel
+from crosstalk_common.egress import PUBLIC_ONLY, EgressPolicy
 from crosstalk_common.errors import (
     Aborted,
     AlreadyExists,
@@ -73,6 +74,8 @@ class SecretChanges:
 class ChannelConfigService:
     new_uow: UnitOfWorkFactory[ChannelsUnitOfWork]
     box: SecretBox
+    # Where secrets may point (webhook URL, SMTP host): public addresses, plus exceptions.
+    egress: EgressPolicy = PUBLIC_ONLY
 
     def _seal(self, config: ChannelConfig, secrets: ChannelSecrets) -> str:
         if not secrets.names_set():
@@ -92,7 +95,7 @@ class ChannelConfigService:
         )
 
     async def create(self, draft: ChannelConfig, secrets: ChannelSecrets) -> ChannelConfig:
-        problems = list(secrets.problems("channel_config.secrets"))
+        problems = list(secrets.problems("channel_config.secrets", self.egress))
         try:
             valid = draft.validated()
         except InvalidArgument as bad:  # every bad field at once
@@ -167,7 +170,7 @@ class ChannelConfigService:
                 secrets = self.open_secrets(current).with_changes(
                     secret_changes.values, replace_all=secret_changes.replace_all
                 )
-                if problems := secrets.problems("channel_config.secrets"):
+                if problems := secrets.problems("channel_config.secrets", self.egress):
                     raise InvalidArgument(problems)
                 sealed = self._seal(current.config, secrets)
                 secrets_set = secrets.names_set()

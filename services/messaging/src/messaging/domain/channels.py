@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from crosstalk_common.domain.channel import Channel
+from crosstalk_common.egress import PUBLIC_ONLY, EgressPolicy
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 
 SIGNATURE_WINDOW = timedelta(minutes=5)
@@ -27,6 +28,14 @@ MAX_DISPLAY_NAME = 200
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
+
+
+def _url_egress_problem(parts: SplitResult, egress: EgressPolicy) -> str | None:
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "must have a port from 1 to 65535"
+    return egress.problem(parts.hostname or "", port)
 
 
 class SmtpSecurity(Enum):
@@ -86,7 +95,11 @@ class ChannelSecrets:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def problems(self, prefix: str = "secrets") -> list[FieldViolation]:
+    def problems(
+        self, prefix: str = "secrets", egress: EgressPolicy = PUBLIC_ONLY
+    ) -> list[FieldViolation]:
+        """What is wrong with these secrets; hosts written as an address (or
+        ``localhost``) must be ones ``egress`` lets the platform reach."""
         found: list[FieldViolation] = []
         for name in ("signing_secret", "inbound_secret"):
             value = getattr(self, name)
@@ -100,8 +113,12 @@ class ChannelSecrets:
                 found.append(
                     FieldViolation(f"{prefix}.outbound_url", "must be an http:// or https:// URL")
                 )
+            elif problem := _url_egress_problem(parts, egress):
+                found.append(FieldViolation(f"{prefix}.outbound_url", problem))
         if self.smtp_host and not _HOSTNAME.match(self.smtp_host):
             found.append(FieldViolation(f"{prefix}.smtp_host", "must be a host name or address"))
+        elif self.smtp_host and (problem := egress.problem(self.smtp_host, self.port)):
+            found.append(FieldViolation(f"{prefix}.smtp_host", problem))
         if not 0 <= self.smtp_port <= 65535:
             found.append(FieldViolation(f"{prefix}.smtp_port", "must be 0 to 65535"))
         if self.from_address and not _EMAIL.match(self.from_address):

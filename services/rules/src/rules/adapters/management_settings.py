@@ -6,6 +6,9 @@ address are accepted; true by default in dev (``CROSSTALK_ENV=dev``), false
 otherwise, and refused outside dev.
 ``RULES_AUTO_DISABLE_FAILURES``: failed action outcomes in a row that disable a
 rule (default 5; 0 never disables).
+``CROSSTALK_EGRESS_ALLOW``: addresses a webhook may reach besides public ones
+(``crosstalk_common.egress``; empty by default). A loopback webhook in dev needs
+both this and ``RULES_WEBHOOK_LOOPBACK_HTTP``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from crosstalk_common.config import MissingSetting, parse_bool
+from crosstalk_common.egress import EgressPolicy
 from rules.domain.validation import RuleLimits
 
 DEFAULT_MAX_CONDITIONS = 50
@@ -35,7 +39,9 @@ def rule_limits_from_env(env: Mapping[str, str]) -> RuleLimits:
         problems.append("RULES_WEBHOOK_LOOPBACK_HTTP may only be true in dev")
     if problems:
         raise MissingSetting("; ".join(problems))
-    return RuleLimits(max_conditions=int(text), allow_loopback_http=loopback)
+    return RuleLimits(
+        max_conditions=int(text), allow_loopback_http=loopback, egress=EgressPolicy.from_env(env)
+    )
 
 
 def auto_disable_failures_from_env(env: Mapping[str, str]) -> int:

@@ -1,4 +1,10 @@
-"""Webhook posts over HTTP (httpx)."""
+"""Webhook posts over HTTP (httpx), to an address the egress policy allows.
+
+The URL's host is resolved first and the POST goes to one of its addresses,
+each allowed by ``crosstalk_common.egress`` (public only, unless the operator
+allows more), with the Host header and TLS's server name kept; a host that
+resolves to anything else is refused before any connection.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,27 @@ from collections.abc import Mapping
 
 import httpx
 
-from rules.app.webhooks import TransportError
+from crosstalk_common.egress import PUBLIC_ONLY, EgressPolicy, EgressRefused
+from rules.app.webhooks import DestinationRefused, TransportError
 
 
 class HttpxTransport:
-    def __init__(self, *, timeout: float = 5.0) -> None:
+    def __init__(self, *, timeout: float = 5.0, egress: EgressPolicy | None = None) -> None:
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._egress = egress or PUBLIC_ONLY
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         try:
-            response = await self._client.post(url, content=body, headers=dict(headers))
+            pinned = await self._egress.pin_url(url)
+        except EgressRefused as exc:
+            raise DestinationRefused(str(exc)) from exc
+        try:
+            response = await self._client.post(
+                pinned.url,
+                content=body,
+                headers={**headers, "host": pinned.host_header},
+                extensions={"sni_hostname": pinned.server_name},
+            )
         except httpx.HTTPError as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         return response.status_code

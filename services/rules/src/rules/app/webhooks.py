@@ -45,6 +45,10 @@ class TransportError(Exception):
     """The request did not get an answer (connection refused, timeout ...)."""
 
 
+class DestinationRefused(TransportError):
+    """The URL's host is not one the platform may reach (egress policy): no retry."""
+
+
 @dataclass(frozen=True)
 class WebhookRequest:
     tenant_id: str
@@ -102,6 +106,9 @@ class WebhookCaller:
                 }
                 try:
                     code = await self._transport.post(request.url, request.body, headers)
+                except DestinationRefused as exc:
+                    error = f"attempt {attempt}: {exc}"
+                    break
                 except TransportError as exc:
                     error = f"attempt {attempt}: {exc}"
                     continue

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crosstalk_common.api.resource_names import names_one
 from crosstalk_common.cron import cron_problem as kit_cron_problem
+from crosstalk_common.egress import PUBLIC_ONLY, EgressPolicy
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from rules.domain.actions import Action, Assign, CallWebhook, Escalate, Notify
 from rules.domain.model import Rule, Trigger
@@ -38,6 +39,8 @@ class RuleLimits:
     max_conditions: int = 50
     # Webhooks to http://localhost or a loopback address (dev only).
     allow_loopback_http: bool = False
+    # Where a webhook may point: public addresses, plus the operator's exceptions.
+    egress: EgressPolicy = PUBLIC_ONLY
 
 
 def rule_problems(rule: Rule, limits: RuleLimits) -> list[FieldViolation]:
@@ -57,7 +60,7 @@ def rule_problems(rule: Rule, limits: RuleLimits) -> list[FieldViolation]:
         problems.extend(assignee_problems(action, f"rule.actions[{i}]"))
         if isinstance(action, CallWebhook):
             problem = webhook_url_problem(
-                action.url, allow_loopback_http=limits.allow_loopback_http
+                action.url, allow_loopback_http=limits.allow_loopback_http, egress=limits.egress
             )
             if problem:
                 problems.append(FieldViolation(f"rule.actions[{i}].call_webhook.url", problem))
@@ -145,18 +148,24 @@ def cron_problem(expression: str) -> str | None:
     return kit_cron_problem(expression)
 
 
-def webhook_url_problem(url: str, *, allow_loopback_http: bool) -> str | None:
+def webhook_url_problem(
+    url: str, *, allow_loopback_http: bool, egress: EgressPolicy = PUBLIC_ONLY
+) -> str | None:
     """Why a webhook may not call ``url``, or None: https only, plain http to a
-    loopback host only when allowed (dev)."""
+    loopback host only when allowed (dev); a host written as an address (or
+    ``localhost``) must be one ``egress`` allows (names are checked when called)."""
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return f"{url!r} is not a URL"
     if not host:
         return "must be an absolute https URL, e.g. https://example.com/hook"
     if parts.username or parts.password:
         return "must not carry credentials; sign requests with the tenant's webhook secret"
+    if parts.scheme in ("http", "https") and (problem := egress.problem(host, port)):
+        return problem
     if parts.scheme == "https":
         return None
     if parts.scheme == "http" and allow_loopback_http and _is_loopback(host):

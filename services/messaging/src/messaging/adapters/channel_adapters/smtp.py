@@ -7,17 +7,24 @@ Message-ID made from the message's id (the same on every attempt, so a repeat is
 recognisable) and, when it answers a customer's mail, In-Reply-To and References so
 it threads. 5xx answers fail the message for good; 4xx answers and connection
 problems are tried again.
+
+The connection goes to an address the SMTP host resolves to and the egress policy
+allows (``crosstalk_common.egress``), while TLS still checks the certificate
+against the host's name; a host that resolves to anything else fails the message
+for good.
 """
 
 from __future__ import annotations
 
 import asyncio
 import smtplib
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
 from crosstalk_common.clock import utc_now
+from crosstalk_common.egress import PUBLIC_ONLY, EgressPolicy, EgressRefused
 from messaging.domain.channels import SmtpSecurity
 from messaging.domain.delivery import ChannelAccount, OutboundMessage, SendFailed, SendResult
 
@@ -46,9 +53,35 @@ def build_mail(account: ChannelAccount, message: OutboundMessage) -> EmailMessag
     return mail
 
 
+class _PinnedSMTP(smtplib.SMTP):
+    """smtplib.SMTP that connects to ``address`` while it speaks to (and, with
+    STARTTLS, checks the certificate of) the host it is given."""
+
+    def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # smtplib's hook for opening the connection; ``host`` stays the name.
+        return socket.create_connection((self._address, port), timeout, self.source_address)
+
+
+class _PinnedSMTPSSL(smtplib.SMTP_SSL):
+    """smtplib.SMTP_SSL that connects to ``address``; TLS checks the host's name."""
+
+    def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        plain = socket.create_connection((self._address, port), timeout, self.source_address)
+        return self.context.wrap_socket(plain, server_hostname=host)
+
+
 class SmtpChannel:
-    def __init__(self, timeout_seconds: float) -> None:
+    def __init__(self, timeout_seconds: float, egress: EgressPolicy | None = None) -> None:
         self._timeout = timeout_seconds
+        self._egress = egress or PUBLIC_ONLY
 
     async def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:
         secrets = account.secrets
@@ -59,19 +92,21 @@ class SmtpChannel:
                 permanent=True,
             )
         mail = build_mail(account, message)
-        await asyncio.to_thread(self._send, account, mail, sender)
+        try:
+            addresses = await self._egress.resolve(secrets.smtp_host, secrets.port)
+        except EgressRefused as exc:
+            raise SendFailed(f"{secrets.smtp_host}:{secrets.port}: {exc}", permanent=True) from None
+        await asyncio.to_thread(self._send, account, mail, sender, addresses[0])
         return SendResult(external_id=str(mail["Message-ID"]))
 
-    def _send(self, account: ChannelAccount, mail: EmailMessage, sender: str) -> None:
+    def _send(self, account: ChannelAccount, mail: EmailMessage, sender: str, address: str) -> None:
         secrets = account.secrets
         host, port = secrets.smtp_host, secrets.port
         try:
             if secrets.smtp_security is SmtpSecurity.TLS:
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    host, port, timeout=self._timeout, context=ssl.create_default_context()
-                )
+                client: smtplib.SMTP = _PinnedSMTPSSL(address, host, port, self._timeout)
             else:
-                client = smtplib.SMTP(host, port, timeout=self._timeout)
+                client = _PinnedSMTP(address, host, port, self._timeout)
             with client:
                 if secrets.smtp_security is SmtpSecurity.STARTTLS:
                     client.starttls(context=ssl.create_default_context())

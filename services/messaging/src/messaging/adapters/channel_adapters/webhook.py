@@ -7,6 +7,10 @@ Headers: ``content-type: application/json``, ``x-crosstalk-timestamp`` (Unix sec
 same on every attempt). A 2xx answer is sent; 408, 429 and 5xx, or no answer, are tried
 again; any other answer fails the message for good. A JSON answer with a string
 ``message_id`` is kept as the message's id on the channel.
+
+The POST goes to an address the URL's host resolves to and the egress policy allows
+(``crosstalk_common.egress``: public addresses only, unless the operator allows
+more); a host that resolves to anything else fails the message for good.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import httpx
 
 from crosstalk.common.v1 import channel_pb2
 from crosstalk_common.api.channels import channel_to_pb
+from crosstalk_common.egress import PUBLIC_ONLY, EgressPolicy, EgressRefused
 from messaging.domain.channels import signature
 from messaging.domain.delivery import ChannelAccount, OutboundMessage, SendFailed, SendResult
 
@@ -53,7 +58,9 @@ class WebhookChannel:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        self._egress = egress or PUBLIC_ONLY
         self._client = httpx.AsyncClient(
             timeout=timeout_seconds, transport=transport, follow_redirects=False
         )
@@ -75,7 +82,17 @@ class WebhookChannel:
             "idempotency-key": message.idempotency_key,
         }
         try:
-            response = await self._client.post(secrets.outbound_url, content=body, headers=headers)
+            pinned = await self._egress.pin_url(secrets.outbound_url)
+        except EgressRefused as exc:
+            raise SendFailed(f"POST {secrets.outbound_url}: {exc}", permanent=True) from None
+        headers["host"] = pinned.host_header
+        try:
+            response = await self._client.post(
+                pinned.url,
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": pinned.server_name},
+            )
         except httpx.HTTPError as exc:
             raise SendFailed(f"POST {secrets.outbound_url}: {exc!r}") from None
         if response.is_success:
