@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crosstalk_common.config import MissingSetting
-from crosstalk_common.egress import PUBLIC_ONLY, EgressPolicy, EgressRefused, is_public
+from crosstalk_common.egress import (
+    PUBLIC_ONLY,
+    EgressPolicy,
+    EgressRefused,
+    HostUnresolved,
+    is_public,
+)
 
 REFUSED = [
     "127.0.0.1",
@@ -95,8 +101,12 @@ async def test_a_name_that_resolves_to_a_refused_address_is_refused() -> None:
         await PUBLIC_ONLY.resolve("localhost", 80)
     with pytest.raises(EgressRefused):
         await PUBLIC_ONLY.resolve("127.0.0.1", 80)
-    with pytest.raises(EgressRefused, match="does not resolve"):
+    with pytest.raises(HostUnresolved, match="does not resolve") as unresolved:
         await PUBLIC_ONLY.resolve("no-such-host.invalid", 80)
+    assert unresolved.value.retryable  # DNS may answer later; a refused address never
+    with pytest.raises(EgressRefused) as refused:
+        await PUBLIC_ONLY.resolve("10.0.0.1", 80)
+    assert not refused.value.retryable
     loopback = EgressPolicy.parse("127.0.0.0/8,::1")
     assert set(await loopback.resolve("localhost", 80)) <= {"127.0.0.1", "::1"}
     assert await loopback.resolve("[::1]", 80) == ["::1"]

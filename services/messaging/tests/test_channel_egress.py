@@ -154,3 +154,21 @@ async def test_an_smtp_host_resolving_to_loopback_fails_for_good_and_mails_nothi
     allowed = SmtpChannel(5.0, EgressPolicy.parse(f"127.0.0.1:{mailbox.port}"))
     await allowed.send(_account(Channel.EMAIL, secrets), _message())
     assert len(mailbox.to("buyer@example.com")) == 1
+
+
+async def test_a_name_that_does_not_resolve_is_tried_again() -> None:
+    """DNS may be down for a moment: that is not a refusal, the message is retried."""
+    secrets = ChannelSecrets(
+        outbound_url="https://no-such-host.invalid/hook", signing_secret=SIGNING
+    )
+    channel = WebhookChannel(5.0, egress=PUBLIC_ONLY)
+    try:
+        with pytest.raises(SendFailed, match="does not resolve") as failed:
+            await channel.send(_account(Channel.WHATSAPP, secrets), _message())
+    finally:
+        await channel.close()
+    assert not failed.value.permanent
+    mail = ChannelSecrets(smtp_host="no-such-host.invalid", smtp_security=SmtpSecurity.NONE)
+    with pytest.raises(SendFailed, match="does not resolve") as failed:
+        await SmtpChannel(5.0, PUBLIC_ONLY).send(_account(Channel.EMAIL, mail), _message())
+    assert not failed.value.permanent

@@ -300,3 +300,27 @@ async def test_a_webhook_to_a_refused_destination_fails_at_once_without_a_connec
     stored = await RunService(uow).get(TENANT, EVERYONE, "hook", run.id)
     assert "not a public address" in stored.actions[0].error
     assert stored.actions[0].error.startswith("attempt 1:")
+
+
+async def test_a_webhook_host_that_does_not_resolve_is_tried_again() -> None:
+    uow = EngineUnitOfWork(rule("hook", None, actions=(CallWebhook("https://x.invalid/"),)))
+    uow.settings.by_tenant[TENANT] = RuleSettings(TENANT, webhook_secret="s3cret")
+    (run,) = await Engine(EnabledRules(), clock=Clock()).run(uow, message())
+    transport = HttpxTransport(egress=PUBLIC_ONLY)
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    try:
+        caller = WebhookCaller(transport, backoff=Backoff(3, 0.5, 2), sleep=sleep, clock=Clock())
+        status = await caller.call(
+            WebhookRequest(TENANT, f"rules/hook/runs/{run.id}", 0, "https://x.invalid/", b"{}"),
+            new_uow=uow,
+        )
+    finally:
+        await transport.close()
+    assert status is ActionStatus.FAILED
+    assert slept == [0.5, 1.0]  # retried like a connection that got no answer
+    stored = await RunService(uow).get(TENANT, EVERYONE, "hook", run.id)
+    assert "does not resolve" in stored.actions[0].error

@@ -16,7 +16,8 @@ an operator's setting (``CROSSTALK_EGRESS_ALLOW``): networks, each with an
 optional port, for a dev stack's mail sink or an office relay.
 
 ``resolve`` looks a host name up and refuses it when ANY of its addresses is
-refused; the caller then connects to one of the addresses it returned, not to
+refused (a name that does not resolve is ``HostUnresolved``, worth trying
+later). The caller then connects to one of the addresses it returned, not to
 the name again, so a name that answers differently the second time (DNS
 rebinding) reaches nothing it was not allowed to.
 """
@@ -42,6 +43,16 @@ _LOCALHOST_NAMES = ("localhost", "localhost.localdomain")
 
 class EgressRefused(Exception):
     """The destination is not one the platform may connect to."""
+
+    # Whether trying later may help: a name that did not resolve (DNS down, a
+    # record not yet published) may; an address that is refused never will.
+    retryable = False
+
+
+class HostUnresolved(EgressRefused):
+    """The host name did not resolve (now): nothing to check, nothing to connect to."""
+
+    retryable = True
 
 
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
@@ -139,10 +150,10 @@ class EgressPolicy:
                     host, port, type=socket.SOCK_STREAM
                 )
             except (OSError, UnicodeError) as exc:
-                raise EgressRefused(f"{host} does not resolve ({exc})") from None
+                raise HostUnresolved(f"{host} does not resolve ({exc})") from None
             addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
         if not addresses:
-            raise EgressRefused(f"{host} does not resolve")
+            raise HostUnresolved(f"{host} does not resolve")
         for text in addresses:
             if not self.allows(ipaddress.ip_address(text.split("%")[0]), port):
                 raise EgressRefused(f"{host} resolves to {text}, not a public address: refused")

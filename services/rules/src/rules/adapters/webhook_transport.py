@@ -25,6 +25,8 @@ class HttpxTransport:
         try:
             pinned = await self._egress.pin_url(url)
         except EgressRefused as exc:
+            if exc.retryable:  # the name did not resolve: like no answer, tried again
+                raise TransportError(str(exc)) from exc
             raise DestinationRefused(str(exc)) from exc
         try:
             response = await self._client.post(

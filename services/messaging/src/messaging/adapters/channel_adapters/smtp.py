@@ -11,7 +11,7 @@ problems are tried again.
 The connection goes to an address the SMTP host resolves to and the egress policy
 allows (``crosstalk_common.egress``), while TLS still checks the certificate
 against the host's name; a host that resolves to anything else fails the message
-for good.
+for good (one that does not resolve is tried again).
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ class SmtpChannel:
         try:
             addresses = await self._egress.resolve(secrets.smtp_host, secrets.port)
         except EgressRefused as exc:
-            raise SendFailed(f"{secrets.smtp_host}:{secrets.port}: {exc}", permanent=True) from None
+            raise SendFailed(
+                f"{secrets.smtp_host}:{secrets.port}: {exc}", permanent=not exc.retryable
+            ) from None
         await asyncio.to_thread(self._send, account, mail, sender, addresses[0])
         return SendResult(external_id=str(mail["Message-ID"]))
 

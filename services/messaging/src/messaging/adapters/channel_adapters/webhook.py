@@ -10,7 +10,8 @@ again; any other answer fails the message for good. A JSON answer with a string
 
 The POST goes to an address the URL's host resolves to and the egress policy allows
 (``crosstalk_common.egress``: public addresses only, unless the operator allows
-more); a host that resolves to anything else fails the message for good.
+more); a host that resolves to anything else fails the message for good (one
+that does not resolve is tried again, as a connection error would be).
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ class WebhookChannel:
         try:
             pinned = await self._egress.pin_url(secrets.outbound_url)
         except EgressRefused as exc:
-            raise SendFailed(f"POST {secrets.outbound_url}: {exc}", permanent=True) from None
+            raise SendFailed(
+                f"POST {secrets.outbound_url}: {exc}", permanent=not exc.retryable
+            ) from None
         headers["host"] = pinned.host_header
         try:
             response = await self._client.post(
