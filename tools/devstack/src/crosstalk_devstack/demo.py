@@ -16,6 +16,7 @@ import httpx
 
 DEMO_EMAIL = "demo@crosstalk.test"
 DEMO_PASSWORD = "paper-lantern-harbour-2026"  # noqa: S105 - the documented local demo login
+DEMO_SHOP_ADDRESS = "support@demo-shop.test"
 
 
 def _check(response: httpx.Response) -> dict[str, Any]:
@@ -91,28 +92,57 @@ DEMO_MESSAGES: tuple[tuple[str, str, str, str, str], ...] = (
 )
 
 
-def ingest_demo_messages(http: httpx.Client, headers: dict[str, str]) -> list[dict[str, Any]]:
-    """Each of DEMO_MESSAGES ingested once (its external id makes a repeat a no-op);
-    the ingest answers, in order."""
-    return [
-        _check(
-            http.post(
-                "/v1/messages:ingest",
-                headers=headers,
-                json={
-                    "sender": {"channel": channel, "externalId": address},
-                    "senderDisplayName": name,
-                    "subject": subject,
-                    "text": text,
-                    "externalId": f"demo-{n}",
+def demo_mail_channel(http: httpx.Client, headers: dict[str, str], smtp_port: int) -> str:
+    """An e-mail channel config sending through the demo mailbox on ``smtp_port``
+    (127.0.0.1, no TLS); its name."""
+    created = _check(
+        http.post(
+            "/v1/channelConfigs",
+            headers=headers,
+            json={
+                "displayName": "Demo Cross-Border Shop",
+                "channel": "CHANNEL_EMAIL",
+                "address": DEMO_SHOP_ADDRESS,
+                "secrets": {
+                    "smtpHost": "127.0.0.1",
+                    "smtpPort": smtp_port,
+                    "smtpSecurity": "SMTP_SECURITY_NONE",
+                    "fromAddress": DEMO_SHOP_ADDRESS,
                 },
-            )
+            },
         )
-        for n, (channel, address, name, subject, text) in enumerate(DEMO_MESSAGES, start=1)
-    ]
+    )
+    return str(created["name"])
 
 
-def seed_demo(gateway_url: str, state_file: Path) -> dict[str, Any]:
+def ingest_demo_messages(
+    http: httpx.Client, headers: dict[str, str], mail_channel: str = ""
+) -> list[dict[str, Any]]:
+    """Each of DEMO_MESSAGES ingested once (its external id makes a repeat a no-op),
+    the e-mails through ``mail_channel`` when given (replies are then sent through
+    it); the ingest answers, in order."""
+    answers = []
+    for n, (channel, address, name, subject, text) in enumerate(DEMO_MESSAGES, start=1):
+        body = {
+            "sender": {"channel": channel, "externalId": address},
+            "senderDisplayName": name,
+            "subject": subject,
+            "text": text,
+            # An e-mail's id on its channel is its Message-ID (replies thread on it).
+            "externalId": f"<demo-{n}@mail.demo.test>"
+            if channel == "CHANNEL_EMAIL"
+            else f"demo-{n}",
+        }
+        if mail_channel and channel == "CHANNEL_EMAIL":
+            body["channelConfig"] = mail_channel
+        answers.append(_check(http.post("/v1/messages:ingest", headers=headers, json=body)))
+    return answers
+
+
+def seed_demo(gateway_url: str, state_file: Path, smtp_port: int | None = None) -> dict[str, Any]:
+    """Sign up the demo tenant, its rule and its buyers' messages, once (``state_file``
+    remembers it). With ``smtp_port``, its e-mail conversations are bound to a channel
+    sending through the demo mailbox there."""
     if state_file.exists():
         return dict(json.loads(state_file.read_text()))
     with httpx.Client(base_url=gateway_url, timeout=10) as http:
@@ -145,7 +175,8 @@ def seed_demo(gateway_url: str, state_file: Path) -> dict[str, Any]:
                 ),
             )
         )
-        ingest_demo_messages(http, headers)
+        mail_channel = "" if smtp_port is None else demo_mail_channel(http, headers, smtp_port)
+        ingest_demo_messages(http, headers, mail_channel)
     state = {"tenant_id": tenant_id, "email": DEMO_EMAIL, "password": DEMO_PASSWORD}
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.write_text(json.dumps(state, indent=2))
