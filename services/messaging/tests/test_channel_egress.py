@@ -80,6 +80,16 @@ def _message() -> OutboundMessage:
     )
 
 
+async def _post(egress: EgressPolicy, outbound_url: str) -> None:
+    """One message sent through the webhook channel to ``outbound_url``."""
+    secrets = ChannelSecrets(outbound_url=outbound_url, signing_secret=SIGNING)
+    channel = WebhookChannel(5.0, egress=egress)
+    try:
+        await channel.send(_account(Channel.WHATSAPP, secrets), _message())
+    finally:
+        await channel.close()
+
+
 def _account(channel: Channel, secrets: ChannelSecrets) -> ChannelAccount:
     config = ChannelConfig(id="cc1", tenant_id="t1", channel=channel, address="shop@example.com")
     return ChannelAccount(config, secrets)
@@ -116,13 +126,8 @@ async def test_a_webhook_name_resolving_to_loopback_fails_for_good_and_posts_not
     receiver: tuple[int, list[tuple[str, str]]],
 ) -> None:
     port, seen = receiver
-    secrets = ChannelSecrets(outbound_url=f"http://localhost:{port}/hook", signing_secret=SIGNING)
-    channel = WebhookChannel(5.0, egress=PUBLIC_ONLY)
-    try:
-        with pytest.raises(SendFailed, match="not a public address") as failed:
-            await channel.send(_account(Channel.WHATSAPP, secrets), _message())
-    finally:
-        await channel.close()
+    with pytest.raises(SendFailed, match="not a public address") as failed:
+        await _post(PUBLIC_ONLY, f"http://localhost:{port}/hook")
     assert failed.value.permanent
     assert seen == []
 
@@ -131,12 +136,7 @@ async def test_an_allowed_webhook_is_posted_by_its_checked_address_with_its_host
     receiver: tuple[int, list[tuple[str, str]]],
 ) -> None:
     port, seen = receiver
-    secrets = ChannelSecrets(outbound_url=f"http://localhost:{port}/hook", signing_secret=SIGNING)
-    channel = WebhookChannel(5.0, egress=EgressPolicy.parse(f"127.0.0.1:{port}"))
-    try:
-        await channel.send(_account(Channel.WHATSAPP, secrets), _message())
-    finally:
-        await channel.close()
+    await _post(EgressPolicy.parse(f"127.0.0.1:{port}"), f"http://localhost:{port}/hook")
     assert seen == [("/hook", f"localhost:{port}")]
 
 
@@ -158,15 +158,8 @@ async def test_an_smtp_host_resolving_to_loopback_fails_for_good_and_mails_nothi
 
 async def test_a_name_that_does_not_resolve_is_tried_again() -> None:
     """DNS may be down for a moment: that is not a refusal, the message is retried."""
-    secrets = ChannelSecrets(
-        outbound_url="https://no-such-host.invalid/hook", signing_secret=SIGNING
-    )
-    channel = WebhookChannel(5.0, egress=PUBLIC_ONLY)
-    try:
-        with pytest.raises(SendFailed, match="does not resolve") as failed:
-            await channel.send(_account(Channel.WHATSAPP, secrets), _message())
-    finally:
-        await channel.close()
+    with pytest.raises(SendFailed, match="does not resolve") as failed:
+        await _post(PUBLIC_ONLY, "https://no-such-host.invalid/hook")
     assert not failed.value.permanent
     mail = ChannelSecrets(smtp_host="no-such-host.invalid", smtp_security=SmtpSecurity.NONE)
     with pytest.raises(SendFailed, match="does not resolve") as failed:

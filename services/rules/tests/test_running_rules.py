@@ -275,52 +275,43 @@ async def test_the_webhook_is_signed_retried_with_backoff_and_its_outcome_record
     assert stored.actions[0].error == "attempt 1: HTTP 404"
 
 
+async def _call_webhook_for_real(
+    url: str, backoff: Backoff
+) -> tuple[ActionStatus, list[float], str]:
+    """A rule calling ``url`` through the real transport (public addresses only):
+    the outcome, the backoff slept, and the error the run records."""
+    uow = EngineUnitOfWork(rule("hook", None, actions=(CallWebhook(url),)))
+    uow.settings.by_tenant[TENANT] = RuleSettings(TENANT, webhook_secret="s3cret")
+    (run,) = await Engine(EnabledRules(), clock=Clock()).run(uow, message())
+    transport = HttpxTransport(egress=PUBLIC_ONLY)
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    try:
+        caller = WebhookCaller(transport, backoff=backoff, sleep=sleep, clock=Clock())
+        status = await caller.call(
+            WebhookRequest(TENANT, f"rules/hook/runs/{run.id}", 0, url, b"{}"), new_uow=uow
+        )
+    finally:
+        await transport.close()
+    stored = await RunService(uow).get(TENANT, EVERYONE, "hook", run.id)
+    return status, slept, stored.actions[0].error
+
+
 async def test_a_webhook_to_a_refused_destination_fails_at_once_without_a_connection() -> None:
     """A name that resolves to loopback (here ``localhost``) is refused by the real
     transport before it connects, and the caller does not try it again."""
-    uow = EngineUnitOfWork(rule("hook", None, actions=(CallWebhook("https://localhost/x"),)))
-    uow.settings.by_tenant[TENANT] = RuleSettings(TENANT, webhook_secret="s3cret")
-    (run,) = await Engine(EnabledRules(), clock=Clock()).run(uow, message())
-    transport = HttpxTransport(egress=PUBLIC_ONLY)
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    try:
-        caller = WebhookCaller(transport, sleep=sleep, clock=Clock())
-        status = await caller.call(
-            WebhookRequest(TENANT, f"rules/hook/runs/{run.id}", 0, "https://localhost/x", b"{}"),
-            new_uow=uow,
-        )
-    finally:
-        await transport.close()
+    status, slept, error = await _call_webhook_for_real("https://localhost/x", Backoff())
     assert status is ActionStatus.FAILED
     assert slept == []
-    stored = await RunService(uow).get(TENANT, EVERYONE, "hook", run.id)
-    assert "not a public address" in stored.actions[0].error
-    assert stored.actions[0].error.startswith("attempt 1:")
+    assert "not a public address" in error
+    assert error.startswith("attempt 1:")
 
 
 async def test_a_webhook_host_that_does_not_resolve_is_tried_again() -> None:
-    uow = EngineUnitOfWork(rule("hook", None, actions=(CallWebhook("https://x.invalid/"),)))
-    uow.settings.by_tenant[TENANT] = RuleSettings(TENANT, webhook_secret="s3cret")
-    (run,) = await Engine(EnabledRules(), clock=Clock()).run(uow, message())
-    transport = HttpxTransport(egress=PUBLIC_ONLY)
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    try:
-        caller = WebhookCaller(transport, backoff=Backoff(3, 0.5, 2), sleep=sleep, clock=Clock())
-        status = await caller.call(
-            WebhookRequest(TENANT, f"rules/hook/runs/{run.id}", 0, "https://x.invalid/", b"{}"),
-            new_uow=uow,
-        )
-    finally:
-        await transport.close()
+    status, slept, error = await _call_webhook_for_real("https://x.invalid/", Backoff(3, 0.5, 2))
     assert status is ActionStatus.FAILED
     assert slept == [0.5, 1.0]  # retried like a connection that got no answer
-    stored = await RunService(uow).get(TENANT, EVERYONE, "hook", run.id)
-    assert "does not resolve" in stored.actions[0].error
+    assert "does not resolve" in error

@@ -29,7 +29,7 @@ import ipaddress
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from crosstalk_common.config import MissingSetting
 
@@ -74,6 +74,11 @@ def is_public(address: IPAddress) -> bool:
     if inner is not None:
         return is_public(inner)
     return address.is_global and not address.is_multicast
+
+
+def url_port(url: SplitResult) -> int:
+    """The port an http(s) URL connects to; ValueError when its own is out of range."""
+    return url.port or (443 if url.scheme == "https" else 80)
 
 
 def is_local_name(host: str) -> bool:
@@ -138,6 +143,14 @@ class EgressPolicy:
             return None
         return "must be a public address: private, loopback and link-local hosts are refused"
 
+    def url_problem(self, url: SplitResult) -> str | None:
+        """``problem`` for an http(s) URL's host and port (its own, or its scheme's)."""
+        try:
+            port = url_port(url)
+        except ValueError:
+            return "must have a port from 1 to 65535"
+        return self.problem(url.hostname or "", port)
+
     async def resolve(self, host: str, port: int) -> list[str]:
         """The addresses ``host`` resolves to (literal addresses as they are), each
         allowed; EgressRefused when it resolves to none, or to one refused."""
@@ -165,7 +178,7 @@ class EgressPolicy:
         parts = urlsplit(url)
         host = parts.hostname or ""
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
+            port = url_port(parts)
         except ValueError:
             raise EgressRefused(f"{url!r} has no valid port") from None
         if not host:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from crosstalk_common.domain.channel import Channel
 from crosstalk_common.egress import PUBLIC_ONLY, EgressPolicy
@@ -28,14 +28,6 @@ MAX_DISPLAY_NAME = 200
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
-
-
-def _url_egress_problem(parts: SplitResult, egress: EgressPolicy) -> str | None:
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return "must have a port from 1 to 65535"
-    return egress.problem(parts.hostname or "", port)
 
 
 class SmtpSecurity(Enum):
@@ -113,7 +105,7 @@ class ChannelSecrets:
                 found.append(
                     FieldViolation(f"{prefix}.outbound_url", "must be an http:// or https:// URL")
                 )
-            elif problem := _url_egress_problem(parts, egress):
+            elif problem := egress.url_problem(parts):
                 found.append(FieldViolation(f"{prefix}.outbound_url", problem))
         if self.smtp_host and not _HOSTNAME.match(self.smtp_host):
             found.append(FieldViolation(f"{prefix}.smtp_host", "must be a host name or address"))

@@ -157,14 +157,13 @@ def webhook_url_problem(
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return f"{url!r} is not a URL"
     if not host:
         return "must be an absolute https URL, e.g. https://example.com/hook"
     if parts.username or parts.password:
         return "must not carry credentials; sign requests with the tenant's webhook secret"
-    if parts.scheme in ("http", "https") and (problem := egress.problem(host, port)):
+    if parts.scheme in ("http", "https") and (problem := egress.url_problem(parts)):
         return problem
     if parts.scheme == "https":
         return None
