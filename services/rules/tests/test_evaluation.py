@@ -16,7 +16,6 @@ from rules.domain.evaluation import (
     evaluate_pass,
     facts_from_json,
     facts_to_json,
-    in_rollout,
     normalise,
     requires_keyword,
     time_facts,
@@ -24,7 +23,7 @@ from rules.domain.evaluation import (
     trace_from_json,
     trace_to_json,
 )
-from rules.domain.model import Rule, Trigger
+from rules.domain.model import Rule, Trigger, in_rollout
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a Monday
 CREATED = datetime(2026, 3, 1, tzinfo=UTC)

@@ -28,7 +28,6 @@ Pure: the standard library and crosstalk_common's pure condition model only.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,7 +41,7 @@ from crosstalk_common.clock import as_utc
 from crosstalk_common.conditions.evaluate import is_empty, leaf_matches, levenshtein, render
 from crosstalk_common.conditions.model import FieldType, Leaf, Node, Op
 from rules.domain.facts import WEEKDAYS, fact
-from rules.domain.model import Rule
+from rules.domain.model import Rule, in_rollout
 
 LOOP_GUARD_DEPTH = 3
 """Events this many rule actions (or more) down a chain are ignored."""
@@ -488,15 +487,6 @@ def evaluate_rule(
         return Evaluation(rule, False, None)
     trace = trace_condition(rule.condition, facts, now=now, keywords=keywords)
     return Evaluation(rule, trace.result, trace)
-
-
-def in_rollout(rule_id: str, subject: str, percent: int) -> bool:
-    """The stable cohort of a rule: a customer's bucket (0-99, a hash of rule id and
-    customer) is below the percentage. Raising it keeps everyone already in."""
-    if percent >= 100:
-        return True
-    digest = hashlib.sha256(f"{rule_id}:{subject}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 100 < percent
 
 
 def decide(

@@ -70,6 +70,15 @@ class SegmentRef:
     condition_blob: bytes = field(default=b"", repr=False)
 
 
+def in_rollout(rule_id: str, subject: str, percent: int) -> bool:
+    """The stable cohort of a rule: a customer's bucket (0-99, a hash of rule id and
+    customer) is below the percentage. Raising it keeps everyone already in."""
+    if percent >= 100:
+        return True
+    digest = hashlib.sha256(f"{rule_id}:{subject}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < percent
+
+
 def etag_of(version: int) -> str:
     return f'W/"{version}"'
 
@@ -158,10 +167,7 @@ class Rule:
 
     def in_rollout(self, subject: str) -> bool:
         """Stable per (rule, customer): the same customer stays in or out."""
-        if self.rollout_percent >= 100:
-            return True
-        digest = hashlib.sha256(f"{self.id}:{subject}".encode()).digest()
-        return int.from_bytes(digest[:4], "big") % 100 < self.rollout_percent
+        return in_rollout(self.id, subject, self.rollout_percent)
 
 
 def _tag_problems(tags: Sequence[str], path: str) -> list[FieldViolation]:
