@@ -331,6 +331,9 @@ class Verdict:
     lost: dict[str, list[str]]  # effect -> external ids of accepted messages without it
     duplicated: dict[str, list[str]]  # effect -> keys with more than one
     back_after: float | None  # heal -> first 200 scheduled after the heal
+    # Messages scheduled BACK_WITHIN seconds or more after the heal: the platform has
+    # had time to take them, so one at least must have been accepted.
+    sent_well_after_heal: int
     recovered_after: float | None  # heal -> every message accepted so far fully in place
     lag: dict[str, int]
     samples: dict[str, str] = field(default_factory=dict)

@@ -50,6 +50,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 Step = Callable[[], Awaitable[object]]
 # Longer than a consumer's ack wait (30 s), so a delivery lost in the fault is redelivered.
 LAG_SETTLES_WITHIN = 40.0
+# After the heal (a restarted service answers its health check), its callers reach it
+# within a second (the kit's reconnect backoff); the rest is slack for a busy machine.
+BACK_WITHIN = 3.0
 
 
 async def _under_load(chaos: Chaos, fault: str, inject: Step, heal: Step) -> Verdict:
@@ -124,6 +127,7 @@ async def _under_load(chaos: Chaos, fault: str, inject: Step, heal: Step) -> Ver
         lost=lost,
         duplicated=doubled,
         back_after=(min(s.scheduled for s in after_heal) - healed) if after_heal else None,
+        sent_well_after_heal=len([s for s in run.sent if s.scheduled >= healed + BACK_WITHIN]),
         recovered_after=recovered,
         lag=lag,
         samples=run.samples,
@@ -138,6 +142,12 @@ async def _under_load(chaos: Chaos, fault: str, inject: Step, heal: Step) -> Ver
 
 def _check(verdict: Verdict) -> None:
     assert verdict.accepted > 0, "nothing was accepted at all"
+    if verdict.sent_well_after_heal:
+        assert verdict.back_after is not None, (
+            f"nothing sent after the heal was accepted ({verdict.sent_well_after_heal} "
+            f"sent {BACK_WITHIN:g} s or more after it); refused: {dict(verdict.refused)}, "
+            f"first answers: {verdict.samples}"
+        )
     assert not verdict.failures, (
         f"the gateway hung or failed: {dict(verdict.failures)}; first answers: {verdict.samples}"
     )
