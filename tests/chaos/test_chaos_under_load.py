@@ -24,6 +24,7 @@ hang). The figures go into the table printed at the end of the run
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -50,6 +51,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 Step = Callable[[], Awaitable[object]]
 # Longer than a consumer's ack wait (30 s), so a delivery lost in the fault is redelivered.
 LAG_SETTLES_WITHIN = 40.0
+_ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}:\d+|\[[0-9a-f:]+\]:\d+", re.IGNORECASE)
 # After the heal (a restarted service answers its health check), its callers reach it
 # within a second (the kit's reconnect backoff); the rest is slack for a busy machine.
 BACK_WITHIN = 3.0
@@ -148,6 +150,8 @@ def _check(verdict: Verdict) -> None:
             f"sent {BACK_WITHIN:g} s or more after it); refused: {dict(verdict.refused)}, "
             f"first answers: {verdict.samples}"
         )
+    leaks = {k: v for k, v in verdict.samples.items() if _ADDRESS.search(v)}
+    assert not leaks, f"a refusal names an internal address: {leaks}"
     assert not verdict.failures, (
         f"the gateway hung or failed: {dict(verdict.failures)}; first answers: {verdict.samples}"
     )

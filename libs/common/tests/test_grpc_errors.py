@@ -329,6 +329,10 @@ async def test_deadlines_and_unreachable_peers_are_unavailable(
     async with grpc.aio.insecure_channel(f"127.0.0.1:{free_port}") as nowhere:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await _unary(nowhere, "Ok")(empty_pb2.Empty(), timeout=2)
+    assert str(free_port) in (caught.value.details() or "")
     down = domain_error_from_rpc_error(caught.value)
     assert isinstance(down, Unavailable)
     assert down.reason == "UNAVAILABLE"
+    # gRPC's own text names the address it tried; our callers are not told it.
+    assert down.message == "a service this request needs is unavailable; try again shortly"
+    assert late.message == "a service this request needs did not answer in time"

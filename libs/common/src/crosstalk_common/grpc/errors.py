@@ -349,11 +349,25 @@ def _unpacked(details: Iterable[any_pb2.Any]) -> dict[str, Message]:
     return found
 
 
+_LOCAL_FAILURES = {
+    grpc.StatusCode.UNAVAILABLE: "a service this request needs is unavailable; try again shortly",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "a service this request needs did not answer in time",
+    grpc.StatusCode.INTERNAL: "a call to a service this request needs failed",
+    grpc.StatusCode.UNKNOWN: "a call to a service this request needs failed",
+}
+
+
 def domain_error_from_rpc_error(err: grpc.aio.AioRpcError) -> DomainError:
     """Rebuild the domain error a peer reported (UNAVAILABLE and timeouts -> Unavailable)."""
     code = err.code()
     message = err.details() or code.name.lower().replace("_", " ")
     status = status_proto_from_rpc_error(err)
+    if status is None and code in _LOCAL_FAILURES:
+        # No status from a peer: this process's gRPC library failed the call (no
+        # connection, deadline, reset stream). Its text names internal addresses and
+        # ports, which are for the log, not for whoever called us.
+        log.warning("a peer call failed: %s: %s", code.name, message)
+        message = _LOCAL_FAILURES[code]
     found = _unpacked(status.details) if status is not None else {}
     info = found.get(error_details_pb2.ErrorInfo.DESCRIPTOR.full_name)
     reason: str | None = None
