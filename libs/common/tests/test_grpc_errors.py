@@ -335,4 +335,5 @@ async def test_deadlines_and_unreachable_peers_are_unavailable(
     assert down.reason == "UNAVAILABLE"
     # gRPC's own text names the address it tried; our callers are not told it.
     assert down.message == "a service this request needs is unavailable; try again shortly"
+    assert down.retry_after == 1.0
     assert late.message == "a service this request needs did not answer in time"

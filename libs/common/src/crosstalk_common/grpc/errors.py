@@ -295,6 +295,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
 
 DATABASE_RETRY_AFTER = 1.0
+PEER_RETRY_AFTER = 1.0
 
 
 def database_unreachable(exc: BaseException) -> bool:
@@ -362,7 +363,8 @@ def domain_error_from_rpc_error(err: grpc.aio.AioRpcError) -> DomainError:
     code = err.code()
     message = err.details() or code.name.lower().replace("_", " ")
     status = status_proto_from_rpc_error(err)
-    if status is None and code in _LOCAL_FAILURES:
+    local = status is None and code in _LOCAL_FAILURES
+    if local:
         # No status from a peer: this process's gRPC library failed the call (no
         # connection, deadline, reset stream). Its text names internal addresses and
         # ports, which are for the log, not for whoever called us.
@@ -422,6 +424,9 @@ def domain_error_from_rpc_error(err: grpc.aio.AioRpcError) -> DomainError:
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     ):
         options["retry_after"] = retry.retry_delay.ToNanoseconds() / 1e9
+    elif local and code is grpc.StatusCode.UNAVAILABLE:
+        # Unreachable: the channel tries to connect again within a second (channels.py).
+        options["retry_after"] = PEER_RETRY_AFTER
     if code in simple:
         return simple[code](message, **options)
     return DomainError(message, reason=reason or f"PEER_{code.name}", metadata=metadata)
