@@ -419,6 +419,22 @@ async def latency_phase(database_url: str, producer_url: str, rate: int, seconds
     print(summary_ms("  of which producer commit -> visible", after_commit))
 
 
+async def query_only(url: str, runs: int) -> None:
+    """The query phase alone, over what an earlier run folded."""
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+
+    def new_uow() -> ReportingUnitOfWork:
+        return ReportingUnitOfWork(sessions, outbox)
+
+    async with new_uow() as uow:
+        facts = await uow.session.scalar(select(func.count()).select_from(measure_facts))
+    print(f"[{engine.dialect.name}] {facts:,} observations folded earlier; {load()}")
+    await query_phase(new_uow, "bench-tenant", runs)
+    print(f"[{engine.dialect.name}] {load()}")
+    await engine.dispose()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
@@ -438,7 +454,17 @@ async def main() -> None:
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument(
+        "--query-only",
+        metavar="DATABASE_URL",
+        help="only the queries, over a database an earlier run folded into (runs keep "
+        "theirs: the SQLite file under /tmp/reporting-bench-*, the PostgreSQL database "
+        "<prefix>_reporting_bench)",
+    )
     args = parser.parse_args()
+    if args.query_only:
+        await query_only(args.query_only, args.runs)
+        return
     tmp = tempfile.mkdtemp(prefix="reporting-bench-")
     if args.db == "postgres":
         # CROSSTALK_TEST_PG_PREFIX keeps two runs on one cluster apart, as in the tests.
