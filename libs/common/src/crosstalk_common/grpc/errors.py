@@ -367,8 +367,10 @@ def domain_error_from_rpc_error(err: grpc.aio.AioRpcError) -> DomainError:
     if local:
         # No status from a peer: this process's gRPC library failed the call (no
         # connection, deadline, reset stream). Its text names internal addresses and
-        # ports, which are for the log, not for whoever called us.
-        log.warning("a peer call failed: %s: %s", code.name, message)
+        # ports, which are for the log, not for whoever called us. (A deadline's text
+        # says nothing more than its code, and under overload there are many.)
+        if code is not grpc.StatusCode.DEADLINE_EXCEEDED:
+            log.warning("a peer call failed: %s: %s", code.name, message)
         message = _LOCAL_FAILURES[code]
     found = _unpacked(status.details) if status is not None else {}
     info = found.get(error_details_pb2.ErrorInfo.DESCRIPTOR.full_name)
