@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.stats import percentile, summary_ms
 from crosstalk.common.v1 import channel_pb2
@@ -419,14 +420,16 @@ async def latency_phase(database_url: str, producer_url: str, rate: int, seconds
     print(summary_ms("  of which producer commit -> visible", after_commit))
 
 
-async def query_only(url: str, runs: int) -> None:
-    """The query phase alone, over what an earlier run folded."""
+def units_of_work(url: str) -> tuple[AsyncEngine, Callable[[], ReportingUnitOfWork]]:
+    """An engine on ``url`` and reporting's unit of work over it."""
     engine = create_engine(url)
     sessions = session_factory(engine)
+    return engine, lambda: ReportingUnitOfWork(sessions, outbox)
 
-    def new_uow() -> ReportingUnitOfWork:
-        return ReportingUnitOfWork(sessions, outbox)
 
+async def query_only(url: str, runs: int) -> None:
+    """The query phase alone, over what an earlier run folded."""
+    engine, new_uow = units_of_work(url)
     async with new_uow() as uow:
         facts = await uow.session.scalar(select(func.count()).select_from(measure_facts))
     print(f"[{engine.dialect.name}] {facts:,} observations folded earlier; {load()}")
@@ -475,12 +478,7 @@ async def main() -> None:
         url = f"sqlite:///{tmp}/reporting.db"
         producer_url = f"sqlite:///{tmp}/producer.db"
     await asyncio.to_thread(upgrade_to_head, MIGRATIONS, url)
-    engine = create_engine(url)
-    sessions = session_factory(engine)
-
-    def new_uow() -> ReportingUnitOfWork:
-        return ReportingUnitOfWork(sessions, outbox)
-
+    engine, new_uow = units_of_work(url)
     tenant = "bench-tenant"
     zones = [z.strip() for z in args.day_zones.split(",") if z.strip()]
     await keep_days_for(new_uow, zones)

@@ -12,23 +12,17 @@ channel takes to reach it.
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from crosstalk_common.grpc.channels import open_channel
+from crosstalk_devstack.ports import free_port
 
 DOWN_SECONDS = 10.0
 # The channel's backoff is at most a second (plus gRPC's 20 % jitter); the rest is
 # slack for a busy machine. gRPC's defaults would next try 4-7 s after the start.
 BACK_WITHIN_SECONDS = 3.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _check(stub: health_pb2_grpc.HealthStub) -> grpc.StatusCode:
@@ -43,7 +37,7 @@ _DOWN = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
 async def test_a_peer_back_after_a_long_outage_is_reached_within_seconds() -> None:
-    port = _free_port()
+    port = free_port()
     loop = asyncio.get_running_loop()
     channel = open_channel(f"127.0.0.1:{port}")
     stub = health_pb2_grpc.HealthStub(channel)

@@ -35,14 +35,15 @@ _SERVICE_CONFIG = json.dumps(
 # seconds to minutes after a peer that had been down a while was back: a call
 # while the channel waits fails at once as UNAVAILABLE. Peers here are a few
 # services on a known network, so trying once a second costs nothing.
-RECONNECT_BACKOFF_MS = {"initial": 200, "max": 1000}
+INITIAL_RECONNECT_BACKOFF_SECONDS = 0.2
+MAX_RECONNECT_BACKOFF_SECONDS = 1.0
 
 
 def open_channel(target: str, *, retry_unavailable: bool = True) -> grpc.aio.Channel:
     options: list[tuple[str, Any]] = [
         ("grpc.enable_retries", 1 if retry_unavailable else 0),
-        ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS["initial"]),
-        ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS["max"]),
+        ("grpc.initial_reconnect_backoff_ms", round(INITIAL_RECONNECT_BACKOFF_SECONDS * 1000)),
+        ("grpc.max_reconnect_backoff_ms", round(MAX_RECONNECT_BACKOFF_SECONDS * 1000)),
     ]
     if retry_unavailable:
         options.append(("grpc.service_config", _SERVICE_CONFIG))

@@ -40,6 +40,7 @@ from crosstalk_common.errors import (
     Unavailable,
     is_valid_reason,
 )
+from crosstalk_common.grpc.channels import MAX_RECONNECT_BACKOFF_SECONDS
 from crosstalk_common.grpc.unary_interceptor import WrappedHandlers
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,6 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
 
 DATABASE_RETRY_AFTER = 1.0
-PEER_RETRY_AFTER = 1.0
 
 
 def database_unreachable(exc: BaseException) -> bool:
@@ -427,8 +427,8 @@ def domain_error_from_rpc_error(err: grpc.aio.AioRpcError) -> DomainError:
     ):
         options["retry_after"] = retry.retry_delay.ToNanoseconds() / 1e9
     elif local and code is grpc.StatusCode.UNAVAILABLE:
-        # Unreachable: the channel tries to connect again within a second (channels.py).
-        options["retry_after"] = PEER_RETRY_AFTER
+        # Unreachable: the channel tries to connect again within its longest backoff.
+        options["retry_after"] = MAX_RECONNECT_BACKOFF_SECONDS
     if code in simple:
         return simple[code](message, **options)
     return DomainError(message, reason=reason or f"PEER_{code.name}", metadata=metadata)
