@@ -4,7 +4,8 @@ daylight saving, half- and quarter-hour offsets, a 30-minute daylight shift."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,9 +14,17 @@ from sqlalchemy import func, select
 
 from crosstalk_common.permissions import DataScope
 from crosstalk_common.visibility import Visibility
-from reporting.adapters.tables import measure_days
+from reporting.adapters.tables import (
+    measure_day_buckets,
+    measure_day_shifts,
+    measure_days,
+    measure_open_day_buckets,
+    measure_open_days,
+    outbox,
+)
 from reporting.adapters.unit_of_work import ReportingUnitOfWork
 from reporting.app.metrics import ReportingService
+from reporting.bootstrap import MIGRATIONS
 from reporting.domain import histogram
 from reporting.domain.catalogue import Dimension, Measure
 from reporting.domain.folding import Observation
@@ -25,8 +34,10 @@ from reporting.domain.querying import (
     bucket_start,
     cover,
     cuts_for,
+    settled_through,
     zone_shifts,
 )
+from tests.service_databases import database_sessions, migrated_database_url
 
 EVERYTHING = Visibility(DataScope.ALL)
 # Spans Europe's and the US's spring change, Lord Howe's 30-minute autumn
@@ -161,3 +172,109 @@ async def test_local_days_read_from_day_rows_equal_the_hours_cut_one_by_one(
     async with new_uow() as uow:
         await uow.measures.keep_day_shifts(before)
         await uow.commit()
+
+
+@pytest.fixture
+async def fresh_uow(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Callable[[], ReportingUnitOfWork]]:
+    """Units of work on a database of this test's own: no other test's fold
+    has settled any day there."""
+    url = migrated_database_url("reporting", MIGRATIONS, tmp_path_factory)
+    async with database_sessions(url) as sessions:
+        yield lambda: ReportingUnitOfWork(sessions, outbox)
+
+
+async def _rows_by_table(
+    new_uow: Callable[[], ReportingUnitOfWork], tenant: str, shift: int
+) -> dict[str, list[int]]:
+    """The stored days of the tenant's day rows, per day table."""
+    out = {}
+    async with new_uow() as uow:
+        for table in (
+            measure_days,
+            measure_day_buckets,
+            measure_open_days,
+            measure_open_day_buckets,
+        ):
+            days = await uow.session.scalars(
+                select(table.c.day).where(table.c.tenant_id == tenant, table.c.shift == shift)
+            )
+            out[table.name] = sorted(set(days))
+    return out
+
+
+async def _settled_day(new_uow: Callable[[], ReportingUnitOfWork], shift: int) -> int:
+    async with new_uow() as uow:
+        through = await uow.session.scalar(
+            select(measure_day_shifts.c.settled_through).where(measure_day_shifts.c.shift == shift)
+        )
+    assert through is not None
+    return int(through)
+
+
+async def test_days_settle_in_key_order_once_later_hours_are_folded(
+    fresh_uow: Callable[[], ReportingUnitOfWork], tenant: str
+) -> None:
+    """Folded a day at a time, in time order: each day's rows move from the
+    open tables to the settled ones once hours two hours past its end are
+    folded; the last day stays open. A late observation of a settled day is
+    added where that day is. Every cut equals the hours cut one by one."""
+    zone = "America/New_York"
+    shifts = zone_shifts([zone], around=FIRST)  # winter's and summer's
+    async with fresh_uow() as uow:
+        await uow.measures.keep_day_shifts(shifts)
+        await uow.commit()
+    observations = _observations(tenant)
+    for day in range(HOURS // 24):
+        async with fresh_uow() as uow:
+            await uow.measures.add([o for o in observations if (o.at - FIRST).days == day])
+            await uow.commit()
+    latest = max(int(o.at.timestamp()) for o in observations)
+    stored = {}
+    for shift in shifts:
+        through = await _settled_day(fresh_uow, shift)
+        assert through == settled_through(latest, shift)
+        stored[shift] = await _rows_by_table(fresh_uow, tenant, shift)
+        for settled, still_open in (
+            ("measure_days", "measure_open_days"),
+            ("measure_day_buckets", "measure_open_day_buckets"),
+        ):
+            assert max(stored[shift][settled]) == through
+            assert min(stored[shift][still_open]) == through + 1
+    await _check_every_cut(fresh_uow, tenant, zone, observations)
+
+    late = Observation(
+        tenant, Measure.FIRST_RESPONSE_SECONDS, FIRST + timedelta(days=3, minutes=5), 1, 4000.0,
+        (("channel", "WHATSAPP"),), (), "", "late", "", "fr-late", measured=True,
+    )  # fmt: skip
+    async with fresh_uow() as uow:
+        await uow.measures.add([late])
+        await uow.commit()
+    for shift in shifts:
+        assert await _rows_by_table(fresh_uow, tenant, shift) == stored[shift]
+    await _check_every_cut(fresh_uow, tenant, zone, [*observations, late])
+
+
+async def test_folds_settling_side_by_side_count_each_observation_once(
+    fresh_uow: Callable[[], ReportingUnitOfWork], tenant: str
+) -> None:
+    """Three folds at once, each a day's observations at a time out of
+    interleaved days: each may settle days the others write (PostgreSQL: in
+    parallel transactions). Every cut still equals the hours cut one by one."""
+    zone = "America/New_York"
+    shifts = zone_shifts([zone], around=FIRST)
+    async with fresh_uow() as uow:
+        await uow.measures.keep_day_shifts(shifts)
+        await uow.commit()
+    observations = _observations(tenant)
+    days = [[o for o in observations if (o.at - FIRST).days == day] for day in range(HOURS // 24)]
+
+    async def fold(worker: int) -> None:
+        for batch in days[worker::3]:
+            async with fresh_uow() as uow:
+                await uow.measures.add(batch)
+                await uow.commit()
+
+    await asyncio.gather(*(fold(w) for w in range(3)))
+    await _check_every_cut(fresh_uow, tenant, zone, observations)

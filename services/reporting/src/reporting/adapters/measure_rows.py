@@ -10,7 +10,7 @@ take row locks in the same order).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -236,3 +236,16 @@ def day_rows(
         [(*k, *days[k]) for k in sorted(days)],
         [(*k[:5], k[5], *buckets[k]) for k in sorted(buckets)],
     )
+
+
+def split_settled(
+    rows: Sequence[tuple[Any, ...]], settled: Mapping[int, int]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Day rows (``day_rows``) of settled days, and of days still open: a row
+    is settled when its day is at most its shift's ``settled`` day."""
+    shift_at, day_at = DAY_KEY.index("shift"), DAY_KEY.index("day")
+    done: list[tuple[Any, ...]] = []
+    still_open: list[tuple[Any, ...]] = []
+    for row in rows:
+        (done if row[day_at] <= settled[row[shift_at]] else still_open).append(row)
+    return done, still_open

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,8 +22,9 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    update,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -51,6 +53,7 @@ from reporting.adapters.measure_rows import (
     MeasureRows,
     day_rows,
     measure_rows,
+    split_settled,
 )
 from reporting.adapters.tables import (
     case_facts,
@@ -62,6 +65,8 @@ from reporting.adapters.tables import (
     measure_days,
     measure_facts,
     measure_hours,
+    measure_open_day_buckets,
+    measure_open_days,
 )
 from reporting.app.ports import FactRow
 from reporting.domain import histogram
@@ -77,6 +82,7 @@ from reporting.domain.querying import (
     HourRow,
     RowSpec,
     cover,
+    settled_through,
 )
 
 _DIM_NAMES = DIM_NAMES
@@ -87,10 +93,18 @@ _ADD_HOURS = BulkWrite(
 _ADD_BUCKETS = BulkWrite(
     measure_buckets, BUCKET_COLUMNS, Conflict(BUCKET_CONFLICT, added=("count",))
 )
-_ADD_DAYS = BulkWrite(measure_days, DAY_COLUMNS, Conflict(DAY_CONFLICT, added=("count", "total")))
-_ADD_DAY_BUCKETS = BulkWrite(
-    measure_day_buckets, DAY_BUCKET_COLUMNS, Conflict(DAY_BUCKET_CONFLICT, added=("count",))
+_DAY_ADDED = Conflict(DAY_CONFLICT, added=("count", "total"))
+_DAY_BUCKET_ADDED = Conflict(DAY_BUCKET_CONFLICT, added=("count",))
+_ADD_DAYS = BulkWrite(measure_days, DAY_COLUMNS, _DAY_ADDED)
+_ADD_DAY_BUCKETS = BulkWrite(measure_day_buckets, DAY_BUCKET_COLUMNS, _DAY_BUCKET_ADDED)
+_ADD_OPEN_DAYS = BulkWrite(measure_open_days, DAY_COLUMNS, _DAY_ADDED)
+_ADD_OPEN_DAY_BUCKETS = BulkWrite(measure_open_day_buckets, DAY_BUCKET_COLUMNS, _DAY_BUCKET_ADDED)
+# (open table, settled table, columns, what a key there already does)
+_SETTLING = (
+    (measure_open_days, measure_days, DAY_COLUMNS, _DAY_ADDED),
+    (measure_open_day_buckets, measure_day_buckets, DAY_BUCKET_COLUMNS, _DAY_BUCKET_ADDED),
 )
+_OPEN_TABLES = (measure_open_days, measure_open_day_buckets)
 _KEEP_FACTS = BulkWrite(measure_facts, FACT_COLUMNS, Conflict(FACT_KEY))
 _PROJECTION_COLUMNS = ("tenant_id", "subject", "facts")
 _PROJECTION_TABLES = (customer_facts, conversation_facts, case_facts)
@@ -224,7 +238,7 @@ class _Part:
 class SqlMeasureStore:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._shifts: frozenset[int] | None = None  # day_shifts, read once
+        self._settled: dict[int, int] | None = None  # shift: settled through, read once
 
     async def add(self, observations: Sequence[Observation]) -> None:
         if not observations:
@@ -232,7 +246,10 @@ class SqlMeasureStore:
         rows = measure_rows(observations)
         await _ADD_HOURS.run(self._session, rows.hours)
         await _ADD_BUCKETS.run(self._session, rows.buckets)
-        await self._add_days(rows)
+        # How far time has come, as far as days settle: the newest hour folded,
+        # never past the clock (a wrong future time must not settle today).
+        latest = max(int(_utc(o.at).timestamp()) for o in observations)
+        await self._add_days(rows, min(latest, int(time.time())))
         # A replayed batch (the inbox let it through once already) finds its
         # drill-down rows there: they are kept, not doubled.
         await _KEEP_FACTS.run(self._session, rows.facts)
@@ -266,30 +283,101 @@ class SqlMeasureStore:
                 clauses.append(_column(table, dimension).in_(list(values)))
         return clauses
 
-    async def _add_days(self, rows: MeasureRows) -> None:
+    async def _add_days(self, rows: MeasureRows, latest: int) -> None:
         # The shifts are read after the hour rows are written: on PostgreSQL a
         # shift being filled (keep_day_shifts) holds the hour tables in SHARE
         # mode, so this batch either wrote its hours before the fill read them,
         # or reads the shift as there and adds its own day rows.
-        days, buckets = day_rows(rows, await self.day_shifts())
-        await _ADD_DAYS.run(self._session, days)
-        await _ADD_DAY_BUCKETS.run(self._session, buckets)
+        settled = await self._settled_through()
+        due = {s: settled_through(latest, s) for s in settled}
+        settled = await self._lock_shifts(any(due[s] > through for s, through in settled.items()))
+        settling = sorted(s for s, through in settled.items() if due[s] > through)
+        days, buckets = day_rows(rows, frozenset(settled))
+        for write_settled, write_open, written in (
+            (_ADD_DAYS, _ADD_OPEN_DAYS, days),
+            (_ADD_DAY_BUCKETS, _ADD_OPEN_DAY_BUCKETS, buckets),
+        ):
+            done, still_open = split_settled(written, settled)
+            await write_settled.run(self._session, done)
+            await write_open.run(self._session, still_open)
+        for shift in settling:
+            await self._settle(shift, due[shift])
+
+    async def _settled_through(self) -> dict[int, int]:
+        """Each shift with day rows and its last settled day (read once per unit
+        of work: a query reads them in its snapshot, a fold after its hour rows)."""
+        if self._settled is None:
+            result = await self._session.execute(
+                in_the_loop(
+                    select(measure_day_shifts.c.shift, measure_day_shifts.c.settled_through)
+                )
+            )
+            self._settled = {int(s): int(through) for s, through in result.all()}
+        return self._settled
+
+    async def _lock_shifts(self, settling: bool) -> dict[int, int]:
+        """PostgreSQL: the shifts' rows locked until commit, before this batch
+        writes a day row (shared, or exclusive to settle days), and read again.
+        A fold settling days so waits for the folds writing day rows: their
+        open rows are committed before it moves them, so no open row is left
+        behind a settled day (a query reads the open rows after it only).
+        SQLite has one writer at a time: what this transaction read is current."""
+        if self._session.get_bind().dialect.name != "postgresql":
+            return await self._settled_through()
+        t = measure_day_shifts
+        result = await self._session.execute(
+            select(t.c.shift, t.c.settled_through)
+            .order_by(t.c.shift)
+            .with_for_update(read=not settling)
+        )
+        self._settled = {int(s): int(through) for s, through in result.all()}
+        return self._settled
+
+    async def _settle(self, shift: int, through: int) -> None:
+        """Moves the open day rows of ``shift`` up to day ``through`` to the
+        settled tables, in the key's order (a run of days is then a few pages
+        per day), adding to rows there (a shift's fill)."""
+        postgres = self._session.get_bind().dialect.name == "postgresql"
+        for source, target, columns, conflict in _SETTLING:
+            due = and_(source.c.shift == shift, source.c.day <= through)
+            if postgres:
+                # One statement: the rows inserted are the rows deleted.
+                moved: Any = delete(source).where(due).returning(*source.c).cte("moved")
+                rows = select(*(moved.c[c] for c in columns))
+                insert: Any = postgresql.insert(target)
+            else:
+                # One writer at a time: nothing commits between the two statements.
+                rows = select(*(source.c[c] for c in columns)).where(due)
+                insert = sqlite.insert(target)
+            in_order = rows.order_by(*(rows.selected_columns[c.name] for c in target.primary_key))
+            stmt = insert.from_select(list(columns), in_order)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(conflict.key),
+                set_={c: target.c[c] + stmt.excluded[c] for c in conflict.added},
+            )
+            await self._session.execute(stmt)
+            if not postgres:
+                await self._session.execute(delete(source).where(due))
+        await self._session.execute(
+            update(measure_day_shifts)
+            .where(measure_day_shifts.c.shift == shift)
+            .values(settled_through=through)
+        )
+        assert self._settled is not None
+        self._settled[shift] = through
 
     async def day_shifts(self) -> frozenset[int]:
-        """The shifts whose day rows hold every hour row (read once per unit of
-        work: a query reads them in its snapshot, a fold after its hour rows)."""
-        if self._shifts is None:
-            shifts = await self._session.scalars(in_the_loop(select(measure_day_shifts.c.shift)))
-            self._shifts = frozenset(int(s) for s in shifts)
-        return self._shifts
+        """The shifts whose day rows hold every hour row."""
+        return frozenset(await self._settled_through())
 
     async def keep_day_shifts(self, shifts: frozenset[int]) -> None:
         """Day rows for exactly ``shifts``: a new shift's are added up from the
         hour rows, a shift no longer wanted loses them."""
-        have = await self.day_shifts()
-        self._shifts = shifts
+        settled = await self._settled_through()
+        have = frozenset(settled)
+        self._settled = {s: settled.get(s, -1) for s in shifts}
         for shift in sorted(have - shifts):
-            for table in (measure_days, measure_day_buckets):
+            for table in (measure_days, measure_day_buckets, *_OPEN_TABLES):
                 await self._session.execute(delete(table).where(table.c.shift == shift))
             await self._session.execute(
                 delete(measure_day_shifts).where(measure_day_shifts.c.shift == shift)
@@ -339,12 +427,18 @@ class SqlMeasureStore:
         return cover(spec.cuts, spec.start, spec.end, await self.day_shifts())
 
     async def _parts(
-        self, table: Any, day_table: Any, tenant_id: str, visibility: Visibility, spec: RowSpec
+        self,
+        table: Any,
+        day_tables: tuple[Any, Any],
+        tenant_id: str,
+        visibility: Visibility,
+        spec: RowSpec,
     ) -> list[_Part]:
         """The parts of the spec's range: each stretch of hours from ``table``,
-        each run of whole local days from ``day_table``; one range of each
-        table's key apiece."""
+        each run of whole local days from both ``day_tables`` (settled, open);
+        one range of each table's key apiece."""
         plan = await self._cover(spec)
+        settled = await self._settled_through()  # in the query's snapshot
 
         def part(
             source: Any, key: ColumnElement[int], within: ColumnElement[bool], run: DayRun | None
@@ -365,22 +459,25 @@ class SqlMeasureStore:
         for start, end in plan.hours:
             within = and_(table.c.hour >= _instant(start), table.c.hour < _instant(end))
             parts.append(part(table, _bucket_key(table.c.hour, spec.cuts), within, None))
-        d = day_table
         for run in plan.days:
-            within = and_(
-                d.c.shift == run.shift,
-                d.c.day >= run.first - run.days,
-                d.c.day <= run.last - run.days,
-            )
-            local = d.c.day + _number(run.days) if run.days else d.c.day
-            parts.append(part(d, _day_bucket_key(local, spec.cuts), within, run))
+            first, last = run.first - run.days, run.last - run.days
+            for d in day_tables:
+                if d in _OPEN_TABLES:
+                    # Open rows are of days after the shift's last settled day.
+                    first = max(first, settled[run.shift] + 1)
+                    if first > last:
+                        continue
+                within = and_(d.c.shift == run.shift, d.c.day >= first, d.c.day <= last)
+                local = d.c.day + _number(run.days) if run.days else d.c.day
+                parts.append(part(d, _day_bucket_key(local, spec.cuts), within, run))
         return parts
 
     async def hours(self, tenant_id: str, visibility: Visibility, spec: RowSpec) -> list[HourRow]:
         n = len(spec.group_bys)
         at = _Instants(spec.cuts)
         out: list[HourRow] = []
-        for part in await self._parts(measure_hours, measure_days, tenant_id, visibility, spec):
+        day_tables = (measure_days, measure_open_days)
+        for part in await self._parts(measure_hours, day_tables, tenant_id, visibility, spec):
             table, key, groups = part.table, part.key, part.groups
             result = await self._session.execute(
                 select(key, *groups, func.sum(table.c.count), func.sum(table.c.total))
@@ -399,7 +496,8 @@ class SqlMeasureStore:
         n = len(spec.group_bys)
         at = _Instants(spec.cuts)
         out: list[BucketCounts] = []
-        parts = await self._parts(measure_buckets, measure_day_buckets, tenant_id, visibility, spec)
+        day_tables = (measure_day_buckets, measure_open_day_buckets)
+        parts = await self._parts(measure_buckets, day_tables, tenant_id, visibility, spec)
         for part in parts:
             b, key, groups, where, run = part.table, part.key, part.groups, part.where, part.run
             if run is not None and self._session.get_bind().dialect.name == "sqlite":
@@ -513,8 +611,11 @@ class SqlMeasureStore:
 
     async def clear(self) -> None:
         measures = (measure_hours, measure_buckets, measure_days, measure_day_buckets)
-        for table in (*measures, measure_facts, *_PROJECTION_TABLES):
+        for table in (*measures, *_OPEN_TABLES, measure_facts, *_PROJECTION_TABLES):
             await self._session.execute(delete(table))
+        # No day has settled: the folds that follow settle them again.
+        await self._session.execute(update(measure_day_shifts).values(settled_through=-1))
+        self._settled = None
 
 
 def _by_key_arrays(table: Any) -> Any:

@@ -100,12 +100,28 @@ _DAY_KEY = ("tenant_id", "measure", "kind", "shift", "day", "dims_key")
 measure_days = _measure_table("measure_days", _day(), False, *_DAY_KEY)
 measure_day_buckets = _measure_table("measure_day_buckets", _day(), True, *_DAY_KEY, "bucket")
 
-# The shifts whose day rows hold every hour row (written in the same
-# transaction as the day rows they vouch for).
+# Days still open (domain/querying.settled_through): each fold adds to their
+# rows, so on PostgreSQL a row's newest version lands wherever the heap had room
+# then, among every other measure's rows. Once the day is over they move, in
+# the key's order, to measure_days / measure_day_buckets, where a query over
+# many days then reads a few pages per day instead of a page per row. A query
+# reads both (rows of an open day may be left here after it settles, by a fold
+# that read the frontier before it moved); an observation is in one of them.
+measure_open_days = _measure_table("measure_open_days", _day(), False, *_DAY_KEY)
+measure_open_day_buckets = _measure_table(
+    "measure_open_day_buckets", _day(), True, *_DAY_KEY, "bucket"
+)
+for _open in (measure_open_days, measure_open_day_buckets):
+    Index(f"ix_{_open.name}_day", _open.c.shift, _open.c.day)
+
+# The shifts whose day rows (settled and open) hold every hour row (written in
+# the same transaction as the day rows they vouch for), and the last stored day
+# of each that has settled (-1: none yet).
 measure_day_shifts = Table(
     "measure_day_shifts",
     metadata,
     Column("shift", SmallInteger, primary_key=True, autoincrement=False),
+    Column("settled_through", Integer, nullable=False, server_default="-1"),
 )
 
 measure_facts = Table(

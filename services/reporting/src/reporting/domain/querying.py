@@ -258,6 +258,17 @@ def stored_day(epoch_seconds: int, shift: int) -> int:
     return (epoch_seconds + _HOUR * shift) // _DAY
 
 
+# A stored day settles (its day rows move to where a query reads them as one
+# stretch of the table) once an hour this long after its end has been folded.
+SETTLE_AFTER_SECONDS = 2 * _HOUR
+
+
+def settled_through(latest_epoch_seconds: int, shift: int) -> int:
+    """The last stored day of ``shift`` settled once an hour starting at
+    ``latest_epoch_seconds`` has been folded."""
+    return stored_day(latest_epoch_seconds - SETTLE_AFTER_SECONDS, shift) - 1
+
+
 def zone_shifts(zones: Iterable[str], around: datetime | None = None) -> frozenset[int]:
     """The shifts of the offsets ``zones`` have had over the longest range a
     query spans before ``around`` (now) and use for a year after it."""
