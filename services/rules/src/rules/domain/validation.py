@@ -10,7 +10,6 @@ use case, which asks their owners.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -18,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crosstalk_common.api.resource_names import names_one
 from crosstalk_common.cron import cron_problem as kit_cron_problem
-from crosstalk_common.egress import PUBLIC_ONLY, EgressPolicy
+from crosstalk_common.egress import PUBLIC_ONLY, EgressPolicy, is_local_name, literal_address
 from crosstalk_common.errors import FieldViolation, InvalidArgument
 from rules.domain.actions import Action, Assign, CallWebhook, Escalate, Notify
 from rules.domain.model import Rule, Trigger
@@ -26,7 +25,6 @@ from rules.domain.model import Rule, Trigger
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_DELAY_SECONDS = 400 * 24 * 3600
 _DELAYED = (Trigger.NO_REPLY_TIMEOUT, Trigger.CASE_OPEN_TIMEOUT)
-_LOOPBACK_NAMES = frozenset({"localhost"})
 # The id in "members/{id}" or "groups/{id}": no blank (and, as any id, no "/").
 _NO_BLANK = re.compile(r"\S+")
 
@@ -175,12 +173,9 @@ def webhook_url_problem(
 
 
 def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """A loopback address, or ``localhost`` (and names under it), as egress reads them."""
+    address = literal_address(host)
+    return address.is_loopback if address is not None else is_local_name(host)
 
 
 def _is_time_zone(name: str) -> bool:
