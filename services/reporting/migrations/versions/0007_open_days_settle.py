@@ -20,50 +20,29 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The row dimensions (reporting.domain.catalogue.ROW_DIMENSIONS when 0003 was written).
-_DIMENSIONS = (
-    "team", "department", "agent", "market", "store", "channel", "language",
-    "tier", "rule", "case_type", "stage", "outcome", "currency",
-)  # fmt: skip
-
-
-def _columns(with_bucket: bool) -> list[sa.Column]:
-    columns = [
-        sa.Column("tenant_id", sa.String(length=36), nullable=False),
-        sa.Column("measure", sa.String(length=40), nullable=False),
-        sa.Column("shift", sa.SmallInteger(), nullable=False),
-        sa.Column("day", sa.Integer(), nullable=False),
-        sa.Column("dims_key", sa.String(length=40), nullable=False),
-    ]
-    if with_bucket:
-        columns.append(sa.Column("bucket", sa.SmallInteger(), nullable=False))
-    columns += [
-        sa.Column("kind", sa.String(length=12), nullable=False),
-        sa.Column("owner_member_id", sa.String(length=36), nullable=False, server_default=""),
-        sa.Column("department_id", sa.String(length=36), nullable=False, server_default=""),
-        sa.Column("tag", sa.String(length=120), nullable=False, server_default=""),
-        *(
-            sa.Column(d, sa.String(length=120), nullable=False, server_default="")
-            for d in _DIMENSIONS
-        ),
-        sa.Column("count", sa.BigInteger(), nullable=False),
-    ]
-    if not with_bucket:
-        columns.append(sa.Column("total", sa.Float(), nullable=False))
-    return columns
+_KEY = ("tenant_id", "measure", "kind", "shift", "day", "dims_key")
+# Each open table has its settled table's columns (as 0006 made them).
+_OPEN = {
+    "measure_open_days": ("measure_days", _KEY),
+    "measure_open_day_buckets": ("measure_day_buckets", (*_KEY, "bucket")),
+}
 
 
 def upgrade() -> None:
-    key = ["tenant_id", "measure", "kind", "shift", "day", "dims_key"]
-    for name, with_bucket in (("measure_open_days", False), ("measure_open_day_buckets", True)):
+    bind = op.get_bind()
+    for name, (settled_name, key) in _OPEN.items():
+        settled = sa.Table(settled_name, sa.MetaData(), autoload_with=bind)
         op.create_table(
             name,
-            *_columns(with_bucket),
-            sa.PrimaryKeyConstraint(*key, *(["bucket"] if with_bucket else []), name=f"pk_{name}"),
+            *(
+                sa.Column(c.name, c.type, nullable=c.nullable, server_default=c.server_default)
+                for c in settled.columns
+            ),
+            sa.PrimaryKeyConstraint(*key, name=f"pk_{name}"),
             sqlite_with_rowid=False,
         )
         op.create_index(f"ix_{name}_day", name, ["shift", "day"])
-        if op.get_bind().dialect.name == "postgresql":
+        if bind.dialect.name == "postgresql":
             # Each fold updates these rows: room on the page keeps the new
             # version there (a HOT update, no index entry), pruned on access.
             op.execute(f"ALTER TABLE {name} SET (fillfactor = 50)")
