@@ -69,7 +69,6 @@ from reporting.adapters.tables import (
     measure_open_days,
 )
 from reporting.app.ports import FactRow
-from reporting.domain import histogram
 from reporting.domain.catalogue import Dimension, Measure
 from reporting.domain.folding import Keys, Observation, Projections
 from reporting.domain.querying import (
@@ -500,7 +499,7 @@ class SqlMeasureStore:
         parts = await self._parts(measure_buckets, day_tables, tenant_id, visibility, spec)
         for part in parts:
             b, key, groups, where, run = part.table, part.key, part.groups, part.where, part.run
-            if run is not None and self._session.get_bind().dialect.name == "sqlite":
+            if run is not None:
                 out += await self._day_buckets(b, where, groups, run, spec.cuts, at)
                 continue
             labelled = [g.label(f"g{i}") for i, g in enumerate(groups)]
@@ -535,17 +534,21 @@ class SqlMeasureStore:
         cuts: Cuts,
         at: _Instants,
     ) -> list[BucketCounts]:
-        """SQLite: a run of days' histograms, one JSON object per stored row
-        group (day and dimensions key), read in the key's order: the database
-        adds nothing up (which made it sort every histogram row: 12 against
-        2.4 ms of CPU for 9,100 rows), the points' are merged here. PostgreSQL
-        adds them up in hash tables, faster than sorting them by the key."""
+        """A run of days' histograms, one JSON object per stored row group
+        (day and dimensions key), read in the key's order: the database adds
+        nothing up (SQLite sorted every histogram row for it: 12 against 2.4 ms
+        of CPU for 9,100 rows; PostgreSQL hashed and then sorted them, 37
+        against 17 ms for 17,400 settled rows), the points' are merged here."""
+        # PostgreSQL: the pairs as two integer arrays (psycopg reads them in C,
+        # a third of the CPU of reading JSON objects in Python).
+        postgres = self._session.get_bind().dialect.name == "postgresql"
+        pairs = (
+            [func.array_agg(b.c.bucket), func.array_agg(b.c.count)]
+            if postgres
+            else [histogram_json(b.c.bucket, b.c.count)]
+        )
         result = await self._session.execute(
-            select(
-                b.c.day,
-                *(func.min(g) for g in groups),
-                histogram_json(b.c.bucket, b.c.count),
-            )
+            select(b.c.day, *(func.min(g) for g in groups), *pairs)
             .where(*where)
             .group_by(b.c.day, b.c.dims_key)
         )
@@ -553,8 +556,14 @@ class SqlMeasureStore:
         merged: dict[tuple[int, Groups], dict[int, int]] = {}
         for r in result.all():
             point = (cuts.day_key(int(r[0]) + run.days), tuple(map(str, r[1 : 1 + n])))
-            counts = {int(k): int(v) for k, v in json.loads(r[1 + n]).items()}
-            histogram.merge(merged.setdefault(point, {}), counts)
+            into = merged.setdefault(point, {})
+            if postgres:
+                counts = zip(r[1 + n], r[2 + n], strict=True)
+            else:
+                counts = iter(json.loads(r[1 + n]).items())
+            for bucket, count in counts:
+                key = int(bucket)
+                into[key] = into.get(key, 0) + int(count)
         return [BucketCounts(at[k], g, counts) for (k, g), counts in merged.items()]
 
     async def level_before(
