@@ -104,9 +104,9 @@ measure_day_buckets = _measure_table("measure_day_buckets", _day(), True, *_DAY_
 # rows, so on PostgreSQL a row's newest version lands wherever the heap had room
 # then, among every other measure's rows. Once the day is over they move, in
 # the key's order, to measure_days / measure_day_buckets, where a query over
-# many days then reads a few pages per day instead of a page per row. A query
-# reads both (rows of an open day may be left here after it settles, by a fold
-# that read the frontier before it moved); an observation is in one of them.
+# many days then reads a few pages per day instead of a page per row. An
+# observation's day rows are in one of the two; a query reads the settled
+# tables over its whole run and these after the last settled day only.
 measure_open_days = _measure_table("measure_open_days", _day(), False, *_DAY_KEY)
 measure_open_day_buckets = _measure_table(
     "measure_open_day_buckets", _day(), True, *_DAY_KEY, "bucket"
